@@ -1,0 +1,70 @@
+/**
+ * JSON: parsed with the built-in JSON.parse (fastest), positions found with jsonc-parser only when a
+ * message needs one. Saving keeps the file's indentation, key order and final newline.
+ */
+import { findNodeAtLocation, parse as parseTolerant, parseTree, printParseErrorCode, type ParseError as JsoncError } from 'jsonc-parser';
+import type { Codec, SourcePosition } from '../types.js';
+import { orderLike } from '../document.js';
+import { CodecSyntaxError, positionAt, stripBom } from './shared.js';
+
+/** The JSON codec (`.json`, and the fallback for unknown extensions). */
+export const jsonCodec: Codec = {
+  extensions: ['json'],
+
+  parse(text: string): unknown {
+    const source = stripBom(text);
+    try {
+      return JSON.parse(source);
+    } catch (err) {
+      throw describeJsonError(source, err);
+    }
+  },
+
+  stringify(data: unknown, previousText?: string): string {
+    if (previousText === undefined) return `${JSON.stringify(data, null, 2)}\n`;
+    const previous = stripBom(previousText);
+    const indent = detectIndent(previous);
+    let ordered = data;
+    try {
+      ordered = orderLike(data, JSON.parse(previous));
+    } catch {
+      // An unparsable previous file has no key order worth keeping.
+    }
+    const body = JSON.stringify(ordered, null, indent);
+    return previous.length === 0 || previous.endsWith('\n') ? `${body}\n` : body;
+  },
+
+  locate(text: string, path: ReadonlyArray<string | number>): SourcePosition | undefined {
+    const source = stripBom(text);
+    const tree = parseTree(source);
+    if (!tree) return undefined;
+    const node = findNodeAtLocation(tree, [...path]);
+    if (!node) return undefined;
+    // Point at the key of a property (where a human looks), not at its value.
+    const anchor = node.parent?.type === 'property' ? node.parent : node;
+    return positionAt(source, anchor.offset);
+  },
+};
+
+/** Builds a syntax error with the position of the first problem, found by a tolerant parser. */
+function describeJsonError(source: string, cause: unknown): CodecSyntaxError {
+  const errors: JsoncError[] = [];
+  parseTolerant(source, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+  const first = errors[0];
+  if (first) {
+    return new CodecSyntaxError(humanJsonError(printParseErrorCode(first.error)), positionAt(source, first.offset), cause);
+  }
+  if (source.trim() === '') return new CodecSyntaxError('the file is empty', { line: 1, column: 1 }, cause);
+  return new CodecSyntaxError(cause instanceof Error ? cause.message : String(cause), undefined, cause);
+}
+
+function humanJsonError(code: string): string {
+  const words = code.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
+  return words === 'value expected' ? 'a value is expected here' : words;
+}
+
+/** The indentation unit of a JSON text: the first indented line's leading whitespace, else 2 spaces. */
+export function detectIndent(text: string): string | number {
+  const match = /\n([ \t]+)["}\]\d\w-]/.exec(text);
+  return match ? match[1]! : 2;
+}

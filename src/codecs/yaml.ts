@@ -1,0 +1,148 @@
+/**
+ * YAML. Two parsers, each for what it does best:
+ * - js-yaml (core schema) reads plain documents 8–14× faster than `yaml` (../shared/FACTS.md);
+ * - `yaml`'s Document API reads anything with anchors, aliases, tags or merge keys (it counts alias
+ *   expansion, so alias bombs are refused), gives node positions for messages, and edits a file in
+ *   place so comments, blank lines and key order survive a save.
+ * test/codecs.test.ts checks that both parsers agree on every document the fast path accepts.
+ */
+import jsyaml from 'js-yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode, type Pair } from 'yaml';
+import type { Codec, SourcePosition } from '../types.js';
+import { isPlainObject } from '../document.js';
+import { CodecLimitError, CodecSyntaxError, stripBom } from './shared.js';
+
+/** Alias expansions accepted per document; the "billion laughs" family needs far more. */
+export const MAX_ALIAS_COUNT = 100;
+
+/**
+ * Constructs where js-yaml and `yaml` disagree, or where only `yaml` guards against abuse:
+ * anchors/aliases (&, *), tags (!), merge keys (<<), complex keys (?), binary ints, `+.5`,
+ * null-like keys and directives. (js-yaml refuses multiple documents itself, then `yaml` reports it.)
+ */
+const NEEDS_FULL_PARSER = /[&*!]|<<|^\s*\?|(^|[\s:,[{-])(0b[01_]|[+-]\.\d)|^\s*(~|null|Null|NULL)\s*:|^%/m;
+
+/** The YAML codec (`.yaml`, `.yml`). */
+export const yamlCodec: Codec = {
+  extensions: ['yaml', 'yml'],
+
+  parse(text: string): unknown {
+    const source = stripBom(text);
+    if (!NEEDS_FULL_PARSER.test(source)) {
+      try {
+        return jsyaml.load(source, { schema: jsyaml.CORE_SCHEMA }) ?? null;
+      } catch {
+        // Fall through: the full parser gives the better message and position.
+      }
+    }
+    return parseFull(source);
+  },
+
+  stringify(data: unknown, previousText?: string): string {
+    if (previousText !== undefined) {
+      const doc = parseDocument(stripBom(previousText));
+      if (doc.errors.length === 0 && doc.contents !== null) {
+        doc.contents = applyValue(doc, doc.contents as YamlNode, data) as typeof doc.contents;
+        return doc.toString({ lineWidth: 0 });
+      }
+    }
+    if (data === undefined) return '';
+    return stringifyFresh(data);
+  },
+
+  locate(text: string, path: ReadonlyArray<string | number>): SourcePosition | undefined {
+    const lineCounter = new LineCounter();
+    const doc = parseDocument(stripBom(text), { lineCounter });
+    if (path.length === 0) return doc.contents?.range ? toPosition(lineCounter, doc.contents.range[0]) : undefined;
+    const parent = path.length > 1 ? doc.getIn(path.slice(0, -1), true) : doc.contents;
+    const last = path[path.length - 1]!;
+    if (isMap(parent)) {
+      const pair = parent.items.find((p) => keyOf(p) === String(last));
+      const at = (pair?.key as YamlNode | undefined)?.range ?? (pair?.value as YamlNode | undefined)?.range;
+      return at ? toPosition(lineCounter, at[0]) : undefined;
+    }
+    const node = doc.getIn(path, true) as YamlNode | undefined;
+    return node?.range ? toPosition(lineCounter, node.range[0]) : undefined;
+  },
+};
+
+function parseFull(source: string): unknown {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(source, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const error = doc.errors[0];
+  if (error) {
+    throw new CodecSyntaxError(firstLine(error.message), toPosition(lineCounter, error.pos[0]), error);
+  }
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? null;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (/alias/i.test(message)) {
+      throw new CodecLimitError(`aliases expand too much (more than ${MAX_ALIAS_COUNT} expansions): refusing a possible alias bomb`);
+    }
+    throw new CodecSyntaxError(message, undefined, err);
+  }
+}
+
+function stringifyFresh(data: unknown): string {
+  const doc = parseDocument('');
+  doc.contents = doc.createNode(data) as typeof doc.contents;
+  return doc.toString({ lineWidth: 0 });
+}
+
+/**
+ * Rewrites `node` so it holds `value`, changing only what differs: keys that stay keep their
+ * position and comments, removed keys disappear, new keys are appended.
+ */
+function applyValue(doc: Document, node: YamlNode | null, value: unknown): YamlNode {
+  if (node && isMap(node) && isPlainObject(value)) {
+    const wanted = value as Record<string, unknown>;
+    node.items = node.items.filter((pair) => Object.hasOwn(wanted, keyOf(pair)));
+    const present = new Set<string>();
+    for (const pair of node.items) {
+      const key = keyOf(pair);
+      present.add(key);
+      pair.value = applyValue(doc, pair.value as YamlNode | null, wanted[key]);
+    }
+    for (const key of Object.keys(wanted)) {
+      if (!present.has(key)) node.items.push(doc.createPair(key, wanted[key]) as Pair<unknown, unknown>);
+    }
+    return node;
+  }
+  if (node && isSeq(node) && Array.isArray(value)) {
+    node.items = node.items.slice(0, value.length);
+    value.forEach((item, i) => {
+      node.items[i] = i < node.items.length ? applyValue(doc, node.items[i] as YamlNode | null, item) : doc.createNode(item);
+    });
+    return node;
+  }
+  if (node && isScalar(node) && !isPlainObject(value) && !Array.isArray(value)) {
+    if (!Object.is(node.value, value)) {
+      node.value = value;
+      // A style chosen for the old value (block literal, quotes) may not fit the new one.
+      if (typeof value !== 'string') node.type = undefined;
+    }
+    return node;
+  }
+  const fresh = doc.createNode(value) as YamlNode;
+  if (node && !isAlias(node)) {
+    fresh.commentBefore = node.commentBefore;
+    fresh.comment = node.comment;
+    fresh.spaceBefore = node.spaceBefore;
+  }
+  return fresh;
+}
+
+function keyOf(pair: Pair<unknown, unknown>): string {
+  const key = pair.key;
+  return isScalar(key) ? String(key.value) : String(key);
+}
+
+function toPosition(lineCounter: LineCounter, offset: number): SourcePosition {
+  const { line, col } = lineCounter.linePos(offset);
+  return { line, column: col };
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+}

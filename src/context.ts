@@ -1,0 +1,72 @@
+/**
+ * The shared state every feature module receives: storage, codecs, schema, resolved options.
+ * `ConfigPersistence` builds one and passes it down; modules never reach the disk except through
+ * `ctx.storage`.
+ */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { CodecRegistry } from './codecs/index.js';
+import { LocalStorage } from './storage/local.js';
+import { SchemaValidator } from './schema.js';
+import type { ConfigPersistenceOptions, Storage } from './types.js';
+
+/** Options with defaults applied. Never mutated after construction. */
+export interface ResolvedOptions {
+  readonly baseDir: string;
+  readonly schemaDir: string;
+  readonly defaultFormat: 'json' | 'yaml' | undefined;
+  readonly maxBackups: number;
+  readonly maxBackupAgeMs: number | undefined;
+  readonly compressBackups: boolean;
+  readonly backupOnWrite: boolean;
+  readonly durable: boolean;
+  readonly maxFileBytes: number;
+  readonly lockTimeoutMs: number;
+}
+
+/** What each feature module works with. */
+export interface Context {
+  readonly options: ResolvedOptions;
+  readonly storage: Storage;
+  readonly codecs: CodecRegistry;
+  readonly schema: SchemaValidator;
+  /** sha256 of the bytes this instance last wrote per key: watchers skip their own writes by content. */
+  readonly ownWrites: Map<string, string>;
+  /** Timers and watchers to stop on close(). */
+  readonly closers: Set<() => Promise<void> | void>;
+}
+
+/** Default `maxFileBytes`: 10 MiB. */
+export const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024;
+
+/** Builds the context from user options (the options object is only read). */
+export function createContext(options: ConfigPersistenceOptions = {}): Context {
+  const baseDir = path.resolve(options.baseDir ?? 'config');
+  const schemaDir = path.resolve(options.schemaDir ?? 'schemas');
+  const resolved: ResolvedOptions = Object.freeze({
+    baseDir,
+    schemaDir,
+    defaultFormat: options.defaultFormat,
+    maxBackups: options.maxBackups ?? 10,
+    maxBackupAgeMs: options.maxBackupAgeMs,
+    compressBackups: options.compressBackups ?? false,
+    backupOnWrite: options.backupOnWrite ?? true,
+    durable: options.durable ?? true,
+    maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
+    lockTimeoutMs: options.lockTimeoutMs ?? 10_000,
+  });
+  const storage = options.storage ?? new LocalStorage(baseDir, { durable: resolved.durable });
+  return {
+    options: resolved,
+    storage,
+    codecs: new CodecRegistry(options.codecs ?? []),
+    schema: new SchemaValidator({ schema: options.schema, schemaDir }),
+    ownWrites: new Map(),
+    closers: new Set(),
+  };
+}
+
+/** Hex sha256 of bytes. */
+export function sha256(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}

@@ -1,0 +1,209 @@
+/**
+ * The document pipeline every feature uses: bytes → codec → document → schema on the way in, and
+ * back the same path on the way out, with the backup, history and audit records of each change
+ * committed together with it.
+ */
+import { auditAppend } from './audit.js';
+import { planBackup } from './backups.js';
+import { sha256, type Context } from './context.js';
+import { ConflictError, NotFoundError, TooLargeError } from './errors.js';
+import { planVersion, readJournal, versionOf } from './history.js';
+import type { AppendOp, BackupInfo, BackupTrigger, ChangedBy, Commit, CopyOp, PutOp, SaveResult } from './types.js';
+
+/** A file's content as read, with what the pipeline needs to know about it. */
+export interface StoredDocument<T = unknown> {
+  key: string;
+  bytes: Uint8Array;
+  text: string;
+  data: T;
+  sha256: string;
+  /** Permission bits, when the storage has them. */
+  mode?: number;
+}
+
+/** Reads and parses a file; `undefined` when it does not exist. Does not validate. */
+export async function readDocument<T = unknown>(ctx: Context, key: string): Promise<StoredDocument<T> | undefined> {
+  const bytes = await ctx.storage.read(key, { maxBytes: ctx.options.maxFileBytes });
+  if (!bytes) return undefined;
+  return decodeDocument<T>(ctx, key, bytes);
+}
+
+/** Sync variant of {@link readDocument}, for startup code. */
+export function readDocumentSync<T = unknown>(ctx: Context, key: string): StoredDocument<T> | undefined {
+  const bytes = ctx.storage.readSync(key, { maxBytes: ctx.options.maxFileBytes });
+  if (!bytes) return undefined;
+  return decodeDocument<T>(ctx, key, bytes);
+}
+
+function decodeDocument<T>(ctx: Context, key: string, bytes: Uint8Array): StoredDocument<T> {
+  const display = ctx.storage.describe(key);
+  const data = ctx.codecs.decode(display, bytes) as T;
+  return { key, bytes, text: Buffer.from(bytes).toString('utf8'), data, sha256: sha256(bytes) };
+}
+
+/** Validates a document read from (or about to be written to) `key` against the schema. */
+export function validateDocument<T>(ctx: Context, key: string, data: T, text?: string, applyDefaults = false): T {
+  const display = ctx.storage.describe(key);
+  const locate = text === undefined ? undefined : (path: ReadonlyArray<string | number>) => ctx.codecs.locate(key, text, path);
+  return ctx.schema.validate(display, data, { locate, applyDefaults });
+}
+
+/** Reads, parses and validates a file, failing with `E_NOT_FOUND` when it is missing. */
+export async function loadDocument<T>(ctx: Context, key: string, opts: { applyDefaults?: boolean; validate?: boolean } = {}): Promise<T> {
+  const doc = await readDocument<T>(ctx, key);
+  if (!doc) throw notFound(ctx, key);
+  if (opts.validate === false) return doc.data;
+  await ctx.schema.ready();
+  return validateDocument(ctx, key, doc.data, doc.text, opts.applyDefaults ?? true);
+}
+
+/** The `E_NOT_FOUND` error for a missing file. */
+export function notFound(ctx: Context, key: string): NotFoundError {
+  const display = ctx.storage.describe(key);
+  return new NotFoundError(`${display} does not exist; save it first or check the name (see \`config-persistence status\`).`, display);
+}
+
+/** What a write records about itself. */
+export interface WriteMeta {
+  changedBy?: ChangedBy;
+  reason?: string;
+  ifVersion?: number;
+  /** The history/audit operation name: save, restore, rollback, import... */
+  operation?: string;
+  /** Why the automatic backup is taken. */
+  trigger?: BackupTrigger;
+  /** Skip the automatic backup (the caller took one already). */
+  skipBackup?: boolean;
+  /** Extra commit operations to make durable before the change (e.g. a safety backup). */
+  extraPrepare?: Array<PutOp | CopyOp | AppendOp>;
+  /** Audit details. */
+  details?: Record<string, unknown>;
+}
+
+/** Hooks the backups module registers to run after an automatic backup (retention). */
+export const afterBackupHooks: Array<(ctx: Context, info: BackupInfo) => Promise<void>> = [];
+
+/**
+ * Writes a document to `key`: encodes it keeping the old file's layout, checks `ifVersion`, and
+ * commits the new content together with a backup of the old content, the history line and the audit
+ * line. The caller must hold the key's lock.
+ */
+export async function writeDocument(ctx: Context, key: string, data: unknown, meta: WriteMeta = {}): Promise<SaveResult> {
+  const display = ctx.storage.describe(key);
+  const old = await readForOverwrite(ctx, key);
+  const journal = await readJournal(ctx, key);
+  checkVersion(ctx, key, journal, old?.sha256, meta.ifVersion);
+  const bytes = ctx.codecs.encode(key, data, old?.text);
+  if (bytes.byteLength > ctx.options.maxFileBytes) {
+    throw new TooLargeError(`${display} would be ${bytes.byteLength} bytes, over maxFileBytes (${ctx.options.maxFileBytes}); nothing was written.`, display);
+  }
+  const hash = sha256(bytes);
+  const current = versionOf(journal, old?.sha256);
+  if (old && old.sha256 === hash && current !== undefined && !meta.extraPrepare?.length) {
+    // Identical content: no new version, no backup spam.
+    return { path: display, version: current, sha256: hash };
+  }
+  return commitChange(ctx, key, { bytes, sha256: hash }, old, journal, meta);
+}
+
+/** Removes `key` after backing it up; the caller must hold the key's lock. */
+export async function removeDocument(ctx: Context, key: string, meta: WriteMeta = {}): Promise<{ version: number; backup?: BackupInfo }> {
+  const old = await readForOverwrite(ctx, key);
+  if (!old) throw notFound(ctx, key);
+  const journal = await readJournal(ctx, key);
+  checkVersion(ctx, key, journal, old.sha256, meta.ifVersion);
+  const result = await commitChange(ctx, key, undefined, old, journal, { ...meta, operation: meta.operation ?? 'delete', trigger: meta.trigger ?? 'delete' });
+  return { version: result.version, ...(result.backup ? { backup: result.backup } : {}) };
+}
+
+interface OldContent {
+  bytes: Uint8Array;
+  text: string;
+  sha256: string;
+  mode?: number;
+}
+
+async function readForOverwrite(ctx: Context, key: string): Promise<OldContent | undefined> {
+  // Read past maxFileBytes: an oversized old file must still be backed up before it is replaced.
+  const [bytes, stat] = await Promise.all([ctx.storage.read(key), ctx.storage.stat(key)]);
+  if (!bytes) return undefined;
+  // Codecs fall back to a fresh layout when the old text does not parse; it is still backed up.
+  const content: OldContent = { bytes, text: Buffer.from(bytes).toString('utf8'), sha256: sha256(bytes) };
+  if (stat?.mode !== undefined) content.mode = stat.mode;
+  return content;
+}
+
+function checkVersion(ctx: Context, key: string, journal: Awaited<ReturnType<typeof readJournal>>, sha: string | undefined, expected: number | undefined): void {
+  if (expected === undefined) return;
+  const actual = versionOf(journal, sha);
+  if (actual === expected) return;
+  const display = ctx.storage.describe(key);
+  const now = actual === undefined ? 'it was changed outside config-persistence' : `it is at version ${actual}`;
+  throw new ConflictError(
+    `${display} is not at version ${expected}: ${now}. Reload it, reapply your change and save again.`,
+    display,
+    actual === undefined ? { expected } : { expected, actual },
+  );
+}
+
+async function commitChange(
+  ctx: Context,
+  key: string,
+  next: { bytes: Uint8Array; sha256: string } | undefined,
+  old: OldContent | undefined,
+  journal: Awaited<ReturnType<typeof readJournal>>,
+  meta: WriteMeta,
+): Promise<SaveResult> {
+  const display = ctx.storage.describe(key);
+  const now = new Date();
+  const prepare: NonNullable<Commit['prepare']> = [...(meta.extraPrepare ?? [])];
+  let backup: BackupInfo | undefined;
+  if (old && ctx.options.backupOnWrite && !meta.skipBackup) {
+    const planned = await planBackup(ctx, {
+      key,
+      content: { bytes: old.bytes, sha256: old.sha256, ...(old.mode !== undefined ? { mode: old.mode } : {}) },
+      trigger: meta.trigger ?? 'overwrite',
+      now,
+    });
+    prepare.push(...planned.ops);
+    backup = planned.info;
+  }
+  const changedBy = meta.changedBy ?? 'user';
+  const operation = meta.operation ?? 'save';
+  const versionPlan = planVersion({
+    key,
+    journal,
+    ...(old ? { old: { sha256: old.sha256, size: old.bytes.byteLength } } : {}),
+    ...(next ? { next: { sha256: next.sha256, size: next.bytes.byteLength } } : {}),
+    changedBy,
+    ...(meta.reason !== undefined ? { reason: meta.reason } : {}),
+    operation,
+    ...(backup ? { backupId: backup.id } : {}),
+    now,
+  });
+  prepare.push(...versionPlan.ops);
+  const change: PutOp | { type: 'remove'; key: string } = next ? { type: 'put', key, data: next.bytes } : { type: 'remove', key };
+  await ctx.storage.commit({
+    prepare,
+    changes: [change],
+    after: [
+      auditAppend({
+        at: now.toISOString(),
+        op: operation,
+        file: key,
+        changedBy: String(changedBy),
+        ...(meta.reason !== undefined ? { reason: meta.reason } : {}),
+        version: versionPlan.version,
+        ...(next ? { sha256: next.sha256 } : {}),
+        ...(backup ? { backup: backup.id } : {}),
+        ...(meta.details ? { details: meta.details } : {}),
+      }),
+    ],
+  });
+  if (next) ctx.ownWrites.set(key, next.sha256);
+  else ctx.ownWrites.delete(key);
+  if (backup) for (const hook of afterBackupHooks) await hook(ctx, backup);
+  const result: SaveResult = { path: display, version: versionPlan.version, sha256: next?.sha256 ?? '' };
+  if (backup) result.backup = backup;
+  return result;
+}

@@ -1,0 +1,165 @@
+/**
+ * Version history. Each file has a journal `history/<file>.jsonl`, one JSON line per version,
+ * appended in the same durable commit as the change it describes.
+ *
+ * Content: a version's bytes live in `history/objects/<sha256>`, a hard link to the inode that held
+ * them (the same inode the automatic backup links to), so history costs no extra bytes while a
+ * backup of the same content exists, and outlives backup retention. The newest version's content
+ * is the file itself.
+ *
+ * Crash safety: a torn last line (crash mid-append) is ignored when reading and reported by verify.
+ * A journal line whose sha256 does not match the file (crash between append and rename) describes a
+ * change that never landed; the next save records the file's real content as an `external` version.
+ */
+import type { Context } from './context.js';
+import { flattenKey } from './files.js';
+import type { AppendOp, ChangedBy, CopyOp, VersionInfo } from './types.js';
+
+/** Directory of journals and objects. */
+export const HISTORY_DIR = 'history';
+/** Content-addressed version bodies. */
+export const OBJECTS_DIR = `${HISTORY_DIR}/objects`;
+
+/** One journal line as stored. Short keys: journals of busy files grow long. */
+interface JournalLine {
+  v: number;
+  at: string;
+  by: string;
+  reason?: string;
+  sha256: string;
+  size: number;
+  op: string;
+  backup?: string;
+}
+
+/** A parsed journal. */
+export interface Journal {
+  entries: VersionInfo[];
+  /** Lines that could not be parsed (a torn tail after a crash, or damage). */
+  badLines: number[];
+  /** Byte length of the journal when read; unchanged length means unchanged content (append-only). */
+  size: number;
+}
+
+/** What the writer knows about the newest recorded version of a file. */
+export interface VersionState {
+  version: number;
+  sha256: string | undefined;
+}
+
+const cache = new WeakMap<Context, Map<string, Journal>>();
+
+/** Key of a file's journal. */
+export function journalKey(key: string): string {
+  return `${HISTORY_DIR}/${flattenKey(key)}.jsonl`;
+}
+
+/** Key of a content object. */
+export function objectKey(sha: string): string {
+  return `${OBJECTS_DIR}/${sha}`;
+}
+
+/** Reads a file's journal (cached while its length is unchanged). */
+export async function readJournal(ctx: Context, key: string): Promise<Journal> {
+  const jkey = journalKey(key);
+  let perCtx = cache.get(ctx);
+  if (!perCtx) cache.set(ctx, (perCtx = new Map()));
+  const stat = await ctx.storage.stat(jkey);
+  const cached = perCtx.get(key);
+  if (cached && cached.size === (stat?.size ?? 0)) return cached;
+  const bytes = stat ? await ctx.storage.read(jkey) : undefined;
+  const journal = parseJournal(bytes ? Buffer.from(bytes).toString('utf8') : '');
+  perCtx.set(key, journal);
+  return journal;
+}
+
+/** Parses journal text; never throws (damage is reported in `badLines`). */
+export function parseJournal(text: string): Journal {
+  const entries: VersionInfo[] = [];
+  const badLines: number[] = [];
+  const lines = text.split('\n');
+  lines.forEach((line, i) => {
+    if (line === '') return;
+    try {
+      const raw = JSON.parse(line) as JournalLine;
+      if (typeof raw.v !== 'number' || typeof raw.sha256 !== 'string') throw new Error('not a journal line');
+      const info: VersionInfo = {
+        version: raw.v,
+        createdAt: raw.at,
+        changedBy: raw.by,
+        sha256: raw.sha256,
+        size: raw.size,
+        operation: raw.op,
+      };
+      if (raw.reason !== undefined) info.reason = raw.reason;
+      entries.push(info);
+    } catch {
+      badLines.push(i + 1);
+    }
+  });
+  return { entries, badLines, size: Buffer.byteLength(text) };
+}
+
+/** The newest recorded version. */
+export function latest(journal: Journal): VersionState {
+  const last = journal.entries[journal.entries.length - 1];
+  return { version: last?.version ?? 0, sha256: last?.sha256 };
+}
+
+/** Inputs of {@link planVersion}. */
+export interface VersionPlan {
+  key: string;
+  journal: Journal;
+  /** The file's current content (before the change), when it exists. */
+  old?: { sha256: string; size: number };
+  /** The new content; `undefined` for a delete. */
+  next?: { sha256: string; size: number };
+  changedBy: ChangedBy;
+  reason?: string;
+  operation: string;
+  backupId?: string;
+  now: Date;
+}
+
+/**
+ * The commit operations that record a change: the old content kept as an object, an `external`
+ * version when the file was edited outside the library, and the new version line.
+ */
+export function planVersion(plan: VersionPlan): { ops: Array<AppendOp | CopyOp>; version: number; lines: JournalLine[] } {
+  const tail = latest(plan.journal);
+  const ops: Array<AppendOp | CopyOp> = [];
+  const lines: JournalLine[] = [];
+  let version = tail.version;
+  const at = plan.now.toISOString();
+  if (plan.old) {
+    ops.push({ type: 'copy', from: plan.key, to: objectKey(plan.old.sha256), ifMissing: true });
+    if (plan.old.sha256 !== tail.sha256) {
+      version += 1;
+      lines.push({ v: version, at, by: 'external', sha256: plan.old.sha256, size: plan.old.size, op: 'external' });
+    }
+  }
+  version += 1;
+  const line: JournalLine = {
+    v: version,
+    at,
+    by: String(plan.changedBy),
+    sha256: plan.next?.sha256 ?? '',
+    size: plan.next?.size ?? 0,
+    op: plan.operation,
+  };
+  if (plan.reason !== undefined) line.reason = plan.reason;
+  if (plan.backupId !== undefined) line.backup = plan.backupId;
+  lines.push(line);
+  ops.push({ type: 'append', key: journalKey(plan.key), data: Buffer.from(lines.map((l) => `${JSON.stringify(l)}\n`).join('')) });
+  return { ops, version, lines };
+}
+
+/**
+ * The current version of a file given its content hash: the newest entry when it matches the
+ * file, otherwise `undefined` (the file was changed outside the library since).
+ */
+export function versionOf(journal: Journal, sha: string | undefined): number | undefined {
+  const tail = latest(journal);
+  if (sha === undefined) return tail.sha256 === '' || tail.sha256 === undefined ? tail.version : undefined;
+  return tail.sha256 === sha ? tail.version : undefined;
+}

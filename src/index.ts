@@ -1,0 +1,23 @@
+/**
+ * config-persistence — configuration in plain JSON/YAML files that is never lost or corrupted.
+ * This file only re-exports; each feature lives in its own module.
+ */
+export { ConfigPersistence } from './config-persistence.js';
+export {
+  ConfigPersistenceError,
+  ParseError,
+  ValidationError,
+  NotFoundError,
+  InvalidNameError,
+  ConflictError,
+  LockedError,
+  ChecksumError,
+  TooLargeError,
+  IOError,
+} from './errors.js';
+export type { ErrorCode, ValidationIssue } from './errors.js';
+export { LocalStorage } from './storage/local.js';
+export type { LocalStorageOptions } from './storage/local.js';
+export { jsonCodec, yamlCodec } from './codecs/index.js';
+export { mergeDocuments, diffDocuments, getPath, setPath, deletePath, hasPath } from './document.js';
+export type * from './types.js';

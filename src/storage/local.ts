@@ -1,0 +1,576 @@
+/**
+ * The local-directory storage backend. Every file-system detail of the library lives here and in
+ * durable.ts; the features above only see keys.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants, promises as fs, readFileSync, lstatSync, realpathSync, fstatSync, openSync, closeSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { ioError, InvalidNameError, isErrno, LockedError, TooLargeError } from '../errors.js';
+import type { AppendOp, Commit, CopyOp, LockOptions, PutOp, Release, Storage, StorageEntry } from '../types.js';
+import { appendUnsynced, removeQuietly, syncDirectory, TEMP_SUFFIX, writeTemp } from './durable.js';
+
+/** Options of {@link LocalStorage}. */
+export interface LocalStorageOptions {
+  /** fsync before resolving. Default true. */
+  durable?: boolean;
+  /** A lock held by a process that stopped refreshing it is taken over after this long (ms, >= 2000). */
+  staleLockMs?: number;
+}
+
+const LOCK_DIR = '.locks';
+const TXN_DIR = '.txn';
+
+interface TxnStep {
+  kind: 'put' | 'remove' | 'move';
+  /** put: temp file; move: source. */
+  from?: string;
+  /** Target path (absolute). */
+  to: string;
+  /** Hard link of the previous target, for rollback on error. */
+  old?: string;
+}
+
+interface TxnRecord {
+  pid: number;
+  steps: TxnStep[];
+}
+
+/**
+ * Stores keys as files under one directory. Writes are atomic and durable (see durable.ts),
+ * multi-key commits are all-or-nothing through a small intent journal, locks are cross-process.
+ */
+export class LocalStorage implements Storage {
+  readonly location: string;
+  readonly durable: boolean;
+  private readonly staleLockMs: number;
+  private realRoot: string | undefined;
+  private recovered: Promise<void> | undefined;
+  private readonly checkedDirs = new Set<string>();
+
+  /** `root` is resolved against the working directory; it is created on first write. */
+  constructor(root: string, opts: LocalStorageOptions = {}) {
+    this.location = path.resolve(root);
+    this.durable = opts.durable ?? true;
+    this.staleLockMs = Math.max(2000, opts.staleLockMs ?? 5000);
+  }
+
+  /** Display path of a key, relative to the working directory when that is shorter. */
+  describe(key: string): string {
+    const abs = path.join(this.location, key);
+    const rel = path.relative(process.cwd(), abs);
+    return rel && !rel.startsWith('..') && rel.length < abs.length ? rel : abs;
+  }
+
+  /** Absolute path of a key (validated). */
+  pathOf(key: string): string {
+    return this.resolve(key);
+  }
+
+  async read(key: string, opts: { maxBytes?: number } = {}): Promise<Uint8Array | undefined> {
+    const file = this.resolve(key);
+    try {
+      await this.assertInside(file);
+      const handle = await fs.open(file, constants.O_RDONLY);
+      try {
+        const stat = await handle.stat();
+        if (stat.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+        if (opts.maxBytes !== undefined && stat.size > opts.maxBytes) {
+          throw new TooLargeError(
+            `${this.describe(key)} is ${stat.size} bytes, over the limit of ${opts.maxBytes} (maxFileBytes). Shrink it or raise maxFileBytes.`,
+            this.describe(key),
+          );
+        }
+        return await handle.readFile();
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return undefined;
+      throw ioError('read', this.describe(key), err);
+    }
+  }
+
+  readSync(key: string, opts: { maxBytes?: number } = {}): Uint8Array | undefined {
+    const file = this.resolve(key);
+    try {
+      this.assertInsideSync(file);
+      const fd = openSync(file, 'r');
+      try {
+        const size = fstatSync(fd).size;
+        if (opts.maxBytes !== undefined && size > opts.maxBytes) {
+          throw new TooLargeError(
+            `${this.describe(key)} is ${size} bytes, over the limit of ${opts.maxBytes} (maxFileBytes). Shrink it or raise maxFileBytes.`,
+            this.describe(key),
+          );
+        }
+        return readFileSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return undefined;
+      throw ioError('read', this.describe(key), err);
+    }
+  }
+
+  async stat(key: string): Promise<StorageEntry | undefined> {
+    const file = this.resolve(key);
+    try {
+      await this.assertInside(file);
+      const st = await fs.stat(file);
+      return toEntry(key, st);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return undefined;
+      throw ioError('inspect', this.describe(key), err);
+    }
+  }
+
+  async list(prefix: string): Promise<StorageEntry[]> {
+    const dir = prefix === '' ? this.location : this.resolve(prefix);
+    let names: string[];
+    try {
+      await this.assertInside(dir);
+      names = await fs.readdir(dir);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return [];
+      throw ioError('list', this.describe(prefix), err);
+    }
+    const entries: StorageEntry[] = [];
+    // Chunked so that a directory of 10,000 backups does not open 10,000 stats at once.
+    for (let i = 0; i < names.length; i += 256) {
+      const chunk = names.slice(i, i + 256);
+      const stats = await Promise.all(
+        chunk.map((name) => fs.lstat(path.join(dir, name)).catch(() => undefined)), // vanished meanwhile: skip it
+      );
+      chunk.forEach((name, j) => {
+        const st = stats[j];
+        if (st && (st.isFile() || st.isDirectory())) entries.push(toEntry(prefix ? `${prefix}/${name}` : name, st));
+      });
+    }
+    return entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async commit(commit: Commit): Promise<void> {
+    await this.recover();
+    const prepare = commit.prepare ?? [];
+    const changes = commit.changes ?? [];
+    const after = commit.after ?? [];
+    const puts = [...prepare, ...changes].filter((op): op is PutOp => op.type === 'put');
+    const temps = new Map<PutOp, string>();
+    const journals: FileHandle[] = [];
+    const dirs = new Set<string>();
+    let current = '';
+    try {
+      // Phase 1 — everything that must exist before a change is visible, in parallel:
+      // new content into synced temp files, backups of the old content, journal lines.
+      await Promise.all([
+        ...puts.map(async (op) => {
+          const target = this.resolve(op.key);
+          await this.ensureParent(target);
+          current = op.key;
+          temps.set(op, await writeTemp(target, op.data, { durable: this.durable, mode: op.mode }));
+        }),
+        ...prepare
+          .filter((op): op is CopyOp => op.type === 'copy')
+          .map(async (op) => {
+            current = op.to;
+            await this.copy(op, dirs);
+          }),
+        ...prepare
+          .filter((op): op is AppendOp => op.type === 'append')
+          .map(async (op) => {
+            const file = this.resolve(op.key);
+            await this.ensureParent(file);
+            current = op.key;
+            journals.push(await appendUnsynced(file, op.data));
+          }),
+      ]);
+      // Bookkeeping files become visible before the user-visible change they describe.
+      for (const op of prepare) {
+        if (op.type !== 'put') continue;
+        current = op.key;
+        const target = this.resolve(op.key);
+        await fs.rename(temps.get(op)!, target);
+        temps.delete(op);
+        dirs.add(path.dirname(target));
+      }
+      current = changes.length === 1 ? changeKey(changes[0]!) : '(several files)';
+      if (changes.length === 1) await this.applySingle(changes[0]!, temps, dirs);
+      else if (changes.length > 1) await this.applyAll(changes, temps, dirs);
+      // Phase 3 — make it durable: directory entries (renames, links) and journals, together.
+      const afterHandles = await Promise.all(
+        after.map(async (op) => {
+          const file = this.resolve(op.key);
+          await this.ensureParent(file);
+          current = op.key;
+          return appendUnsynced(file, op.data);
+        }),
+      );
+      journals.push(...afterHandles);
+      if (this.durable) {
+        await Promise.all([...[...dirs].map((dir) => syncDirectory(dir)), ...journals.map((h) => h.sync())]);
+      }
+    } catch (err) {
+      await Promise.all([...temps.values()].map((temp) => removeQuietly(temp)));
+      throw ioError('write', this.describe(current || '.'), err);
+    } finally {
+      await Promise.all(journals.map((h) => h.close().catch(() => undefined))); // close errors after sync are not data errors
+    }
+  }
+
+  async lock(name: string, opts: LockOptions = {}): Promise<Release> {
+    const lockRoot = path.join(this.location, LOCK_DIR);
+    await fs.mkdir(lockRoot, { recursive: true }).catch((err: unknown) => {
+      throw ioError('create the lock directory', this.describe(LOCK_DIR), err);
+    });
+    const target = path.join(lockRoot, name.replace(/[/\\]/g, '__'));
+    const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+    let delay = 5;
+    for (;;) {
+      try {
+        const release = await lockfile.lock(target, {
+          realpath: false,
+          lockfilePath: `${target}.lock`,
+          stale: this.staleLockMs,
+          retries: 0,
+          // The default handler throws from a timer and kills the process; a lost lock is reported
+          // by the release instead (the holder's event loop stalled longer than staleLockMs).
+          onCompromised: () => undefined,
+        });
+        let released = false;
+        return async () => {
+          if (released) return;
+          released = true;
+          await release().catch(() => undefined); // already taken over after a stall: nothing left to release
+        };
+      } catch (err) {
+        if (!isErrno(err, 'ELOCKED')) throw ioError('lock', name, err);
+        if (Date.now() >= deadline) {
+          throw new LockedError(
+            `${this.describe(name)} is locked by another process; retry later, or wait ${Math.ceil(this.staleLockMs / 1000)} s if that process died.`,
+            name,
+            err,
+          );
+        }
+        await sleep(delay + Math.random() * delay);
+        delay = Math.min(delay * 2, 100);
+      }
+    }
+  }
+
+  async strayTemps(): Promise<string[]> {
+    const found: string[] = [];
+    const walk = async (prefix: string, depth: number): Promise<void> => {
+      const dir = prefix ? path.join(this.location, prefix) : this.location;
+      const dirents = await fs.readdir(dir, { withFileTypes: true }).catch(() => []); // missing directory: nothing stray
+      for (const d of dirents) {
+        const key = prefix ? `${prefix}/${d.name}` : d.name;
+        if (d.isFile() && d.name.endsWith(TEMP_SUFFIX) && !ownedByLiveProcess(d.name)) found.push(key);
+        else if (d.isDirectory() && depth < 3 && d.name !== LOCK_DIR) await walk(key, depth + 1);
+      }
+    };
+    await walk('', 0);
+    return found;
+  }
+
+  async close(): Promise<void> {
+    // Nothing is held open between operations; locks are released by their holders.
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  /** Resolves a key to an absolute path inside the root; anything else is `E_INVALID_NAME`. */
+  private resolve(key: string): string {
+    if (typeof key !== 'string' || key.includes('\0') || key.includes('\\') || path.isAbsolute(key)) {
+      throw new InvalidNameError(`Invalid storage key ${JSON.stringify(String(key))}: it must be a relative name.`);
+    }
+    const segments = key.split('/');
+    if (segments.some((s) => s === '' || s === '.' || s === '..')) {
+      throw new InvalidNameError(`Invalid storage key ${JSON.stringify(key)}: empty, "." and ".." segments are not allowed.`);
+    }
+    return path.join(this.location, ...segments);
+  }
+
+  /** Refuses paths whose directory or final symlink resolves outside the root. */
+  private async assertInside(file: string): Promise<void> {
+    if (file === this.location) return;
+    const root = await this.root();
+    const dir = path.dirname(file);
+    if (!this.checkedDirs.has(dir)) {
+      const realDir = await fs.realpath(dir).catch(() => undefined); // a missing directory cannot escape
+      if (realDir !== undefined) {
+        if (!isWithin(root, realDir)) throw this.escapes(file);
+        this.checkedDirs.add(dir);
+      }
+    }
+    const st = await fs.lstat(file).catch(() => undefined); // missing file: nothing to follow
+    if (st?.isSymbolicLink()) {
+      const real = await fs.realpath(file).catch(() => undefined); // dangling link: reading fails with ENOENT
+      if (real !== undefined && !isWithin(root, real)) throw this.escapes(file);
+    }
+  }
+
+  private assertInsideSync(file: string): void {
+    if (file === this.location) return;
+    const root = this.realRoot ?? safeRealpathSync(this.location) ?? this.location;
+    const realDir = safeRealpathSync(path.dirname(file));
+    if (realDir !== undefined && !isWithin(root, realDir)) throw this.escapes(file);
+    let st;
+    try {
+      st = lstatSync(file);
+    } catch {
+      return; // missing file: nothing to follow
+    }
+    if (st.isSymbolicLink()) {
+      const real = safeRealpathSync(file);
+      if (real !== undefined && !isWithin(root, real)) throw this.escapes(file);
+    }
+  }
+
+  private escapes(file: string): InvalidNameError {
+    return new InvalidNameError(
+      `${path.relative(process.cwd(), file) || file} is a symbolic link (or inside one) that leads outside ${this.location}; refusing to follow it.`,
+    );
+  }
+
+  private async root(): Promise<string> {
+    if (this.realRoot === undefined) {
+      const real = await fs.realpath(this.location).catch(() => undefined); // not created yet
+      if (real === undefined) return this.location;
+      this.realRoot = real;
+    }
+    return this.realRoot;
+  }
+
+  private async ensureParent(file: string): Promise<void> {
+    const dir = path.dirname(file);
+    if (this.checkedDirs.has(dir)) return;
+    const created = await fs.mkdir(dir, { recursive: true });
+    if (created !== undefined && this.durable) {
+      // A new directory's entry lives in its parent: sync the parent so the directory survives too.
+      await syncDirectory(path.dirname(created));
+    }
+    await this.assertInside(file);
+  }
+
+  private async copy(op: CopyOp, dirs: Set<string>): Promise<void> {
+    const from = this.resolve(op.from);
+    const to = this.resolve(op.to);
+    await this.assertInside(from);
+    await this.ensureParent(to);
+    try {
+      // A hard link keeps the old bytes at no cost: the source is about to be replaced by a rename,
+      // so the old inode is never written again. Same mode as the source, so never more readable.
+      await fs.link(from, to);
+    } catch (err) {
+      if (isErrno(err, 'EEXIST') && op.ifMissing) return;
+      if (isErrno(err, 'EEXIST') || isErrno(err, 'ENOENT')) throw err;
+      const data = await fs.readFile(from);
+      const mode = (await fs.stat(from)).mode & 0o777;
+      const temp = await writeTemp(to, data, { durable: this.durable, mode });
+      await fs.chmod(temp, mode);
+      try {
+        await fs.link(temp, to).catch((linkErr: unknown) => {
+          // link, not rename: never overwrite an existing backup
+          if (!(op.ifMissing && isErrno(linkErr, 'EEXIST'))) throw linkErr;
+        });
+      } finally {
+        await removeQuietly(temp);
+      }
+    }
+    dirs.add(path.dirname(to));
+  }
+
+  private async applySingle(op: PutOp | { type: 'remove'; key: string } | { type: 'move'; from: string; to: string }, temps: Map<PutOp, string>, dirs: Set<string>): Promise<void> {
+    if (op.type === 'put') {
+      const target = this.resolve(op.key);
+      // The atomic step: readers see the old or the new file, never a mix.
+      await fs.rename(temps.get(op)!, target);
+      temps.delete(op);
+      dirs.add(path.dirname(target));
+    } else if (op.type === 'remove') {
+      const target = this.resolve(op.key);
+      await this.assertInside(target);
+      await fs.unlink(target).catch((err: unknown) => {
+        if (!isErrno(err, 'ENOENT')) throw err;
+      });
+      dirs.add(path.dirname(target));
+    } else {
+      const from = this.resolve(op.from);
+      const to = this.resolve(op.to);
+      await this.assertInside(from);
+      await this.ensureParent(to);
+      // link + unlink instead of rename: rename would silently replace an existing `to`.
+      await fs.link(from, to);
+      await fs.unlink(from);
+      dirs.add(path.dirname(from));
+      dirs.add(path.dirname(to));
+    }
+  }
+
+  /**
+   * Several keys at once, all-or-nothing. The intent record is written (durably) only after every
+   * new file is synced, so after a crash the set can always be rolled forward; on an error here it
+   * is rolled back from hard links of the previous content.
+   */
+  private async applyAll(changes: NonNullable<Commit['changes']>, temps: Map<PutOp, string>, dirs: Set<string>): Promise<void> {
+    const txnDir = path.join(this.location, TXN_DIR);
+    await this.ensureParent(path.join(txnDir, 'x'));
+    const id = `${Date.now()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const steps: TxnStep[] = [];
+    for (const [i, op] of changes.entries()) {
+      if (op.type === 'put') steps.push({ kind: 'put', from: temps.get(op)!, to: this.resolve(op.key) });
+      else if (op.type === 'remove') steps.push({ kind: 'remove', to: this.resolve(op.key) });
+      else steps.push({ kind: 'move', from: this.resolve(op.from), to: this.resolve(op.to) });
+      const step = steps[i]!;
+      if (step.kind !== 'move') {
+        const old = path.join(txnDir, `${id}.${i}.old`);
+        try {
+          await fs.link(step.to, old);
+          step.old = old;
+        } catch (err) {
+          if (!isErrno(err, 'ENOENT')) throw err;
+        }
+      }
+    }
+    const intent = path.join(txnDir, `${id}.json`);
+    const record: TxnRecord = { pid: process.pid, steps };
+    const temp = await writeTemp(intent, Buffer.from(JSON.stringify(record)), { durable: this.durable });
+    await fs.rename(temp, intent);
+    if (this.durable) await syncDirectory(txnDir);
+    const done: TxnStep[] = [];
+    try {
+      for (const step of steps) {
+        await applyStep(step);
+        done.push(step);
+        dirs.add(path.dirname(step.to));
+        if (step.from) dirs.add(path.dirname(step.from));
+      }
+      for (const op of changes) if (op.type === 'put') temps.delete(op);
+    } catch (err) {
+      for (const step of done.reverse()) await undoStep(step);
+      await finishTxn(intent, steps);
+      throw err;
+    }
+    if (this.durable) await Promise.all([...dirs].map((dir) => syncDirectory(dir)));
+    await finishTxn(intent, steps);
+    dirs.add(txnDir);
+  }
+
+  /** Rolls forward multi-key commits interrupted by a crash, once per instance, before any write. */
+  private recover(): Promise<void> {
+    this.recovered ??= (async () => {
+      const txnDir = path.join(this.location, TXN_DIR);
+      const names = await fs.readdir(txnDir).catch(() => [] as string[]); // no journal: nothing to recover
+      for (const name of names.filter((n) => n.endsWith('.json'))) {
+        const intent = path.join(txnDir, name);
+        let record: TxnRecord;
+        try {
+          record = JSON.parse(await fs.readFile(intent, 'utf8')) as TxnRecord;
+        } catch {
+          // A torn intent was never durable, so none of its steps ran: drop it.
+          await removeQuietly(intent);
+          continue;
+        }
+        if (record.pid !== process.pid && processAlive(record.pid)) continue; // still being applied by its owner
+        for (const step of record.steps) await redoStep(step);
+        await finishTxn(intent, record.steps);
+      }
+    })();
+    return this.recovered;
+  }
+}
+
+async function applyStep(step: TxnStep): Promise<void> {
+  if (step.kind === 'put') await fs.rename(step.from!, step.to);
+  else if (step.kind === 'remove') {
+    await fs.unlink(step.to).catch((err: unknown) => {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    });
+  } else {
+    await fs.link(step.from!, step.to);
+    await fs.unlink(step.from!);
+  }
+}
+
+async function undoStep(step: TxnStep): Promise<void> {
+  // Best effort per step: keep undoing the others even if one fails.
+  if (step.kind === 'move') {
+    await fs.link(step.to, step.from!).catch(() => undefined);
+    await fs.unlink(step.to).catch(() => undefined);
+  } else if (step.old) await fs.rename(step.old, step.to).catch(() => undefined);
+  else await fs.unlink(step.to).catch(() => undefined);
+}
+
+async function redoStep(step: TxnStep): Promise<void> {
+  // Idempotent: each step checks whether it already happened.
+  if (step.kind === 'put') await fs.rename(step.from!, step.to).catch(() => undefined);
+  else if (step.kind === 'remove') await fs.unlink(step.to).catch(() => undefined);
+  else {
+    await fs.link(step.from!, step.to).catch(() => undefined);
+    if (await exists(step.to)) await fs.unlink(step.from!).catch(() => undefined);
+  }
+}
+
+async function finishTxn(intent: string, steps: TxnStep[]): Promise<void> {
+  await Promise.all(steps.filter((s) => s.old).map((s) => removeQuietly(s.old!)));
+  await removeQuietly(intent);
+}
+
+function changeKey(op: PutOp | { type: 'remove'; key: string } | { type: 'move'; from: string; to: string }): string {
+  return op.type === 'move' ? op.from : op.key;
+}
+
+function toEntry(key: string, st: import('node:fs').Stats): StorageEntry {
+  return {
+    key,
+    name: key.slice(key.lastIndexOf('/') + 1),
+    kind: st.isDirectory() ? 'directory' : 'file',
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    mode: st.mode & 0o7777,
+  };
+}
+
+function isWithin(root: string, target: string): boolean {
+  return target === root || target.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
+}
+
+function safeRealpathSync(p: string): string | undefined {
+  try {
+    return realpathSync(p);
+  } catch {
+    return undefined; // missing: cannot escape
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.lstat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Temp names carry their writer's pid; a live writer's temp is in flight, not stray. */
+function ownedByLiveProcess(name: string): boolean {
+  const match = /\.(\d+)-\d+-[0-9a-f]+\.cp-tmp$/.exec(name);
+  if (!match) return false;
+  const pid = Number(match[1]);
+  return pid === process.pid ? false : processAlive(pid);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrno(err, 'EPERM');
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
