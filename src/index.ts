@@ -21,3 +21,11 @@ export type { LocalStorageOptions } from './storage/local.js';
 export { jsonCodec, yamlCodec } from './codecs/index.js';
 export { mergeDocuments, diffDocuments, getPath, setPath, deletePath, hasPath } from './document.js';
 export type * from './types.js';
+
+// Profiles and Configuration (src/profiles.ts, src/configuration.ts)
+
+// Backups, snapshots, history (src/backups.ts, src/snapshots.ts, src/history.ts)
+
+// Bundles, integrity (src/bundles.ts, src/integrity.ts)
+
+// Watching (src/watch.ts)
