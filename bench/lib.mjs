@@ -1,0 +1,157 @@
+/**
+ * Helpers shared by the benchmark scenarios: timing, statistics, the raw durable-write floor, a
+ * realistic config generator and fresh-process timing. No dependencies beyond Node.
+ */
+import { spawn } from 'node:child_process';
+import { constants, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Directory of this file (bench/). */
+export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+/** Repository root. */
+export const ROOT = path.dirname(BENCH_DIR);
+/** The built library: scenarios measure what users import. */
+export const DIST = path.join(ROOT, 'dist', 'index.js');
+
+/** Monotonic time in milliseconds. */
+export function now() {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/** Median of numbers (NaN for none). */
+export function median(values) {
+  return percentile(values, 50);
+}
+
+/** The p-th percentile (nearest rank on sorted values). */
+export function percentile(values, p) {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank];
+}
+
+/** Rounds to 3 significant-ish decimals for JSON output. */
+export function round(value, digits = 3) {
+  if (!Number.isFinite(value)) return value;
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+/** Times `fn` `n` times in a row and returns the mean per call in ms. */
+export async function timeEach(n, fn) {
+  const start = now();
+  for (let i = 0; i < n; i++) await fn(i);
+  return (now() - start) / n;
+}
+
+let floorCounter = 0;
+
+/**
+ * The floor: a durable atomic replace done by hand with the same async fs API the libraries use —
+ * exclusive temp file, write, fsync, close, rename, fsync the directory.
+ */
+export async function floorWrite(file, data) {
+  const tmp = `${file}.${process.pid}-${++floorCounter}.tmp`;
+  const fh = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+  try {
+    let off = 0;
+    while (off < data.byteLength) off += (await fh.write(data, off, data.byteLength - off, off)).bytesWritten;
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fs.rename(tmp, file);
+  const dir = await fs.open(path.dirname(file), constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+/**
+ * A realistic application config of about `bytes` bytes when JSON-stringified with 2-space indent
+ * (services with hosts, ports, timeouts, feature flags, lists). `seed` varies the values.
+ */
+export function makeConfig(bytes = 2048, seed = 0) {
+  const config = {
+    app: { name: 'shop', version: `1.${seed % 100}.0`, environment: 'production', debug: false },
+    server: { host: '0.0.0.0', port: 8080 + (seed % 10), timeoutMs: 30000, cors: ['https://shop.example.com'] },
+    database: { host: 'db.internal', port: 5432, name: 'shop', pool: { min: 2, max: 20, idleMs: 10000 } },
+    features: {},
+    services: [],
+  };
+  let i = 0;
+  while (JSON.stringify(config, null, 2).length < bytes) {
+    if (i % 3 === 0) config.features[`flag_${i}`] = (seed + i) % 2 === 0;
+    else {
+      config.services.push({
+        name: `service-${i}`,
+        url: `https://svc-${i}.internal:${9000 + i}/v1`,
+        retries: (seed + i) % 5,
+        timeoutMs: 1000 + i * 10,
+      });
+    }
+    i++;
+  }
+  return config;
+}
+
+/** The file system type of `dir` (`ext2/ext3` is what stat reports for ext4), best effort. */
+export async function fsTypeOf(dir) {
+  const out = await capture('stat', ['-f', '-c', '%T', dir]).catch(() => undefined); // no coreutils stat: fall back to mounts
+  if (out && out.code === 0 && out.stdout.trim()) {
+    const statType = out.stdout.trim();
+    const mount = await mountOf(dir);
+    return mount ? `${mount.type} (${mount.device} on ${mount.mountPoint}; stat -f: ${statType})` : statType;
+  }
+  const mount = await mountOf(dir);
+  return mount ? `${mount.type} (${mount.device} on ${mount.mountPoint})` : 'unknown';
+}
+
+/** The /proc/mounts entry with the longest mount point containing `dir`. */
+async function mountOf(dir) {
+  const text = await fs.readFile('/proc/mounts', 'utf8').catch(() => ''); // not Linux: no mount table
+  let best;
+  for (const line of text.split('\n')) {
+    const [device, mountPoint, type] = line.split(' ');
+    if (!mountPoint) continue;
+    const mp = mountPoint.replace(/\\040/g, ' ');
+    if ((dir === mp || dir.startsWith(mp.endsWith('/') ? mp : `${mp}/`)) && (!best || mp.length > best.mountPoint.length)) {
+      best = { device, mountPoint: mp, type };
+    }
+  }
+  return best;
+}
+
+/** Runs a command and collects its output. */
+export function capture(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/**
+ * Wall time (ms) of a fresh `node` process running `args`, from spawn to exit. Rejects when it
+ * exits non-zero, so a broken scenario never reports a fast failure as a result.
+ */
+export async function timeProcess(args, opts = {}) {
+  const start = now();
+  const out = await capture(process.execPath, args, opts);
+  const ms = now() - start;
+  if (out.code !== 0) throw new Error(`node ${args.join(' ')} exited ${out.code}: ${out.stderr.slice(0, 2000)}`);
+  return { ms, stdout: out.stdout };
+}
+
+/** Logs progress to stderr (stdout belongs to the harness). */
+export function progress(message) {
+  process.stderr.write(`  · ${message}\n`);
+}
