@@ -1,0 +1,205 @@
+import { mkdir, readdir, readFile, stat, symlink, writeFile, chmod, link } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LocalStorage } from '../src/storage/local.js';
+import { runNode, tempDir, ROOT } from './helpers/tmp.js';
+
+const enc = (s: string) => Buffer.from(s);
+
+async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+}
+
+describe('LocalStorage', () => {
+  it('puts, reads, lists and removes keys', async () => {
+    const dir = await tempDir();
+    const s = new LocalStorage(dir);
+    await s.commit({ changes: [{ type: 'put', key: 'a.json', data: enc('{"a":1}') }] });
+    await s.commit({ changes: [{ type: 'put', key: 'profiles/dev.yaml', data: enc('x: 1') }] });
+    expect(Buffer.from((await s.read('a.json'))!).toString()).toBe('{"a":1}');
+    expect((await s.list('')).map((e) => e.key)).toEqual(['a.json', 'profiles']);
+    expect((await s.list('profiles')).map((e) => e.name)).toEqual(['dev.yaml']);
+    expect(await s.list('nope')).toEqual([]);
+    await s.commit({ changes: [{ type: 'remove', key: 'a.json' }] });
+    expect(await s.read('a.json')).toBeUndefined();
+  });
+
+  it('leaves no temp files behind and keeps the permission bits of an overwritten file', async () => {
+    const dir = await tempDir();
+    const s = new LocalStorage(dir);
+    await s.commit({ changes: [{ type: 'put', key: 'secret.json', data: enc('{}') }] });
+    await chmod(path.join(dir, 'secret.json'), 0o640);
+    await s.commit({ changes: [{ type: 'put', key: 'secret.json', data: enc('{"k":1}') }] });
+    expect((await stat(path.join(dir, 'secret.json'))).mode & 0o777).toBe(0o640);
+    expect((await readdir(dir)).filter((n) => n.endsWith('.cp-tmp'))).toEqual([]);
+  });
+
+  it('creates new files with the requested mode', async () => {
+    const dir = await tempDir();
+    const s = new LocalStorage(dir);
+    await s.commit({ changes: [{ type: 'put', key: 'private.json', data: enc('{}'), mode: 0o600 }] });
+    expect((await stat(path.join(dir, 'private.json'))).mode & 0o777).toBe(0o600);
+  });
+
+  it('copies by hard link and appends journals in one commit', async () => {
+    const dir = await tempDir();
+    const s = new LocalStorage(dir);
+    await s.commit({ changes: [{ type: 'put', key: 'c.json', data: enc('old') }] });
+    await s.commit({
+      prepare: [
+        { type: 'copy', from: 'c.json', to: 'backups/c.1.json' },
+        { type: 'append', key: 'history/c.jsonl', data: enc('line1\n') },
+      ],
+      changes: [{ type: 'put', key: 'c.json', data: enc('new') }],
+      after: [{ type: 'append', key: 'audit.log', data: enc('a\n') }],
+    });
+    expect(await readFile(path.join(dir, 'backups/c.1.json'), 'utf8')).toBe('old');
+    expect(await readFile(path.join(dir, 'c.json'), 'utf8')).toBe('new');
+    expect(await readFile(path.join(dir, 'history/c.jsonl'), 'utf8')).toBe('line1\n');
+    expect(await readFile(path.join(dir, 'audit.log'), 'utf8')).toBe('a\n');
+  });
+
+  it('never overwrites an existing copy target', async () => {
+    const dir = await tempDir();
+    const s = new LocalStorage(dir);
+    await s.commit({ changes: [{ type: 'put', key: 'c.json', data: enc('1') }] });
+    await s.commit({ prepare: [{ type: 'copy', from: 'c.json', to: 'b/x' }] });
+    expect(await codeOf(s.commit({ prepare: [{ type: 'copy', from: 'c.json', to: 'b/x' }] }))).toBe('E_IO');
+    await s.commit({ prepare: [{ type: 'copy', from: 'c.json', to: 'b/x', ifMissing: true }] });
+  });
+
+  it('applies several changes all-or-nothing and rolls back on failure', async () => {
+    const dir = await tempDir();
+    const s = new LocalStorage(dir);
+    await s.commit({ changes: [{ type: 'put', key: 'a.json', data: enc('a0') }] });
+    await s.commit({ changes: [{ type: 'put', key: 'b.json', data: enc('b0') }] });
+    // The second change cannot be applied: moving a file that does not exist.
+    const failed = s.commit({
+      changes: [
+        { type: 'put', key: 'a.json', data: enc('a1') },
+        { type: 'remove', key: 'b.json' },
+        { type: 'move', from: 'missing.json', to: 'quarantine/missing.json' },
+      ],
+    });
+    expect(await codeOf(failed)).toBe('E_IO');
+    expect(await readFile(path.join(dir, 'a.json'), 'utf8')).toBe('a0');
+    expect(await readFile(path.join(dir, 'b.json'), 'utf8')).toBe('b0');
+    expect((await readdir(path.join(dir, '.txn'))).length).toBe(0);
+    expect((await readdir(dir)).filter((n) => n.endsWith('.cp-tmp'))).toEqual([]);
+    await s.commit({
+      changes: [
+        { type: 'put', key: 'a.json', data: enc('a2') },
+        { type: 'remove', key: 'b.json' },
+        { type: 'put', key: 'c.json', data: enc('c2') },
+      ],
+    });
+    expect(await readFile(path.join(dir, 'a.json'), 'utf8')).toBe('a2');
+    expect(await readFile(path.join(dir, 'c.json'), 'utf8')).toBe('c2');
+    expect(await s.read('b.json')).toBeUndefined();
+  });
+
+  it('rolls an interrupted multi-key commit forward on the next open', async () => {
+    const dir = await tempDir();
+    // Simulate a crash after the intent record became durable: temps exist, intent names them.
+    await mkdir(path.join(dir, '.txn'), { recursive: true });
+    await writeFile(path.join(dir, '.a.json.999999-1-aa.cp-tmp'), 'a-new');
+    await writeFile(path.join(dir, 'a.json'), 'a-old');
+    await writeFile(path.join(dir, 'gone.json'), 'bye');
+    await writeFile(
+      path.join(dir, '.txn', '1-999999-aa.json'),
+      JSON.stringify({
+        pid: 999999,
+        steps: [
+          { kind: 'put', from: path.join(dir, '.a.json.999999-1-aa.cp-tmp'), to: path.join(dir, 'a.json') },
+          { kind: 'remove', to: path.join(dir, 'gone.json') },
+        ],
+      }),
+    );
+    const s = new LocalStorage(dir);
+    await s.commit({ changes: [{ type: 'put', key: 'other.json', data: enc('x') }] });
+    expect(await readFile(path.join(dir, 'a.json'), 'utf8')).toBe('a-new');
+    expect(await s.read('gone.json')).toBeUndefined();
+    expect(await readdir(path.join(dir, '.txn'))).toEqual([]);
+  });
+
+  it('refuses keys that leave the root', async () => {
+    const dir = await tempDir();
+    const s = new LocalStorage(dir);
+    for (const key of ['../x', '/etc/passwd', 'a/../../x', 'a\0b', '', 'a//b', 'a\\b']) {
+      expect(await codeOf(s.read(key))).toBe('E_INVALID_NAME');
+      expect(await codeOf(s.commit({ changes: [{ type: 'put', key, data: enc('x') }] }))).toBe('E_INVALID_NAME');
+    }
+  });
+
+  it('refuses symlinks that lead outside the root, for files and directories', async () => {
+    const outside = await tempDir('cp-outside-');
+    const dir = await tempDir();
+    await writeFile(path.join(outside, 'secret.json'), '{"secret":1}');
+    await symlink(path.join(outside, 'secret.json'), path.join(dir, 'current.json'));
+    await symlink(outside, path.join(dir, 'profiles'));
+    const s = new LocalStorage(dir);
+    expect(await codeOf(s.read('current.json'))).toBe('E_INVALID_NAME');
+    expect(() => s.readSync('current.json')).toThrow(/outside/);
+    expect(await codeOf(s.read('profiles/secret.json'))).toBe('E_INVALID_NAME');
+    expect(await codeOf(s.commit({ changes: [{ type: 'put', key: 'profiles/x.json', data: enc('x') }] }))).toBe('E_INVALID_NAME');
+    expect(await readdir(outside)).toEqual(['secret.json']);
+  });
+
+  it('follows symlinks that stay inside the root', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'real.json'), '{"a":1}');
+    await symlink(path.join(dir, 'real.json'), path.join(dir, 'alias.json'));
+    const s = new LocalStorage(dir);
+    expect(Buffer.from((await s.read('alias.json'))!).toString()).toBe('{"a":1}');
+  });
+
+  it('refuses files larger than maxBytes', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'big.json'), 'x'.repeat(2000));
+    const s = new LocalStorage(dir);
+    expect(await codeOf(s.read('big.json', { maxBytes: 1000 }))).toBe('E_TOO_LARGE');
+  });
+
+  it('reports stray temp files of dead writers only', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, '.current.json.999999-1-ab.cp-tmp'), 'partial');
+    await writeFile(path.join(dir, `.current.json.${process.ppid}-1-ab.cp-tmp`), 'in flight');
+    const s = new LocalStorage(dir);
+    expect(await s.strayTemps()).toEqual(['.current.json.999999-1-ab.cp-tmp']);
+  });
+
+  it('locks exclusively across processes and times out with E_LOCKED', async () => {
+    const dir = await tempDir();
+    const s = new LocalStorage(dir);
+    const release = await s.lock('current.json');
+    const script = `
+      import { LocalStorage } from ${JSON.stringify(path.join(ROOT, 'dist/index.js'))};
+      const s = new LocalStorage(${JSON.stringify(dir)});
+      try { await s.lock('current.json', { timeoutMs: 300 }); console.log('acquired'); }
+      catch (e) { console.log(e.code); }
+    `;
+    const held = await runNode(script);
+    expect(held.stdout.trim()).toBe('E_LOCKED');
+    await release();
+    const free = await runNode(script);
+    expect(free.stdout.trim()).toBe('acquired');
+  });
+
+  it('keeps a backup link pointing at the old inode after the file is replaced', async () => {
+    const dir = await tempDir();
+    const s = new LocalStorage(dir);
+    await s.commit({ changes: [{ type: 'put', key: 'c.json', data: enc('v1') }] });
+    await s.commit({ prepare: [{ type: 'copy', from: 'c.json', to: 'backups/v1' }], changes: [{ type: 'put', key: 'c.json', data: enc('v2') }] });
+    await s.commit({ prepare: [{ type: 'copy', from: 'c.json', to: 'backups/v2' }], changes: [{ type: 'put', key: 'c.json', data: enc('v3') }] });
+    expect(await readFile(path.join(dir, 'backups/v1'), 'utf8')).toBe('v1');
+    expect(await readFile(path.join(dir, 'backups/v2'), 'utf8')).toBe('v2');
+    // Sanity: hard links are real on this file system (same inode count semantics).
+    await link(path.join(dir, 'c.json'), path.join(dir, 'c-link'));
+    expect((await stat(path.join(dir, 'c.json'))).nlink).toBe(2);
+  });
+});
