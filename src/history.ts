@@ -163,3 +163,19 @@ export function versionOf(journal: Journal, sha: string | undefined): number | u
   if (sha === undefined) return tail.sha256 === '' || tail.sha256 === undefined ? tail.version : undefined;
   return tail.sha256 === sha ? tail.version : undefined;
 }
+
+/**
+ * Records lines this instance just appended, so the next save does not re-read and re-parse the
+ * whole journal (its length moved only by what we wrote). Another process's append changes the
+ * length differently and forces a full read.
+ */
+export function rememberAppend(ctx: Context, key: string, before: Journal, appended: Uint8Array): void {
+  const perCtx = cache.get(ctx);
+  if (!perCtx || perCtx.get(key) !== before) return;
+  const added = parseJournal(Buffer.from(appended).toString('utf8'));
+  perCtx.set(key, {
+    entries: [...before.entries, ...added.entries],
+    badLines: before.badLines,
+    size: before.size + appended.byteLength,
+  });
+}
