@@ -165,7 +165,7 @@ export class LocalStorage implements Storage {
     try {
       // Phase 1 — everything that must exist before a change is visible, in parallel:
       // new content into synced temp files, backups of the old content, journal lines.
-      await Promise.all([
+      await settleAll([
         ...puts.map(async (op) => {
           const target = this.resolve(op.key);
           await this.ensureParent(target);
@@ -200,17 +200,16 @@ export class LocalStorage implements Storage {
       if (changes.length === 1) await this.applySingle(changes[0]!, temps, dirs);
       else if (changes.length > 1) await this.applyAll(changes, temps, dirs);
       // Phase 3 — make it durable: directory entries (renames, links) and journals, together.
-      const afterHandles = await Promise.all(
+      await settleAll(
         after.map(async (op) => {
           const file = this.resolve(op.key);
           await this.ensureParent(file);
           current = op.key;
-          return appendUnsynced(file, op.data);
+          journals.push(await appendUnsynced(file, op.data));
         }),
       );
-      journals.push(...afterHandles);
       if (this.durable) {
-        await Promise.all([...[...dirs].map((dir) => syncDirectory(dir)), ...journals.map((h) => h.sync())]);
+        await settleAll([...[...dirs].map((dir) => syncDirectory(dir)), ...journals.map((h) => h.sync())]);
       }
     } catch (err) {
       await Promise.all([...temps.values()].map((temp) => removeQuietly(temp)));
@@ -481,6 +480,16 @@ export class LocalStorage implements Storage {
     })();
     return this.recovered;
   }
+}
+
+/**
+ * Like Promise.all, but rejects only once every task has settled: a task still running after an
+ * early rejection would finish unobserved and leave its temp file or open journal handle behind.
+ */
+async function settleAll(tasks: Array<Promise<unknown>>): Promise<void> {
+  const results = await Promise.allSettled(tasks);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 async function applyStep(step: TxnStep): Promise<void> {
