@@ -30,10 +30,32 @@ export interface Context {
   readonly storage: Storage;
   readonly codecs: CodecRegistry;
   readonly schema: SchemaValidator;
-  /** sha256 of the bytes this instance last wrote per key: watchers skip their own writes by content. */
-  readonly ownWrites: Map<string, string>;
+  /**
+   * sha256 of the bytes this instance last wrote per key (`''` after a removal), set before the
+   * change becomes visible: watchers skip their own writes by content. Watchers subscribe to it so
+   * that two own writes in a row are both recognised.
+   */
+  readonly ownWrites: OwnWrites;
   /** Timers and watchers to stop on close(). */
   readonly closers: Set<() => Promise<void> | void>;
+}
+
+/** The `ownWrites` map, telling subscribers (watchers) of every own write, even of equal bytes. */
+export class OwnWrites extends Map<string, string> {
+  private readonly listeners = new Set<(key: string, sha: string) => void>();
+
+  override set(key: string, sha: string): this {
+    super.set(key, sha);
+    // `listeners` is undefined while Map's constructor runs; it adds nothing here (no entries given).
+    if (this.listeners) for (const listener of this.listeners) listener(key, sha);
+    return this;
+  }
+
+  /** Calls `listener` on every `set`; returns the unsubscribe function. */
+  subscribe(listener: (key: string, sha: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
 }
 
 /** Default `maxFileBytes`: 10 MiB. */
@@ -61,7 +83,7 @@ export function createContext(options: ConfigPersistenceOptions = {}): Context {
     storage,
     codecs: new CodecRegistry(options.codecs ?? []),
     schema: new SchemaValidator({ schema: options.schema, schemaDir }),
-    ownWrites: new Map(),
+    ownWrites: new OwnWrites(),
     closers: new Set(),
   };
 }

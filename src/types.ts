@@ -88,6 +88,19 @@ export interface LockOptions {
 export interface StorageWatchEvent {
   type: 'change' | 'remove';
   key: string;
+  /**
+   * The bytes were modified in place (not replaced by a rename): the writer may still be writing,
+   * so a reader should see the same content twice before trusting it.
+   */
+  inPlace?: boolean;
+}
+
+/** A running {@link Storage.watch}. */
+export interface StorageWatcher {
+  /** Watches exactly these keys from now on (a profile switch changes a configuration's files). */
+  update(keys: readonly string[]): Promise<void>;
+  /** Releases every handle; no event is reported afterwards. */
+  close(): Promise<void>;
 }
 
 /**
@@ -116,6 +129,13 @@ export interface Storage {
   describe(key: string): string;
   /** Absolute location of a key when the backend is a file system (watchers need it). */
   pathOf?(key: string): string;
+  /**
+   * Reports changes of `keys` by anyone, this process included, once the watch is armed (the
+   * promise resolves then). Events may be duplicated or coalesced, never lost for good: a reader
+   * re-reads the key. Keys that do not exist yet are watched too. Optional: without it (and without
+   * `pathOf`) watching is unavailable.
+   */
+  watch?(keys: readonly string[], onEvent: (event: StorageWatchEvent) => void, onError: (error: Error) => void): Promise<StorageWatcher>;
   /** Leftover temporary files from interrupted writes (for verify/repair). */
   strayTemps?(): Promise<string[]>;
   /** Releases handles and timers. */

@@ -8,7 +8,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { ioError, InvalidNameError, isErrno, LockedError, TooLargeError } from '../errors.js';
-import type { AppendOp, Commit, CopyOp, LockOptions, PutOp, Release, Storage, StorageEntry } from '../types.js';
+import type { AppendOp, Commit, CopyOp, LockOptions, PutOp, Release, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from '../types.js';
 import { appendUnsynced, removeQuietly, syncDirectory, TEMP_SUFFIX, writeTemp } from './durable.js';
 
 /** Options of {@link LocalStorage}. */
@@ -272,6 +272,15 @@ export class LocalStorage implements Storage {
     };
     await walk('', 0);
     return found;
+  }
+
+  /**
+   * Watches keys with chokidar (directory watches filtered by name; see local-watch.ts). Loaded on
+   * first use, so applications that never watch do not load chokidar.
+   */
+  async watch(keys: readonly string[], onEvent: (event: StorageWatchEvent) => void, onError: (error: Error) => void): Promise<StorageWatcher> {
+    const { watchLocalKeys } = await import('./local-watch.js');
+    return watchLocalKeys((key) => this.resolve(key), keys, onEvent, onError);
   }
 
   async close(): Promise<void> {
