@@ -1,0 +1,61 @@
+/**
+ * `validate`: parse every document and check it against the schema. Exit 1 when any is invalid.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { validateAll, type DocumentCheck, type ValidationReport } from '../checks.js';
+import type { Palette } from '../output.js';
+import { examples, type Kit, type Runtime } from '../runtime.js';
+
+/** Registers `validate`. */
+export function registerValidate(program: Command, kit: Kit): void {
+  examples(
+    program
+      .command('validate')
+      .description('check every config file and profile against the schema; exit 1 when one is invalid'),
+    'config-persistence validate',
+    'config-persistence --json validate | jq ".documents[] | select(.ok == false)"',
+  ).action(kit.act(validate));
+}
+
+/** The schema file `validate` and `status` report: the default schema when it exists. */
+export function schemaFileOf(rt: Runtime): string | null {
+  const file = path.resolve(rt.opts.schemaDir, 'config.schema.json');
+  return existsSync(file) ? file : null;
+}
+
+async function validate(rt: Runtime): Promise<number> {
+  const progress = rt.progress('validating');
+  const report = await validateAll(rt.store(), schemaFileOf(rt), (done, total) => progress.update(done, total));
+  progress.done();
+  rt.print(report, () => renderValidation(report, rt.p));
+  return report.ok ? 0 : 1;
+}
+
+/** Human text of a validation report: one line per document, issues with file:line:column. */
+export function renderValidation(report: ValidationReport, p: Palette, indent = ''): string {
+  const lines: string[] = [];
+  if (report.documents.length === 0) lines.push(`${indent}${p.dim('no configuration files found')}`);
+  for (const doc of report.documents) lines.push(...renderDocument(doc, p, indent));
+  const bad = report.documents.filter((d) => !d.ok).length;
+  const schema = report.schema ? `schema ${report.schema}` : 'no schema (syntax checked only)';
+  lines.push(
+    `${indent}${bad === 0 ? p.green('valid') : p.red(`${bad} invalid`)}: ${report.documents.length} document${report.documents.length === 1 ? '' : 's'}, ${schema}`,
+  );
+  return lines.join('\n');
+}
+
+function renderDocument(doc: DocumentCheck, p: Palette, indent: string): string[] {
+  if (doc.ok) return [`${indent}${p.green('✓')} ${doc.file}`];
+  const lines = [`${indent}${p.red('✗')} ${doc.file}  ${p.dim(doc.code ?? '')}`];
+  if (doc.issues?.length) {
+    for (const issue of doc.issues) {
+      const where = issue.line !== undefined ? `${doc.file}:${issue.line}:${issue.column ?? 1}` : doc.file;
+      lines.push(`${indent}    ${where}  ${issue.path || '(root)'} ${issue.message}`);
+    }
+  } else if (doc.message) {
+    lines.push(`${indent}    ${doc.message}`);
+  }
+  return lines;
+}

@@ -1,0 +1,41 @@
+/**
+ * Which documents the managed directory holds: the top-level config files (`default.*`,
+ * `current.*`, others) and the profiles. Listing goes through the library's storage interface.
+ */
+import { extensionOf } from '../codecs/index.js';
+import { RESERVED_NAMES } from '../names.js';
+import { LocalStorage } from '../storage/local.js';
+
+/** Extensions the CLI treats as configuration documents. */
+const DOCUMENT_EXTENSIONS = new Set(['json', 'yaml', 'yml']);
+
+/** The documents of a directory, as names the library accepts (`current.yaml`, `profiles/dev.yaml`). */
+export interface Inventory {
+  configs: string[];
+  profiles: Array<{ name: string; file: string }>;
+}
+
+/** Lists configuration documents under `baseDir` without changing anything. */
+export async function inventory(baseDir: string): Promise<Inventory> {
+  const storage = new LocalStorage(baseDir, { durable: false });
+  try {
+    const top = await storage.list('');
+    const configs = top
+      .filter((e) => e.kind === 'file' && !e.name.startsWith('.') && !RESERVED_NAMES.has(e.name) && DOCUMENT_EXTENSIONS.has(extensionOf(e.name)))
+      .map((e) => e.name)
+      .sort(byRole);
+    const profiles = (await storage.list('profiles'))
+      .filter((e) => e.kind === 'file' && !e.name.startsWith('.') && DOCUMENT_EXTENSIONS.has(extensionOf(e.name)))
+      .map((e) => ({ name: e.name.slice(0, -(extensionOf(e.name).length + 1)), file: `profiles/${e.name}` }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    return { configs, profiles };
+  } finally {
+    await storage.close();
+  }
+}
+
+/** default.* first, then current.*, then the rest by name. */
+function byRole(a: string, b: string): number {
+  const rank = (n: string) => (n.startsWith('default.') ? 0 : n.startsWith('current.') ? 1 : 2);
+  return rank(a) - rank(b) || a.localeCompare(b);
+}

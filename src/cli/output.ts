@@ -1,0 +1,168 @@
+/**
+ * Human output of the command line: aligned tables, relative times, sizes, values and colour.
+ * Pure functions (no I/O) so the formatting is tested without spawning processes.
+ */
+import { stringify as yamlStringify } from 'yaml';
+
+/** ANSI styles; every function is the identity when colour is off. */
+export interface Palette {
+  readonly enabled: boolean;
+  bold(text: string): string;
+  dim(text: string): string;
+  red(text: string): string;
+  green(text: string): string;
+  yellow(text: string): string;
+  cyan(text: string): string;
+}
+
+/**
+ * Whether to colour a stream: never with `NO_COLOR` (any non-empty value, see no-color.org) or
+ * `--no-color`, always with `FORCE_COLOR` (non-empty and not "0"), otherwise only on a terminal.
+ */
+export function colorEnabled(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv, flag: boolean | undefined): boolean {
+  if (flag === false) return false;
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '' && env.FORCE_COLOR !== '0') return true;
+  return Boolean(stream.isTTY) && env.TERM !== 'dumb';
+}
+
+/** A palette that styles only when `enabled`. */
+export function palette(enabled: boolean): Palette {
+  const wrap = (open: number, close: number) => (text: string) => (enabled && text !== '' ? `\u001b[${open}m${text}\u001b[${close}m` : text);
+  return {
+    enabled,
+    bold: wrap(1, 22),
+    dim: wrap(2, 22),
+    red: wrap(31, 39),
+    green: wrap(32, 39),
+    yellow: wrap(33, 39),
+    cyan: wrap(36, 39),
+  };
+}
+
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;]*m/g;
+
+/** Printed width of a string: ANSI styles take no room. */
+export function visibleWidth(text: string): number {
+  return [...text.replace(ANSI, '')].length;
+}
+
+/** One table column. */
+export interface Column<R> {
+  header: string;
+  value: (row: R) => string;
+  /** Right-aligned (numbers, sizes). */
+  align?: 'left' | 'right';
+}
+
+/**
+ * An aligned table with a header row; the last column is not padded (no trailing spaces).
+ * Returns the lines without a final newline.
+ */
+export function table<R>(rows: readonly R[], columns: ReadonlyArray<Column<R>>, p: Palette = palette(false), indent = ''): string {
+  const cells = rows.map((row) => columns.map((c) => sanitize(c.value(row))));
+  const widths = columns.map((c, i) => Math.max(visibleWidth(c.header), ...cells.map((r) => visibleWidth(r[i]!))));
+  const line = (values: string[], style: (s: string) => string = (s) => s): string =>
+    indent +
+    values
+      .map((v, i) => {
+        const last = i === values.length - 1;
+        const pad = ' '.repeat(widths[i]! - visibleWidth(v));
+        if (columns[i]!.align === 'right') return pad + style(v);
+        return last ? style(v) : style(v) + pad;
+      })
+      .join('  ')
+      .replace(/\s+$/, '');
+  return [line(columns.map((c) => c.header), p.dim), ...cells.map((r) => line(r))].join('\n');
+}
+
+/** Key/value lines with the keys aligned: `label  value`. */
+export function pairs(entries: ReadonlyArray<readonly [string, string]>, p: Palette = palette(false), indent = ''): string {
+  const width = Math.max(0, ...entries.map(([k]) => visibleWidth(k)));
+  return entries.map(([k, v]) => `${indent}${p.dim(k.padEnd(width))}  ${sanitize(v)}`).join('\n');
+}
+
+/**
+ * Removes control characters a file could smuggle into a terminal (escape sequences that move the
+ * cursor or rewrite the title) while keeping our own colour codes. Values from config files are
+ * data, not terminal instructions.
+ */
+export function sanitize(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\u001b(?!\[[0-9;]*m)/g, '\\e').replace(/[\u0000-\u0008\u000b-\u001a\u001c-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+const UNITS = ['KiB', 'MiB', 'GiB', 'TiB'];
+
+/** `512 B`, `12.4 KiB`, `3.0 MiB` (binary units). */
+export function formatSize(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes < 1024) return `${Math.max(0, Math.round(bytes || 0))} B`;
+  let value = bytes;
+  let unit = -1;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${UNITS[unit]}`;
+}
+
+/**
+ * How long ago `when` was, for humans: `just now`, `42 s ago`, `3 min ago`, `5 h ago`,
+ * `2 days ago`; older than 30 days shows the date. Future times read `in 3 min`.
+ */
+export function relativeTime(when: string | number | Date, now: number = Date.now()): string {
+  const time = when instanceof Date ? when.getTime() : typeof when === 'number' ? when : Date.parse(when);
+  if (!Number.isFinite(time)) return String(when);
+  const delta = now - time;
+  const abs = Math.abs(delta);
+  const s = Math.round(abs / 1000);
+  let text: string;
+  if (s < 5) return 'just now';
+  if (s < 60) text = `${s} s`;
+  else if (s < 3600) text = `${Math.floor(s / 60)} min`;
+  else if (s < 86_400) text = `${Math.floor(s / 3600)} h`;
+  else if (s < 30 * 86_400) {
+    const days = Math.floor(s / 86_400);
+    text = `${days} day${days === 1 ? '' : 's'}`;
+  } else return new Date(time).toISOString().slice(0, 10);
+  return delta >= 0 ? `${text} ago` : `in ${text}`;
+}
+
+/** A document value on one line: scalars as YAML would print them, collections as flow JSON. */
+export function formatValue(value: unknown, maxWidth = 60): string {
+  let text: string;
+  if (value === undefined) text = '(unset)';
+  else if (value === null) text = 'null';
+  else if (typeof value === 'string') text = needsQuotes(value) ? JSON.stringify(value) : value;
+  else if (typeof value === 'object') text = JSON.stringify(value);
+  else text = String(value);
+  text = sanitize(text);
+  return [...text].length > maxWidth ? `${[...text].slice(0, maxWidth - 1).join('')}…` : text;
+}
+
+/** Strings that would read as another type or be invisible are shown quoted. */
+function needsQuotes(value: string): boolean {
+  return value === '' || value !== value.trim() || /^(true|false|null|~|-?\d[\d_.e+-]*|0x[0-9a-f]+)$/i.test(value) || /[\n\r\t]/.test(value);
+}
+
+/** A document as YAML for `get` of a subtree. */
+export function formatDocument(value: unknown): string {
+  return yamlStringify(value, { lineWidth: 0 }).replace(/\n$/, '');
+}
+
+/**
+ * Flattens a document into `[dot path, value]` leaves, in document order. Arrays are leaves (they
+ * replace whole under the merge rules); empty objects are leaves too, so nothing is hidden.
+ */
+export function leaves(doc: unknown, prefix = ''): Array<[string, unknown]> {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return prefix ? [[prefix, doc]] : [];
+  const keys = Object.keys(doc);
+  if (keys.length === 0) return prefix ? [[prefix, doc]] : [];
+  return keys.flatMap((key) => leaves((doc as Record<string, unknown>)[key], prefix ? `${prefix}.${key}` : key));
+}
+
+/** `1 backup`, `3 backups`. */
+export function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
+}

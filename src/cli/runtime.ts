@@ -1,0 +1,192 @@
+/**
+ * What every command works with: the global options, the store over `--dir`, output that is either
+ * human text or one JSON document, confirmation prompts and progress on a terminal.
+ */
+import { createInterface } from 'node:readline/promises';
+import type { Command } from 'commander';
+import { ConfigPersistence } from '../config-persistence.js';
+import { CliError } from './errors.js';
+import { colorEnabled, palette, type Palette } from './output.js';
+
+/** The process streams and environment, injectable so the CLI can run inside tests. */
+export interface Io {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+/** The real process. */
+export function processIo(): Io {
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+}
+
+/** Options every command accepts (see `config-persistence --help`). */
+export interface GlobalOptions {
+  dir: string;
+  schemaDir: string;
+  json?: boolean;
+  color?: boolean;
+}
+
+/** A progress line on the terminal: `label 120/5000`. Does nothing when stderr is not a TTY. */
+export interface Progress {
+  update(done: number, total?: number): void;
+  done(): void;
+}
+
+/** The per-invocation state handed to a command's handler. */
+export class Runtime {
+  /** Global options merged with the command's own. */
+  readonly opts: GlobalOptions & Record<string, unknown>;
+  readonly io: Io;
+  /** Colours for stdout. */
+  readonly p: Palette;
+  private store_: ConfigPersistence | undefined;
+  private readonly cleanups: Array<() => Promise<void> | void> = [];
+
+  constructor(opts: GlobalOptions & Record<string, unknown>, io: Io) {
+    this.opts = opts;
+    this.io = io;
+    this.p = palette(!opts.json && colorEnabled(io.stdout, io.env, opts.color));
+  }
+
+  /** `--json` was given: print machine-readable results only. */
+  get json(): boolean {
+    return Boolean(this.opts.json);
+  }
+
+  /** The store over `--dir` and `--schema-dir`, created on first use and closed after the command. */
+  store(): ConfigPersistence {
+    this.store_ ??= new ConfigPersistence({ baseDir: this.opts.dir, schemaDir: this.opts.schemaDir });
+    return this.store_;
+  }
+
+  /** Runs `fn` when the command ends (successful or not), before the store closes. */
+  onClose(fn: () => Promise<void> | void): void {
+    this.cleanups.push(fn);
+  }
+
+  /** Prints a result: `human()` as text, or `data` as one JSON document with `--json`. */
+  print(data: unknown, human: () => string): void {
+    if (this.json) this.io.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+    else {
+      const text = human();
+      if (text !== '') this.io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    }
+  }
+
+  /** A line for humans only (never in `--json` output). */
+  say(text: string): void {
+    if (!this.json) this.io.stdout.write(`${text}\n`);
+  }
+
+  /** A notice on stderr (warnings, "nothing changed"); never mixed into stdout. */
+  note(text: string): void {
+    this.io.stderr.write(`${text}\n`);
+  }
+
+  /**
+   * Asks before a destructive operation. `--yes` skips the question. Without a terminal on stdin
+   * nobody can answer, so the operation is refused (exit 1) rather than done unasked.
+   */
+  async confirm(question: string): Promise<void> {
+    if (this.opts.yes) return;
+    if (!this.io.stdin.isTTY) {
+      throw new CliError('E_CONFIRM', `${question.replace(/\?$/, '')}: confirmation needed, and stdin is not a terminal; nothing was changed.`, {
+        hint: 'pass --yes to confirm non-interactively',
+      });
+    }
+    const rl = createInterface({ input: this.io.stdin, output: this.io.stderr });
+    try {
+      const answer = (await rl.question(`${question} [y/N] `)).trim().toLowerCase();
+      if (answer !== 'y' && answer !== 'yes') throw new CliError('E_ABORTED', 'Cancelled; nothing was changed.');
+    } finally {
+      rl.close();
+    }
+  }
+
+  /** A progress line on stderr, shown only when stderr is a terminal. */
+  progress(label: string): Progress {
+    const stream = this.io.stderr;
+    if (!stream.isTTY) return { update: () => undefined, done: () => undefined };
+    let last = 0;
+    let shown = false;
+    return {
+      update(done: number, total?: number) {
+        const now = Date.now();
+        if (now - last < 80 && (total === undefined || done < total)) return;
+        last = now;
+        shown = true;
+        stream.write(`\r\u001b[K${label} ${done}${total !== undefined ? `/${total}` : ''}`);
+      },
+      done() {
+        if (shown) stream.write('\r\u001b[K');
+      },
+    };
+  }
+
+  /**
+   * Shows `label …` with the elapsed time on a terminal while `work` runs (for operations that
+   * report no progress of their own), and clears it afterwards.
+   */
+  async busy<R>(label: string, work: Promise<R>): Promise<R> {
+    const stream = this.io.stderr;
+    if (!stream.isTTY) return work;
+    const started = Date.now();
+    const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+    let i = 0;
+    const timer = setInterval(() => {
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      stream.write(`\r\u001b[K${frames[i++ % frames.length]} ${label} ${seconds} s`);
+    }, 100);
+    try {
+      return await work;
+    } finally {
+      clearInterval(timer);
+      if (i > 0) stream.write('\r\u001b[K');
+    }
+  }
+
+  /** Runs the cleanups and closes the store. */
+  async close(): Promise<void> {
+    for (const fn of this.cleanups.splice(0).reverse()) await fn();
+    if (this.store_) await this.store_.close();
+  }
+}
+
+/** A command handler: gets the runtime and the positional arguments; returns the exit code. */
+export type Handler = (rt: Runtime, ...args: string[]) => Promise<number | void>;
+
+/** Shared between `main` and the actions: the exit code of the command that ran. */
+export interface RunState {
+  exitCode: number;
+}
+
+/**
+ * Wraps a handler as a commander action: builds the runtime from the global and local options,
+ * runs the handler and always closes the store.
+ */
+export function action(io: Io, state: RunState, handler: Handler): (...args: unknown[]) => Promise<void> {
+  return async (...args: unknown[]) => {
+    const command = args[args.length - 1] as Command;
+    const positional = args.slice(0, -2).map((a) => (Array.isArray(a) ? a.join(' ') : (a as string)));
+    const rt = new Runtime(command.optsWithGlobals() as GlobalOptions & Record<string, unknown>, io);
+    try {
+      state.exitCode = (await handler(rt, ...positional)) ?? 0;
+    } finally {
+      await rt.close();
+    }
+  };
+}
+
+/** What a command module gets to register itself. */
+export interface Kit {
+  /** Wraps a handler as a commander action. */
+  act(handler: Handler): (...args: unknown[]) => Promise<void>;
+}
+
+/** Adds an "Examples" section to a command's `--help`. */
+export function examples(command: Command, ...lines: string[]): Command {
+  return command.addHelpText('after', `\nExample${lines.length > 1 ? 's' : ''}:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
+}
