@@ -1,0 +1,92 @@
+/**
+ * The kill -9 loop shared by the fast crash suite and the stress suite: a worker performs one kind
+ * of operation in a loop and prints each acknowledged one; it is killed at a random instant; then
+ * the directory is checked from the outside against what was acknowledged.
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { expect } from 'vitest';
+import { DIST } from '../helpers/tmp.js';
+import { checkBackups, checkObjects, findTemps, readJournalStrict, sleep, startWorker } from './lib.js';
+
+/** Options of {@link runKillLoop}. */
+export interface KillLoopOptions {
+  mode: 'save' | 'yaml' | 'update';
+  dir: string;
+  rounds: number;
+  /** Kill after a random delay in [0, maxDelayMs) once the worker has started its loop. */
+  maxDelayMs: number;
+  /**
+   * Remove the killed worker's lock directory instead of waiting ~5 s for it to go stale. The
+   * staleness recovery itself is proven in concurrency.test.ts; here it would only cap the number
+   * of kills. When false, every next worker has to recover the lock on its own.
+   */
+  clearLocks: boolean;
+  padBytes?: number;
+}
+
+/** Figures of one run. */
+export interface KillLoopReport {
+  kills: number;
+  acknowledged: number;
+  /** Temp files found after kills (all of them must be reported as stray by the storage). */
+  temps: number;
+  backupsChecked: number;
+}
+
+const FILES = { save: 'current.json', yaml: 'settings.yaml', update: 'counter.json' } as const;
+
+/** Runs the loop; every round asserts (vitest `expect`) and the figures are returned. */
+export async function runKillLoop(opts: KillLoopOptions): Promise<KillLoopReport> {
+  const { LocalStorage } = (await import(DIST)) as typeof import('../../src/index.js');
+  const storage = new LocalStorage(opts.dir);
+  const file = FILES[opts.mode];
+  const target = path.join(opts.dir, file);
+  const journal = path.join(opts.dir, 'history', `${file}.jsonl`);
+  const report: KillLoopReport = { kills: 0, acknowledged: 0, temps: 0, backupsChecked: 0 };
+  let maxAcked = 0;
+  let maxVersion = 0;
+  for (let round = 0; round < opts.rounds; round++) {
+    // cwd = the directory itself, so no schemas/ of the repository applies to the worker.
+    const child = startWorker('loop.mjs', [opts.mode, opts.dir, String(opts.padBytes ?? 2000)], { cwd: opts.dir });
+    await child.waitFor((l) => l === 'started', 30_000);
+    await sleep(Math.random() * opts.maxDelayMs);
+    child.proc.kill('SIGKILL');
+    const end = await child.exited;
+    // The worker must have been running until the kill: an exit of its own is a failure.
+    expect(end.signal, `worker ended by itself: ${child.stderr()}`).toBe('SIGKILL');
+    report.kills++;
+    for (const line of child.lines) {
+      const m = /^ack (\d+) (\d+)$/.exec(line);
+      if (!m) continue;
+      report.acknowledged++;
+      maxAcked = Math.max(maxAcked, Number(m[1]));
+      maxVersion = Math.max(maxVersion, Number(m[2]));
+    }
+    const context = `round ${round}, last acknowledged seq ${maxAcked}`;
+    if (maxAcked === 0) continue;
+
+    // The file is complete (it parses) and holds the last acknowledged state or the one after it.
+    const text = readFileSync(target, 'utf8');
+    const doc = (opts.mode === 'yaml' ? YAML.parse(text) : JSON.parse(text)) as { seq: number };
+    expect(doc.seq, context).toBeGreaterThanOrEqual(maxAcked);
+    expect(doc.seq, context).toBeLessThanOrEqual(maxAcked + 1);
+
+    // The history journal is intact and records every acknowledged version.
+    const entries = readJournalStrict(journal);
+    expect(entries.at(-1)!.v, context).toBeGreaterThanOrEqual(maxVersion);
+    // Content-addressed history objects and backups are complete copies.
+    checkObjects(opts.dir);
+    report.backupsChecked += checkBackups(opts.dir);
+
+    // Leftover temp files are recognised as stray (verify reports them, repair removes them).
+    const temps = findTemps(opts.dir);
+    report.temps += temps.length;
+    expect((await storage.strayTemps()).sort(), context).toEqual(temps.sort());
+    for (const temp of temps) rmSync(path.join(opts.dir, temp));
+
+    if (opts.clearLocks) rmSync(path.join(opts.dir, '.locks'), { recursive: true, force: true });
+  }
+  return report;
+}
