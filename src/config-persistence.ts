@@ -8,6 +8,8 @@ import { loadDocument, readDocument, removeDocument, validateDocument, writeDocu
 import { ConfigPersistenceError } from './errors.js';
 import { configKey } from './files.js';
 import { KeyedQueue } from './queue.js';
+import { watchDocument } from './watch.js';
+import type { WatchEvent, WatchHandle, WatchOptions } from './types.js';
 import type { ConfigPersistenceOptions, SaveOptions, SaveResult } from './types.js';
 
 /**
@@ -136,6 +138,18 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   // ------------------------------------------------------------------------------------------
   // Watching (src/watch.ts) — section owned by the hot-reload work
   // ------------------------------------------------------------------------------------------
+
+  /**
+   * Hot reload: calls `listener` with `{ file, data, previous, changes }` for each valid external
+   * change of `file` (default `current.*`) — in-place writes, rename-over saves, delete + re-create.
+   * Content is parsed and validated first: invalid or half-written content goes to `opts.onError`
+   * and the last good data stays current. This store's own saves are not echoed. Resolves once the
+   * watch is armed; `close()` on the handle (or on the store) releases every handle.
+   */
+  async watch(file: string | undefined, listener: (event: WatchEvent<T>) => void | Promise<void>, opts: WatchOptions = {}): Promise<WatchHandle> {
+    this.assertOpen();
+    return watchDocument<T>(this.ctx, await this.keyFor(file), listener, opts);
+  }
 
   // ------------------------------------------------------------------------------------------
   // Internals shared by the sections below

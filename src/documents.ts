@@ -183,6 +183,10 @@ async function commitChange(
   });
   prepare.push(...versionPlan.ops);
   const change: PutOp | { type: 'remove'; key: string } = next ? { type: 'put', key, data: next.bytes } : { type: 'remove', key };
+  // Recorded before the change becomes visible: a watcher that reads the new bytes must already know
+  // they are ours (decided by content, not timing); '' marks a removal. A failed commit leaves a
+  // stale entry, which at worst hides an external write of exactly the bytes this store tried to write.
+  ctx.ownWrites.set(key, next ? next.sha256 : '');
   await ctx.storage.commit({
     prepare,
     changes: [change],
@@ -200,8 +204,6 @@ async function commitChange(
       }),
     ],
   });
-  if (next) ctx.ownWrites.set(key, next.sha256);
-  else ctx.ownWrites.delete(key);
   if (backup) for (const hook of afterBackupHooks) await hook(ctx, backup);
   const result: SaveResult = { path: display, version: versionPlan.version, sha256: next?.sha256 ?? '' };
   if (backup) result.backup = backup;

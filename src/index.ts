@@ -29,3 +29,4 @@ export type * from './types.js';
 // Bundles, integrity (src/bundles.ts, src/integrity.ts)
 
 // Watching (src/watch.ts)
+export { DEFAULT_DEBOUNCE_MS } from './watch.js';
