@@ -57,6 +57,7 @@ export async function run({ quick, rounds, workDir }) {
       },
     },
     {
+      kind: 'reference',
       label: `floor (async fs, by hand), ${saves} saves`,
       body: async () => {
         for (let i = 0; i < saves; i++) await floorWrite(floorFile, Buffer.from(JSON.stringify(next(), null, 2)));
@@ -105,6 +106,7 @@ export async function run({ quick, rounds, workDir }) {
     name: 'eventloop',
     description,
     rows: candidates.map((c, i) => ({
+      ...(c.kind ? { kind: c.kind } : {}),
       label: c.label,
       max_ms: round(median(maxes[i]), 2),
       note: `p99 stall ${median(p99s[i]).toFixed(2)} ms`,

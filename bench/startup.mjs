@@ -96,7 +96,7 @@ export async function run({ quick, rounds, workDir }) {
   const env = { ...process.env, CP__SERVER__PORT: '9000', CONFIG_PROFILE: '', NODE_ENV: 'production', NODE_CONFIG_DIR: nodeConfigDir, SUPPRESS_NO_CONFIG_WARNING: '1' };
   delete env.NODE_OPTIONS; // the harness's own flags must not slow the children
   const candidates = [
-    { key: 'node', label: 'node, empty script (process start/exit only)', script: files.empty, check: () => true },
+    { key: 'node', kind: 'reference', label: 'node, empty script (process start/exit only)', script: files.empty, check: () => true },
     {
       key: 'ours',
       label: 'config-persistence Configuration.open',
@@ -104,7 +104,7 @@ export async function run({ quick, rounds, workDir }) {
       check: (out) => out.port === 9000 && out.level === 'info',
       target: { metric: 'ratio', max: 1, text: '≤ 1.0× node-config' },
     },
-    { key: 'node-config', label: 'node-config 4 (default + production, no validation)', script: files.nodeConfig, check: (out) => out.port === 80 && out.level === 'warn' },
+    { key: 'node-config', kind: 'peer', label: 'node-config 4 (default + production, no validation)', script: files.nodeConfig, check: (out) => out.port === 80 && out.level === 'warn' },
   ];
   const wall = candidates.map(() => []);
   const load = candidates.map(() => []);
@@ -130,6 +130,7 @@ export async function run({ quick, rounds, workDir }) {
   const nodeConfigWall = median(wall[2]);
   const rows = candidates.map((c, i) => {
     const row = {
+      ...(c.kind ? { kind: c.kind } : {}),
       label: c.label + (c.key === 'ours' && how.has('fallback') ? ' (fallback: Configuration not built yet — loadConfig ×5 + merge + ajv)' : ''),
       median_ms: round(median(wall[i]), 1),
       ratio: round(median(wall[i]) / nodeConfigWall, 2),

@@ -4,12 +4,21 @@
  * time (p50 with p95 as a lighter extension). Targets are dashed lines; PASS/MISS is printed.
  */
 
-const WIDTH = 980;
+const WIDTH = 1100;
 const LABEL_W = 390;
 const BAR_X = LABEL_W + 10;
-const BAR_W = 400;
+const BAR_W = 380;
 const ROW_H = 20;
-const COLORS = { ours: '#2563eb', ours95: '#93c5fd', base: '#6b7280', peer: '#f59e0b', peer95: '#fcd34d', pass: '#15803d', miss: '#b91c1c' };
+const COLORS = {
+  ours: '#2563eb',
+  ours95: '#93c5fd',
+  baseline: '#4b5563',
+  reference: '#d1d5db',
+  peer: '#f59e0b',
+  peer95: '#fcd34d',
+  pass: '#15803d',
+  miss: '#b91c1c',
+};
 
 function esc(text) {
   return String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
@@ -22,9 +31,11 @@ function fmtMs(ms) {
   return `${ms.toFixed(2)} ms`;
 }
 
+/** Bar colour: the row's `kind` when the scenario gives one, else guessed from the label. */
 function kindOf(row) {
+  if (row.kind && COLORS[row.kind]) return row.kind;
   if (/^config-persistence|^ours\b|^Configuration/i.test(row.label)) return 'ours';
-  if (row.ratio === 1 || /floor|baseline|bare|^raw|no backups|none/i.test(row.label)) return 'base';
+  if (row.ratio === 1 || /floor|baseline|bare|^raw|no backups|none|idle/i.test(row.label)) return 'baseline';
   return 'peer';
 }
 
@@ -47,7 +58,7 @@ export function renderSvg(results) {
   y += 14;
   parts.push(
     `<text x="10" y="${y}" font-size="11" fill="#374151">Bars: ratio to the baseline measured in the same run (lower is better), or time where there is no baseline. ` +
-      `<tspan fill="${COLORS.ours}">■ config-persistence</tspan>  <tspan fill="${COLORS.base}">■ baseline</tspan>  <tspan fill="${COLORS.peer}">■ peers</tspan>  ┆ target</text>`,
+      `<tspan fill="${COLORS.ours}">■ config-persistence</tspan>  <tspan fill="${COLORS.baseline}">■ baseline</tspan>  <tspan fill="${COLORS.peer}">■ peers</tspan>  <tspan fill="#9ca3af">■ reference</tspan>  ┆ target</text>`,
   );
   y += 16;
   for (const scenario of results.scenarios) {

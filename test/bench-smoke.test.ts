@@ -1,0 +1,97 @@
+/**
+ * Keeps the benchmark code from rotting: runs the harness in --quick mode (numbers are not
+ * meaningful there; speed targets are judged by `npm run bench`, never by tests) and checks the
+ * shape of what it writes. Uses the build in dist/ (`npm test` builds first).
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT, runProcess, tempDir } from './helpers/tmp.js';
+
+const RUN = path.join(ROOT, 'bench', 'run.mjs');
+
+interface Row {
+  label: string;
+  median_ms?: number;
+  p50_ms?: number;
+  p95_ms?: number;
+  max_ms?: number;
+  ratio?: number;
+  target?: { metric: string; max: number; text: string };
+  status?: 'PASS' | 'MISS' | 'N/A';
+}
+interface Results {
+  quick: boolean;
+  rounds: number;
+  machine: { cpu: string; cores: number; node: string; file_system: string; date: string };
+  scenarios: Array<{ name: string; error?: string; rows: Row[] }>;
+  summary: { pass: number; miss: number; errors: string[] };
+}
+
+async function runBench(args: string[], timeoutMs: number): Promise<{ results: Results; svg: string; stdout: string }> {
+  const out = await tempDir('cp-bench-smoke-');
+  const res = await runProcess(process.execPath, [RUN, '--quick', '--out', out, '--work-dir', out, ...args], { cwd: ROOT, timeoutMs });
+  expect(res.stderr + res.stdout, 'bench exited non-zero').not.toMatch(/ERROR: /);
+  expect(res.code).toBe(0);
+  const results = JSON.parse(await readFile(path.join(out, 'results.json'), 'utf8')) as Results;
+  const svg = await readFile(path.join(out, 'results.svg'), 'utf8');
+  // Nothing but the two outputs is left in the work directory: scenarios clean up after themselves.
+  expect(readdirSync(out).sort()).toEqual(['results.json', 'results.svg']);
+  return { results, svg, stdout: res.stdout };
+}
+
+function expectMeasured(row: Row): void {
+  const figures = [row.median_ms, row.p50_ms, row.p95_ms, row.max_ms].filter((v) => v !== undefined);
+  expect(figures.length, `${row.label} has no time`).toBeGreaterThan(0);
+  for (const v of figures) expect(Number.isFinite(v) && (v as number) >= 0, `${row.label}: ${v}`).toBe(true);
+}
+
+describe('bench harness (--quick)', () => {
+  it('runs the save and burst scenarios and writes results.json and the chart', async () => {
+    const { results, svg, stdout } = await runBench(['--only', 'save,burst'], 60_000);
+    expect(results.quick).toBe(true);
+    expect(results.machine.cores).toBeGreaterThan(0);
+    expect(results.machine.node).toBe(process.version);
+    expect(results.machine.cpu).not.toBe('');
+    expect(results.machine.file_system).not.toBe('unknown');
+    expect(results.scenarios.map((s) => s.name)).toEqual(['save', 'burst']);
+    for (const scenario of results.scenarios) {
+      expect(scenario.error).toBeUndefined();
+      for (const row of scenario.rows) expectMeasured(row);
+    }
+    const save = results.scenarios[0]!.rows;
+    expect(save[0]!.label).toMatch(/^floor/);
+    expect(save[0]!.ratio).toBe(1);
+    const ours = save.filter((r) => r.label.startsWith('config-persistence'));
+    expect(ours.map((r) => r.target?.max)).toEqual([1.3, 1.6]);
+    for (const row of ours) expect(['PASS', 'MISS']).toContain(row.status);
+    for (const peer of ['write-file-atomic', 'atomically', 'steno', 'conf']) {
+      expect(save.some((r) => r.label.startsWith(peer) && typeof r.ratio === 'number'), peer).toBe(true);
+    }
+    const burst = results.scenarios[1]!.rows;
+    expect(burst.filter((r) => r.target).every((r) => r.target!.metric === 'ratio' && r.target!.max === 1)).toBe(true);
+    expect(results.summary.pass + results.summary.miss).toBe(4);
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    expect(svg).toContain('sequential durable save');
+    expect(stdout).toMatch(/PASS|MISS/);
+  }, 90_000);
+
+  it('runs every other scenario that exists, so none of them rots', async () => {
+    const others = ['backups', 'load', 'startup', 'watch', 'eventloop'].filter((n) => existsSync(path.join(ROOT, 'bench', `${n}.mjs`)));
+    const { results } = await runBench(['--only', others.join(',')], 240_000);
+    expect(results.summary.errors).toEqual([]);
+    expect(results.scenarios.map((s) => s.name)).toEqual(others);
+    for (const scenario of results.scenarios) {
+      expect(scenario.rows.length, scenario.name).toBeGreaterThan(0);
+      for (const row of scenario.rows) expectMeasured(row);
+    }
+  }, 300_000);
+
+  it('refuses an unknown scenario with a usage error', async () => {
+    const res = await runProcess(process.execPath, [RUN, '--quick', '--only', 'nope'], { cwd: ROOT });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/unknown scenario nope/);
+  });
+});
