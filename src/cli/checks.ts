@@ -49,7 +49,8 @@ export async function validateAll(store: ConfigPersistence, schemaFile: string |
   const { configs, profiles } = await inventory(store.baseDir);
   const jobs: Array<[string, () => Promise<unknown>]> = [
     ...configs.map((file): [string, () => Promise<unknown>] => [file, () => store.loadConfig(file)]),
-    ...profiles.map((p): [string, () => Promise<unknown>] => [p.file, () => store.loadConfig(p.file)]),
+    // Profiles are validated resolved (default ← parents ← profile), as the library loads them.
+    ...profiles.map((p): [string, () => Promise<unknown>] => [p.file, () => store.loadProfile(p.name)]),
   ];
   const documents: DocumentCheck[] = [];
   for (const [file, load] of jobs) {

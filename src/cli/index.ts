@@ -9,6 +9,7 @@ import { action, examples, processIo, type Io, type Kit, type RunState } from '.
 import { registerStatus } from './commands/status.js';
 import { registerGetSet } from './commands/get-set.js';
 import { registerValidate } from './commands/validate.js';
+import { registerProfile } from './commands/profile.js';
 
 /** The package version, read once from package.json next to `dist/`. */
 function version(): string {
@@ -57,6 +58,7 @@ Examples:
   registerStatus(program, kit);
   registerGetSet(program, kit);
   registerValidate(program, kit);
+  registerProfile(program, kit);
   for (const command of walk(program)) {
     command.exitOverride((err) => {
       throw new UsageError(err, commandPath(command));

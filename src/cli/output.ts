@@ -3,6 +3,7 @@
  * Pure functions (no I/O) so the formatting is tested without spawning processes.
  */
 import { stringify as yamlStringify } from 'yaml';
+import { parseCliValue } from './values.js';
 
 /** ANSI styles; every function is the identity when colour is off. */
 export interface Palette {
@@ -141,9 +142,17 @@ export function formatValue(value: unknown, maxWidth = 60): string {
   return [...text].length > maxWidth ? `${[...text].slice(0, maxWidth - 1).join('')}…` : text;
 }
 
-/** Strings that would read as another type or be invisible are shown quoted. */
+/**
+ * Strings that would read as another type (as `set` parses them: `8080`, `true`, `null`) or whose
+ * edges are invisible are shown quoted.
+ */
 function needsQuotes(value: string): boolean {
-  return value === '' || value !== value.trim() || /^(true|false|null|~|-?\d[\d_.e+-]*|0x[0-9a-f]+)$/i.test(value) || /[\n\r\t]/.test(value);
+  if (value === '' || value !== value.trim() || /[\n\r\t]/.test(value)) return true;
+  try {
+    return typeof parseCliValue(value) !== 'string';
+  } catch {
+    return true; // malformed flow syntax such as "[a": quoting shows it is text
+  }
 }
 
 /** A document as YAML for `get` of a subtree. */

@@ -87,19 +87,21 @@ export class Runtime {
   }
 
   /**
-   * Asks before a destructive operation. `--yes` skips the question. Without a terminal on stdin
-   * nobody can answer, so the operation is refused (exit 1) rather than done unasked.
+   * Asks before a destructive operation (`action` reads like "delete profile \"dev\""; `detail` is
+   * added to the question). `--yes` skips the question. Without a terminal on stdin nobody can
+   * answer, so the operation is refused (exit 1) rather than done unasked.
    */
-  async confirm(question: string): Promise<void> {
+  async confirm(action: string, detail?: string): Promise<void> {
     if (this.opts.yes) return;
     if (!this.io.stdin.isTTY) {
-      throw new CliError('E_CONFIRM', `${question.replace(/\?$/, '')}: confirmation needed, and stdin is not a terminal; nothing was changed.`, {
+      throw new CliError('E_CONFIRM', `Refusing to ${action} without confirmation: stdin is not a terminal, so nobody can answer. Nothing was changed.`, {
         hint: 'pass --yes to confirm non-interactively',
       });
     }
     const rl = createInterface({ input: this.io.stdin, output: this.io.stderr });
     try {
-      const answer = (await rl.question(`${question} [y/N] `)).trim().toLowerCase();
+      const question = `${action.charAt(0).toUpperCase()}${action.slice(1)}?${detail ? ` ${detail}.` : ''} [y/N] `;
+      const answer = (await rl.question(question)).trim().toLowerCase();
       if (answer !== 'y' && answer !== 'yes') throw new CliError('E_ABORTED', 'Cancelled; nothing was changed.');
     } finally {
       rl.close();
