@@ -4,7 +4,7 @@
  * Each scenario runs in its own child process (a fresh heap, its own module cache, no JIT state
  * shared with the others), one after another so they do not compete for the disk. The harness
  * prints one table of medians, ratios and PASS/MISS against the targets, and writes
- * bench/results.json and bench/results.svg with the facts of the machine it ran on.
+ * bench/results.json, bench/results.svg and bench/results.md (the table in Markdown) with the facts of the machine it ran on.
  * See bench/README.md for the scenario contract.
  */
 import { spawn } from 'node:child_process';
@@ -155,6 +155,29 @@ function printTable(results) {
   return lines.join('\n');
 }
 
+/** The results as a Markdown table (for docs/benchmarks.md and the README). */
+function markdownTable(output) {
+  const m = output.machine;
+  const esc = (t) => String(t).replace(/\|/g, '\\|');
+  const lines = [
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB, Node ${m.node}, ${m.platform}; file system ${m.file_system}; ` +
+      `load average ${m.load_average_at_start.join(' ')} at start; ${m.date.slice(0, 16).replace('T', ' ')} UTC; medians of ${output.rounds} round(s)` +
+      `${output.quick ? ' (quick mode: not meaningful)' : ''}.`,
+    '',
+    '| scenario | candidate | time | ratio | target | result |',
+    '|---|---|---|---|---|---|',
+  ];
+  for (const r of output.scenarios) {
+    if (r.error) lines.push(`| ${r.name} | ${esc(r.error)} | | | | |`);
+    for (const row of r.rows) {
+      lines.push(
+        `| ${r.name} | ${esc(row.label)} | ${timeText(row)} | ${typeof row.ratio === 'number' ? `${row.ratio.toFixed(2)}×` : ''} | ${esc(row.target?.text ?? '')} | ${row.status ? `**${row.status}**` : ''} |`,
+      );
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   if (!existsSync(DIST)) {
@@ -195,12 +218,13 @@ async function main() {
   await fs.mkdir(args.out, { recursive: true });
   await fs.writeFile(path.join(args.out, 'results.json'), `${JSON.stringify(output, null, 2)}\n`);
   await fs.writeFile(path.join(args.out, 'results.svg'), renderSvg(output));
+  await fs.writeFile(path.join(args.out, 'results.md'), markdownTable(output));
   process.stdout.write(`\n${printTable(results)}\n\n`);
   process.stdout.write(
     `${output.summary.pass} PASS, ${output.summary.miss} MISS` +
       `${output.summary.errors.length ? `, errors in: ${output.summary.errors.join(', ')}` : ''}` +
       `${output.summary.missing.length ? `, not written yet: ${output.summary.missing.join(', ')}` : ''}` +
-      ` — wrote ${path.relative(process.cwd(), path.join(args.out, 'results.json'))} and results.svg\n`,
+      ` — wrote ${path.relative(process.cwd(), path.join(args.out, 'results.json'))}, results.svg and results.md\n`,
   );
   if (output.summary.errors.length || (args.strict && output.summary.miss)) process.exitCode = 1;
 }

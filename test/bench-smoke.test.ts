@@ -29,16 +29,17 @@ interface Results {
   summary: { pass: number; miss: number; errors: string[] };
 }
 
-async function runBench(args: string[], timeoutMs: number): Promise<{ results: Results; svg: string; stdout: string }> {
+async function runBench(args: string[], timeoutMs: number): Promise<{ results: Results; svg: string; md: string; stdout: string }> {
   const out = await tempDir('cp-bench-smoke-');
   const res = await runProcess(process.execPath, [RUN, '--quick', '--out', out, '--work-dir', out, ...args], { cwd: ROOT, timeoutMs });
   expect(res.stderr + res.stdout, 'bench exited non-zero').not.toMatch(/ERROR: /);
   expect(res.code).toBe(0);
   const results = JSON.parse(await readFile(path.join(out, 'results.json'), 'utf8')) as Results;
   const svg = await readFile(path.join(out, 'results.svg'), 'utf8');
+  const md = await readFile(path.join(out, 'results.md'), 'utf8');
   // Nothing but the two outputs is left in the work directory: scenarios clean up after themselves.
-  expect(readdirSync(out).sort()).toEqual(['results.json', 'results.svg']);
-  return { results, svg, stdout: res.stdout };
+  expect(readdirSync(out).sort()).toEqual(['results.json', 'results.md', 'results.svg']);
+  return { results, svg, md, stdout: res.stdout };
 }
 
 function expectMeasured(row: Row): void {
@@ -49,7 +50,7 @@ function expectMeasured(row: Row): void {
 
 describe('bench harness (--quick)', () => {
   it('runs the save and burst scenarios and writes results.json and the chart', async () => {
-    const { results, svg, stdout } = await runBench(['--only', 'save,burst'], 60_000);
+    const { results, svg, md, stdout } = await runBench(['--only', 'save,burst'], 60_000);
     expect(results.quick).toBe(true);
     expect(results.machine.cores).toBeGreaterThan(0);
     expect(results.machine.node).toBe(process.version);
@@ -76,6 +77,7 @@ describe('bench harness (--quick)', () => {
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
     expect(svg).toContain('sequential durable save');
     expect(stdout).toMatch(/PASS|MISS/);
+    expect(md).toMatch(/^\| save \| floor/m);
   }, 90_000);
 
   it('runs every other scenario that exists, so none of them rots', async () => {
