@@ -10,6 +10,7 @@ import { registerStatus } from './commands/status.js';
 import { registerGetSet } from './commands/get-set.js';
 import { registerValidate } from './commands/validate.js';
 import { registerProfile } from './commands/profile.js';
+import { registerWatch } from './commands/watch.js';
 
 /** The package version, read once from package.json next to `dist/`. */
 function version(): string {
@@ -59,6 +60,7 @@ Examples:
   registerGetSet(program, kit);
   registerValidate(program, kit);
   registerProfile(program, kit);
+  registerWatch(program, kit);
   for (const command of walk(program)) {
     command.exitOverride((err) => {
       throw new UsageError(err, commandPath(command));
