@@ -11,6 +11,21 @@ import { KeyedQueue } from './queue.js';
 import { watchDocument } from './watch.js';
 import type { WatchEvent, WatchHandle, WatchOptions } from './types.js';
 import type { ConfigPersistenceOptions, SaveOptions, SaveResult } from './types.js';
+import type { ChangedBy, CopyProfileOptions, DeepPartial, DeleteProfileOptions, LoadProfileOptions, Profile, ProfileInfo, SaveProfileOptions } from './types.js';
+import { ACTIVE_PROFILE_KEY, readActiveProfile, writeActiveProfile } from './active-profile.js';
+import { ConflictError } from './errors.js';
+import { PROFILES_DIR, profileKey } from './files.js';
+import {
+  assertNoDependants,
+  assertProfile,
+  copyProfile as copyProfileDocument,
+  copyTargetKey,
+  deleteProfile as deleteProfileDocument,
+  listProfiles as listProfileDocuments,
+  loadProfile as loadProfileDocument,
+  profileExists as profileFileExists,
+  saveProfile as saveProfileDocument,
+} from './profiles.js';
 
 /**
  * Keeps an application's configuration in plain JSON/YAML files under `baseDir` and never loses or
@@ -118,6 +133,128 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   // ------------------------------------------------------------------------------------------
   // Profiles (src/profiles.ts) — section owned by the profiles work
   // ------------------------------------------------------------------------------------------
+
+  /**
+   * Saves profile `name` (`profiles/<name>.<ext>`): `opts.extends` / `opts.description` go into its
+   * `$profile` block (omitted: kept from the existing file; `null`: removed). The chain it creates is
+   * resolved and validated over `default.*` before anything is written; an existing YAML file keeps
+   * its comments. Backed up, versioned and audited like every save.
+   */
+  async saveProfile(name: string, data: DeepPartial<T>, opts: SaveProfileOptions = {}): Promise<SaveResult> {
+    this.assertOpen();
+    const profile = assertProfile(name, (ext) => this.ctx.codecs.knows(ext));
+    const snapshot = cloneDocument(data) as unknown;
+    const options = { ...opts };
+    return this.enqueue(`${PROFILES_DIR}/${profile}`, 'exclusive', (key) => () =>
+      this.withLock(key, () => saveProfileDocument(this.ctx, key, profile, snapshot, options)),
+    );
+  }
+
+  /**
+   * Loads profile `name`. With `resolve` (default) `data` has its `extends` chain merged (lowest
+   * first) and is validated in resolved form over `default.*`; with `resolve: false` it holds only
+   * the profile's own values, as written. `$profile` is returned as `meta`, never inside `data`.
+   */
+  async loadProfile(name: string, opts: LoadProfileOptions = {}): Promise<Profile<DeepPartial<T>>> {
+    this.assertOpen();
+    return loadProfileDocument<DeepPartial<T>>(this.ctx, name, opts.resolve ?? true);
+  }
+
+  /** Every profile with its format, parents, description, size and modification time, by name. */
+  async listProfiles(): Promise<ProfileInfo[]> {
+    this.assertOpen();
+    return listProfileDocuments(this.ctx);
+  }
+
+  /**
+   * Deletes profile `name` after backing it up. Refused with `E_CONFLICT` while other profiles extend
+   * it or it is the persisted active profile, unless `opts.force` (which also clears that choice).
+   */
+  async deleteProfile(name: string, opts: DeleteProfileOptions = {}): Promise<void> {
+    this.assertOpen();
+    const profile = assertProfile(name, (ext) => this.ctx.codecs.knows(ext));
+    const options = { ...opts };
+    await this.enqueue(`${PROFILES_DIR}/${profile}`, 'exclusive', (key) => () =>
+      this.withLock(key, async () => {
+        const active = await readActiveProfile(this.ctx);
+        await deleteProfileDocument(this.ctx, key, profile, options, active);
+        if (active === profile) await this.queue.exclusive(ACTIVE_PROFILE_KEY, () => this.withLock(ACTIVE_PROFILE_KEY, () => writeActiveProfile(this.ctx, undefined, options.changedBy)));
+      }),
+    );
+    this.keys.clear();
+  }
+
+  /** Whether profile `name` exists (in any format). Invalid names are `E_INVALID_NAME`, not `false`. */
+  async profileExists(name: string): Promise<boolean> {
+    this.assertOpen();
+    return profileFileExists(this.ctx, name);
+  }
+
+  /**
+   * Copies profile `from` to `to` byte for byte (comments included; same parents). An existing `to`
+   * is refused with `E_CONFLICT` unless `opts.overwrite` (it is then backed up first).
+   */
+  async copyProfile(from: string, to: string, opts: CopyProfileOptions = {}): Promise<SaveResult> {
+    this.assertOpen();
+    return this.copyOrRename(from, to, { ...opts }, 'copy');
+  }
+
+  /**
+   * Renames profile `from` to `to`: the new file is written (byte for byte) before the old one is
+   * removed (backed up), so a crash in between leaves both, never neither. Refused with `E_CONFLICT`
+   * while other profiles extend `from`. A persisted active-profile choice follows the rename.
+   */
+  async renameProfile(from: string, to: string, opts: CopyProfileOptions = {}): Promise<SaveResult> {
+    this.assertOpen();
+    return this.copyOrRename(from, to, { ...opts }, 'rename');
+  }
+
+  /** The profile last chosen with `setActiveProfile` / `Configuration#useProfile` (persisted), if any. */
+  async getActiveProfile(): Promise<string | undefined> {
+    this.assertOpen();
+    return readActiveProfile(this.ctx);
+  }
+
+  /**
+   * Persists the active profile for every `Configuration` opened later without `profile` option or
+   * `CONFIG_PROFILE` (`null` clears it). The profile must exist and resolve to a valid configuration.
+   */
+  async setActiveProfile(name: string | null, opts: { changedBy?: ChangedBy } = {}): Promise<void> {
+    this.assertOpen();
+    const profile = name === null ? undefined : assertProfile(name, (ext) => this.ctx.codecs.knows(ext));
+    if (profile !== undefined) await loadProfileDocument(this.ctx, profile, true);
+    await this.queue.exclusive(ACTIVE_PROFILE_KEY, () => this.withLock(ACTIVE_PROFILE_KEY, () => writeActiveProfile(this.ctx, profile, opts.changedBy)));
+  }
+
+  private copyOrRename(from: string, to: string, opts: CopyProfileOptions, operation: 'copy' | 'rename'): Promise<SaveResult> {
+    const knows = (ext: string): boolean => this.ctx.codecs.knows(ext);
+    const source = assertProfile(from, knows);
+    const target = assertProfile(to, knows);
+    if (source === target) {
+      return Promise.reject(new ConflictError(`Cannot ${operation} profile "${source}" onto itself; choose another name.`));
+    }
+    return this.enqueue(`${PROFILES_DIR}/${target}`, 'exclusive', () => async () => {
+      const fromKey = await profileKey(this.ctx, source);
+      const toKey = await copyTargetKey(this.ctx, target, fromKey);
+      // Both files are locked, in a fixed order so two opposite renames cannot deadlock.
+      const [first, second] = [fromKey, toKey].sort();
+      const result = await this.withLock(first!, () =>
+        this.withLock(second!, async () => {
+          if (operation === 'rename') await assertNoDependants(this.ctx, source, this.ctx.storage.describe(fromKey));
+          const saved = await copyProfileDocument(this.ctx, { name: source, key: fromKey }, { name: target, key: toKey }, opts, operation);
+          if (operation === 'rename') {
+            await removeDocument(this.ctx, fromKey, { changedBy: opts.changedBy ?? 'user', operation: 'rename', details: { to: toKey }, ...(opts.reason !== undefined ? { reason: opts.reason } : {}) });
+            if ((await readActiveProfile(this.ctx)) === source) {
+              await this.withLock(ACTIVE_PROFILE_KEY, () => writeActiveProfile(this.ctx, target, opts.changedBy));
+            }
+          }
+          return saved;
+        }),
+      );
+      this.keys.clear();
+      return result;
+    });
+  }
 
   // ------------------------------------------------------------------------------------------
   // Backups and snapshots (src/backups.ts, src/snapshots.ts) — section owned by the backups work

@@ -23,6 +23,11 @@ export { mergeDocuments, diffDocuments, getPath, setPath, deletePath, hasPath } 
 export type * from './types.js';
 
 // Profiles and Configuration (src/profiles.ts, src/configuration.ts)
+export { Configuration, PROFILE_ENV } from './configuration.js';
+export type { ConfigurationSaveOptions } from './configuration.js';
+export { ProfileCycleError, PROFILE_META_KEY } from './profiles.js';
+export { ACTIVE_PROFILE_KEY } from './active-profile.js';
+export { parseEnvValue } from './env.js';
 
 // Backups, snapshots, history (src/backups.ts, src/snapshots.ts, src/history.ts)
 

@@ -56,9 +56,16 @@ export function assertFileName(name: unknown): string {
   return safe;
 }
 
-/** Checks a profile name: a safe name without an extension-like suffix problem. */
+/**
+ * Checks a profile name: a safe name that is not a prototype key either (profile names become object
+ * keys in bundles, listings and the CLI's JSON output).
+ */
 export function assertProfileName(name: unknown): string {
-  return assertSafeName(name, 'profile');
+  const safe = assertSafeName(name, 'profile');
+  if (FORBIDDEN_KEYS.has(safe)) {
+    throw new InvalidNameError(`Invalid profile name "${safe}": it is reserved in JavaScript objects. Use a plain name such as "production".`);
+  }
+  return safe;
 }
 
 /**

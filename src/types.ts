@@ -278,7 +278,10 @@ export interface Change {
   newValue?: unknown;
 }
 
-/** Profile metadata kept under `$profile` in the profile file. */
+/**
+ * Profile metadata kept under `$profile` in the profile file. `extends` names one parent or several
+ * (merged in the order listed, each parent's own chain first); chains may be of any depth.
+ */
 export interface ProfileMeta {
   extends?: string | string[];
   description?: string;
@@ -289,6 +292,8 @@ export interface Profile<T = Record<string, unknown>> {
   name: string;
   data: T;
   meta: ProfileMeta;
+  /** The profiles merged into `data`, lowest first, ending with this one (`[name]` with `resolve: false`). */
+  chain?: string[];
 }
 
 /** A profile, as listed. */
@@ -299,6 +304,169 @@ export interface ProfileInfo {
   description?: string;
   size: number;
   updatedAt: string;
+  /** Set when the file cannot be read as a profile (unparsable, bad `$profile`): what is wrong with it. */
+  problem?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Profiles and Configuration (src/profiles.ts, src/configuration.ts)
+// ---------------------------------------------------------------------------------------------
+
+/** A deep partial of a config type: what a profile or an override may hold. */
+export type DeepPartial<T> = T extends readonly (infer E)[]
+  ? readonly E[] | E[]
+  : T extends object
+    ? { [K in keyof T]?: DeepPartial<T[K]> }
+    : T;
+
+/** A deeply read-only view of a config type: what `Configuration#data` hands out (it is frozen). */
+export type DeepReadonly<T> = T extends (infer E)[]
+  ? ReadonlyArray<DeepReadonly<E>>
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+type PathDepth = [never, 0, 1, 2, 3, 4, 5, 6, 7];
+
+/**
+ * The dot paths of a config type (`'server' | 'server.port' | 'allowedOrigins.0' ...`), for typed
+ * `get`/`set`. Open-ended types (`Record<string, unknown>`) allow any string.
+ */
+export type ConfigPath<T, D extends number = 8> = [D] extends [never]
+  ? never
+  : T extends readonly (infer E)[]
+    ? `${number}` | `${number}.${ConfigPath<E, PathDepth[D]>}`
+    : T extends object
+      ? string extends keyof T
+        ? string
+        : { [K in keyof T & string]: K | `${K}.${ConfigPath<NonNullable<T[K]>, PathDepth[D]>}` }[keyof T & string]
+      : never;
+
+/** The type of the value at dot path `P` of `T` (`unknown` when it cannot be known). */
+export type PathValue<T, P extends string> = P extends `${infer K}.${infer R}`
+  ? K extends keyof T
+    ? PathValue<NonNullable<T[K]>, R>
+    : T extends readonly (infer E)[]
+      ? PathValue<E, R>
+      : unknown
+  : P extends keyof T
+    ? T[P]
+    : T extends readonly (infer E)[]
+      ? E
+      : unknown;
+
+/** Options of `saveProfile`. */
+export interface SaveProfileOptions {
+  /**
+   * Parent profile(s). Omitted: an existing profile keeps its parents. `null` (or `[]`) removes them.
+   */
+  extends?: string | string[] | null;
+  /** Shown in `listProfiles` and the CLI. Omitted: kept; `null` removes it. */
+  description?: string | null;
+  changedBy?: ChangedBy;
+  reason?: string;
+}
+
+/** Options of `loadProfile`. */
+export interface LoadProfileOptions {
+  /** Merge the `extends` chain into `data` (default true); `false` gives the profile's own values, unvalidated. */
+  resolve?: boolean;
+}
+
+/** Options of `deleteProfile`. */
+export interface DeleteProfileOptions {
+  /**
+   * Delete even when other profiles extend this one or it is the persisted active profile (the
+   * choice is then cleared). Without it those cases are refused with `E_CONFLICT`.
+   */
+  force?: boolean;
+  changedBy?: ChangedBy;
+  reason?: string;
+}
+
+/** Options of `copyProfile` and `renameProfile`. */
+export interface CopyProfileOptions {
+  /** Replace an existing target profile (it is backed up first). Default false: `E_CONFLICT`. */
+  overwrite?: boolean;
+  changedBy?: ChangedBy;
+  reason?: string;
+}
+
+/** Options of `Configuration.open` / `Configuration.openSync`: the store's options plus these. */
+export interface ConfigurationOptions extends ConfigPersistenceOptions {
+  /**
+   * The active profile; `null` means none, whatever the environment or the persisted choice say.
+   * Default: env `CONFIG_PROFILE`, else the one last chosen with `useProfile`, else none.
+   */
+  profile?: string | null;
+  /**
+   * Environment variables `<PREFIX>__API__PORT=9000` set `api.port` (values parsed as YAML scalars).
+   * Default: no environment layer.
+   */
+  envPrefix?: string;
+  /** The environment to read (default `process.env`); never modified. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Re-resolve every layer when one of its files changes (hot reload). Default false. */
+  watch?: boolean;
+}
+
+/** Where the active profile came from. */
+export type ActiveProfileSource = 'option' | 'env' | 'persisted' | 'useProfile' | 'none';
+
+/** The layers of a Configuration, lowest first. `schema` is a default filled in from the JSON Schema. */
+export type ConfigLayer = 'schema' | 'default' | 'profile' | 'current' | 'env';
+
+/** Why `Configuration` emitted `change`. */
+export type ConfigurationChangeSource = 'set' | 'delete' | 'save' | 'profile' | 'reload';
+
+/** A `change` event of `Configuration`: emitted once per change of the effective configuration. */
+export interface ConfigurationChangeEvent<T = Record<string, unknown>> {
+  data: DeepReadonly<T>;
+  previous: DeepReadonly<T>;
+  changes: Change[];
+  source: ConfigurationChangeSource;
+}
+
+/** One layer's contribution to a value, as reported by `explain`. */
+export interface ValueSource {
+  layer: ConfigLayer;
+  /** The file (as shown to humans), for file layers and the schema. */
+  file?: string;
+  /** The profile, for the `profile` layer. */
+  profile?: string;
+  /** The environment variable, for the `env` layer. */
+  variable?: string;
+  /** Position in `file`, when the codec can tell. */
+  line?: number;
+  column?: number;
+  /** The value this layer holds at the path. */
+  value: unknown;
+  /** Set (or deleted) with `set()`/`delete()` and not saved yet. */
+  unsaved?: boolean;
+}
+
+/** Result of `Configuration#explain(path)`: where the effective value comes from. */
+export interface ValueExplanation {
+  path: string;
+  /** Whether the path exists in the effective configuration. */
+  found: boolean;
+  value: unknown;
+  /** The layer that decides the value (for an object, the highest of the layers merged into it). */
+  source?: ValueSource;
+  /** Every layer that holds a value at the path, highest first (`source` is the first). */
+  layers: ValueSource[];
+}
+
+/** A file (or the environment) that contributes to a Configuration, lowest first. */
+export interface LayerInfo {
+  layer: Exclude<ConfigLayer, 'schema'>;
+  /** Storage key (`default.yaml`, `profiles/dev.yaml`); absent for the environment. */
+  key?: string;
+  /** As shown to humans. */
+  file: string;
+  profile?: string;
+  /** Whether the file exists (a missing `default.*` or `current.*` is simply empty). */
+  exists: boolean;
 }
 
 /** An integrity problem found by `verify`. */
