@@ -26,6 +26,18 @@ import {
   profileExists as profileFileExists,
   saveProfile as saveProfileDocument,
 } from './profiles.js';
+import type { AutoBackupOptions, BackupInfo, BackupOptions, Change, ChangeOptions, CleanupOptions, CleanupResult, RestoreResult, SnapshotOptions, Stats, VersionInfo } from './types.js';
+import * as autoBackup from './auto-backup.js';
+import { SNAPSHOT_FILE } from './backup-index.js';
+import * as backups from './backups.js';
+import * as restore from './restore.js';
+import * as retention from './retention.js';
+import * as snapshots from './snapshots.js';
+import { collectStats } from './stats.js';
+import * as versions from './versions.js';
+
+/** Lock held while a snapshot is taken or restored. */
+const SNAPSHOT_LOCK = 'backups~snapshot';
 
 /**
  * Keeps an application's configuration in plain JSON/YAML files under `baseDir` and never loses or
@@ -260,9 +272,172 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   // Backups and snapshots (src/backups.ts, src/snapshots.ts) — section owned by the backups work
   // ------------------------------------------------------------------------------------------
 
+  /**
+   * Backs up `file` (default `current.*`) as it is now (trigger `manual`). A `label` pins the backup:
+   * retention never removes it. `E_NOT_FOUND` when the file does not exist.
+   */
+  createBackup(file: string | undefined, opts: BackupOptions = {}): Promise<BackupInfo> {
+    this.assertOpen();
+    const options = { ...opts };
+    return this.enqueue(file, 'exclusive', (key) => () =>
+      this.withLock(key, async () => {
+        const info = await backups.createBackup(this.ctx, key, options);
+        await retention.applyRetention(this.ctx, key);
+        return info;
+      }),
+    );
+  }
+
+  /**
+   * Saves every config and profile (or only `opts.scope`) as one compressed snapshot under
+   * `backups/` (`kind: 'snapshot'`, `file: '*'`), byte-exact. Restore it with `restoreBackup(id)`.
+   */
+  async createSnapshot(opts: SnapshotOptions = {}): Promise<BackupInfo> {
+    this.assertOpen();
+    const scope = opts.scope ? [...opts.scope] : undefined;
+    await this.settle();
+    const keys = scope ? await snapshots.scopeKeys(this.ctx, scope) : await snapshots.configAndProfileKeys(this.ctx);
+    return this.withSnapshotLocks(
+      async () => keys,
+      async () => {
+        const info = await snapshots.createSnapshot(this.ctx, keys, scope ? keys : 'all', { ...(opts.label !== undefined ? { label: opts.label } : {}) });
+        await retention.applyRetention(this.ctx, SNAPSHOT_FILE);
+        return info;
+      },
+    );
+  }
+
+  /**
+   * Every backup and snapshot, newest first, from the backup index (no backup file is opened);
+   * `file` narrows to one file's backups (`'*'`: snapshots only).
+   */
+  async listBackups(file?: string): Promise<BackupInfo[]> {
+    this.assertOpen();
+    return backups.listBackups(this.ctx, file === undefined || file === SNAPSHOT_FILE ? file : await this.keyFor(file));
+  }
+
+  /**
+   * Restores backup `id` after verifying its checksum (`E_CHECKSUM`: nothing is written). The content
+   * it replaces is backed up first (`safetyBackup`, trigger `pre-restore`), and the restore is a new
+   * history version. A snapshot brings every file in its scope back all-or-nothing: files it does not
+   * hold are backed up, then removed; `safetyBackup` is then a snapshot of the state before.
+   */
+  async restoreBackup(id: string, opts: ChangeOptions = {}): Promise<RestoreResult> {
+    this.assertOpen();
+    const actor = { ...opts };
+    const info = await backups.findBackup(this.ctx, id);
+    if (info.kind !== 'snapshot') {
+      return this.enqueue(info.file, 'exclusive', (key) => () => this.withLock(key, () => restore.restoreFileBackup(this.ctx, { ...info, file: key }, actor)));
+    }
+    const doc = await snapshots.readSnapshot(this.ctx, info); // verified before anything is locked or written
+    await this.settle();
+    return this.withSnapshotLocks(
+      () => snapshots.restoreTargets(this.ctx, doc),
+      async (targets) => {
+        const { result, backups: taken } = await snapshots.restoreSnapshot(this.ctx, info, doc, targets, actor);
+        for (const file of new Set(taken.map((b) => b.file))) await retention.applyRetention(this.ctx, file);
+        this.keys.clear(); // files may have appeared or disappeared
+        return result;
+      },
+    );
+  }
+
+  /** Deletes backup `id` (`E_INVALID_NAME` for anything that is not a plain id, `E_NOT_FOUND` for an unknown one). */
+  async deleteBackup(id: string): Promise<BackupInfo> {
+    this.assertOpen();
+    const info = await backups.findBackup(this.ctx, id);
+    return this.withLock(info.kind === 'snapshot' ? SNAPSHOT_LOCK : info.file, () => backups.deleteBackup(this.ctx, id));
+  }
+
+  /**
+   * Applies retention now to every file's backups: keep the newest `maxBackups`, drop those older
+   * than `maxAgeMs` (both default to the instance options; labelled backups are pinned). Also drops
+   * records of vanished backup files and history contents no kept version needs.
+   */
+  async cleanupBackups(opts: CleanupOptions = {}): Promise<CleanupResult> {
+    this.assertOpen();
+    return retention.cleanupBackups(this.ctx, { ...opts });
+  }
+
+  /**
+   * Every `intervalMs`, backs up each config and profile that changed since its newest backup
+   * (trigger `scheduled`), or with `snapshot: true` takes one snapshot when anything changed.
+   * The timer does not keep the process alive; `close()` stops it. Returns the stop function.
+   */
+  startAutoBackup(opts: AutoBackupOptions): () => Promise<void> {
+    this.assertOpen();
+    return autoBackup.startAutoBackup(this.ctx, { ...opts }, {
+      onFile: (key, fn) => this.enqueue(key, 'exclusive', () => () => this.withLock(key, fn)),
+      onFiles: (keys, fn) => this.withSnapshotLocks(async () => keys, fn),
+    });
+  }
+
+  /** Waits until every call made before it has been applied (snapshots cover queued saves). */
+  private async settle(): Promise<void> {
+    await this.intake;
+    await this.queue.idle();
+  }
+
+  /**
+   * Runs `fn` holding the snapshot lock and the lock of every key `targets` returns; keys that
+   * appear while locking are locked too. Acquired in sorted order after the snapshot lock, so two
+   * snapshot operations never deadlock, and saves (one lock each) cannot either.
+   */
+  private async withSnapshotLocks<R>(targets: () => Promise<readonly string[]>, fn: (keys: string[]) => Promise<R>): Promise<R> {
+    const timeoutMs = this.ctx.options.lockTimeoutMs;
+    const held = new Map<string, () => Promise<void>>();
+    try {
+      held.set(SNAPSHOT_LOCK, await this.ctx.storage.lock(SNAPSHOT_LOCK, { timeoutMs }));
+      let keys: string[];
+      for (;;) {
+        keys = [...(await targets())].sort();
+        const missing = keys.filter((k) => !held.has(k));
+        if (missing.length === 0) break;
+        for (const key of missing) held.set(key, await this.ctx.storage.lock(key, { timeoutMs }));
+      }
+      return await fn(keys);
+    } finally {
+      for (const release of [...held.values()].reverse()) await release();
+    }
+  }
+
   // ------------------------------------------------------------------------------------------
   // History (src/history.ts) — section owned by the backups/history work
   // ------------------------------------------------------------------------------------------
+
+  /**
+   * The recorded versions of `file` (default `current.*`), newest first: who changed it, why, the
+   * operation (save, update, delete, restore, rollback, external), sha256 and size.
+   */
+  async history(file?: string): Promise<VersionInfo[]> {
+    this.assertOpen();
+    return versions.listVersions(this.ctx, await this.keyFor(file));
+  }
+
+  /**
+   * The document as it was at `version` (parsed, not validated). `E_NOT_FOUND` when the version does
+   * not exist, is a deletion, or its content is no longer kept.
+   */
+  async getVersion(file: string | undefined, version: number): Promise<T> {
+    this.assertOpen();
+    return versions.getVersion<T>(this.ctx, await this.keyFor(file), version);
+  }
+
+  /** Changes from version `from` to version `to` (default: the newest) by dot path. */
+  async diff(file: string | undefined, from: number, to?: number): Promise<Change[]> {
+    this.assertOpen();
+    return versions.diffVersions(this.ctx, await this.keyFor(file), from, to);
+  }
+
+  /**
+   * Writes the exact content of `version` back as a new version (operation `rollback`), after a
+   * `pre-rollback` backup of the current content. Returns the save result of the new version.
+   */
+  rollback(file: string | undefined, version: number, opts: ChangeOptions = {}): Promise<SaveResult> {
+    this.assertOpen();
+    const options = { ...opts };
+    return this.enqueue(file, 'exclusive', (key) => () => this.withLock(key, () => versions.rollback(this.ctx, key, version, options)));
+  }
 
   // ------------------------------------------------------------------------------------------
   // Bundles (src/bundles.ts) — section owned by the schema/integrity/bundles work
@@ -271,6 +446,12 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   // ------------------------------------------------------------------------------------------
   // Integrity and statistics (src/integrity.ts, src/stats.ts)
   // ------------------------------------------------------------------------------------------
+
+  /** Counts and sizes: configs, profiles, backups (count, bytes, oldest, newest), history, audit. */
+  async stats(): Promise<Stats> {
+    this.assertOpen();
+    return collectStats(this.ctx);
+  }
 
   // ------------------------------------------------------------------------------------------
   // Watching (src/watch.ts) — section owned by the hot-reload work

@@ -74,6 +74,10 @@ export interface WriteMeta {
   trigger?: BackupTrigger;
   /** Skip the automatic backup (the caller took one already). */
   skipBackup?: boolean;
+  /** Take the backup even with `backupOnWrite: false` (restore and rollback promise a safety backup). */
+  alwaysBackup?: boolean;
+  /** Permission bits when the write creates the file (a restored file gets its backup's bits). */
+  mode?: number;
   /** Extra commit operations to make durable before the change (e.g. a safety backup). */
   extraPrepare?: Array<PutOp | CopyOp | AppendOp>;
   /** Audit details. */
@@ -97,11 +101,34 @@ export async function writeDocument(ctx: Context, key: string, data: unknown, me
   if (bytes.byteLength > ctx.options.maxFileBytes) {
     throw new TooLargeError(`${display} would be ${bytes.byteLength} bytes, over maxFileBytes (${ctx.options.maxFileBytes}); nothing was written.`, display);
   }
+  return commitUnlessSame(ctx, key, bytes, old, journal, meta);
+}
+
+/**
+ * Writes exact bytes to `key` (restore, rollback: byte-exact, comments and layout as they were)
+ * with the same backup, history and audit records as a save. The bytes are not re-validated: they
+ * are content this file already had. The caller must hold the key's lock.
+ */
+export async function writeBytes(ctx: Context, key: string, bytes: Uint8Array, meta: WriteMeta = {}): Promise<SaveResult> {
+  const old = await readForOverwrite(ctx, key);
+  const journal = await readJournal(ctx, key);
+  checkVersion(ctx, key, journal, old?.sha256, meta.ifVersion);
+  return commitUnlessSame(ctx, key, bytes, old, journal, meta);
+}
+
+async function commitUnlessSame(
+  ctx: Context,
+  key: string,
+  bytes: Uint8Array,
+  old: OldContent | undefined,
+  journal: Awaited<ReturnType<typeof readJournal>>,
+  meta: WriteMeta,
+): Promise<SaveResult> {
   const hash = sha256(bytes);
   const current = versionOf(journal, old?.sha256);
   if (old && old.sha256 === hash && current !== undefined && !meta.extraPrepare?.length) {
     // Identical content: no new version, no backup spam.
-    return { path: display, version: current, sha256: hash };
+    return { path: ctx.storage.describe(key), version: current, sha256: hash };
   }
   return commitChange(ctx, key, { bytes, sha256: hash }, old, journal, meta);
 }
@@ -116,14 +143,16 @@ export async function removeDocument(ctx: Context, key: string, meta: WriteMeta 
   return { version: result.version, ...(result.backup ? { backup: result.backup } : {}) };
 }
 
-interface OldContent {
+/** A file's content before a change, as the pipeline backs it up. */
+export interface OldContent {
   bytes: Uint8Array;
   text: string;
   sha256: string;
   mode?: number;
 }
 
-async function readForOverwrite(ctx: Context, key: string): Promise<OldContent | undefined> {
+/** Reads the content about to be replaced (past maxFileBytes: it must be backed up whatever its size). */
+export async function readForOverwrite(ctx: Context, key: string): Promise<OldContent | undefined> {
   // Read past maxFileBytes: an oversized old file must still be backed up before it is replaced.
   const [bytes, stat] = await Promise.all([ctx.storage.read(key), ctx.storage.stat(key)]);
   if (!bytes) return undefined;
@@ -158,7 +187,7 @@ async function commitChange(
   const now = new Date();
   const prepare: NonNullable<Commit['prepare']> = [...(meta.extraPrepare ?? [])];
   let backup: BackupInfo | undefined;
-  if (old && ctx.options.backupOnWrite && !meta.skipBackup) {
+  if (old && (ctx.options.backupOnWrite || meta.alwaysBackup) && !meta.skipBackup) {
     const planned = await planBackup(ctx, {
       key,
       content: { bytes: old.bytes, sha256: old.sha256, ...(old.mode !== undefined ? { mode: old.mode } : {}) },
@@ -182,7 +211,9 @@ async function commitChange(
     now,
   });
   prepare.push(...versionPlan.ops);
-  const change: PutOp | { type: 'remove'; key: string } = next ? { type: 'put', key, data: next.bytes } : { type: 'remove', key };
+  const change: PutOp | { type: 'remove'; key: string } = next
+    ? { type: 'put', key, data: next.bytes, ...(meta.mode !== undefined ? { mode: meta.mode } : {}) }
+    : { type: 'remove', key };
   // Recorded before the change becomes visible: a watcher that reads the new bytes must already know
   // they are ours (decided by content, not timing); '' marks a removal. A failed commit leaves a
   // stale entry, which at worst hides an external write of exactly the bytes this store tried to write.

@@ -7,7 +7,9 @@
  * backup of the same content exists, and outlives backup retention. The newest version's content
  * is the file itself.
  *
- * Crash safety: a torn last line (crash mid-append) is ignored when reading and reported by verify.
+ * Crash safety: a torn last line (crash mid-append) is ignored when reading and reported by verify;
+ * the next append starts on a fresh line, and a version line glued to a torn fragment (written by a
+ * version that did not know) is still recovered.
  * A journal line whose sha256 does not match the file (crash between append and rename) describes a
  * change that never landed; the next save records the file's real content as an `external` version.
  */
@@ -39,6 +41,8 @@ export interface Journal {
   badLines: number[];
   /** Byte length of the journal when read; unchanged length means unchanged content (append-only). */
   size: number;
+  /** The text does not end with a newline (a torn append): the next append must start a new line. */
+  torn?: boolean;
 }
 
 /** What the writer knows about the newest recorded version of a file. */
@@ -80,24 +84,38 @@ export function parseJournal(text: string): Journal {
   const lines = text.split('\n');
   lines.forEach((line, i) => {
     if (line === '') return;
-    try {
-      const raw = JSON.parse(line) as JournalLine;
-      if (typeof raw.v !== 'number' || typeof raw.sha256 !== 'string') throw new Error('not a journal line');
-      const info: VersionInfo = {
-        version: raw.v,
-        createdAt: raw.at,
-        changedBy: raw.by,
-        sha256: raw.sha256,
-        size: raw.size,
-        operation: raw.op,
-      };
-      if (raw.reason !== undefined) info.reason = raw.reason;
+    const info = parseLine(line);
+    if (info) {
       entries.push(info);
-    } catch {
-      badLines.push(i + 1);
+      return;
     }
+    badLines.push(i + 1);
+    // A torn fragment followed by a complete line on the same physical line: keep the complete one.
+    const glued = line.lastIndexOf('{"v":');
+    const recovered = glued > 0 ? parseLine(line.slice(glued)) : undefined;
+    if (recovered) entries.push(recovered);
   });
-  return { entries, badLines, size: Buffer.byteLength(text) };
+  return { entries, badLines, size: Buffer.byteLength(text), torn: text !== '' && !text.endsWith('\n') };
+}
+
+function parseLine(line: string): VersionInfo | undefined {
+  let raw: JournalLine;
+  try {
+    raw = JSON.parse(line) as JournalLine;
+  } catch {
+    return undefined; // damaged or torn: the caller records it as a bad line
+  }
+  if (typeof raw !== 'object' || raw === null || typeof raw.v !== 'number' || typeof raw.sha256 !== 'string') return undefined;
+  const info: VersionInfo = {
+    version: raw.v,
+    createdAt: raw.at,
+    changedBy: raw.by,
+    sha256: raw.sha256,
+    size: raw.size,
+    operation: raw.op,
+  };
+  if (raw.reason !== undefined) info.reason = raw.reason;
+  return info;
 }
 
 /** The newest recorded version. */
@@ -150,7 +168,9 @@ export function planVersion(plan: VersionPlan): { ops: Array<AppendOp | CopyOp>;
   if (plan.reason !== undefined) line.reason = plan.reason;
   if (plan.backupId !== undefined) line.backup = plan.backupId;
   lines.push(line);
-  ops.push({ type: 'append', key: journalKey(plan.key), data: Buffer.from(lines.map((l) => `${JSON.stringify(l)}\n`).join('')) });
+  // After a torn tail, start on a new line so the fragment cannot swallow this version.
+  const text = `${plan.journal.torn ? '\n' : ''}${lines.map((l) => `${JSON.stringify(l)}\n`).join('')}`;
+  ops.push({ type: 'append', key: journalKey(plan.key), data: Buffer.from(text) });
   return { ops, version, lines };
 }
 
@@ -177,5 +197,6 @@ export function rememberAppend(ctx: Context, key: string, before: Journal, appen
     entries: [...before.entries, ...added.entries],
     badLines: before.badLines,
     size: before.size + appended.byteLength,
+    torn: false,
   });
 }

@@ -278,6 +278,93 @@ export interface Change {
   newValue?: unknown;
 }
 
+// Backups, snapshots, history, statistics (src/backups.ts, src/snapshots.ts, src/versions.ts, src/stats.ts)
+
+/** Options of `createBackup`. */
+export interface BackupOptions {
+  /** Free text kept in the record and (as a slug) in the id. A labelled backup is pinned: retention never removes it. */
+  label?: string;
+}
+
+/** Options of `createSnapshot`. */
+export interface SnapshotOptions {
+  /** Free text kept in the record and (as a slug) in the id. A labelled snapshot is pinned: retention never removes it. */
+  label?: string;
+  /** The files to include (`current`, `default.yaml`, `profiles/dev`); default: every config and profile. */
+  scope?: string[];
+}
+
+/** Who and why, for operations that record a history version (restore, rollback). */
+export interface ChangeOptions {
+  changedBy?: ChangedBy;
+  reason?: string;
+}
+
+/** What `restoreBackup` did. */
+export interface RestoreResult {
+  /** The backup (or snapshot) that was restored. */
+  restored: BackupInfo;
+  /** The backup (or, for a snapshot, the snapshot) of what was replaced; absent when nothing changed or nothing existed. */
+  safetyBackup?: BackupInfo;
+  /** For a snapshot: the files written or removed. */
+  files?: string[];
+}
+
+/** Options of `cleanupBackups`; each defaults to the instance option (`maxBackups`, `maxBackupAgeMs`). */
+export interface CleanupOptions {
+  /** Keep at most this many unpinned backups per file (snapshots count as one file, `*`). */
+  maxBackups?: number;
+  /** Remove unpinned backups older than this (ms). */
+  maxAgeMs?: number;
+}
+
+/** What `cleanupBackups` removed. */
+export interface CleanupResult {
+  removed: BackupInfo[];
+}
+
+/** Options of `startAutoBackup`. */
+export interface AutoBackupOptions {
+  /** Time between rounds (ms). */
+  intervalMs: number;
+  /** Take one snapshot per round instead of one backup per changed file. Default false. */
+  snapshot?: boolean;
+  /** A round that failed (the next round still runs). Default: a process warning. */
+  onError?: (error: Error) => void;
+}
+
+/** Result of `stats()`. Sizes are bytes on disk. */
+export interface Stats {
+  /** Top-level config files (`default.*`, `current.*`, ...). */
+  configs: number;
+  profiles: number;
+  backups: {
+    /** Backups and snapshots together. */
+    count: number;
+    snapshots: number;
+    totalBytes: number;
+    /** ISO-8601 `createdAt` of the oldest and newest backup. */
+    oldest?: string;
+    newest?: string;
+  };
+  history: {
+    /** Files with a journal. */
+    files: number;
+    /** Versions recorded across all journals. */
+    entries: number;
+    /** Journals plus stored version contents. */
+    bytes: number;
+  };
+  bytes: {
+    configs: number;
+    profiles: number;
+    backups: number;
+    history: number;
+    audit: number;
+    total: number;
+  };
+}
+
 /**
  * Profile metadata kept under `$profile` in the profile file. `extends` names one parent or several
  * (merged in the order listed, each parent's own chain first); chains may be of any depth.

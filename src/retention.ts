@@ -1,0 +1,123 @@
+/**
+ * Backup retention: which backups to keep, applied after every backup the library takes and on
+ * request (`cleanupBackups`).
+ *
+ * Policy, per file (all snapshots count as one file, `*`):
+ * - keep the newest `maxBackups` (default 10); remove older ones;
+ * - remove those older than `maxBackupAgeMs`, when set;
+ * - a backup with a label is pinned: it is neither counted nor removed by retention, only by
+ *   `deleteBackup` (an operator's "before-upgrade" backup must not be pushed out by ten saves).
+ *
+ * After a save the decision needs only this process's view of the index (kept current by one
+ * `stat`, see backup-index.ts): no directory scan on the save path. `cleanupBackups` reconciles with
+ * the directory first, so records of vanished files are dropped and recovered files are counted.
+ */
+import { afterBackupHooks } from './documents.js';
+import { cachedView, compactIndex, indexIdle, loadIndex, needsCompaction, noteAppended, reconcile, serialize, SNAPSHOT_FILE, type IndexLine } from './backup-index.js';
+import { removeBackups } from './backups.js';
+import type { Context } from './context.js';
+import { ConfigPersistenceError } from './errors.js';
+import { maybePruneHistory, pruneHistoryObjects } from './versions.js';
+import type { BackupInfo, CleanupOptions, CleanupResult } from './types.js';
+
+/** A retention policy. */
+export interface RetentionPolicy {
+  maxBackups: number;
+  maxAgeMs?: number | undefined;
+}
+
+/** The instance's policy (`maxBackups`, `maxBackupAgeMs`). */
+export function defaultPolicy(ctx: Context): RetentionPolicy {
+  return { maxBackups: ctx.options.maxBackups, maxAgeMs: ctx.options.maxBackupAgeMs };
+}
+
+/** Backups of one file (oldest first) that the policy removes. Pure. */
+export function selectExpired(oldestFirst: readonly BackupInfo[], policy: RetentionPolicy, now: number): BackupInfo[] {
+  let unpinned = 0;
+  for (const b of oldestFirst) if (!b.label) unpinned++;
+  let excess = Math.max(0, unpinned - policy.maxBackups);
+  const cutoff = policy.maxAgeMs === undefined ? undefined : now - policy.maxAgeMs;
+  const out: BackupInfo[] = [];
+  for (const b of oldestFirst) {
+    if (b.label) continue;
+    if (excess > 0) {
+      excess--;
+      out.push(b);
+    } else if (cutoff !== undefined && Date.parse(b.createdAt) < cutoff) out.push(b);
+    else if (cutoff === undefined) break; // the rest are within the count and no age limit applies
+  }
+  return out;
+}
+
+/**
+ * Records a backup this process just committed (through the save pipeline) in the index view and
+ * applies retention to its file. Registered as an `afterBackupHooks` entry.
+ */
+export async function afterBackup(ctx: Context, info: BackupInfo): Promise<void> {
+  const line: IndexLine = { op: 'add', ...info };
+  await serialize(ctx, () => noteAppended(ctx, [line], Buffer.byteLength(`${JSON.stringify(line)}\n`)));
+  await applyRetention(ctx, info.file);
+}
+
+/**
+ * Applies the instance's policy to the backups of `file` as this process's view knows them (the
+ * caller holds the file's lock, or accepts a concurrent backup being counted next time).
+ */
+export async function applyRetention(ctx: Context, file: string): Promise<void> {
+  const expired = await serialize(ctx, async () => {
+    const view = cachedView(ctx) ?? (await loadIndex(ctx));
+    return selectExpired(view.byFile.get(file) ?? [], defaultPolicy(ctx), Date.now());
+  });
+  if (expired.length > 0) {
+    await removeBackups(ctx, expired, { op: 'retention', details: { file, maxBackups: ctx.options.maxBackups, maxAgeMs: ctx.options.maxBackupAgeMs ?? null } });
+  }
+  await compactIfNeeded(ctx);
+  if (file !== SNAPSHOT_FILE) await maybePruneHistory(ctx, file);
+}
+
+async function compactIfNeeded(ctx: Context): Promise<void> {
+  const view = cachedView(ctx);
+  if (view && !needsCompaction(view)) return;
+  await serialize(ctx, async () => {
+    if (needsCompaction(await loadIndex(ctx))) await compactIndex(ctx);
+  });
+}
+
+afterBackupHooks.push((ctx, info) => afterBackup(ctx, info));
+
+/**
+ * Applies a retention policy to every file's backups (defaults: the instance options), after
+ * reconciling the records with the directory; also drops records of vanished files, compacts the
+ * index when worthwhile and prunes history contents no kept version needs.
+ */
+export async function cleanupBackups(ctx: Context, opts: CleanupOptions = {}): Promise<CleanupResult> {
+  const policy: RetentionPolicy = {
+    maxBackups: checkCount(opts.maxBackups ?? ctx.options.maxBackups, 'maxBackups'),
+    maxAgeMs: opts.maxAgeMs === undefined ? ctx.options.maxBackupAgeMs : checkCount(opts.maxAgeMs, 'maxAgeMs'),
+  };
+  await indexIdle(ctx);
+  const { backups, vanished } = await reconcile(ctx);
+  const byFile = new Map<string, BackupInfo[]>();
+  for (const b of [...backups].reverse()) {
+    let list = byFile.get(b.file);
+    if (!list) byFile.set(b.file, (list = []));
+    list.push(b);
+  }
+  const now = Date.now();
+  const removed: BackupInfo[] = [];
+  for (const list of byFile.values()) removed.push(...selectExpired(list, policy, now));
+  if (vanished.length > 0) await removeBackups(ctx, vanished, { op: 'cleanup', details: { reason: 'records of backups whose files are gone' } });
+  if (removed.length > 0) {
+    await removeBackups(ctx, removed, { op: 'cleanup', changedBy: 'user', details: { maxBackups: policy.maxBackups, maxAgeMs: policy.maxAgeMs ?? null } });
+  }
+  await compactIfNeeded(ctx);
+  await pruneHistoryObjects(ctx);
+  return { removed };
+}
+
+function checkCount(value: number, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new ConfigPersistenceError('E_INVALID_NAME', `cleanupBackups: ${name} must be a number >= 0, got ${String(value)}.`);
+  }
+  return value;
+}

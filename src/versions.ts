@@ -1,0 +1,184 @@
+/**
+ * Version history as users see it: list, read, diff and roll back the versions recorded in a
+ * file's journal (history.ts).
+ *
+ * Where a version's content comes from, in order: the file itself (newest version), the
+ * content-addressed object `history/objects/<sha256>`, then any backup with the same sha256. Every
+ * candidate is checked against the version's sha256, so a damaged copy is skipped, never returned.
+ *
+ * Retention: the journal (metadata, ~150 bytes a version) is kept whole. Contents are kept for the
+ * newest {@link historyKeep} versions of each file: objects only referenced by older versions are
+ * removed by `cleanupBackups` and, on the save path, every {@link PRUNE_EVERY} versions of a file.
+ * Objects are hard links to the same inodes as the automatic backups, so while a backup exists its
+ * version costs no extra bytes; after backup retention the object alone keeps the content.
+ * Reading a pruned version fails with `E_NOT_FOUND` (its metadata stays in `history`).
+ */
+import { loadIndex } from './backup-index.js';
+import { backupKey, readBackup } from './backups.js';
+import { sha256, type Context } from './context.js';
+import { diffDocuments } from './document.js';
+import { writeBytes } from './documents.js';
+import { ChecksumError, NotFoundError } from './errors.js';
+import { unflattenKey } from './files.js';
+import { HISTORY_DIR, OBJECTS_DIR, journalKey, objectKey, readJournal, type Journal } from './history.js';
+import type { Change, ChangeOptions, SaveResult, VersionInfo } from './types.js';
+
+/** Versions whose content is kept per file (at least the instance's `maxBackups`). */
+export const HISTORY_KEEP_VERSIONS = 100;
+/** On the save path, prune a file's old contents when its version number is a multiple of this. */
+export const PRUNE_EVERY = 50;
+
+/** How many versions per file keep their content. */
+export function historyKeep(ctx: Context): number {
+  return Math.max(HISTORY_KEEP_VERSIONS, ctx.options.maxBackups);
+}
+
+/** Versions of `key`, newest first (the same order as `listBackups`). */
+export async function listVersions(ctx: Context, key: string): Promise<VersionInfo[]> {
+  const journal = await readJournal(ctx, key);
+  return journal.entries.map((e) => ({ ...e })).reverse();
+}
+
+/** The entry of `version`, or `E_NOT_FOUND` naming the versions that do exist. */
+function entryOf(ctx: Context, key: string, journal: Journal, version: number): VersionInfo {
+  for (let i = journal.entries.length - 1; i >= 0; i--) {
+    if (journal.entries[i]!.version === version) return journal.entries[i]!;
+  }
+  const display = ctx.storage.describe(key);
+  const range = journal.entries.length ? `versions ${journal.entries[0]!.version}–${journal.entries.at(-1)!.version} exist` : 'it has no recorded versions';
+  throw new NotFoundError(`${display} has no version ${version} (${range}); see config-persistence history ${key}.`, display);
+}
+
+/**
+ * The exact bytes of `version` of `key`, verified against its sha256. `E_NOT_FOUND` when the version
+ * does not exist, is a deletion, or its content was pruned; `E_CHECKSUM` when every copy found is damaged.
+ */
+export async function versionBytes(ctx: Context, key: string, version: number): Promise<{ info: VersionInfo; bytes: Uint8Array }> {
+  const display = ctx.storage.describe(key);
+  const journal = await readJournal(ctx, key);
+  const info = entryOf(ctx, key, journal, version);
+  if (!info.sha256) {
+    throw new NotFoundError(`Version ${version} of ${display} is its deletion (${info.createdAt}); it has no content. Pick an earlier version.`, display);
+  }
+  let damaged = 0;
+  for (const candidate of await candidates(ctx, key, info.sha256)) {
+    const bytes = await candidate();
+    if (!bytes) continue;
+    if (sha256(bytes) === info.sha256) return { info, bytes };
+    damaged++;
+  }
+  if (damaged > 0) {
+    throw new ChecksumError(`Every stored copy of version ${version} of ${display} is damaged (sha256 mismatch); it cannot be read. Run config-persistence verify.`, display);
+  }
+  throw new NotFoundError(
+    `The content of version ${version} of ${display} is no longer kept (history keeps the newest ${historyKeep(ctx)} versions' contents, and no backup holds it). Its metadata is still in the history.`,
+    display,
+  );
+}
+
+async function candidates(ctx: Context, key: string, sha: string): Promise<Array<() => Promise<Uint8Array | undefined>>> {
+  const view = await loadIndex(ctx);
+  const backups = [...view.records.values()].filter((b) => b.kind !== 'snapshot' && b.sha256 === sha && !b.compressed);
+  const compressed = [...view.records.values()].filter((b) => b.kind !== 'snapshot' && b.sha256 === sha && b.compressed);
+  return [
+    () => ctx.storage.read(key),
+    () => ctx.storage.read(objectKey(sha)),
+    ...backups.map((b) => () => ctx.storage.read(backupKey(b.id))),
+    ...compressed.map((b) => async () => (await readBackup(ctx, b).catch(() => undefined))?.bytes), // damaged: try the next copy
+  ];
+}
+
+/** The document of `version` of `key`, parsed with the file's codec (not validated: it is history). */
+export async function getVersion<T>(ctx: Context, key: string, version: number): Promise<T> {
+  const { bytes } = await versionBytes(ctx, key, version);
+  return ctx.codecs.decode(`${ctx.storage.describe(key)}@v${version}`, bytes) as T;
+}
+
+/**
+ * Changes from version `from` to version `to` (default: the newest) by dot path. A deletion reads as
+ * "no document", so diffing against it lists everything as added or removed.
+ */
+export async function diffVersions(ctx: Context, key: string, from: number, to?: number): Promise<Change[]> {
+  const journal = await readJournal(ctx, key);
+  const target = to ?? journal.entries.at(-1)?.version ?? 0;
+  const [before, after] = await Promise.all([documentOrDeletion(ctx, key, journal, from), documentOrDeletion(ctx, key, journal, target)]);
+  return diffDocuments(before, after);
+}
+
+async function documentOrDeletion(ctx: Context, key: string, journal: Journal, version: number): Promise<unknown> {
+  const info = entryOf(ctx, key, journal, version);
+  if (!info.sha256) return undefined;
+  return getVersion(ctx, key, version);
+}
+
+/**
+ * Writes the exact bytes of `version` back to `key` as a new version (operation `rollback`), after a
+ * `pre-rollback` backup of the current content. The caller holds the key's lock.
+ */
+export async function rollback(ctx: Context, key: string, version: number, opts: ChangeOptions = {}): Promise<SaveResult> {
+  const { bytes } = await versionBytes(ctx, key, version);
+  return writeBytes(ctx, key, bytes, {
+    changedBy: opts.changedBy ?? 'user',
+    reason: opts.reason ?? `rollback to version ${version}`,
+    operation: 'rollback',
+    trigger: 'pre-rollback',
+    alwaysBackup: true,
+    details: { toVersion: version },
+  });
+}
+
+/** Every journal key under `history/` with the file it belongs to. */
+async function journals(ctx: Context): Promise<Array<{ file: string; journal: Journal }>> {
+  const entries = await ctx.storage.list(HISTORY_DIR);
+  const out: Array<{ file: string; journal: Journal }> = [];
+  for (const e of entries) {
+    if (e.kind !== 'file' || !e.name.endsWith('.jsonl') || e.name.startsWith('.')) continue;
+    const file = unflattenKey(e.name.slice(0, -'.jsonl'.length));
+    if (journalKey(file) !== e.key) continue;
+    out.push({ file, journal: await readJournal(ctx, file) });
+  }
+  return out;
+}
+
+/** Every file's journal (for stats and verify). */
+export async function allJournals(ctx: Context): Promise<Array<{ file: string; journal: Journal }>> {
+  return journals(ctx);
+}
+
+/**
+ * Removes content objects that only versions beyond the newest {@link historyKeep} of every file
+ * refer to. Objects no journal mentions are left alone: they may belong to a save in flight.
+ */
+export async function pruneHistoryObjects(ctx: Context): Promise<string[]> {
+  const keep = historyKeep(ctx);
+  const needed = new Set<string>();
+  const old = new Set<string>();
+  for (const { journal } of await journals(ctx)) {
+    const cut = Math.max(0, journal.entries.length - keep);
+    journal.entries.forEach((e, i) => {
+      if (!e.sha256) return;
+      (i >= cut ? needed : old).add(e.sha256);
+    });
+  }
+  const present = new Set((await ctx.storage.list(OBJECTS_DIR)).map((e) => e.name));
+  const doomed = [...old].filter((sha) => !needed.has(sha) && present.has(sha));
+  for (let i = 0; i < doomed.length; i += 500) {
+    await ctx.storage.commit({ changes: doomed.slice(i, i + 500).map((sha) => ({ type: 'remove' as const, key: objectKey(sha) })) });
+  }
+  return doomed;
+}
+
+const lastPruned = new WeakMap<Context, Map<string, number>>();
+
+/** Save-path pruning: every {@link PRUNE_EVERY} versions of `key`, once it has more than it keeps. */
+export async function maybePruneHistory(ctx: Context, key: string): Promise<void> {
+  const journal = await readJournal(ctx, key);
+  if (journal.entries.length <= historyKeep(ctx)) return;
+  let perCtx = lastPruned.get(ctx);
+  if (!perCtx) lastPruned.set(ctx, (perCtx = new Map()));
+  const version = journal.entries.at(-1)?.version ?? 0;
+  const last = perCtx.get(key);
+  if (last !== undefined && version - last < PRUNE_EVERY) return;
+  perCtx.set(key, version);
+  await pruneHistoryObjects(ctx);
+}
