@@ -11,6 +11,9 @@ import { registerGetSet } from './commands/get-set.js';
 import { registerValidate } from './commands/validate.js';
 import { registerProfile } from './commands/profile.js';
 import { registerWatch } from './commands/watch.js';
+import { registerBackup } from './commands/backup.js';
+import { registerHistory } from './commands/history.js';
+import { registerStats } from './commands/stats.js';
 
 /** The package version, read once from package.json next to `dist/`. */
 function version(): string {
@@ -60,6 +63,9 @@ Examples:
   registerGetSet(program, kit);
   registerValidate(program, kit);
   registerProfile(program, kit);
+  registerBackup(program, kit);
+  registerHistory(program, kit);
+  registerStats(program, kit);
   registerWatch(program, kit);
   for (const command of walk(program)) {
     command.exitOverride((err) => {
