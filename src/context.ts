@@ -31,30 +31,60 @@ export interface Context {
   readonly codecs: CodecRegistry;
   readonly schema: SchemaValidator;
   /**
-   * sha256 of the bytes this instance last wrote per key (`''` after a removal), set before the
-   * change becomes visible: watchers skip their own writes by content. Watchers subscribe to it so
-   * that two own writes in a row are both recognised.
+   * sha256 of the bytes this instance last wrote per key, set before the change becomes visible
+   * (see {@link OwnWrites}): watchers skip their own writes by content, not by timing.
    */
   readonly ownWrites: OwnWrites;
   /** Timers and watchers to stop on close(). */
   readonly closers: Set<() => Promise<void> | void>;
 }
 
-/** The `ownWrites` map, telling subscribers (watchers) of every own write, even of equal bytes. */
+/** An own write, as watchers hear of it. */
+export interface OwnWriteEvent {
+  key: string;
+  /** sha256 of the bytes written; `''` for a removal. */
+  sha: string;
+  /** `pending`: about to become visible; `landed`: visible, its commit resolved. */
+  phase: 'pending' | 'landed';
+  /** The bytes written (landed writes): the state the application now runs with. */
+  bytes?: Uint8Array;
+}
+
+/**
+ * The `ownWrites` map. Writers call `set(key, sha)` BEFORE the change becomes visible (`delete(key)`
+ * for a removal) and `landed(key, sha, bytes)` once it is; watchers subscribe, so they recognise
+ * every own write by content — two in a row, equal bytes twice, or one they never got to see.
+ */
 export class OwnWrites extends Map<string, string> {
-  private readonly listeners = new Set<(key: string, sha: string) => void>();
+  private readonly listeners = new Set<(event: OwnWriteEvent) => void>();
 
   override set(key: string, sha: string): this {
     super.set(key, sha);
-    // `listeners` is undefined while Map's constructor runs; it adds nothing here (no entries given).
-    if (this.listeners) for (const listener of this.listeners) listener(key, sha);
+    this.emit({ key, sha, phase: 'pending' });
     return this;
   }
 
-  /** Calls `listener` on every `set`; returns the unsubscribe function. */
-  subscribe(listener: (key: string, sha: string) => void): () => void {
+  /** Records an own removal (about to become visible). */
+  override delete(key: string): boolean {
+    const had = super.delete(key);
+    this.emit({ key, sha: '', phase: 'pending' });
+    return had;
+  }
+
+  /** The own write of `bytes` (`undefined` for a removal) to `key` is visible now. */
+  landed(key: string, sha: string, bytes?: Uint8Array): void {
+    this.emit({ key, sha, phase: 'landed', ...(bytes ? { bytes } : {}) });
+  }
+
+  /** Calls `listener` on every own write; returns the unsubscribe function. */
+  subscribe(listener: (event: OwnWriteEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  private emit(event: OwnWriteEvent): void {
+    // `listeners` is undefined while Map's constructor runs; it adds nothing here (no entries given).
+    if (this.listeners) for (const listener of this.listeners) listener(event);
   }
 }
 

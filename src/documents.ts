@@ -215,9 +215,10 @@ async function commitChange(
     ? { type: 'put', key, data: next.bytes, ...(meta.mode !== undefined ? { mode: meta.mode } : {}) }
     : { type: 'remove', key };
   // Recorded before the change becomes visible: a watcher that reads the new bytes must already know
-  // they are ours (decided by content, not timing); '' marks a removal. A failed commit leaves a
-  // stale entry, which at worst hides an external write of exactly the bytes this store tried to write.
-  ctx.ownWrites.set(key, next ? next.sha256 : '');
+  // they are ours (decided by content, not timing). A failed commit leaves a stale entry, which at
+  // worst hides an external write of exactly the bytes this store tried to write.
+  if (next) ctx.ownWrites.set(key, next.sha256);
+  else ctx.ownWrites.delete(key);
   await ctx.storage.commit({
     prepare,
     changes: [change],
@@ -235,6 +236,7 @@ async function commitChange(
       }),
     ],
   });
+  ctx.ownWrites.landed(key, next?.sha256 ?? '', next?.bytes);
   if (backup) for (const hook of afterBackupHooks) await hook(ctx, backup);
   const result: SaveResult = { path: display, version: versionPlan.version, sha256: next?.sha256 ?? '' };
   if (backup) result.backup = backup;

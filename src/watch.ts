@@ -18,7 +18,7 @@
  * layer may drop events (chokidar 4/5 do, within 50 ms); a lost event can delay the final state,
  * never hide it.
  */
-import { sha256, type Context } from './context.js';
+import { sha256, type Context, type OwnWriteEvent } from './context.js';
 import { cloneDocument, deepEqual, diffDocuments } from './document.js';
 import { validateDocument } from './documents.js';
 import { ConfigPersistenceError, NotFoundError, ParseError } from './errors.js';
@@ -34,10 +34,8 @@ export const DELETE_GRACE_MS = 100;
 const MAX_WAIT_WINDOWS = 4;
 /** Own writes remembered per key while the watcher has not seen them yet. */
 const MAX_PENDING_OWN = 32;
-/** `seen` of a key whose file does not exist. */
-const MISSING = 'missing';
-/** `ctx.ownWrites` value recorded for an own removal. */
-const OWN_REMOVAL = '';
+/** The "hash" of a missing file, as in own-write events for a removal. */
+const MISSING = '';
 
 /**
  * Decides whether a parsed document may be delivered and returns what to deliver (the default
@@ -83,7 +81,7 @@ export async function watchKeys(ctx: Context, keys: readonly string[], opts: Wat
   };
   const trackers = new Map<string, KeyTracker>();
   const open = storageWatch(ctx);
-  const unsubscribe = ctx.ownWrites.subscribe((key, sha) => trackers.get(key)?.noteOwn(sha));
+  const unsubscribe = ctx.ownWrites.subscribe((event) => trackers.get(event.key)?.noteOwn(event));
   const onEvent = (event: StorageWatchEvent): void => trackers.get(event.key)?.poke(event);
   const onStorageError = (error: Error): void => opts.onError(error);
 
@@ -200,6 +198,8 @@ class KeyTracker {
   private seen: string | undefined;
   /** Own writes (hashes, in order) not seen by this tracker yet. */
   private own: string[] = [];
+  /** Own writes that became visible before this tracker read them: the next check starts from them. */
+  private landed: OwnWriteEvent[] = [];
   private inPlace = false;
   private running = false;
   private again = false;
@@ -235,10 +235,14 @@ class KeyTracker {
     else this.last = { sha: read.sha, data: judged.data };
   }
 
-  /** Records an own write (called before it becomes visible). */
-  noteOwn(sha: string): void {
-    this.own.push(sha);
-    if (this.own.length > MAX_PENDING_OWN) this.own.shift();
+  /** Hears of an own write: before it becomes visible, and once it is. */
+  noteOwn(event: OwnWriteEvent): void {
+    if (event.phase === 'pending') {
+      this.own.push(event.sha);
+      if (this.own.length > MAX_PENDING_OWN) this.own.shift();
+    } else if (this.own.includes(event.sha)) {
+      this.landed.push(event);
+    }
   }
 
   /** Something may have changed: debounce, bound the wait under a stream, re-read after the last event. */
@@ -294,10 +298,15 @@ class KeyTracker {
   private async check(): Promise<void> {
     const inPlace = this.inPlace;
     this.inPlace = false;
+    // Own writes visible before this read started: what is read now is at least as new as them.
+    const landed = this.landed.splice(0).at(-1);
     const first = await this.read();
     if (this.closed) return;
-    if (first === undefined) return this.missing();
     if (this.adoptIfOwn(first)) return;
+    // Not ours: the application runs with its last own write, whether or not it was ever read here
+    // (a save followed at once by an external revert must still be delivered).
+    if (landed) this.adoptLanded(landed);
+    if (first === undefined) return this.missing();
     if (first.sha === this.seen) return;
     const judged = 'error' in first ? first : this.judge(first.bytes);
     if (inPlace || 'error' in judged) {
@@ -323,13 +332,6 @@ class KeyTracker {
   /** The file is gone: confirm after a grace period, then report it (unless this store removed it). */
   private async missing(): Promise<void> {
     if (this.seen === MISSING) return;
-    const ownRemoval = this.own.lastIndexOf(OWN_REMOVAL);
-    if (ownRemoval >= 0) {
-      this.own.splice(0, ownRemoval + 1);
-      this.seen = MISSING;
-      this.last = undefined;
-      return;
-    }
     // Some editors delete and then re-create: give them a moment.
     if (!(await this.wait(DELETE_GRACE_MS))) return;
     const again = await this.read();
@@ -347,17 +349,35 @@ class KeyTracker {
     );
   }
 
-  /** Own bytes become the current state silently; older own writes are superseded. */
-  private adoptIfOwn(read: NonNullable<ReadResult>): boolean {
-    const index = this.own.lastIndexOf(read.sha);
-    if (index < 0 || 'error' in read) return false;
+  /** Own bytes (or an own removal) become the current state silently; older own writes are superseded. */
+  private adoptIfOwn(read: ReadResult): boolean {
+    if (read !== undefined && 'error' in read) return false;
+    const sha = read?.sha ?? MISSING;
+    const index = this.own.lastIndexOf(sha);
+    if (index < 0) return false;
     this.own.splice(0, index + 1);
-    if (read.sha === this.seen) return true;
-    this.seen = read.sha;
-    const judged = this.judge(read.bytes);
-    // Saves are validated before they are written, so this fails only if the schema changed since.
-    this.last = 'error' in judged ? undefined : { sha: read.sha, data: judged.data };
+    this.adopt(sha, read?.bytes);
     return true;
+  }
+
+  /** Starts from an own write that became visible unseen (if nothing newer of ours was seen since). */
+  private adoptLanded(event: OwnWriteEvent): void {
+    const index = this.own.lastIndexOf(event.sha);
+    if (index < 0) return;
+    this.own.splice(0, index + 1);
+    this.adopt(event.sha, event.bytes);
+  }
+
+  private adopt(sha: string, bytes: Uint8Array | undefined): void {
+    if (sha === this.seen) return;
+    this.seen = sha;
+    if (bytes === undefined) {
+      this.last = undefined; // removed by this store: nothing is in effect from this file
+      return;
+    }
+    const judged = this.judge(bytes);
+    // Saves are validated before they are written, so this fails only if the schema changed since.
+    this.last = 'error' in judged ? undefined : { sha, data: judged.data };
   }
 
   /** An external state was decided on: own writes older than the one possibly in flight are moot. */
