@@ -303,7 +303,7 @@ export class Configuration<T = Record<string, unknown>> {
    * the result is validated, backed up, versioned and audited like every save. Resolves with
    * `undefined` when there was nothing to save. A reload afterwards yields the same `data`.
    */
-  save(opts: ConfigurationSaveOptions = {}): Promise<SaveResult | undefined> {
+  async save(opts: ConfigurationSaveOptions = {}): Promise<SaveResult | undefined> {
     this.assertOpen();
     const meta: WriteMeta = { changedBy: opts.changedBy ?? 'user', operation: 'save', ...(opts.reason !== undefined ? { reason: opts.reason } : {}) };
     return this.serial(async () => {
@@ -333,7 +333,7 @@ export class Configuration<T = Record<string, unknown>> {
    * without a `profile` option or `CONFIG_PROFILE` uses it too. The profile must exist and the
    * resulting configuration must be valid; otherwise nothing changes.
    */
-  useProfile(name: string | null): Promise<void> {
+  async useProfile(name: string | null): Promise<void> {
     this.assertOpen();
     return this.serial(async () => {
       const profile = name === null ? undefined : assertProfile(name, (ext) => this.ctx.codecs.knows(ext));
@@ -350,7 +350,7 @@ export class Configuration<T = Record<string, unknown>> {
    * On an unreadable or invalid file it rejects and the last good configuration stays current.
    * Hot reload (`watch: true`) calls this after each settled change.
    */
-  reload(): Promise<Change[]> {
+  async reload(): Promise<Change[]> {
     this.assertOpen();
     return this.serial(async () => {
       const st = this.state;
