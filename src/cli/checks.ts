@@ -11,6 +11,8 @@ import { inventory } from './inventory.js';
 export interface DocumentCheck {
   file: string;
   ok: boolean;
+  /** The file the problem is in, as shown to humans (`config/current.yaml`), when known. */
+  source?: string;
   /** The error code when not ok (`E_PARSE`, `E_VALIDATION`, ...). */
   code?: string;
   message?: string;
@@ -35,6 +37,7 @@ export async function checkDocument(file: string, load: () => Promise<unknown>):
   } catch (err) {
     if (!(err instanceof ConfigPersistenceError)) throw err;
     const check: DocumentCheck = { file, ok: false, code: err.code, message: firstLine(err.message) };
+    if (err.file !== undefined) check.source = err.file;
     if (err instanceof ValidationError) check.issues = err.issues;
     if (err instanceof ParseError && err.line !== undefined) {
       check.line = err.line;
@@ -44,18 +47,38 @@ export async function checkDocument(file: string, load: () => Promise<unknown>):
   }
 }
 
-/** Validates every config file and profile under the store's base directory. */
-export async function validateAll(store: ConfigPersistence, schemaFile: string | null, onProgress?: (done: number, total: number) => void): Promise<ValidationReport> {
+/** The label of the merged-configuration entry of a report. */
+export const EFFECTIVE = 'effective configuration';
+
+/**
+ * Validates every config file and profile under the store's base directory and, when `effective`
+ * is given, the merged configuration an application would open (it returns a label naming the
+ * profile it used).
+ */
+export async function validateAll(
+  store: ConfigPersistence,
+  schemaFile: string | null,
+  opts: { effective?: () => Promise<string>; onProgress?: (done: number, total: number) => void } = {},
+): Promise<ValidationReport> {
   const { configs, profiles } = await inventory(store.baseDir);
   const jobs: Array<[string, () => Promise<unknown>]> = [
     ...configs.map((file): [string, () => Promise<unknown>] => [file, () => store.loadConfig(file)]),
     // Profiles are validated resolved (default ← parents ← profile), as the library loads them.
     ...profiles.map((p): [string, () => Promise<unknown>] => [p.file, () => store.loadProfile(p.name)]),
   ];
+  const total = jobs.length + (opts.effective ? 1 : 0);
   const documents: DocumentCheck[] = [];
   for (const [file, load] of jobs) {
     documents.push(await checkDocument(file, load));
-    onProgress?.(documents.length, jobs.length);
+    opts.onProgress?.(documents.length, total);
+  }
+  if (opts.effective) {
+    let label = EFFECTIVE;
+    const check = await checkDocument(EFFECTIVE, async () => {
+      label = await opts.effective!();
+    });
+    documents.push({ ...check, file: label });
+    opts.onProgress?.(documents.length, total);
   }
   return { ok: documents.every((d) => d.ok), schema: schemaFile, documents };
 }

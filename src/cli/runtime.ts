@@ -5,6 +5,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { ConfigPersistence } from '../config-persistence.js';
+import { Configuration } from '../configuration.js';
 import { CliError } from './errors.js';
 import { colorEnabled, palette, type Palette } from './output.js';
 
@@ -43,6 +44,7 @@ export class Runtime {
   /** Colours for stdout. */
   readonly p: Palette;
   private store_: ConfigPersistence | undefined;
+  private config_: Promise<Configuration> | undefined;
   private readonly cleanups: Array<() => Promise<void> | void> = [];
 
   constructor(opts: GlobalOptions & Record<string, unknown>, io: Io) {
@@ -60,6 +62,22 @@ export class Runtime {
   store(): ConfigPersistence {
     this.store_ ??= new ConfigPersistence({ baseDir: this.opts.dir, schemaDir: this.opts.schemaDir });
     return this.store_;
+  }
+
+  /**
+   * The effective configuration (default ← profile chain ← profile ← current ← environment) as an
+   * application would open it, honouring `--profile` and `--env-prefix`; opened once, closed after
+   * the command. Rejects like `Configuration.open` when a layer is unreadable or the result invalid.
+   */
+  configuration(): Promise<Configuration> {
+    this.config_ ??= Configuration.open({
+      baseDir: this.opts.dir,
+      schemaDir: this.opts.schemaDir,
+      env: this.io.env,
+      ...(typeof this.opts.profile === 'string' ? { profile: this.opts.profile } : {}),
+      ...(typeof this.opts.envPrefix === 'string' ? { envPrefix: this.opts.envPrefix } : {}),
+    });
+    return this.config_;
   }
 
   /** Runs `fn` when the command ends (successful or not), before the store closes. */
@@ -153,6 +171,11 @@ export class Runtime {
   /** Runs the cleanups and closes the store. */
   async close(): Promise<void> {
     for (const fn of this.cleanups.splice(0).reverse()) await fn();
+    if (this.config_) {
+      // A configuration that failed to open has nothing to close; its error was reported already.
+      const config = await this.config_.catch(() => undefined);
+      await config?.close();
+    }
     if (this.store_) await this.store_.close();
   }
 }
@@ -186,6 +209,13 @@ export function action(io: Io, state: RunState, handler: Handler): (...args: unk
 export interface Kit {
   /** Wraps a handler as a commander action. */
   act(handler: Handler): (...args: unknown[]) => Promise<void>;
+}
+
+/** Adds `--profile` and `--env-prefix`: the options that choose which effective configuration a command sees. */
+export function effectiveOptions(command: Command): Command {
+  return command
+    .option('-p, --profile <name>', 'use this profile instead of the active one (like CONFIG_PROFILE)')
+    .option('--env-prefix <prefix>', 'also apply environment variables <PREFIX>__SERVER__PORT=9000 (as an application started with envPrefix would)');
 }
 
 /** Adds an "Examples" section to a command's `--help`. */

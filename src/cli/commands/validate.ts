@@ -4,16 +4,18 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { validateAll, type DocumentCheck, type ValidationReport } from '../checks.js';
+import { EFFECTIVE, validateAll, type DocumentCheck, type ValidationReport } from '../checks.js';
 import type { Palette } from '../output.js';
-import { examples, type Kit, type Runtime } from '../runtime.js';
+import { effectiveOptions, examples, type Kit, type Runtime } from '../runtime.js';
 
 /** Registers `validate`. */
 export function registerValidate(program: Command, kit: Kit): void {
   examples(
-    program
-      .command('validate')
-      .description('check every config file and profile against the schema; exit 1 when one is invalid'),
+    effectiveOptions(
+      program
+        .command('validate')
+        .description('check every config file, every profile and the effective configuration against the schema; exit 1 when one is invalid'),
+    ),
     'config-persistence validate',
     'config-persistence --json validate | jq ".documents[] | select(.ok == false)"',
   ).action(kit.act(validate));
@@ -25,10 +27,24 @@ export function schemaFileOf(rt: Runtime): string | null {
   return existsSync(file) ? file : null;
 }
 
-async function validate(rt: Runtime): Promise<number> {
+/** Validates everything `rt` can see, the effective configuration included. */
+export async function validateEverything(rt: Runtime): Promise<ValidationReport> {
   const progress = rt.progress('validating');
-  const report = await validateAll(rt.store(), schemaFileOf(rt), (done, total) => progress.update(done, total));
-  progress.done();
+  try {
+    return await validateAll(rt.store(), schemaFileOf(rt), {
+      effective: async () => {
+        const config = await rt.configuration();
+        return `${EFFECTIVE} (${config.activeProfile ? `profile ${config.activeProfile}` : 'no profile'})`;
+      },
+      onProgress: (done, total) => progress.update(done, total),
+    });
+  } finally {
+    progress.done();
+  }
+}
+
+async function validate(rt: Runtime): Promise<number> {
+  const report = await validateEverything(rt);
   rt.print(report, () => renderValidation(report, rt.p));
   return report.ok ? 0 : 1;
 }
@@ -51,7 +67,8 @@ function renderDocument(doc: DocumentCheck, p: Palette, indent: string): string[
   const lines = [`${indent}${p.red('✗')} ${doc.file}  ${p.dim(doc.code ?? '')}`];
   if (doc.issues?.length) {
     for (const issue of doc.issues) {
-      const where = issue.line !== undefined ? `${doc.file}:${issue.line}:${issue.column ?? 1}` : doc.file;
+      const file = doc.source ?? doc.file;
+      const where = issue.line !== undefined ? `${file}:${issue.line}:${issue.column ?? 1}` : file;
       lines.push(`${indent}    ${where}  ${issue.path || '(root)'} ${issue.message}`);
     }
   } else if (doc.message) {
