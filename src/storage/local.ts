@@ -471,12 +471,16 @@ export class LocalStorage implements Storage {
   private recover(): Promise<void> {
     this.recovered ??= (async () => {
       const txnDir = path.join(this.location, TXN_DIR);
-      const names = await fs.readdir(txnDir).catch(() => [] as string[]); // no journal: nothing to recover
+      const names = await fs.readdir(txnDir).catch((err: unknown) => {
+        if (isErrno(err, 'ENOENT')) return [] as string[]; // no journal: nothing to recover
+        throw err; // unreadable (EACCES, EIO): writing on would skip an unfinished commit
+      });
       for (const name of names.filter((n) => n.endsWith('.json'))) {
         const intent = path.join(txnDir, name);
+        const text = await fs.readFile(intent, 'utf8');
         let record: TxnRecord;
         try {
-          record = JSON.parse(await fs.readFile(intent, 'utf8')) as TxnRecord;
+          record = JSON.parse(text) as TxnRecord;
         } catch {
           // A torn intent was never durable, so none of its steps ran: drop it.
           await removeQuietly(intent);
@@ -486,7 +490,10 @@ export class LocalStorage implements Storage {
         for (const step of record.steps) await redoStep(step);
         await finishTxn(intent, record.steps);
       }
-    })();
+    })().catch((err: unknown) => {
+      this.recovered = undefined; // try again on the next commit, once the cause is fixed
+      throw ioError('finish interrupted writes in', this.describe(TXN_DIR), err);
+    });
     return this.recovered;
   }
 }

@@ -73,11 +73,11 @@ export function start(cmd: string, args: string[], opts: { env?: NodeJS.ProcessE
           reject(new Error(`timed out waiting for output; stdout:\n${lines.join('\n')}\nstderr:\n${err}`));
         }, timeoutMs);
         waiters.add(w);
-        void exited.then(() => {
+        void exited.then((end) => {
           if (!waiters.has(w)) return;
           waiters.delete(w);
           clearTimeout(timer);
-          reject(new Error(`process exited before the expected output; stdout:\n${lines.join('\n')}\nstderr:\n${err}`));
+          reject(new Error(`process exited (${end.code ?? end.signal}) before the expected output; stdout:\n${lines.join('\n')}\nstderr:\n${err}`));
         });
       });
     },

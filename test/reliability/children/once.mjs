@@ -1,0 +1,63 @@
+/**
+ * Fault-injection worker: prepares one operation, prints "ready", waits for "go" on stdin (so a
+ * tracer can attach to a process that has finished loading), runs the operation and prints
+ * "result <json>" whether it resolved or rejected. It never lets an error escape: a crash of this
+ * process is itself a finding.
+ *
+ * Usage: node once.mjs '<spec json>' where spec = { baseDir, op, file?, data?, args? }
+ * Ops: save, update, delete, load, and the raw writers used for comparison: wfa (write-file-atomic).
+ */
+import { ConfigPersistence } from '../../../dist/index.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+const spec = JSON.parse(process.argv[2]);
+const cp = new ConfigPersistence({ baseDir: spec.baseDir, schemaDir: `${spec.baseDir}/../no-schemas`, ...(spec.options ?? {}) });
+
+const ops = {
+  save: () => cp.saveConfig(spec.data, spec.file),
+  update: () => cp.update(spec.file, (cur) => ({ ...(cur ?? {}), ...spec.data })),
+  delete: () => cp.deleteConfig(spec.file),
+  load: () => cp.loadConfig(spec.file),
+  wfa: async () => {
+    const { default: writeFileAtomic } = await import('write-file-atomic');
+    await writeFileAtomic(`${spec.baseDir}/${spec.file}`, JSON.stringify(spec.data));
+    return { written: true };
+  },
+  call: () => cp[spec.method](...(spec.args ?? [])),
+};
+
+// Warm up: load code paths, resolve names, start the thread pool, so that after "go" the only
+// system calls are the operation's own.
+await cp.loadConfig(spec.file).catch(() => undefined); // missing or unreadable: fine, only warming up
+if (spec.op === 'wfa') await import('write-file-atomic');
+process.stdout.write(`ready ${process.pid} ${fsThread()}\n`);
+
+/**
+ * The thread pool's thread (UV_THREADPOOL_SIZE=1): besides the main thread, the only one that has
+ * made read() calls. Tracing just this thread keeps other threads' calls out of strace's counts.
+ */
+function fsThread() {
+  let best = { tid: process.pid, reads: -1 };
+  for (const tid of readdirSync('/proc/self/task')) {
+    if (Number(tid) === process.pid) continue;
+    const reads = Number(/syscr: (\d+)/.exec(readFileSync(`/proc/self/task/${tid}/io`, 'utf8'))?.[1] ?? 0);
+    if (reads > best.reads) best = { tid: Number(tid), reads };
+  }
+  return best.tid;
+}
+
+const rl = createInterface({ input: process.stdin });
+for await (const line of rl) {
+  if (line.trim() !== 'go') continue;
+  let out;
+  try {
+    out = { ok: true, value: await ops[spec.op]() };
+  } catch (err) {
+    out = { ok: false, name: err?.name, code: err?.code, syscallCode: err?.syscallCode, message: String(err?.message ?? err) };
+  }
+  process.stdout.write(`result ${JSON.stringify(out)}\n`);
+  break;
+}
+rl.close();
+process.exit(0);
