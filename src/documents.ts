@@ -41,11 +41,15 @@ function decodeDocument<T>(ctx: Context, key: string, bytes: Uint8Array): Stored
   return { key, bytes, text: Buffer.from(bytes).toString('utf8'), data, sha256: sha256(bytes) };
 }
 
-/** Validates a document read from (or about to be written to) `key` against the schema. */
-export function validateDocument<T>(ctx: Context, key: string, data: T, text?: string, applyDefaults = false): T {
+/**
+ * Validates a document read from (or about to be written to) `key` against the schema. With
+ * `applyDefaults`, returns it with the schema's defaults filled in; `owned` says `data` was freshly
+ * parsed and shared with nobody, so the defaults may go into it instead of into a copy.
+ */
+export function validateDocument<T>(ctx: Context, key: string, data: T, text?: string, applyDefaults = false, owned = false): T {
   const display = ctx.storage.describe(key);
   const locate = text === undefined ? undefined : (path: ReadonlyArray<string | number>) => ctx.codecs.locate(key, text, path);
-  return ctx.schema.validate(display, data, { locate, applyDefaults });
+  return ctx.schema.validate(display, data, { locate, applyDefaults, owned });
 }
 
 /** Reads, parses and validates a file, failing with `E_NOT_FOUND` when it is missing. */
@@ -54,7 +58,7 @@ export async function loadDocument<T>(ctx: Context, key: string, opts: { applyDe
   if (!doc) throw notFound(ctx, key);
   if (opts.validate === false) return doc.data;
   await ctx.schema.ready();
-  return validateDocument(ctx, key, doc.data, doc.text, opts.applyDefaults ?? true);
+  return validateDocument(ctx, key, doc.data, doc.text, opts.applyDefaults ?? true, true);
 }
 
 /** The `E_NOT_FOUND` error for a missing file. */

@@ -1,51 +1,107 @@
 /**
- * JSON Schema validation with ajv (draft 2020-12 + formats). Schemas are compiled once and cached;
- * every violation is reported at once, with the file:line:column of the offending value.
+ * JSON Schema validation with ajv (draft 2020-12 + formats; draft-07 schemas are recognised by their
+ * `$schema`). Schemas are compiled once per process and cached; every violation is reported at
+ * once, with the file:line:column of the offending value.
+ *
+ * Defaults: `validate(..., { applyDefaults: true })` fills missing values from the schema's `default`
+ * keywords. Only loads ask for it; saves validate without defaults, so defaults are never written
+ * back to a file unless the caller saves the loaded document themselves.
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import AjvDraft7Module from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import jsyaml from 'js-yaml';
 import { cloneDocument } from './document.js';
-import { ioError, isErrno, ParseError, ValidationError, type ValidationIssue } from './errors.js';
+import { ConfigPersistenceError, ioError, isErrno, ParseError, ValidationError, type ValidationIssue } from './errors.js';
 import type { SourcePosition } from './types.js';
 
-// ajv-formats ships CommonJS with a default export; under NodeNext the callable sits on `.default`.
-const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (ajv: Ajv2020) => void;
+// ajv and ajv-formats ship CommonJS with a default export; under NodeNext the callable sits on `.default`.
+const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (ajv: object) => void;
+type AjvLike = { compile(schema: object): ValidateFunction };
+type AjvClass = new (opts: Record<string, unknown>) => AjvLike;
+const AjvDraft7 = ((AjvDraft7Module as unknown as { default?: unknown }).default ?? AjvDraft7Module) as AjvClass;
 
 /** The schema used when none is configured, if the file exists in `schemaDir`. */
 export const DEFAULT_SCHEMA_FILE = 'config.schema.json';
 
-type Locate = (path: ReadonlyArray<string | number>) => SourcePosition | undefined;
+/** Finds where a value sits in the source text, for messages. */
+export type Locate = (path: ReadonlyArray<string | number>) => SourcePosition | undefined;
 
 interface Compiled {
   check: ValidateFunction;
+  /** Same schema with `useDefaults`; `check` itself when the schema declares no defaults. */
   withDefaults: ValidateFunction;
+  hasDefaults: boolean;
 }
 
+/** Compiled validators by schema text: compiling costs tens of ms, validating microseconds. */
 const compiledCache = new Map<string, Compiled>();
 
-function compile(schema: object): Compiled {
+/** Draft-04/06/07 schemas name their draft in `$schema`; everything else is read as 2020-12. */
+const OLD_DRAFT = /json-schema\.org\/draft-0[67]\/schema/;
+
+function compile(schema: object, file: string | undefined): Compiled {
   const key = JSON.stringify(schema);
   let compiled = compiledCache.get(key);
-  if (!compiled) {
-    const make = (useDefaults: boolean): ValidateFunction => {
-      const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults, allowUnionTypes: true });
-      addFormats(ajv);
+  if (compiled) return compiled;
+  const draft = (schema as { $schema?: unknown }).$schema;
+  const AjvClass: AjvClass = typeof draft === 'string' && OLD_DRAFT.test(draft) ? AjvDraft7 : (Ajv2020 as unknown as AjvClass);
+  const make = (useDefaults: boolean): ValidateFunction => {
+    // allErrors: a human fixes every problem in one go; strict off: schemas written for other
+    // tools often carry extra keywords (title, examples, x-*) that are harmless here.
+    const ajv = new AjvClass({ allErrors: true, strict: false, useDefaults, allowUnionTypes: true });
+    addFormats(ajv);
+    try {
       return ajv.compile(schema);
-    };
-    compiled = { check: make(false), withDefaults: make(true) };
-    compiledCache.set(key, compiled);
-  }
+    } catch (err) {
+      const where = file ?? 'the schema given in the options';
+      throw new ConfigPersistenceError(
+        'E_PARSE',
+        `${where} is not a valid JSON Schema (${err instanceof Error ? err.message : String(err)}); fix the schema.`,
+        { file: where, cause: err },
+      );
+    }
+  };
+  const hasDefaults = declaresDefaults(schema);
+  const check = make(false);
+  compiled = { check, withDefaults: hasDefaults ? make(true) : check, hasDefaults };
+  compiledCache.set(key, compiled);
   return compiled;
+}
+
+/** True when some subschema has a `default` (otherwise filling defaults needs no copy at all). */
+function declaresDefaults(schema: unknown): boolean {
+  const stack: unknown[] = [schema];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (node === null || typeof node !== 'object') continue;
+    if (!Array.isArray(node) && Object.hasOwn(node, 'default')) return true;
+    for (const child of Object.values(node)) stack.push(child);
+  }
+  return false;
 }
 
 /** Where the schema comes from. */
 export interface SchemaSource {
-  /** A schema object, or a file name under `schemaDir`. */
+  /** A schema object, or a file name under `schemaDir` (`.json`, `.yaml` or `.yml`). */
   schema?: object | string;
   schemaDir: string;
+}
+
+/** Options of {@link SchemaValidator.validate}. */
+export interface ValidateOptions {
+  /** Finds source positions for the issues (the document's text is known). */
+  locate?: Locate;
+  /** Return the document with the schema's defaults filled in. */
+  applyDefaults?: boolean;
+  /**
+   * The caller owns `data` (freshly parsed, shared with nobody): defaults may be written into it
+   * directly instead of into a copy. Saves a deep copy of large documents on every load.
+   */
+  owned?: boolean;
 }
 
 /** Validates documents against the configured schema (or accepts everything when there is none). */
@@ -55,13 +111,13 @@ export class SchemaValidator {
 
   constructor(source: SchemaSource) {
     this.source = source;
-    if (source.schema !== undefined && typeof source.schema === 'object') this.compiled = compile(source.schema);
+    if (source.schema !== undefined && typeof source.schema === 'object') this.compiled = compile(source.schema, undefined);
   }
 
   /** The schema file in use, when the schema comes from a file. */
   get schemaFile(): string | undefined {
     if (typeof this.source.schema === 'object') return undefined;
-    return path.join(this.source.schemaDir, this.source.schema ?? DEFAULT_SCHEMA_FILE);
+    return path.resolve(this.source.schemaDir, this.source.schema ?? DEFAULT_SCHEMA_FILE);
   }
 
   /** Loads and compiles the schema (once). */
@@ -75,7 +131,7 @@ export class SchemaValidator {
       this.compiled = this.missing(file, err);
       return;
     }
-    this.compiled = compile(parseSchema(file, text));
+    this.compiled ??= compile(parseSchema(file, text), file);
   }
 
   /** Synchronous {@link ready} for `Configuration.openSync`. */
@@ -89,7 +145,7 @@ export class SchemaValidator {
       this.compiled = this.missing(file, err);
       return;
     }
-    this.compiled = compile(parseSchema(file, text));
+    this.compiled = compile(parseSchema(file, text), file);
   }
 
   /** True when a schema is configured and loaded. */
@@ -98,14 +154,17 @@ export class SchemaValidator {
   }
 
   /**
-   * Throws `E_VALIDATION` listing every issue. With `applyDefaults`, returns a copy with the schema's
-   * defaults filled in (the input is never modified); otherwise returns the input.
+   * Throws `E_VALIDATION` listing every issue. With `applyDefaults`, returns the document with the
+   * schema's defaults filled in — a copy, unless the caller declared it `owned`; the input is
+   * otherwise never modified. Without `applyDefaults`, returns the input.
    */
-  validate<T>(file: string, data: T, opts: { locate?: Locate; applyDefaults?: boolean } = {}): T {
+  validate<T>(file: string, data: T, opts: ValidateOptions = {}): T {
     if (this.compiled === undefined) this.readySync();
-    if (!this.compiled) return data;
-    const target = opts.applyDefaults ? cloneDocument(data) : data;
-    const fn = opts.applyDefaults ? this.compiled.withDefaults : this.compiled.check;
+    const compiled = this.compiled;
+    if (!compiled) return data;
+    const fill = Boolean(opts.applyDefaults) && compiled.hasDefaults;
+    const target = fill && !opts.owned ? cloneDocument(data) : data;
+    const fn = fill ? compiled.withDefaults : compiled.check;
     if (fn(target)) return target;
     throw new ValidationError(file, toIssues(fn.errors ?? [], data, opts.locate));
   }
@@ -118,18 +177,35 @@ export class SchemaValidator {
 }
 
 function parseSchema(file: string, text: string): object {
+  const yaml = /\.ya?ml$/i.test(file);
+  let schema: unknown;
   try {
-    return JSON.parse(text) as object;
+    schema = yaml ? jsyaml.load(text, { schema: jsyaml.CORE_SCHEMA }) : JSON.parse(text);
   } catch (err) {
-    throw new ParseError(file, `the schema is not valid JSON (${(err as Error).message})`);
+    throw new ParseError(file, `the schema is not valid ${yaml ? 'YAML' : 'JSON'} (${(err as Error).message})`);
   }
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) {
+    throw new ParseError(file, 'a JSON Schema must be an object');
+  }
+  return schema;
 }
 
-/** Turns ajv errors into issues with dot paths, values and source positions. */
+/** Keywords whose own error only repeats the errors of their subschemas. */
+const ECHO_KEYWORDS = new Set(['if']);
+
+/**
+ * Turns ajv errors into issues with dot paths, offending values and source positions, sorted by
+ * position so they read top to bottom like compiler output.
+ *
+ * Positions: the offending value's key for a bad value, the unknown key itself for
+ * `additionalProperties`, and the parent object for a missing required property (a missing value
+ * has no position of its own).
+ */
 export function toIssues(errors: ErrorObject[], data: unknown, locate?: Locate): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const seen = new Set<string>();
   for (const error of errors) {
+    if (ECHO_KEYWORDS.has(error.keyword)) continue;
     const segments = pointerToSegments(error.instancePath);
     let pathSegments = segments;
     let message = error.message ?? 'is invalid';
@@ -137,9 +213,9 @@ export function toIssues(errors: ErrorObject[], data: unknown, locate?: Locate):
       const missing = String((error.params as { missingProperty: string }).missingProperty);
       pathSegments = [...segments, missing];
       message = 'is required';
-    } else if (error.keyword === 'additionalProperties') {
-      const extra = String((error.params as { additionalProperty: string }).additionalProperty);
-      pathSegments = [...segments, extra];
+    } else if (error.keyword === 'additionalProperties' || error.keyword === 'unevaluatedProperties') {
+      const params = error.params as { additionalProperty?: string; unevaluatedProperty?: string };
+      pathSegments = [...segments, String(params.additionalProperty ?? params.unevaluatedProperty)];
       message = 'is not allowed here (unknown property)';
     } else if (error.keyword === 'enum') {
       message = `must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
@@ -149,8 +225,10 @@ export function toIssues(errors: ErrorObject[], data: unknown, locate?: Locate):
     if (seen.has(dedupe)) continue;
     seen.add(dedupe);
     const issue: ValidationIssue = { path: dotPath, message, keyword: error.keyword };
-    const value = valueAt(data, segments);
-    if (error.keyword !== 'required' && value !== undefined) issue.value = value;
+    if (error.keyword !== 'required') {
+      const value = valueAt(data, pathSegments);
+      if (value !== undefined) issue.value = value;
+    }
     const position = locateNearest(locate, error.keyword === 'required' ? segments : pathSegments);
     if (position) {
       issue.line = position.line;
@@ -158,7 +236,13 @@ export function toIssues(errors: ErrorObject[], data: unknown, locate?: Locate):
     }
     issues.push(issue);
   }
-  return issues;
+  return sortByPosition(issues);
+}
+
+function sortByPosition(issues: ValidationIssue[]): ValidationIssue[] {
+  const rank = (i: ValidationIssue): number => (i.line === undefined ? Number.MAX_SAFE_INTEGER : i.line * 1e6 + (i.column ?? 0));
+  // Array.prototype.sort is stable: issues at the same place keep ajv's order.
+  return issues.sort((a, b) => rank(a) - rank(b));
 }
 
 function locateNearest(locate: Locate | undefined, segments: string[]): SourcePosition | undefined {

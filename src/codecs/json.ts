@@ -2,7 +2,7 @@
  * JSON: parsed with the built-in JSON.parse (fastest), positions found with jsonc-parser only when a
  * message needs one. Saving keeps the file's indentation, key order and final newline.
  */
-import { findNodeAtLocation, parse as parseTolerant, parseTree, printParseErrorCode, type ParseError as JsoncError } from 'jsonc-parser';
+import { parse as parseTolerant, parseTree, printParseErrorCode, type Node as JsonNode, type ParseError as JsoncError } from 'jsonc-parser';
 import type { Codec, SourcePosition } from '../types.js';
 import { orderLike } from '../document.js';
 import { CodecSyntaxError, positionAt, stripBom } from './shared.js';
@@ -36,15 +36,47 @@ export const jsonCodec: Codec = {
 
   locate(text: string, path: ReadonlyArray<string | number>): SourcePosition | undefined {
     const source = stripBom(text);
-    const tree = parseTree(source);
+    const tree = treeOf(source);
     if (!tree) return undefined;
-    const node = findNodeAtLocation(tree, [...path]);
+    const node = nodeAt(tree, path);
     if (!node) return undefined;
     // Point at the key of a property (where a human looks), not at its value.
     const anchor = node.parent?.type === 'property' ? node.parent : node;
     return positionAt(source, anchor.offset);
   },
 };
+
+// One validation locates every issue in the same text, synchronously: parse it once, not once per
+// issue, and let go of the tree right after so a large file is not kept alive.
+let lastTree: { text: string; tree: JsonNode | undefined } | undefined;
+
+function treeOf(source: string): JsonNode | undefined {
+  if (lastTree?.text !== source) {
+    if (!lastTree) queueMicrotask(() => (lastTree = undefined));
+    lastTree = { text: source, tree: parseTree(source) };
+  }
+  return lastTree.tree;
+}
+
+/**
+ * The node at `path`. Validation paths spell array indices as strings ("allowedOrigins.1"), so each
+ * segment is read by the type of the node it applies to.
+ */
+function nodeAt(tree: JsonNode, path: ReadonlyArray<string | number>): JsonNode | undefined {
+  let node: JsonNode | undefined = tree;
+  for (const segment of path) {
+    if (!node) return undefined;
+    if (node.type === 'array') {
+      const index = typeof segment === 'number' ? segment : /^(0|[1-9]\d*)$/.test(segment) ? Number(segment) : -1;
+      node = node.children?.[index];
+    } else if (node.type === 'object') {
+      // The last property of a name wins, as in JSON.parse.
+      const property: JsonNode | undefined = node.children?.findLast((p) => p.children?.[0]?.value === String(segment));
+      node = property?.children?.[1];
+    } else return undefined;
+  }
+  return node;
+}
 
 /** Builds a syntax error with the position of the first problem, found by a tolerant parser. */
 function describeJsonError(source: string, cause: unknown): CodecSyntaxError {

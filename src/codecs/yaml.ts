@@ -51,8 +51,7 @@ export const yamlCodec: Codec = {
   },
 
   locate(text: string, path: ReadonlyArray<string | number>): SourcePosition | undefined {
-    const lineCounter = new LineCounter();
-    const doc = parseDocument(stripBom(text), { lineCounter });
+    const { doc, lineCounter } = positionsOf(stripBom(text));
     if (path.length === 0) return doc.contents?.range ? toPosition(lineCounter, doc.contents.range[0]) : undefined;
     const parent = path.length > 1 ? doc.getIn(path.slice(0, -1), true) : doc.contents;
     const last = path[path.length - 1]!;
@@ -65,6 +64,19 @@ export const yamlCodec: Codec = {
     return node?.range ? toPosition(lineCounter, node.range[0]) : undefined;
   },
 };
+
+// One validation locates every issue in the same text, synchronously: parse it once, not once per
+// issue, and let go of the document right after so a large file is not kept alive.
+let lastParsed: { text: string; doc: Document; lineCounter: LineCounter } | undefined;
+
+function positionsOf(source: string): { doc: Document; lineCounter: LineCounter } {
+  if (lastParsed?.text !== source) {
+    if (!lastParsed) queueMicrotask(() => (lastParsed = undefined));
+    const lineCounter = new LineCounter();
+    lastParsed = { text: source, doc: parseDocument(source, { lineCounter }), lineCounter };
+  }
+  return lastParsed;
+}
 
 function parseFull(source: string): unknown {
   const lineCounter = new LineCounter();
