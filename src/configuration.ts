@@ -42,6 +42,7 @@ import { ConfigPersistenceError, InvalidNameError, ValidationError } from './err
 import { fileLayer, mappingOf, mergeLayers, probeOrder, runAsync, runSync, validateLayers, type Found, type Layer, type Resolution } from './layers.js';
 import { parseDotPath } from './names.js';
 import { assertProfile, profileLayer, resolveChain } from './profiles.js';
+import { watchLayerFiles, type LayerWatch, type ReadDocument } from './watch.js';
 import type {
   ActiveProfileSource,
   Change,
@@ -51,6 +52,7 @@ import type {
   ConfigurationChangeSource,
   ConfigurationOptions,
   ConfigPersistenceOptions,
+  DeepPartial,
   DeepReadonly,
   LayerInfo,
   PathValue,
@@ -142,6 +144,8 @@ export class Configuration<T = Record<string, unknown>> {
   private closed = false;
   private readonly changeListeners = new Set<Listener<ConfigurationChangeEvent<T>>>();
   private readonly errorListeners = new Set<Listener<Error>>();
+  /** Hot reload (`watch: true`). */
+  private layerWatch: LayerWatch | undefined;
 
   private constructor(store: ConfigurationStore<T>, env: EnvEntry[], stack: Stack, profile: string | undefined, source: ActiveProfileSource) {
     this.store = store;
@@ -170,7 +174,7 @@ export class Configuration<T = Record<string, unknown>> {
       }
       const stack = await runAsync(ctx, resolveStack(ctx, choice.profile, choice.source));
       const config = new Configuration<T>(store, entries, stack, choice.profile, choice.source);
-      if (options.watch) config.watchLayers();
+      if (options.watch) await config.watchLayers();
       return config;
     } catch (err) {
       await store.close();
@@ -197,7 +201,8 @@ export class Configuration<T = Record<string, unknown>> {
       const extensions = probeOrder((options.codecs ?? []).flatMap((c) => c.extensions));
       const stack = runSync(ctx, resolveStack(ctx, choice.profile, choice.source), extensions);
       const config = new Configuration<T>(store, entries, stack, choice.profile, choice.source);
-      if (options.watch) config.watchLayers();
+      // The watch arms in the background (this cannot await); a failure goes to the `error` listeners.
+      if (options.watch) void config.watchLayers().catch((err: unknown) => !config.closed && config.report(err));
       return config;
     } catch (err) {
       // Nothing was queued or locked yet: closing only marks the store closed, and cannot fail.
@@ -257,10 +262,10 @@ export class Configuration<T = Record<string, unknown>> {
   /**
    * Sets a value in the `current.*` layer (in memory; `save()` writes it). The new effective
    * configuration is validated first: an invalid value throws `E_VALIDATION` and changes nothing.
-   * An environment variable for the same path still wins in `data`, and is never saved.
+   * An environment variable for the same path still wins in `data`, and is never saved. Objects
+   * merge with the layers below, so a partial object is enough.
    */
-  set<P extends ConfigPath<T>>(path: P, value: PathValue<T, P>): void;
-  set(path: string, value: unknown): void;
+  set<P extends ConfigPath<T>>(path: P, value: DeepPartial<PathValue<T, P>>): void;
   set(path: string, value: unknown): void {
     this.assertOpen();
     const segments = parseDotPath(path);
@@ -341,6 +346,7 @@ export class Configuration<T = Record<string, unknown>> {
       const next = this.build(stack, profile, 'useProfile', rebase(mappingOf(this.ctx, stack.current), [...this.pending.values()], this.state.overlay));
       await this.internal.persistActiveProfile(profile, 'user');
       this.swap(next, 'profile');
+      await this.layerWatch?.refresh(); // the new profile's chain has other files
     });
   }
 
@@ -352,9 +358,14 @@ export class Configuration<T = Record<string, unknown>> {
    */
   async reload(): Promise<Change[]> {
     this.assertOpen();
+    return this.reloadWith(readDocument);
+  }
+
+  /** {@link reload} reading documents through `read` (hot reload passes the watch's settled content). */
+  private reloadWith(read: ReadDocument): Promise<Change[]> {
     return this.serial(async () => {
       const st = this.state;
-      const stack = await runAsync(this.ctx, resolveStack(this.ctx, st.profile, st.source));
+      const stack = await runAsync(this.ctx, resolveStack(this.ctx, st.profile, st.source), read);
       const latest = this.state;
       return this.swap(this.build(stack, latest.profile, latest.source, rebase(mappingOf(this.ctx, stack.current), [...this.pending.values()], latest.overlay)), 'reload');
     });
@@ -450,8 +461,18 @@ export class Configuration<T = Record<string, unknown>> {
    * change, `report` hands failures to the `error` listeners. Register the stop function in
    * `this.ctx.closers` so `close()` releases every handle.
    */
-  private watchLayers(): void {
-    throw new ConfigPersistenceError('E_IO', 'Configuration: `watch: true` is not available in this build yet; open without it and call reload() after a change.');
+  private async watchLayers(): Promise<void> {
+    // One watch over every file of the stack (src/watch.ts); it registers its stop in ctx.closers.
+    // Reloads read the watch's settled content, so a half-written layer file is never merged.
+    this.layerWatch = await watchLayerFiles(this.ctx, {
+      keys: () => this.sources.flatMap((source) => (source.key === undefined ? [] : [source.key])),
+      reload: async (read) => {
+        if (!this.closed) await this.reloadWith(read);
+      },
+      report: (error) => {
+        if (!this.closed) this.report(error);
+      },
+    });
   }
 
   // ------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ export function readEnv(env: Readonly<Record<string, string | undefined>>, prefi
   const entries: EnvEntry[] = [];
   for (const variable of Object.keys(env)) {
     const raw = env[variable];
-    if (raw === undefined || !variable.toUpperCase().startsWith(head)) continue;
+    if (raw === undefined || variable.slice(0, head.length).toUpperCase() !== head) continue;
     const segments = variable.slice(head.length).split('__');
     for (const segment of segments) {
       if (segment === '') {
