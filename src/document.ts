@@ -102,7 +102,8 @@ export function setPath<T>(doc: T, path: string | readonly string[], value: unkn
       else safeSet(node, segment, cloneDocument(value));
       break;
     }
-    const next = node[segment];
+    // Own properties only: an inherited `__proto__` would hand back Object.prototype to write into.
+    const next = Object.hasOwn(node, segment) ? node[segment] : undefined;
     if (!isPlainObject(next) && !Array.isArray(next)) {
       const created = {};
       safeSet(node, segment, created);

@@ -7,7 +7,7 @@
 import { mkdir, readFile, writeFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Configuration, ConfigPersistence, type ConfigurationChangeEvent } from '../src/index.js';
+import { Configuration, ConfigPersistence, setPath, type ConfigurationChangeEvent } from '../src/index.js';
 import { DIST, runNode, tempDir } from './helpers/tmp.js';
 
 type Failure = { code?: string; message: string; issues?: Array<{ path: string; message: string; line?: number }> };
@@ -384,6 +384,12 @@ describe('get / set / delete / has / data', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(Object.getOwnPropertyNames(Object.prototype)).not.toContain('polluted');
     await Promise.all([config.close(), reopened.close()]);
+  });
+
+  it('the exported setPath does not pollute through an array path either', () => {
+    const doc = setPath({}, ['__proto__', 'polluted'], 1) as Record<string, unknown>;
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.getOwnPropertyDescriptor(doc, '__proto__')?.value).toEqual({ polluted: 1 });
   });
 });
 
