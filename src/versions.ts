@@ -61,7 +61,11 @@ export async function versionBytes(ctx: Context, key: string, version: number): 
     throw new NotFoundError(`Version ${version} of ${display} is its deletion (${info.createdAt}); it has no content. Pick an earlier version.`, display);
   }
   let damaged = 0;
-  for (const candidate of await candidates(ctx, key, info.sha256)) {
+  // The file itself is only a candidate (it holds some version); the object and the backups are
+  // copies of this one, so a mismatch there is damage.
+  const file = await ctx.storage.read(key);
+  if (file && sha256(file) === info.sha256) return { info, bytes: file };
+  for (const candidate of await copiesOf(ctx, info.sha256)) {
     const bytes = await candidate();
     if (!bytes) continue;
     if (sha256(bytes) === info.sha256) return { info, bytes };
@@ -76,22 +80,23 @@ export async function versionBytes(ctx: Context, key: string, version: number): 
   );
 }
 
-async function candidates(ctx: Context, key: string, sha: string): Promise<Array<() => Promise<Uint8Array | undefined>>> {
+/** Readers of every stored copy of the content `sha`: its history object, then backups holding it. */
+async function copiesOf(ctx: Context, sha: string): Promise<Array<() => Promise<Uint8Array | undefined>>> {
   const view = await loadIndex(ctx);
   const backups = [...view.records.values()].filter((b) => b.kind !== 'snapshot' && b.sha256 === sha && !b.compressed);
   const compressed = [...view.records.values()].filter((b) => b.kind !== 'snapshot' && b.sha256 === sha && b.compressed);
   return [
-    () => ctx.storage.read(key),
     () => ctx.storage.read(objectKey(sha)),
     ...backups.map((b) => () => ctx.storage.read(backupKey(b.id))),
-    ...compressed.map((b) => async () => (await readBackup(ctx, b).catch(() => undefined))?.bytes), // damaged: try the next copy
+    // A damaged gzip reads as an empty copy: counted as damage by the caller.
+    ...compressed.map((b) => async () => (await readBackup(ctx, b).catch(() => ({ bytes: new Uint8Array(0) }))).bytes),
   ];
 }
 
 /** The document of `version` of `key`, parsed with the file's codec (not validated: it is history). */
 export async function getVersion<T>(ctx: Context, key: string, version: number): Promise<T> {
   const { bytes } = await versionBytes(ctx, key, version);
-  return ctx.codecs.decode(`${ctx.storage.describe(key)}@v${version}`, bytes) as T;
+  return ctx.codecs.decode(ctx.storage.describe(key), bytes) as T;
 }
 
 /**

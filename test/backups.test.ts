@@ -537,7 +537,7 @@ describe('crash safety', () => {
       await killLoop({
         dir,
         kills: 12,
-        maxDelayMs: 60,
+        maxDelayMs: 250,
         env: { GZ: gz },
         setup: `const cp = new ConfigPersistence({ baseDir: dir, maxBackups: 6, compressBackups: process.env.GZ === '1', lockTimeoutMs: 20000 });`,
         body: `

@@ -1,0 +1,239 @@
+/**
+ * Version history: list, getVersion, diff, rollback, retention of contents, external edits,
+ * torn journals and kill -9 during appends.
+ */
+import { appendFile, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigPersistence } from '../src/index.js';
+import { killLoop, sha256 } from './helpers/kill.js';
+import { tempDir } from './helpers/tmp.js';
+
+async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as { code?: string }).code ?? String(err);
+  }
+  return undefined;
+}
+
+async function open(extra: ConstructorParameters<typeof ConfigPersistence>[0] = {}): Promise<{ dir: string; cp: ConfigPersistence }> {
+  const dir = await tempDir();
+  return { dir, cp: new ConfigPersistence({ baseDir: dir, schemaDir: dir, ...extra }) };
+}
+
+describe('history', () => {
+  it('records every save newest first with who, why, checksum and size', async () => {
+    const { dir, cp } = await open();
+    await cp.saveConfig({ a: 1 }, 'current.json');
+    await cp.saveConfig({ a: 2 }, 'current.json', { changedBy: 'optimizer', reason: 'tuning' });
+    await cp.update('current.json', (d) => ({ ...d!, b: true }), { changedBy: 'system' });
+    const h = await cp.history('current.json');
+    expect(h.map((v) => v.version)).toEqual([3, 2, 1]);
+    expect(h[1]).toMatchObject({ changedBy: 'optimizer', reason: 'tuning', operation: 'save' });
+    expect(h[0]).toMatchObject({ changedBy: 'system', operation: 'update' });
+    const bytes = await readFile(path.join(dir, 'current.json'));
+    expect(h[0]!.sha256).toBe(sha256(bytes));
+    expect(h[0]!.size).toBe(bytes.byteLength);
+    expect(Date.parse(h[0]!.createdAt)).toBeGreaterThanOrEqual(Date.parse(h[2]!.createdAt));
+    expect(await cp.history('never-saved.json')).toEqual([]);
+    await cp.close();
+  });
+
+  it('records deletes and edits made outside the library', async () => {
+    const { dir, cp } = await open();
+    await cp.saveConfig({ a: 1 }, 'current.json');
+    await writeFile(path.join(dir, 'current.json'), '{"a": 99}\n'); // an editor
+    await cp.saveConfig({ a: 2 }, 'current.json');
+    await cp.deleteConfig('current.json');
+    const h = await cp.history('current.json');
+    expect(h.map((v) => [v.version, v.operation])).toEqual([
+      [4, 'delete'],
+      [3, 'save'],
+      [2, 'external'],
+      [1, 'save'],
+    ]);
+    expect(await cp.getVersion('current.json', 2)).toEqual({ a: 99 });
+    expect(h[0]).toMatchObject({ sha256: '', size: 0 });
+    await cp.close();
+  });
+});
+
+describe('getVersion', () => {
+  it('returns each version, from the file, the history objects or a backup', async () => {
+    const { cp } = await open({ backupOnWrite: false });
+    for (let n = 1; n <= 4; n++) await cp.saveConfig({ n, nested: { list: [n] } }, 'current.yaml');
+    for (let v = 1; v <= 4; v++) expect(await cp.getVersion('current.yaml', v)).toEqual({ n: v, nested: { list: [v] } });
+    await cp.close();
+  });
+
+  it('fails with E_NOT_FOUND for an unknown version and for a deletion', async () => {
+    const { cp } = await open();
+    await cp.saveConfig({ a: 1 }, 'current.json');
+    await cp.deleteConfig('current.json');
+    expect(await codeOf(cp.getVersion('current.json', 7))).toBe('E_NOT_FOUND');
+    expect(await codeOf(cp.getVersion('current.json', 2))).toBe('E_NOT_FOUND');
+    expect(await cp.getVersion('current.json', 1)).toEqual({ a: 1 });
+    await cp.close();
+  });
+
+  it('never returns a damaged copy: falls back to another one, else E_CHECKSUM', async () => {
+    const { dir, cp } = await open({ compressBackups: true });
+    await cp.saveConfig({ a: 1 }, 'current.json');
+    await cp.saveConfig({ a: 2 }, 'current.json');
+    const [, v1] = await cp.history('current.json');
+    const object = path.join(dir, 'history', 'objects', v1!.sha256);
+    await writeFile(object, '{"a":666}');
+    expect(await cp.getVersion('current.json', 1)).toEqual({ a: 1 }); // from the gzipped backup
+    const [backup] = await cp.listBackups();
+    await writeFile(path.join(dir, 'backups', backup!.id), 'not gzip');
+    expect(await codeOf(cp.getVersion('current.json', 1))).toBe('E_CHECKSUM');
+    await cp.close();
+  });
+
+  it('stores each content once: the history object and the automatic backup share one inode', async () => {
+    const { dir, cp } = await open();
+    await cp.saveConfig({ a: 1 }, 'current.json');
+    const { backup } = await cp.saveConfig({ a: 2 }, 'current.json');
+    const a = await stat(path.join(dir, 'backups', backup!.id));
+    const b = await stat(path.join(dir, 'history', 'objects', backup!.sha256));
+    expect(a.ino).toBe(b.ino);
+    await cp.close();
+  });
+});
+
+describe('diff', () => {
+  it('lists changes by dot path with old and new values', async () => {
+    const { cp } = await open();
+    await cp.saveConfig({ api: { port: 80, host: 'a' }, list: [1, 2], gone: true }, 'current.json');
+    await cp.saveConfig({ api: { port: 8080, host: 'a', tls: { on: true } }, list: [1, 2, 3] }, 'current.json');
+    const changes = await cp.diff('current.json', 1, 2);
+    expect(changes).toEqual(
+      expect.arrayContaining([
+        { path: 'api.port', type: 'changed', oldValue: 80, newValue: 8080 },
+        { path: 'api.tls', type: 'added', newValue: { on: true } },
+        { path: 'list', type: 'changed', oldValue: [1, 2], newValue: [1, 2, 3] },
+        { path: 'gone', type: 'removed', oldValue: true },
+      ]),
+    );
+    expect(changes).toHaveLength(4);
+    expect(await cp.diff('current.json', 2, 1)).toContainEqual({ path: 'api.port', type: 'changed', oldValue: 8080, newValue: 80 });
+    expect(await cp.diff('current.json', 1)).toEqual(changes); // `to` defaults to the newest
+    expect(await cp.diff('current.json', 2, 2)).toEqual([]);
+    expect(await codeOf(cp.diff('current.json', 1, 9))).toBe('E_NOT_FOUND');
+    await cp.close();
+  });
+});
+
+describe('rollback', () => {
+  it('writes the exact old bytes back as a new version after a pre-rollback backup', async () => {
+    const { dir, cp } = await open({ backupOnWrite: false });
+    const v1 = '# tuned by hand\nworkers: 4 # keep even\n';
+    await writeFile(path.join(dir, 'current.yaml'), v1);
+    await cp.saveConfig({ workers: 5 }, 'current.yaml'); // v1 external, v2
+    await cp.saveConfig({ workers: 7 }, 'current.yaml'); // v3
+    const result = await cp.rollback('current.yaml', 1, { changedBy: 'ops', reason: 'revert tuning' });
+    expect(result.version).toBe(4);
+    expect(await readFile(path.join(dir, 'current.yaml'), 'utf8')).toBe(v1);
+    expect(result.backup).toMatchObject({ trigger: 'pre-rollback' });
+    const [latest] = await cp.history('current.yaml');
+    expect(latest).toMatchObject({ version: 4, operation: 'rollback', changedBy: 'ops', reason: 'revert tuning', sha256: sha256(v1) });
+    const audit = (await readFile(path.join(dir, 'audit.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { op: string; version?: number });
+    expect(audit.at(-1)).toMatchObject({ op: 'rollback', version: 4 });
+    // Rolling back is itself history: it can be undone.
+    await cp.rollback('current.yaml', 3);
+    expect(await cp.loadConfig('current.yaml')).toEqual({ workers: 7 });
+    expect(await codeOf(cp.rollback('current.yaml', 42))).toBe('E_NOT_FOUND');
+    await cp.close();
+  });
+});
+
+describe('retention of history contents', () => {
+  it('keeps the contents of the newest 100 versions; older ones report E_NOT_FOUND but stay listed', async () => {
+    const { dir, cp } = await open({ durable: false, maxBackups: 1 });
+    for (let n = 1; n <= 110; n++) await cp.saveConfig({ n }, 'current.json');
+    await cp.cleanupBackups();
+    const objects = await readdir(path.join(dir, 'history', 'objects'));
+    expect(objects.length).toBeLessThanOrEqual(100);
+    expect(await cp.history('current.json')).toHaveLength(110);
+    expect(await codeOf(cp.getVersion('current.json', 1))).toBe('E_NOT_FOUND');
+    expect(await cp.getVersion('current.json', 11)).toEqual({ n: 11 });
+    expect(await cp.getVersion('current.json', 110)).toEqual({ n: 110 });
+    await cp.close();
+  });
+
+  it('keeps a content that a kept version still uses, even when an old version used it first', async () => {
+    const { cp } = await open({ durable: false, maxBackups: 1 });
+    await cp.saveConfig({ toggle: true }, 'current.json');
+    for (let n = 0; n < 105; n++) await cp.saveConfig({ n }, 'current.json');
+    await cp.saveConfig({ toggle: true }, 'current.json'); // the same bytes as version 1
+    await cp.saveConfig({ n: -1 }, 'current.json');
+    await cp.cleanupBackups();
+    expect(await cp.getVersion('current.json', 1)).toEqual({ toggle: true });
+    await cp.close();
+  });
+});
+
+describe('crash safety of the journal', () => {
+  it('ignores a torn last line and never lets it swallow the next version', async () => {
+    const { dir, cp } = await open();
+    await cp.saveConfig({ a: 1 }, 'current.json');
+    await cp.saveConfig({ a: 2 }, 'current.json');
+    await cp.close();
+    const journal = path.join(dir, 'history', 'current.json.jsonl');
+    await appendFile(journal, '{"v":3,"at":"2026-'); // power cut mid-append
+    const again = new ConfigPersistence({ baseDir: dir, schemaDir: dir });
+    expect((await again.history('current.json')).map((v) => v.version)).toEqual([2, 1]);
+    await again.saveConfig({ a: 3 }, 'current.json');
+    const reread = new ConfigPersistence({ baseDir: dir, schemaDir: dir });
+    expect((await reread.history('current.json')).map((v) => v.version)).toEqual([3, 2, 1]);
+    expect(await reread.getVersion('current.json', 3)).toEqual({ a: 3 });
+    // A line glued to the fragment (by a writer that did not start a new line) is still read.
+    await appendFile(journal, '{"v":4,"at');
+    await appendFile(journal, `${JSON.stringify({ v: 4, at: new Date().toISOString(), by: 'x', sha256: 'f'.repeat(64), size: 1, op: 'save' })}\n`);
+    const third = new ConfigPersistence({ baseDir: dir, schemaDir: dir });
+    expect((await third.history('current.json'))[0]).toMatchObject({ version: 4, changedBy: 'x' });
+    await Promise.all([again.close(), reread.close(), third.close()]);
+  });
+
+  it('kill -9 during history appends: history stays readable, versions only grow, saving goes on', async () => {
+    const dir = await tempDir();
+    await killLoop({
+      dir,
+      kills: 20,
+      maxDelayMs: 250,
+      setup: `const cp = new ConfigPersistence({ baseDir: dir, maxBackups: 3 });`,
+      body: `
+        if (i % 2 === 0) await cp.update('profiles/dev.json', (d) => ({ count: (d?.count ?? 0) + 1 }));
+        else await cp.saveConfig({ n: i, pad: 'y'.repeat(4000) }, 'current.json', { reason: 'loop ' + i });
+      `,
+    });
+    const cp = new ConfigPersistence({ baseDir: dir, schemaDir: dir, maxBackups: 3 });
+    for (const file of ['current.json', 'profiles/dev.json']) {
+      const h = await cp.history(file);
+      expect(h.length, file).toBeGreaterThan(0);
+      for (let i = 1; i < h.length; i++) expect(h[i - 1]!.version, file).toBeGreaterThan(h[i]!.version);
+      // The journal has no damaged line (kill -9 cannot tear one small append).
+      const text = await readFile(path.join(dir, 'history', `${file.replace('/', '~')}.jsonl`), 'utf8');
+      expect(text.endsWith('\n')).toBe(true);
+      for (const line of text.split('\n').filter(Boolean)) JSON.parse(line);
+      // The file holds the newest version, or the one before when the kill came between the journal
+      // append and the rename (that newest line then describes a change that never landed).
+      const current = sha256(await readFile(path.join(dir, file)));
+      const landed = h[0]!.sha256 === current ? h[0]! : h[1]!;
+      expect(landed.sha256, file).toBe(current);
+      // Versions read back verified; anything unreadable is E_NOT_FOUND, never garbage.
+      expect(await cp.getVersion(file, landed.version)).toBeTruthy();
+      for (const v of h.slice(0, 4)) {
+        const code = await codeOf(cp.getVersion(file, v.version));
+        expect([undefined, 'E_NOT_FOUND'], `${file} v${v.version}`).toContain(code);
+      }
+    }
+    const before = (await cp.history('current.json'))[0]!.version;
+    const saved = await cp.saveConfig({ n: 'final' }, 'current.json');
+    expect(saved.version).toBeGreaterThan(before);
+    expect((await cp.history('current.json'))[0]).toMatchObject({ version: saved.version, sha256: saved.sha256 });
+    await cp.close();
+  }, 120_000);
+});
