@@ -1,0 +1,50 @@
+/**
+ * Concurrency worker. Usage: node concurrent.mjs <mode> <baseDir> <count> [id]
+ *   increment — <count> × update('counter.json', n + 1); prints "done"
+ *   hold      — update('counter.json') whose callback prints "holding" and never returns
+ *   mixed     — <count> rounds of: shared counter update, own-file save, labelled backup,
+ *               cleanup, restore of an own labelled backup; prints "label <id> <sha256>" per
+ *               backup and "final <json>" (the content its own file must end with)
+ */
+import { ConfigPersistence } from '../../../dist/index.js';
+
+const [mode, baseDir, countArg, id = '0'] = process.argv.slice(2);
+const count = Number(countArg);
+const cp = new ConfigPersistence({ baseDir, lockTimeoutMs: 60_000, maxBackups: 3 });
+const inc = (cur) => ({ n: (cur?.n ?? 0) + 1 });
+
+if (mode === 'increment') {
+  for (let i = 0; i < count; i++) await cp.update('counter.json', inc);
+  process.stdout.write('done\n');
+} else if (mode === 'hold') {
+  setInterval(() => undefined, 1000); // stay alive: an empty event loop would exit (and release the lock)
+  await cp.update('counter.json', () => {
+    process.stdout.write('holding\n');
+    return new Promise(() => undefined);
+  });
+} else if (mode === 'mixed') {
+  const own = `p${id}.json`;
+  const labelled = [];
+  let expected;
+  for (let i = 1; i <= count; i++) {
+    await cp.update('counter.json', inc);
+    expected = { p: Number(id), i, pad: 'z'.repeat(500) };
+    await cp.saveConfig(expected, own);
+    if (i % 3 === 0) {
+      const b = await cp.createBackup(own, { label: `p${id}-${i}` });
+      labelled.push({ b, data: expected });
+      process.stdout.write(`label ${b.id} ${b.sha256}\n`);
+    }
+    if (i % 4 === 0) await cp.cleanupBackups();
+    if (i % 5 === 0 && labelled.length > 0) {
+      const pick = labelled[Math.floor(Math.random() * labelled.length)];
+      await cp.restoreBackup(pick.b.id);
+      expected = pick.data;
+    }
+  }
+  process.stdout.write(`final ${JSON.stringify(expected)}\n`);
+} else {
+  process.stderr.write(`unknown mode ${mode}\n`);
+  process.exit(2);
+}
+await cp.close();
