@@ -19,9 +19,11 @@
  * never hide it.
  */
 import { sha256, type Context, type OwnWriteEvent } from './context.js';
-import { cloneDocument, deepEqual, diffDocuments } from './document.js';
-import { validateDocument } from './documents.js';
+import { cloneDocument, deepEqual, diffDocuments, isPlainObject } from './document.js';
+import { readDocument, validateDocument, type StoredDocument } from './documents.js';
 import { ConfigPersistenceError, NotFoundError, ParseError } from './errors.js';
+import { PROFILES_DIR } from './files.js';
+import { assertProfileName } from './names.js';
 import type { StorageWatcher, StorageWatchEvent, WatchEvent, WatchHandle, WatchOptions } from './types.js';
 
 /** Default debounce (ms): long enough to coalesce an editor's burst, short enough to go unnoticed. */
@@ -49,6 +51,16 @@ export interface WatchKeysOptions {
   debounceMs?: number;
   /** Validation of each key's document; default: the schema, with defaults filled in. */
   accept?: AcceptDocument;
+  /**
+   * What a file without a document (empty, or only comments) counts as once it has settled. Default:
+   * none — it is an `E_PARSE` (a writer that truncates and rewrites in place passes through it).
+   */
+  emptyDocument?: Record<string, unknown>;
+  /**
+   * A confirmed external deletion: `error` (default) reports `E_NOT_FOUND` and keeps the last good
+   * data; `change` delivers it as a change to `data: undefined` (for optional files such as layers).
+   */
+  deletions?: 'error' | 'change';
   /** A valid external change of one key. Awaited: deliveries of a key never overlap. */
   onChange: (event: WatchEvent<unknown>) => void | Promise<void>;
   /** Invalid, unreadable or deleted content, and failures of the watch itself. */
@@ -59,6 +71,11 @@ export interface WatchKeysOptions {
 export interface KeysWatch extends WatchHandle {
   /** The last good data of `key` (`undefined` when it never was valid or was removed by this store). */
   current(key: string): unknown;
+  /**
+   * The last good document of a watched `key` as it was read (`doc` absent: the file does not
+   * exist), or `undefined` when the watch knows nothing good about it (not watched, never valid).
+   */
+  snapshot(key: string): { doc?: StoredDocument } | undefined;
   /** Watches exactly `keys` from now on; keys kept keep their state, new keys are read now. */
   update(keys: readonly string[]): Promise<void>;
 }
@@ -76,6 +93,8 @@ export async function watchKeys(ctx: Context, keys: readonly string[], opts: Wat
     // Two reads this far apart must agree before content modified in place is trusted.
     settleMs: Math.max(10, debounceMs),
     accept: opts.accept ?? defaultAccept(ctx),
+    emptyDocument: opts.emptyDocument,
+    deletions: opts.deletions ?? 'error',
     onChange: opts.onChange,
     onError: opts.onError,
   };
@@ -100,6 +119,7 @@ export async function watchKeys(ctx: Context, keys: readonly string[], opts: Wat
   let closed = false;
   const handle: KeysWatch = {
     current: (key) => trackers.get(key)?.current(),
+    snapshot: (key) => trackers.get(key)?.snapshot(),
     async update(next) {
       if (closed) return;
       const wanted = [...new Set(next)];
@@ -150,6 +170,140 @@ export async function watchDocument<T>(
   return { close: () => watch.close() };
 }
 
+/** Reads a document for a layer resolution (the signature of `readDocument`). */
+export type ReadDocument = (ctx: Context, key: string) => Promise<StoredDocument | undefined>;
+
+/** Options of {@link watchLayerFiles}. */
+export interface LayerWatchOptions {
+  /** The storage keys the layer stack reads now; asked again after every reload (the chain may change). */
+  keys(): readonly string[];
+  /**
+   * Re-resolves the whole stack, reading documents through `read`: the watch's settled content for
+   * the files it watches (never a half-written file), the disk for the others.
+   */
+  reload(read: ReadDocument): Promise<unknown>;
+  /** Invalid layer files and failed reloads. */
+  report(error: Error): void;
+  debounceMs?: number;
+}
+
+/** A running {@link watchLayerFiles}. */
+export interface LayerWatch extends WatchHandle {
+  /** Watches the files `keys()` names now (after a profile switch). */
+  refresh(): Promise<void>;
+}
+
+/**
+ * Hot reload of a layered configuration (`Configuration.open({ watch: true })`): ONE watch over
+ * every file of the stack — `default.*`, each profile of the chain, `current.*`, each under every
+ * known extension, since creating `current.json` next to nothing changes which file is read. Each
+ * settled change (a valid parse, or a confirmed deletion: layers are optional) re-resolves the whole
+ * stack once; changes during a reload cause one more. Layer files are only parsed here; the merged
+ * result is validated by the reload. An empty layer file counts as `{}`, as at startup.
+ */
+export async function watchLayerFiles(ctx: Context, opts: LayerWatchOptions): Promise<LayerWatch> {
+  let closed = false;
+  let running = false;
+  let again = false;
+  let watch: KeysWatch | undefined;
+  const read: ReadDocument = async (c, key) => {
+    const snap = watch?.snapshot(key);
+    return snap ? snap.doc : readDocument(c, key);
+  };
+  // The stack's files, plus the parents the watched profiles name: a reload that failed on a
+  // missing parent must hear when that parent is created.
+  const wanted = (): string[] => {
+    const keys = [...opts.keys()];
+    for (const key of keys.filter((k) => k.startsWith(`${PROFILES_DIR}/`))) {
+      for (const parent of parentsNamed(watch?.snapshot(key)?.doc?.data)) keys.push(`${PROFILES_DIR}/${parent}.yaml`);
+    }
+    return layerCandidates(keys);
+  };
+  /** Watches what the stack needs now; true when a newly watched file exists (the reload may have missed it). */
+  const refresh = async (): Promise<boolean> => {
+    if (closed || !watch) return false;
+    const next = wanted();
+    const added = next.filter((key) => watch!.snapshot(key) === undefined);
+    await watch.update(next);
+    return added.some((key) => watch!.snapshot(key)?.doc !== undefined);
+  };
+  const reload = async (): Promise<void> => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      do {
+        again = false;
+        try {
+          await opts.reload(read);
+        } catch (err) {
+          if (!closed) opts.report(err instanceof Error ? err : new Error(String(err)));
+        }
+        try {
+          if (await refresh()) again = true;
+        } catch (err) {
+          if (!closed) opts.report(err instanceof Error ? err : new Error(String(err)));
+        }
+      } while (again && !closed);
+    } finally {
+      running = false;
+    }
+  };
+  watch = await watchKeys(ctx, wanted(), {
+    ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
+    accept: (_key, data) => data,
+    emptyDocument: {},
+    deletions: 'change',
+    onChange: () => reload(),
+    onError: (error) => {
+      if (!closed) opts.report(error);
+    },
+  });
+  // The stack was read before the watch was armed: catch up with anything that changed meanwhile.
+  await reload();
+  const handle = watch;
+  return {
+    refresh: async () => {
+      // Not awaited: the caller (useProfile) may hold the configuration's queue the reload waits for.
+      if (await refresh()) void reload();
+    },
+    close: async () => {
+      closed = true;
+      await handle.close();
+    },
+  };
+}
+
+/** Profile names in a profile document's `$profile.extends` (valid names only: the reload reports bad ones). */
+function parentsNamed(data: unknown): string[] {
+  if (!isPlainObject(data) || !isPlainObject(data.$profile)) return [];
+  const ext = data.$profile.extends;
+  const names = typeof ext === 'string' ? [ext] : Array.isArray(ext) ? ext.filter((n): n is string => typeof n === 'string') : [];
+  return names.filter((name) => {
+    try {
+      assertProfileName(name);
+      return !name.includes('/');
+    } catch {
+      return false; // not a valid name: the reload reports it; there is no file to watch
+    }
+  });
+}
+
+/** Each layer key under every built-in extension (`current.yaml` → `current.yaml`, `current.yml`, `current.json`). */
+function layerCandidates(keys: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const key of keys) {
+    out.add(key);
+    const dot = key.lastIndexOf('.');
+    const slash = key.lastIndexOf('/');
+    const stem = dot > slash + 1 ? key.slice(0, dot) : key;
+    for (const ext of ['yaml', 'yml', 'json']) out.add(`${stem}.${ext}`);
+  }
+  return [...out];
+}
+
 /** Without an `onError`, problems still reach someone: a process warning (stderr by default). */
 function warn(error: Error): void {
   process.emitWarning(error);
@@ -182,8 +336,18 @@ interface TrackerSettings {
   debounceMs: number;
   settleMs: number;
   accept: AcceptDocument;
+  emptyDocument: Record<string, unknown> | undefined;
+  deletions: 'error' | 'change';
   onChange: (event: WatchEvent<unknown>) => void | Promise<void>;
   onError: (error: Error) => void;
+}
+
+/** A good state of a file: its bytes, as parsed, and as delivered (validated, defaults filled). */
+interface Good {
+  sha: string;
+  bytes: Uint8Array;
+  parsed: unknown;
+  data: unknown;
 }
 
 /** What one read found: the bytes and their hash, or why they could not be read. */
@@ -193,7 +357,7 @@ type ReadResult = { sha: string; bytes: Uint8Array } | { sha: string; error: Err
 class KeyTracker {
   private readonly display: string;
   /** The last good content: what the application should be running with. */
-  private last: { sha: string; data: unknown } | undefined;
+  private last: Good | undefined;
   /** Hash of the content last decided on (delivered, adopted or reported), or MISSING. */
   private seen: string | undefined;
   /** Own writes (hashes, in order) not seen by this tracker yet. */
@@ -221,6 +385,15 @@ class KeyTracker {
     return this.last === undefined ? undefined : cloneDocument(this.last.data);
   }
 
+  snapshot(): { doc?: StoredDocument } | undefined {
+    const last = this.last;
+    if (last) {
+      const text = Buffer.from(last.bytes).toString('utf8');
+      return { doc: { key: this.key, bytes: last.bytes, text, data: cloneDocument(last.parsed), sha256: last.sha } };
+    }
+    return this.seen === MISSING ? {} : undefined;
+  }
+
   /** Reads the state the watch starts from. Invalid content is reported; nothing is delivered. */
   async init(): Promise<void> {
     const read = await this.read();
@@ -230,9 +403,10 @@ class KeyTracker {
       return;
     }
     this.seen = read.sha;
-    const judged = 'error' in read ? read : this.judge(read.bytes);
+    if ('error' in read) return this.report(read.error);
+    const judged = this.judge(read.bytes);
     if ('error' in judged) this.report(judged.error);
-    else this.last = { sha: read.sha, data: judged.data };
+    else this.last = { sha: read.sha, bytes: read.bytes, data: judged.data, parsed: judged.parsed };
   }
 
   /** Hears of an own write: before it becomes visible, and once it is. */
@@ -308,25 +482,37 @@ class KeyTracker {
     if (landed) this.adoptLanded(landed);
     if (first === undefined) return this.missing();
     if (first.sha === this.seen) return;
-    const judged = 'error' in first ? first : this.judge(first.bytes);
-    if (inPlace || 'error' in judged) {
-      // Maybe a writer is mid-way: decide only on content that reads the same twice.
-      if (!(await this.wait(this.settings.settleMs))) return;
-      const second = await this.read();
-      if (this.closed) return;
-      if (second?.sha !== first.sha) {
-        this.inPlace ||= inPlace;
-        this.again = true;
-        return;
-      }
+    if ('error' in first) {
+      // Reported once the same failure is seen twice (a file replaced mid-read fails only once).
+      if (!(await this.settled(first.sha, inPlace))) return;
+      this.seen = first.sha;
+      return this.report(first.error);
     }
+    // An empty file is accepted (if at all) only once it has settled, like anything written in place.
+    const judged = this.judge(first.bytes);
+    // Maybe a writer is mid-way: decide only on content that reads the same twice.
+    if ((inPlace || 'error' in judged || judged.empty) && !(await this.settled(first.sha, inPlace))) return;
     this.seen = first.sha;
     this.forgetStaleOwn();
     if ('error' in judged) {
       this.report(judged.error);
       return;
     }
-    await this.deliver(first.sha, judged.data);
+    await this.deliver({ sha: first.sha, bytes: first.bytes, data: judged.data, parsed: judged.parsed });
+  }
+
+  /**
+   * True when the content still hashes to `sha` after `settleMs`. Otherwise another check is queued
+   * (still treated as written in place when it was), and nothing is decided on this content.
+   */
+  private async settled(sha: string, inPlace: boolean): Promise<boolean> {
+    if (!(await this.wait(this.settings.settleMs))) return false;
+    const second = await this.read();
+    if (this.closed) return false;
+    if (second?.sha === sha) return true;
+    this.inPlace ||= inPlace;
+    this.again = true;
+    return false;
   }
 
   /** The file is gone: confirm after a grace period, then report it (unless this store removed it). */
@@ -341,6 +527,10 @@ class KeyTracker {
       return;
     }
     this.seen = MISSING;
+    if (this.settings.deletions === 'change') {
+      await this.deliver(undefined);
+      return;
+    }
     this.report(
       new NotFoundError(
         `${this.display} was deleted; the last good configuration stays in effect. Write the file again (or restore a backup) to change it.`,
@@ -377,7 +567,7 @@ class KeyTracker {
     }
     const judged = this.judge(bytes);
     // Saves are validated before they are written, so this fails only if the schema changed since.
-    this.last = 'error' in judged ? undefined : { sha, data: judged.data };
+    this.last = 'error' in judged ? undefined : { sha, bytes, data: judged.data, parsed: judged.parsed };
   }
 
   /** An external state was decided on: own writes older than the one possibly in flight are moot. */
@@ -386,11 +576,13 @@ class KeyTracker {
     this.own = latest !== undefined && this.own.at(-1) === latest ? [latest] : [];
   }
 
-  private async deliver(sha: string, data: unknown): Promise<void> {
+  /** Makes `next` (`undefined`: the file is gone) the current state and tells the listener. */
+  private async deliver(next: Good | undefined): Promise<void> {
     const previous = this.last?.data;
-    this.last = { sha, data };
+    const data = next?.data;
+    this.last = next;
     // A rewrite that changes only layout or comments changes nothing for the application.
-    if (previous !== undefined && deepEqual(previous, data)) return;
+    if (deepEqual(previous, data)) return;
     if (this.closed) return;
     const event: WatchEvent<unknown> = {
       file: this.key,
@@ -418,15 +610,23 @@ class KeyTracker {
     }
   }
 
-  /** Parses and validates; empty content counts as unparsable (a writer that has just truncated it). */
-  private judge(bytes: Uint8Array): { data: unknown } | { error: Error } {
+  /**
+   * Parses and validates. Content without a document (empty, only comments) is what an in-place
+   * writer leaves right after truncating: an error, unless `emptyDocument` says what it means.
+   */
+  private judge(bytes: Uint8Array): { data: unknown; parsed: unknown; empty?: true } | { error: Error } {
     try {
-      const data = this.ctx.codecs.decode(this.display, bytes);
-      if (data === null || data === undefined) {
-        return { error: new ParseError(this.display, 'the file is empty (a writer may have just truncated it; the last good data stays in effect)') };
-      }
+      const parsed = this.ctx.codecs.decode(this.display, bytes);
       const text = Buffer.from(bytes).toString('utf8');
-      return { data: this.settings.accept(this.key, data, text) };
+      if (parsed === null || parsed === undefined) {
+        const empty = this.settings.emptyDocument;
+        if (empty === undefined) {
+          return { error: new ParseError(this.display, 'the file is empty (a writer may have just truncated it; the last good data stays in effect)') };
+        }
+        return { data: this.settings.accept(this.key, cloneDocument(empty), text), parsed: null, empty: true };
+      }
+      // `accept` may fill defaults into what it gets: give it its own copy, keep the parsed form.
+      return { data: this.settings.accept(this.key, cloneDocument(parsed), text), parsed };
     } catch (err) {
       return { error: err instanceof Error ? err : new Error(String(err)) };
     }

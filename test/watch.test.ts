@@ -7,8 +7,8 @@
 import { open, rename, unlink, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigPersistence } from '../src/index.js';
-import type { ConfigPersistenceError, WatchEvent, WatchHandle } from '../src/index.js';
+import { Configuration, ConfigPersistence, LocalStorage } from '../src/index.js';
+import type { ConfigPersistenceError, ConfigurationChangeEvent, Storage, StorageWatchEvent, WatchEvent, WatchHandle } from '../src/index.js';
 import { DIST, runNode, tempDir } from './helpers/tmp.js';
 
 interface Doc {
@@ -485,4 +485,171 @@ describe('watch: close() releases every handle', () => {
       expect(Date.now() - started).toBeLessThan(10_000);
     });
   }
+});
+
+describe('Configuration.open({ watch: true }): the whole layer stack is re-resolved', () => {
+  /** A directory with default.yaml ← profiles/base.yaml ← profiles/dev.yaml (extends base). */
+  async function layered(): Promise<string> {
+    const dir = await tempDir('cp-watch-conf-');
+    await mkdir(path.join(dir, 'profiles'));
+    await writeFile(path.join(dir, 'default.yaml'), 'server:\n  host: localhost\n  port: 80\nlog: info\n');
+    await writeFile(path.join(dir, 'profiles', 'base.yaml'), 'log: warn\n');
+    await writeFile(path.join(dir, 'profiles', 'dev.yaml'), '$profile:\n  extends: base\nserver:\n  port: 3000\n');
+    return dir;
+  }
+
+  async function openWatched(dir: string, opts: { storage?: Storage } = {}) {
+    const config = await Configuration.open<Doc>({ baseDir: dir, profile: 'dev', watch: true, schemaDir: path.join(dir, 'no-schemas'), durable: false, ...opts });
+    const changes: ConfigurationChangeEvent<Doc>[] = [];
+    const errors: ConfigPersistenceError[] = [];
+    config.on('change', (event) => changes.push(event));
+    config.on('error', (error) => errors.push(error as ConfigPersistenceError));
+    return { config, changes, errors };
+  }
+
+  it('a change of default, of each profile of the chain and of current emits change once each; a change hidden by a higher layer emits nothing', async () => {
+    const dir = await layered();
+    const { config, changes, errors } = await openWatched(dir);
+    try {
+      expect(config.data).toEqual({ server: { host: 'localhost', port: 3000 }, log: 'warn' });
+
+      await renameOver(path.join(dir, 'default.yaml'), 'server:\n  host: example.com\n  port: 80\nlog: info\n');
+      await waitFor('default.yaml', () => changes.length === 1);
+      expect(changes[0]!.changes).toEqual([{ path: 'server.host', type: 'changed', oldValue: 'localhost', newValue: 'example.com' }]);
+      expect(changes[0]!.source).toBe('reload');
+
+      await writeFile(path.join(dir, 'profiles', 'base.yaml'), 'log: debug\n');
+      await waitFor('the parent profile', () => changes.length === 2);
+      expect(config.get('log')).toBe('debug');
+
+      // server.port is set by the dev profile: a new default port changes nothing effective ...
+      await renameOver(path.join(dir, 'default.yaml'), 'server:\n  host: example.com\n  port: 81\nlog: info\n');
+      // ... which the next, effective change proves: it is the only event after it.
+      await renameOver(path.join(dir, 'profiles', 'dev.yaml'), '$profile:\n  extends: base\nserver:\n  port: 3001\n');
+      await waitFor('the active profile', () => changes.length === 3);
+      expect(changes[2]!.changes).toEqual([{ path: 'server.port', type: 'changed', oldValue: 3000, newValue: 3001 }]);
+
+      await writeFile(path.join(dir, 'current.yaml'), 'server:\n  port: 4000\n');
+      await waitFor('current.yaml created', () => changes.length === 4);
+      expect(config.data).toEqual({ server: { host: 'example.com', port: 4000 }, log: 'debug' });
+
+      await unlink(path.join(dir, 'current.yaml'));
+      await waitFor('current.yaml deleted', () => changes.length === 5);
+      expect(config.get('server.port')).toBe(3001);
+      expect(errors).toEqual([]);
+    } finally {
+      await config.close();
+    }
+  });
+
+  it('an invalid or half-written layer file goes to error and the configuration stays; the fix is applied', async () => {
+    const dir = await layered();
+    const { config, changes, errors } = await openWatched(dir);
+    try {
+      const before = config.data;
+      await renameOver(path.join(dir, 'profiles', 'base.yaml'), 'log: [unclosed\n');
+      await waitFor('E_PARSE', () => errors.length === 1);
+      expect(errors[0]!.code).toBe('E_PARSE');
+      expect(config.data).toBe(before);
+
+      // Written in place in two chunks with a pause: empty at first, then a prefix that does not parse.
+      const handle = await open(path.join(dir, 'current.yaml'), 'w');
+      await handle.write('server:\n  port: 5000\ntags: [a,');
+      await pause(150);
+      await handle.write(' b]\n');
+      await handle.close();
+      await renameOver(path.join(dir, 'profiles', 'base.yaml'), 'log: error\n');
+      await waitFor('both fixes', () => config.get('server.port') === 5000 && config.get('log') === 'error');
+      expect(config.get('tags')).toEqual(['a', 'b']);
+      for (const event of changes) {
+        // Every state delivered is complete: current.yaml's port never arrives without its tags.
+        if (event.data.server?.['port' as never] === 5000) expect(event.data.tags).toEqual(['a', 'b']);
+      }
+      for (const error of errors) expect(error.code).toBe('E_PARSE');
+    } finally {
+      await config.close();
+    }
+  });
+
+  it('follows the extends chain as it changes: a parent created after the reload failed on it, and useProfile', async () => {
+    const dir = await layered();
+    const { config, changes, errors } = await openWatched(dir);
+    try {
+      await renameOver(path.join(dir, 'profiles', 'dev.yaml'), '$profile:\n  extends: other\nserver:\n  port: 3000\n');
+      await waitFor('E_NOT_FOUND for the missing parent', () => errors.length === 1);
+      expect(errors[0]!.code).toBe('E_NOT_FOUND');
+      await writeFile(path.join(dir, 'profiles', 'other.yaml'), 'log: trace\n');
+      await waitFor('the new parent', () => config.get('log') === 'trace');
+      await renameOver(path.join(dir, 'profiles', 'other.yaml'), 'log: fatal\n');
+      await waitFor('an edit of the new parent', () => config.get('log') === 'fatal');
+
+      await config.useProfile('base');
+      const count = changes.length;
+      await renameOver(path.join(dir, 'profiles', 'base.yaml'), 'log: error\n');
+      await waitFor('an edit of the profile switched to', () => config.get('log') === 'error');
+      expect(changes.length).toBe(count + 1);
+    } finally {
+      await config.close();
+    }
+  });
+
+  it("Configuration's own save is not echoed as a reload", async () => {
+    const dir = await layered();
+    const { config, changes } = await openWatched(dir);
+    try {
+      config.set('server.port', 5000);
+      await config.save();
+      expect(changes.map((c) => c.source)).toEqual(['set']);
+      await renameOver(path.join(dir, 'profiles', 'base.yaml'), 'log: error\n');
+      await waitFor('an external edit after the save', () => changes.length === 2);
+      expect(changes.map((c) => c.source)).toEqual(['set', 'reload']);
+      expect(changes[1]!.changes).toEqual([{ path: 'log', type: 'changed', oldValue: 'warn', newValue: 'error' }]);
+    } finally {
+      await config.close();
+    }
+  });
+
+  it('uses ONE storage watch for the whole stack, and close() releases it', async () => {
+    const dir = await layered();
+    const local = new LocalStorage(dir, { durable: false });
+    const watched: string[][] = [];
+    let open = 0;
+    const storage: Storage = Object.assign(Object.create(local) as LocalStorage, {
+      async watch(keys: readonly string[], onEvent: (e: StorageWatchEvent) => void, onError: (e: Error) => void) {
+        watched.push([...keys]);
+        open++;
+        const inner = await local.watch(keys, onEvent, onError);
+        return {
+          update: (next: readonly string[]) => {
+            watched.push([...next]);
+            return inner.update(next);
+          },
+          close: async () => {
+            open--;
+            await inner.close();
+          },
+        };
+      },
+    });
+    const { config } = await openWatched(dir, { storage });
+    expect(open).toBe(1);
+    expect(watched[0]).toEqual(expect.arrayContaining(['default.yaml', 'profiles/base.yaml', 'profiles/dev.yaml', 'current.yaml', 'current.json']));
+    await config.close();
+    expect(open).toBe(0);
+  });
+
+  it('a process that opens a watched Configuration and closes it exits by itself', async () => {
+    const dir = await layered();
+    const script = `
+      import { Configuration } from ${JSON.stringify(DIST)};
+      const config = await Configuration.open({ baseDir: ${JSON.stringify(dir)}, profile: 'dev', watch: true });
+      console.log(config.get('server.port'));
+      await config.close();
+    `;
+    const result = await runNode(script, { cwd: dir, timeoutMs: 15_000 });
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe('3000\n');
+    expect(result.signal).toBeNull();
+    expect(result.code).toBe(0);
+  });
 });
