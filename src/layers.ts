@@ -41,10 +41,10 @@ export interface Layer {
   variables?: ReadonlyArray<{ variable: string; path: readonly string[] }>;
 }
 
-/** Runs a resolution, reading with the async storage API. */
-export async function runAsync<R>(ctx: Context, resolution: Resolution<R>): Promise<R> {
+/** Runs a resolution, reading with the async storage API (`read`: hot reload reads what its watch settled on). */
+export async function runAsync<R>(ctx: Context, resolution: Resolution<R>, read: (ctx: Context, key: string) => Promise<StoredDocument | undefined> = readDocument): Promise<R> {
   let step = resolution.next(undefined as unknown as Found);
-  while (!step.done) step = resolution.next(await findAsync(ctx, step.value));
+  while (!step.done) step = resolution.next(await findAsync(ctx, step.value, read));
   return step.value;
 }
 
@@ -55,12 +55,12 @@ export function runSync<R>(ctx: Context, resolution: Resolution<R>, extensions: 
   return step.value;
 }
 
-async function findAsync(ctx: Context, need: Need): Promise<Found> {
+async function findAsync(ctx: Context, need: Need, read: (ctx: Context, key: string) => Promise<StoredDocument | undefined>): Promise<Found> {
   let key: string;
   if (need.kind === 'profile') key = await profileKey(ctx, need.name);
   else if (need.base === 'current') key = await configKey(ctx, undefined);
   else key = (await findExisting(ctx, '', DEFAULT)) ?? `${DEFAULT}.${await defaultExtension(ctx)}`;
-  const doc = await readDocument(ctx, key);
+  const doc = await read(ctx, key);
   return doc ? { key, doc } : { key };
 }
 
