@@ -40,7 +40,8 @@ export const yamlCodec: Codec = {
 
   stringify(data: unknown, previousText?: string): string {
     if (previousText !== undefined) {
-      const doc = parseDocument(stripBom(previousText));
+      // Same tag handling as parse: a !!binary or !!timestamp node must take the plain string value.
+      const doc = parseDocument(stripBom(previousText), { resolveKnownTags: false });
       if (doc.errors.length === 0 && doc.contents !== null) {
         doc.contents = applyValue(doc, doc.contents as YamlNode, data) as typeof doc.contents;
         return doc.toString({ lineWidth: 0 });
@@ -80,7 +81,10 @@ function positionsOf(source: string): { doc: Document; lineCounter: LineCounter 
 
 function parseFull(source: string): unknown {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(source, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  // resolveKnownTags: false — YAML 1.1 tags (!!binary, !!timestamp, !!set, !!omap) would yield
+  // Uint8Array, Date, Set and Map: not JSON-like data (they cannot be frozen, merged or saved as
+  // JSON). Unresolved, they stay the plain scalars, maps and lists they are written as.
+  const doc = parseDocument(source, { lineCounter, uniqueKeys: true, prettyErrors: false, resolveKnownTags: false });
   const error = doc.errors[0];
   if (error) {
     throw new CodecSyntaxError(firstLine(error.message), toPosition(lineCounter, error.pos[0]), error);
@@ -89,7 +93,8 @@ function parseFull(source: string): unknown {
     return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? null;
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    if (/alias/i.test(message)) {
+    // Only the expansion limit is a bomb; "Unresolved alias" is a plain syntax error.
+    if (/excessive alias/i.test(message)) {
       throw new CodecLimitError(`aliases expand too much (more than ${MAX_ALIAS_COUNT} expansions): refusing a possible alias bomb`);
     }
     throw new CodecSyntaxError(message, undefined, err);
