@@ -14,9 +14,15 @@ export async function workspace(opts: { schemas?: boolean } = {}): Promise<strin
   return ws;
 }
 
+/**
+ * The binary under test: the build in `dist/`, or `CP_TEST_CLI` (a build elsewhere inside the
+ * repository, e.g. `.tmp/dist/cli.js`) so a test run is not disturbed by a concurrent rebuild of `dist/`.
+ */
+export const BIN = process.env.CP_TEST_CLI ? path.resolve(ROOT, process.env.CP_TEST_CLI) : CLI;
+
 /** Runs `node dist/cli.js ...args` in `cwd` (stdin is a pipe, so never a terminal). */
 export function cli(cwd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
-  return runProcess(process.execPath, [CLI, ...args], {
+  return runProcess(process.execPath, [BIN, ...args], {
     cwd,
     env: { NO_COLOR: '', FORCE_COLOR: '', ...opts.env },
     ...(opts.input !== undefined ? { input: opts.input } : {}),
