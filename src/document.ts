@@ -47,21 +47,26 @@ export function deepFreeze<T>(value: T): T {
 }
 
 /**
- * Throws `E_TOO_LARGE` when a document nests deeper than {@link MAX_DEPTH}. Iterative, so the check
- * itself cannot overflow the stack.
+ * Throws `E_TOO_LARGE` when a document nests deeper than {@link MAX_DEPTH}. The walk recurses at
+ * most MAX_DEPTH + 1 frames (it stops there), so the check itself cannot overflow the stack; it
+ * allocates nothing, because it runs on every load and a 5 MB document has ~10^6 nodes.
  */
 export function assertDepth(value: unknown, file: string): void {
-  const stack: Array<[unknown, number]> = [[value, 0]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop()!;
-    if (node === null || typeof node !== 'object') continue;
-    if (depth > MAX_DEPTH) {
-      throw new TooLargeError(`${file} nests deeper than ${MAX_DEPTH} levels; flatten it.`, file);
-    }
-    for (const child of Object.values(node as object)) {
-      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
-    }
+  if (nestsDeeper(value, 0)) throw new TooLargeError(`${file} nests deeper than ${MAX_DEPTH} levels; flatten it.`, file);
+}
+
+function nestsDeeper(node: unknown, depth: number): boolean {
+  if (node === null || typeof node !== 'object') return false;
+  if (depth > MAX_DEPTH) return true;
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) if (nestsDeeper(node[i], depth + 1)) return true;
+    return false;
   }
+  const obj = node as Record<string, unknown>;
+  for (const key in obj) {
+    if (Object.hasOwn(obj, key) && nestsDeeper(obj[key], depth + 1)) return true;
+  }
+  return false;
 }
 
 /** Value at a dot path (`api.port`, `servers.0.host`), or `undefined`. */

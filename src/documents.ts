@@ -37,8 +37,9 @@ export function readDocumentSync<T = unknown>(ctx: Context, key: string): Stored
 
 function decodeDocument<T>(ctx: Context, key: string, bytes: Uint8Array): StoredDocument<T> {
   const display = ctx.storage.describe(key);
-  const data = ctx.codecs.decode(display, bytes) as T;
-  return { key, bytes, text: Buffer.from(bytes).toString('utf8'), data, sha256: sha256(bytes) };
+  const text = ctx.codecs.text(display, bytes);
+  const data = ctx.codecs.parse(display, text) as T;
+  return { key, bytes, text, data, sha256: sha256(bytes) };
 }
 
 /**
@@ -54,11 +55,15 @@ export function validateDocument<T>(ctx: Context, key: string, data: T, text?: s
 
 /** Reads, parses and validates a file, failing with `E_NOT_FOUND` when it is missing. */
 export async function loadDocument<T>(ctx: Context, key: string, opts: { applyDefaults?: boolean; validate?: boolean } = {}): Promise<T> {
-  const doc = await readDocument<T>(ctx, key);
-  if (!doc) throw notFound(ctx, key);
-  if (opts.validate === false) return doc.data;
+  const bytes = await ctx.storage.read(key, { maxBytes: ctx.options.maxFileBytes });
+  if (!bytes) throw notFound(ctx, key);
+  // Not readDocument: a load needs no sha256, and hashing a large file costs as much as validating it.
+  const display = ctx.storage.describe(key);
+  const text = ctx.codecs.text(display, bytes);
+  const data = ctx.codecs.parse(display, text) as T;
+  if (opts.validate === false) return data;
   await ctx.schema.ready();
-  return validateDocument(ctx, key, doc.data, doc.text, opts.applyDefaults ?? true, true);
+  return validateDocument(ctx, key, data, text, opts.applyDefaults ?? true, true);
 }
 
 /** The `E_NOT_FOUND` error for a missing file. */

@@ -42,13 +42,16 @@ export class CodecRegistry {
 
   /** Decodes and parses `bytes` read from `file` (used in messages). */
   decode(file: string, bytes: Uint8Array): unknown {
-    let text: string;
+    return this.parse(file, this.text(file, bytes));
+  }
+
+  /** The text of `bytes` read from `file`; `E_PARSE` (with the position) when it is not UTF-8. */
+  text(file: string, bytes: Uint8Array): string {
     try {
-      text = decoder.decode(bytes);
+      return decoder.decode(bytes);
     } catch (err) {
       throw new ParseError(file, 'the file is not valid UTF-8 text', invalidUtf8Position(bytes), err);
     }
-    return this.parse(file, text);
   }
 
   /** Parses text from `file` with its codec. */
