@@ -305,14 +305,10 @@ export class LocalStorage implements Storage {
   private async assertInside(file: string): Promise<void> {
     if (file === this.location) return;
     const root = await this.root();
-    const dir = path.dirname(file);
-    if (!this.checkedDirs.has(dir)) {
-      const realDir = await fs.realpath(dir).catch(() => undefined); // a missing directory cannot escape
-      if (realDir !== undefined) {
-        if (!isWithin(root, realDir)) throw this.escapes(file);
-        this.checkedDirs.add(dir);
-      }
-    }
+    // Checked every time, never cached: a directory that was inside a moment ago can have been
+    // replaced by a symbolic link to somewhere else since.
+    const realDir = await fs.realpath(path.dirname(file)).catch(() => undefined); // a missing directory cannot escape
+    if (realDir !== undefined && !isWithin(root, realDir)) throw this.escapes(file);
     const st = await fs.lstat(file).catch(() => undefined); // missing file: nothing to follow
     if (st?.isSymbolicLink()) {
       const real = await fs.realpath(file).catch(() => undefined); // dangling link: reading fails with ENOENT
@@ -354,11 +350,13 @@ export class LocalStorage implements Storage {
 
   private async ensureParent(file: string): Promise<void> {
     const dir = path.dirname(file);
-    if (this.checkedDirs.has(dir)) return;
-    const created = await fs.mkdir(dir, { recursive: true });
-    if (created !== undefined && this.durable) {
-      // A new directory's entry lives in its parent: sync the parent so the directory survives too.
-      await syncDirectory(path.dirname(created));
+    if (!this.checkedDirs.has(dir)) {
+      const created = await fs.mkdir(dir, { recursive: true });
+      if (created !== undefined && this.durable) {
+        // A new directory's entry lives in its parent: sync the parent so the directory survives too.
+        await syncDirectory(path.dirname(created));
+      }
+      this.checkedDirs.add(dir);
     }
     await this.assertInside(file);
   }
