@@ -15,7 +15,7 @@ export const description = 'cold open in a fresh process (default + 3 profiles +
 const require = createRequire(path.join(ROOT, 'package.json'));
 
 /** Writes the fixture: our config directory, the schema, and node-config's directory. */
-async function fixture(workDir) {
+export async function fixture(workDir) {
   const ours = path.join(workDir, 'config');
   await mkdir(path.join(ours, 'profiles'), { recursive: true });
   await mkdir(path.join(workDir, 'schemas'), { recursive: true });
@@ -41,7 +41,7 @@ async function fixture(workDir) {
 }
 
 /** The scripts each fresh process runs; each prints what it loaded so the parent can check it. */
-async function scripts(workDir) {
+export async function scripts(workDir) {
   const dist = JSON.stringify(DIST);
   const ours = path.join(workDir, 'ours.mjs');
   await writeFile(
