@@ -2,7 +2,8 @@
  * Which documents the managed directory holds: the top-level config files (`default.*`,
  * `current.*`, others) and the profiles. Listing goes through the library's storage interface.
  */
-import { extensionOf } from '../codecs/index.js';
+import { CodecRegistry, extensionOf } from '../codecs/index.js';
+import { NotFoundError } from '../errors.js';
 import { RESERVED_NAMES } from '../names.js';
 import { LocalStorage } from '../storage/local.js';
 
@@ -38,4 +39,23 @@ export async function inventory(baseDir: string): Promise<Inventory> {
 function byRole(a: string, b: string): number {
   const rank = (n: string) => (n.startsWith('default.') ? 0 : n.startsWith('current.') ? 1 : 2);
   return rank(a) - rank(b) || a.localeCompare(b);
+}
+
+/**
+ * The parsed content of `current.*` exactly as written: no schema defaults filled in (unlike
+ * `loadConfig`), so saving it elsewhere does not copy defaults into another file.
+ */
+export async function readCurrentAsWritten(baseDir: string): Promise<unknown> {
+  const { configs } = await inventory(baseDir);
+  const file = configs.find((name) => name.startsWith('current.'));
+  const storage = new LocalStorage(baseDir, { durable: false });
+  try {
+    const bytes = file === undefined ? undefined : await storage.read(file);
+    if (file === undefined || bytes === undefined) {
+      throw new NotFoundError(`${storage.describe('current.*')} does not exist: there are no current values to save; name a source file or - for stdin.`);
+    }
+    return new CodecRegistry().decode(storage.describe(file), bytes);
+  } finally {
+    await storage.close();
+  }
 }

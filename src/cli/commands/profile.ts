@@ -6,6 +6,7 @@ import { diffDocuments } from '../../document.js';
 import type { ProfileInfo } from '../../types.js';
 import { usageError } from '../errors.js';
 import { readInputDocument } from '../input.js';
+import { readCurrentAsWritten } from '../inventory.js';
 import { formatDocument, formatSize, relativeTime, table } from '../output.js';
 import { examples, type Kit, type Runtime } from '../runtime.js';
 import { renderChanges } from './render.js';
@@ -121,7 +122,7 @@ async function show(rt: Runtime, name: string): Promise<number> {
 
 async function save(rt: Runtime, name: string, source?: string): Promise<number> {
   const store = rt.store();
-  const data = source === undefined ? await store.loadConfig() : await readInputDocument(source, rt.io);
+  const data = source === undefined ? await readCurrentAsWritten(store.baseDir) : await readInputDocument(source, rt.io);
   const parents = rt.opts.extends as string | undefined;
   const result = await store.saveProfile(name, data as Record<string, unknown>, {
     ...(parents !== undefined ? { extends: parents.trim() === '' ? null : parents.split(',').map((p) => p.trim()).filter(Boolean) } : {}),

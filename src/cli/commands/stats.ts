@@ -27,7 +27,7 @@ async function stats(rt: Runtime): Promise<number> {
         ['backups', `${s.backups.count} (${plural(s.backups.snapshots, 'snapshot')})  ${rt.p.dim(formatSize(s.bytes.backups))}`],
         ['oldest backup', age(s.backups.oldest)],
         ['newest backup', age(s.backups.newest)],
-        ['history', `${s.history.entries} versions of ${s.history.files} files  ${rt.p.dim(formatSize(s.bytes.history))}`],
+        ['history', `${plural(s.history.entries, 'version')} of ${plural(s.history.files, 'file')}  ${rt.p.dim(formatSize(s.bytes.history))}`],
         ['audit log', formatSize(s.bytes.audit)],
         ['total', formatSize(s.bytes.total)],
       ],
