@@ -240,9 +240,14 @@ export async function listBackups(ctx: Context, fileKey?: string): Promise<Backu
 
 /**
  * Removes backups (files, then their records) in batches; each batch is one commit whose audit line
- * names what it removed and why (`op`).
+ * names what it removed and why (`op`). `sync: false` for retention after a save: see Commit.sync.
  */
-export async function removeBackups(ctx: Context, infos: readonly BackupInfo[], audit: { op: string; changedBy?: ChangedBy; reason?: string; details?: Record<string, unknown> }): Promise<void> {
+export async function removeBackups(
+  ctx: Context,
+  infos: readonly BackupInfo[],
+  audit: { op: string; changedBy?: ChangedBy; reason?: string; details?: Record<string, unknown> },
+  sync = true,
+): Promise<void> {
   const BATCH = 500;
   for (let i = 0; i < infos.length; i += BATCH) {
     const batch = infos.slice(i, i + BATCH);
@@ -250,6 +255,7 @@ export async function removeBackups(ctx: Context, infos: readonly BackupInfo[], 
     const lines: IndexLine[] = batch.map((b) => ({ op: 'remove', id: b.id, at }));
     const indexOp = indexAppendOp(ctx, lines);
     await ctx.storage.commit({
+      sync,
       changes: batch.map((b) => ({ type: 'remove', key: backupKey(b.id) })),
       // The records go after the files: a crash in between leaves records of vanished files,
       // which reads hide and cleanup drops, never a backup file nobody knows about.

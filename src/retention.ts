@@ -69,7 +69,9 @@ export async function applyRetention(ctx: Context, file: string): Promise<void> 
     return selectExpired(view.byFile.get(file) ?? [], defaultPolicy(ctx), Date.now());
   });
   if (expired.length > 0) {
-    await removeBackups(ctx, expired, { op: 'retention', details: { file, maxBackups: ctx.options.maxBackups, maxAgeMs: ctx.options.maxBackupAgeMs ?? null } });
+    // Not synced: losing this removal in a power cut only brings back a backup that the next
+    // pass removes again, and the next save's synced commit persists it anyway.
+    await removeBackups(ctx, expired, { op: 'retention', details: { file, maxBackups: ctx.options.maxBackups, maxAgeMs: ctx.options.maxBackupAgeMs ?? null } }, false);
   }
   await compactIfNeeded(ctx);
   if (file !== SNAPSHOT_FILE) await maybePruneHistory(ctx, file);

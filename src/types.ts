@@ -73,6 +73,12 @@ export interface Commit {
   prepare?: Array<PutOp | CopyOp | AppendOp>;
   changes?: Array<PutOp | RemoveOp | MoveOp>;
   after?: AppendOp[];
+  /**
+   * Default true. `false` skips the fsyncs, for bookkeeping that is safe to lose in a power cut and
+   * that the next synced commit in the same directories persists anyway (backup retention: a lost
+   * removal only brings back a backup the next pass removes again).
+   */
+  sync?: boolean;
 }
 
 /** Releases a lock. Safe to call twice. */

@@ -157,6 +157,7 @@ export class LocalStorage implements Storage {
     const prepare = commit.prepare ?? [];
     const changes = commit.changes ?? [];
     const after = commit.after ?? [];
+    const sync = this.durable && commit.sync !== false;
     const puts = [...prepare, ...changes].filter((op): op is PutOp => op.type === 'put');
     const temps = new Map<PutOp, string>();
     const journals: FileHandle[] = [];
@@ -170,7 +171,7 @@ export class LocalStorage implements Storage {
           const target = this.resolve(op.key);
           await this.ensureParent(target);
           current = op.key;
-          temps.set(op, await writeTemp(target, op.data, { durable: this.durable, mode: op.mode }));
+          temps.set(op, await writeTemp(target, op.data, { durable: sync, mode: op.mode }));
         }),
         ...prepare
           .filter((op): op is CopyOp => op.type === 'copy')
@@ -208,7 +209,7 @@ export class LocalStorage implements Storage {
           journals.push(await appendUnsynced(file, op.data));
         }),
       );
-      if (this.durable) {
+      if (sync) {
         await settleAll([...[...dirs].map((dir) => syncDirectory(dir)), ...journals.map((h) => h.sync())]);
       }
     } catch (err) {
