@@ -25,6 +25,7 @@ import {
   noteAppended,
   reconcile,
   serialize,
+  SNAPSHOT_FILE,
   type IndexLine,
 } from './backup-index.js';
 import { extensionOf } from './codecs/index.js';
@@ -232,10 +233,26 @@ export async function readBackup(ctx: Context, info: BackupInfo): Promise<{ byte
   return { bytes, ...(stat?.mode !== undefined ? { mode: stat.mode } : {}) };
 }
 
-/** Every backup, newest first; `fileKey` narrows to one file (`*` for snapshots). */
-export async function listBackups(ctx: Context, fileKey?: string): Promise<BackupInfo[]> {
+/** Every backup, newest first; `match` narrows the list (by file, usually). */
+export async function listBackups(ctx: Context, match?: (info: BackupInfo) => boolean): Promise<BackupInfo[]> {
   const { backups } = await reconcile(ctx);
-  return fileKey === undefined ? backups : backups.filter((b) => b.file === fileKey);
+  return match === undefined ? backups : backups.filter(match);
+}
+
+/**
+ * The filter for `listBackups(name)`: the file's key; a name without an extension (`current`,
+ * `profiles/dev`) matches that file in every format, so a deleted `current.yaml` is still found.
+ */
+export function backupsOf(name: string, key: string): (info: BackupInfo) => boolean {
+  if (name === SNAPSHOT_FILE) return (info) => info.file === SNAPSHOT_FILE;
+  if (extensionOf(name)) return (info) => info.file === key;
+  const base = withoutExtension(key);
+  return (info) => info.file !== SNAPSHOT_FILE && withoutExtension(info.file) === base;
+}
+
+function withoutExtension(key: string): string {
+  const ext = extensionOf(key);
+  return ext ? key.slice(0, -(ext.length + 1)) : key;
 }
 
 /**

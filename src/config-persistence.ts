@@ -309,11 +309,13 @@ export class ConfigPersistence<T = Record<string, unknown>> {
 
   /**
    * Every backup and snapshot, newest first, from the backup index (no backup file is opened);
-   * `file` narrows to one file's backups (`'*'`: snapshots only).
+   * `file` narrows to one file's backups (`'*'`: snapshots only); a name without an extension
+   * (`current`, `profiles/dev`) matches that file in any format.
    */
   async listBackups(file?: string): Promise<BackupInfo[]> {
     this.assertOpen();
-    return backups.listBackups(this.ctx, file === undefined || file === SNAPSHOT_FILE ? file : await this.keyFor(file));
+    if (file === undefined) return backups.listBackups(this.ctx);
+    return backups.listBackups(this.ctx, backups.backupsOf(file, file === SNAPSHOT_FILE ? file : await this.keyFor(file)));
   }
 
   /**

@@ -197,6 +197,16 @@ describe('createBackup and listBackups', () => {
     await cp.close();
   });
 
+  it('finds the backups of a deleted file by its name without extension', async () => {
+    const { cp } = await open({ defaultFormat: 'json' });
+    await cp.saveConfig({ a: 1 }, 'current.yaml');
+    await cp.saveConfig({ a: 2 }, 'current.yaml');
+    await cp.deleteConfig('current.yaml');
+    expect((await cp.listBackups('current')).map((b) => b.trigger)).toEqual(['delete', 'overwrite']);
+    expect(await cp.listBackups('current.json')).toEqual([]);
+    await cp.close();
+  });
+
   it('reconciles with the directory: hides records of vanished files, lists complete files without a record', async () => {
     const { dir, cp } = await open();
     await cp.saveConfig({ n: 1 }, 'current.json');
