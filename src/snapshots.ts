@@ -282,12 +282,17 @@ export async function restoreSnapshot(
       }),
     ],
   };
-  await ctx.storage.commit(commit);
-  for (const { key, journal, op } of journalAppends) rememberAppend(ctx, key, journal, op.data);
+  // Own writes are recorded before they become visible, so a watcher never takes them for external.
   for (const change of changes) {
     if (change.type === 'put') ctx.ownWrites.set(change.key, sha256(change.data));
     else ctx.ownWrites.delete(change.key);
   }
+  await ctx.storage.commit(commit);
+  for (const change of changes) {
+    if (change.type === 'put') ctx.ownWrites.landed(change.key, sha256(change.data), change.data);
+    else ctx.ownWrites.landed(change.key, '');
+  }
+  for (const { key, journal, op } of journalAppends) rememberAppend(ctx, key, journal, op.data);
   await serialize(ctx, () => noteAppended(ctx, lines, indexOp.data.byteLength));
   return { result: { restored: info, safetyBackup: safety.info, files: changed }, backups: [safety.info, ...backups] };
 }
