@@ -55,6 +55,14 @@ describe('CLI: usage, help and exit codes', () => {
     expect((await cli(ws, ['rollback', 'current', '-1'])).code).toBe(2);
   });
 
+  it('without a command prints the help on stderr and exits 2', async () => {
+    const ws = await workspace();
+    const r = await cli(ws, []);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('Usage: config-persistence');
+    expect(r.stdout).toBe('');
+  });
+
   it('prints the version', async () => {
     const ws = await workspace();
     const r = await cli(ws, ['--version']);
@@ -67,6 +75,9 @@ describe('CLI: status', () => {
   it('shows the active profile, every value with its source, backups and validation, without changing the directory', async () => {
     const ws = await workspace();
     const before = await snapshotDir(path.join(ws, 'config'));
+    for (const readOnly of [['validate'], ['backup', 'list'], ['history', 'current'], ['profile', 'list'], ['stats'], ['get', 'server.port']]) {
+      expect((await cli(ws, readOnly)).code, readOnly.join(' ')).toBe(0);
+    }
     const r = await cli(ws, ['--dir', 'config', 'status']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('active profile');
@@ -389,13 +400,12 @@ describe('CLI: backups, history, diff, rollback, stats', () => {
   });
 });
 
-/** File names and contents under `dir`, recursively, to prove a command changed nothing. */
+/** Entries (files with their content, directories, anything else) under `dir`, to prove a command changed nothing. */
 async function snapshotDir(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
     const full = path.join(entry.parentPath, entry.name);
-    out[path.relative(dir, full)] = await readFile(full, 'utf8');
+    out[path.relative(dir, full)] = entry.isFile() ? await readFile(full, 'utf8') : entry.isDirectory() ? '<dir>' : '<other>';
   }
   return out;
 }
