@@ -48,6 +48,8 @@ export class LocalStorage implements Storage {
   private realRoot: string | undefined;
   private recovered: Promise<void> | undefined;
   private readonly checkedDirs = new Set<string>();
+  /** `.locks` exists (created once per instance: two fewer system calls on every save). */
+  private lockDirReady = false;
 
   /** `root` is resolved against the working directory; it is created on first write. */
   constructor(root: string, opts: LocalStorageOptions = {}) {
@@ -222,9 +224,14 @@ export class LocalStorage implements Storage {
 
   async lock(name: string, opts: LockOptions = {}): Promise<Release> {
     const lockRoot = path.join(this.location, LOCK_DIR);
-    await fs.mkdir(lockRoot, { recursive: true }).catch((err: unknown) => {
-      throw ioError('create the lock directory', this.describe(LOCK_DIR), err);
-    });
+    const makeLockDir = async (): Promise<void> => {
+      await fs.mkdir(lockRoot, { recursive: true }).catch((err: unknown) => {
+        throw ioError('create the lock directory', this.describe(LOCK_DIR), err);
+      });
+      this.lockDirReady = true;
+    };
+    if (!this.lockDirReady) await makeLockDir();
+    let remade = false;
     const target = path.join(lockRoot, name.replace(/[/\\]/g, '__'));
     const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
     let delay = 5;
@@ -246,6 +253,12 @@ export class LocalStorage implements Storage {
           await release().catch(() => undefined); // already taken over after a stall: nothing left to release
         };
       } catch (err) {
+        if (isErrno(err, 'ENOENT') && !remade) {
+          // Someone removed `.locks` since we created it: create it again, once.
+          remade = true;
+          await makeLockDir();
+          continue;
+        }
         if (!isErrno(err, 'ELOCKED')) throw ioError('lock', name, err);
         if (Date.now() >= deadline) {
           throw new LockedError(
