@@ -103,8 +103,8 @@ export const afterBackupHooks: Array<(ctx: Context, info: BackupInfo) => Promise
  */
 export async function writeDocument(ctx: Context, key: string, data: unknown, meta: WriteMeta = {}): Promise<SaveResult> {
   const display = ctx.storage.describe(key);
-  const old = await readForOverwrite(ctx, key);
-  const journal = await readJournal(ctx, key);
+  // Independent reads under the lock: issued together, a save waits for the slower one, not both.
+  const [old, journal] = await Promise.all([readForOverwrite(ctx, key), readJournal(ctx, key)]);
   checkVersion(ctx, key, journal, old?.sha256, meta.ifVersion);
   const bytes = ctx.codecs.encode(key, data, old?.text);
   if (bytes.byteLength > ctx.options.maxFileBytes) {
@@ -119,8 +119,7 @@ export async function writeDocument(ctx: Context, key: string, data: unknown, me
  * are content this file already had. The caller must hold the key's lock.
  */
 export async function writeBytes(ctx: Context, key: string, bytes: Uint8Array, meta: WriteMeta = {}): Promise<SaveResult> {
-  const old = await readForOverwrite(ctx, key);
-  const journal = await readJournal(ctx, key);
+  const [old, journal] = await Promise.all([readForOverwrite(ctx, key), readJournal(ctx, key)]);
   checkVersion(ctx, key, journal, old?.sha256, meta.ifVersion);
   return commitUnlessSame(ctx, key, bytes, old, journal, meta);
 }
