@@ -69,7 +69,7 @@ if (lib.Configuration) {
   if (!validate(data)) throw new Error(JSON.stringify(validate.errors));
   port = data.server.port; level = data.logging.level; how = 'fallback';
 }
-process.stdout.write(JSON.stringify({ port, level, how, load_ms: performance.now() - t0, since_start_ms: performance.now() }));
+process.stdout.write(JSON.stringify({ port, level, how, load_ms: performance.now() - t0, since_start_ms: performance.now(), cpu_ms: (process.cpuUsage().user + process.cpuUsage().system) / 1000 }));
 process.exit(0);
 `,
   );
@@ -80,12 +80,12 @@ process.exit(0);
 const config = require(${JSON.stringify(require.resolve('config'))});
 const port = config.get('server.port');
 const level = config.get('logging.level');
-process.stdout.write(JSON.stringify({ port, level, load_ms: performance.now() - t0, since_start_ms: performance.now() }));
+process.stdout.write(JSON.stringify({ port, level, load_ms: performance.now() - t0, since_start_ms: performance.now(), cpu_ms: (process.cpuUsage().user + process.cpuUsage().system) / 1000 }));
 process.exit(0);
 `,
   );
   const empty = path.join(workDir, 'empty.mjs');
-  await writeFile(empty, `process.stdout.write(JSON.stringify({ load_ms: 0, since_start_ms: performance.now() }));\n`);
+  await writeFile(empty, `process.stdout.write(JSON.stringify({ load_ms: 0, since_start_ms: performance.now(), cpu_ms: (process.cpuUsage().user + process.cpuUsage().system) / 1000 }));\n`);
   return { ours, nodeConfig, empty };
 }
 
@@ -108,6 +108,7 @@ export async function run({ quick, rounds, workDir }) {
   ];
   const wall = candidates.map(() => []);
   const load = candidates.map(() => []);
+  const cpu = candidates.map(() => []);
   const how = new Set();
   const opts = { cwd: workDir, env };
   await timeProcess([files.ours], opts); // warm the page cache for both
@@ -123,6 +124,7 @@ export async function run({ quick, rounds, workDir }) {
         if (out.how) how.add(out.how);
         wall[i].push(ms);
         load[i].push(out.load_ms);
+        cpu[i].push(out.cpu_ms);
       }
     }
     progress(`startup round ${r + 1}/${rounds}: ours ${median(wall[1]).toFixed(0)} ms, node-config ${median(wall[2]).toFixed(0)} ms`);
@@ -134,7 +136,8 @@ export async function run({ quick, rounds, workDir }) {
       label: c.label + (c.key === 'ours' && how.has('fallback') ? ' (fallback: Configuration not built yet — loadConfig ×5 + merge + ajv)' : ''),
       median_ms: round(median(wall[i]), 1),
       ratio: round(median(wall[i]) / nodeConfigWall, 2),
-      note: c.key === 'node' ? undefined : `in-process load (import + open + first get): ${median(load[i]).toFixed(1)} ms`,
+      // CPU time is less disturbed than wall time by other work on a shared machine.
+      note: `process CPU time ${median(cpu[i]).toFixed(0)} ms${c.key === 'node' ? '' : `; in-process load (import + open + first get) ${median(load[i]).toFixed(0)} ms`}`,
     };
     if (c.target) row.target = c.target;
     return row;
