@@ -4,9 +4,12 @@
  * killed with SIGKILL at random instants; after every kill the directory is inspected from outside.
  * The stress suite runs the same loop many more times (test/stress/crash.stress.test.ts).
  */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/tmp.js';
 import { runKillLoop } from './kill-loop.js';
+import { runModelKillLoop } from './model-kill-loop.js';
 
 describe('kill -9 at random instants', () => {
   it('JSON saves: the file always parses and holds the last acknowledged save or a later one', async () => {
@@ -30,4 +33,16 @@ describe('kill -9 at random instants', () => {
     console.log(`crash/update: ${JSON.stringify(report)}`);
     expect(report.acknowledged).toBeGreaterThan(8);
   }, 120_000);
+});
+
+describe('kill -9 during a mix of saves, deletes, backups, restores, profile changes and snapshots', () => {
+  it('every file matches the model; the operation in flight happened entirely or not at all', async () => {
+    const work = await tempDir('cp-crash-model-');
+    const dir = path.join(work, 'config');
+    mkdirSync(dir);
+    const report = await runModelKillLoop({ dir, stateFile: path.join(work, 'state.json'), rounds: 15, maxDelayMs: 400 });
+    console.log(`crash/mixed: ${JSON.stringify(report)}`);
+    expect(report.kills).toBe(15);
+    expect(report.acknowledged).toBeGreaterThan(15);
+  }, 180_000);
 });
