@@ -34,6 +34,8 @@ import * as restore from './restore.js';
 import * as retention from './retention.js';
 import * as snapshots from './snapshots.js';
 import { collectStats } from './stats.js';
+import * as integrity from './integrity.js';
+import type { RepairOptions, RepairReport, VerifyResult } from './types.js';
 import * as versions from './versions.js';
 
 /** Lock held while a snapshot is taken or restored. */
@@ -448,6 +450,38 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   // ------------------------------------------------------------------------------------------
   // Integrity and statistics (src/integrity.ts, src/stats.ts)
   // ------------------------------------------------------------------------------------------
+
+  /**
+   * Checks everything in the directory: configs and profiles (parse, schema, resolved profile
+   * chains), backups against their records, history journals and objects, stray temp files.
+   * Read-only. `ok` is true when `problems` is empty.
+   */
+  async verify(): Promise<VerifyResult> {
+    this.assertOpen();
+    await this.settle();
+    return integrity.verify(this.ctx);
+  }
+
+  /**
+   * Fixes what `verify` finds without deleting user data: bad files move to `quarantine/`, stray
+   * temp files are removed, damaged journals and index lines are rewritten, records of missing
+   * backups are dropped. `recoverFromBackup` brings a bad `current.*` back from its newest valid
+   * backup; `dryRun` reports and writes nothing. Holds every config and profile lock meanwhile.
+   */
+  async repair(opts: RepairOptions = {}): Promise<RepairReport> {
+    this.assertOpen();
+    const options = { ...opts };
+    if (options.dryRun) return integrity.repair(this.ctx, options);
+    await this.settle();
+    try {
+      return await this.withSnapshotLocks(
+        () => integrity.repairLockKeys(this.ctx),
+        () => integrity.repair(this.ctx, options),
+      );
+    } finally {
+      this.keys.clear(); // files may have moved to quarantine/
+    }
+  }
 
   /** Counts and sizes: configs, profiles, backups (count, bytes, oldest, newest), history, audit. */
   async stats(): Promise<Stats> {

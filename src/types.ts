@@ -564,15 +564,20 @@ export interface LayerInfo {
 
 /** An integrity problem found by `verify`. */
 export interface Problem {
+  /** The file, relative to the base directory (`current.yaml`, `profiles/dev.yaml`, `backups/<id>`). */
   path: string;
   kind:
     | 'unparsable'
+    | 'too-large'
     | 'schema-invalid'
-    | 'checksum-mismatch'
-    | 'stray-temp'
-    | 'broken-history'
     | 'missing-parent'
+    | 'profile-cycle'
+    | 'checksum-mismatch'
     | 'missing-backup'
+    | 'unindexed-backup'
+    | 'broken-index'
+    | 'broken-history'
+    | 'stray-temp'
     | (string & {});
   message: string;
 }
@@ -581,6 +586,119 @@ export interface Problem {
 export interface VerifyResult {
   ok: boolean;
   problems: Problem[];
+}
+
+/** Options of `repair`. */
+export interface RepairOptions {
+  /** Report what would be done; write nothing. */
+  dryRun?: boolean;
+  /**
+   * Bring back an unparsable or schema-invalid `current.*` from its newest backup that parses and
+   * validates (through the normal write path: the bad content is backed up and quarantined, and the
+   * recovery is a new history version) instead of only quarantining it.
+   */
+  recoverFromBackup?: boolean;
+}
+
+/** One thing `repair` did (or, in a dry run, would do). */
+export interface RepairAction {
+  /** The problem's file, relative to the base directory. */
+  path: string;
+  /** The problem's kind. */
+  kind: Problem['kind'];
+  action: 'quarantine' | 'remove-temp' | 'rewrite-history' | 'rewrite-index' | 'drop-record' | 'add-record' | 'recover';
+  /** Where the file went (`quarantine/...`), or the backup id it was recovered from. */
+  to?: string;
+  message: string;
+}
+
+/** Result of `repair`. */
+export interface RepairReport {
+  dryRun: boolean;
+  actions: RepairAction[];
+  /** Problems repair cannot fix by itself (e.g. a file over maxFileBytes), with what to do. */
+  remaining: Problem[];
+}
+
+/** What `exportBundle` / `writeBundle` include. Omit both for everything. */
+export interface BundleSelection {
+  /** Profile names, or `true` for every profile. */
+  profiles?: readonly string[] | boolean;
+  /** Config file names (`current`, `default.yaml`...), or `true` for every config. */
+  configs?: readonly string[] | boolean;
+}
+
+/** One file inside a bundle. */
+export interface BundleItem {
+  kind: 'config' | 'profile';
+  /** The name without extension (`current`, `production`). */
+  name: string;
+  /** The file format (extension): `yaml`, `json`... */
+  format: string;
+  /** The parsed document (a profile's includes its `$profile` block). */
+  data: unknown;
+  /** sha256 (hex) of `data` in canonical JSON (keys sorted, no whitespace). */
+  sha256: string;
+}
+
+/** An export bundle: one JSON document holding configs and profiles, with checksums. */
+export interface Bundle {
+  format: 'config-persistence-bundle';
+  /** Layout version of the bundle. */
+  version: number;
+  tool: { name: string; version: string };
+  /** ISO-8601 UTC. */
+  exportedAt: string;
+  itemCount: number;
+  items: BundleItem[];
+  /** sha256 (hex) of the canonical JSON of every other field of the bundle. */
+  checksum: string;
+}
+
+/** What `writeBundle` wrote. */
+export interface BundleWriteResult {
+  /** Absolute path of the bundle file. */
+  path: string;
+  itemCount: number;
+  checksum: string;
+  /** Bytes written. */
+  size: number;
+}
+
+/** Options of `importBundle`. */
+export interface ImportOptions {
+  /** What to do when a config or profile of the same name exists. Default `skip`. */
+  onConflict?: 'skip' | 'rename' | 'overwrite';
+  /** Return the plan; write nothing. */
+  dryRun?: boolean;
+  changedBy?: ChangedBy;
+  reason?: string;
+}
+
+/** One bundle item in an import report. */
+export interface ImportedItem {
+  kind: 'config' | 'profile';
+  /** The name it has (or would have) in the directory. */
+  name: string;
+  /** Its file, relative to the base directory. */
+  file: string;
+  /** For a renamed item: its name in the bundle. */
+  originalName?: string;
+  /** For a skipped item: `exists` (onConflict skip) or `identical` (same content already there). */
+  reason?: 'exists' | 'identical';
+  /** For an overwritten item: the backup of the content it replaced. */
+  backup?: string;
+}
+
+/** What an import did (or, in a dry run, would do). */
+export interface ImportReport {
+  dryRun: boolean;
+  created: ImportedItem[];
+  renamed: ImportedItem[];
+  overwritten: ImportedItem[];
+  skipped: ImportedItem[];
+  /** The `pre-import` snapshot taken before anything was written. */
+  snapshot?: string;
 }
 
 /** A watch notification: a valid external change. */

@@ -117,3 +117,19 @@ export async function appendUnsynced(file: string, data: Uint8Array): Promise<Fi
 export async function removeQuietly(file: string): Promise<void> {
   await fs.unlink(file).catch(() => undefined); // best effort: the caller is already reporting an error
 }
+
+/**
+ * Replaces `target` (any path the user chose, such as an export bundle) atomically and durably:
+ * temp file beside it, fsync, rename, fsync of the directory. A failure leaves the old file and no
+ * temp file.
+ */
+export async function writeFileDurable(target: string, data: Uint8Array, opts: TempOptions): Promise<void> {
+  const temp = await writeTemp(target, data, opts);
+  try {
+    await fs.rename(temp, target);
+  } catch (err) {
+    await removeQuietly(temp);
+    throw err;
+  }
+  if (opts.durable) await syncDirectory(path.dirname(target));
+}
