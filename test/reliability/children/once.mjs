@@ -34,15 +34,18 @@ if (spec.op === 'wfa') await import('write-file-atomic');
 process.stdout.write(`ready ${process.pid} ${fsThread()}\n`);
 
 /**
- * The thread pool's thread (UV_THREADPOOL_SIZE=1): besides the main thread, the only one that has
- * made read() calls. Tracing just this thread keeps other threads' calls out of strace's counts.
+ * The thread pool's thread (UV_THREADPOOL_SIZE=1). Newer Node versions name it "libuv-worker";
+ * on older ones it is the thread besides the main one that has made the most read()/write() calls
+ * (file reads, and eventfd writes to wake the main loop).
  */
 function fsThread() {
-  let best = { tid: process.pid, reads: -1 };
+  let best = { tid: process.pid, calls: -1 };
   for (const tid of readdirSync('/proc/self/task')) {
     if (Number(tid) === process.pid) continue;
-    const reads = Number(/syscr: (\d+)/.exec(readFileSync(`/proc/self/task/${tid}/io`, 'utf8'))?.[1] ?? 0);
-    if (reads > best.reads) best = { tid: Number(tid), reads };
+    if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === 'libuv-worker') return Number(tid);
+    const io = readFileSync(`/proc/self/task/${tid}/io`, 'utf8');
+    const calls = Number(/syscr: (\d+)/.exec(io)?.[1] ?? 0) + Number(/syscw: (\d+)/.exec(io)?.[1] ?? 0);
+    if (calls > best.calls) best = { tid: Number(tid), calls };
   }
   return best.tid;
 }
