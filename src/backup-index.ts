@@ -216,6 +216,19 @@ export async function noteAppended(ctx: Context, lines: IndexLine[], bytes: numb
   return loadIndex(ctx);
 }
 
+/**
+ * Applies lines this process just appended without checking the index size: the next
+ * {@link noteAppended} or {@link loadIndex} compares sizes, and any append by someone else in
+ * between still shows as a mismatch there (and a re-read). Saves a `stat` per retention pass.
+ */
+export function noteOwnAppend(ctx: Context, lines: IndexLine[], bytes: number): void {
+  const view = views.get(ctx);
+  if (!view) return;
+  for (const line of lines) applyLine(view, line);
+  view.size += bytes;
+  view.torn = false;
+}
+
 /** Forgets the view (after a compaction this process wrote, or to force a re-read). */
 export function forgetIndex(ctx: Context): void {
   views.delete(ctx);

@@ -23,6 +23,7 @@ import {
   indexAppendOp,
   loadIndex,
   noteAppended,
+  noteOwnAppend,
   reconcile,
   serialize,
   SNAPSHOT_FILE,
@@ -117,11 +118,6 @@ export async function planBackup(ctx: Context, input: BackupPlanInput): Promise<
   else ops.push({ type: 'copy', from: input.key, to: backupKey(id) });
   ops.push(indexAppendOp(ctx, [{ op: 'add', ...info }]));
   return { ops, info };
-}
-
-/** An index line as a commit operation. */
-export function indexAppend(line: IndexLine): AppendOp {
-  return { type: 'append', key: BACKUP_INDEX, data: Buffer.from(`${JSON.stringify(line)}\n`) };
 }
 
 /** Who and why, for the audit line of a backup operation. */
@@ -289,7 +285,7 @@ export async function removeBackups(
         }),
       ],
     });
-    await serialize(ctx, () => noteAppended(ctx, lines, indexOp.data.byteLength));
+    await serialize(ctx, async () => noteOwnAppend(ctx, lines, indexOp.data.byteLength));
   }
 }
 

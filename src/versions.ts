@@ -8,7 +8,7 @@
  *
  * Retention: the journal (metadata, ~150 bytes a version) is kept whole. Contents are kept for the
  * newest {@link historyKeep} versions of each file: objects only referenced by older versions are
- * removed by `cleanupBackups` and, on the save path, every {@link PRUNE_EVERY} versions of a file.
+ * removed by `cleanupBackups` and, on the save path, every {@link PRUNE_EVERY} backups of a file.
  * Objects are hard links to the same inodes as the automatic backups, so while a backup exists its
  * version costs no extra bytes; after backup retention the object alone keeps the content.
  * Reading a pruned version fails with `E_NOT_FOUND` (its metadata stays in `history`).
@@ -168,22 +168,24 @@ export async function pruneHistoryObjects(ctx: Context): Promise<string[]> {
   const present = new Set((await ctx.storage.list(OBJECTS_DIR)).map((e) => e.name));
   const doomed = [...old].filter((sha) => !needed.has(sha) && present.has(sha));
   for (let i = 0; i < doomed.length; i += 500) {
-    await ctx.storage.commit({ changes: doomed.slice(i, i + 500).map((sha) => ({ type: 'remove' as const, key: objectKey(sha) })) });
+    // Not synced: a removal lost in a power cut leaves an object the next pass removes again.
+    await ctx.storage.commit({ sync: false, changes: doomed.slice(i, i + 500).map((sha) => ({ type: 'remove' as const, key: objectKey(sha) })) });
   }
   return doomed;
 }
 
-const lastPruned = new WeakMap<Context, Map<string, number>>();
+const calls = new WeakMap<Context, Map<string, number>>();
 
-/** Save-path pruning: every {@link PRUNE_EVERY} versions of `key`, once it has more than it keeps. */
+/**
+ * Save-path pruning: on the first and then every {@link PRUNE_EVERY}th backup of `key` in this
+ * process, once its history has more versions than it keeps. The other saves pay nothing.
+ */
 export async function maybePruneHistory(ctx: Context, key: string): Promise<void> {
+  let perCtx = calls.get(ctx);
+  if (!perCtx) calls.set(ctx, (perCtx = new Map()));
+  const n = perCtx.get(key) ?? 0;
+  perCtx.set(key, n + 1);
+  if (n % PRUNE_EVERY !== 0) return;
   const journal = await readJournal(ctx, key);
-  if (journal.entries.length <= historyKeep(ctx)) return;
-  let perCtx = lastPruned.get(ctx);
-  if (!perCtx) lastPruned.set(ctx, (perCtx = new Map()));
-  const version = journal.entries.at(-1)?.version ?? 0;
-  const last = perCtx.get(key);
-  if (last !== undefined && version - last < PRUNE_EVERY) return;
-  perCtx.set(key, version);
-  await pruneHistoryObjects(ctx);
+  if (journal.entries.length > historyKeep(ctx)) await pruneHistoryObjects(ctx);
 }
