@@ -175,9 +175,12 @@ export async function commitRecorded(
   await serialize(ctx, () => noteAppended(ctx, work.lines, indexOp?.data.byteLength ?? 0));
 }
 
+/** Longest backup id: a file name (≤ 120 bytes) plus time, sequence, label and extensions, under NAME_MAX. */
+export const MAX_BACKUP_ID_BYTES = 255;
+
 /** Checks a backup id's shape: one plain name, never a path. `E_INVALID_NAME` otherwise. */
 export function assertBackupId(id: unknown): string {
-  const safe = assertSafeName(id, 'backup id');
+  const safe = assertSafeName(id, 'backup id', MAX_BACKUP_ID_BYTES);
   if (safe === 'index.jsonl') throw new InvalidNameError('"index.jsonl" is the backup records journal, not a backup id; see config-persistence backup list.');
   return safe;
 }

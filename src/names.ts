@@ -27,7 +27,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
  * Rejects separators, `.`/`..`, a leading dot (temp and lock files start with one), control
  * characters including NUL, and over-long names — so no name can ever reach outside the base directory.
  */
-export function assertSafeName(name: unknown, kind: NameKind = 'file'): string {
+export function assertSafeName(name: unknown, kind: NameKind = 'file', maxBytes = MAX_NAME_BYTES): string {
   const fail = (why: string): never => {
     throw new InvalidNameError(
       `Invalid ${kind} name ${JSON.stringify(String(name))}: ${why}. Use a plain name such as "production" or "current.yaml".`,
@@ -41,7 +41,7 @@ export function assertSafeName(name: unknown, kind: NameKind = 'file'): string {
   if (name.startsWith('.')) return fail('names may not start with a dot');
   if (name !== name.trim()) return fail('leading or trailing spaces are not allowed');
   if (/^[a-zA-Z]:/.test(name)) return fail('drive prefixes are not allowed');
-  if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) return fail(`it is longer than ${MAX_NAME_BYTES} bytes`);
+  if (Buffer.byteLength(name, 'utf8') > maxBytes) return fail(`it is longer than ${maxBytes} bytes`);
   return name;
 }
 

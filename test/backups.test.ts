@@ -153,6 +153,19 @@ describe('ids', () => {
     await cp.close();
   });
 
+  it('restores and deletes backups of a file with a long name (ids longer than file names)', async () => {
+    const { cp } = await open();
+    const name = `${'n'.repeat(110)}.json`;
+    await cp.saveConfig({ a: 1 }, name);
+    const info = await cp.createBackup(name, { label: 'a label that is long enough to matter' });
+    expect(Buffer.byteLength(info.id)).toBeGreaterThan(120);
+    await cp.saveConfig({ a: 2 }, name);
+    await cp.restoreBackup(info.id);
+    expect(await cp.loadConfig(name)).toEqual({ a: 1 });
+    await cp.deleteBackup(info.id);
+    await cp.close();
+  });
+
   it('puts a label into the id as a slug and keeps the label text in the record', async () => {
     const { cp } = await open();
     await cp.saveConfig({ a: 1 }, 'current.yaml');
