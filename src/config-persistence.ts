@@ -36,6 +36,8 @@ import * as snapshots from './snapshots.js';
 import { collectStats } from './stats.js';
 import * as integrity from './integrity.js';
 import type { RepairOptions, RepairReport, VerifyResult } from './types.js';
+import * as bundles from './bundles.js';
+import type { Bundle, BundleSelection, BundleWriteResult, ImportOptions, ImportReport } from './types.js';
 import * as versions from './versions.js';
 
 /** Lock held while a snapshot is taken or restored. */
@@ -446,6 +448,65 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   // ------------------------------------------------------------------------------------------
   // Bundles (src/bundles.ts) — section owned by the schema/integrity/bundles work
   // ------------------------------------------------------------------------------------------
+
+  /**
+   * The selected configs and profiles as one bundle object (everything when `selection` is
+   * omitted; naming only profiles exports only profiles), with a sha256 per item and over the whole.
+   */
+  async exportBundle(selection: BundleSelection = {}): Promise<Bundle> {
+    this.assertOpen();
+    await this.settle();
+    return bundles.exportBundle(this.ctx, { ...selection });
+  }
+
+  /** Exports to one JSON file at `path` (atomic, durable, mode 0600) and says what it wrote. */
+  async writeBundle(path: string, selection: BundleSelection = {}): Promise<BundleWriteResult> {
+    this.assertOpen();
+    await this.settle();
+    return bundles.writeBundle(this.ctx, path, { ...selection });
+  }
+
+  /**
+   * Imports a bundle (an object or a file path) all-or-nothing: the envelope and every checksum
+   * are checked (`E_CHECKSUM`), every item validated (configs against the schema, profiles
+   * resolved), conflicts resolved by `onConflict` (`skip` by default, `rename` to `name-2`...,
+   * `overwrite` with the usual backup and history), a `pre-import` snapshot taken, and every file
+   * written in one commit. `dryRun` returns the plan and writes nothing.
+   */
+  async importBundle(source: Bundle | string, opts: ImportOptions = {}): Promise<ImportReport> {
+    this.assertOpen();
+    const options = { ...opts };
+    const checked = await bundles.readBundle(this.ctx, source);
+    if (options.dryRun) return (await bundles.planImport(this.ctx, checked, options)).report;
+    await this.settle();
+    try {
+      return await this.withSnapshotLocks(
+        // Every config and profile (the snapshot reads them all, an overwrite may break a child)
+        // and every key the plan writes; re-planned until the set is stable, then once more inside.
+        async () => [...new Set([...(await snapshots.configAndProfileKeys(this.ctx)), ...(await bundles.planImport(this.ctx, checked, options, false)).writes.map((w) => w.key)])],
+        async (locked) => {
+          const plan = await bundles.planImport(this.ctx, checked, options);
+          const unlocked = plan.writes.filter((w) => !locked.includes(w.key));
+          if (unlocked.length > 0) {
+            throw new ConflictError(`${unlocked.map((w) => this.ctx.storage.describe(w.key)).join(', ')} appeared while the import was starting; nothing was imported. Run the import again.`);
+          }
+          return bundles.commitImport(this.ctx, checked, plan, options, {
+            snapshot: async () => {
+              const info = await snapshots.createSnapshot(this.ctx, await snapshots.configAndProfileKeys(this.ctx), 'all', {
+                trigger: 'pre-import',
+                changedBy: options.changedBy ?? 'user',
+                reason: `before importing ${checked.label}`,
+              });
+              await retention.applyRetention(this.ctx, SNAPSHOT_FILE);
+              return info;
+            },
+          });
+        },
+      );
+    } finally {
+      this.keys.clear(); // new files may now answer to names that resolved elsewhere before
+    }
+  }
 
   // ------------------------------------------------------------------------------------------
   // Integrity and statistics (src/integrity.ts, src/stats.ts)

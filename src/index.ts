@@ -32,6 +32,8 @@ export { parseEnvValue } from './env.js';
 // Backups, snapshots, history (src/backups.ts, src/snapshots.ts, src/history.ts)
 
 // Bundles, integrity (src/bundles.ts, src/integrity.ts)
+export { BUNDLE_FORMAT, BUNDLE_VERSION, canonicalJson } from './bundles.js';
+export { QUARANTINE_DIR } from './integrity.js';
 
 // Watching (src/watch.ts)
 export { DEFAULT_DEBOUNCE_MS } from './watch.js';
