@@ -14,6 +14,8 @@ import { registerWatch } from './commands/watch.js';
 import { registerBackup } from './commands/backup.js';
 import { registerHistory } from './commands/history.js';
 import { registerStats } from './commands/stats.js';
+import { registerBundle } from './commands/bundle.js';
+import { registerIntegrity } from './commands/integrity.js';
 
 /** The package version, read once from package.json next to `dist/`. */
 function version(): string {
@@ -65,6 +67,8 @@ Examples:
   registerProfile(program, kit);
   registerBackup(program, kit);
   registerHistory(program, kit);
+  registerBundle(program, kit);
+  registerIntegrity(program, kit);
   registerStats(program, kit);
   registerWatch(program, kit);
   for (const command of walk(program)) {

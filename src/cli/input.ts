@@ -11,9 +11,12 @@ import type { Io } from './runtime.js';
 
 const codecs = new CodecRegistry();
 
-/** Reads and parses `source` (a path, or `-` for stdin read as YAML, which also accepts JSON). */
-export async function readInputDocument(source: string, io: Io): Promise<unknown> {
-  const name = source === '-' ? 'stdin.yaml' : source;
+/**
+ * Reads and parses `source`: a path (format by extension), or `-` for stdin, read as `stdinFormat`
+ * (YAML by default, which also accepts JSON).
+ */
+export async function readInputDocument(source: string, io: Io, stdinFormat: 'yaml' | 'json' = 'yaml'): Promise<unknown> {
+  const name = source === '-' ? `stdin.${stdinFormat}` : source;
   const bytes = source === '-' ? await readAll(io.stdin) : await readFile(source).catch((err: unknown) => Promise.reject(readError(source, err)));
   if (bytes.byteLength > DEFAULT_MAX_FILE_BYTES) {
     throw new TooLargeError(`${source === '-' ? 'stdin' : source} is larger than ${DEFAULT_MAX_FILE_BYTES} bytes; split it.`, name);
