@@ -574,8 +574,10 @@ describe('crash safety', () => {
     const list = await cp.listBackups();
     expect(list.length).toBeGreaterThan(0);
     const listed = new Set(list.map((b) => b.id));
+    const onDisk = await backupFiles(dir);
+    for (const id of listed) expect(onDisk, `${id} is listed but not on disk`).toContain(id);
     // Every backup file on disk is listed, complete, and matches its record.
-    for (const id of await backupFiles(dir)) {
+    for (const id of onDisk) {
       expect(listed.has(id), `${id} is on disk but not listed`).toBe(true);
       const info = list.find((b) => b.id === id)!;
       const bytes = await backupContent(dir, id);
