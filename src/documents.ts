@@ -49,7 +49,7 @@ function decodeDocument<T>(ctx: Context, key: string, bytes: Uint8Array): Stored
  */
 export function validateDocument<T>(ctx: Context, key: string, data: T, text?: string, applyDefaults = false, owned = false): T {
   const display = ctx.storage.describe(key);
-  const locate = text === undefined ? undefined : (path: ReadonlyArray<string | number>) => ctx.codecs.locate(key, text, path);
+  const locate = text === undefined ? undefined : (path: ReadonlyArray<string | number>, target?: 'key' | 'value') => ctx.codecs.locate(key, text, path, target);
   return ctx.schema.validate(display, data, { locate, applyDefaults, owned });
 }
 

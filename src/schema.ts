@@ -27,8 +27,8 @@ const AjvDraft7 = ((AjvDraft7Module as unknown as { default?: unknown }).default
 /** The schema used when none is configured, if the file exists in `schemaDir`. */
 export const DEFAULT_SCHEMA_FILE = 'config.schema.json';
 
-/** Finds where a value sits in the source text, for messages. */
-export type Locate = (path: ReadonlyArray<string | number>) => SourcePosition | undefined;
+/** Finds where an entry's key (default) or value sits in the source text, for messages. */
+export type Locate = (path: ReadonlyArray<string | number>, target?: 'key' | 'value') => SourcePosition | undefined;
 
 interface Compiled {
   check: ValidateFunction;
@@ -197,9 +197,9 @@ const ECHO_KEYWORDS = new Set(['if']);
  * Turns ajv errors into issues with dot paths, offending values and source positions, sorted by
  * position so they read top to bottom like compiler output.
  *
- * Positions: the offending value's key for a bad value, the unknown key itself for
- * `additionalProperties`, and the parent object for a missing required property (a missing value
- * has no position of its own).
+ * Positions: the offending value itself for a bad value (`current.yaml:6:9 api.port must be <=
+ * 65535` points at `70000`), the unknown key for `additionalProperties`, and the parent's key for a
+ * missing required property (a missing value has no position of its own).
  */
 export function toIssues(errors: ErrorObject[], data: unknown, locate?: Locate): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
@@ -229,7 +229,8 @@ export function toIssues(errors: ErrorObject[], data: unknown, locate?: Locate):
       const value = valueAt(data, pathSegments);
       if (value !== undefined) issue.value = value;
     }
-    const position = locateNearest(locate, error.keyword === 'required' ? segments : pathSegments);
+    const target = error.keyword === 'required' || pathSegments !== segments ? 'key' : 'value';
+    const position = locateNearest(locate, error.keyword === 'required' ? segments : pathSegments, target);
     if (position) {
       issue.line = position.line;
       issue.column = position.column;
@@ -245,11 +246,13 @@ function sortByPosition(issues: ValidationIssue[]): ValidationIssue[] {
   return issues.sort((a, b) => rank(a) - rank(b));
 }
 
-function locateNearest(locate: Locate | undefined, segments: string[]): SourcePosition | undefined {
+function locateNearest(locate: Locate | undefined, segments: string[], target: 'key' | 'value'): SourcePosition | undefined {
   if (!locate) return undefined;
+  const exact = locate(segments, target);
+  if (exact) return exact;
   // A missing value has no position: point at the closest parent that exists.
-  for (let n = segments.length; n >= 0; n--) {
-    const position = locate(segments.slice(0, n));
+  for (let n = segments.length - 1; n >= 0; n--) {
+    const position = locate(segments.slice(0, n), 'key');
     if (position) return position;
   }
   return undefined;

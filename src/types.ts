@@ -172,8 +172,11 @@ export interface Codec {
    * (comments, key order, indentation) for the parts that did not change.
    */
   stringify(data: unknown, previousText?: string): string;
-  /** Finds where the value at `path` is written in `text`, for validation messages. */
-  locate?(text: string, path: ReadonlyArray<string | number>): SourcePosition | undefined;
+  /**
+   * Finds where the entry at `path` is written in `text`, for messages: its key (`target: 'key'`,
+   * the default; the item itself in a list) or its value (`'value'`).
+   */
+  locate?(text: string, path: ReadonlyArray<string | number>, target?: 'key' | 'value'): SourcePosition | undefined;
 }
 
 // ---------------------------------------------------------------------------------------------

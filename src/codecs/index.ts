@@ -76,9 +76,9 @@ export class CodecRegistry {
   }
 
   /** Where the value at `path` sits in `text`, when the codec can tell. */
-  locate(file: string, text: string, path: ReadonlyArray<string | number>): SourcePosition | undefined {
+  locate(file: string, text: string, path: ReadonlyArray<string | number>, target: 'key' | 'value' = 'key'): SourcePosition | undefined {
     try {
-      return this.forFile(file).locate?.(text, path);
+      return this.forFile(file).locate?.(text, path, target);
     } catch {
       return undefined; // positions are a courtesy in messages; never fail the real error over them
     }

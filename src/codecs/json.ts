@@ -34,14 +34,14 @@ export const jsonCodec: Codec = {
     return previous.length === 0 || previous.endsWith('\n') ? `${body}\n` : body;
   },
 
-  locate(text: string, path: ReadonlyArray<string | number>): SourcePosition | undefined {
+  locate(text: string, path: ReadonlyArray<string | number>, target: 'key' | 'value' = 'key'): SourcePosition | undefined {
     const source = stripBom(text);
     const tree = treeOf(source);
     if (!tree) return undefined;
     const node = nodeAt(tree, path);
     if (!node) return undefined;
-    // Point at the key of a property (where a human looks), not at its value.
-    const anchor = node.parent?.type === 'property' ? node.parent : node;
+    // A property's key is where a human looks for the entry; its value, for what is wrong with it.
+    const anchor = target === 'key' && node.parent?.type === 'property' ? node.parent : node;
     return positionAt(source, anchor.offset);
   },
 };

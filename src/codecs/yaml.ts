@@ -51,14 +51,16 @@ export const yamlCodec: Codec = {
     return stringifyFresh(data);
   },
 
-  locate(text: string, path: ReadonlyArray<string | number>): SourcePosition | undefined {
+  locate(text: string, path: ReadonlyArray<string | number>, target: 'key' | 'value' = 'key'): SourcePosition | undefined {
     const { doc, lineCounter } = positionsOf(stripBom(text));
     if (path.length === 0) return doc.contents?.range ? toPosition(lineCounter, doc.contents.range[0]) : undefined;
     const parent = path.length > 1 ? doc.getIn(path.slice(0, -1), true) : doc.contents;
     const last = path[path.length - 1]!;
     if (isMap(parent)) {
       const pair = parent.items.find((p) => keyOf(p) === String(last));
-      const at = (pair?.key as YamlNode | undefined)?.range ?? (pair?.value as YamlNode | undefined)?.range;
+      const keyRange = (pair?.key as YamlNode | undefined)?.range;
+      const valueRange = (pair?.value as YamlNode | undefined)?.range;
+      const at = target === 'value' ? (valueRange ?? keyRange) : (keyRange ?? valueRange);
       return at ? toPosition(lineCounter, at[0]) : undefined;
     }
     const node = doc.getIn(path, true) as YamlNode | undefined;
