@@ -7,7 +7,7 @@ import { auditAppend } from './audit.js';
 import { planBackup } from './backups.js';
 import { sha256, type Context } from './context.js';
 import { ConflictError, NotFoundError, TooLargeError } from './errors.js';
-import { planVersion, readJournal, versionOf } from './history.js';
+import { journalKey, planVersion, readJournal, rememberAppend, versionOf } from './history.js';
 import type { AppendOp, BackupInfo, BackupTrigger, ChangedBy, Commit, CopyOp, PutOp, SaveResult } from './types.js';
 
 /** A file's content as read, with what the pipeline needs to know about it. */
@@ -244,6 +244,8 @@ async function commitChange(
       }),
     ],
   });
+  const journalLine = versionPlan.ops.find((op): op is AppendOp => op.type === 'append' && op.key === journalKey(key));
+  if (journalLine) rememberAppend(ctx, key, journal, journalLine.data);
   ctx.ownWrites.landed(key, next?.sha256 ?? '', next?.bytes);
   if (backup) for (const hook of afterBackupHooks) await hook(ctx, backup);
   const result: SaveResult = { path: display, version: versionPlan.version, sha256: next?.sha256 ?? '' };
