@@ -92,7 +92,7 @@ process.exit(0);
 export async function run({ quick, rounds, workDir }) {
   const { nodeConfigDir } = await fixture(workDir);
   const files = await scripts(workDir);
-  const perRound = quick ? 2 : 8;
+  const perRound = quick ? 2 : 4;
   const env = { ...process.env, CP__SERVER__PORT: '9000', CONFIG_PROFILE: '', NODE_ENV: 'production', NODE_CONFIG_DIR: nodeConfigDir, SUPPRESS_NO_CONFIG_WARNING: '1' };
   delete env.NODE_OPTIONS; // the harness's own flags must not slow the children
   const candidates = [

@@ -34,15 +34,20 @@ function fmtMs(ms) {
 /** Bar colour: the row's `kind` when the scenario gives one, else guessed from the label. */
 function kindOf(row) {
   if (row.kind && COLORS[row.kind]) return row.kind;
-  if (/^config-persistence|^ours\b|^Configuration/i.test(row.label)) return 'ours';
+  if (/config-persistence|^(save|load)Config\b|Configuration\.open/i.test(row.label)) return 'ours';
   if (row.ratio === 1 || /floor|baseline|bare|^raw|no backups|none|idle/i.test(row.label)) return 'baseline';
+  if (/\(reference\)/i.test(row.label)) return 'reference';
   return 'peer';
 }
 
-/** What a panel plots: 'ratio' when any row has one, else milliseconds. */
+/**
+ * What a panel plots: milliseconds when a target is about time (latency) or no row has a ratio,
+ * else the ratio to the scenario's baseline.
+ */
 function panelOf(scenario) {
+  const timeTargets = scenario.rows.some((r) => r.target && r.target.metric !== 'ratio');
   const withRatio = scenario.rows.filter((r) => typeof r.ratio === 'number' && Number.isFinite(r.ratio));
-  if (withRatio.length) return { metric: 'ratio', rows: withRatio };
+  if (withRatio.length && !timeTargets) return { metric: 'ratio', rows: withRatio };
   const withMs = scenario.rows.filter((r) => Number.isFinite(r.p50_ms ?? r.median_ms ?? r.max_ms));
   return { metric: 'ms', rows: withMs };
 }
@@ -80,7 +85,7 @@ export function renderSvg(results) {
     const biggestTarget = Math.max(0, ...targets);
     const biggest = Math.max(...panel.rows.map(high), biggestTarget);
     // Keep small ratios readable when one peer is far slower: clip at 4× the target (or 4×).
-    const clip = panel.metric === 'ratio' ? Math.max(4, 4 * biggestTarget) : Number.POSITIVE_INFINITY;
+    const clip = panel.metric === 'ratio' ? Math.max(4, 4 * biggestTarget) : biggestTarget > 0 ? 4 * biggestTarget : Number.POSITIVE_INFINITY;
     const scaleMax = Math.min(biggest, clip) * 1.05 || 1;
     const x = (v) => BAR_X + (Math.min(v, scaleMax) / scaleMax) * BAR_W;
     const top = y + 8;
