@@ -19,12 +19,17 @@ describe('CLI: usage, help and exit codes', () => {
       ['status'], ['get'], ['set'], ['validate'],
       ['profile'], ['profile', 'list'], ['profile', 'show'], ['profile', 'save'], ['profile', 'use'], ['profile', 'delete'], ['profile', 'diff'],
       ['backup'], ['backup', 'list'], ['backup', 'create'], ['backup', 'restore'], ['backup', 'prune'],
-      ['history'], ['diff'], ['rollback'], ['stats'], ['watch'],
+      ['history'], ['diff'], ['rollback'], ['export'], ['import'], ['verify'], ['repair'], ['stats'], ['watch'],
     ];
-    for (const command of commands) {
-      const r = await cli(ws, [...command, '--help']);
-      expect(r.code, command.join(' ')).toBe(0);
-      expect(r.stdout, command.join(' ')).toMatch(/Examples?:\n {2}\$ config-persistence /);
+    // Four at a time: 26 process starts one after another are slow on a busy machine.
+    for (let i = 0; i < commands.length; i += 4) {
+      const batch = commands.slice(i, i + 4);
+      const results = await Promise.all(batch.map((command) => cli(ws, [...command, '--help'])));
+      results.forEach((r, j) => {
+        const name = batch[j]!.join(' ');
+        expect(r.code, name).toBe(0);
+        expect(r.stdout, name).toMatch(/Examples?:\n {2}\$ config-persistence /);
+      });
     }
   });
 
@@ -397,6 +402,109 @@ describe('CLI: backups, history, diff, rollback, stats', () => {
     const s = json<{ configs: number; profiles: number; backups: { count: number }; history: { entries: number } }>(await cli(ws, ['--json', 'stats']));
     expect(s).toMatchObject({ configs: 2, profiles: 2, backups: { count: 1 }, history: { entries: 2 } });
     expect((await cli(ws, ['stats'])).stdout).toMatch(/newest backup +(just now|\d+ s ago)/);
+  });
+});
+
+describe('CLI: export and import', () => {
+  it('exports a bundle and imports it into an empty directory; --dry-run writes nothing', async () => {
+    const from = await workspace();
+    await cli(from, ['set', 'server.port', '9000']);
+    const exported = json<{ path: string; itemCount: number; checksum: string }>(await cli(from, ['--json', 'export', 'shop.bundle.json']));
+    expect(exported.itemCount).toBe(4);
+    const bundleFile = path.join(from, 'shop.bundle.json');
+    expect(JSON.parse(await readFile(bundleFile, 'utf8'))).toMatchObject({ format: 'config-persistence-bundle', itemCount: 4 });
+
+    const to = await workspace();
+    const toConfig = path.join(to, 'empty');
+    const dry = json<{ dryRun: boolean; created: Array<{ file: string }> }>(await cli(to, ['--dir', 'empty', '--json', 'import', bundleFile, '--on-conflict', 'skip', '--dry-run']));
+    expect(dry.dryRun).toBe(true);
+    expect(dry.created.map((i) => i.file).sort()).toEqual(['current.yaml', 'default.yaml', 'profiles/development.yaml', 'profiles/production.yaml']);
+    await expect(readdir(toConfig)).rejects.toMatchObject({ code: 'ENOENT' });
+
+    const done = await cli(to, ['--dir', 'empty', 'import', bundleFile, '--on-conflict', 'skip']);
+    expect(done.code).toBe(0);
+    expect(done.stdout).toContain('4 created, 0 renamed, 0 overwritten, 0 skipped');
+    expect((await cli(to, ['--dir', 'empty', 'get', 'server.port'])).stdout).toBe('9000\n');
+  });
+
+  it('export - writes the bundle to stdout and import - reads it from stdin; rename keeps both', async () => {
+    const ws = await workspace();
+    const out = await cli(ws, ['export', '-', '--profiles', 'production']);
+    expect(out.code).toBe(0);
+    const bundle = JSON.parse(out.stdout) as { items: Array<{ kind: string; name: string }> };
+    expect(bundle.items.map((i) => `${i.kind}:${i.name}`)).toEqual(['profile:production']);
+    await writeFile(path.join(ws, 'config', 'profiles', 'production.yaml'), 'server:\n  port: 8081\n');
+    const renamed = json<{ renamed: Array<{ name: string; originalName: string }> }>(await cli(ws, ['--json', 'import', '-', '--on-conflict', 'rename'], { input: out.stdout }));
+    expect(renamed.renamed).toEqual([expect.objectContaining({ originalName: 'production' })]);
+    expect(renamed.renamed[0]!.name).not.toBe('production');
+  });
+
+  it('overwrite asks first: refused without --yes when stdin is not a terminal, done with --yes', async () => {
+    const ws = await workspace();
+    await cli(ws, ['set', 'server.port', '9000']);
+    const fileBundle = path.join(ws, 'b.json');
+    await writeFile(fileBundle, (await cli(ws, ['export', '-', '--configs', 'current'])).stdout);
+    await cli(ws, ['set', 'server.port', '9999']);
+    const refused = await cli(ws, ['import', fileBundle, '--on-conflict', 'overwrite']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^E_CONFIRM: Refusing to overwrite current\.yaml/);
+    expect((await cli(ws, ['get', 'server.port'])).stdout).toBe('9999\n');
+    const done = json<{ overwritten: Array<{ file: string; backup?: string }>; snapshot?: string }>(await cli(ws, ['--json', 'import', fileBundle, '--on-conflict', 'overwrite', '--yes']));
+    expect(done.overwritten).toEqual([expect.objectContaining({ file: 'current.yaml', backup: expect.any(String) })]);
+    expect(done.snapshot).toBeTruthy();
+    expect((await cli(ws, ['get', 'server.port'])).stdout).toBe('9000\n');
+  });
+
+  it('bad usage and hostile bundles: missing or invalid --on-conflict exit 2; a tampered bundle exits 1 and changes nothing', async () => {
+    const ws = await workspace();
+    await writeFile(path.join(ws, 'b.json'), (await cli(ws, ['export', '-'])).stdout);
+    expect((await cli(ws, ['import', 'b.json'])).code).toBe(2);
+    expect((await cli(ws, ['import', 'b.json', '--on-conflict', 'merge'])).code).toBe(2);
+
+    const tampered = JSON.parse(await readFile(path.join(ws, 'b.json'), 'utf8')) as { items: Array<{ data: Record<string, unknown> }> };
+    tampered.items[0]!.data.injected = true;
+    await writeFile(path.join(ws, 't.json'), JSON.stringify(tampered));
+    const before = await snapshotDir(path.join(ws, 'config'));
+    const r = await cli(ws, ['import', 't.json', '--on-conflict', 'overwrite', '--yes']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^E_CHECKSUM: /);
+    expect(await snapshotDir(path.join(ws, 'config'))).toEqual(before);
+
+    const missing = await cli(ws, ['import', 'nope.json', '--on-conflict', 'skip']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^E_NOT_FOUND: /);
+  });
+});
+
+describe('CLI: verify and repair', () => {
+  it('verify exits 0 when clean and 1 with the problems; repair --dry-run changes nothing; repair quarantines', async () => {
+    const ws = await workspace();
+    const clean = await cli(ws, ['--json', 'verify']);
+    expect(clean.code).toBe(0);
+    expect(json(clean)).toEqual({ ok: true, problems: [] });
+
+    await writeFile(path.join(ws, 'config', 'profiles', 'broken.yaml'), 'server: [oops\n');
+    const found = await cli(ws, ['verify']);
+    expect(found.code).toBe(1);
+    expect(found.stdout).toMatch(/profiles\/broken\.yaml +unparsable/);
+    const problems = json<{ ok: boolean; problems: Array<{ path: string; kind: string }> }>(await cli(ws, ['--json', 'verify']));
+    expect(problems.ok).toBe(false);
+    expect(problems.problems).toEqual([expect.objectContaining({ path: 'profiles/broken.yaml', kind: 'unparsable' })]);
+
+    const before = await snapshotDir(path.join(ws, 'config'));
+    const dry = await cli(ws, ['repair', '--dry-run']);
+    expect(dry.code).toBe(1);
+    expect(dry.stdout).toMatch(/quarantine → quarantine\//);
+    expect(await snapshotDir(path.join(ws, 'config'))).toEqual(before);
+
+    const fixed = json<{ dryRun: boolean; actions: Array<{ action: string; to?: string }>; remaining: unknown[] }>(await cli(ws, ['--json', 'repair']));
+    expect(fixed.dryRun).toBe(false);
+    expect(fixed.actions).toEqual([expect.objectContaining({ action: 'quarantine' })]);
+    expect(fixed.remaining).toEqual([]);
+    const quarantined = await readdir(path.join(ws, 'config', 'quarantine'));
+    expect(quarantined).toHaveLength(1);
+    expect(await readFile(path.join(ws, 'config', 'quarantine', quarantined[0]!), 'utf8')).toBe('server: [oops\n');
+    expect((await cli(ws, ['verify'])).code).toBe(0);
   });
 });
 

@@ -4,12 +4,11 @@
  * codes and positions as everywhere else.
  */
 import { readFile } from 'node:fs/promises';
-import { CodecRegistry } from '../codecs/index.js';
-import { DEFAULT_MAX_FILE_BYTES } from '../context.js';
 import { ioError, isErrno, NotFoundError, TooLargeError } from '../errors.js';
 import type { Io } from './runtime.js';
 
-const codecs = new CodecRegistry();
+/** The library's default `maxFileBytes` (10 MiB): a document handed in is held to the same limit. */
+const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024;
 
 /**
  * Reads and parses `source`: a path (format by extension), or `-` for stdin, read as `stdinFormat`
@@ -21,7 +20,8 @@ export async function readInputDocument(source: string, io: Io, stdinFormat: 'ya
   if (bytes.byteLength > DEFAULT_MAX_FILE_BYTES) {
     throw new TooLargeError(`${source === '-' ? 'stdin' : source} is larger than ${DEFAULT_MAX_FILE_BYTES} bytes; split it.`, name);
   }
-  return codecs.decode(name, bytes);
+  const { CodecRegistry } = await import('../codecs/index.js');
+  return new CodecRegistry().decode(name, bytes);
 }
 
 function readError(source: string, err: unknown): Error {

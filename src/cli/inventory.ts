@@ -2,10 +2,14 @@
  * Which documents the managed directory holds: the top-level config files (`default.*`,
  * `current.*`, others) and the profiles. Listing goes through the library's storage interface.
  */
-import { CodecRegistry, extensionOf } from '../codecs/index.js';
 import { NotFoundError } from '../errors.js';
 import { RESERVED_NAMES } from '../names.js';
-import { LocalStorage } from '../storage/local.js';
+
+/** Extension of a file name, lower-case, without the dot (as the codec registry reads it). */
+function extensionOf(name: string): string {
+  const dot = name.lastIndexOf('.');
+  return dot > 0 ? name.slice(dot + 1).toLowerCase() : '';
+}
 
 /** Extensions the CLI treats as configuration documents. */
 const DOCUMENT_EXTENSIONS = new Set(['json', 'yaml', 'yml']);
@@ -18,6 +22,7 @@ export interface Inventory {
 
 /** Lists configuration documents under `baseDir` without changing anything. */
 export async function inventory(baseDir: string): Promise<Inventory> {
+  const { LocalStorage } = await import('../storage/local.js');
   const storage = new LocalStorage(baseDir, { durable: false });
   try {
     const top = await storage.list('');
@@ -48,6 +53,7 @@ function byRole(a: string, b: string): number {
 export async function readCurrentAsWritten(baseDir: string): Promise<unknown> {
   const { configs } = await inventory(baseDir);
   const file = configs.find((name) => name.startsWith('current.'));
+  const [{ LocalStorage }, { CodecRegistry }] = await Promise.all([import('../storage/local.js'), import('../codecs/index.js')]);
   const storage = new LocalStorage(baseDir, { durable: false });
   try {
     const bytes = file === undefined ? undefined : await storage.read(file);

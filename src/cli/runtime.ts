@@ -4,8 +4,8 @@
  */
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import { ConfigPersistence } from '../config-persistence.js';
-import { Configuration } from '../configuration.js';
+import type { ConfigPersistence } from '../config-persistence.js';
+import type { Configuration } from '../configuration.js';
 import { CliError } from './errors.js';
 import { colorEnabled, palette, type Palette } from './output.js';
 
@@ -43,7 +43,7 @@ export class Runtime {
   readonly io: Io;
   /** Colours for stdout. */
   readonly p: Palette;
-  private store_: ConfigPersistence | undefined;
+  private store_: Promise<ConfigPersistence> | undefined;
   private config_: Promise<Configuration> | undefined;
   private readonly cleanups: Array<() => Promise<void> | void> = [];
 
@@ -58,9 +58,13 @@ export class Runtime {
     return Boolean(this.opts.json);
   }
 
-  /** The store over `--dir` and `--schema-dir`, created on first use and closed after the command. */
-  store(): ConfigPersistence {
-    this.store_ ??= new ConfigPersistence({ baseDir: this.opts.dir, schemaDir: this.opts.schemaDir });
+  /**
+   * The store over `--dir` and `--schema-dir`, created on first use and closed after the command.
+   * The library is imported on first use: `--help` and usage errors stay fast without it (ajv and
+   * the codecs cost more to load than the rest of the CLI).
+   */
+  store(): Promise<ConfigPersistence> {
+    this.store_ ??= import('../config-persistence.js').then(({ ConfigPersistence }) => new ConfigPersistence({ baseDir: this.opts.dir, schemaDir: this.opts.schemaDir }));
     return this.store_;
   }
 
@@ -70,13 +74,15 @@ export class Runtime {
    * the command. Rejects like `Configuration.open` when a layer is unreadable or the result invalid.
    */
   configuration(): Promise<Configuration> {
-    this.config_ ??= Configuration.open({
-      baseDir: this.opts.dir,
-      schemaDir: this.opts.schemaDir,
-      env: this.io.env,
-      ...(typeof this.opts.profile === 'string' ? { profile: this.opts.profile } : {}),
-      ...(typeof this.opts.envPrefix === 'string' ? { envPrefix: this.opts.envPrefix } : {}),
-    });
+    this.config_ ??= import('../configuration.js').then(({ Configuration }) =>
+      Configuration.open({
+        baseDir: this.opts.dir,
+        schemaDir: this.opts.schemaDir,
+        env: this.io.env,
+        ...(typeof this.opts.profile === 'string' ? { profile: this.opts.profile } : {}),
+        ...(typeof this.opts.envPrefix === 'string' ? { envPrefix: this.opts.envPrefix } : {}),
+      }),
+    );
     return this.config_;
   }
 
@@ -176,7 +182,7 @@ export class Runtime {
       const config = await this.config_.catch(() => undefined);
       await config?.close();
     }
-    if (this.store_) await this.store_.close();
+    if (this.store_) await (await this.store_).close();
   }
 }
 

@@ -85,13 +85,14 @@ export function renderBackups(backups: readonly BackupInfo[], p: Palette, indent
 }
 
 async function list(rt: Runtime, file?: string): Promise<number> {
-  const backups = await rt.store().listBackups(file);
+  const store = await rt.store();
+  const backups = await store.listBackups(file);
   rt.print(backups, () => (backups.length === 0 ? rt.p.dim('no backups yet (one is taken before every overwrite and delete)') : renderBackups(backups, rt.p)));
   return 0;
 }
 
 async function create(rt: Runtime, file?: string): Promise<number> {
-  const store = rt.store();
+  const store = await rt.store();
   const label = rt.opts.label as string | undefined;
   let info: BackupInfo;
   if (rt.opts.snapshot) {
@@ -106,7 +107,7 @@ async function create(rt: Runtime, file?: string): Promise<number> {
 }
 
 async function restore(rt: Runtime, id: string): Promise<number> {
-  const store = rt.store();
+  const store = await rt.store();
   const info = (await store.listBackups()).find((b) => b.id === id);
   const what = info?.kind === 'snapshot' ? `the whole directory from snapshot ${id}` : info ? `${info.file} from backup ${id}` : `backup ${id}`;
   await rt.confirm(`restore ${what}`, 'The current content is backed up first');
@@ -120,7 +121,7 @@ async function restore(rt: Runtime, id: string): Promise<number> {
 }
 
 async function remove(rt: Runtime, id: string): Promise<number> {
-  const store = rt.store();
+  const store = await rt.store();
   await rt.confirm(`delete backup ${id}`);
   const info = await store.deleteBackup(id);
   rt.print(info, () => `deleted backup ${info.id}`);
@@ -130,7 +131,8 @@ async function remove(rt: Runtime, id: string): Promise<number> {
 async function prune(rt: Runtime): Promise<number> {
   const keep = rt.opts.keep === undefined ? undefined : parseCount(String(rt.opts.keep), '--keep');
   const maxAgeMs = rt.opts.maxAge === undefined ? undefined : parseDuration(String(rt.opts.maxAge), '--max-age');
-  const result = await rt.busy('pruning', rt.store().cleanupBackups({ ...(keep !== undefined ? { maxBackups: keep } : {}), ...(maxAgeMs !== undefined ? { maxAgeMs } : {}) }));
+  const store = await rt.store();
+  const result = await rt.busy('pruning', store.cleanupBackups({ ...(keep !== undefined ? { maxBackups: keep } : {}), ...(maxAgeMs !== undefined ? { maxAgeMs } : {}) }));
   rt.print(result, () => (result.removed.length === 0 ? 'nothing to prune' : `removed ${plural(result.removed.length, 'backup')}:\n${renderBackups(result.removed, rt.p, '  ')}`));
   return 0;
 }

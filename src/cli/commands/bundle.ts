@@ -47,7 +47,7 @@ function listOption(value: unknown): readonly string[] | boolean | undefined {
 }
 
 async function exportCommand(rt: Runtime, out: string): Promise<number> {
-  const store = rt.store();
+  const store = await rt.store();
   const profiles = listOption(rt.opts.profiles);
   const configs = listOption(rt.opts.configs);
   const selection: BundleSelection = { ...(profiles !== undefined ? { profiles } : {}), ...(configs !== undefined ? { configs } : {}) };
@@ -63,7 +63,7 @@ async function exportCommand(rt: Runtime, out: string): Promise<number> {
 }
 
 async function importCommand(rt: Runtime, source: string): Promise<number> {
-  const store = rt.store();
+  const store = await rt.store();
   const onConflict = rt.opts.onConflict as 'skip' | 'rename' | 'overwrite';
   const bundle: Bundle | string = source === '-' ? ((await readInputDocument('-', rt.io, 'json')) as Bundle) : source;
   const common = { onConflict, ...(rt.opts.reason !== undefined ? { reason: rt.opts.reason as string } : {}) };

@@ -40,7 +40,8 @@ export function registerHistory(program: Command, kit: Kit): void {
 }
 
 async function history(rt: Runtime, file: string): Promise<number> {
-  const versions = await rt.store().history(file);
+  const store = await rt.store();
+  const versions = await store.history(file);
   rt.print({ file, versions }, () => {
     if (versions.length === 0) return rt.p.dim(`no recorded versions of ${file} yet`);
     return table(
@@ -62,14 +63,16 @@ async function history(rt: Runtime, file: string): Promise<number> {
 async function diff(rt: Runtime, file: string, a: string, b?: string): Promise<number> {
   const from = parseCount(a, 'version a', 1);
   const to = b === undefined ? undefined : parseCount(b, 'version b', 1);
-  const changes = await rt.store().diff(file, from, to);
+  const store = await rt.store();
+  const changes = await store.diff(file, from, to);
   rt.print({ file, from, to: to ?? null, changes }, () => renderChanges(changes, rt.p, `no differences between version ${from} and ${to ?? 'the newest'}`));
   return 0;
 }
 
 async function rollback(rt: Runtime, file: string, version: string): Promise<number> {
   const target = parseCount(version, 'version', 1);
-  const result = await rt.store().rollback(file, target, rt.opts.reason !== undefined ? { reason: rt.opts.reason as string } : {});
+  const store = await rt.store();
+  const result = await store.rollback(file, target, rt.opts.reason !== undefined ? { reason: rt.opts.reason as string } : {});
   rt.print({ file, rolledBackTo: target, ...result, backup: result.backup?.id ?? null }, () => {
     const backup = result.backup ? `; the replaced content is in backup ${result.backup.id}` : '';
     return `${result.path} is back at the content of version ${target} (now version ${result.version}${backup})`;

@@ -43,7 +43,8 @@ export function renderProblems(problems: readonly Problem[], p: Palette, indent 
 }
 
 async function verify(rt: Runtime): Promise<number> {
-  const result = await rt.busy('verifying', rt.store().verify());
+  const store = await rt.store();
+  const result = await rt.busy('verifying', store.verify());
   rt.print(result, () =>
     result.ok ? rt.p.green('ok: no problems found') : `${renderProblems(result.problems, rt.p)}\n${rt.p.red(`${plural(result.problems.length, 'problem')} found`)} ${rt.p.dim('(`config-persistence repair --dry-run` shows the fixes)')}`,
   );
@@ -51,7 +52,8 @@ async function verify(rt: Runtime): Promise<number> {
 }
 
 async function repair(rt: Runtime): Promise<number> {
-  const report = await rt.busy('repairing', rt.store().repair({ ...(rt.opts.dryRun ? { dryRun: true } : {}), ...(rt.opts.recover ? { recoverFromBackup: true } : {}) }));
+  const store = await rt.store();
+  const report = await rt.busy('repairing', store.repair({ ...(rt.opts.dryRun ? { dryRun: true } : {}), ...(rt.opts.recover ? { recoverFromBackup: true } : {}) }));
   rt.print(report, () => {
     const lines: string[] = [];
     if (report.actions.length === 0) lines.push(rt.p.green('nothing to repair'));

@@ -81,12 +81,13 @@ export function registerProfile(program: Command, kit: Kit): void {
 export async function activeProfile(rt: Runtime): Promise<{ name: string | null; source: 'env' | 'persisted' | 'none' }> {
   const fromEnv = rt.io.env.CONFIG_PROFILE;
   if (fromEnv) return { name: fromEnv, source: 'env' };
-  const persisted = await rt.store().getActiveProfile();
+  const store = await rt.store();
+  const persisted = await store.getActiveProfile();
   return persisted ? { name: persisted, source: 'persisted' } : { name: null, source: 'none' };
 }
 
 async function list(rt: Runtime): Promise<number> {
-  const store = rt.store();
+  const store = await rt.store();
   const [profiles, active] = await Promise.all([store.listProfiles(), activeProfile(rt)]);
   rt.print({ active: active.name, activeSource: active.source, profiles }, () => {
     if (profiles.length === 0) return rt.p.dim(`no profiles in ${store.baseDir}/profiles (create one with \`config-persistence profile save <name>\`)`);
@@ -108,7 +109,8 @@ async function list(rt: Runtime): Promise<number> {
 }
 
 async function show(rt: Runtime, name: string): Promise<number> {
-  const profile = await rt.store().loadProfile(name, { resolve: !rt.opts.own });
+  const store = await rt.store();
+  const profile = await store.loadProfile(name, { resolve: !rt.opts.own });
   rt.print(profile, () => {
     const header: string[] = [];
     const parents = profile.meta.extends === undefined ? [] : ([] as string[]).concat(profile.meta.extends);
@@ -121,7 +123,7 @@ async function show(rt: Runtime, name: string): Promise<number> {
 }
 
 async function save(rt: Runtime, name: string, source?: string): Promise<number> {
-  const store = rt.store();
+  const store = await rt.store();
   const data = source === undefined ? await readCurrentAsWritten(store.baseDir) : await readInputDocument(source, rt.io);
   const parents = rt.opts.extends as string | undefined;
   const result = await store.saveProfile(name, data as Record<string, unknown>, {
@@ -139,7 +141,7 @@ async function save(rt: Runtime, name: string, source?: string): Promise<number>
 async function use(rt: Runtime, name?: string): Promise<number> {
   if (rt.opts.clear && name !== undefined) throw usageError('give a profile name or --clear, not both');
   if (!rt.opts.clear && name === undefined) throw usageError('missing profile name', 'run `config-persistence profile use <name>`, or `--clear` to choose none');
-  const store = rt.store();
+  const store = await rt.store();
   await store.setActiveProfile(rt.opts.clear ? null : name!);
   const overridden = rt.io.env.CONFIG_PROFILE;
   rt.print({ active: rt.opts.clear ? null : name }, () => (rt.opts.clear ? 'no profile is active now' : `active profile: ${name}`));
@@ -148,7 +150,7 @@ async function use(rt: Runtime, name?: string): Promise<number> {
 }
 
 async function remove(rt: Runtime, name: string): Promise<number> {
-  const store = rt.store();
+  const store = await rt.store();
   // Check first: asking to confirm the deletion of something that does not exist helps nobody.
   if (!(await store.profileExists(name))) {
     await store.loadProfile(name, { resolve: false }); // throws the library's E_NOT_FOUND with the file name
@@ -160,7 +162,7 @@ async function remove(rt: Runtime, name: string): Promise<number> {
 }
 
 async function diff(rt: Runtime, a: string, b: string): Promise<number> {
-  const store = rt.store();
+  const store = await rt.store();
   const [left, right] = await Promise.all([store.loadProfile(a), store.loadProfile(b)]);
   const changes = diffDocuments(left.data, right.data);
   rt.print({ from: a, to: b, changes }, () => renderChanges(changes, rt.p, `profiles ${a} and ${b} resolve to the same values`));

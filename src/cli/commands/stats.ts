@@ -15,7 +15,7 @@ export function registerStats(program: Command, kit: Kit): void {
 }
 
 async function stats(rt: Runtime): Promise<number> {
-  const store = rt.store();
+  const store = await rt.store();
   const s = await rt.busy('counting', store.stats());
   rt.print(s, () => {
     const age = (iso: string | undefined) => (iso ? `${relativeTime(iso)} (${iso})` : '—');

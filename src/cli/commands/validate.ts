@@ -31,7 +31,8 @@ export function schemaFileOf(rt: Runtime): string | null {
 export async function validateEverything(rt: Runtime): Promise<ValidationReport> {
   const progress = rt.progress('validating');
   try {
-    return await validateAll(rt.store(), schemaFileOf(rt), {
+    const store = await rt.store();
+    return await validateAll(store, schemaFileOf(rt), {
       effective: async () => {
         const config = await rt.configuration();
         return `${EFFECTIVE} (${config.activeProfile ? `profile ${config.activeProfile}` : 'no profile'})`;

@@ -22,7 +22,7 @@ export function registerWatch(program: Command, kit: Kit): void {
 }
 
 async function watch(rt: Runtime, file?: string): Promise<number> {
-  const store = rt.store();
+  const store = await rt.store();
   const stopped = untilInterrupted();
   const handle = await store.watch(file, (event) => print(rt, event), {
     onError: (err) => {
