@@ -3,7 +3,7 @@
  * edits on stderr without stopping, and exits 0 on SIGINT.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, workspace } from './helpers/cli.js';
@@ -78,10 +78,28 @@ describe('CLI: watch', () => {
       w.child.kill('SIGINT');
     }
     expect((await w.exited).code).toBe(0);
-    const line = JSON.parse(w.out().split('\n')[0]!) as { file: string; changes: unknown[]; data: { logging: { level: string } } };
+    const line = JSON.parse(w.out().split('\n')[0]!) as { scope: string; file: string; changes: unknown[]; data: { logging: { level: string } } };
+    expect(line.scope).toBe('file');
     expect(line.file).toBe('current.yaml');
     expect(line.changes).toEqual([{ path: 'logging.level', type: 'changed', oldValue: 'info', newValue: 'debug' }]);
     expect(line.data.logging.level).toBe('debug');
+  });
+
+  it('without a file follows the effective configuration: a change in the active profile is printed', async () => {
+    const ws = await workspace();
+    const profile = path.join(ws, 'config', 'profiles', 'production.yaml');
+    const w = start(ws, ['--json', 'watch', '--profile', 'production']);
+    try {
+      await until('the watch to be armed', () => w.err().includes('watching the effective configuration (profile production)'));
+      await replace(profile, (await readFile(profile, 'utf8')).replace('level: warn', 'level: error'));
+      await until('a JSON line', () => w.out().includes('\n'));
+    } finally {
+      w.child.kill('SIGTERM');
+    }
+    expect((await w.exited).code).toBe(0);
+    const line = JSON.parse(w.out().split('\n')[0]!) as { scope: string; profile: string; changes: unknown[] };
+    expect(line).toMatchObject({ scope: 'effective', profile: 'production' });
+    expect(line.changes).toEqual([{ path: 'logging.level', type: 'changed', oldValue: 'warn', newValue: 'error' }]);
   });
 
   it('refuses a hostile file name with E_INVALID_NAME', async () => {

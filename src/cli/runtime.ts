@@ -71,11 +71,13 @@ export class Runtime {
   /**
    * The effective configuration (default ← profile chain ← profile ← current ← environment) as an
    * application would open it, honouring `--profile` and `--env-prefix`; opened once, closed after
-   * the command. Rejects like `Configuration.open` when a layer is unreadable or the result invalid.
+   * the command (`extra` applies to the first call only). Rejects like `Configuration.open` when a
+   * layer is unreadable or the result invalid.
    */
-  configuration(): Promise<Configuration> {
+  configuration(extra: { watch?: boolean } = {}): Promise<Configuration> {
     this.config_ ??= import('../configuration.js').then(({ Configuration }) =>
       Configuration.open({
+        ...(extra.watch ? { watch: true } : {}),
         baseDir: this.opts.dir,
         schemaDir: this.opts.schemaDir,
         env: this.io.env,

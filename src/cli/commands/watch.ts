@@ -1,63 +1,80 @@
 /**
- * `watch [file]`: prints each valid change of a config file as it happens, until interrupted.
- * Invalid content is reported on stderr and the last good version stays current. Ctrl-C (SIGINT)
- * or SIGTERM closes the watch and exits 0.
+ * `watch [file]`: prints each valid change as it happens, until interrupted — of the effective
+ * configuration (every layer: default, profile chain, current, environment) or, given a file, of
+ * that file alone. Invalid content is reported on stderr and the last good version stays current.
+ * Ctrl-C (SIGINT) or SIGTERM closes the watch and exits 0.
  */
 import type { Command } from 'commander';
+import type { Change } from '../../types.js';
 import { toReport } from '../errors.js';
-import type { WatchEvent } from '../../types.js';
-import { examples, type Kit, type Runtime } from '../runtime.js';
+import { effectiveOptions, examples, type Kit, type Runtime } from '../runtime.js';
 import { renderChanges } from './render.js';
 
 /** Registers `watch`. */
 export function registerWatch(program: Command, kit: Kit): void {
   examples(
-    program
-      .command('watch')
-      .description('print each valid change of a config file (default current.*) until Ctrl-C; invalid edits are reported on stderr')
-      .argument('[file]', 'config file, e.g. current.yaml or profiles/production'),
+    effectiveOptions(
+      program
+        .command('watch')
+        .description('print each valid change of the effective configuration (or of one file) until Ctrl-C; invalid edits are reported on stderr')
+        .argument('[file]', 'watch only this file, e.g. current.yaml or profiles/production'),
+    ),
     'config-persistence watch',
     'config-persistence --json watch profiles/production   # one JSON line per change',
   ).action(kit.act(watch));
 }
 
 async function watch(rt: Runtime, file?: string): Promise<number> {
-  const store = await rt.store();
   const stopped = untilInterrupted();
-  const handle = await store.watch(file, (event) => print(rt, event), {
-    onError: (err) => {
-      const report = toReport(err);
-      if (rt.json) rt.io.stderr.write(`${JSON.stringify({ at: new Date().toISOString(), error: { code: report.code, message: report.message } })}\n`);
-      else rt.note(`${report.code}: ${report.message}\n  (the last good version stays current)`);
-    },
-  });
-  rt.note(`watching ${file ?? 'current.*'} in ${store.baseDir} — press Ctrl-C to stop`);
+  const onError = (err: Error): void => {
+    const report = toReport(err);
+    if (rt.json) rt.io.stderr.write(`${JSON.stringify({ at: new Date().toISOString(), error: { code: report.code, message: report.message } })}\n`);
+    else rt.note(`${report.code}: ${report.message}\n  (the last good version stays current)`);
+  };
+  if (file === undefined) {
+    const config = await rt.configuration({ watch: true });
+    const label = `effective configuration${config.activeProfile ? ` (profile ${config.activeProfile})` : ''}`;
+    config.on('error', onError);
+    config.on('change', (event) => print(rt, { scope: 'effective', profile: config.activeProfile ?? null }, label, event.changes, event.data));
+    rt.note(`watching the ${label}: ${config.sources.map((s) => s.file).join(' ← ')} — press Ctrl-C to stop`);
+    await stopped;
+    return 0;
+  }
+  const store = await rt.store();
+  const handle = await store.watch(file, (event) => print(rt, { scope: 'file', file: event.file }, event.file, event.changes, event.data), { onError });
+  rt.note(`watching ${file} in ${store.baseDir} — press Ctrl-C to stop`);
   await stopped;
   await handle.close();
   return 0;
 }
 
-function print(rt: Runtime, event: WatchEvent<unknown>): void {
+function print(rt: Runtime, what: Record<string, unknown>, label: string, changes: readonly Change[], data: unknown): void {
   const at = new Date();
   if (rt.json) {
     // One JSON document per line: a stream a program can read as it comes.
-    rt.io.stdout.write(`${JSON.stringify({ at: at.toISOString(), file: event.file, changes: event.changes, data: event.data })}\n`);
+    rt.io.stdout.write(`${JSON.stringify({ at: at.toISOString(), ...what, changes, data })}\n`);
     return;
   }
   const time = at.toTimeString().slice(0, 8);
-  const body = renderChanges(event.changes, rt.p, 'reloaded (no value changed)')
+  const body = renderChanges(changes, rt.p, 'reloaded (no value changed)')
     .split('\n')
     .map((line) => `  ${line}`)
     .join('\n');
-  rt.io.stdout.write(`${rt.p.dim(time)} ${rt.p.bold(event.file)}\n${body}\n`);
+  rt.io.stdout.write(`${rt.p.dim(time)} ${rt.p.bold(label)}\n${body}\n`);
 }
 
-/** Resolves on the first SIGINT or SIGTERM; the handlers are removed again afterwards. */
+/**
+ * Resolves on the first SIGINT or SIGTERM; a second one exits at once (130). The handlers stay
+ * installed until the process ends: removing them inside the signal would leave proper-lockfile's
+ * signal-exit hook as the only listener, and it then re-raises the signal and kills the process
+ * before the watch is closed.
+ */
 function untilInterrupted(): Promise<void> {
   return new Promise((resolve) => {
+    let seen = false;
     const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      if (seen) process.exit(130);
+      seen = true;
       resolve();
     };
     process.on('SIGINT', stop);
