@@ -110,13 +110,16 @@ describe('LocalStorage', () => {
     await writeFile(path.join(dir, '.a.json.999999-1-aa.cp-tmp'), 'a-new');
     await writeFile(path.join(dir, 'a.json'), 'a-old');
     await writeFile(path.join(dir, 'gone.json'), 'bye');
+    // As the writer does: hard links to each target's content when the commit began.
+    await link(path.join(dir, 'a.json'), path.join(dir, '.txn', '1-999999-aa.0.old'));
+    await link(path.join(dir, 'gone.json'), path.join(dir, '.txn', '1-999999-aa.1.old'));
     await writeFile(
       path.join(dir, '.txn', '1-999999-aa.json'),
       JSON.stringify({
         pid: 999999,
         steps: [
-          { kind: 'put', from: path.join(dir, '.a.json.999999-1-aa.cp-tmp'), to: path.join(dir, 'a.json') },
-          { kind: 'remove', to: path.join(dir, 'gone.json') },
+          { kind: 'put', from: path.join(dir, '.a.json.999999-1-aa.cp-tmp'), to: path.join(dir, 'a.json'), old: path.join(dir, '.txn', '1-999999-aa.0.old') },
+          { kind: 'remove', to: path.join(dir, 'gone.json'), old: path.join(dir, '.txn', '1-999999-aa.1.old') },
         ],
       }),
     );

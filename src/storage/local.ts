@@ -440,26 +440,35 @@ export class LocalStorage implements Storage {
     await this.ensureParent(path.join(txnDir, 'x'));
     const id = `${Date.now()}-${process.pid}-${randomBytes(4).toString('hex')}`;
     const steps: TxnStep[] = [];
-    for (const [i, op] of changes.entries()) {
-      if (op.type === 'put') steps.push({ kind: 'put', from: temps.get(op)!, to: this.resolve(op.key) });
-      else if (op.type === 'remove') steps.push({ kind: 'remove', to: this.resolve(op.key) });
-      else steps.push({ kind: 'move', from: this.resolve(op.from), to: this.resolve(op.to) });
-      const step = steps[i]!;
-      if (step.kind !== 'move') {
-        const old = path.join(txnDir, `${id}.${i}.old`);
-        try {
-          await fs.link(step.to, old);
-          step.old = old;
-        } catch (err) {
-          if (!isErrno(err, 'ENOENT')) throw err;
+    const intent = path.join(txnDir, `${id}.json`);
+    let temp: string | undefined;
+    try {
+      for (const [i, op] of changes.entries()) {
+        if (op.type === 'put') steps.push({ kind: 'put', from: temps.get(op)!, to: this.resolve(op.key) });
+        else if (op.type === 'remove') steps.push({ kind: 'remove', to: this.resolve(op.key) });
+        else steps.push({ kind: 'move', from: this.resolve(op.from), to: this.resolve(op.to) });
+        const step = steps[i]!;
+        if (step.kind !== 'move') {
+          const old = path.join(txnDir, `${id}.${i}.old`);
+          try {
+            await fs.link(step.to, old);
+            step.old = old;
+          } catch (err) {
+            if (!isErrno(err, 'ENOENT')) throw err;
+          }
         }
       }
+      const record: TxnRecord = { pid: process.pid, steps };
+      temp = await writeTemp(intent, Buffer.from(JSON.stringify(record)), { durable: this.durable });
+      await fs.rename(temp, intent);
+      temp = undefined;
+      if (this.durable) await syncDirectory(txnDir);
+    } catch (err) {
+      // Nothing was applied yet: drop the intent (durable or not) and the links to the old content.
+      if (temp) await removeQuietly(temp);
+      await finishTxn(intent, steps);
+      throw err;
     }
-    const intent = path.join(txnDir, `${id}.json`);
-    const record: TxnRecord = { pid: process.pid, steps };
-    const temp = await writeTemp(intent, Buffer.from(JSON.stringify(record)), { durable: this.durable });
-    await fs.rename(temp, intent);
-    if (this.durable) await syncDirectory(txnDir);
     const done: TxnStep[] = [];
     try {
       for (const step of steps) {
@@ -542,18 +551,43 @@ async function undoStep(step: TxnStep): Promise<void> {
 }
 
 async function redoStep(step: TxnStep): Promise<void> {
-  // Idempotent: each step checks whether it already happened.
-  if (step.kind === 'put') await fs.rename(step.from!, step.to).catch(() => undefined);
-  else if (step.kind === 'remove') await fs.unlink(step.to).catch(() => undefined);
-  else {
+  if (step.kind === 'move') {
+    // Idempotent: a link that exists already, or a source already gone, means it happened.
     await fs.link(step.from!, step.to).catch(() => undefined);
     if (await exists(step.to)) await fs.unlink(step.from!).catch(() => undefined);
+    return;
   }
+  // A put or remove runs only while its target still holds what it held when the commit began (the
+  // `old` link, or no file): otherwise it already ran, or a later write replaced the target since,
+  // and replaying it would undo that write.
+  if (!(await untouchedSince(step))) {
+    if (step.kind === 'put') await removeQuietly(step.from!); // already renamed, or superseded
+    return;
+  }
+  const ignoreGone = (err: unknown): void => {
+    if (!isErrno(err, 'ENOENT')) throw err; // a real error keeps the intent for the next recovery
+  };
+  if (step.kind === 'put') await fs.rename(step.from!, step.to).catch(ignoreGone);
+  else await fs.unlink(step.to).catch(ignoreGone);
+}
+
+/** Whether a step's target is still the file (inode) it was when its commit began, or still absent. */
+async function untouchedSince(step: TxnStep): Promise<boolean> {
+  const now = await fs.lstat(step.to).catch(() => undefined); // absent
+  if (!step.old) return now === undefined;
+  const then = await fs.lstat(step.old).catch(() => undefined); // absent: cannot tell, so never replay
+  return now !== undefined && then !== undefined && now.ino === then.ino && now.dev === then.dev;
 }
 
 async function finishTxn(intent: string, steps: TxnStep[]): Promise<void> {
+  // The intent goes first: replaying it needs the links to the old content, so they must never be
+  // gone while the intent is still there. If it cannot be removed, the next recovery finishes.
+  const removed = await fs.unlink(intent).then(
+    () => true,
+    (err: unknown) => isErrno(err, 'ENOENT'),
+  );
+  if (!removed) return;
   await Promise.all(steps.filter((s) => s.old).map((s) => removeQuietly(s.old!)));
-  await removeQuietly(intent);
 }
 
 function changeKey(op: PutOp | { type: 'remove'; key: string } | { type: 'move'; from: string; to: string }): string {

@@ -7,141 +7,16 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, truncat
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DIST, tempDir } from '../helpers/tmp.js';
-import { callsInside, callShape, cloneDir, FILE_SYSCALLS, parseTrace, runTraced, type OpSpec, type TracedCall } from './inject.js';
-import { checkBackups, checkObjects, findTemps, hasCommand, mountTmpfs, mountUnavailableReason, readJournalStrict, sh, unmount, walkFiles } from './lib.js';
+import { sweep } from './sweep.js';
+import { findTemps, hasCommand, mountTmpfs, mountUnavailableReason, sh, unmount, walkFiles } from './lib.js';
 
 const { ConfigPersistence } = (await import(DIST)) as typeof import('../../src/index.js');
-
-/** The errors each call is failed with: what a real disk, quota or permission problem returns. */
-const ERRORS: Record<string, string[]> = {
-  openat: ['EACCES'],
-  pwrite64: ['ENOSPC'],
-  write: ['ENOSPC'],
-  fsync: ['EIO'],
-  fdatasync: ['EIO'],
-  rename: ['EXDEV', 'EPERM'],
-  renameat2: ['EXDEV', 'EPERM'],
-  link: ['EPERM'],
-  linkat: ['EPERM'],
-  mkdir: ['EACCES'],
-  mkdirat: ['EACCES'],
-  unlink: ['EIO'],
-  unlinkat: ['EIO'],
-  close: ['EIO'],
-};
 
 const OLD = { generation: 'old', pad: 'o'.repeat(3000), list: [1, 2, 3] };
 const NEW = { generation: 'new', pad: 'n'.repeat(3000), list: [4, 5] };
 
 function store(baseDir: string) {
   return new ConfigPersistence({ baseDir, schemaDir: path.join(baseDir, '..', 'no-schemas') });
-}
-
-/** Statistics of a sweep, printed for docs/guarantees.md. */
-interface Sweep {
-  injections: number;
-  rejected: number;
-  resolved: number;
-}
-
-/**
- * Fails each file-system call of `spec` in turn (one run per call and errno) and checks the rule.
- * `template` is copied for every run so each starts from the same state.
- */
-export async function sweep(template: string, work: string, spec: Omit<OpSpec, 'baseDir'>, targetFile: string, fresh: boolean): Promise<Sweep> {
-  const stats: Sweep = { injections: 0, rejected: 0, resolved: 0 };
-  const dryDir = path.join(work, 'dry');
-  cloneDir(template, dryDir);
-  const dry = await runTraced({ ...spec, baseDir: dryDir }, ['-e', `trace=${FILE_SYSCALLS.join(',')}`]);
-  expect(dry.result.ok, JSON.stringify(dry.result)).toBe(true);
-  const calls = callsInside(parseTrace(dry.trace), dryDir);
-  const renameOfTarget = calls.find((c) => /^rename/.test(c.name) && c.args.includes(`${dryDir}/${targetFile}"`));
-  expect(renameOfTarget, 'the dry run renames a temp file over the target').toBeDefined();
-  const oldBytes = fresh ? undefined : readFileSync(path.join(template, targetFile));
-  let n = 0;
-  for (const call of calls) {
-    for (const errno of ERRORS[call.name] ?? []) {
-      const runDir = path.join(work, `run-${n++}`);
-      cloneDir(template, runDir);
-      await injectOnce({ ...spec, baseDir: runDir }, call, errno, dryDir, runDir, targetFile, oldBytes, call.index < renameOfTarget!.index, stats);
-    }
-  }
-  return stats;
-}
-
-async function injectOnce(
-  spec: OpSpec,
-  call: TracedCall,
-  errno: string,
-  dryDir: string,
-  runDir: string,
-  targetFile: string,
-  oldBytes: Buffer | undefined,
-  beforeRename: boolean,
-  stats: Sweep,
-): Promise<void> {
-  const what = `${callShape(call, dryDir)} #${call.ordinal} failed with ${errno}`;
-  const run = await runTraced(spec, injectArgs(call, errno, dryDir, runDir)).catch((err: Error) => {
-    throw new Error(`${what}: ${err.message}`);
-  });
-  stats.injections++;
-  if (process.env.CP_FAULT_LOG) console.log(`${what} -> ${run.result.ok ? 'resolved' : `${run.result.code}/${run.result.syscallCode}`}`);
-  // The injection hit the call the dry run saw at that position (same kind, same paths).
-  const injected = parseTrace(run.trace).filter((c) => c.args.includes('(INJECTED)'));
-  expect(injected.map((c) => callShape(c, runDir)), what).toEqual([callShape(call, dryDir)]);
-  // The process survived and reported an outcome.
-  expect(run.exit, what).toBe(0);
-
-  const target = path.join(runDir, targetFile);
-  const now = readOrUndefined(target);
-  const newBytes = Buffer.from(`${JSON.stringify(NEW, null, 2)}\n`);
-  if (run.result.ok) {
-    stats.resolved++;
-    // Resolving despite a failed call is only right when nothing durable was skipped: the new
-    // content is in place, and the failed call had a safe fallback (a copy instead of a hard link)
-    // or came after the data was durable (closing an fsynced journal).
-    expect(['link', 'linkat', 'close'], `${what}: resolved ${JSON.stringify(run.result)}`).toContain(call.name);
-    expect(now?.equals(newBytes), what).toBe(true);
-  } else {
-    stats.rejected++;
-    expect(run.result.code, `${what}: ${JSON.stringify(run.result)}`).toBe('E_IO');
-    expect(run.result.syscallCode, what).toBe(errno);
-    if (beforeRename) {
-      // Nothing visible changed: the old content, byte for byte (or still no file).
-      if (oldBytes) expect(now?.equals(oldBytes), `${what}: old content changed`).toBe(true);
-      else expect(now, `${what}: a new file appeared`).toBeUndefined();
-    } else {
-      // Failed after the rename (directory or journal sync): old or new, never anything else.
-      const isOld = oldBytes ? now?.equals(oldBytes) : now === undefined;
-      expect(isOld || now?.equals(newBytes), `${what}: neither old nor new content`).toBe(true);
-    }
-  }
-  expect(findTemps(runDir), `${what}: temp files left`).toEqual([]);
-  // The directory stays usable: journals parse, objects and backups are complete, the next save works.
-  readJournalStrict(path.join(runDir, 'history', `${targetFile}.jsonl`));
-  checkObjects(runDir);
-  checkBackups(runDir);
-  const after = store(runDir);
-  await after.saveConfig({ generation: 'after' }, targetFile);
-  expect(await after.loadConfig(targetFile)).toEqual({ generation: 'after' });
-  await after.close();
-}
-
-/**
- * strace arguments that fail exactly `call`. write() is special: the thread pool also writes to an
- * eventfd to wake the main loop, a variable number of times, so writes are counted per path (-P).
- */
-function injectArgs(call: TracedCall, errno: string, dryDir: string, runDir: string): string[] {
-  if (call.name !== 'write') return ['-e', `trace=${call.name}`, '-e', `inject=${call.name}:error=${errno}:when=${call.ordinal}`];
-  return ['-P', call.path!.split(dryDir).join(runDir), '-e', 'trace=write', '-e', `inject=write:error=${errno}:when=${call.pathOrdinal}`];
-}
-
-function readOrUndefined(file: string): Buffer | undefined {
-  try {
-    return readFileSync(file);
-  } catch {
-    return undefined; // no file is a state the checks compare against
-  }
 }
 
 describe.runIf(process.platform === 'linux')('fault injection with strace', () => {
@@ -157,7 +32,7 @@ describe.runIf(process.platform === 'linux')('fault injection with strace', () =
     await cp.saveConfig({ generation: 'first' }, 'current.json');
     await cp.saveConfig(OLD, 'current.json');
     await cp.close();
-    const stats = await sweep(template, work, { op: 'save', file: 'current.json', data: NEW }, 'current.json', false);
+    const stats = await sweep({ template, work, spec: { op: 'save', file: 'current.json', data: NEW }, targets: ['current.json'] });
     console.log(`fault-injection/overwrite: ${JSON.stringify(stats)}`);
     expect(stats.rejected).toBeGreaterThan(10);
   }, 180_000);

@@ -131,6 +131,7 @@ export function callShape(c: Pick<TracedCall, 'name' | 'args'>, dir: string): st
       .join('<dir>')
       .replace(/\.[^/]*?\.\d+-\d+-[0-9a-f]+\.cp-tmp$/, '<temp>')
       .replace(/\d{8}T\d{6}\.\d{3}Z(-\d+)?/g, '<stamp>')
+      .replace(/\d{10,}-\d+-[0-9a-f]{8}/g, '<txn>')
       .replace(/[0-9a-f]{64}/g, '<sha>'),
   );
   return `${c.name} ${normal.join(' ')}`;

@@ -1,0 +1,156 @@
+/**
+ * The fault-injection sweep shared by the fast suite and the stress suite: a dry run lists every
+ * file-system call an operation makes; then each call is failed in turn (one fresh copy of the
+ * starting directory per call and errno) and the rule is checked:
+ *
+ * - the process survives and the operation rejects with E_IO carrying the injected errno — or it
+ *   resolves, which is only allowed where a failed call has a safe fallback (a copy instead of a
+ *   hard link) or comes after everything is durable (closing an fsynced journal), and then the
+ *   result is complete;
+ * - each target file holds its old content when the failure came before the change was made
+ *   visible, and old or new (all targets alike, for multi-file operations) when it came after;
+ * - no temp file remains, journals parse, history objects and backups are intact, and the
+ *   directory takes the next save.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { expect } from 'vitest';
+import { DIST } from '../helpers/tmp.js';
+import { callsInside, callShape, cloneDir, FILE_SYSCALLS, parseTrace, runTraced, type OpSpec, type TracedCall } from './inject.js';
+import { checkBackups, checkObjects, findTemps, readJournalStrict, walkFiles } from './lib.js';
+
+/** The errors each call is failed with: what a real disk, quota or permission problem returns. */
+export const ERRORS: Record<string, string[]> = {
+  openat: ['EACCES'],
+  pwrite64: ['ENOSPC'],
+  write: ['ENOSPC'],
+  fsync: ['EIO'],
+  fdatasync: ['EIO'],
+  rename: ['EXDEV', 'EPERM'],
+  renameat2: ['EXDEV', 'EPERM'],
+  link: ['EPERM'],
+  linkat: ['EPERM'],
+  mkdir: ['EACCES'],
+  mkdirat: ['EACCES'],
+  unlink: ['EIO'],
+  unlinkat: ['EIO'],
+  close: ['EIO'],
+};
+
+/** Calls whose failure may legitimately be absorbed (see the module comment). */
+const ABSORBABLE = ['link', 'linkat', 'close'];
+/** Removing a finished multi-file commit's bookkeeping: what is left is finished by the next recovery. */
+const ABSORBABLE_SHAPES = /^unlink(at)? <dir>\/\.txn\//;
+
+/** Figures of a sweep. */
+export interface SweepStats {
+  injections: number;
+  rejected: number;
+  resolved: number;
+}
+
+/** What one sweep is about. */
+export interface SweepCase {
+  /** Prepared starting directory; copied for every run. */
+  template: string;
+  /** Scratch directory for the copies. */
+  work: string;
+  spec: Omit<OpSpec, 'baseDir'>;
+  /** Files (relative to the base directory) the operation changes. */
+  targets: string[];
+  /**
+   * Further calls (by {@link callShape}) whose failure the operation may absorb and still succeed,
+   * e.g. reading the metadata of a profile that is being deleted anyway.
+   */
+  mayAbsorb?: (shape: string) => boolean;
+}
+
+function readOrUndefined(file: string): Buffer | undefined {
+  try {
+    return readFileSync(file);
+  } catch {
+    return undefined; // a missing file is a state of its own
+  }
+}
+
+const same = (a: Buffer | undefined, b: Buffer | undefined): boolean => (a === undefined ? b === undefined : b !== undefined && a.equals(b));
+
+/**
+ * strace arguments that fail exactly `call`. write() is special: the thread pool also writes to an
+ * eventfd to wake the main loop, a variable number of times, so writes are counted per path (-P).
+ */
+function injectArgs(call: TracedCall, errno: string, dryDir: string, runDir: string): string[] {
+  if (call.name !== 'write') return ['-e', `trace=${call.name}`, '-e', `inject=${call.name}:error=${errno}:when=${call.ordinal}`];
+  return ['-P', call.path!.split(dryDir).join(runDir), '-e', 'trace=write', '-e', `inject=write:error=${errno}:when=${call.pathOrdinal}`];
+}
+
+/** Runs the sweep; assertions fail the calling test. */
+export async function sweep(c: SweepCase): Promise<SweepStats> {
+  const { ConfigPersistence, LocalStorage } = (await import(DIST)) as typeof import('../../src/index.js');
+  const stats: SweepStats = { injections: 0, rejected: 0, resolved: 0 };
+  const dryDir = path.join(c.work, 'dry');
+  cloneDir(c.template, dryDir);
+  const dry = await runTraced({ ...c.spec, baseDir: dryDir }, ['-e', `trace=${FILE_SYSCALLS.join(',')}`]);
+  expect(dry.result.ok, JSON.stringify(dry.result)).toBe(true);
+  const calls = callsInside(parseTrace(dry.trace), dryDir);
+  const oldState = new Map(c.targets.map((t) => [t, readOrUndefined(path.join(c.template, t))]));
+  const newState = new Map(c.targets.map((t) => [t, readOrUndefined(path.join(dryDir, t))]));
+  for (const t of c.targets) expect(same(oldState.get(t), newState.get(t)), `${t} is changed by the operation`).toBe(false);
+  // The first call that makes a change visible: a rename over, a link to, or an unlink of a target.
+  const targetPaths = new Set(c.targets.map((t) => `${dryDir}/${t}`));
+  const visible = calls.find((call) => {
+    if (!/^(rename|link|unlink)/.test(call.name)) return false;
+    const paths = [...call.args.matchAll(/"(\/[^"]*)"/g)].map((m) => m[1]!);
+    const destination = call.name.startsWith('unlink') ? paths[0] : paths[1];
+    return destination !== undefined && targetPaths.has(destination);
+  });
+  expect(visible, 'the dry run changes a target').toBeDefined();
+
+  let n = 0;
+  for (const call of calls) {
+    for (const errno of ERRORS[call.name] ?? []) {
+      const runDir = path.join(c.work, `run-${n++}`);
+      cloneDir(c.template, runDir);
+      const what = `${callShape(call, dryDir)} #${call.ordinal} failed with ${errno}`;
+      const run = await runTraced({ ...c.spec, baseDir: runDir }, injectArgs(call, errno, dryDir, runDir)).catch((err: Error) => {
+        throw new Error(`${what}: ${err.message}`);
+      });
+      stats.injections++;
+      if (process.env.CP_FAULT_LOG) console.log(`${what} -> ${run.result.ok ? 'resolved' : `${run.result.code}/${run.result.syscallCode}`}`);
+      // The injection hit the call the dry run saw at that position (same kind, same paths).
+      const injected = parseTrace(run.trace).filter((t) => t.args.includes('(INJECTED)'));
+      expect(injected.map((t) => callShape(t, runDir)), what).toEqual([callShape(call, dryDir)]);
+      expect(run.exit, `${what}: the process survived`).toBe(0);
+
+      // What the next open does first: roll forward a multi-file change whose intent is durable.
+      await new LocalStorage(runDir).commit({});
+      const now = new Map(c.targets.map((t) => [t, readOrUndefined(path.join(runDir, t))]));
+      const allOld = c.targets.every((t) => same(now.get(t), oldState.get(t)));
+      const allNew = c.targets.every((t) => same(now.get(t), newState.get(t)));
+      if (run.result.ok) {
+        stats.resolved++;
+        const shape = callShape(call, dryDir);
+        const absorbable = ABSORBABLE.includes(call.name) || ABSORBABLE_SHAPES.test(shape) || (c.mayAbsorb?.(shape) ?? false);
+        expect(absorbable, `${what}: resolved ${JSON.stringify(run.result).slice(0, 300)}`).toBe(true);
+        expect(allNew, `${what}: resolved but the result is incomplete`).toBe(true);
+      } else {
+        stats.rejected++;
+        expect(run.result.code, `${what}: ${JSON.stringify(run.result)}`).toBe('E_IO');
+        expect(run.result.syscallCode, what).toBe(errno);
+        if (call.index < visible!.index) expect(allOld, `${what}: failed before the change, yet targets changed`).toBe(true);
+        else expect(allOld || allNew, `${what}: neither all old nor all new`).toBe(true);
+      }
+      expect(findTemps(runDir), `${what}: temp files left`).toEqual([]);
+      for (const journal of walkFiles(path.join(runDir, 'history')).filter((f) => f.endsWith('.jsonl'))) {
+        readJournalStrict(path.join(runDir, 'history', journal));
+      }
+      checkObjects(runDir);
+      checkBackups(runDir);
+      const after = new ConfigPersistence({ baseDir: runDir, schemaDir: path.join(c.work, 'no-schemas') });
+      await after.saveConfig({ generation: 'after' }, 'post-check.json');
+      expect(await after.loadConfig('post-check.json')).toEqual({ generation: 'after' });
+      await after.close();
+    }
+  }
+  return stats;
+}
