@@ -133,7 +133,7 @@ describe('CLI: status', () => {
     await writeFile(path.join(ws, 'config', 'current.yaml'), 'server:\n  port: 99999\n');
     const r = await cli(ws, ['status']);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain('config/current.yaml:2:3');
+    expect(r.stdout).toMatch(/config\/current\.yaml:2:\d+ +server\.port must be <= 65535/);
     expect(r.stdout).toContain('server.port must be <= 65535');
   });
 
@@ -359,6 +359,22 @@ describe('CLI: backups, history, diff, rollback, stats', () => {
     const pruned = json<{ removed: Array<{ id: string; label?: string }> }>(await cli(ws, ['--json', 'backup', 'prune', '--keep', '1']));
     expect(pruned.removed.length).toBeGreaterThan(0);
     expect(pruned.removed.some((b) => b.label)).toBe(false); // labelled backups are pinned
+  });
+
+  it('every command that takes a file, profile or backup name refuses one that leaves the directory', async () => {
+    const ws = await workspace();
+    const before = await snapshotDir(path.join(ws, 'config'));
+    const cases = [
+      ['history', '../x'], ['diff', '../x', '1', '2'], ['rollback', '/etc/passwd', '1'], ['backup', 'create', '../x'],
+      ['backup', 'list', '../../etc'], ['backup', 'delete', '../current.yaml', '--yes'], ['profile', 'diff', '..', 'production'],
+      ['export', '-', '--profiles', '../x'], ['backup', 'create', 'ctl\u0001char'],
+    ];
+    const results = await Promise.all(cases.map((args) => cli(ws, args)));
+    results.forEach((r, i) => {
+      expect(r.code, cases[i]!.join(' ')).toBe(1);
+      expect(r.stderr, cases[i]!.join(' ')).toMatch(/^E_INVALID_NAME: /);
+    });
+    expect(await snapshotDir(path.join(ws, 'config'))).toEqual(before);
   });
 
   it('restore of an unknown or hostile backup id fails cleanly', async () => {
