@@ -30,7 +30,7 @@ export const UNSAFE_NAMES = [
   'a\\b',
   '..\\..\\x',
   'x'.repeat(300),
-  'é'.repeat(100),
+  'é'.repeat(150), // 300 bytes: over NAME_MAX
   '.hidden',
   '..json',
   'a/../../b',

@@ -1,0 +1,5 @@
+/**
+ * The property-based tests of test/reliability/properties.test.ts with many more runs per property.
+ */
+process.env.CP_PROPERTY_RUNS ??= '1500';
+await import('../reliability/properties.test.js');
