@@ -4,23 +4,20 @@
  * - `yaml`'s Document API reads anything with anchors, aliases, tags or merge keys (it counts alias
  *   expansion, so alias bombs are refused), gives node positions for messages, and edits a file in
  *   place so comments, blank lines and key order survive a save.
- * test/codecs.test.ts checks that both parsers agree on every document the fast path accepts.
+ * test/codecs-differential.test.ts checks that both parsers agree on every document the fast path accepts.
  */
 import jsyaml from 'js-yaml';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode, type Pair } from 'yaml';
 import type { Codec, SourcePosition } from '../types.js';
 import { isPlainObject } from '../document.js';
 import { CodecLimitError, CodecSyntaxError, stripBom } from './shared.js';
+import { fastPathApplies } from './yaml-fast-path.js';
 
 /** Alias expansions accepted per document; the "billion laughs" family needs far more. */
 export const MAX_ALIAS_COUNT = 100;
 
-/**
- * Constructs where js-yaml and `yaml` disagree, or where only `yaml` guards against abuse:
- * anchors/aliases (&, *), tags (!), merge keys (<<), complex keys (?), binary ints, `+.5`,
- * null-like keys and directives. (js-yaml refuses multiple documents itself, then `yaml` reports it.)
- */
-const NEEDS_FULL_PARSER = /[&*!]|<<|^\s*\?|(^|[\s:,[{-])(0b[01_]|[+-]\.\d)|^\s*(~|null|Null|NULL)\s*:|^%/m;
+/** Whether js-yaml may read a document: see yaml-fast-path.ts for what is sent to `yaml` and why. */
+export { fastPathApplies };
 
 /** The YAML codec (`.yaml`, `.yml`). */
 export const yamlCodec: Codec = {
@@ -28,7 +25,7 @@ export const yamlCodec: Codec = {
 
   parse(text: string): unknown {
     const source = stripBom(text);
-    if (!NEEDS_FULL_PARSER.test(source)) {
+    if (fastPathApplies(source)) {
       try {
         return jsyaml.load(source, { schema: jsyaml.CORE_SCHEMA }) ?? null;
       } catch {

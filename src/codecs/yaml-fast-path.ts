@@ -1,0 +1,203 @@
+/**
+ * Which YAML documents js-yaml may read instead of `yaml` (8–14× faster): those without any
+ * construct where the two disagree, or where only `yaml` guards against abuse.
+ *
+ * Sent to `yaml` (the document needs the full parser when it holds any of these):
+ * - anchors, aliases, tags, merge keys (`&`, `*`, `!`, `<<` anywhere, even inside strings), `%` directives;
+ * - explicit or empty keys (`? k`, `: v`, `[:]`) and collections as keys (`[a]: v`);
+ * - list items empty on their line (`-`, `- -`, `- # note`): js-yaml merges an empty last item of
+ *   a nested list with the parent's next item;
+ * - quoted scalars that continue on the next line: js-yaml accepts continuation lines that are not
+ *   indented;
+ * - numbers YAML 1.1 and 1.2 read differently: `0b101`, `+.5`/`-.5`, signed hex/octal (`-0x1` is a
+ *   number to js-yaml, a string to YAML 1.2), `-0` (js-yaml reads 0);
+ * - null-like keys (`~: x`, `null: x`).
+ *
+ * (Several documents in one file: js-yaml refuses them itself, then `yaml` reports the error.)
+ *
+ * test/codecs-differential.test.ts generates documents and hand-written-looking texts and checks
+ * that wherever this says yes, js-yaml and `yaml` give the same result; it found the signed
+ * numbers, `-0`, the key forms, the empty items and the quoted continuations.
+ *
+ * Cost: every check jumps from one occurrence of its trigger character to the next with the
+ * engine's native substring search; nothing walks the text character by character. A regular
+ * expression with these alternatives, or a per-character scan, cost 35–55 ms on a 5 MB file — up
+ * to a sixth of js-yaml's own parse; this costs a few ms (bench/load.mjs). The checks are
+ * conservative: a false alarm (say, ` : ` inside a comment) only means the slower parser reads it.
+ */
+
+const NL = 0x0a;
+const CR = 0x0d;
+const SPACE = 0x20;
+const TAB = 0x09;
+const HASH = 0x23;
+const DASH = 0x2d;
+const COLON = 0x3a;
+
+/** Whether js-yaml may read `source` (see the module comment). */
+export function fastPathApplies(source: string): boolean {
+  const s = source;
+  if (s.includes('&') || s.includes('*') || s.includes('!') || s.includes('<<')) return false;
+  if (s.charCodeAt(0) === 0x25 /* % */ || s.includes('\n%')) return false;
+  return !(
+    emptyOrExplicitKey(s, ':') ||
+    emptyOrExplicitKey(s, '?') ||
+    unclosedQuote(s) ||
+    emptyListItem(s) ||
+    collectionKey(s, ']') ||
+    collectionKey(s, '}') ||
+    oddNumber(s) ||
+    nullLikeKey(s, '~') ||
+    nullLikeKey(s, 'null') ||
+    nullLikeKey(s, 'Null') ||
+    nullLikeKey(s, 'NULL')
+  );
+}
+
+function isBlank(c: number): boolean {
+  return c === SPACE || c === TAB;
+}
+
+/** A token may start here: line start, after a blank or a flow indicator. */
+function tokenStart(s: string, i: number): boolean {
+  if (i === 0) return true;
+  const p = s.charCodeAt(i - 1);
+  return p === NL || isBlank(p) || p === 0x2c /* , */ || p === 0x5b /* [ */ || p === 0x7b; /* { */
+}
+
+/** A number may start here: a token start, or after `:` or `-` (as js-yaml's resolvers see it). */
+function numberStart(s: string, i: number): boolean {
+  if (tokenStart(s, i)) return true;
+  const p = s.charCodeAt(i - 1);
+  return p === COLON || p === DASH;
+}
+
+/** End of the text, a line, a blank or a flow indicator that ends a (possibly empty) key. */
+function endsKey(s: string, j: number): boolean {
+  if (j >= s.length) return true;
+  const c = s.charCodeAt(j);
+  return isBlank(c) || c === NL || c === CR || c === 0x2c /* , */ || c === 0x5d /* ] */ || c === 0x7d; /* } */
+}
+
+/** Everything between the line's start and `pos` is indentation and list indicators (`- - `). */
+function onlyItemsBefore(s: string, pos: number): boolean {
+  for (let k = pos - 1; k >= 0; k--) {
+    const c = s.charCodeAt(k);
+    if (c === NL) return true;
+    if (isBlank(c)) continue;
+    if (c === DASH && k + 1 < pos && isBlank(s.charCodeAt(k + 1))) continue;
+    return false;
+  }
+  return true;
+}
+
+/** `: v`, `[:]`, `? k`: the indicator at a token start, followed by a blank, a flow end or nothing. */
+function emptyOrExplicitKey(s: string, indicator: string): boolean {
+  for (let i = s.indexOf(indicator); i !== -1; i = s.indexOf(indicator, i + 1)) {
+    if (tokenStart(s, i) && endsKey(s, i + 1)) return true;
+  }
+  return false;
+}
+
+/** A quoted scalar opened at a token start that does not close on its line. */
+function unclosedQuote(s: string): boolean {
+  let dq = s.indexOf('"');
+  let sq = s.indexOf("'");
+  let from = 0;
+  while (dq !== -1 || sq !== -1) {
+    const double = dq !== -1 && (sq === -1 || dq < sq);
+    const open = double ? dq : sq;
+    let next = open + 1;
+    if (tokenStart(s, open)) {
+      const close = closingQuote(s, open, double);
+      if (close === -1) return true;
+      next = close + 1;
+    }
+    from = next;
+    if (dq !== -1 && dq < from) dq = s.indexOf('"', from);
+    if (sq !== -1 && sq < from) sq = s.indexOf("'", from);
+  }
+  return false;
+}
+
+/** Index of the quote closing the scalar opened at `open`, or -1 when the line ends first. */
+function closingQuote(s: string, open: number, double: boolean): number {
+  const quote = double ? 0x22 : 0x27;
+  for (let j = open + 1; j < s.length; j++) {
+    const c = s.charCodeAt(j);
+    if (c === NL || c === CR) return -1;
+    if (double && c === 0x5c /* \ */) {
+      j++; // an escape (a backslash before the newline continues the scalar: caught next round)
+      if (j < s.length && (s.charCodeAt(j) === NL || s.charCodeAt(j) === CR)) return -1;
+      continue;
+    }
+    if (c !== quote) continue;
+    if (!double && s.charCodeAt(j + 1) === 0x27) {
+      j++; // '' is an escaped quote
+      continue;
+    }
+    return j;
+  }
+  return -1;
+}
+
+/** A line that holds only list indicators, possibly followed by blanks or a comment. */
+function emptyListItem(s: string): boolean {
+  // Lines ending (before blanks) with `-`: look back from every line end.
+  for (let end = s.indexOf('\n'); ; end = s.indexOf('\n', end + 1)) {
+    const lineEnd = end === -1 ? s.length : end;
+    let k = lineEnd - 1;
+    while (k >= 0 && (isBlank(s.charCodeAt(k)) || s.charCodeAt(k) === CR)) k--;
+    if (k >= 0 && s.charCodeAt(k) === DASH && onlyItemsBefore(s, k)) return true;
+    if (end === -1) break;
+  }
+  // `- # note`: a comment right after list indicators.
+  for (let i = s.indexOf('#'); i !== -1; i = s.indexOf('#', i + 1)) {
+    if (i === 0 || !isBlank(s.charCodeAt(i - 1))) continue;
+    let k = i - 1;
+    while (k >= 0 && isBlank(s.charCodeAt(k))) k--;
+    if (k >= 0 && s.charCodeAt(k) === DASH && onlyItemsBefore(s, k)) return true;
+  }
+  return false;
+}
+
+/** `[a]: v`, `{a: 1}: v`: a flow collection used as a key. */
+function collectionKey(s: string, close: string): boolean {
+  for (let i = s.indexOf(close); i !== -1; i = s.indexOf(close, i + 1)) {
+    let k = i + 1;
+    while (k < s.length && isBlank(s.charCodeAt(k))) k++;
+    if (s.charCodeAt(k) === COLON && endsKey(s, k + 1)) return true;
+  }
+  return false;
+}
+
+/** `0b…`, `+.5`, `-.5`, `+0x…`, `-0o…`, `-0` at a number start. */
+function oddNumber(s: string): boolean {
+  for (const prefix of ['0b', '+.', '-.', '+0', '-0']) {
+    for (let i = s.indexOf(prefix); i !== -1; i = s.indexOf(prefix, i + 1)) {
+      if (!numberStart(s, i)) continue;
+      const after = i + 2 < s.length ? s.charCodeAt(i + 2) : -1;
+      const isDigit = after >= 0x30 && after <= 0x39;
+      if (prefix === '0b') {
+        if (after === 0x30 || after === 0x31 || after === 0x5f /* _ */) return true;
+      } else if (prefix[1] === '.') {
+        if (isDigit) return true;
+      } else if (after !== -1 && 'xXoObB'.includes(String.fromCharCode(after))) {
+        return true;
+      } else if (prefix === '-0' && !isDigit && (after === -1 || !'.eE_'.includes(String.fromCharCode(after)))) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+/** `~: x`, `null: x`... at the start of a line's content (after list indicators). */
+function nullLikeKey(s: string, word: string): boolean {
+  for (let i = s.indexOf(word); i !== -1; i = s.indexOf(word, i + 1)) {
+    let k = i + word.length;
+    while (k < s.length && isBlank(s.charCodeAt(k))) k++;
+    if (s.charCodeAt(k) === COLON && onlyItemsBefore(s, i)) return true;
+  }
+  return false;
+}
