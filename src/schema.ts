@@ -49,13 +49,18 @@ function compile(schema: object, file: string | undefined): Compiled {
   if (compiled) return compiled;
   const draft = (schema as { $schema?: unknown }).$schema;
   const AjvClass: AjvClass = typeof draft === 'string' && OLD_DRAFT.test(draft) ? AjvDraft7 : (Ajv2020 as unknown as AjvClass);
+  let metaChecked = false;
   const make = (useDefaults: boolean): ValidateFunction => {
     // allErrors: a human fixes every problem in one go; strict off: schemas written for other
     // tools often carry extra keywords (title, examples, x-*) that are harmless here.
-    const ajv = new AjvClass({ allErrors: true, strict: false, useDefaults, allowUnionTypes: true });
+    // The meta-schema check runs once: the second instance compiles a schema already proven valid
+    // (it was a third of a cold start).
+    const ajv = new AjvClass({ allErrors: true, strict: false, useDefaults, allowUnionTypes: true, validateSchema: !metaChecked });
     addFormats(ajv);
     try {
-      return ajv.compile(schema);
+      const fn = ajv.compile(schema);
+      metaChecked = true;
+      return fn;
     } catch (err) {
       const where = file ?? 'the schema given in the options';
       throw new ConfigPersistenceError(
@@ -66,8 +71,18 @@ function compile(schema: object, file: string | undefined): Compiled {
     }
   };
   const hasDefaults = declaresDefaults(schema);
-  const check = make(false);
-  compiled = { check, withDefaults: hasDefaults ? make(true) : check, hasDefaults };
+  // Each variant is compiled on first use: a loader that only fills defaults never pays for the other.
+  let check: ValidateFunction | undefined;
+  let withDefaults: ValidateFunction | undefined;
+  compiled = {
+    get check() {
+      return (check ??= make(false));
+    },
+    get withDefaults() {
+      return hasDefaults ? (withDefaults ??= make(true)) : this.check;
+    },
+    hasDefaults,
+  };
   compiledCache.set(key, compiled);
   return compiled;
 }
