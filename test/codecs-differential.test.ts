@@ -57,7 +57,7 @@ function outcome(parse: () => unknown): { ok: true; value: unknown } | { ok: fal
 }
 
 const viaJsYaml = (text: string) => jsyaml.load(text, { schema: jsyaml.CORE_SCHEMA }) ?? null;
-const viaYaml = (text: string) => YAML.parse(text, { uniqueKeys: true }) ?? null;
+const viaYaml = (text: string) => YAML.parse(text, { uniqueKeys: true, logLevel: 'error' }) ?? null;
 
 function sameOutcome(a: ReturnType<typeof outcome>, b: ReturnType<typeof outcome>): boolean {
   if (a.ok !== b.ok) return false;

@@ -38,7 +38,7 @@ export const yamlCodec: Codec = {
   stringify(data: unknown, previousText?: string): string {
     if (previousText !== undefined) {
       // Same tag handling as parse: a !!binary or !!timestamp node must take the plain string value.
-      const doc = parseDocument(stripBom(previousText), { resolveKnownTags: false });
+      const doc = parseDocument(stripBom(previousText), { resolveKnownTags: false, logLevel: 'error' });
       if (doc.errors.length === 0 && doc.contents !== null) {
         doc.contents = applyValue(doc, doc.contents as YamlNode, data) as typeof doc.contents;
         return doc.toString({ lineWidth: 0 });
@@ -73,7 +73,7 @@ function positionsOf(source: string): { doc: Document; lineCounter: LineCounter 
   if (lastParsed?.text !== source) {
     if (!lastParsed) queueMicrotask(() => (lastParsed = undefined));
     const lineCounter = new LineCounter();
-    lastParsed = { text: source, doc: parseDocument(source, { lineCounter }), lineCounter };
+    lastParsed = { text: source, doc: parseDocument(source, { lineCounter, logLevel: 'error' }), lineCounter };
   }
   return lastParsed;
 }
@@ -83,7 +83,7 @@ function parseFull(source: string): unknown {
   // resolveKnownTags: false — YAML 1.1 tags (!!binary, !!timestamp, !!set, !!omap) would yield
   // Uint8Array, Date, Set and Map: not JSON-like data (they cannot be frozen, merged or saved as
   // JSON). Unresolved, they stay the plain scalars, maps and lists they are written as.
-  const doc = parseDocument(source, { lineCounter, uniqueKeys: true, prettyErrors: false, resolveKnownTags: false });
+  const doc = parseDocument(source, { lineCounter, uniqueKeys: true, prettyErrors: false, resolveKnownTags: false, logLevel: 'error' });
   const error = doc.errors[0];
   if (error) {
     throw new CodecSyntaxError(firstLine(error.message), toPosition(lineCounter, error.pos[0]), error);
