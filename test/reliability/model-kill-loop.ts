@@ -11,6 +11,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { expect } from 'vitest';
 import { DIST } from '../helpers/tmp.js';
+import { verifyAndRepair } from './kill-loop.js';
 import { checkBackups, checkObjects, findTemps, readJournalStrict, sleep, startWorker, walkFiles } from './lib.js';
 
 type Files = Record<string, unknown>;
@@ -111,9 +112,9 @@ export async function runModelKillLoop(opts: { dir: string; stateFile: string; r
     const storage = new LocalStorage(opts.dir);
     const temps = findTemps(opts.dir);
     expect((await storage.strayTemps()).sort(), context).toEqual(temps.sort());
-    for (const temp of temps) rmSync(path.join(opts.dir, temp));
     // The killed holder's locks: recovery by staleness is proven in concurrency.test.ts.
     rmSync(path.join(opts.dir, '.locks'), { recursive: true, force: true });
+    await verifyAndRepair(opts.dir, context);
   }
   report.backups = state.backups.length;
   report.snapshots = state.snapshots.length;
