@@ -1,6 +1,6 @@
 /**
  * kill -9 during a random mix of operations (saves, deletes, backups, restores, profile saves and
- * deletes, snapshots and snapshot restores), checked against a model of what every file must
+ * deletes, snapshots and snapshot restores, bundle imports), checked against a model of what every file must
  * hold. After each kill: interrupted multi-file commits are rolled forward (as the next open does),
  * then every file equals the model, except that the one operation in flight may have happened —
  * entirely, for all its files, or not at all. Every acknowledged labelled backup and snapshot
@@ -20,6 +20,7 @@ interface State {
   files: Files;
   backups: Array<{ id: string; file: string; data: unknown }>;
   snapshots: Array<{ id: string; files: Files }>;
+  bundles: Array<{ bundle: unknown; files: Files }>;
 }
 
 /** Figures of a run. */
@@ -52,7 +53,7 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === 
 /** Runs `rounds` kills against `dir` (created by the caller; `stateFile` lives outside it). */
 export async function runModelKillLoop(opts: { dir: string; stateFile: string; rounds: number; maxDelayMs: number }): Promise<ModelLoopReport> {
   const { LocalStorage, ConfigPersistence } = (await import(DIST)) as typeof import('../../src/index.js');
-  const state: State = { seq: 0, files: {}, backups: [], snapshots: [] };
+  const state: State = { seq: 0, files: {}, backups: [], snapshots: [], bundles: [] };
   const report: ModelLoopReport = { kills: 0, acknowledged: 0, inFlight: 0, completedInFlight: 0, backups: 0, snapshots: 0 };
   for (let round = 0; round < opts.rounds; round++) {
     state.seq += 100_000;
@@ -74,6 +75,7 @@ export async function runModelKillLoop(opts: { dir: string; stateFile: string; r
         report.acknowledged++;
       } else if (line.startsWith('backup ')) state.backups.push(JSON.parse(line.slice(7)) as State['backups'][number]);
       else if (line.startsWith('snapshot ')) state.snapshots.push(JSON.parse(line.slice(9)) as State['snapshots'][number]);
+      else if (line.startsWith('bundle ')) state.bundles = [...state.bundles.slice(-2), JSON.parse(line.slice(7)) as State['bundles'][number]];
     }
     const context = `round ${round}, in flight: ${JSON.stringify(pending)?.slice(0, 300)}`;
 

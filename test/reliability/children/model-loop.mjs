@@ -1,12 +1,12 @@
 /**
  * Crash-test worker over a mix of operations: saves, deletes, labelled backups, restores of file
- * backups, profile saves and deletes, snapshots and snapshot restores. Before each operation it
+ * backups, profile saves and deletes, snapshots and snapshot restores, bundle exports and imports. Before each operation it
  * prints "pending <json>" (what the files will hold once it is done: path → data, null = gone);
  * after it resolves, "ack". The parent keeps the model of what every file must hold.
  *
  * Usage: node model-loop.mjs <baseDir> <state.json>
  * state.json (written by the parent): { seq, files: { path: data }, backups: [{ id, file, data }],
- * snapshots: [{ id, files: { path: data } }] }.
+ * snapshots: [{ id, files: { path: data } }], bundles: [{ bundle, files }] }.
  */
 import { readFileSync } from 'node:fs';
 import { ConfigPersistence } from '../../../dist/index.js';
@@ -73,6 +73,20 @@ async function step() {
     const rec = { id: snap.id, files: Object.fromEntries(existing().map((f) => [f, files[f]])) };
     state.snapshots.push(rec);
     out(`snapshot ${JSON.stringify(rec)}`);
+  } else if (roll < 0.93) {
+    if (existing().length === 0) return;
+    out('pending {}');
+    const bundle = await cp.exportBundle();
+    const rec = { bundle, files: Object.fromEntries(existing().map((f) => [f, files[f]])) };
+    state.bundles = [...(state.bundles ?? []).slice(-2), rec];
+    out(`bundle ${JSON.stringify(rec)}`);
+  } else if (roll < 0.95) {
+    const rec = pick(state.bundles ?? []);
+    if (!rec) return;
+    // Overwrite: every file of the bundle comes back as it was exported; others stay.
+    out(`pending ${JSON.stringify(rec.files)}`);
+    await cp.importBundle(rec.bundle, { onConflict: 'overwrite' });
+    Object.assign(files, rec.files);
   } else {
     const snap = pick(state.snapshots);
     if (!snap) return;
