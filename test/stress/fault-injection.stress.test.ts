@@ -90,6 +90,22 @@ describe.runIf(process.platform === 'linux')('every failing call of every mutati
     );
   }, 600_000);
 
+  it('importBundle with overwrite (several files, all or nothing)', async () => {
+    await sweepOver(
+      'import',
+      async (cp) => {
+        await cp.saveConfig(A, 'a.json');
+        await cp.saveProfile('p1', A);
+        const bundle = await cp.exportBundle();
+        await cp.saveConfig(B, 'a.json');
+        await cp.deleteProfile('p1');
+        return { bundle };
+      },
+      (p) => ({ op: 'call', method: 'importBundle', args: [p.bundle, { onConflict: 'overwrite' }] }),
+      ['a.json', 'profiles/p1.json'],
+    );
+  }, 600_000);
+
   it('totals', () => {
     console.log(`fault-injection/all-operations: ${JSON.stringify(totals)}`);
     expect(totals.injections).toBeGreaterThan(100);
