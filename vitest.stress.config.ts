@@ -5,7 +5,6 @@ export default defineConfig({
     include: ['test/stress/**/*.test.ts'],
     testTimeout: 300_000,
     hookTimeout: 60_000,
-    // The files mostly wait on child processes (kills, strace runs): two run side by side on two cores.
-    maxWorkers: 2,
+    maxWorkers: 1,
   },
 });
