@@ -7,9 +7,10 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers/tmp.js';
+import { DIST, tempDir } from '../helpers/tmp.js';
 import { runKillLoop } from './kill-loop.js';
 import { runModelKillLoop } from './model-kill-loop.js';
+import { crashSweep } from './sweep.js';
 
 describe('kill -9 at random instants', () => {
   it('JSON saves: the file always parses and holds the last acknowledged save or a later one', async () => {
@@ -44,5 +45,21 @@ describe('kill -9 during a mix of saves, deletes, backups, restores, profile cha
     console.log(`crash/mixed: ${JSON.stringify(report)}`);
     expect(report.kills).toBe(15);
     expect(report.acknowledged).toBeGreaterThan(15);
+  }, 180_000);
+});
+
+describe.runIf(process.platform === 'linux')('kill -9 at every file-system call (strace signal injection)', () => {
+  it('a save over an existing file: old or new, verify clean after repair, usable', async () => {
+    const work = await tempDir('cp-crash-points-');
+    const template = path.join(work, 'template');
+    mkdirSync(template);
+    const { ConfigPersistence } = (await import(DIST)) as typeof import('../../src/index.js');
+    const cp = new ConfigPersistence({ baseDir: template, schemaDir: path.join(work, 'no-schemas') });
+    await cp.saveConfig({ generation: 'first' }, 'current.json');
+    await cp.saveConfig({ generation: 'old', pad: 'o'.repeat(3000) }, 'current.json');
+    await cp.close();
+    const report = await crashSweep({ template, work, spec: { op: 'save', file: 'current.json', data: { generation: 'new' } }, targets: ['current.json'] });
+    console.log(`crash/every-call/save: ${JSON.stringify(report)}`);
+    expect(report.kills).toBeGreaterThan(20);
   }, 180_000);
 });

@@ -48,7 +48,11 @@ export interface OpSpec {
 }
 
 /** Runs the operation under strace with `straceArgs` (e.g. `-e inject=...`); returns result and trace. */
-export async function runTraced(spec: OpSpec, straceArgs: string[]): Promise<{ result: OpResult; trace: string; exit: number | null }> {
+export async function runTraced(
+  spec: OpSpec,
+  straceArgs: string[],
+  opts: { expectKill?: boolean } = {},
+): Promise<{ result: OpResult; trace: string; exit: number | null; signal: NodeJS.Signals | null }> {
   const work = mkdtempSync(path.join(os.tmpdir(), 'cp-strace-'));
   try {
     const child = startWorker('once.mjs', [JSON.stringify(spec)], { env: { UV_THREADPOOL_SIZE: '1' }, cwd: work });
@@ -65,6 +69,16 @@ export async function runTraced(spec: OpSpec, straceArgs: string[]): Promise<{ r
       await new Promise((r) => setTimeout(r, 10));
     }
     child.send('go');
+    if (opts.expectKill) {
+      // strace delivers SIGKILL at the chosen call: the worker dies without a result.
+      const timer = setTimeout(() => child.proc.kill('SIGTERM'), 30_000);
+      const end = await child.exited;
+      clearTimeout(timer);
+      await tracer.exited;
+      const line = child.lines.find((l) => l.startsWith('result '));
+      if (end.signal !== 'SIGKILL') throw new Error(`worker was not killed (${end.code ?? end.signal}); ${line ?? child.stderr()}`);
+      return { result: { ok: false, code: 'KILLED' }, trace: readFileSync(out, 'utf8'), exit: null, signal: end.signal };
+    }
     let line: string;
     try {
       line = await child.waitFor((l) => l.startsWith('result '), 30_000);
@@ -73,10 +87,10 @@ export async function runTraced(spec: OpSpec, straceArgs: string[]): Promise<{ r
       throw err;
     }
     const timer = setTimeout(() => child.proc.kill('SIGKILL'), 10_000);
-    const { code } = await child.exited;
+    const { code, signal } = await child.exited;
     clearTimeout(timer);
     await tracer.exited;
-    return { result: JSON.parse(line.slice('result '.length)) as OpResult, trace: readFileSync(out, 'utf8'), exit: code };
+    return { result: JSON.parse(line.slice('result '.length)) as OpResult, trace: readFileSync(out, 'utf8'), exit: code, signal };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -12,7 +12,7 @@
  * - no temp file remains, journals parse, history objects and backups are intact, and the
  *   directory takes the next save.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { DIST } from '../helpers/tmp.js';
@@ -79,15 +79,24 @@ const same = (a: Buffer | undefined, b: Buffer | undefined): boolean => (a === u
  * strace arguments that fail exactly `call`. write() is special: the thread pool also writes to an
  * eventfd to wake the main loop, a variable number of times, so writes are counted per path (-P).
  */
-function injectArgs(call: TracedCall, errno: string, dryDir: string, runDir: string): string[] {
-  if (call.name !== 'write') return ['-e', `trace=${call.name}`, '-e', `inject=${call.name}:error=${errno}:when=${call.ordinal}`];
-  return ['-P', call.path!.split(dryDir).join(runDir), '-e', 'trace=write', '-e', `inject=write:error=${errno}:when=${call.pathOrdinal}`];
+function injectArgs(call: TracedCall, action: string, dryDir: string, runDir: string): string[] {
+  if (call.name !== 'write') return ['-e', `trace=${call.name}`, '-e', `inject=${call.name}:${action}:when=${call.ordinal}`];
+  return ['-P', call.path!.split(dryDir).join(runDir), '-e', 'trace=write', '-e', `inject=write:${action}:when=${call.pathOrdinal}`];
 }
 
-/** Runs the sweep; assertions fail the calling test. */
-export async function sweep(c: SweepCase): Promise<SweepStats> {
-  const { ConfigPersistence, LocalStorage } = (await import(DIST)) as typeof import('../../src/index.js');
-  const stats: SweepStats = { injections: 0, rejected: 0, resolved: 0 };
+/** What the dry run tells about an operation. */
+interface DryRun {
+  dryDir: string;
+  calls: TracedCall[];
+  oldState: Map<string, Buffer | undefined>;
+  newState: Map<string, Buffer | undefined>;
+  /** The first call that makes a change visible: a rename over, a link to, or an unlink of a target. */
+  visible: TracedCall;
+  /** The first call after which a crash may leave the new state (the intent rename, or `visible`). */
+  committed: TracedCall;
+}
+
+async function dryRun(c: SweepCase): Promise<DryRun> {
   const dryDir = path.join(c.work, 'dry');
   cloneDir(c.template, dryDir);
   const dry = await runTraced({ ...c.spec, baseDir: dryDir }, ['-e', `trace=${FILE_SYSCALLS.join(',')}`]);
@@ -96,7 +105,6 @@ export async function sweep(c: SweepCase): Promise<SweepStats> {
   const oldState = new Map(c.targets.map((t) => [t, readOrUndefined(path.join(c.template, t))]));
   const newState = new Map(c.targets.map((t) => [t, readOrUndefined(path.join(dryDir, t))]));
   for (const t of c.targets) expect(same(oldState.get(t), newState.get(t)), `${t} is changed by the operation`).toBe(false);
-  // The first call that makes a change visible: a rename over, a link to, or an unlink of a target.
   const targetPaths = new Set(c.targets.map((t) => `${dryDir}/${t}`));
   const visible = calls.find((call) => {
     if (!/^(rename|link|unlink)/.test(call.name)) return false;
@@ -105,6 +113,64 @@ export async function sweep(c: SweepCase): Promise<SweepStats> {
     return destination !== undefined && targetPaths.has(destination);
   });
   expect(visible, 'the dry run changes a target').toBeDefined();
+  // For a crash, the point of no return of a multi-file commit comes earlier: once its intent
+  // record is renamed into .txn/, the next open rolls the whole change forward.
+  const intent = calls.find((call) => /^rename/.test(call.name) && /\/\.txn\/[^/"]+\.json"/.test(call.args.replace(/^"[^"]*"/, '')));
+  const committed = intent && intent.index < visible!.index ? intent : visible!;
+  return { dryDir, calls, oldState, newState, visible: visible!, committed };
+}
+
+/** The directory after a failure: journals parse, objects and backups are intact, the next save works. */
+async function assertUsable(runDir: string, work: string): Promise<void> {
+  const { ConfigPersistence } = (await import(DIST)) as typeof import('../../src/index.js');
+  for (const journal of walkFiles(path.join(runDir, 'history')).filter((f) => f.endsWith('.jsonl'))) {
+    readJournalStrict(path.join(runDir, 'history', journal));
+  }
+  checkObjects(runDir);
+  checkBackups(runDir);
+  const after = new ConfigPersistence({ baseDir: runDir, schemaDir: path.join(work, 'no-schemas') });
+  await after.saveConfig({ generation: 'after' }, 'post-check.json');
+  expect(await after.loadConfig('post-check.json')).toEqual({ generation: 'after' });
+  await after.close();
+}
+
+/**
+ * Kills the process (SIGKILL, delivered by strace) at each file-system call of the operation in
+ * turn: a crash at every point of the write path, deterministically. After each: the next open's
+ * roll-forward, then every target is all old or all new (old when the kill came before the change
+ * was visible), verify reports only interrupted-write artifacts, repair leaves it clean.
+ */
+export async function crashSweep(c: SweepCase): Promise<{ kills: number }> {
+  const { LocalStorage } = (await import(DIST)) as typeof import('../../src/index.js');
+  const { verifyAndRepair } = await import('./kill-loop.js');
+  const { dryDir, calls, oldState, newState, committed } = await dryRun(c);
+  let kills = 0;
+  for (const [n, call] of calls.entries()) {
+    const runDir = path.join(c.work, `kill-${n}`);
+    cloneDir(c.template, runDir);
+    const what = `kill at ${callShape(call, dryDir)} #${call.ordinal}`;
+    await runTraced({ ...c.spec, baseDir: runDir }, injectArgs(call, 'signal=KILL', dryDir, runDir), { expectKill: true }).catch((err: Error) => {
+      throw new Error(`${what}: ${err.message}`);
+    });
+    kills++;
+    await new LocalStorage(runDir).commit({});
+    const now = new Map(c.targets.map((t) => [t, readOrUndefined(path.join(runDir, t))]));
+    const allOld = c.targets.every((t) => same(now.get(t), oldState.get(t)));
+    const allNew = c.targets.every((t) => same(now.get(t), newState.get(t)));
+    if (call.index < committed.index) expect(allOld, `${what}: killed before the change, yet targets changed`).toBe(true);
+    else expect(allOld || allNew, `${what}: neither all old nor all new`).toBe(true);
+    rmSync(path.join(runDir, '.locks'), { recursive: true, force: true }); // the killed holder's
+    await verifyAndRepair(runDir, what);
+    await assertUsable(runDir, c.work);
+  }
+  return { kills };
+}
+
+/** Runs the sweep; assertions fail the calling test. */
+export async function sweep(c: SweepCase): Promise<SweepStats> {
+  const { LocalStorage } = (await import(DIST)) as typeof import('../../src/index.js');
+  const stats: SweepStats = { injections: 0, rejected: 0, resolved: 0 };
+  const { dryDir, calls, oldState, newState, visible } = await dryRun(c);
 
   let n = 0;
   for (const call of calls) {
@@ -112,7 +178,7 @@ export async function sweep(c: SweepCase): Promise<SweepStats> {
       const runDir = path.join(c.work, `run-${n++}`);
       cloneDir(c.template, runDir);
       const what = `${callShape(call, dryDir)} #${call.ordinal} failed with ${errno}`;
-      const run = await runTraced({ ...c.spec, baseDir: runDir }, injectArgs(call, errno, dryDir, runDir)).catch((err: Error) => {
+      const run = await runTraced({ ...c.spec, baseDir: runDir }, injectArgs(call, `error=${errno}`, dryDir, runDir)).catch((err: Error) => {
         throw new Error(`${what}: ${err.message}`);
       });
       stats.injections++;
@@ -137,19 +203,11 @@ export async function sweep(c: SweepCase): Promise<SweepStats> {
         stats.rejected++;
         expect(run.result.code, `${what}: ${JSON.stringify(run.result)}`).toBe('E_IO');
         expect(run.result.syscallCode, what).toBe(errno);
-        if (call.index < visible!.index) expect(allOld, `${what}: failed before the change, yet targets changed`).toBe(true);
+        if (call.index < visible.index) expect(allOld, `${what}: failed before the change, yet targets changed`).toBe(true);
         else expect(allOld || allNew, `${what}: neither all old nor all new`).toBe(true);
       }
       expect(findTemps(runDir), `${what}: temp files left`).toEqual([]);
-      for (const journal of walkFiles(path.join(runDir, 'history')).filter((f) => f.endsWith('.jsonl'))) {
-        readJournalStrict(path.join(runDir, 'history', journal));
-      }
-      checkObjects(runDir);
-      checkBackups(runDir);
-      const after = new ConfigPersistence({ baseDir: runDir, schemaDir: path.join(c.work, 'no-schemas') });
-      await after.saveConfig({ generation: 'after' }, 'post-check.json');
-      expect(await after.loadConfig('post-check.json')).toEqual({ generation: 'after' });
-      await after.close();
+      await assertUsable(runDir, c.work);
     }
   }
   return stats;
