@@ -142,6 +142,49 @@ describe('power cut right after an operation resolves (loop-mounted ext4)', () =
     }
   });
 
+  it('a manual backup and a restore: the backup file and the restored content are on disk', async () => {
+    if (reason) return noMount();
+    const cp = store();
+    await cp.saveConfig({ v: 'backed-up', pad: 'b'.repeat(4000) }, 'restorable.json');
+    const backup = await cp.createBackup('restorable.json', { label: 'before change' });
+    const cutBackup = powerCut('backup');
+    try {
+      expect(JSON.parse(readFileSync(path.join(cutBackup.root, 'config', 'backups', backup.id), 'utf8'))).toEqual({ v: 'backed-up', pad: 'b'.repeat(4000) });
+    } finally {
+      cutBackup.release();
+    }
+    await cp.saveConfig({ v: 'changed' }, 'restorable.json');
+    execFileSync('sync', ['-f', mnt]);
+    await cp.restoreBackup(backup.id);
+    const cutRestore = powerCut('restore');
+    try {
+      expect(JSON.parse(readFileSync(path.join(cutRestore.root, 'config', 'restorable.json'), 'utf8'))).toEqual({ v: 'backed-up', pad: 'b'.repeat(4000) });
+    } finally {
+      cutRestore.release();
+      await cp.close();
+    }
+  });
+
+  it('a snapshot restore over several files: all of them are on disk', async () => {
+    if (reason) return noMount();
+    const cp = store();
+    await cp.saveConfig({ snap: 1 }, 'snap-a.json');
+    await cp.saveProfile('snapdev', { snap: 1 });
+    const snapshot = await cp.createSnapshot({ label: 'power' });
+    await cp.saveConfig({ snap: 2 }, 'snap-a.json');
+    await cp.saveProfile('snapdev', { snap: 2 });
+    execFileSync('sync', ['-f', mnt]);
+    await cp.restoreBackup(snapshot.id);
+    const cut = powerCut('snapshot-restore');
+    try {
+      expect(JSON.parse(readFileSync(path.join(cut.root, 'config', 'snap-a.json'), 'utf8'))).toEqual({ snap: 1 });
+      expect(JSON.parse(readFileSync(path.join(cut.root, 'config', 'profiles', 'snapdev.json'), 'utf8'))).toMatchObject({ snap: 1 });
+    } finally {
+      cut.release();
+      await cp.close();
+    }
+  });
+
   it('control: the same check catches a write that was not made durable (durable: false)', async () => {
     if (reason) return noMount();
     const cp = store({ durable: false });
