@@ -3,13 +3,24 @@
  * durable.ts; the features above only see keys.
  */
 import { randomBytes } from 'node:crypto';
-import { constants, promises as fs, readFileSync, lstatSync, realpathSync, fstatSync, openSync, closeSync } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, promises as fs, readFileSync, realpathSync, renameSync, rmdirSync, statSync, unlinkSync, utimesSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
 import { ioError, InvalidNameError, isErrno, LockedError, TooLargeError } from '../errors.js';
 import type { AppendOp, Commit, CopyOp, LockOptions, PutOp, Release, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from '../types.js';
-import { appendUnsynced, removeQuietly, syncDirectory, TEMP_SUFFIX, writeTemp } from './durable.js';
+import { appendUnsynced, readAllFd, removeQuietly, removeQuietlySync, syncDirectory, TEMP_SUFFIX, writeTemp, type OpenJournal } from './durable.js';
+
+// Loaded on the first lock: a read-only start (Configuration.open) never needs it.
+const require = createRequire(import.meta.url);
+let lockfileModule: typeof import('proper-lockfile') | undefined;
+function lockfile(): typeof import('proper-lockfile') {
+  return (lockfileModule ??= require('proper-lockfile') as typeof import('proper-lockfile'));
+}
+/**
+ * The only calls proper-lockfile's sync API makes. Passed as its `fs`: it copies the object it is
+ * given on every lock, and a copy of all of graceful-fs cost ~50 µs per save.
+ */
+const LOCK_FS = { mkdirSync, realpathSync, statSync, rmdirSync, utimesSync };
 
 /** Options of {@link LocalStorage}. */
 export interface LocalStorageOptions {
@@ -72,58 +83,69 @@ export class LocalStorage implements Storage {
 
   async read(key: string, opts: { maxBytes?: number } = {}): Promise<Uint8Array | undefined> {
     const file = this.resolve(key);
+    let fd: number | undefined;
     try {
-      const handle = await fs.open(await this.realInside(file), constants.O_RDONLY);
-      try {
-        const stat = await handle.stat();
-        if (stat.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-        if (opts.maxBytes !== undefined && stat.size > opts.maxBytes) {
-          throw new TooLargeError(
-            `${this.describe(key)} is ${stat.size} bytes, over the limit of ${opts.maxBytes} (maxFileBytes). Shrink it or raise maxFileBytes.`,
-            this.describe(key),
-          );
-        }
-        return await readWhole(handle, stat.size);
-      } finally {
-        await handle.close();
-      }
+      const opened = this.openForRead(key, file, opts.maxBytes);
+      if (!opened) return undefined;
+      fd = opened.fd;
+      return await readAllFd(fd, opened.size);
     } catch (err) {
-      if (isErrno(err, 'ENOENT')) return undefined;
       throw ioError('read', this.describe(key), err);
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
   }
 
   readSync(key: string, opts: { maxBytes?: number } = {}): Uint8Array | undefined {
     const file = this.resolve(key);
+    let fd: number | undefined;
     try {
-      this.assertInsideSync(file);
-      const fd = openSync(file, 'r');
-      try {
-        const size = fstatSync(fd).size;
-        if (opts.maxBytes !== undefined && size > opts.maxBytes) {
-          throw new TooLargeError(
-            `${this.describe(key)} is ${size} bytes, over the limit of ${opts.maxBytes} (maxFileBytes). Shrink it or raise maxFileBytes.`,
-            this.describe(key),
-          );
-        }
-        return readFileSync(fd);
-      } finally {
-        closeSync(fd);
-      }
+      const opened = this.openForRead(key, file, opts.maxBytes);
+      if (!opened) return undefined;
+      fd = opened.fd;
+      return readFileSync(fd);
+    } catch (err) {
+      throw ioError('read', this.describe(key), err);
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
+
+  /** Opens an existing regular file for reading after the containment check; `undefined` when missing. */
+  private openForRead(key: string, file: string, maxBytes: number | undefined): { fd: number; size: number } | undefined {
+    const linked = this.checkInside(file);
+    let fd: number;
+    try {
+      // O_NOFOLLOW when the final name was not a link when checked: one swapped in since is refused.
+      fd = openSync(file, constants.O_RDONLY | (linked ? 0 : constants.O_NOFOLLOW));
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return undefined;
-      throw ioError('read', this.describe(key), err);
+      throw err;
+    }
+    try {
+      const stat = fstatSync(fd);
+      if (stat.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+      if (maxBytes !== undefined && stat.size > maxBytes) {
+        throw new TooLargeError(
+          `${this.describe(key)} is ${stat.size} bytes, over the limit of ${maxBytes} (maxFileBytes). Shrink it or raise maxFileBytes.`,
+          this.describe(key),
+        );
+      }
+      return { fd, size: stat.size };
+    } catch (err) {
+      closeSync(fd);
+      throw err;
     }
   }
 
   async stat(key: string): Promise<StorageEntry | undefined> {
     const file = this.resolve(key);
     try {
-      await this.assertInside(file);
-      const st = await fs.stat(file);
-      return toEntry(key, st);
+      this.checkInside(file);
+      const st = statSync(file, { throwIfNoEntry: false });
+      return st ? toEntry(key, st) : undefined;
     } catch (err) {
-      if (isErrno(err, 'ENOENT')) return undefined;
+      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return undefined;
       throw ioError('inspect', this.describe(key), err);
     }
   }
@@ -132,7 +154,7 @@ export class LocalStorage implements Storage {
     const dir = prefix === '' ? this.location : this.resolve(prefix);
     let names: string[];
     try {
-      await this.assertInside(dir);
+      this.checkInside(dir);
       names = await fs.readdir(dir);
     } catch (err) {
       if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return [];
@@ -161,7 +183,7 @@ export class LocalStorage implements Storage {
     const sync = this.durable && commit.sync !== false;
     const puts = [...prepare, ...changes].filter((op): op is PutOp => op.type === 'put');
     const temps = new Map<PutOp, string>();
-    const journals: FileHandle[] = [];
+    const journals: OpenJournal[] = [];
     const dirs = new Set<string>();
     let current = '';
     try {
@@ -170,8 +192,8 @@ export class LocalStorage implements Storage {
       await settleAll([
         ...puts.map(async (op) => {
           const target = this.resolve(op.key);
-          await this.ensureParent(target);
           current = op.key;
+          await this.ensureParent(target);
           temps.set(op, await writeTemp(target, op.data, { durable: sync, mode: op.mode }));
         }),
         ...prepare
@@ -184,8 +206,8 @@ export class LocalStorage implements Storage {
           .filter((op): op is AppendOp => op.type === 'append')
           .map(async (op) => {
             const file = this.resolve(op.key);
-            await this.ensureParent(file);
             current = op.key;
+            await this.ensureParent(file);
             journals.push(await appendUnsynced(file, op.data));
           }),
       ]);
@@ -194,7 +216,7 @@ export class LocalStorage implements Storage {
         if (op.type !== 'put') continue;
         current = op.key;
         const target = this.resolve(op.key);
-        await fs.rename(temps.get(op)!, target);
+        renameSync(temps.get(op)!, target);
         temps.delete(op);
         dirs.add(path.dirname(target));
       }
@@ -205,8 +227,8 @@ export class LocalStorage implements Storage {
       await settleAll(
         after.map(async (op) => {
           const file = this.resolve(op.key);
-          await this.ensureParent(file);
           current = op.key;
+          await this.ensureParent(file);
           journals.push(await appendUnsynced(file, op.data));
         }),
       );
@@ -214,33 +236,37 @@ export class LocalStorage implements Storage {
         await settleAll([...[...dirs].map((dir) => syncDirectory(dir)), ...journals.map((h) => h.sync())]);
       }
     } catch (err) {
-      await Promise.all([...temps.values()].map((temp) => removeQuietly(temp)));
+      for (const temp of temps.values()) removeQuietlySync(temp);
       throw ioError('write', this.describe(current || '.'), err);
     } finally {
-      await Promise.all(journals.map((h) => h.close().catch(() => undefined))); // close errors after sync are not data errors
+      for (const journal of journals) journal.close(); // close errors after sync are not data errors
     }
   }
 
   async lock(name: string, opts: LockOptions = {}): Promise<Release> {
     const lockRoot = path.join(this.location, LOCK_DIR);
-    const makeLockDir = async (): Promise<void> => {
-      await fs.mkdir(lockRoot, { recursive: true }).catch((err: unknown) => {
+    const makeLockDir = (): void => {
+      try {
+        mkdirSync(lockRoot, { recursive: true });
+      } catch (err) {
         throw ioError('create the lock directory', this.describe(LOCK_DIR), err);
-      });
+      }
       this.lockDirReady = true;
     };
-    if (!this.lockDirReady) await makeLockDir();
+    if (!this.lockDirReady) makeLockDir();
     let remade = false;
     const target = path.join(lockRoot, name.replace(/[/\\]/g, '__'));
     const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
     let delay = 5;
     for (;;) {
       try {
-        const release = await lockfile.lock(target, {
+        // The sync API: an uncontended lock is a mkdir and a stat (µs each), not two thread-pool round
+        // trips; waiting for a held lock still happens asynchronously below.
+        const release = lockfile().lockSync(target, {
           realpath: false,
           lockfilePath: `${target}.lock`,
           stale: this.staleLockMs,
-          retries: 0,
+          fs: LOCK_FS,
           // The default handler throws from a timer and kills the process; a lost lock is reported
           // by the release instead (the holder's event loop stalled longer than staleLockMs).
           onCompromised: () => undefined,
@@ -249,13 +275,17 @@ export class LocalStorage implements Storage {
         return async () => {
           if (released) return;
           released = true;
-          await release().catch(() => undefined); // already taken over after a stall: nothing left to release
+          try {
+            release();
+          } catch {
+            // already taken over after a stall: nothing left to release
+          }
         };
       } catch (err) {
         if (isErrno(err, 'ENOENT') && !remade) {
           // Someone removed `.locks` since we created it: create it again, once.
           remade = true;
-          await makeLockDir();
+          makeLockDir();
           continue;
         }
         if (!isErrno(err, 'ELOCKED')) throw ioError('lock', name, err);
@@ -315,52 +345,49 @@ export class LocalStorage implements Storage {
   }
 
   /**
-   * The real path of an existing `file`, refused when it resolves outside the root. One realpath
-   * checks the directory and a final symlink at once — the read path's hot spot (every load pays
-   * for it); opening the resolved path means a link swapped after the check is not followed.
-   * ENOENT for a missing file or a dangling link.
+   * Refuses a path that leads outside the root through a symbolic link: each component below the
+   * root is checked with lstat, and only a link is resolved. Checked on every access, never cached:
+   * a directory that was inside a moment ago can have been replaced by a link to elsewhere since.
+   * A component below the root costs one lstat (~1 µs synchronously), where a realpath from `/`
+   * costs a readlink per component of the whole path. Returns whether the final component is a link.
    */
-  private async realInside(file: string): Promise<string> {
-    if (file === this.location) return file;
-    const root = await this.root();
-    const real = await fs.realpath(file);
-    if (!isWithin(root, real)) throw this.escapes(file);
-    return real;
+  private checkInside(file: string): boolean {
+    if (file === this.location) return false;
+    const root = this.rootSync();
+    const rest = file.slice(this.location.length + 1).split(path.sep);
+    let current = this.location;
+    for (const [i, segment] of rest.entries()) {
+      current = `${current}${path.sep}${segment}`;
+      let st;
+      try {
+        st = lstatSync(current, { throwIfNoEntry: false });
+      } catch {
+        return false; // ENOTDIR, EACCES...: the operation itself fails with that error; nothing is followed
+      }
+      if (!st) return false; // missing: nothing below it can lead anywhere
+      if (!st.isSymbolicLink()) continue;
+      let real: string;
+      try {
+        real = realpathSync.native(current);
+      } catch {
+        return false; // dangling link: opening it fails with ENOENT, creating through it is refused by O_EXCL
+      }
+      if (!isWithin(root, real)) throw this.escapes(file);
+      if (i === rest.length - 1) return true;
+    }
+    return false;
   }
 
-  /** Refuses paths whose directory or final symlink resolves outside the root. */
-  private async assertInside(file: string): Promise<void> {
-    if (file === this.location) return;
-    const root = await this.root();
-    // Checked every time, never cached: a directory that was inside a moment ago can have been
-    // replaced by a symbolic link to somewhere else since.
-    // Both checks at once: every read pays for them, and one round trip to the thread pool is ~20 µs.
-    const [realDir, st] = await Promise.all([
-      fs.realpath(path.dirname(file)).catch(() => undefined), // a missing directory cannot escape
-      fs.lstat(file).catch(() => undefined), // missing file: nothing to follow
-    ]);
-    if (realDir !== undefined && !isWithin(root, realDir)) throw this.escapes(file);
-    if (st?.isSymbolicLink()) {
-      const real = await fs.realpath(file).catch(() => undefined); // dangling link: reading fails with ENOENT
-      if (real !== undefined && !isWithin(root, real)) throw this.escapes(file);
+  /** The real path of the root (cached once it exists). */
+  private rootSync(): string {
+    if (this.realRoot === undefined) {
+      try {
+        this.realRoot = realpathSync.native(this.location);
+      } catch {
+        return this.location; // not created yet
+      }
     }
-  }
-
-  private assertInsideSync(file: string): void {
-    if (file === this.location) return;
-    const root = this.realRoot ?? safeRealpathSync(this.location) ?? this.location;
-    const realDir = safeRealpathSync(path.dirname(file));
-    if (realDir !== undefined && !isWithin(root, realDir)) throw this.escapes(file);
-    let st;
-    try {
-      st = lstatSync(file);
-    } catch {
-      return; // missing file: nothing to follow
-    }
-    if (st.isSymbolicLink()) {
-      const real = safeRealpathSync(file);
-      if (real !== undefined && !isWithin(root, real)) throw this.escapes(file);
-    }
+    return this.realRoot;
   }
 
   private escapes(file: string): InvalidNameError {
@@ -369,37 +396,29 @@ export class LocalStorage implements Storage {
     );
   }
 
-  private async root(): Promise<string> {
-    if (this.realRoot === undefined) {
-      const real = await fs.realpath(this.location).catch(() => undefined); // not created yet
-      if (real === undefined) return this.location;
-      this.realRoot = real;
-    }
-    return this.realRoot;
-  }
-
   private async ensureParent(file: string): Promise<void> {
     const dir = path.dirname(file);
     if (!this.checkedDirs.has(dir)) {
-      const created = await fs.mkdir(dir, { recursive: true });
+      this.checkInside(dir); // before mkdir: never create directories through a link that escapes
+      const created = mkdirSync(dir, { recursive: true });
       if (created !== undefined && this.durable) {
         // A new directory's entry lives in its parent: sync the parent so the directory survives too.
         await syncDirectory(path.dirname(created));
       }
       this.checkedDirs.add(dir);
     }
-    await this.assertInside(file);
+    this.checkInside(file);
   }
 
   private async copy(op: CopyOp, dirs: Set<string>): Promise<void> {
     const from = this.resolve(op.from);
     const to = this.resolve(op.to);
-    await this.assertInside(from);
+    this.checkInside(from);
     await this.ensureParent(to);
     try {
       // A hard link keeps the old bytes at no cost: the source is about to be replaced by a rename,
       // so the old inode is never written again. Same mode as the source, so never more readable.
-      await fs.link(from, to);
+      linkSync(from, to);
     } catch (err) {
       if (isErrno(err, 'EEXIST') && op.ifMissing) return;
       if (isErrno(err, 'EEXIST') || isErrno(err, 'ENOENT')) throw err;
@@ -423,24 +442,26 @@ export class LocalStorage implements Storage {
     if (op.type === 'put') {
       const target = this.resolve(op.key);
       // The atomic step: readers see the old or the new file, never a mix.
-      await fs.rename(temps.get(op)!, target);
+      renameSync(temps.get(op)!, target);
       temps.delete(op);
       dirs.add(path.dirname(target));
     } else if (op.type === 'remove') {
       const target = this.resolve(op.key);
-      await this.assertInside(target);
-      await fs.unlink(target).catch((err: unknown) => {
+      this.checkInside(target);
+      try {
+        unlinkSync(target);
+      } catch (err) {
         if (!isErrno(err, 'ENOENT')) throw err;
-      });
+      }
       dirs.add(path.dirname(target));
     } else {
       const from = this.resolve(op.from);
       const to = this.resolve(op.to);
-      await this.assertInside(from);
+      this.checkInside(from);
       await this.ensureParent(to);
       // link + unlink instead of rename: rename would silently replace an existing `to`.
-      await fs.link(from, to);
-      await fs.unlink(from);
+      linkSync(from, to);
+      unlinkSync(from);
       dirs.add(path.dirname(from));
       dirs.add(path.dirname(to));
     }
@@ -659,22 +680,4 @@ function processAlive(pid: number): boolean {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * Reads a regular file of `size` bytes (from fstat) in as few calls as possible: one read asking
- * for one byte more than expected tells "complete" apart from "grew meanwhile" without a second
- * fstat (FileHandle.readFile does its own).
- */
-async function readWhole(handle: FileHandle, size: number): Promise<Uint8Array> {
-  const buffer = Buffer.allocUnsafeSlow(size + 1);
-  let offset = 0;
-  for (;;) {
-    const { bytesRead } = await handle.read(buffer, offset, buffer.length - offset, offset);
-    if (bytesRead === 0) break;
-    offset += bytesRead;
-    if (offset === buffer.length) return handle.readFile(); // grew since fstat: read it all (positional reads left the position at 0)
-    if (offset >= size) break; // a short read at the expected size is the end of the file
-  }
-  return buffer.subarray(0, offset);
 }
