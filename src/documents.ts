@@ -4,7 +4,7 @@
  * committed together with it.
  */
 import { auditAppend } from './audit.js';
-import { planBackup } from './backups.js';
+import { BACKUP_INDEX, planBackup } from './backups.js';
 import { sha256, type Context } from './context.js';
 import { ConflictError, NotFoundError, TooLargeError } from './errors.js';
 import { journalKey, planVersion, readJournal, rememberAppend, versionOf } from './history.js';
@@ -95,6 +95,21 @@ export interface WriteMeta {
 
 /** Hooks the backups module registers to run after an automatic backup (retention). */
 export const afterBackupHooks: Array<(ctx: Context, info: BackupInfo) => Promise<void>> = [];
+
+/** Retention folded into the commit that takes an automatic backup (see {@link retentionPlanner}). */
+export interface RetentionPlan {
+  /** The expired backups of the file, removed by the same commit once its change is visible. */
+  cleanup: NonNullable<Commit['cleanup']>;
+  /** Once the commit resolved: brings the index view up to date and runs the rare follow-ups. */
+  done(): Promise<void>;
+}
+
+/**
+ * Set by retention.ts (a registration, not an import: retention depends on this module). When set,
+ * a save that takes a backup also removes the backups it pushes past `maxBackups` in its own commit
+ * instead of a second commit after it.
+ */
+export const retentionPlanner: { plan?: (ctx: Context, info: BackupInfo, indexLineBytes: number) => Promise<RetentionPlan> } = {};
 
 /**
  * Writes a document to `key`: encodes it keeping the old file's layout, checks `ifVersion`, and
@@ -227,9 +242,11 @@ async function commitChange(
   // worst hides an external write of exactly the bytes this store tried to write.
   if (next) ctx.ownWrites.set(key, next.sha256);
   else ctx.ownWrites.delete(key);
+  const retention = backup && retentionPlanner.plan ? await retentionPlanner.plan(ctx, backup, indexBytes(prepare)) : undefined;
   await ctx.storage.commit({
     prepare,
     changes: [change],
+    ...(retention ? { cleanup: retention.cleanup } : {}),
     after: [
       auditAppend({
         at: now.toISOString(),
@@ -247,8 +264,16 @@ async function commitChange(
   const journalLine = versionPlan.ops.find((op): op is AppendOp => op.type === 'append' && op.key === journalKey(key));
   if (journalLine) rememberAppend(ctx, key, journal, journalLine.data);
   ctx.ownWrites.landed(key, next?.sha256 ?? '', next?.bytes);
-  if (backup) for (const hook of afterBackupHooks) await hook(ctx, backup);
+  if (retention) await retention.done();
+  else if (backup) for (const hook of afterBackupHooks) await hook(ctx, backup);
   const result: SaveResult = { path: display, version: versionPlan.version, sha256: next?.sha256 ?? '' };
   if (backup) result.backup = backup;
   return result;
+}
+
+/** Bytes the commit appends to the backup index (its `add` line). */
+function indexBytes(prepare: NonNullable<Commit['prepare']>): number {
+  let bytes = 0;
+  for (const op of prepare) if (op.type === 'append' && op.key === BACKUP_INDEX) bytes += op.data.byteLength;
+  return bytes;
 }

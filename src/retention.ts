@@ -12,8 +12,9 @@
  * `stat`, see backup-index.ts): no directory scan on the save path. `cleanupBackups` reconciles with
  * the directory first, so records of vanished files are dropped and recovered files are counted.
  */
-import { afterBackupHooks } from './documents.js';
-import { cachedView, compactIndex, indexIdle, loadIndex, needsCompaction, noteAppended, reconcile, serialize, SNAPSHOT_FILE, type IndexLine } from './backup-index.js';
+import { auditAppend } from './audit.js';
+import { afterBackupHooks, retentionPlanner, type RetentionPlan } from './documents.js';
+import { backupKey, cachedView, compactIndex, indexAppendOp, indexIdle, loadIndex, needsCompaction, noteAppended, reconcile, serialize, SNAPSHOT_FILE, type IndexLine } from './backup-index.js';
 import { removeBackups } from './backups.js';
 import type { Context } from './context.js';
 import { ConfigPersistenceError } from './errors.js';
@@ -86,6 +87,51 @@ async function compactIfNeeded(ctx: Context): Promise<void> {
 }
 
 afterBackupHooks.push((ctx, info) => afterBackup(ctx, info));
+
+/**
+ * Retention for a backup the save pipeline is about to commit: the backups of the same file it
+ * pushes past the policy are removed by that commit (after its change is visible, see
+ * Commit.cleanup), their records and audit line written and synced with its own. The caller holds
+ * the file's lock, so no other save of this file can decide at the same time.
+ */
+async function planRetention(ctx: Context, info: BackupInfo, indexLineBytes: number): Promise<RetentionPlan> {
+  // loadIndex: one stat tells whether another process appended since (then it re-reads).
+  const view = await serialize(ctx, () => loadIndex(ctx));
+  const known = view.byFile.get(info.file) ?? [];
+  const expired = selectExpired([...known, info], defaultPolicy(ctx), Date.now()).filter((b) => b.id !== info.id);
+  const ids = new Map(expired.map((b) => [backupKey(b.id), b.id]));
+  let removeLines: IndexLine[] = [];
+  let removeBytes = 0;
+  return {
+    cleanup: {
+      keys: [...ids.keys()],
+      records: (removed) => {
+        if (removed.length === 0) return [];
+        const at = new Date().toISOString();
+        removeLines = removed.map((key) => ({ op: 'remove', id: ids.get(key)!, at }));
+        const indexOp = indexAppendOp(ctx, removeLines);
+        removeBytes = indexOp.data.byteLength;
+        const audit = auditAppend({
+          at,
+          op: 'retention',
+          file: info.file,
+          changedBy: 'system',
+          ...(removeLines.length === 1 ? { backup: ids.get(removed[0]!)! } : {}),
+          details: { file: info.file, maxBackups: ctx.options.maxBackups, maxAgeMs: ctx.options.maxBackupAgeMs ?? null, removed: removeLines.map((l) => l.id) },
+        });
+        return [indexOp, audit];
+      },
+    },
+    done: async () => {
+      await serialize(ctx, () => noteAppended(ctx, [{ op: 'add', ...info }, ...removeLines], indexLineBytes + removeBytes));
+      // A backup the cleanup could not remove stays listed and is selected again by the next pass.
+      await compactIfNeeded(ctx);
+      if (info.file !== SNAPSHOT_FILE) await maybePruneHistory(ctx, info.file);
+    },
+  };
+}
+
+retentionPlanner.plan = planRetention;
 
 /**
  * Applies a retention policy to every file's backups (defaults: the instance options), after

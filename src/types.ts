@@ -74,6 +74,13 @@ export interface Commit {
   changes?: Array<PutOp | RemoveOp | MoveOp>;
   after?: AppendOp[];
   /**
+   * Best-effort removals made once the changes are visible (retention of old backups taken by the
+   * same commit): a key that cannot be removed is left for the next pass instead of failing the
+   * commit. `records` gets the keys actually gone and returns appends (index and audit lines) that
+   * are written and synced with `after`, so the removals cost no commit of their own.
+   */
+  cleanup?: { keys: readonly string[]; records: (removed: readonly string[]) => AppendOp[] };
+  /**
    * Default true. `false` skips the fsyncs, for bookkeeping that is safe to lose in a power cut and
    * that the next synced commit in the same directories persists anyway (backup retention: a lost
    * removal only brings back a backup the next pass removes again).

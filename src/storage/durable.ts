@@ -105,15 +105,30 @@ export interface TempOptions {
   mode?: number;
 }
 
+/** A temp file written but not yet synced and closed (see {@link stageTemp}). */
+export interface StagedTemp {
+  /** Where it is; the caller renames it into place once {@link StagedTemp.finish} resolved. */
+  readonly path: string;
+  /** fsync (when durable) and close; on failure the temp file is removed. */
+  finish(durable: boolean): Promise<void>;
+  /** Closes and removes it (an error elsewhere); safe to call after finish. */
+  discard(): void;
+}
+
 /**
- * Writes `data` to a fresh temp file beside `target` and returns its path once the bytes are on
- * disk. The caller renames it into place (or unlinks it on failure).
+ * Writes `data` to a fresh temp file beside `target`, leaving it open so that the caller can fsync
+ * it together with the other files of a commit (fsyncs issued together share one journal commit).
  */
-export async function writeTemp(target: string, data: Uint8Array, opts: TempOptions): Promise<string> {
+export async function stageTemp(target: string, data: Uint8Array, mode?: number): Promise<StagedTemp> {
   const old = statSync(target, { throwIfNoEntry: false });
   const temp = tempPathFor(target);
   // O_EXCL: never follow or reuse a file someone else planted at the temp name.
-  const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, opts.mode ?? 0o666);
+  let fd: number | undefined = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode ?? 0o666);
+  const discard = (): void => {
+    if (fd !== undefined) closeQuietly(fd);
+    fd = undefined;
+    removeQuietlySync(temp);
+  };
   try {
     if (old) {
       // Overwriting keeps the file's permission bits (umask applied at open would drop some).
@@ -122,23 +137,39 @@ export async function writeTemp(target: string, data: Uint8Array, opts: TempOpti
       if (process.getuid?.() === 0 && (old.uid !== 0 || old.gid !== 0)) fchownSync(fd, old.uid, old.gid);
     }
     await writeAllFd(fd, data);
-    // fsync before rename: otherwise a power cut after the rename can leave a zero-length file
-    // (delayed allocation). A failed fsync is never retried: the page cache may already have
-    // dropped the dirty pages, so a retry could "succeed" without the data.
-    if (opts.durable) await syncFd(fd);
   } catch (err) {
-    closeQuietly(fd);
-    removeQuietlySync(temp);
+    discard();
     throw err;
   }
-  try {
-    // close() can report deferred write errors (NFS, quotas); it must be checked, not ignored.
-    closeSync(fd);
-  } catch (err) {
-    removeQuietlySync(temp);
-    throw err;
-  }
-  return temp;
+  return {
+    path: temp,
+    discard,
+    finish: async (durable) => {
+      try {
+        // fsync before rename: otherwise a power cut after the rename can leave a zero-length file
+        // (delayed allocation). A failed fsync is never retried: the page cache may already have
+        // dropped the dirty pages, so a retry could "succeed" without the data.
+        if (durable) await syncFd(fd!);
+        // close() can report deferred write errors (NFS, quotas); it must be checked, not ignored.
+        const open = fd!;
+        fd = undefined;
+        closeSync(open);
+      } catch (err) {
+        discard();
+        throw err;
+      }
+    },
+  };
+}
+
+/**
+ * Writes `data` to a fresh temp file beside `target` and returns its path once the bytes are on
+ * disk. The caller renames it into place (or unlinks it on failure).
+ */
+export async function writeTemp(target: string, data: Uint8Array, opts: TempOptions): Promise<string> {
+  const staged = await stageTemp(target, data, opts.mode);
+  await staged.finish(opts.durable);
+  return staged.path;
 }
 
 /**

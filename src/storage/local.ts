@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ioError, InvalidNameError, isErrno, LockedError, TooLargeError } from '../errors.js';
 import type { AppendOp, Commit, CopyOp, LockOptions, PutOp, Release, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from '../types.js';
-import { appendUnsynced, readAllFd, removeQuietly, removeQuietlySync, syncDirectory, TEMP_SUFFIX, writeTemp, type OpenJournal } from './durable.js';
+import { appendUnsynced, readAllFd, removeQuietly, removeQuietlySync, stageTemp, syncDirectory, TEMP_SUFFIX, writeTemp, type OpenJournal, type StagedTemp } from './durable.js';
 
 // Loaded on the first lock: a read-only start (Configuration.open) never needs it.
 const require = createRequire(import.meta.url);
@@ -92,7 +92,7 @@ export class LocalStorage implements Storage {
     } catch (err) {
       throw ioError('read', this.describe(key), err);
     } finally {
-      if (fd !== undefined) closeSync(fd);
+      if (fd !== undefined) closeReadFd(fd);
     }
   }
 
@@ -107,7 +107,7 @@ export class LocalStorage implements Storage {
     } catch (err) {
       throw ioError('read', this.describe(key), err);
     } finally {
-      if (fd !== undefined) closeSync(fd);
+      if (fd !== undefined) closeReadFd(fd);
     }
   }
 
@@ -133,7 +133,7 @@ export class LocalStorage implements Storage {
       }
       return { fd, size: stat.size };
     } catch (err) {
-      closeSync(fd);
+      closeReadFd(fd);
       throw err;
     }
   }
@@ -179,37 +179,44 @@ export class LocalStorage implements Storage {
     await this.recover();
     const prepare = commit.prepare ?? [];
     const changes = commit.changes ?? [];
-    const after = commit.after ?? [];
+    const after = [...(commit.after ?? [])];
     const sync = this.durable && commit.sync !== false;
     const puts = [...prepare, ...changes].filter((op): op is PutOp => op.type === 'put');
     const temps = new Map<PutOp, string>();
+    const staged: StagedTemp[] = [];
     const journals: OpenJournal[] = [];
+    /** Directories with a new entry made in phase 1 (links), synced before any change is visible. */
+    const early = new Set<string>();
     const dirs = new Set<string>();
     let current = '';
     try {
-      // Phase 1 — everything that must exist before a change is visible, in parallel:
-      // new content into synced temp files, backups of the old content, journal lines.
-      await settleAll([
-        ...puts.map(async (op) => {
-          const target = this.resolve(op.key);
+      // Phase 1 — everything that must exist before a change is visible: new content in temp files,
+      // backups of the old content (links), journal lines. Written first, one after another (small
+      // synchronous calls), then all made durable at once: fsyncs issued together share one
+      // journal commit on ext4, so this phase waits for the disk about once.
+      for (const op of puts) {
+        current = op.key;
+        const target = this.resolve(op.key);
+        await this.ensureParent(target);
+        const temp = await stageTemp(target, op.data, op.mode);
+        staged.push(temp);
+        temps.set(op, temp.path);
+      }
+      for (const op of prepare) {
+        if (op.type === 'copy') {
+          current = op.to;
+          await this.copy(op, early);
+        } else if (op.type === 'append') {
           current = op.key;
-          await this.ensureParent(target);
-          temps.set(op, await writeTemp(target, op.data, { durable: sync, mode: op.mode }));
-        }),
-        ...prepare
-          .filter((op): op is CopyOp => op.type === 'copy')
-          .map(async (op) => {
-            current = op.to;
-            await this.copy(op, dirs);
-          }),
-        ...prepare
-          .filter((op): op is AppendOp => op.type === 'append')
-          .map(async (op) => {
-            const file = this.resolve(op.key);
-            current = op.key;
-            await this.ensureParent(file);
-            journals.push(await appendUnsynced(file, op.data));
-          }),
+          const file = this.resolve(op.key);
+          await this.ensureParent(file);
+          journals.push(await appendUnsynced(file, op.data));
+        }
+      }
+      current = puts.length === 1 ? puts[0]!.key : current;
+      await settleAll([
+        ...staged.map((temp) => temp.finish(sync)),
+        ...(sync ? [...journals.map((j) => j.sync()), ...[...early].map((dir) => syncDirectory(dir))] : []),
       ]);
       // Bookkeeping files become visible before the user-visible change they describe.
       for (const op of prepare) {
@@ -223,19 +230,20 @@ export class LocalStorage implements Storage {
       current = changes.length === 1 ? changeKey(changes[0]!) : '(several files)';
       if (changes.length === 1) await this.applySingle(changes[0]!, temps, dirs);
       else if (changes.length > 1) await this.applyAll(changes, temps, dirs);
-      // Phase 3 — make it durable: directory entries (renames, links) and journals, together.
-      await settleAll(
-        after.map(async (op) => {
-          const file = this.resolve(op.key);
-          current = op.key;
-          await this.ensureParent(file);
-          journals.push(await appendUnsynced(file, op.data));
-        }),
-      );
-      if (sync) {
-        await settleAll([...[...dirs].map((dir) => syncDirectory(dir)), ...journals.map((h) => h.sync())]);
+      if (commit.cleanup) after.push(...this.cleanup(commit.cleanup, dirs));
+      // Phase 3 — make it durable: directory entries (renames, removals) and the `after` journals, together.
+      const late: OpenJournal[] = [];
+      for (const op of after) {
+        current = op.key;
+        const file = this.resolve(op.key);
+        await this.ensureParent(file);
+        const journal = await appendUnsynced(file, op.data);
+        journals.push(journal);
+        late.push(journal);
       }
+      if (sync) await settleAll([...[...dirs].map((dir) => syncDirectory(dir)), ...late.map((j) => j.sync())]);
     } catch (err) {
+      for (const temp of staged) temp.discard();
       for (const temp of temps.values()) removeQuietlySync(temp);
       throw ioError('write', this.describe(current || '.'), err);
     } finally {
@@ -408,6 +416,24 @@ export class LocalStorage implements Storage {
       this.checkedDirs.add(dir);
     }
     this.checkInside(file);
+  }
+
+  /** Applies a commit's best-effort removals; returns the appends that record them. */
+  private cleanup(cleanup: NonNullable<Commit['cleanup']>, dirs: Set<string>): AppendOp[] {
+    const removed: string[] = [];
+    for (const key of cleanup.keys) {
+      try {
+        const file = this.resolve(key);
+        this.checkInside(file);
+        unlinkSync(file);
+        dirs.add(path.dirname(file));
+        removed.push(key);
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) removed.push(key); // already gone: record it as removed
+        // Anything else (EIO, EACCES, an escaping link): the file stays, unrecorded, for the next pass.
+      }
+    }
+    return cleanup.records(removed);
   }
 
   private async copy(op: CopyOp, dirs: Set<string>): Promise<void> {
@@ -680,4 +706,13 @@ function processAlive(pid: number): boolean {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Closes a descriptor opened for reading: the bytes are already read, so a close error changes nothing. */
+function closeReadFd(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // EIO/EINTR at close of a read-only descriptor: nothing was written, nothing to report
+  }
 }

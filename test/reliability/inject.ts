@@ -22,9 +22,14 @@ export interface OpResult {
   message?: string;
 }
 
-/** One traced call of the worker's file-system thread. */
+/** Which of the worker's threads made a call: the main thread makes the small synchronous calls, the thread pool's fsyncs and large reads/writes. */
+export type ThreadRole = 'main' | 'pool';
+
+/** One traced call of the worker's main or file-system thread. */
 export interface TracedCall {
   tid: number;
+  /** Whose call it is (the dry run traces both threads; an injection attaches to this one only). */
+  thread: ThreadRole;
   name: string;
   /** 1-based count of this call name on this thread since the attach (strace's `when=`). */
   ordinal: number;
@@ -47,24 +52,32 @@ export interface OpSpec {
   options?: Record<string, unknown>;
 }
 
-/** Runs the operation under strace with `straceArgs` (e.g. `-e inject=...`); returns result and trace. */
+/**
+ * Runs the operation under strace with `straceArgs` (e.g. `-e inject=...`); returns result and trace.
+ * `threads`: which of the worker's threads to attach to. strace counts `when=` per thread, so an
+ * injection attaches only to the thread of its call; other threads (V8's, timers) are never traced.
+ */
 export async function runTraced(
   spec: OpSpec,
   straceArgs: string[],
-  opts: { expectKill?: boolean } = {},
-): Promise<{ result: OpResult; trace: string; exit: number | null; signal: NodeJS.Signals | null }> {
+  opts: { expectKill?: boolean; threads?: ThreadRole[] } = {},
+): Promise<{ result: OpResult; trace: string; exit: number | null; signal: NodeJS.Signals | null; roles: Map<number, ThreadRole> }> {
   const work = mkdtempSync(path.join(os.tmpdir(), 'cp-strace-'));
   try {
     const child = startWorker('once.mjs', [JSON.stringify(spec)], { env: { UV_THREADPOOL_SIZE: '1' }, cwd: work });
     const ready = await child.waitFor((l) => l.startsWith('ready '));
-    const fsThread = ready.split(' ')[2]!;
+    const [, mainThread, fsThread] = ready.split(' ') as [string, string, string];
+    const roles = new Map<number, ThreadRole>([
+      [Number(mainThread), 'main'],
+      [Number(fsThread), 'pool'],
+    ]);
+    const threads = opts.threads ?? ['main', 'pool'];
     const out = path.join(work, 'trace.txt');
-    // Only the file-system thread: strace counts `when=` per thread, and other threads' calls
-    // (stdout, timers) must neither be counted nor failed.
-    const tracer = start('strace', ['-y', '-p', fsThread, '-o', out, ...straceArgs]);
+    const attach = threads.flatMap((role) => ['-p', role === 'main' ? mainThread : fsThread]);
+    const tracer = start('strace', ['-y', ...attach, '-o', out, ...straceArgs]);
     // strace announces each attached thread on stderr; only then may the operation begin.
     const deadline = Date.now() + 10_000;
-    while (!/attached/.test(tracer.stderr())) {
+    while ((tracer.stderr().match(/attached/g) ?? []).length < threads.length) {
       if (Date.now() > deadline) throw new Error(`strace did not attach: ${tracer.stderr()}`);
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -77,7 +90,7 @@ export async function runTraced(
       await tracer.exited;
       const line = child.lines.find((l) => l.startsWith('result '));
       if (end.signal !== 'SIGKILL') throw new Error(`worker was not killed (${end.code ?? end.signal}); ${line ?? child.stderr()}`);
-      return { result: { ok: false, code: 'KILLED' }, trace: readFileSync(out, 'utf8'), exit: null, signal: end.signal };
+      return { result: { ok: false, code: 'KILLED' }, trace: readFileSync(out, 'utf8'), exit: null, signal: end.signal, roles };
     }
     let line: string;
     try {
@@ -90,14 +103,14 @@ export async function runTraced(
     const { code, signal } = await child.exited;
     clearTimeout(timer);
     await tracer.exited;
-    return { result: JSON.parse(line.slice('result '.length)) as OpResult, trace: readFileSync(out, 'utf8'), exit: code, signal };
+    return { result: JSON.parse(line.slice('result '.length)) as OpResult, trace: readFileSync(out, 'utf8'), exit: code, signal, roles };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 }
 
 /** Parses strace -f output into calls (the start line of each; resumptions are skipped). */
-export function parseTrace(trace: string): TracedCall[] {
+export function parseTrace(trace: string, roles: Map<number, ThreadRole> = new Map()): TracedCall[] {
   const calls: TracedCall[] = [];
   const counts = new Map<string, number>();
   for (const line of trace.split('\n')) {
@@ -108,7 +121,9 @@ export function parseTrace(trace: string): TracedCall[] {
     const key = `${tid}:${name}`;
     const ordinal = (counts.get(key) ?? 0) + 1;
     counts.set(key, ordinal);
-    const call: TracedCall = { tid, name, ordinal, index: calls.length, args: m[3]! };
+    // One attached thread: strace prints no tid, and the caller knows which thread it was.
+    const thread = roles.get(tid) ?? (roles.size === 1 ? [...roles.values()][0]! : 'pool');
+    const call: TracedCall = { tid, thread, name, ordinal, index: calls.length, args: m[3]! };
     const fdPath = /^\d+<(\/[^>]*)>/.exec(call.args)?.[1];
     if (fdPath !== undefined) {
       const pathKey = `${tid}:${name}:${fdPath}`;

@@ -76,8 +76,9 @@ function readOrUndefined(file: string): Buffer | undefined {
 const same = (a: Buffer | undefined, b: Buffer | undefined): boolean => (a === undefined ? b === undefined : b !== undefined && a.equals(b));
 
 /**
- * strace arguments that fail exactly `call`. write() is special: the thread pool also writes to an
- * eventfd to wake the main loop, a variable number of times, so writes are counted per path (-P).
+ * strace arguments that fail exactly `call` (on its own thread: see runTraced). write() is special:
+ * the thread pool also writes to an eventfd to wake the main loop, a variable number of times, and
+ * the main thread writes to stdout, so writes are counted per path (-P).
  */
 function injectArgs(call: TracedCall, action: string, dryDir: string, runDir: string): string[] {
   if (call.name !== 'write') return ['-e', `trace=${call.name}`, '-e', `inject=${call.name}:${action}:when=${call.ordinal}`];
@@ -101,7 +102,7 @@ async function dryRun(c: SweepCase): Promise<DryRun> {
   cloneDir(c.template, dryDir);
   const dry = await runTraced({ ...c.spec, baseDir: dryDir }, ['-e', `trace=${FILE_SYSCALLS.join(',')}`]);
   expect(dry.result.ok, JSON.stringify(dry.result)).toBe(true);
-  const calls = callsInside(parseTrace(dry.trace), dryDir);
+  const calls = callsInside(parseTrace(dry.trace, dry.roles), dryDir);
   const oldState = new Map(c.targets.map((t) => [t, readOrUndefined(path.join(c.template, t))]));
   const newState = new Map(c.targets.map((t) => [t, readOrUndefined(path.join(dryDir, t))]));
   for (const t of c.targets) expect(same(oldState.get(t), newState.get(t)), `${t} is changed by the operation`).toBe(false);
@@ -149,7 +150,7 @@ export async function crashSweep(c: SweepCase): Promise<{ kills: number }> {
     const runDir = path.join(c.work, `kill-${n}`);
     cloneDir(c.template, runDir);
     const what = `kill at ${callShape(call, dryDir)} #${call.ordinal}`;
-    await runTraced({ ...c.spec, baseDir: runDir }, injectArgs(call, 'signal=KILL', dryDir, runDir), { expectKill: true }).catch((err: Error) => {
+    await runTraced({ ...c.spec, baseDir: runDir }, injectArgs(call, 'signal=KILL', dryDir, runDir), { expectKill: true, threads: [call.thread] }).catch((err: Error) => {
       throw new Error(`${what}: ${err.message}`);
     });
     kills++;
@@ -178,7 +179,7 @@ export async function sweep(c: SweepCase): Promise<SweepStats> {
       const runDir = path.join(c.work, `run-${n++}`);
       cloneDir(c.template, runDir);
       const what = `${callShape(call, dryDir)} #${call.ordinal} failed with ${errno}`;
-      const run = await runTraced({ ...c.spec, baseDir: runDir }, injectArgs(call, `error=${errno}`, dryDir, runDir)).catch((err: Error) => {
+      const run = await runTraced({ ...c.spec, baseDir: runDir }, injectArgs(call, `error=${errno}`, dryDir, runDir), { threads: [call.thread] }).catch((err: Error) => {
         throw new Error(`${what}: ${err.message}`);
       });
       stats.injections++;
