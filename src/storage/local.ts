@@ -188,6 +188,7 @@ export class LocalStorage implements Storage {
     /** Directories with a new entry made in phase 1 (links), synced before any change is visible. */
     const early = new Set<string>();
     const dirs = new Set<string>();
+    const seen = new Set<string>();
     let current = '';
     try {
       // Phase 1 — everything that must exist before a change is visible: new content in temp files,
@@ -197,7 +198,7 @@ export class LocalStorage implements Storage {
       for (const op of puts) {
         current = op.key;
         const target = this.resolve(op.key);
-        await this.ensureParent(target);
+        await this.ensureParent(target, seen);
         const temp = await stageTemp(target, op.data, op.mode);
         staged.push(temp);
         temps.set(op, temp.path);
@@ -205,11 +206,11 @@ export class LocalStorage implements Storage {
       for (const op of prepare) {
         if (op.type === 'copy') {
           current = op.to;
-          await this.copy(op, early);
+          await this.copy(op, early, seen);
         } else if (op.type === 'append') {
           current = op.key;
           const file = this.resolve(op.key);
-          await this.ensureParent(file);
+          await this.ensureParent(file, seen);
           journals.push(await appendUnsynced(file, op.data));
         }
       }
@@ -230,13 +231,13 @@ export class LocalStorage implements Storage {
       current = changes.length === 1 ? changeKey(changes[0]!) : '(several files)';
       if (changes.length === 1) await this.applySingle(changes[0]!, temps, dirs);
       else if (changes.length > 1) await this.applyAll(changes, temps, dirs);
-      if (commit.cleanup) after.push(...this.cleanup(commit.cleanup, dirs));
+      if (commit.cleanup) after.push(...this.cleanup(commit.cleanup, dirs, seen));
       // Phase 3 — make it durable: directory entries (renames, removals) and the `after` journals, together.
       const late: OpenJournal[] = [];
       for (const op of after) {
         current = op.key;
         const file = this.resolve(op.key);
-        await this.ensureParent(file);
+        await this.ensureParent(file, seen);
         const journal = await appendUnsynced(file, op.data);
         journals.push(journal);
         late.push(journal);
@@ -358,14 +359,18 @@ export class LocalStorage implements Storage {
    * a directory that was inside a moment ago can have been replaced by a link to elsewhere since.
    * A component below the root costs one lstat (~1 µs synchronously), where a realpath from `/`
    * costs a readlink per component of the whole path. Returns whether the final component is a link.
+   * `seen`: directories already checked by the same commit (one operation: a swap in between is the
+   * same race as one between a check and the call it guards), skipped.
    */
-  private checkInside(file: string): boolean {
+  private checkInside(file: string, seen?: Set<string>): boolean {
     if (file === this.location) return false;
     const root = this.rootSync();
     const rest = file.slice(this.location.length + 1).split(path.sep);
     let current = this.location;
+    const last = rest.length - 1;
     for (const [i, segment] of rest.entries()) {
       current = `${current}${path.sep}${segment}`;
+      if (i < last && seen?.has(current)) continue;
       let st;
       try {
         st = lstatSync(current, { throwIfNoEntry: false });
@@ -373,7 +378,10 @@ export class LocalStorage implements Storage {
         return false; // ENOTDIR, EACCES...: the operation itself fails with that error; nothing is followed
       }
       if (!st) return false; // missing: nothing below it can lead anywhere
-      if (!st.isSymbolicLink()) continue;
+      if (!st.isSymbolicLink()) {
+        if (i < last) seen?.add(current);
+        continue;
+      }
       let real: string;
       try {
         real = realpathSync.native(current);
@@ -381,7 +389,8 @@ export class LocalStorage implements Storage {
         return false; // dangling link: opening it fails with ENOENT, creating through it is refused by O_EXCL
       }
       if (!isWithin(root, real)) throw this.escapes(file);
-      if (i === rest.length - 1) return true;
+      if (i === last) return true;
+      seen?.add(current);
     }
     return false;
   }
@@ -404,10 +413,10 @@ export class LocalStorage implements Storage {
     );
   }
 
-  private async ensureParent(file: string): Promise<void> {
+  private async ensureParent(file: string, seen?: Set<string>): Promise<void> {
     const dir = path.dirname(file);
     if (!this.checkedDirs.has(dir)) {
-      this.checkInside(dir); // before mkdir: never create directories through a link that escapes
+      this.checkInside(dir, seen); // before mkdir: never create directories through a link that escapes
       const created = mkdirSync(dir, { recursive: true });
       if (created !== undefined && this.durable) {
         // A new directory's entry lives in its parent: sync the parent so the directory survives too.
@@ -415,16 +424,16 @@ export class LocalStorage implements Storage {
       }
       this.checkedDirs.add(dir);
     }
-    this.checkInside(file);
+    this.checkInside(file, seen);
   }
 
   /** Applies a commit's best-effort removals; returns the appends that record them. */
-  private cleanup(cleanup: NonNullable<Commit['cleanup']>, dirs: Set<string>): AppendOp[] {
+  private cleanup(cleanup: NonNullable<Commit['cleanup']>, dirs: Set<string>, seen: Set<string>): AppendOp[] {
     const removed: string[] = [];
     for (const key of cleanup.keys) {
       try {
         const file = this.resolve(key);
-        this.checkInside(file);
+        this.checkInside(file, seen);
         unlinkSync(file);
         dirs.add(path.dirname(file));
         removed.push(key);
@@ -436,11 +445,11 @@ export class LocalStorage implements Storage {
     return cleanup.records(removed);
   }
 
-  private async copy(op: CopyOp, dirs: Set<string>): Promise<void> {
+  private async copy(op: CopyOp, dirs: Set<string>, seen?: Set<string>): Promise<void> {
     const from = this.resolve(op.from);
     const to = this.resolve(op.to);
-    this.checkInside(from);
-    await this.ensureParent(to);
+    this.checkInside(from, seen);
+    await this.ensureParent(to, seen);
     try {
       // A hard link keeps the old bytes at no cost: the source is about to be replaced by a rename,
       // so the old inode is never written again. Same mode as the source, so never more readable.
