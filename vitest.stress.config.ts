@@ -3,15 +3,16 @@ import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
- * Longest first (measured in CI: the multi-file sweeps ~155 s, the single-file sweeps ~110 s, the
- * kill loops ~90 s, the properties ~10 s), so the two workers finish close together. Without this
- * a clean checkout (no vitest cache) orders the files by size, which ran the longest one last and
- * left one worker idle for a minute.
+ * Longest first (measured in CI: the multi-file sweeps ~150 s, the single-file sweeps ~100 s, the
+ * kill loops ~70 s, the stale-lock loop ~25 s, mostly waiting; the properties ~10 s), so the two
+ * workers finish close together. Without this a clean checkout (no vitest cache) orders the files
+ * by size, which ran the longest one last and left one worker idle for a minute.
  */
 const ORDER = [
   'fault-injection-multi.stress.test.ts',
   'fault-injection-single.stress.test.ts',
   'crash.stress.test.ts',
+  'lock-recovery.stress.test.ts',
   'properties.stress.test.ts',
 ];
 
