@@ -131,7 +131,9 @@ export interface BackupActor {
  * Fails with `E_NOT_FOUND` when the file does not exist.
  */
 export async function createBackup(ctx: Context, key: string, opts: BackupOptions & BackupActor = {}, trigger: BackupTrigger = 'manual'): Promise<BackupInfo> {
-  const [bytes, stat] = await Promise.all([ctx.storage.read(key), ctx.storage.stat(key)]);
+  const read = await ctx.storage.readEntry(key);
+  const bytes = read?.bytes;
+  const stat = read?.entry;
   if (!bytes) {
     const display = ctx.storage.describe(key);
     throw new NotFoundError(`Cannot back up ${display}: it does not exist. Check the name (config-persistence status).`, display);
@@ -209,7 +211,9 @@ export async function findBackup(ctx: Context, id: string): Promise<BackupInfo> 
 export async function readBackup(ctx: Context, info: BackupInfo): Promise<{ bytes: Uint8Array; mode?: number }> {
   const key = backupKey(info.id);
   const display = ctx.storage.describe(key);
-  const [stored, stat] = await Promise.all([ctx.storage.read(key), ctx.storage.stat(key)]);
+  const read = await ctx.storage.readEntry(key);
+  const stored = read?.bytes;
+  const stat = read?.entry;
   if (!stored) throw new NotFoundError(`Backup ${info.id} is missing from ${ctx.storage.describe(BACKUPS_DIR)}; pick another one (config-persistence backup list).`, display);
   let bytes: Uint8Array = stored;
   if (info.compressed) {

@@ -177,8 +177,9 @@ export interface OldContent {
 /** Reads the content about to be replaced (past maxFileBytes: it must be backed up whatever its size). */
 export async function readForOverwrite(ctx: Context, key: string): Promise<OldContent | undefined> {
   // Read past maxFileBytes: an oversized old file must still be backed up before it is replaced.
-  const [bytes, stat] = await Promise.all([ctx.storage.read(key), ctx.storage.stat(key)]);
-  if (!bytes) return undefined;
+  const read = await ctx.storage.readEntry(key);
+  if (!read) return undefined;
+  const { bytes, entry: stat } = read;
   // Codecs fall back to a fresh layout when the old text does not parse; it is still backed up.
   const content: OldContent = { bytes, text: Buffer.from(bytes).toString('utf8'), sha256: sha256(bytes) };
   if (stat?.mode !== undefined) content.mode = stat.mode;

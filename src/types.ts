@@ -128,6 +128,8 @@ export interface Storage {
   readonly durable: boolean;
   /** Content of `key`, or `undefined` when it does not exist. `maxBytes` refuses larger files. */
   read(key: string, opts?: { maxBytes?: number }): Promise<Uint8Array | undefined>;
+  /** Content and metadata of `key` read together (one open), or `undefined` when it does not exist. */
+  readEntry(key: string, opts?: { maxBytes?: number }): Promise<{ bytes: Uint8Array; entry: StorageEntry } | undefined>;
   /** Synchronous read for startup code that cannot await (`Configuration.openSync`). */
   readSync(key: string, opts?: { maxBytes?: number }): Uint8Array | undefined;
   /** Metadata of `key`, or `undefined` when it does not exist. */

@@ -50,6 +50,7 @@ class CountingStorage implements Storage {
     return this.inner.durable;
   }
   read: Storage['read'] = (k, o) => this.inner.read(k, o);
+  readEntry: Storage['readEntry'] = (k, o) => this.inner.readEntry(k, o);
   readSync: Storage['readSync'] = (k, o) => this.inner.readSync(k, o);
   stat: Storage['stat'] = (k) => this.inner.stat(k);
   list: Storage['list'] = (p) => {

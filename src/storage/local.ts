@@ -82,13 +82,17 @@ export class LocalStorage implements Storage {
   }
 
   async read(key: string, opts: { maxBytes?: number } = {}): Promise<Uint8Array | undefined> {
+    return (await this.readEntry(key, opts))?.bytes;
+  }
+
+  async readEntry(key: string, opts: { maxBytes?: number } = {}): Promise<{ bytes: Uint8Array; entry: StorageEntry } | undefined> {
     const file = this.resolve(key);
     let fd: number | undefined;
     try {
       const opened = this.openForRead(key, file, opts.maxBytes);
       if (!opened) return undefined;
       fd = opened.fd;
-      return await readAllFd(fd, opened.size);
+      return { bytes: await readAllFd(fd, opened.stat.size), entry: toEntry(key, opened.stat) };
     } catch (err) {
       throw ioError('read', this.describe(key), err);
     } finally {
@@ -112,7 +116,7 @@ export class LocalStorage implements Storage {
   }
 
   /** Opens an existing regular file for reading after the containment check; `undefined` when missing. */
-  private openForRead(key: string, file: string, maxBytes: number | undefined): { fd: number; size: number } | undefined {
+  private openForRead(key: string, file: string, maxBytes: number | undefined): { fd: number; stat: import('node:fs').Stats } | undefined {
     const linked = this.checkInside(file);
     let fd: number;
     try {
@@ -131,7 +135,7 @@ export class LocalStorage implements Storage {
           this.describe(key),
         );
       }
-      return { fd, size: stat.size };
+      return { fd, stat };
     } catch (err) {
       closeReadFd(fd);
       throw err;
