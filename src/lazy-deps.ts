@@ -17,10 +17,12 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 
 type YamlModule = typeof import('yaml');
+type ZlibModule = typeof import('node:zlib');
 type JsoncModule = typeof import('jsonc-parser');
 
 let yamlModule: YamlModule | undefined;
 let jsoncModule: JsoncModule | undefined;
+let zlibModule: ZlibModule | undefined;
 
 /** The `yaml` package (Document API: positions, anchors and tags, edits that keep comments). */
 export function yamlLib(): YamlModule {
@@ -30,6 +32,11 @@ export function yamlLib(): YamlModule {
 /** The `jsonc-parser` package (positions of JSON syntax errors and of values, for messages). */
 export function jsoncLib(): JsoncModule {
   return (jsoncModule ??= require('jsonc-parser') as JsoncModule);
+}
+
+/** `node:zlib` (compressed backups and snapshots): a built-in, but compiling it is a millisecond or two of startup. */
+export function zlibLib(): ZlibModule {
+  return (zlibModule ??= require('node:zlib') as ZlibModule);
 }
 
 /** Loads a module by id from this package's dependencies (ajv and ajv-formats, for the schema compiler). */

@@ -38,6 +38,7 @@ import path from 'node:path';
 import { debuglog } from 'node:util';
 import type { ValidateFunction } from 'ajv';
 import { isErrno } from './errors.js';
+import { formatsWithFastPaths } from './format-fast-paths.js';
 import { requireDependency } from './lazy-deps.js';
 
 /** Bumped when the file layout or the way code is generated changes. */
@@ -198,7 +199,7 @@ function evaluate(body: string): ValidateFunction {
   const module = { exports: {} as unknown };
   const restricted = (id: string): unknown => {
     if (!ALLOWED_REQUIRE.test(id)) throw new Error(`the code requires ${JSON.stringify(id)}, which a validator never needs`);
-    return requireDependency(id);
+    return id === 'ajv-formats/dist/formats' ? formatsWithFastPaths() : requireDependency(id);
   };
   // The same way ajv itself turns the code it generates into a function.
   new Function('require', 'module', 'exports', body)(restricted, module, module.exports);
