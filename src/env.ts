@@ -60,7 +60,7 @@ export function parseEnvValue(raw: string): unknown {
   if (plain !== NOT_PLAIN) return plain;
   let value: unknown;
   try {
-    value = yamlLib().parse(raw, { schema: 'core', strict: true, uniqueKeys: true, maxAliasCount: 0 });
+    value = yamlLib().parse(raw, { schema: 'core', strict: true, uniqueKeys: true, maxAliasCount: 0, logLevel: 'error' });
   } catch {
     return raw; // not YAML (an unbalanced quote, a stray colon): the value is the text itself
   }
