@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    // Compiled validators go to a cache of this run, not the user's ~/.cache (children inherit it).
+    // The tests' validator cache lives in the temp directory, not in the user's ~/.cache (children inherit it).
     env: { CONFIG_PERSISTENCE_CACHE_DIR: path.join(os.tmpdir(), `config-persistence-test-cache-${os.userInfo().uid}`) },
     include: ['test/**/*.test.ts'],
     exclude: ['test/stress/**'],

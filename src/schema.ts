@@ -17,7 +17,7 @@ import { cloneDocument } from './document.js';
 import { ioError, isErrno, ParseError, ValidationError, type ValidationIssue } from './errors.js';
 import { codeOptions, compileSchema, compilerVersions, draftOf } from './schema-compiler.js';
 import type { SourcePosition } from './types.js';
-import { cacheKey, type ValidatorCache } from './validator-cache.js';
+import { cacheKey, noteUncacheable, type ValidatorCache } from './validator-cache.js';
 
 /** The schema used when none is configured, if the file exists in `schemaDir`. */
 export const DEFAULT_SCHEMA_FILE = 'config.schema.json';
@@ -50,6 +50,7 @@ function compile(schema: object, file: string | undefined, cache: ValidatorCache
     const result = compileSchema({ schema, draft, useDefaults, checkSchema: !metaChecked, standalone: key !== undefined, file });
     metaChecked = true;
     if (key !== undefined && result.source !== undefined) cache!.store(key, result.source);
+    else if (key !== undefined) noteUncacheable(file, result.sourceError);
     return result.validate;
   };
   const hasDefaults = declaresDefaults(schema);

@@ -50,6 +50,11 @@ export const CACHE_DIR_ENV = 'CONFIG_PERSISTENCE_CACHE_DIR';
 
 const debug = debuglog('config-persistence');
 
+/** Notes (under `NODE_DEBUG=config-persistence`) that a schema's validator cannot be cached. */
+export function noteUncacheable(file: string | undefined, err: unknown): void {
+  debug('validator cache: %s cannot be written as standalone code (%s); it is compiled in every process', file ?? 'the schema', (err as Error)?.message ?? String(err));
+}
+
 /** Modules the generated code may require: ajv's runtime helpers and ajv-formats' formats. */
 const ALLOWED_REQUIRE = /^(?:ajv\/dist\/runtime\/[A-Za-z0-9_]+|ajv-formats\/dist\/formats)$/;
 
