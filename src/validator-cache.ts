@@ -32,7 +32,7 @@
  * every process, as without a cache.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { debuglog } from 'node:util';
@@ -159,7 +159,7 @@ export class ValidatorCache {
     const text = `// config-persistence validator cache ${CACHE_FORMAT} key=${key} sha256=${sha256(source)}\n${source}`;
     try {
       // 0700/0600: the trust check refuses anything writable by others, so never create it so.
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      makeDirectories(this.dir);
       writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
       renameSync(tmp, file);
       debug('validator cache wrote %s', file);
@@ -170,6 +170,26 @@ export class ValidatorCache {
       } catch {
         // The temp file was never created, or is already gone: nothing to clean up.
       }
+    }
+  }
+}
+
+/**
+ * `mkdir -p` with mode 0700, one level at a time. Not `mkdirSync({ recursive: true })`: on Node 20
+ * it never returns when the file system answers ENOENT for a directory whose parent exists (a home
+ * under /proc, as some service accounts have), and a cache must never hang its process.
+ */
+function makeDirectories(dir: string): void {
+  const missing: string[] = [];
+  for (let current = dir; !existsSync(current); current = path.dirname(current)) {
+    missing.push(current);
+    if (path.dirname(current) === current) break;
+  }
+  for (const each of missing.reverse()) {
+    try {
+      mkdirSync(each, { mode: 0o700 });
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err; // another process made it meanwhile: fine
     }
   }
 }

@@ -241,6 +241,14 @@ describe('ValidatorCache', () => {
     await cp.close();
   });
 
+  it.skipIf(process.platform !== 'linux')('a cache directory under /proc (a service account without a real home) does not hang', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'ok.yaml'), VALID);
+    const cp = new ConfigPersistence({ baseDir: dir, schema: schemaFor(), validatorCache: '/proc/config-persistence-no-such-dir/cache' });
+    await expect(cp.loadConfig('ok.yaml')).resolves.toMatchObject({ server: { port: 8080 } });
+    await cp.close();
+  });
+
   it('validatorCache: false writes nothing, even with the environment variable set', async () => {
     const dir = await tempDir();
     const cacheDir = path.join(dir, 'cache');
