@@ -44,7 +44,7 @@ function compile(schema: object, file: string | undefined, cache: ValidatorCache
   // (it was a third of a cold start). A variant read from the cache was proven valid when written.
   let metaChecked = false;
   const make = (useDefaults: boolean): ValidateFunction => {
-    const key = cache ? cacheKey({ schema: text, draft, options: codeOptions(useDefaults), versions: compilerVersions() }) : undefined;
+    const key = cache ? keyOf(text, draft, useDefaults, file) : undefined;
     const cached = key === undefined ? undefined : cache!.load(key);
     if (cached) return cached;
     const result = compileSchema({ schema, draft, useDefaults, checkSchema: !metaChecked, standalone: key !== undefined, file });
@@ -68,6 +68,16 @@ function compile(schema: object, file: string | undefined, cache: ValidatorCache
   };
   compiledCache.set(text, compiled);
   return compiled;
+}
+
+/** The validator cache key; `undefined` (no caching) when a version it needs cannot be read. */
+function keyOf(text: string, draft: string, useDefaults: boolean, file: string | undefined): string | undefined {
+  try {
+    return cacheKey({ schema: text, draft, options: codeOptions(useDefaults), versions: compilerVersions() });
+  } catch (err) {
+    noteUncacheable(file, err);
+    return undefined;
+  }
 }
 
 /** True when some subschema has a `default` (otherwise filling defaults needs no copy at all). */
