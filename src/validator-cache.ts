@@ -50,9 +50,12 @@ export const CACHE_DIR_ENV = 'CONFIG_PERSISTENCE_CACHE_DIR';
 
 const debug = debuglog('config-persistence');
 
-/** Notes (under `NODE_DEBUG=config-persistence`) that a schema's validator cannot be cached. */
+/**
+ * Notes (under `NODE_DEBUG=config-persistence`) that a schema's validator cannot be cached: ajv
+ * cannot write it as standalone code, or a version in the key cannot be read.
+ */
 export function noteUncacheable(file: string | undefined, err: unknown): void {
-  debug('validator cache: %s cannot be written as standalone code (%s); it is compiled in every process', file ?? 'the schema', (err as Error)?.message ?? String(err));
+  debug('validator cache: not caching %s (%s); it is compiled in every process', file ?? 'the schema', err instanceof Error ? err.message : String(err));
 }
 
 /** Modules the generated code may require: ajv's runtime helpers and ajv-formats' formats. */
