@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
@@ -28,6 +29,8 @@ class LongestFirst extends BaseSequencer {
 
 export default defineConfig({
   test: {
+    // The tests' validator cache lives in the temp directory, not in the user's ~/.cache (children inherit it).
+    env: { CONFIG_PERSISTENCE_CACHE_DIR: path.join(os.tmpdir(), `config-persistence-test-cache-${os.userInfo().uid}`) },
     include: ['test/stress/**/*.test.ts'],
     testTimeout: 300_000,
     hookTimeout: 60_000,

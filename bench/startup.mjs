@@ -4,6 +4,10 @@
  * (production → staging → base) ← current.yaml ← an environment variable, validated against the
  * example JSON Schema. node-config: default.yaml + production.yaml (it validates nothing).
  * Processes alternate candidate by candidate so machine noise hits all of them alike.
+ *
+ * The validator cache lives in the work directory (not ~/.cache), filled by the warm-up process as
+ * an application's first start would fill it. A second row runs with the cache off: what every
+ * start costs without it, and what the first start after a schema or dependency change costs.
  */
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -93,8 +97,17 @@ export async function run({ quick, rounds, workDir }) {
   const { nodeConfigDir } = await fixture(workDir);
   const files = await scripts(workDir);
   const perRound = quick ? 2 : 4;
-  const env = { ...process.env, CP__SERVER__PORT: '9000', CONFIG_PROFILE: '', NODE_ENV: 'production', NODE_CONFIG_DIR: nodeConfigDir, SUPPRESS_NO_CONFIG_WARNING: '1' };
+  const env = {
+    ...process.env,
+    CP__SERVER__PORT: '9000',
+    CONFIG_PROFILE: '',
+    NODE_ENV: 'production',
+    NODE_CONFIG_DIR: nodeConfigDir,
+    SUPPRESS_NO_CONFIG_WARNING: '1',
+    CONFIG_PERSISTENCE_CACHE_DIR: path.join(workDir, 'validator-cache'),
+  };
   delete env.NODE_OPTIONS; // the harness's own flags must not slow the children
+  delete env.NODE_DEBUG;
   const candidates = [
     { key: 'node', kind: 'reference', label: 'node, empty script (process start/exit only)', script: files.empty, check: () => true },
     {
@@ -105,6 +118,14 @@ export async function run({ quick, rounds, workDir }) {
       target: { metric: 'ratio', max: 1, text: '≤ 1.0× node-config' },
     },
     { key: 'node-config', kind: 'peer', label: 'node-config 4 (default + production, no validation)', script: files.nodeConfig, check: (out) => out.port === 80 && out.level === 'warn' },
+    {
+      key: 'ours-no-cache',
+      kind: 'reference',
+      label: 'config-persistence Configuration.open, validator cache off (= first start)',
+      script: files.ours,
+      env: { CONFIG_PERSISTENCE_CACHE_DIR: 'off' },
+      check: (out) => out.port === 9000 && out.level === 'info',
+    },
   ];
   const wall = candidates.map(() => []);
   const load = candidates.map(() => []);
@@ -118,7 +139,7 @@ export async function run({ quick, rounds, workDir }) {
       for (let k = 0; k < candidates.length; k++) {
         const i = (k + p + r) % candidates.length;
         const c = candidates[i];
-        const { ms, stdout } = await timeProcess([c.script], opts);
+        const { ms, stdout } = await timeProcess([c.script], c.env ? { ...opts, env: { ...env, ...c.env } } : opts);
         const out = JSON.parse(stdout);
         if (!c.check(out)) throw new Error(`${c.label} loaded the wrong values: ${stdout}`);
         if (out.how) how.add(out.how);

@@ -17,9 +17,9 @@
  *   floor), the index is rewritten atomically with only the live records. An append by another
  *   process racing that rename can lose its record; its file then shows up as `recovered`.
  */
-import { gunzipSync } from 'node:zlib';
 import { sha256, type Context } from './context.js';
 import { unflattenKey } from './files.js';
+import { zlibLib } from './lazy-deps.js';
 import type { AppendOp, BackupInfo } from './types.js';
 
 /** Directory of backups. */
@@ -290,7 +290,7 @@ async function recoverRecord(ctx: Context, id: string): Promise<BackupInfo | und
   let bytes: Uint8Array = stored;
   if (parsed.compressed) {
     try {
-      bytes = gunzipSync(stored);
+      bytes = zlibLib().gunzipSync(stored);
     } catch {
       return undefined; // not a complete gzip file: nothing to offer; verify reports the directory's strays
     }

@@ -13,7 +13,6 @@
  * - Ids sort by file then time: `current.20261123T081218.123Z.yaml`, with `_001`, `_002`... for
  *   several in one millisecond and an optional label slug: `current.20261123T081218.123Z.before-upgrade.yaml`.
  */
-import { gunzipSync, gzipSync } from 'node:zlib';
 import { auditAppend } from './audit.js';
 import {
   BACKUP_INDEX,
@@ -33,6 +32,7 @@ import { extensionOf } from './codecs/index.js';
 import { sha256, type Context } from './context.js';
 import { ChecksumError, InvalidNameError, NotFoundError } from './errors.js';
 import { flattenKey } from './files.js';
+import { zlibLib } from './lazy-deps.js';
 import { assertSafeName } from './names.js';
 import type { AppendOp, BackupInfo, BackupOptions, BackupTrigger, ChangedBy, CopyOp, PutOp } from './types.js';
 
@@ -113,7 +113,7 @@ export async function planBackup(ctx: Context, input: BackupPlanInput): Promise<
   // Never more readable than the source: its permission bits without execute (umask may remove more).
   const mode = (input.content.mode ?? 0o600) & 0o666;
   const ops: Array<CopyOp | PutOp | AppendOp> = [];
-  if (compressed) ops.push({ type: 'put', key: backupKey(id), data: gzipSync(input.content.bytes), mode });
+  if (compressed) ops.push({ type: 'put', key: backupKey(id), data: zlibLib().gzipSync(input.content.bytes), mode });
   else if (input.source === 'live') ops.push({ type: 'put', key: backupKey(id), data: input.content.bytes, mode });
   else ops.push({ type: 'copy', from: input.key, to: backupKey(id) });
   ops.push(indexAppendOp(ctx, [{ op: 'add', ...info }]));
@@ -218,7 +218,7 @@ export async function readBackup(ctx: Context, info: BackupInfo): Promise<{ byte
   let bytes: Uint8Array = stored;
   if (info.compressed) {
     try {
-      bytes = gunzipSync(stored);
+      bytes = zlibLib().gunzipSync(stored);
     } catch (err) {
       throw new ChecksumError(
         `${display} cannot be decompressed (${(err as Error).message}): it is truncated or damaged. Nothing was restored; pick another backup.`,

@@ -9,6 +9,7 @@ import { CodecRegistry } from './codecs/index.js';
 import { LocalStorage } from './storage/local.js';
 import { SchemaValidator } from './schema.js';
 import type { ConfigPersistenceOptions, Storage } from './types.js';
+import { resolveCacheDir, ValidatorCache } from './validator-cache.js';
 
 /** Options with defaults applied. Never mutated after construction. */
 export interface ResolvedOptions {
@@ -112,10 +113,15 @@ export function createContext(options: ConfigPersistenceOptions = {}): Context {
     options: resolved,
     storage,
     codecs: new CodecRegistry(options.codecs ?? []),
-    schema: new SchemaValidator({ schema: options.schema, schemaDir }),
+    schema: new SchemaValidator({ schema: options.schema, schemaDir, ...validatorCacheOf(options) }),
     ownWrites: new OwnWrites(),
     closers: new Set(),
   };
+}
+
+function validatorCacheOf(options: ConfigPersistenceOptions): { cache?: ValidatorCache } {
+  const dir = resolveCacheDir(options.validatorCache);
+  return dir === undefined ? {} : { cache: new ValidatorCache(dir) };
 }
 
 /** Hex sha256 of bytes. */

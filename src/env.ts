@@ -11,9 +11,9 @@
  * - Variables apply shallowest first, then by name, so `APP__SERVER__PORT` wins over `APP__SERVER`;
  *   an object value merges into an existing object, like every other layer.
  */
-import { parse as parseYaml } from 'yaml';
 import { cloneDocument, getPath, hasPath, isPlainObject, mergeDocuments, setPath } from './document.js';
 import { InvalidNameError } from './errors.js';
+import { yamlLib } from './lazy-deps.js';
 import { FORBIDDEN_KEYS } from './names.js';
 
 /** One variable of the prefix, parsed. */
@@ -56,9 +56,11 @@ export function readEnv(env: Readonly<Record<string, string | undefined>>, prefi
 /** Parses an environment value as a YAML scalar (see the module comment). */
 export function parseEnvValue(raw: string): unknown {
   if (raw.trim() === '') return raw;
+  const plain = plainScalar(raw);
+  if (plain !== NOT_PLAIN) return plain;
   let value: unknown;
   try {
-    value = parseYaml(raw, { schema: 'core', strict: true, uniqueKeys: true, maxAliasCount: 0 });
+    value = yamlLib().parse(raw, { schema: 'core', strict: true, uniqueKeys: true, maxAliasCount: 0, logLevel: 'error' });
   } catch {
     return raw; // not YAML (an unbalanced quote, a stray colon): the value is the text itself
   }
@@ -67,6 +69,32 @@ export function parseEnvValue(raw: string): unknown {
     return flow && (isPlainObject(value) || Array.isArray(value)) ? cloneDocument(value) : raw;
   }
   return value;
+}
+
+const NOT_PLAIN = Symbol('not a plain scalar');
+
+/** Words the YAML 1.2 core schema reads as booleans or null (yaml's core `bool` and `null` tags). */
+const CORE_WORDS = new Map<string, boolean | null>([
+  ['true', true], ['True', true], ['TRUE', true],
+  ['false', false], ['False', false], ['FALSE', false],
+  ['null', null], ['Null', null], ['NULL', null], ['~', null],
+]);
+
+/**
+ * The common shapes of environment values, read without loading `yaml` (it is a large part of a
+ * cold start): decimal integers and fractions, the core schema's booleans and nulls, and words of
+ * letters, digits and `_ . / -` that start with a letter (always plain strings in the core schema).
+ * Anything else (quotes, `:`, spaces, exponents, hex, flow collections) goes to `yaml`.
+ * test/env.test.ts checks that this agrees with `yaml` on every shape it accepts.
+ */
+function plainScalar(raw: string): unknown {
+  const word = CORE_WORDS.get(raw);
+  if (word !== undefined) return word;
+  // At most 15 digits: exactly representable, so Number() and yaml's parseInt agree.
+  if (/^-?(?:0|[1-9][0-9]{0,14})$/.test(raw)) return Number(raw);
+  if (/^-?(?:0|[1-9][0-9]{0,14})\.[0-9]{1,15}$/.test(raw)) return parseFloat(raw);
+  if (/^[A-Za-z][A-Za-z0-9_./-]*$/.test(raw)) return raw;
+  return NOT_PLAIN;
 }
 
 /**

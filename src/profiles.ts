@@ -164,17 +164,18 @@ export function* resolveChain(ctx: Context, name: string, opts: { root?: Profile
     const parent = top.doc.parents[top.next++]!;
     const path = stack.map((f) => f.doc.name);
     const chain = [...path, parent];
-    const extendsAt = locateExtends(ctx, top.doc);
+    // Only messages need the position, and finding it parses the file with `yaml`: not on the happy path.
+    const extendsAt = (): { line: number; column: number } | undefined => locateExtends(ctx, top.doc);
     try {
       assertProfile(parent, knows);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       throw new InvalidNameError(
-        `${top.doc.file}${at(extendsAt)}: $profile.extends names ${JSON.stringify(parent)}, which is not a valid profile name (chain: ${describeChain(chain)}). ${reason} Fix $profile.extends in ${top.doc.file}.`,
+        `${top.doc.file}${at(extendsAt())}: $profile.extends names ${JSON.stringify(parent)}, which is not a valid profile name (chain: ${describeChain(chain)}). ${reason} Fix $profile.extends in ${top.doc.file}.`,
         top.doc.file,
       );
     }
-    if (path.includes(parent)) throw new ProfileCycleError(top.doc.file, chain.slice(path.indexOf(parent)), extendsAt);
+    if (path.includes(parent)) throw new ProfileCycleError(top.doc.file, chain.slice(path.indexOf(parent)), extendsAt());
     if (done.has(parent)) continue;
     if (stack.length >= MAX_CHAIN_DEPTH) {
       throw new TooLargeError(`The extends chain of profile "${name}" is deeper than ${MAX_CHAIN_DEPTH} profiles (at ${top.doc.file}); flatten it.`, top.doc.file);
@@ -183,7 +184,7 @@ export function* resolveChain(ctx: Context, name: string, opts: { root?: Profile
     if (!found.doc) {
       const missing = ctx.storage.describe(found.key);
       throw new NotFoundError(
-        `Profile "${top.doc.name}" extends "${parent}", which does not exist (${missing}); chain: ${describeChain(chain)}. Create profile "${parent}" or fix $profile.extends in ${top.doc.file}${at(extendsAt)}.`,
+        `Profile "${top.doc.name}" extends "${parent}", which does not exist (${missing}); chain: ${describeChain(chain)}. Create profile "${parent}" or fix $profile.extends in ${top.doc.file}${at(extendsAt())}.`,
         missing,
       );
     }

@@ -1,7 +1,8 @@
 /**
- * JSON Schema validation with ajv (draft 2020-12 + formats; draft-07 schemas are recognised by their
- * `$schema`). Schemas are compiled once per process and cached; every violation is reported at
- * once, with the file:line:column of the offending value.
+ * JSON Schema validation (draft 2020-12 + formats; draft-07 schemas are recognised by their
+ * `$schema`). Validators are compiled once per process (src/schema-compiler.ts) and kept in the
+ * validator cache (src/validator-cache.ts), so a later process loads the compiled code instead of
+ * ajv; every violation is reported at once, with the file:line:column of the offending value.
  *
  * Defaults: `validate(..., { applyDefaults: true })` fills missing values from the schema's `default`
  * keywords. Only loads ask for it; saves validate without defaults, so defaults are never written
@@ -10,19 +11,13 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import AjvDraft7Module from 'ajv';
-import addFormatsModule from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import jsyaml from 'js-yaml';
 import { cloneDocument } from './document.js';
-import { ConfigPersistenceError, ioError, isErrno, ParseError, ValidationError, type ValidationIssue } from './errors.js';
+import { ioError, isErrno, ParseError, ValidationError, type ValidationIssue } from './errors.js';
+import { codeOptions, compileSchema, compilerVersions, draftOf } from './schema-compiler.js';
 import type { SourcePosition } from './types.js';
-
-// ajv and ajv-formats ship CommonJS with a default export; under NodeNext the callable sits on `.default`.
-const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (ajv: object) => void;
-type AjvLike = { compile(schema: object): ValidateFunction };
-type AjvClass = new (opts: Record<string, unknown>) => AjvLike;
-const AjvDraft7 = ((AjvDraft7Module as unknown as { default?: unknown }).default ?? AjvDraft7Module) as AjvClass;
+import { cacheKey, noteUncacheable, type ValidatorCache } from './validator-cache.js';
 
 /** The schema used when none is configured, if the file exists in `schemaDir`. */
 export const DEFAULT_SCHEMA_FILE = 'config.schema.json';
@@ -40,35 +35,23 @@ interface Compiled {
 /** Compiled validators by schema text: compiling costs tens of ms, validating microseconds. */
 const compiledCache = new Map<string, Compiled>();
 
-/** Draft-04/06/07 schemas name their draft in `$schema`; everything else is read as 2020-12. */
-const OLD_DRAFT = /json-schema\.org\/draft-0[67]\/schema/;
-
-function compile(schema: object, file: string | undefined): Compiled {
-  const key = JSON.stringify(schema);
-  let compiled = compiledCache.get(key);
+function compile(schema: object, file: string | undefined, cache: ValidatorCache | undefined): Compiled {
+  const text = JSON.stringify(schema);
+  let compiled = compiledCache.get(text);
   if (compiled) return compiled;
-  const draft = (schema as { $schema?: unknown }).$schema;
-  const AjvClass: AjvClass = typeof draft === 'string' && OLD_DRAFT.test(draft) ? AjvDraft7 : (Ajv2020 as unknown as AjvClass);
+  const draft = draftOf(schema);
+  // The meta-schema check runs once: the second variant is the same schema, already proven valid
+  // (it was a third of a cold start). A variant read from the cache was proven valid when written.
   let metaChecked = false;
   const make = (useDefaults: boolean): ValidateFunction => {
-    // allErrors: a human fixes every problem in one go; strict off: schemas written for other
-    // tools often carry extra keywords (title, examples, x-*) that are harmless here.
-    // The meta-schema check runs once: the second instance compiles a schema already proven valid
-    // (it was a third of a cold start).
-    const ajv = new AjvClass({ allErrors: true, strict: false, useDefaults, allowUnionTypes: true, validateSchema: !metaChecked });
-    addFormats(ajv);
-    try {
-      const fn = ajv.compile(schema);
-      metaChecked = true;
-      return fn;
-    } catch (err) {
-      const where = file ?? 'the schema given in the options';
-      throw new ConfigPersistenceError(
-        'E_PARSE',
-        `${where} is not a valid JSON Schema (${err instanceof Error ? err.message : String(err)}); fix the schema.`,
-        { file: where, cause: err },
-      );
-    }
+    const key = cache ? keyOf(text, draft, useDefaults, file) : undefined;
+    const cached = key === undefined ? undefined : cache!.load(key);
+    if (cached) return cached;
+    const result = compileSchema({ schema, draft, useDefaults, checkSchema: !metaChecked, standalone: key !== undefined, file });
+    metaChecked = true;
+    if (key !== undefined && result.source !== undefined) cache!.store(key, result.source);
+    else if (key !== undefined) noteUncacheable(file, result.sourceError);
+    return result.validate;
   };
   const hasDefaults = declaresDefaults(schema);
   // Each variant is compiled on first use: a loader that only fills defaults never pays for the other.
@@ -83,8 +66,18 @@ function compile(schema: object, file: string | undefined): Compiled {
     },
     hasDefaults,
   };
-  compiledCache.set(key, compiled);
+  compiledCache.set(text, compiled);
   return compiled;
+}
+
+/** The validator cache key; `undefined` (no caching) when a version it needs cannot be read. */
+function keyOf(text: string, draft: string, useDefaults: boolean, file: string | undefined): string | undefined {
+  try {
+    return cacheKey({ schema: text, draft, options: codeOptions(useDefaults), versions: compilerVersions() });
+  } catch (err) {
+    noteUncacheable(file, err);
+    return undefined;
+  }
 }
 
 /** True when some subschema has a `default` (otherwise filling defaults needs no copy at all). */
@@ -104,6 +97,8 @@ export interface SchemaSource {
   /** A schema object, or a file name under `schemaDir` (`.json`, `.yaml` or `.yml`). */
   schema?: object | string;
   schemaDir: string;
+  /** Where compiled validators are kept between processes; `undefined`: compile in every process. */
+  cache?: ValidatorCache;
 }
 
 /** Options of {@link SchemaValidator.validate}. */
@@ -126,7 +121,7 @@ export class SchemaValidator {
 
   constructor(source: SchemaSource) {
     this.source = source;
-    if (source.schema !== undefined && typeof source.schema === 'object') this.compiled = compile(source.schema, undefined);
+    if (source.schema !== undefined && typeof source.schema === 'object') this.compiled = compile(source.schema, undefined, source.cache);
   }
 
   /** The schema file in use, when the schema comes from a file. */
@@ -146,7 +141,7 @@ export class SchemaValidator {
       this.compiled = this.missing(file, err);
       return;
     }
-    this.compiled ??= compile(parseSchema(file, text), file);
+    this.compiled ??= compile(parseSchema(file, text), file, this.source.cache);
   }
 
   /** Synchronous {@link ready} for `Configuration.openSync`. */
@@ -160,7 +155,7 @@ export class SchemaValidator {
       this.compiled = this.missing(file, err);
       return;
     }
-    this.compiled = compile(parseSchema(file, text), file);
+    this.compiled = compile(parseSchema(file, text), file, this.source.cache);
   }
 
   /** True when a schema is configured and loaded. */

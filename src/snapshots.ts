@@ -10,7 +10,6 @@
  * everything replaced or removed, the history lines and the new contents go into ONE storage commit
  * whose changes (puts and removes) the storage applies all-or-nothing and rolls forward after a crash.
  */
-import { gunzipSync, gzipSync } from 'node:zlib';
 import { auditAppend } from './audit.js';
 import { BACKUP_INDEX, indexAppendOp, noteAppended, serialize, SNAPSHOT_BASE, SNAPSHOT_FILE, SNAPSHOT_FORMAT, type IndexLine } from './backup-index.js';
 import { backupKey, commitRecorded, newBackupId, planBackup, readBackup, type BackupActor } from './backups.js';
@@ -20,6 +19,7 @@ import { readForOverwrite, type OldContent } from './documents.js';
 import { ChecksumError, NotFoundError } from './errors.js';
 import { configKey, PROFILES_DIR } from './files.js';
 import { planVersion, readJournal, rememberAppend, journalKey } from './history.js';
+import { zlibLib } from './lazy-deps.js';
 import { RESERVED_NAMES } from './names.js';
 import type { AppendOp, BackupInfo, BackupTrigger, Commit, CopyOp, PutOp, RemoveOp, RestoreResult, SnapshotOptions } from './types.js';
 
@@ -125,7 +125,7 @@ async function planSnapshot(
   };
   if (opts.label) info.label = opts.label;
   // Holds every file: never more readable than the least readable of them.
-  const put: PutOp = { type: 'put', key: backupKey(id), data: gzipSync(bytes), mode: contents.size ? mode & 0o666 : 0o600 };
+  const put: PutOp = { type: 'put', key: backupKey(id), data: zlibLib().gzipSync(bytes), mode: contents.size ? mode & 0o666 : 0o600 };
   return { ops: [put], info };
 }
 
@@ -303,7 +303,7 @@ export async function snapshotDigest(ctx: Context, info: BackupInfo): Promise<st
   const stored = await ctx.storage.read(key);
   if (!stored) return undefined;
   try {
-    const doc = JSON.parse(gunzipSync(stored).toString('utf8')) as SnapshotDocument;
+    const doc = JSON.parse(zlibLib().gunzipSync(stored).toString('utf8')) as SnapshotDocument;
     return digestOf(doc.files.map((f) => [f.file, f.sha256]));
   } catch {
     return undefined; // damaged: the next round takes a fresh snapshot (verify reports the damage)

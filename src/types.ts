@@ -223,6 +223,14 @@ export interface ConfigPersistenceOptions {
   lockTimeoutMs?: number;
   /** Storage backend; default: the local directory `baseDir`. */
   storage?: Storage;
+  /**
+   * Where compiled schema validators are kept between processes, so a cold start does not load or
+   * run the ajv compiler: a directory, or `false` for none. Default: env
+   * `CONFIG_PERSISTENCE_CACHE_DIR` (a directory, or `off`), else the user's cache directory
+   * (`~/.cache/config-persistence` on Linux). Files that are not the user's own, are writable by
+   * others, or fail their checksum are never run. Safe to delete at any time.
+   */
+  validatorCache?: string | false;
 }
 
 /** Options of `saveConfig`. */

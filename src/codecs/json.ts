@@ -1,8 +1,9 @@
 /**
  * JSON: parsed with the built-in JSON.parse (fastest), positions found with jsonc-parser only when a
- * message needs one. Saving keeps the file's indentation, key order and final newline.
+ * message needs one (it is loaded then, src/lazy-deps.ts). Saving keeps the file's indentation, key order and final newline.
  */
-import { parse as parseTolerant, parseTree, printParseErrorCode, type Node as JsonNode, type ParseError as JsoncError } from 'jsonc-parser';
+import type { Node as JsonNode, ParseError as JsoncError } from 'jsonc-parser';
+import { jsoncLib } from '../lazy-deps.js';
 import type { Codec, SourcePosition } from '../types.js';
 import { orderLike } from '../document.js';
 import { CodecSyntaxError, positionAt, stripBom } from './shared.js';
@@ -53,7 +54,7 @@ let lastTree: { text: string; tree: JsonNode | undefined } | undefined;
 function treeOf(source: string): JsonNode | undefined {
   if (lastTree?.text !== source) {
     if (!lastTree) queueMicrotask(() => (lastTree = undefined));
-    lastTree = { text: source, tree: parseTree(source) };
+    lastTree = { text: source, tree: jsoncLib().parseTree(source) };
   }
   return lastTree.tree;
 }
@@ -80,6 +81,7 @@ function nodeAt(tree: JsonNode, path: ReadonlyArray<string | number>): JsonNode 
 
 /** Builds a syntax error with the position of the first problem, found by a tolerant parser. */
 function describeJsonError(source: string, cause: unknown): CodecSyntaxError {
+  const { parse: parseTolerant, printParseErrorCode } = jsoncLib();
   const errors: JsoncError[] = [];
   parseTolerant(source, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
   const first = errors[0];

@@ -5,9 +5,11 @@
  *   expansion, so alias bombs are refused), gives node positions for messages, and edits a file in
  *   place so comments, blank lines and key order survive a save.
  * test/codecs-differential.test.ts checks that both parsers agree on every document the fast path accepts.
+ * `yaml` is loaded on first use (src/lazy-deps.ts): reading a plain file never needs it.
  */
 import jsyaml from 'js-yaml';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode, type Pair } from 'yaml';
+import type { Document, LineCounter, Node as YamlNode, Pair } from 'yaml';
+import { yamlLib } from '../lazy-deps.js';
 import type { Codec, SourcePosition } from '../types.js';
 import { isPlainObject } from '../document.js';
 import { CodecLimitError, CodecSyntaxError, stripBom } from './shared.js';
@@ -38,7 +40,7 @@ export const yamlCodec: Codec = {
   stringify(data: unknown, previousText?: string): string {
     if (previousText !== undefined) {
       // Same tag handling as parse: a !!binary or !!timestamp node must take the plain string value.
-      const doc = parseDocument(stripBom(previousText), { resolveKnownTags: false, logLevel: 'error' });
+      const doc = yamlLib().parseDocument(stripBom(previousText), { resolveKnownTags: false, logLevel: 'error' });
       if (doc.errors.length === 0 && doc.contents !== null) {
         doc.contents = applyValue(doc, doc.contents as YamlNode, data) as typeof doc.contents;
         return doc.toString({ lineWidth: 0 });
@@ -53,7 +55,7 @@ export const yamlCodec: Codec = {
     if (path.length === 0) return doc.contents?.range ? toPosition(lineCounter, doc.contents.range[0]) : undefined;
     const parent = path.length > 1 ? doc.getIn(path.slice(0, -1), true) : doc.contents;
     const last = path[path.length - 1]!;
-    if (isMap(parent)) {
+    if (yamlLib().isMap(parent)) {
       const pair = parent.items.find((p) => keyOf(p) === String(last));
       const keyRange = (pair?.key as YamlNode | undefined)?.range;
       const valueRange = (pair?.value as YamlNode | undefined)?.range;
@@ -72,6 +74,7 @@ let lastParsed: { text: string; doc: Document; lineCounter: LineCounter } | unde
 function positionsOf(source: string): { doc: Document; lineCounter: LineCounter } {
   if (lastParsed?.text !== source) {
     if (!lastParsed) queueMicrotask(() => (lastParsed = undefined));
+    const { LineCounter, parseDocument } = yamlLib();
     const lineCounter = new LineCounter();
     lastParsed = { text: source, doc: parseDocument(source, { lineCounter, logLevel: 'error' }), lineCounter };
   }
@@ -79,6 +82,7 @@ function positionsOf(source: string): { doc: Document; lineCounter: LineCounter 
 }
 
 function parseFull(source: string): unknown {
+  const { LineCounter, parseDocument } = yamlLib();
   const lineCounter = new LineCounter();
   // resolveKnownTags: false — YAML 1.1 tags (!!binary, !!timestamp, !!set, !!omap) would yield
   // Uint8Array, Date, Set and Map: not JSON-like data (they cannot be frozen, merged or saved as
@@ -101,7 +105,7 @@ function parseFull(source: string): unknown {
 }
 
 function stringifyFresh(data: unknown): string {
-  const doc = parseDocument('');
+  const doc = yamlLib().parseDocument('');
   doc.contents = doc.createNode(data) as typeof doc.contents;
   return doc.toString({ lineWidth: 0 });
 }
@@ -111,6 +115,7 @@ function stringifyFresh(data: unknown): string {
  * position and comments, removed keys disappear, new keys are appended.
  */
 function applyValue(doc: Document, node: YamlNode | null, value: unknown): YamlNode {
+  const { isAlias, isMap, isScalar, isSeq } = yamlLib();
   if (node && isMap(node) && isPlainObject(value)) {
     const wanted = value as Record<string, unknown>;
     node.items = node.items.filter((pair) => Object.hasOwn(wanted, keyOf(pair)));
@@ -151,7 +156,7 @@ function applyValue(doc: Document, node: YamlNode | null, value: unknown): YamlN
 
 function keyOf(pair: Pair<unknown, unknown>): string {
   const key = pair.key;
-  return isScalar(key) ? String(key.value) : String(key);
+  return yamlLib().isScalar(key) ? String(key.value) : String(key);
 }
 
 function toPosition(lineCounter: LineCounter, offset: number): SourcePosition {
