@@ -197,9 +197,9 @@ export interface OpenJournal {
  * Appends to a journal and returns it open and unsynced, so the caller can fsync it in parallel
  * with other work.
  */
-export async function appendUnsynced(file: string, data: Uint8Array): Promise<OpenJournal> {
+export async function appendUnsynced(file: string, data: Uint8Array, noFollow = false): Promise<OpenJournal> {
   // O_APPEND: concurrent appenders (other processes) never overwrite each other's lines.
-  const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
+  const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | (noFollow ? constants.O_NOFOLLOW : 0), 0o600);
   try {
     await writeAllFd(fd, data, null);
   } catch (err) {
