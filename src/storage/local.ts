@@ -3,7 +3,7 @@
  * durable.ts; the features above only see keys.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, promises as fs, readFileSync, realpathSync, renameSync, rmdirSync, statSync, unlinkSync, utimesSync } from 'node:fs';
+import { closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, promises as fs, readdirSync, readFileSync, realpathSync, renameSync, rmdirSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ioError, InvalidNameError, isErrno, LockedError, TooLargeError } from '../errors.js';
@@ -31,6 +31,8 @@ export interface LocalStorageOptions {
 }
 
 const LOCK_DIR = '.locks';
+/** Directory entries inspected per turn of the event loop by `list`. */
+const LIST_CHUNK = 200;
 const TXN_DIR = '.txn';
 
 interface TxnStep {
@@ -182,22 +184,25 @@ export class LocalStorage implements Storage {
     let names: string[];
     try {
       this.checkInside(dir);
-      names = await fs.readdir(dir);
+      names = readdirSync(dir);
     } catch (err) {
       if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return [];
       throw ioError('list', this.describe(prefix), err);
     }
     const entries: StorageEntry[] = [];
-    // Chunked so that a directory of 10,000 backups does not open 10,000 stats at once.
-    for (let i = 0; i < names.length; i += 256) {
-      const chunk = names.slice(i, i + 256);
-      const stats = await Promise.all(
-        chunk.map((name) => fs.lstat(path.join(dir, name)).catch(() => undefined)), // vanished meanwhile: skip it
-      );
-      chunk.forEach((name, j) => {
-        const st = stats[j];
+    // Synchronous lstats (µs each), in chunks with a turn of the event loop between them: a
+    // directory of 10,000 backups never blocks the loop for more than a fraction of a millisecond.
+    for (let i = 0; i < names.length; i += LIST_CHUNK) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      for (const name of names.slice(i, i + LIST_CHUNK)) {
+        let st;
+        try {
+          st = lstatSync(path.join(dir, name), { throwIfNoEntry: false });
+        } catch {
+          continue; // unreadable meanwhile: skip it, like a vanished one
+        }
         if (st && (st.isFile() || st.isDirectory())) entries.push(toEntry(prefix ? `${prefix}/${name}` : name, st));
-      });
+      }
     }
     return entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
