@@ -167,9 +167,12 @@ export async function pruneHistoryObjects(ctx: Context): Promise<string[]> {
   }
   const present = new Set((await ctx.storage.list(OBJECTS_DIR)).map((e) => e.name));
   const doomed = [...old].filter((sha) => !needed.has(sha) && present.has(sha));
-  for (let i = 0; i < doomed.length; i += 500) {
-    // Not synced: a removal lost in a power cut leaves an object the next pass removes again.
-    await ctx.storage.commit({ sync: false, changes: doomed.slice(i, i + 500).map((sha) => ({ type: 'remove' as const, key: objectKey(sha) })) });
+  for (let i = 0; i < doomed.length; i += 200) {
+    // Best-effort removals, not an all-or-nothing change: an unreferenced object left behind (a
+    // failed unlink, a crash) is only removed by the next pass. Not synced: a removal lost in a
+    // power cut leaves an object the next pass removes again. Batches of 200 keep each turn of the
+    // event loop short.
+    await ctx.storage.commit({ sync: false, cleanup: { keys: doomed.slice(i, i + 200).map(objectKey), records: () => [] } });
   }
   return doomed;
 }
