@@ -235,7 +235,7 @@ export class LocalStorage implements Storage {
         staged.push(temp);
         temps.set(op, temp.path);
       }
-      for (const op of prepare) {
+      for (const op of [...prepare.filter((o) => o.type !== 'append'), ...mergeAppends(prepare)]) {
         if (op.type === 'copy') {
           current = op.to;
           await this.copy(op, early, seen);
@@ -264,7 +264,7 @@ export class LocalStorage implements Storage {
       if (commit.cleanup) after.push(...this.cleanup(commit.cleanup, dirs, seen));
       // Phase 3 — make it durable: directory entries (renames, removals) and the `after` journals, together.
       const late: OpenJournal[] = [];
-      for (const op of after) {
+      for (const op of mergeAppends(after)) {
         current = op.key;
         const journal = await this.append(this.resolve(op.key), op.data, seen);
         journals.push(journal);
@@ -834,4 +834,19 @@ function makeDirectory(dir: string): string | undefined {
     mkdirSync(missing); // throws EROFS, EACCES... (or succeeds if the cause went away, then retry once)
     return mkdirSync(dir, { recursive: true }) ?? missing;
   }
+}
+
+/**
+ * The appends of one phase with those to the same journal joined, in order: one open, one write and
+ * one fsync per journal (a save's audit line and its retention line, for instance).
+ */
+function mergeAppends(ops: ReadonlyArray<PutOp | CopyOp | AppendOp>): AppendOp[] {
+  const byKey = new Map<string, Uint8Array[]>();
+  for (const op of ops) {
+    if (op.type !== 'append') continue;
+    const parts = byKey.get(op.key);
+    if (parts) parts.push(op.data);
+    else byKey.set(op.key, [op.data]);
+  }
+  return [...byKey].map(([key, parts]) => ({ type: 'append', key, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts) }));
 }
