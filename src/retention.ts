@@ -14,7 +14,7 @@
  */
 import { auditAppend } from './audit.js';
 import { afterBackupHooks, retentionPlanner, type RetentionPlan } from './documents.js';
-import { backupKey, cachedView, compactIndex, indexAppendOp, indexIdle, loadIndex, needsCompaction, noteAppended, reconcile, serialize, SNAPSHOT_FILE, type IndexLine } from './backup-index.js';
+import { backupKey, cachedView, compactIndex, indexAppendOp, indexIdle, loadIndex, needsCompaction, noteAppended, noteOwnAppend, reconcile, serialize, SNAPSHOT_FILE, type IndexLine } from './backup-index.js';
 import { removeBackups } from './backups.js';
 import type { Context } from './context.js';
 import { ConfigPersistenceError } from './errors.js';
@@ -123,7 +123,8 @@ async function planRetention(ctx: Context, info: BackupInfo, indexLineBytes: num
       },
     },
     done: async () => {
-      await serialize(ctx, () => noteAppended(ctx, [{ op: 'add', ...info }, ...removeLines], indexLineBytes + removeBytes));
+      // No stat here: the next loadIndex (the next save's plan) compares sizes and re-reads when another process appended.
+      await serialize(ctx, async () => noteOwnAppend(ctx, [{ op: 'add', ...info }, ...removeLines], indexLineBytes + removeBytes));
       // A backup the cleanup could not remove stays listed and is selected again by the next pass.
       await compactIfNeeded(ctx);
       if (info.file !== SNAPSHOT_FILE) await maybePruneHistory(ctx, info.file);

@@ -67,18 +67,15 @@ export async function writeAll(handle: Pick<FileHandle, 'write'>, data: Uint8Arr
   }
 }
 
-/** A write(2) of `length` bytes of `data` from `offset`, at `position` (null: the file position). */
-export type WriteCall = (fd: number, data: Uint8Array, offset: number, length: number, position: number | null) => number;
-
 /** {@link writeAll} for a file descriptor: synchronous for small data, through the thread pool beyond {@link SYNC_IO_LIMIT}. */
-export async function writeAllFd(fd: number, data: Uint8Array, position: number | null = 0, writeCall: WriteCall = writeSync): Promise<void> {
+export async function writeAllFd(fd: number, data: Uint8Array, position: number | null = 0): Promise<void> {
   if (data.byteLength > SYNC_IO_LIMIT) {
     await writeAll({ write: (d, o, l, p) => writeAsync(fd, d as Uint8Array, o as number, l as number, p as number | null) } as Pick<FileHandle, 'write'>, data, position);
     return;
   }
   let offset = 0;
   while (offset < data.byteLength) {
-    const written = writeCall(fd, data, offset, data.byteLength - offset, position === null ? null : position + offset);
+    const written = writeSync(fd, data, offset, data.byteLength - offset, position === null ? null : position + offset);
     if (written === 0) throw noProgress();
     offset += written;
   }
@@ -127,7 +124,7 @@ export async function stageTemp(target: string, data: Uint8Array, mode?: number)
   const discard = (): void => {
     if (fd !== undefined) closeQuietly(fd);
     fd = undefined;
-    removeQuietlySync(temp);
+    removeQuietly(temp);
   };
   try {
     if (old) {
@@ -238,12 +235,7 @@ export async function readAllFd(fd: number, size: number): Promise<Uint8Array> {
 }
 
 /** Deletes a file, ignoring "already gone"; used on cleanup paths where the first error matters. */
-export async function removeQuietly(file: string): Promise<void> {
-  removeQuietlySync(file);
-}
-
-/** Synchronous {@link removeQuietly}. */
-export function removeQuietlySync(file: string): void {
+export function removeQuietly(file: string): void {
   try {
     unlinkSync(file);
   } catch {
@@ -261,7 +253,7 @@ export async function writeFileDurable(target: string, data: Uint8Array, opts: T
   try {
     await fs.rename(temp, target);
   } catch (err) {
-    removeQuietlySync(temp);
+    removeQuietly(temp);
     throw err;
   }
   if (opts.durable) await syncDirectory(path.dirname(target));

@@ -4,18 +4,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, promises as fs, readdirSync, readFileSync, realpathSync, renameSync, rmdirSync, statSync, unlinkSync, utimesSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
+import { lockfileLib } from '../lazy-deps.js';
 import { ioError, InvalidNameError, isErrno, LockedError, TooLargeError } from '../errors.js';
 import type { AppendOp, Commit, CopyOp, LockOptions, PutOp, Release, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from '../types.js';
-import { appendUnsynced, readAllFd, removeQuietly, removeQuietlySync, stageTemp, syncDirectory, TEMP_SUFFIX, writeTemp, type OpenJournal, type StagedTemp } from './durable.js';
+import { appendUnsynced, readAllFd, removeQuietly, stageTemp, syncDirectory, TEMP_SUFFIX, writeTemp, type OpenJournal, type StagedTemp } from './durable.js';
 
-// Loaded on the first lock: a read-only start (Configuration.open) never needs it.
-const require = createRequire(import.meta.url);
-let lockfileModule: typeof import('proper-lockfile') | undefined;
-function lockfile(): typeof import('proper-lockfile') {
-  return (lockfileModule ??= require('proper-lockfile') as typeof import('proper-lockfile'));
-}
 /**
  * The only calls proper-lockfile's sync API makes. Passed as its `fs`: it copies the object it is
  * given on every lock, and a copy of all of graceful-fs cost ~50 µs per save.
@@ -214,8 +208,8 @@ export class LocalStorage implements Storage {
     const after = [...(commit.after ?? [])];
     const sync = this.durable && commit.sync !== false;
     const puts = [...prepare, ...changes].filter((op): op is PutOp => op.type === 'put');
-    const temps = new Map<PutOp, string>();
-    const staged: StagedTemp[] = [];
+    /** Temp files not yet renamed into place: discarded on any error. */
+    const temps = new Map<PutOp, StagedTemp>();
     const journals: OpenJournal[] = [];
     /** Directories with a new entry made in phase 1 (links), synced before any change is visible. */
     const early = new Set<string>();
@@ -231,9 +225,7 @@ export class LocalStorage implements Storage {
         current = op.key;
         const target = this.resolve(op.key);
         await this.ensureParent(target, seen);
-        const temp = await stageTemp(target, op.data, op.mode);
-        staged.push(temp);
-        temps.set(op, temp.path);
+        temps.set(op, await stageTemp(target, op.data, op.mode));
       }
       for (const op of [...prepare.filter((o) => o.type !== 'append'), ...mergeAppends(prepare)]) {
         if (op.type === 'copy') {
@@ -246,7 +238,7 @@ export class LocalStorage implements Storage {
       }
       current = puts.length === 1 ? puts[0]!.key : current;
       await settleAll([
-        ...staged.map((temp) => temp.finish(sync)),
+        ...[...temps.values()].map((temp) => temp.finish(sync)),
         ...(sync ? [...journals.map((j) => j.sync()), ...[...early].map((dir) => syncDirectory(dir))] : []),
       ]);
       // Bookkeeping files become visible before the user-visible change they describe.
@@ -254,7 +246,7 @@ export class LocalStorage implements Storage {
         if (op.type !== 'put') continue;
         current = op.key;
         const target = this.resolve(op.key);
-        renameSync(temps.get(op)!, target);
+        renameSync(temps.get(op)!.path, target);
         temps.delete(op);
         dirs.add(path.dirname(target));
       }
@@ -272,8 +264,7 @@ export class LocalStorage implements Storage {
       }
       if (sync) await settleAll([...[...dirs].map((dir) => syncDirectory(dir)), ...late.map((j) => j.sync())]);
     } catch (err) {
-      for (const temp of staged) temp.discard();
-      for (const temp of temps.values()) removeQuietlySync(temp);
+      for (const temp of temps.values()) temp.discard();
       throw ioError('write', this.describe(current || '.'), err);
     } finally {
       for (const journal of journals) journal.close(); // close errors after sync are not data errors
@@ -317,7 +308,7 @@ export class LocalStorage implements Storage {
             }
           },
         };
-        const unlock = lockfile().lockSync(target, {
+        const unlock = lockfileLib().lockSync(target, {
           realpath: false,
           lockfilePath: `${target}.lock`,
           stale: this.staleLockMs,
@@ -505,6 +496,7 @@ export class LocalStorage implements Storage {
     const dir = path.dirname(file);
     if (!this.checkedDirs.has(dir)) {
       this.checkInside(dir, seen); // before mkdir: never create directories through a link that escapes
+      seen?.add(dir);
       const created = makeDirectory(dir);
       if (created !== undefined && this.durable) {
         // A new directory's entry lives in its parent: sync the parent so the directory survives too.
@@ -559,17 +551,17 @@ export class LocalStorage implements Storage {
           if (!(op.ifMissing && isErrno(linkErr, 'EEXIST'))) throw linkErr;
         });
       } finally {
-        await removeQuietly(temp);
+        removeQuietly(temp);
       }
     }
     dirs.add(path.dirname(to));
   }
 
-  private async applySingle(op: PutOp | { type: 'remove'; key: string } | { type: 'move'; from: string; to: string }, temps: Map<PutOp, string>, dirs: Set<string>): Promise<void> {
+  private async applySingle(op: PutOp | { type: 'remove'; key: string } | { type: 'move'; from: string; to: string }, temps: Map<PutOp, StagedTemp>, dirs: Set<string>): Promise<void> {
     if (op.type === 'put') {
       const target = this.resolve(op.key);
       // The atomic step: readers see the old or the new file, never a mix.
-      renameSync(temps.get(op)!, target);
+      renameSync(temps.get(op)!.path, target);
       temps.delete(op);
       dirs.add(path.dirname(target));
     } else if (op.type === 'remove') {
@@ -599,7 +591,7 @@ export class LocalStorage implements Storage {
    * new file is synced, so after a crash the set can always be rolled forward; on an error here it
    * is rolled back from hard links of the previous content.
    */
-  private async applyAll(changes: NonNullable<Commit['changes']>, temps: Map<PutOp, string>, dirs: Set<string>): Promise<void> {
+  private async applyAll(changes: NonNullable<Commit['changes']>, temps: Map<PutOp, StagedTemp>, dirs: Set<string>): Promise<void> {
     const txnDir = path.join(this.location, TXN_DIR);
     await this.ensureParent(path.join(txnDir, 'x'));
     const id = `${Date.now()}-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -608,7 +600,7 @@ export class LocalStorage implements Storage {
     let temp: string | undefined;
     try {
       for (const [i, op] of changes.entries()) {
-        if (op.type === 'put') steps.push({ kind: 'put', from: temps.get(op)!, to: this.resolve(op.key) });
+        if (op.type === 'put') steps.push({ kind: 'put', from: temps.get(op)!.path, to: this.resolve(op.key) });
         else if (op.type === 'remove') steps.push({ kind: 'remove', to: this.resolve(op.key) });
         else steps.push({ kind: 'move', from: this.resolve(op.from), to: this.resolve(op.to) });
         const step = steps[i]!;
@@ -629,7 +621,7 @@ export class LocalStorage implements Storage {
       if (this.durable) await syncDirectory(txnDir);
     } catch (err) {
       // Nothing was applied yet: drop the intent (durable or not) and the links to the old content.
-      if (temp) await removeQuietly(temp);
+      if (temp) removeQuietly(temp);
       await finishTxn(intent, steps);
       throw err;
     }
@@ -668,7 +660,7 @@ export class LocalStorage implements Storage {
           record = JSON.parse(text) as TxnRecord;
         } catch {
           // A torn intent was never durable, so none of its steps ran: drop it.
-          await removeQuietly(intent);
+          removeQuietly(intent);
           continue;
         }
         if (record.pid !== process.pid && processAlive(record.pid)) continue; // still being applied by its owner
@@ -725,7 +717,7 @@ async function redoStep(step: TxnStep): Promise<void> {
   // `old` link, or no file): otherwise it already ran, or a later write replaced the target since,
   // and replaying it would undo that write.
   if (!(await untouchedSince(step))) {
-    if (step.kind === 'put') await removeQuietly(step.from!); // already renamed, or superseded
+    if (step.kind === 'put') removeQuietly(step.from!); // already renamed, or superseded
     return;
   }
   const ignoreGone = (err: unknown): void => {
@@ -751,7 +743,7 @@ async function finishTxn(intent: string, steps: TxnStep[]): Promise<void> {
     (err: unknown) => isErrno(err, 'ENOENT'),
   );
   if (!removed) return;
-  await Promise.all(steps.filter((s) => s.old).map((s) => removeQuietly(s.old!)));
+  for (const step of steps) if (step.old) removeQuietly(step.old);
 }
 
 function changeKey(op: PutOp | { type: 'remove'; key: string } | { type: 'move'; from: string; to: string }): string {
