@@ -30,6 +30,10 @@ const ops = {
 // Warm up: load code paths, resolve names, start the thread pool, so that after "go" the only
 // system calls are the operation's own.
 await cp.loadConfig(spec.file).catch(() => undefined); // missing or unreadable: fine, only warming up
+// The time zone is read from /etc/localtime on the main thread when V8 first needs it, at a point
+// that differs between Node versions and runs (seen on Node 24: inside the first save, shifting
+// the main thread's openat count against the dry run). Read here, before tracing starts.
+new Date().toString();
 if (spec.op === 'wfa') await import('write-file-atomic');
 process.stdout.write(`ready ${process.pid} ${fsThread()}\n`);
 
