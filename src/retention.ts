@@ -19,7 +19,7 @@ import { removeBackups } from './backups.js';
 import type { Context } from './context.js';
 import { ConfigPersistenceError } from './errors.js';
 import { maybePruneHistory, pruneHistoryObjects } from './versions.js';
-import type { BackupInfo, CleanupOptions, CleanupResult } from './types.js';
+import type { AppendOp, BackupInfo, CleanupOptions, CleanupResult } from './types.js';
 
 /** A retention policy. */
 export interface RetentionPolicy {
@@ -109,7 +109,9 @@ async function planRetention(ctx: Context, info: BackupInfo, indexLineBytes: num
         if (removed.length === 0) return [];
         const at = new Date().toISOString();
         removeLines = removed.map((key) => ({ op: 'remove', id: ids.get(key)!, at }));
-        const indexOp = indexAppendOp(ctx, removeLines);
+        // Not fsynced (like the removals): a lost record names a backup that is gone, which the
+        // next retention pass or cleanupBackups records again.
+        const indexOp: AppendOp = { ...indexAppendOp(ctx, removeLines), sync: false };
         removeBytes = indexOp.data.byteLength;
         const audit = auditAppend({
           at,

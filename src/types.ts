@@ -37,6 +37,13 @@ export interface CopyOp {
   to: string;
   /** Content-addressed targets: an existing `to` already holds the same bytes, so skip quietly. */
   ifMissing?: boolean;
+  /**
+   * `'change'`: the link only has to be durable when the commit resolves, not before its change is
+   * visible, because another copy made durable before the change holds the same bytes (the history
+   * object of content that is also backed up by the same commit). Its directory is then synced with
+   * the change's, one fsync fewer before the change.
+   */
+  syncWith?: 'change';
 }
 
 /** Append `data` to a journal; creates it when missing. */
@@ -44,6 +51,12 @@ export interface AppendOp {
   type: 'append';
   key: string;
   data: Uint8Array;
+  /**
+   * `false` (only in `after`): written but not fsynced by this commit, for records that are safe to
+   * lose in a power cut because they can be rebuilt (the backup index's removal records: the index
+   * reconciles with the directory); the next synced append to the same file persists them.
+   */
+  sync?: false;
 }
 
 /** Remove `key` (no error when it is already gone). */
@@ -77,7 +90,8 @@ export interface Commit {
    * Best-effort removals made once the changes are visible (retention of old backups taken by the
    * same commit): a key that cannot be removed is left for the next pass instead of failing the
    * commit. `records` gets the keys actually gone and returns appends (index and audit lines) that
-   * are written and synced with `after`, so the removals cost no commit of their own.
+   * are written with `after`, so the removals cost no commit of their own. The removals themselves
+   * are not fsynced: one lost in a power cut brings back a file the next pass removes again.
    */
   cleanup?: { keys: readonly string[]; records: (removed: readonly string[]) => AppendOp[] };
   /**

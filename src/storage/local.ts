@@ -230,7 +230,7 @@ export class LocalStorage implements Storage {
       for (const op of [...prepare.filter((o) => o.type !== 'append'), ...mergeAppends(prepare)]) {
         if (op.type === 'copy') {
           current = op.to;
-          await this.copy(op, early, seen);
+          await this.copy(op, op.syncWith === 'change' ? dirs : early, seen);
         } else if (op.type === 'append') {
           current = op.key;
           journals.push(await this.append(this.resolve(op.key), op.data, seen));
@@ -253,14 +253,14 @@ export class LocalStorage implements Storage {
       current = changes.length === 1 ? changeKey(changes[0]!) : '(several files)';
       if (changes.length === 1) await this.applySingle(changes[0]!, temps, dirs);
       else if (changes.length > 1) await this.applyAll(changes, temps, dirs);
-      if (commit.cleanup) after.push(...this.cleanup(commit.cleanup, dirs, seen));
-      // Phase 3 — make it durable: directory entries (renames, removals) and the `after` journals, together.
+      if (commit.cleanup) after.push(...this.cleanup(commit.cleanup, seen));
+      // Phase 3 — make it durable: directory entries (renames, links that could wait) and the `after` journals, together.
       const late: OpenJournal[] = [];
       for (const op of mergeAppends(after)) {
         current = op.key;
         const journal = await this.append(this.resolve(op.key), op.data, seen);
         journals.push(journal);
-        late.push(journal);
+        if (op.sync !== false) late.push(journal);
       }
       if (sync) await settleAll([...[...dirs].map((dir) => syncDirectory(dir)), ...late.map((j) => j.sync())]);
     } catch (err) {
@@ -511,15 +511,14 @@ export class LocalStorage implements Storage {
     }
   }
 
-  /** Applies a commit's best-effort removals; returns the appends that record them. */
-  private cleanup(cleanup: NonNullable<Commit['cleanup']>, dirs: Set<string>, seen: Set<string>): AppendOp[] {
+  /** Applies a commit's best-effort removals (not fsynced, see Commit.cleanup); returns the appends that record them. */
+  private cleanup(cleanup: NonNullable<Commit['cleanup']>, seen: Set<string>): AppendOp[] {
     const removed: string[] = [];
     for (const key of cleanup.keys) {
       try {
         const file = this.resolve(key);
         this.checkInside(file, seen);
         unlinkSync(file);
-        dirs.add(path.dirname(file));
         removed.push(key);
       } catch (err) {
         if (isErrno(err, 'ENOENT')) removed.push(key); // already gone: record it as removed
@@ -833,12 +832,19 @@ function makeDirectory(dir: string): string | undefined {
  * one fsync per journal (a save's audit line and its retention line, for instance).
  */
 function mergeAppends(ops: ReadonlyArray<PutOp | CopyOp | AppendOp>): AppendOp[] {
-  const byKey = new Map<string, Uint8Array[]>();
+  const byKey = new Map<string, { parts: Uint8Array[]; sync: boolean }>();
   for (const op of ops) {
     if (op.type !== 'append') continue;
-    const parts = byKey.get(op.key);
-    if (parts) parts.push(op.data);
-    else byKey.set(op.key, [op.data]);
+    const joined = byKey.get(op.key);
+    if (joined) {
+      joined.parts.push(op.data);
+      joined.sync ||= op.sync !== false; // one fsync persists every part
+    } else byKey.set(op.key, { parts: [op.data], sync: op.sync !== false });
   }
-  return [...byKey].map(([key, parts]) => ({ type: 'append', key, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts) }));
+  return [...byKey].map(([key, { parts, sync }]) => ({
+    type: 'append',
+    key,
+    data: parts.length === 1 ? parts[0]! : Buffer.concat(parts),
+    ...(sync ? {} : { sync: false as const }),
+  }));
 }
