@@ -111,7 +111,7 @@ async function planRetention(ctx: Context, info: BackupInfo, indexLineBytes: num
         removeLines = removed.map((key) => ({ op: 'remove', id: ids.get(key)!, at }));
         // Not fsynced (like the removals): a lost record names a backup that is gone, which the
         // next retention pass or cleanupBackups records again.
-        const indexOp: AppendOp = { ...indexAppendOp(ctx, removeLines), sync: false };
+        const indexOp: AppendOp = { ...indexAppendOp(ctx, removeLines), sync: 'lazy' };
         removeBytes = indexOp.data.byteLength;
         const audit = auditAppend({
           at,

@@ -52,12 +52,21 @@ export interface AppendOp {
   key: string;
   data: Uint8Array;
   /**
-   * `false` (only in `after`): written but not fsynced by this commit, for records that are safe to
-   * lose in a power cut because they can be rebuilt (the backup index's removal records: the index
-   * reconciles with the directory); the next synced append to the same file persists them.
+   * When the line must be on disk (only `after` appends may relax it; a power cut is the only way
+   * to lose a relaxed line, a crash of the process never loses it):
+   * - `'commit'` (default): before the commit resolves;
+   * - `'soon'`: fsynced in the background shortly after (the local storage: within 100 ms;
+   *   `close()` flushes at once), for records whose facts are also kept
+   *   durably elsewhere (the audit log: the history journal records who, why, when and the checksum);
+   * - `'lazy'`: never fsynced on its own; the next synced append to the same file persists it, for
+   *   records that can be rebuilt (the backup index's removal records: the index reconciles with
+   *   the directory).
    */
-  sync?: false;
+  sync?: AppendSync;
 }
+
+/** See {@link AppendOp.sync}. */
+export type AppendSync = 'commit' | 'soon' | 'lazy';
 
 /** Remove `key` (no error when it is already gone). */
 export interface RemoveOp {

@@ -7,8 +7,8 @@ import { closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSy
 import path from 'node:path';
 import { lockfileLib } from '../lazy-deps.js';
 import { ioError, InvalidNameError, isErrno, LockedError, TooLargeError } from '../errors.js';
-import type { AppendOp, Commit, CopyOp, LockOptions, PutOp, Release, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from '../types.js';
-import { appendUnsynced, readAllFd, removeQuietly, stageTemp, syncDirectory, TEMP_SUFFIX, writeTemp, type OpenJournal, type StagedTemp } from './durable.js';
+import type { AppendOp, AppendSync, Commit, CopyOp, LockOptions, PutOp, Release, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from '../types.js';
+import { appendUnsynced, readAllFd, removeQuietly, stageTemp, syncDirectory, syncFd, TEMP_SUFFIX, writeTemp, type OpenJournal, type StagedTemp } from './durable.js';
 
 /**
  * The only calls proper-lockfile's sync API makes. Passed as its `fs`: it copies the object it is
@@ -25,6 +25,8 @@ export interface LocalStorageOptions {
 }
 
 const LOCK_DIR = '.locks';
+/** The longest a `'soon'` append (AppendOp.sync) waits for its fsync, in ms. */
+export const DEFERRED_SYNC_MS = 100;
 /** Directory entries inspected per turn of the event loop by `list`. */
 const LIST_CHUNK = 200;
 const TXN_DIR = '.txn';
@@ -68,6 +70,10 @@ export class LocalStorage implements Storage {
   /** Locks released by their holder but kept until the end of this turn of the event loop (see lock). */
   private readonly lingering = new Map<string, { lock: HeldLock; timer: NodeJS.Immediate }>();
   private closing = false;
+  /** Files with `'soon'` appends waiting for their background fsync, and its timer. */
+  private readonly deferred = new Map<string, NodeJS.Timeout>();
+  /** Background fsyncs in flight (close() waits for them). */
+  private readonly flushing = new Set<Promise<void>>();
 
   /** `root` is resolved against the working directory; it is created on first write. */
   constructor(root: string, opts: LocalStorageOptions = {}) {
@@ -258,9 +264,12 @@ export class LocalStorage implements Storage {
       const late: OpenJournal[] = [];
       for (const op of mergeAppends(after)) {
         current = op.key;
-        const journal = await this.append(this.resolve(op.key), op.data, seen);
+        const file = this.resolve(op.key);
+        const journal = await this.append(file, op.data, seen);
         journals.push(journal);
-        if (op.sync !== false) late.push(journal);
+        if (op.sync === 'soon') {
+          if (sync) this.syncSoon(file);
+        } else if (op.sync !== 'lazy') late.push(journal);
       }
       if (sync) await settleAll([...[...dirs].map((dir) => syncDirectory(dir)), ...late.map((j) => j.sync())]);
     } catch (err) {
@@ -367,13 +376,51 @@ export class LocalStorage implements Storage {
   }
 
   async close(): Promise<void> {
-    // Nothing is held open between operations but a lock released in this very turn.
+    // Nothing is held open between operations but a lock released in this very turn and the
+    // background fsyncs of `'soon'` appends, which are made now.
     this.closing = true;
     for (const [name, kept] of this.lingering) {
       this.lingering.delete(name);
       clearImmediate(kept.timer);
       kept.lock.release();
     }
+    for (const [file, timer] of this.deferred) {
+      clearTimeout(timer);
+      this.flushSoon(file);
+    }
+    await Promise.all([...this.flushing]);
+  }
+
+  /** Schedules the background fsync of `file` (one per file per {@link DEFERRED_SYNC_MS}). */
+  private syncSoon(file: string): void {
+    if (this.deferred.has(file)) return; // the pending fsync will cover this line too
+    const timer = setTimeout(() => this.flushSoon(file), this.closing ? 0 : DEFERRED_SYNC_MS);
+    timer.unref(); // a process may exit before it: only a power cut in that window loses the lines
+    this.deferred.set(file, timer);
+  }
+
+  /** Runs the background fsync of `file` now; a failure is reported as a process warning. */
+  private flushSoon(file: string): void {
+    this.deferred.delete(file);
+    const task = (async () => {
+      let fd: number | undefined;
+      try {
+        // Opened again by name: the lines belong to the file now at that name (fsync is per inode).
+        // A link that stays inside is followed, like the append did; one that escapes is refused.
+        const link = this.checkInside(file);
+        fd = openSync(file, constants.O_RDONLY | (link ? 0 : constants.O_NOFOLLOW));
+        await syncFd(fd);
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) return; // moved away meanwhile: nothing left to make durable here
+        process.emitWarning(`config-persistence: could not fsync ${this.describe(path.relative(this.location, file))} (${(err as Error).message}); its newest lines may not survive a power cut.`, {
+          code: 'CP_DEFERRED_SYNC',
+        });
+      } finally {
+        if (fd !== undefined) closeReadFd(fd);
+      }
+    })();
+    this.flushing.add(task);
+    void task.finally(() => this.flushing.delete(task));
   }
 
   /**
@@ -832,19 +879,18 @@ function makeDirectory(dir: string): string | undefined {
  * one fsync per journal (a save's audit line and its retention line, for instance).
  */
 function mergeAppends(ops: ReadonlyArray<PutOp | CopyOp | AppendOp>): AppendOp[] {
-  const byKey = new Map<string, { parts: Uint8Array[]; sync: boolean }>();
+  const byKey = new Map<string, { parts: Uint8Array[]; sync: AppendSync }>();
   for (const op of ops) {
     if (op.type !== 'append') continue;
+    const level = op.sync ?? 'commit';
     const joined = byKey.get(op.key);
     if (joined) {
       joined.parts.push(op.data);
-      joined.sync ||= op.sync !== false; // one fsync persists every part
-    } else byKey.set(op.key, { parts: [op.data], sync: op.sync !== false });
+      // One fsync persists every part: the strictest part decides.
+      if (SYNC_RANK[level] > SYNC_RANK[joined.sync]) joined.sync = level;
+    } else byKey.set(op.key, { parts: [op.data], sync: level });
   }
-  return [...byKey].map(([key, { parts, sync }]) => ({
-    type: 'append',
-    key,
-    data: parts.length === 1 ? parts[0]! : Buffer.concat(parts),
-    ...(sync ? {} : { sync: false as const }),
-  }));
+  return [...byKey].map(([key, { parts, sync }]) => ({ type: 'append', key, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts), sync }));
 }
+
+const SYNC_RANK: Record<AppendSync, number> = { lazy: 0, soon: 1, commit: 2 };
