@@ -34,7 +34,7 @@ import { ChecksumError, InvalidNameError, NotFoundError } from './errors.js';
 import { flattenKey } from './files.js';
 import { zlibLib } from './lazy-deps.js';
 import { assertSafeName } from './names.js';
-import type { AppendOp, BackupInfo, BackupOptions, BackupTrigger, ChangedBy, CopyOp, PutOp } from './types.js';
+import type { AppendOp, AppendSync, BackupInfo, BackupOptions, BackupTrigger, ChangedBy, CopyOp, PutOp } from './types.js';
 
 export { BACKUP_INDEX, BACKUPS_DIR, backupKey, type IndexLine };
 
@@ -93,6 +93,11 @@ export interface BackupPlanInput {
    * link keeps the old bytes for free. `live`: the file stays, so the backup must be a copy.
    */
   source?: 'replaced' | 'live';
+  /**
+   * How durable the backup's index record must be before the commit's change (AppendOp.sync). The
+   * backup file itself is always durable first. Default `'commit'`.
+   */
+  recordSync?: AppendSync;
 }
 
 /** The commit operations that take a backup of `key`'s current content, and the record it adds. */
@@ -116,7 +121,8 @@ export async function planBackup(ctx: Context, input: BackupPlanInput): Promise<
   if (compressed) ops.push({ type: 'put', key: backupKey(id), data: zlibLib().gzipSync(input.content.bytes), mode });
   else if (input.source === 'live') ops.push({ type: 'put', key: backupKey(id), data: input.content.bytes, mode });
   else ops.push({ type: 'copy', from: input.key, to: backupKey(id) });
-  ops.push(indexAppendOp(ctx, [{ op: 'add', ...info }]));
+  const record = indexAppendOp(ctx, [{ op: 'add', ...info }]);
+  ops.push(input.recordSync ? { ...record, sync: input.recordSync } : record);
   return { ops, info };
 }
 

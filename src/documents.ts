@@ -217,6 +217,9 @@ async function commitChange(
       content: { bytes: old.bytes, sha256: old.sha256, ...(old.mode !== undefined ? { mode: old.mode } : {}) },
       trigger: meta.trigger ?? 'overwrite',
       now,
+      // The backup file is durable before the change; its record soon after: a power cut in between
+      // loses only the trigger (listings rebuild the record from the file, as `recovered`).
+      recordSync: 'soon',
     });
     prepare.push(...planned.ops);
     backup = planned.info;
@@ -269,7 +272,7 @@ async function commitChange(
     ],
   });
   const journalLine = versionPlan.ops.find((op): op is AppendOp => op.type === 'append' && op.key === journalKey(key));
-  if (journalLine) rememberAppend(ctx, key, journal, journalLine.data);
+  if (journalLine) rememberAppend(ctx, key, journal, journalLine.data, versionPlan.lines);
   ctx.ownWrites.landed(key, next?.sha256 ?? '', next?.bytes);
   if (retention) await retention.done();
   else if (backup) for (const hook of afterBackupHooks) await hook(ctx, backup);

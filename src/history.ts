@@ -106,6 +106,10 @@ function parseLine(line: string): VersionInfo | undefined {
     return undefined; // damaged or torn: the caller records it as a bad line
   }
   if (typeof raw !== 'object' || raw === null || typeof raw.v !== 'number' || typeof raw.sha256 !== 'string') return undefined;
+  return toInfo(raw);
+}
+
+function toInfo(raw: JournalLine): VersionInfo {
   const info: VersionInfo = {
     version: raw.v,
     createdAt: raw.at,
@@ -189,14 +193,13 @@ export function versionOf(journal: Journal, sha: string | undefined): number | u
  * whole journal (its length moved only by what we wrote). Another process's append changes the
  * length differently and forces a full read.
  */
-export function rememberAppend(ctx: Context, key: string, before: Journal, appended: Uint8Array): void {
+export function rememberAppend(ctx: Context, key: string, before: Journal, appended: Uint8Array, lines?: readonly JournalLine[]): void {
   const perCtx = cache.get(ctx);
   if (!perCtx || perCtx.get(key) !== before) return;
-  const added = parseJournal(Buffer.from(appended).toString('utf8'));
-  perCtx.set(key, {
-    entries: [...before.entries, ...added.entries],
-    badLines: before.badLines,
-    size: before.size + appended.byteLength,
-    torn: false,
-  });
+  // `lines`: what planVersion encoded into `appended`, so it need not be parsed back.
+  const added = lines ? lines.map(toInfo) : parseJournal(Buffer.from(appended).toString('utf8')).entries;
+  // In place: copying the entries would make every save cost O(versions).
+  for (const entry of added) before.entries.push(entry);
+  before.size += appended.byteLength;
+  before.torn = false;
 }

@@ -52,12 +52,15 @@ export interface AppendOp {
   key: string;
   data: Uint8Array;
   /**
-   * When the line must be on disk (only `after` appends may relax it; a power cut is the only way
-   * to lose a relaxed line, a crash of the process never loses it):
-   * - `'commit'` (default): before the commit resolves;
+   * When the line must be on disk. A relaxed line is still written where it stands (before the
+   * change in `prepare`, after it in `after`), so a crash of the process never loses it; only a
+   * power cut can:
+   * - `'commit'` (default): durable before the change is visible (`prepare`) or before the commit
+   *   resolves (`after`);
    * - `'soon'`: fsynced in the background shortly after (the local storage: within 100 ms;
-   *   `close()` flushes at once), for records whose facts are also kept
-   *   durably elsewhere (the audit log: the history journal records who, why, when and the checksum);
+   *   `close()` flushes at once), for records whose facts are also kept durably elsewhere or can
+   *   be rebuilt (the audit log: the history journal records who, why, when and the checksum; the
+   *   record of a backup taken by a write: listings rebuild a lost one from the backup file);
    * - `'lazy'`: never fsynced on its own; the next synced append to the same file persists it, for
    *   records that can be rebuilt (the backup index's removal records: the index reconciles with
    *   the directory).

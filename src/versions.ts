@@ -158,15 +158,52 @@ export async function pruneHistoryObjects(ctx: Context): Promise<string[]> {
   const keep = historyKeep(ctx);
   const needed = new Set<string>();
   const old = new Set<string>();
-  for (const { journal } of await journals(ctx)) {
+  for (const { file, journal } of await journals(ctx)) {
     const cut = Math.max(0, journal.entries.length - keep);
     journal.entries.forEach((e, i) => {
       if (!e.sha256) return;
       (i >= cut ? needed : old).add(e.sha256);
     });
+    prunedUpTo(ctx).set(file, { journal, cut });
   }
   const present = new Set((await ctx.storage.list(OBJECTS_DIR)).map((e) => e.name));
-  const doomed = [...old].filter((sha) => !needed.has(sha) && present.has(sha));
+  return removeObjects(ctx, [...old].filter((sha) => !needed.has(sha) && present.has(sha)));
+}
+
+/**
+ * The save-path pass after a full one: only the versions of `key` that left the kept window since
+ * the last pass are candidates, checked against the kept window of every file — O(files × kept),
+ * not O(every version ever recorded) as the full pass.
+ */
+async function pruneFileHistory(ctx: Context, key: string, journal: Journal): Promise<string[]> {
+  const keep = historyKeep(ctx);
+  const cut = Math.max(0, journal.entries.length - keep);
+  const last = prunedUpTo(ctx).get(key);
+  // A journal re-read since (another process appended, or it was repaired): start over for it.
+  const from = last && last.journal === journal ? last.cut : 0;
+  prunedUpTo(ctx).set(key, { journal, cut });
+  const candidates = new Set<string>();
+  for (let i = from; i < cut; i++) {
+    const sha = journal.entries[i]!.sha256;
+    if (sha) candidates.add(sha);
+  }
+  if (candidates.size === 0) return [];
+  for (const { journal: other } of await journals(ctx)) {
+    for (let i = Math.max(0, other.entries.length - keep); i < other.entries.length; i++) candidates.delete(other.entries[i]!.sha256);
+  }
+  return removeObjects(ctx, [...candidates]);
+}
+
+/** How far each file's history has been pruned in this process (by the journal object it used). */
+const pruned = new WeakMap<Context, Map<string, { journal: Journal; cut: number }>>();
+function prunedUpTo(ctx: Context): Map<string, { journal: Journal; cut: number }> {
+  let perCtx = pruned.get(ctx);
+  if (!perCtx) pruned.set(ctx, (perCtx = new Map()));
+  return perCtx;
+}
+
+/** Removes content objects (already gone ones count as removed). */
+async function removeObjects(ctx: Context, doomed: string[]): Promise<string[]> {
   for (let i = 0; i < doomed.length; i += 200) {
     // Best-effort removals, not an all-or-nothing change: an unreferenced object left behind (a
     // failed unlink, a crash) is only removed by the next pass. Not synced: a removal lost in a
@@ -190,5 +227,9 @@ export async function maybePruneHistory(ctx: Context, key: string): Promise<void
   perCtx.set(key, n + 1);
   if (n % PRUNE_EVERY !== 0) return;
   const journal = await readJournal(ctx, key);
-  if (journal.entries.length > historyKeep(ctx)) await pruneHistoryObjects(ctx);
+  if (journal.entries.length <= historyKeep(ctx)) return;
+  // The first pass of this process looks at everything (objects earlier processes left); later
+  // ones only at what this file's newer versions pushed out since.
+  if (n === 0 || !prunedUpTo(ctx).has(key)) await pruneHistoryObjects(ctx);
+  else await pruneFileHistory(ctx, key, journal);
 }

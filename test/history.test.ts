@@ -163,6 +163,22 @@ describe('retention of history contents', () => {
     await cp.close();
   });
 
+  it('prunes on the save path too, each pass only what left the kept window, never a content another file still keeps', async () => {
+    const { dir, cp } = await open({ durable: false, maxBackups: 1 });
+    await cp.saveConfig({ shared: true }, 'other.json'); // other.json's only version: the same bytes as current's first
+    await cp.saveConfig({ shared: true }, 'current.json');
+    for (let n = 1; n <= 260; n++) await cp.saveConfig({ n }, 'current.json');
+    const objects = await readdir(path.join(dir, 'history', 'objects'));
+    // The kept window, what the saves since the last pass (every 50 backups) added, and the shared one.
+    expect(objects.length).toBeGreaterThanOrEqual(100);
+    expect(objects.length).toBeLessThanOrEqual(100 + 50 + 1);
+    expect(await codeOf(cp.getVersion('current.json', 2))).toBe('E_NOT_FOUND');
+    expect(await codeOf(cp.getVersion('current.json', 150))).toBe('E_NOT_FOUND');
+    expect(await cp.getVersion('current.json', 1)).toEqual({ shared: true });
+    expect(await cp.getVersion('current.json', 200)).toEqual({ n: 199 });
+    await cp.close();
+  });
+
   it('keeps a content that a kept version still uses, even when an old version used it first', async () => {
     const { cp } = await open({ durable: false, maxBackups: 1 });
     await cp.saveConfig({ toggle: true }, 'current.json');

@@ -17,6 +17,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fchmodSync, fchownSync, fsync, openSync, promises as fs, read, readSync, statSync, unlinkSync, write, writeSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -116,8 +117,9 @@ export interface StagedTemp {
  * Writes `data` to a fresh temp file beside `target`, leaving it open so that the caller can fsync
  * it together with the other files of a commit (fsyncs issued together share one journal commit).
  */
-export async function stageTemp(target: string, data: Uint8Array, mode?: number): Promise<StagedTemp> {
-  const old = statSync(target, { throwIfNoEntry: false });
+export async function stageTemp(target: string, data: Uint8Array, mode?: number, known?: Stats): Promise<StagedTemp> {
+  // `known`: the target's stat, when the caller has just made it.
+  const old = known ?? statSync(target, { throwIfNoEntry: false });
   const temp = tempPathFor(target);
   // O_EXCL: never follow or reuse a file someone else planted at the temp name.
   let fd: number | undefined = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode ?? 0o666);

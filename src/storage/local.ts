@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, promises as fs, readdirSync, readFileSync, realpathSync, renameSync, rmdirSync, statSync, unlinkSync, utimesSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { lockfileLib } from '../lazy-deps.js';
 import { ioError, InvalidNameError, isErrno, LockedError, TooLargeError } from '../errors.js';
@@ -23,6 +24,9 @@ export interface LocalStorageOptions {
   /** A lock held by a process that stopped refreshing it is taken over after this long (ms, >= 2000). */
   staleLockMs?: number;
 }
+
+/** Paths one commit has checked (see checkInside), with the lstat of those that are not links. */
+type Checked = Map<string, Stats | undefined>;
 
 const LOCK_DIR = '.locks';
 /** The longest a `'soon'` append (AppendOp.sync) waits for its fsync, in ms. */
@@ -70,6 +74,8 @@ export class LocalStorage implements Storage {
   /** Locks released by their holder but kept until the end of this turn of the event loop (see lock). */
   private readonly lingering = new Map<string, { lock: HeldLock; timer: NodeJS.Immediate }>();
   private closing = false;
+  /** Display names by key, for the working directory they were made for. */
+  private described: { cwd: string; names: Map<string, string> } = { cwd: '', names: new Map() };
   /** Files with `'soon'` appends waiting for their background fsync, and its timer. */
   private readonly deferred = new Map<string, NodeJS.Timeout>();
   /** Background fsyncs in flight (close() waits for them). */
@@ -84,9 +90,17 @@ export class LocalStorage implements Storage {
 
   /** Display path of a key, relative to the working directory when that is shorter. */
   describe(key: string): string {
-    const abs = path.join(this.location, key);
-    const rel = path.relative(process.cwd(), abs);
-    return rel && !rel.startsWith('..') && rel.length < abs.length ? rel : abs;
+    const cwd = process.cwd();
+    // Cached: every message and validation names its file, a save a few times over.
+    if (this.described.cwd !== cwd) this.described = { cwd, names: new Map() };
+    let name = this.described.names.get(key);
+    if (name === undefined) {
+      const abs = path.join(this.location, key);
+      const rel = path.relative(cwd, abs);
+      name = rel && !rel.startsWith('..') && rel.length < abs.length ? rel : abs;
+      if (this.described.names.size < 1000) this.described.names.set(key, name);
+    }
+    return name;
   }
 
   /** Absolute path of a key (validated). */
@@ -216,11 +230,13 @@ export class LocalStorage implements Storage {
     const puts = [...prepare, ...changes].filter((op): op is PutOp => op.type === 'put');
     /** Temp files not yet renamed into place: discarded on any error. */
     const temps = new Map<PutOp, StagedTemp>();
+    /** Every journal opened (closed at the end), and those of phase 1 synced before the change. */
     const journals: OpenJournal[] = [];
+    const before: OpenJournal[] = [];
     /** Directories with a new entry made in phase 1 (links), synced before any change is visible. */
     const early = new Set<string>();
     const dirs = new Set<string>();
-    const seen = new Set<string>();
+    const seen: Checked = new Map();
     let current = '';
     try {
       // Phase 1 — everything that must exist before a change is visible: new content in temp files,
@@ -231,7 +247,8 @@ export class LocalStorage implements Storage {
         current = op.key;
         const target = this.resolve(op.key);
         await this.ensureParent(target, seen);
-        temps.set(op, await stageTemp(target, op.data, op.mode));
+        const known = seen.get(target); // the lstat of the containment check: a regular file needs no second stat
+        temps.set(op, await stageTemp(target, op.data, op.mode, known?.isFile() ? known : undefined));
       }
       for (const op of [...prepare.filter((o) => o.type !== 'append'), ...mergeAppends(prepare)]) {
         if (op.type === 'copy') {
@@ -239,13 +256,18 @@ export class LocalStorage implements Storage {
           await this.copy(op, op.syncWith === 'change' ? dirs : early, seen);
         } else if (op.type === 'append') {
           current = op.key;
-          journals.push(await this.append(this.resolve(op.key), op.data, seen));
+          const file = this.resolve(op.key);
+          const journal = await this.append(file, op.data, seen);
+          journals.push(journal);
+          if (op.sync === 'soon') {
+            if (sync) this.syncSoon(file);
+          } else if (op.sync !== 'lazy') before.push(journal);
         }
       }
       current = puts.length === 1 ? puts[0]!.key : current;
       await settleAll([
         ...[...temps.values()].map((temp) => temp.finish(sync)),
-        ...(sync ? [...journals.map((j) => j.sync()), ...[...early].map((dir) => syncDirectory(dir))] : []),
+        ...(sync ? [...before.map((j) => j.sync()), ...[...early].map((dir) => syncDirectory(dir))] : []),
       ]);
       // Bookkeeping files become visible before the user-visible change they describe.
       for (const op of prepare) {
@@ -469,10 +491,11 @@ export class LocalStorage implements Storage {
    * a directory that was inside a moment ago can have been replaced by a link to elsewhere since.
    * A component below the root costs one lstat (~1 µs synchronously), where a realpath from `/`
    * costs a readlink per component of the whole path. Returns whether the final component is a link.
-   * `seen`: directories already checked by the same commit (one operation: a swap in between is the
-   * same race as one between a check and the call it guards), skipped.
+   * `seen`: paths already checked by the same commit (one operation: a swap in between is the same
+   * race as one between a check and the call it guards), skipped; a checked entry that is not a link
+   * is recorded there with its lstat.
    */
-  private checkInside(file: string, seen?: Set<string>): boolean {
+  private checkInside(file: string, seen?: Checked): boolean {
     if (file === this.location) return false;
     const root = this.rootSync();
     const rest = file.slice(this.location.length + 1).split(path.sep);
@@ -480,7 +503,7 @@ export class LocalStorage implements Storage {
     const last = rest.length - 1;
     for (const [i, segment] of rest.entries()) {
       current = `${current}${path.sep}${segment}`;
-      if (i < last && seen?.has(current)) continue;
+      if (seen?.has(current)) continue;
       let st;
       try {
         st = lstatSync(current, { throwIfNoEntry: false });
@@ -489,7 +512,7 @@ export class LocalStorage implements Storage {
       }
       if (!st) return false; // missing: nothing below it can lead anywhere
       if (!st.isSymbolicLink()) {
-        if (i < last) seen?.add(current);
+        seen?.set(current, st);
         continue;
       }
       let real: string;
@@ -499,8 +522,8 @@ export class LocalStorage implements Storage {
         return false; // dangling link: opening it fails with ENOENT, creating through it is refused by O_EXCL
       }
       if (!isWithin(root, real)) throw this.escapes(file);
-      if (i === last) return true;
-      seen?.add(current);
+      if (i === last) return true; // not recorded: the caller must learn again that it is a link
+      seen?.set(current, undefined);
     }
     return false;
   }
@@ -524,7 +547,7 @@ export class LocalStorage implements Storage {
   }
 
   /** Appends to a journal inside the root (see appendUnsynced). */
-  private async append(file: string, data: Uint8Array, seen: Set<string>): Promise<OpenJournal> {
+  private async append(file: string, data: Uint8Array, seen: Checked): Promise<OpenJournal> {
     await this.ensureParent(file, seen, false);
     try {
       return await appendUnsynced(file, data, true); // O_NOFOLLOW: a plain journal needs no lstat first
@@ -539,11 +562,11 @@ export class LocalStorage implements Storage {
    * Creates the parent directory of `file` when needed and checks the path; `final: false` when the
    * call that follows never follows a link at the final name (link(2) targets, O_NOFOLLOW opens).
    */
-  private async ensureParent(file: string, seen?: Set<string>, final = true): Promise<void> {
+  private async ensureParent(file: string, seen?: Checked, final = true): Promise<void> {
     const dir = path.dirname(file);
     if (!this.checkedDirs.has(dir)) {
       this.checkInside(dir, seen); // before mkdir: never create directories through a link that escapes
-      seen?.add(dir);
+      if (!seen?.has(dir)) seen?.set(dir, undefined); // missing until the mkdir below
       const created = makeDirectory(dir);
       if (created !== undefined && this.durable) {
         // A new directory's entry lives in its parent: sync the parent so the directory survives too.
@@ -552,14 +575,11 @@ export class LocalStorage implements Storage {
       this.checkedDirs.add(dir);
     }
     if (final) this.checkInside(file, seen);
-    else if (!seen?.has(dir)) {
-      this.checkInside(dir, seen);
-      seen?.add(dir);
-    }
+    else this.checkInside(dir, seen);
   }
 
   /** Applies a commit's best-effort removals (not fsynced, see Commit.cleanup); returns the appends that record them. */
-  private cleanup(cleanup: NonNullable<Commit['cleanup']>, seen: Set<string>): AppendOp[] {
+  private cleanup(cleanup: NonNullable<Commit['cleanup']>, seen: Checked): AppendOp[] {
     const removed: string[] = [];
     for (const key of cleanup.keys) {
       try {
@@ -575,7 +595,7 @@ export class LocalStorage implements Storage {
     return cleanup.records(removed);
   }
 
-  private async copy(op: CopyOp, dirs: Set<string>, seen?: Set<string>): Promise<void> {
+  private async copy(op: CopyOp, dirs: Set<string>, seen?: Checked): Promise<void> {
     const from = this.resolve(op.from);
     const to = this.resolve(op.to);
     this.checkInside(from, seen);
