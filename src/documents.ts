@@ -237,13 +237,7 @@ async function commitChange(
     ...(backup ? { backupId: backup.id } : {}),
     now,
   });
-  for (const op of versionPlan.ops) {
-    // The old content's history object is a second link to the inode the backup links to: once the
-    // backup is durable (before the change), the object only has to be by the time the save
-    // resolves (history reads fall back to a backup with the same sha256).
-    if (op.type === 'copy' && backup && !backup.compressed) prepare.push({ ...op, syncWith: 'change' });
-    else prepare.push(op);
-  }
+  prepare.push(...versionPlan.ops);
   const change: PutOp | { type: 'remove'; key: string } = next
     ? { type: 'put', key, data: next.bytes, ...(meta.mode !== undefined ? { mode: meta.mode } : {}) }
     : { type: 'remove', key };

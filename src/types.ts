@@ -37,13 +37,6 @@ export interface CopyOp {
   to: string;
   /** Content-addressed targets: an existing `to` already holds the same bytes, so skip quietly. */
   ifMissing?: boolean;
-  /**
-   * `'change'`: the link only has to be durable when the commit resolves, not before its change is
-   * visible, because another copy made durable before the change holds the same bytes (the history
-   * object of content that is also backed up by the same commit). Its directory is then synced with
-   * the change's, one fsync fewer before the change.
-   */
-  syncWith?: 'change';
 }
 
 /** Append `data` to a journal; creates it when missing. */

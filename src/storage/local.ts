@@ -253,7 +253,7 @@ export class LocalStorage implements Storage {
       for (const op of [...prepare.filter((o) => o.type !== 'append'), ...mergeAppends(prepare)]) {
         if (op.type === 'copy') {
           current = op.to;
-          await this.copy(op, op.syncWith === 'change' ? dirs : early, seen);
+          await this.copy(op, early, seen);
         } else if (op.type === 'append') {
           current = op.key;
           const file = this.resolve(op.key);
@@ -282,7 +282,7 @@ export class LocalStorage implements Storage {
       if (changes.length === 1) await this.applySingle(changes[0]!, temps, dirs);
       else if (changes.length > 1) await this.applyAll(changes, temps, dirs);
       if (commit.cleanup) after.push(...this.cleanup(commit.cleanup, seen));
-      // Phase 3 — make it durable: directory entries (renames, links that could wait) and the `after` journals, together.
+      // Phase 3 — make it durable: directory entries (renames) and the `after` journals, together.
       const late: OpenJournal[] = [];
       for (const op of mergeAppends(after)) {
         current = op.key;
