@@ -18,7 +18,7 @@ import { link, mkdir, mkdtemp, readFile, rm, writeFile, appendFile } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { DIST, floorWrite, makeConfig, median, progress, round, timeEach } from './lib.mjs';
+import { DIST, floorWrite, makeConfig, median, progress, round, timeEach, timeInterleaved } from './lib.mjs';
 
 export const description = 'save with automatic backup vs. the raw durable floor; save with 10,000 existing backups vs. none';
 
@@ -84,11 +84,9 @@ export async function run({ quick, rounds, workDir }) {
   ];
   for (const c of candidates) await timeEach(warmup, c.save); // steady state: retention removes one per save
   const samples = candidates.map(() => []);
+  const blocks = quick ? 1 : 5; // interleaved blocks per round: each candidate sees the same disk drift
   for (let r = 0; r < rounds; r++) {
-    for (let k = 0; k < candidates.length; k++) {
-      const i = (k + r) % candidates.length;
-      samples[i].push(await timeEach(perRound, candidates[i].save));
-    }
+    (await timeInterleaved(candidates, perRound, blocks, r)).forEach((ms, i) => samples[i].push(ms));
     progress(`backups round ${r + 1}/${rounds}: ${candidates.map((c, i) => `${c.key} ${samples[i].at(-1).toFixed(3)}`).join(', ')} ms`);
   }
   const backupsInMany = (await cpMany.listBackups()).length;
@@ -114,7 +112,7 @@ export async function run({ quick, rounds, workDir }) {
       }),
     ],
     notes: [
-      `${perRound} awaited saves of a 2 KB JSON config per candidate per round, ${rounds} round(s), after ${warmup} warm-up saves; ratios are medians of per-round ratios.`,
+      `${perRound} awaited saves of a 2 KB JSON config per candidate per round (in ${blocks} interleaved blocks), ${rounds} round(s), after ${warmup} warm-up saves; ratios are medians of per-round ratios.`,
       'The 10,000 backups belong to 1,000 other files (10 each); the saved file is at maxBackups (10), so each save adds one backup and retention removes one.',
     ],
   };

@@ -46,6 +46,23 @@ export async function timeEach(n, fn) {
   return (now() - start) / n;
 }
 
+/**
+ * One round of interleaved timing: `perRound` calls of each candidate's `save`, in `blocks` blocks
+ * taken in turn (rotated by `round`), so every candidate sees the same drift of the disk's latency,
+ * which on shared machines moves over seconds. Returns the mean ms per call of each candidate.
+ */
+export async function timeInterleaved(candidates, perRound, blocks, round) {
+  const sums = candidates.map(() => 0);
+  const size = Math.max(1, Math.round(perRound / blocks));
+  for (let b = 0; b < blocks; b++) {
+    for (let k = 0; k < candidates.length; k++) {
+      const i = (k + round * blocks + b) % candidates.length; // no candidate always follows the same neighbour
+      sums[i] += await timeEach(size, candidates[i].save);
+    }
+  }
+  return sums.map((sum) => sum / blocks);
+}
+
 let floorCounter = 0;
 
 /**

@@ -95,8 +95,10 @@ export interface Commit {
    * Best-effort removals made once the changes are visible (retention of old backups taken by the
    * same commit): a key that cannot be removed is left for the next pass instead of failing the
    * commit. `records` gets the keys actually gone and returns appends (index and audit lines) that
-   * are written with `after`, so the removals cost no commit of their own. The removals themselves
-   * are not fsynced: one lost in a power cut brings back a file the next pass removes again.
+   * are written with `after`, so the removals cost no commit of their own. Neither waits for the
+   * disk: removals and records are made while the commit's last fsyncs run, the removals are never
+   * fsynced (one lost in a power cut brings back a file the next pass removes again), and a record
+   * is at most `'soon'` durable (AppendOp.sync).
    */
   cleanup?: { keys: readonly string[]; records: (removed: readonly string[]) => AppendOp[] };
   /**

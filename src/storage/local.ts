@@ -281,19 +281,34 @@ export class LocalStorage implements Storage {
       current = changes.length === 1 ? changeKey(changes[0]!) : '(several files)';
       if (changes.length === 1) await this.applySingle(changes[0]!, temps, dirs);
       else if (changes.length > 1) await this.applyAll(changes, temps, dirs);
-      if (commit.cleanup) after.push(...this.cleanup(commit.cleanup, seen));
-      // Phase 3 — make it durable: directory entries (renames) and the `after` journals, together.
+      // Phase 3 — make it durable: directory entries (renames) and the `after` journals that must be
+      // durable before the commit resolves, fsynced together. While the disk works, the main thread
+      // does what needs no fsync of its own: the best-effort removals and the relaxed lines.
+      const merged = mergeAppends(after);
+      const strict = new Set(merged.filter((op) => op.sync === 'commit').map((op) => op.key));
       const late: OpenJournal[] = [];
-      for (const op of mergeAppends(after)) {
+      for (const op of merged) {
+        if (!strict.has(op.key)) continue;
         current = op.key;
-        const file = this.resolve(op.key);
-        const journal = await this.append(file, op.data, seen);
+        const journal = await this.append(this.resolve(op.key), op.data, seen);
         journals.push(journal);
-        if (op.sync === 'soon') {
-          if (sync) this.syncSoon(file);
-        } else if (op.sync !== 'lazy') late.push(journal);
+        late.push(journal);
       }
-      if (sync) await settleAll([...[...dirs].map((dir) => syncDirectory(dir)), ...late.map((j) => j.sync())]);
+      const syncing = sync ? settleAll([...[...dirs].map((dir) => syncDirectory(dir)), ...late.map((j) => j.sync())]) : Promise.resolve();
+      syncing.catch(() => undefined); // observed below; never reported as unhandled meanwhile
+      try {
+        const relaxed = merged.filter((op) => !strict.has(op.key));
+        if (commit.cleanup) relaxed.push(...this.cleanup(commit.cleanup, seen));
+        for (const op of mergeAppends(relaxed)) {
+          current = op.key;
+          const file = this.resolve(op.key);
+          journals.push(await this.append(file, op.data, seen));
+          if (op.sync !== 'lazy' && sync) this.syncSoon(file); // a cleanup record is at most 'soon' (see Commit.cleanup)
+        }
+      } finally {
+        // Never leave the fsyncs unobserved (their descriptors are closed below), even when an append failed.
+        await syncing;
+      }
     } catch (err) {
       for (const temp of temps.values()) temp.discard();
       throw ioError('write', this.describe(current || '.'), err);
