@@ -250,25 +250,39 @@ export class LocalStorage implements Storage {
         const known = seen.get(target); // the lstat of the containment check: a regular file needs no second stat
         temps.set(op, await stageTemp(target, op.data, op.mode, known?.isFile() ? known : undefined));
       }
+      /** Lines that need no fsync before the change: written while the phase's fsyncs run. */
+      const relaxed: AppendOp[] = [];
       for (const op of [...prepare.filter((o) => o.type !== 'append'), ...mergeAppends(prepare)]) {
         if (op.type === 'copy') {
           current = op.to;
           await this.copy(op, early, seen);
         } else if (op.type === 'append') {
+          if (op.sync === 'soon' || op.sync === 'lazy') {
+            relaxed.push(op);
+            continue;
+          }
           current = op.key;
-          const file = this.resolve(op.key);
-          const journal = await this.append(file, op.data, seen);
+          const journal = await this.append(this.resolve(op.key), op.data, seen);
           journals.push(journal);
-          if (op.sync === 'soon') {
-            if (sync) this.syncSoon(file);
-          } else if (op.sync !== 'lazy') before.push(journal);
+          before.push(journal);
         }
       }
       current = puts.length === 1 ? puts[0]!.key : current;
-      await settleAll([
+      const ready = settleAll([
         ...[...temps.values()].map((temp) => temp.finish(sync)),
         ...(sync ? [...before.map((j) => j.sync()), ...[...early].map((dir) => syncDirectory(dir))] : []),
       ]);
+      ready.catch(() => undefined); // observed below; never reported as unhandled meanwhile
+      try {
+        for (const op of relaxed) {
+          current = op.key;
+          const file = this.resolve(op.key);
+          journals.push(await this.append(file, op.data, seen));
+          if (op.sync === 'soon' && sync) this.syncSoon(file);
+        }
+      } finally {
+        await ready; // never leave the fsyncs unobserved, even when an append failed
+      }
       // Bookkeeping files become visible before the user-visible change they describe.
       for (const op of prepare) {
         if (op.type !== 'put') continue;
