@@ -7,7 +7,7 @@
  * bench/results.json, bench/results.svg and bench/results.md (the table in Markdown) with the facts of the machine it ran on.
  * See bench/README.md for the scenario contract.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -90,7 +90,17 @@ async function runScenario(name, opts) {
   } finally {
     await fs.rm(workDir, { recursive: true, force: true });
     await fs.rm(resultFile, { force: true });
+    settleDisk();
   }
+}
+
+/**
+ * Writes back everything the scenario left dirty (its removed work directory, unsynced peers such as
+ * steno) before the next one starts: otherwise the next scenario's first fsyncs pay for it, and
+ * whichever candidate runs first in it looks slower. `sync(1)`, where there is one.
+ */
+function settleDisk() {
+  spawnSync('sync', { stdio: 'ignore', timeout: 60_000 });
 }
 
 /** Normalises a row's target and decides PASS/MISS. */
@@ -192,6 +202,7 @@ async function main() {
     `config-persistence bench${args.quick ? ' (quick: numbers are not meaningful)' : ''}: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.file_system}, load ${machine.load_average_at_start.join(' ')}\n`,
   );
   const results = [];
+  settleDisk(); // the build and whatever ran before
   for (const name of names) {
     if (!existsSync(path.join(BENCH_DIR, `${name}.mjs`))) {
       results.push({ name, error: `bench/${name}.mjs does not exist yet`, rows: [], missing: true });
