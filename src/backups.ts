@@ -34,6 +34,7 @@ import { ChecksumError, InvalidNameError, NotFoundError } from './errors.js';
 import { flattenKey } from './files.js';
 import { zlibLib } from './lazy-deps.js';
 import { assertSafeName } from './names.js';
+import { keepsHistory, objectKey } from './history.js';
 import type { AppendOp, AppendSync, BackupInfo, BackupOptions, BackupTrigger, ChangedBy, CopyOp, PutOp } from './types.js';
 
 export { BACKUP_INDEX, BACKUPS_DIR, backupKey, type IndexLine };
@@ -280,9 +281,20 @@ export async function removeBackups(
     const at = new Date().toISOString();
     const lines: IndexLine[] = batch.map((b) => ({ op: 'remove', id: b.id, at }));
     const indexOp = indexAppendOp(ctx, lines);
+    // A backup whose content has no history object yet becomes it (see keepsHistory): a move, so
+    // the content is under one name or the other whatever happens.
+    const claimed = new Set<string>();
+    const changes: Array<{ type: 'remove'; key: string } | { type: 'move'; from: string; to: string }> = [];
+    for (const b of batch) {
+      const object = objectKey(b.sha256);
+      if (keepsHistory(b) && !claimed.has(object) && !(await ctx.storage.stat(object)) && (await ctx.storage.stat(backupKey(b.id)))) {
+        claimed.add(object);
+        changes.push({ type: 'move', from: backupKey(b.id), to: object });
+      } else changes.push({ type: 'remove', key: backupKey(b.id) });
+    }
     await ctx.storage.commit({
       sync,
-      changes: batch.map((b) => ({ type: 'remove', key: backupKey(b.id) })),
+      changes,
       // The records go after the files: a crash in between leaves records of vanished files,
       // which reads hide and cleanup drops, never a backup file nobody knows about.
       after: [

@@ -7,7 +7,7 @@ import { auditAppend } from './audit.js';
 import { BACKUP_INDEX, planBackup } from './backups.js';
 import { sha256, type Context } from './context.js';
 import { ConflictError, NotFoundError, TooLargeError } from './errors.js';
-import { journalKey, planVersion, readJournal, rememberAppend, versionOf } from './history.js';
+import { journalKey, keepsHistory, planVersion, readJournal, rememberAppend, versionOf } from './history.js';
 import type { AppendOp, BackupInfo, BackupTrigger, ChangedBy, Commit, CopyOp, PutOp, SaveResult } from './types.js';
 
 /** A file's content as read, with what the pipeline needs to know about it. */
@@ -237,7 +237,12 @@ async function commitChange(
     ...(backup ? { backupId: backup.id } : {}),
     now,
   });
-  prepare.push(...versionPlan.ops);
+  for (const op of versionPlan.ops) {
+    // The backup just planned holds the old content: no history object until it is removed (it
+    // then becomes the object, see keepsHistory), one link and one directory fsync fewer.
+    if (op.type === 'copy' && backup && keepsHistory(backup)) continue;
+    prepare.push(op);
+  }
   const change: PutOp | { type: 'remove'; key: string } = next
     ? { type: 'put', key, data: next.bytes, ...(meta.mode !== undefined ? { mode: meta.mode } : {}) }
     : { type: 'remove', key };

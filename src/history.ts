@@ -15,7 +15,7 @@
  */
 import type { Context } from './context.js';
 import { flattenKey } from './files.js';
-import type { AppendOp, ChangedBy, CopyOp, VersionInfo } from './types.js';
+import type { AppendOp, BackupInfo, ChangedBy, CopyOp, VersionInfo } from './types.js';
 
 /** Directory of journals and objects. */
 export const HISTORY_DIR = 'history';
@@ -56,6 +56,16 @@ const cache = new WeakMap<Context, Map<string, Journal>>();
 /** Key of a file's journal. */
 export function journalKey(key: string): string {
   return `${HISTORY_DIR}/${flattenKey(key)}.jsonl`;
+}
+
+/**
+ * Whether a backup's file can serve as the history object of its content: an uncompressed file
+ * backup holds exactly the bytes of a version. While it exists, a save that took it links no
+ * object of its own; when it is removed it is moved to `history/objects/` instead (retention,
+ * `deleteBackup`, `cleanupBackups`), so the content outlives it as before.
+ */
+export function keepsHistory(info: BackupInfo): boolean {
+  return info.kind === 'file' && !info.compressed;
 }
 
 /** Key of a content object. */

@@ -18,6 +18,7 @@ import { backupKey, cachedView, compactIndex, indexAppendOp, indexIdle, loadInde
 import { removeBackups } from './backups.js';
 import type { Context } from './context.js';
 import { ConfigPersistenceError } from './errors.js';
+import { keepsHistory, objectKey } from './history.js';
 import { maybePruneHistory, pruneHistoryObjects } from './versions.js';
 import type { AppendOp, BackupInfo, CleanupOptions, CleanupResult } from './types.js';
 
@@ -100,11 +101,15 @@ async function planRetention(ctx: Context, info: BackupInfo, indexLineBytes: num
   const known = view.byFile.get(info.file) ?? [];
   const expired = selectExpired([...known, info], defaultPolicy(ctx), Date.now()).filter((b) => b.id !== info.id);
   const ids = new Map(expired.map((b) => [backupKey(b.id), b.id]));
+  // A save with a backup links no history object (the backup holds that content); the backup
+  // becomes the object when it expires here (see versions.ts).
+  const keepAs = new Map(expired.filter(keepsHistory).map((b) => [backupKey(b.id), objectKey(b.sha256)]));
   let removeLines: IndexLine[] = [];
   let removeBytes = 0;
   return {
     cleanup: {
       keys: [...ids.keys()],
+      keepAs,
       records: (removed) => {
         if (removed.length === 0) return [];
         const at = new Date().toISOString();

@@ -100,7 +100,16 @@ export interface Commit {
    * fsynced (one lost in a power cut brings back a file the next pass removes again), and a record
    * is at most `'soon'` durable (AppendOp.sync).
    */
-  cleanup?: { keys: readonly string[]; records: (removed: readonly string[]) => AppendOp[] };
+  cleanup?: {
+    keys: readonly string[];
+    /**
+     * Keys to keep under another name instead of removing (renamed there unless that name exists,
+     * then removed): a backup whose content history still needs becomes its history object. One
+     * rename, so a power cut leaves it under one name or the other, never under none.
+     */
+    keepAs?: ReadonlyMap<string, string>;
+    records: (removed: readonly string[]) => AppendOp[];
+  };
   /**
    * Default true. `false` skips the fsyncs, for bookkeeping that is safe to lose in a power cut and
    * that the next synced commit in the same directories persists anyway (backup retention: a lost

@@ -2,6 +2,7 @@
  * Version history: list, getVersion, diff, rollback, retention of contents, external edits,
  * torn journals and kill -9 during appends.
  */
+import { existsSync } from 'node:fs';
 import { appendFile, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -92,13 +93,36 @@ describe('getVersion', () => {
     await cp.close();
   });
 
-  it('stores each content once: the history object and the automatic backup share one inode', async () => {
-    const { dir, cp } = await open();
+  it('stores each content once: the backup is the history object until it is removed, then it becomes one (same inode)', async () => {
+    const { dir, cp } = await open({ maxBackups: 1 });
     await cp.saveConfig({ a: 1 }, 'current.json');
     const { backup } = await cp.saveConfig({ a: 2 }, 'current.json');
-    const a = await stat(path.join(dir, 'backups', backup!.id));
-    const b = await stat(path.join(dir, 'history', 'objects', backup!.sha256));
-    expect(a.ino).toBe(b.ino);
+    const object = path.join(dir, 'history', 'objects', backup!.sha256);
+    const held = await stat(path.join(dir, 'backups', backup!.id));
+    expect(held.nlink).toBe(1); // no second link while the backup holds it
+    expect(existsSync(object)).toBe(false);
+    expect(await cp.getVersion('current.json', 1)).toEqual({ a: 1 }); // read from the backup
+    // Retention (maxBackups: 1) removes that backup with the next save: it is moved, not deleted.
+    await cp.saveConfig({ a: 3 }, 'current.json');
+    expect(existsSync(path.join(dir, 'backups', backup!.id))).toBe(false);
+    expect((await stat(object)).ino).toBe(held.ino);
+    expect(await cp.getVersion('current.json', 1)).toEqual({ a: 1 });
+    // deleteBackup and cleanupBackups keep history contents the same way.
+    const [second] = await cp.listBackups('current.json');
+    await cp.deleteBackup(second!.id);
+    expect(await cp.getVersion('current.json', 2)).toEqual({ a: 2 });
+    await cp.close();
+  });
+
+  it('a history object of the same content already there: the expiring backup is just removed', async () => {
+    const { dir, cp } = await open({ maxBackups: 1 });
+    for (const a of [1, 2, 1, 2, 1]) await cp.saveConfig({ a }, 'current.json');
+    const objects = await readdir(path.join(dir, 'history', 'objects'));
+    const contents = [1, 2].map((a) => sha256(`${JSON.stringify({ a }, null, 2)}\n`));
+    expect(objects.length).toBeGreaterThan(0);
+    expect(objects.every((h) => contents.includes(h))).toBe(true); // one object per content, never a second copy
+    expect(await readdir(path.join(dir, 'backups'))).toHaveLength(2); // one backup and the index
+    for (let v = 1; v <= 5; v++) expect(await cp.getVersion('current.json', v)).toEqual({ a: v % 2 === 1 ? 1 : 2 });
     await cp.close();
   });
 });

@@ -312,7 +312,7 @@ export class LocalStorage implements Storage {
       syncing.catch(() => undefined); // observed below; never reported as unhandled meanwhile
       try {
         const relaxed = merged.filter((op) => !strict.has(op.key));
-        if (commit.cleanup) relaxed.push(...this.cleanup(commit.cleanup, seen));
+        if (commit.cleanup) relaxed.push(...(await this.cleanup(commit.cleanup, seen)));
         for (const op of mergeAppends(relaxed)) {
           current = op.key;
           const file = this.resolve(op.key);
@@ -608,13 +608,17 @@ export class LocalStorage implements Storage {
   }
 
   /** Applies a commit's best-effort removals (not fsynced, see Commit.cleanup); returns the appends that record them. */
-  private cleanup(cleanup: NonNullable<Commit['cleanup']>, seen: Checked): AppendOp[] {
+  private async cleanup(cleanup: NonNullable<Commit['cleanup']>, seen: Checked): Promise<AppendOp[]> {
     const removed: string[] = [];
     for (const key of cleanup.keys) {
       try {
         const file = this.resolve(key);
-        this.checkInside(file, seen);
-        unlinkSync(file);
+        this.checkInside(file, seen); // an escaping link stays where it is (and never becomes a history object)
+        const keepAs = cleanup.keepAs?.get(key);
+        const target = keepAs === undefined ? undefined : this.resolve(keepAs);
+        if (target !== undefined) await this.ensureParent(target, seen, false);
+        if (target !== undefined && !lstatSync(target, { throwIfNoEntry: false })) renameSync(file, target);
+        else unlinkSync(file);
         removed.push(key);
       } catch (err) {
         if (isErrno(err, 'ENOENT')) removed.push(key); // already gone: record it as removed
@@ -697,7 +701,11 @@ export class LocalStorage implements Storage {
       for (const [i, op] of changes.entries()) {
         if (op.type === 'put') steps.push({ kind: 'put', from: temps.get(op)!.path, to: this.resolve(op.key) });
         else if (op.type === 'remove') steps.push({ kind: 'remove', to: this.resolve(op.key) });
-        else steps.push({ kind: 'move', from: this.resolve(op.from), to: this.resolve(op.to) });
+        else {
+          const to = this.resolve(op.to);
+          await this.ensureParent(to); // like a single move: the target's directory may not exist yet
+          steps.push({ kind: 'move', from: this.resolve(op.from), to });
+        }
         const step = steps[i]!;
         if (step.kind !== 'move') {
           const old = path.join(txnDir, `${id}.${i}.old`);

@@ -82,7 +82,7 @@ process.exit(0); // no close(): the timer alone made it durable`,
     expect(between(calls, 'resolved', 'waited')).toEqual(['audit.log']);
   });
 
-  it('with backup and retention: the backup and the history object before the change, the backup record and the removal record after it resolves, in one background fsync', async () => {
+  it('with backup and retention: the backup before the change (it is the history content too), the backup record and the removal record after it resolves, in one background fsync', async () => {
     const base = path.join(await tempDir('cp-fsync-'), 'config');
     const calls = trace(
       base,
@@ -96,10 +96,10 @@ mark('closed');`,
       '{ maxBackups: 2 }',
     );
     const before = between(calls, 'start', 'resolved');
-    expect([...before].sort()).toEqual(['.', '<temp file>', 'backups', 'history/app.json.jsonl', 'history/objects']);
-    // The backup and the history object (their directory entries) are durable before the rename is.
+    // No history object: the backup holds that content (and becomes the object when it expires).
+    expect([...before].sort()).toEqual(['.', '<temp file>', 'backups', 'history/app.json.jsonl']);
+    // The backup (its directory entry) is durable before the rename is.
     expect(before.indexOf('backups')).toBeLessThan(before.indexOf('.'));
-    expect(before.indexOf('history/objects')).toBeLessThan(before.indexOf('.'));
     // close() makes the audit line and the backup's record durable at once instead of waiting for
     // the timer; the index is fsynced once for its add and removal records together.
     expect(between(calls, 'resolved', 'closed').sort()).toEqual(['audit.log', 'backups/index.jsonl']);
