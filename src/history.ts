@@ -2,10 +2,10 @@
  * Version history. Each file has a journal `history/<file>.jsonl`, one JSON line per version,
  * appended in the same durable commit as the change it describes.
  *
- * Content: a version's bytes live in `history/objects/<sha256>`, a hard link to the inode that held
- * them (the same inode the automatic backup links to), so history costs no extra bytes while a
- * backup of the same content exists, and outlives backup retention. The newest version's content
- * is the file itself.
+ * Content: a version's bytes are its automatic backup while that exists (a hard link to the inode
+ * that held them), and `history/objects/<sha256>` once the backup is removed (the backup is moved
+ * there, see keepsHistory) or when no backup was taken (the old inode is linked there directly).
+ * No bytes are stored twice. The newest version's content is the file itself.
  *
  * Crash safety: a torn last line (crash mid-append) is ignored when reading and reported by verify;
  * the next append starts on a fresh line, and a version line glued to a torn fragment (written by a

@@ -9,8 +9,8 @@
  * Retention: the journal (metadata, ~150 bytes a version) is kept whole. Contents are kept for the
  * newest {@link historyKeep} versions of each file: objects only referenced by older versions are
  * removed by `cleanupBackups` and, on the save path, every {@link PRUNE_EVERY} backups of a file.
- * Objects are hard links to the same inodes as the automatic backups, so while a backup exists its
- * version costs no extra bytes; after backup retention the object alone keeps the content.
+ * While an automatic backup exists it is its version's content (no object); removing it moves it
+ * to `history/objects/`, so after backup retention the object alone keeps the content.
  * Reading a pruned version fails with `E_NOT_FOUND` (its metadata stays in `history`).
  */
 import { loadIndex } from './backup-index.js';
