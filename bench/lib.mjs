@@ -2,7 +2,7 @@
  * Helpers shared by the benchmark scenarios: timing, statistics, the raw durable-write floor, a
  * realistic config generator and fresh-process timing. No dependencies beyond Node.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,6 +61,11 @@ export async function timeInterleaved(candidates, perRound, blocks, round) {
     }
   }
   return sums.map((sum) => sum / blocks);
+}
+
+/** Writes back everything dirty (`sync(1)`, where there is one); untimed, between measurements. */
+export function settleDisk() {
+  spawnSync('sync', { stdio: 'ignore', timeout: 60_000 });
 }
 
 let floorCounter = 0;

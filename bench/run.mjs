@@ -7,11 +7,11 @@
  * bench/results.json, bench/results.svg and bench/results.md (the table in Markdown) with the facts of the machine it ran on.
  * See bench/README.md for the scenario contract.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BENCH_DIR, capture, DIST, fsTypeOf, ROOT, round } from './lib.mjs';
+import { BENCH_DIR, capture, DIST, fsTypeOf, ROOT, round, settleDisk } from './lib.mjs';
 import { renderSvg } from './svg.mjs';
 
 /** Scenarios in the order they run (and appear in the table and chart). */
@@ -90,18 +90,10 @@ async function runScenario(name, opts) {
   } finally {
     await fs.rm(workDir, { recursive: true, force: true });
     await fs.rm(resultFile, { force: true });
-    settleDisk();
+    settleDisk(); // none pays the previous scenario's writeback (its removed work directory, unsynced peers)
   }
 }
 
-/**
- * Writes back everything the scenario left dirty (its removed work directory, unsynced peers such as
- * steno) before the next one starts: otherwise the next scenario's first fsyncs pay for it, and
- * whichever candidate runs first in it looks slower. `sync(1)`, where there is one.
- */
-function settleDisk() {
-  spawnSync('sync', { stdio: 'ignore', timeout: 60_000 });
-}
 
 /** Normalises a row's target and decides PASS/MISS. */
 function judge(row) {
