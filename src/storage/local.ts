@@ -23,6 +23,11 @@ export interface LocalStorageOptions {
   durable?: boolean;
   /** A lock held by a process that stopped refreshing it is taken over after this long (ms, >= 2000). */
   staleLockMs?: number;
+  /**
+   * The longest a `'soon'` append (the audit line, an automatic backup's record) waits for its
+   * background fsync, in ms. Default {@link DEFERRED_SYNC_MS}; `close()` always flushes at once.
+   */
+  deferredSyncMs?: number;
 }
 
 /** Paths one commit has checked (see checkInside), with the lstat of those that are not links. */
@@ -66,6 +71,7 @@ export class LocalStorage implements Storage {
   readonly location: string;
   readonly durable: boolean;
   private readonly staleLockMs: number;
+  private readonly deferredSyncMs: number;
   private realRoot: string | undefined;
   private recovered: Promise<void> | undefined;
   private readonly checkedDirs = new Set<string>();
@@ -86,6 +92,7 @@ export class LocalStorage implements Storage {
     this.location = path.resolve(root);
     this.durable = opts.durable ?? true;
     this.staleLockMs = Math.max(2000, opts.staleLockMs ?? 5000);
+    this.deferredSyncMs = Math.max(0, opts.deferredSyncMs ?? DEFERRED_SYNC_MS);
   }
 
   /** Display path of a key, relative to the working directory when that is shorter. */
@@ -442,10 +449,10 @@ export class LocalStorage implements Storage {
     await Promise.all([...this.flushing]);
   }
 
-  /** Schedules the background fsync of `file` (one per file per {@link DEFERRED_SYNC_MS}). */
+  /** Schedules the background fsync of `file` (one per file per `deferredSyncMs`). */
   private syncSoon(file: string): void {
     if (this.deferred.has(file)) return; // the pending fsync will cover this line too
-    const timer = setTimeout(() => this.flushSoon(file), this.closing ? 0 : DEFERRED_SYNC_MS);
+    const timer = setTimeout(() => this.flushSoon(file), this.closing ? 0 : this.deferredSyncMs);
     timer.unref(); // a process may exit before it: only a power cut in that window loses the lines
     this.deferred.set(file, timer);
   }
