@@ -34,7 +34,7 @@ import { ChecksumError, InvalidNameError, NotFoundError } from './errors.js';
 import { flattenKey } from './files.js';
 import { zlibLib } from './lazy-deps.js';
 import { assertSafeName } from './names.js';
-import { keepsHistory, objectKey } from './history.js';
+import { objectOfBackup } from './history.js';
 import type { AppendOp, AppendSync, BackupInfo, BackupOptions, BackupTrigger, ChangedBy, CopyOp, PutOp } from './types.js';
 
 export { BACKUP_INDEX, BACKUPS_DIR, backupKey, type IndexLine };
@@ -286,8 +286,8 @@ export async function removeBackups(
     const claimed = new Set<string>();
     const changes: Array<{ type: 'remove'; key: string } | { type: 'move'; from: string; to: string }> = [];
     for (const b of batch) {
-      const object = objectKey(b.sha256);
-      if (keepsHistory(b) && !claimed.has(object) && !(await ctx.storage.stat(object)) && (await ctx.storage.stat(backupKey(b.id)))) {
+      const object = objectOfBackup(b);
+      if (object !== undefined && !claimed.has(object) && !(await ctx.storage.stat(object)) && (await ctx.storage.stat(backupKey(b.id)))) {
         claimed.add(object);
         changes.push({ type: 'move', from: backupKey(b.id), to: object });
       } else changes.push({ type: 'remove', key: backupKey(b.id) });

@@ -68,6 +68,11 @@ export function keepsHistory(info: BackupInfo): boolean {
   return info.kind === 'file' && !info.compressed;
 }
 
+/** Where a backup goes when it is removed: the history object of its content, or nowhere. */
+export function objectOfBackup(info: BackupInfo): string | undefined {
+  return keepsHistory(info) ? objectKey(info.sha256) : undefined;
+}
+
 /** Key of a content object. */
 export function objectKey(sha: string): string {
   return `${OBJECTS_DIR}/${sha}`;

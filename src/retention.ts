@@ -18,7 +18,7 @@ import { backupKey, cachedView, compactIndex, indexAppendOp, indexIdle, loadInde
 import { removeBackups } from './backups.js';
 import type { Context } from './context.js';
 import { ConfigPersistenceError } from './errors.js';
-import { keepsHistory, objectKey } from './history.js';
+import { objectOfBackup } from './history.js';
 import { maybePruneHistory, pruneHistoryObjects } from './versions.js';
 import type { AppendOp, BackupInfo, CleanupOptions, CleanupResult } from './types.js';
 
@@ -102,8 +102,12 @@ async function planRetention(ctx: Context, info: BackupInfo, indexLineBytes: num
   const expired = selectExpired([...known, info], defaultPolicy(ctx), Date.now()).filter((b) => b.id !== info.id);
   const ids = new Map(expired.map((b) => [backupKey(b.id), b.id]));
   // A save with a backup links no history object (the backup holds that content); the backup
-  // becomes the object when it expires here (see versions.ts).
-  const keepAs = new Map(expired.filter(keepsHistory).map((b) => [backupKey(b.id), objectKey(b.sha256)]));
+  // becomes the object when it expires here (see keepsHistory in history.ts).
+  const keepAs = new Map<string, string>();
+  for (const b of expired) {
+    const object = objectOfBackup(b);
+    if (object !== undefined) keepAs.set(backupKey(b.id), object);
+  }
   let removeLines: IndexLine[] = [];
   let removeBytes = 0;
   return {

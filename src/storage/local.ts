@@ -264,7 +264,7 @@ export class LocalStorage implements Storage {
           current = op.to;
           await this.copy(op, early, seen);
         } else if (op.type === 'append') {
-          if (op.sync === 'soon' || op.sync === 'lazy') {
+          if (op.sync !== 'commit') {
             relaxed.push(op);
             continue;
           }
@@ -279,17 +279,7 @@ export class LocalStorage implements Storage {
         ...[...temps.values()].map((temp) => temp.finish(sync)),
         ...(sync ? [...before.map((j) => j.sync()), ...[...early].map((dir) => syncDirectory(dir))] : []),
       ]);
-      ready.catch(() => undefined); // observed below; never reported as unhandled meanwhile
-      try {
-        for (const op of relaxed) {
-          current = op.key;
-          const file = this.resolve(op.key);
-          journals.push(await this.append(file, op.data, seen));
-          if (op.sync === 'soon' && sync) this.syncSoon(file);
-        }
-      } finally {
-        await ready; // never leave the fsyncs unobserved, even when an append failed
-      }
+      await whileSyncing(ready, () => this.appendRelaxed(relaxed, { seen, journals, sync, at: (key) => (current = key) }));
       // Bookkeeping files become visible before the user-visible change they describe.
       for (const op of prepare) {
         if (op.type !== 'put') continue;
@@ -305,31 +295,21 @@ export class LocalStorage implements Storage {
       // Phase 3 — make it durable: directory entries (renames) and the `after` journals that must be
       // durable before the commit resolves, fsynced together. While the disk works, the main thread
       // does what needs no fsync of its own: the best-effort removals and the relaxed lines.
-      const merged = mergeAppends(after);
-      const strict = new Set(merged.filter((op) => op.sync === 'commit').map((op) => op.key));
+      const merged = mergeAppends(after); // one op per key
       const late: OpenJournal[] = [];
       for (const op of merged) {
-        if (!strict.has(op.key)) continue;
+        if (op.sync !== 'commit') continue;
         current = op.key;
         const journal = await this.append(this.resolve(op.key), op.data, seen);
         journals.push(journal);
         late.push(journal);
       }
       const syncing = sync ? settleAll([...[...dirs].map((dir) => syncDirectory(dir)), ...late.map((j) => j.sync())]) : Promise.resolve();
-      syncing.catch(() => undefined); // observed below; never reported as unhandled meanwhile
-      try {
-        const relaxed = merged.filter((op) => !strict.has(op.key));
+      await whileSyncing(syncing, async () => {
+        const relaxed = merged.filter((op) => op.sync !== 'commit');
         if (commit.cleanup) relaxed.push(...(await this.cleanup(commit.cleanup, seen)));
-        for (const op of mergeAppends(relaxed)) {
-          current = op.key;
-          const file = this.resolve(op.key);
-          journals.push(await this.append(file, op.data, seen));
-          if (op.sync !== 'lazy' && sync) this.syncSoon(file); // a cleanup record is at most 'soon' (see Commit.cleanup)
-        }
-      } finally {
-        // Never leave the fsyncs unobserved (their descriptors are closed below), even when an append failed.
-        await syncing;
-      }
+        await this.appendRelaxed(mergeAppends(relaxed), { seen, journals, sync, at: (key) => (current = key) });
+      });
     } catch (err) {
       for (const temp of temps.values()) temp.discard();
       throw ioError('write', this.describe(current || '.'), err);
@@ -447,6 +427,19 @@ export class LocalStorage implements Storage {
       this.flushSoon(file);
     }
     await Promise.all([...this.flushing]);
+  }
+
+  /**
+   * Writes lines that no fsync of this commit waits for; each but a `'lazy'` one gets its background
+   * fsync (a cleanup record asking for `'commit'` is treated as `'soon'`, see Commit.cleanup).
+   */
+  private async appendRelaxed(ops: readonly AppendOp[], c: { seen: Checked; journals: OpenJournal[]; sync: boolean; at: (key: string) => void }): Promise<void> {
+    for (const op of ops) {
+      c.at(op.key);
+      const file = this.resolve(op.key);
+      c.journals.push(await this.append(file, op.data, c.seen));
+      if (op.sync !== 'lazy' && c.sync) this.syncSoon(file);
+    }
   }
 
   /** Schedules the background fsync of `file` (one per file per `deferredSyncMs`). */
@@ -782,6 +775,19 @@ export class LocalStorage implements Storage {
       throw ioError('finish interrupted writes in', this.describe(TXN_DIR), err);
     });
     return this.recovered;
+  }
+}
+
+/**
+ * Runs `work` while `syncing` (a phase's fsyncs) is in flight, then waits for it: the fsyncs are
+ * never left unobserved (their descriptors are closed after the commit), even when `work` failed.
+ */
+async function whileSyncing(syncing: Promise<void>, work: () => Promise<void>): Promise<void> {
+  syncing.catch(() => undefined); // observed below; never reported as unhandled meanwhile
+  try {
+    await work();
+  } finally {
+    await syncing;
   }
 }
 
