@@ -109,6 +109,10 @@ export interface StagedTemp {
   readonly path: string;
   /** fsync (when durable) and close; on failure the temp file is removed. */
   finish(durable: boolean): Promise<void>;
+  /** The fsync alone (several temps synced together, then closed in a fixed order); on failure the temp file is removed. */
+  sync(): Promise<void>;
+  /** The checked close after {@link StagedTemp.sync}; on failure the temp file is removed. */
+  close(): void;
   /** Closes and removes it (an error elsewhere); safe to call after finish. */
   discard(): void;
 }
@@ -140,23 +144,36 @@ export async function stageTemp(target: string, data: Uint8Array, mode?: number,
     discard();
     throw err;
   }
+  const sync = async (): Promise<void> => {
+    try {
+      // fsync before rename: otherwise a power cut after the rename can leave a zero-length file
+      // (delayed allocation). A failed fsync is never retried: the page cache may already have
+      // dropped the dirty pages, so a retry could "succeed" without the data.
+      await syncFd(fd!);
+    } catch (err) {
+      discard();
+      throw err;
+    }
+  };
+  const close = (): void => {
+    try {
+      // close() can report deferred write errors (NFS, quotas); it must be checked, not ignored.
+      const open = fd!;
+      fd = undefined;
+      closeSync(open);
+    } catch (err) {
+      discard();
+      throw err;
+    }
+  };
   return {
     path: temp,
     discard,
+    sync,
+    close,
     finish: async (durable) => {
-      try {
-        // fsync before rename: otherwise a power cut after the rename can leave a zero-length file
-        // (delayed allocation). A failed fsync is never retried: the page cache may already have
-        // dropped the dirty pages, so a retry could "succeed" without the data.
-        if (durable) await syncFd(fd!);
-        // close() can report deferred write errors (NFS, quotas); it must be checked, not ignored.
-        const open = fd!;
-        fd = undefined;
-        closeSync(open);
-      } catch (err) {
-        discard();
-        throw err;
-      }
+      if (durable) await sync();
+      close();
     },
   };
 }
@@ -181,6 +198,22 @@ export async function syncDirectory(dir: string): Promise<void> {
     await syncFd(fd);
   } finally {
     closeQuietly(fd); // a directory has no deferred write errors to report at close
+  }
+}
+
+/**
+ * fsync several directories at once: opened in order, synced in parallel, closed in order once all
+ * have settled (so the calls a commit makes come in the same order whichever fsync finishes first).
+ */
+export async function syncDirectories(dirs: Iterable<string>): Promise<void> {
+  const fds: number[] = [];
+  try {
+    for (const dir of dirs) fds.push(openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY));
+    const results = await Promise.allSettled(fds.map((fd) => syncFd(fd)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } finally {
+    for (const fd of fds) closeQuietly(fd); // a directory has no deferred write errors to report at close
   }
 }
 

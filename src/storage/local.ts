@@ -9,7 +9,7 @@ import path from 'node:path';
 import { lockfileLib } from '../lazy-deps.js';
 import { ioError, InvalidNameError, isErrno, LockedError, TooLargeError } from '../errors.js';
 import type { AppendOp, AppendSync, Commit, CopyOp, LockOptions, PutOp, Release, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from '../types.js';
-import { appendUnsynced, readAllFd, removeQuietly, stageTemp, syncDirectory, syncFd, TEMP_SUFFIX, writeTemp, type OpenJournal, type StagedTemp } from './durable.js';
+import { appendUnsynced, readAllFd, removeQuietly, stageTemp, syncDirectories, syncDirectory, syncFd, TEMP_SUFFIX, writeTemp, type OpenJournal, type StagedTemp } from './durable.js';
 
 /**
  * The only calls proper-lockfile's sync API makes. Passed as its `fs`: it copies the object it is
@@ -275,11 +275,9 @@ export class LocalStorage implements Storage {
         }
       }
       current = puts.length === 1 ? puts[0]!.key : current;
-      const ready = settleAll([
-        ...[...temps.values()].map((temp) => temp.finish(sync)),
-        ...(sync ? [...before.map((j) => j.sync()), ...[...early].map((dir) => syncDirectory(dir))] : []),
-      ]);
+      const ready = sync ? settleAll([...[...temps.values()].map((temp) => temp.sync()), ...before.map((j) => j.sync()), syncDirectories(early)]) : Promise.resolve();
       await whileSyncing(ready, () => this.appendRelaxed(relaxed, { seen, journals, sync, at: (key) => (current = key) }));
+      for (const temp of temps.values()) temp.close(); // in order, after every fsync of the phase settled
       // Bookkeeping files become visible before the user-visible change they describe.
       for (const op of prepare) {
         if (op.type !== 'put') continue;
@@ -304,7 +302,7 @@ export class LocalStorage implements Storage {
         journals.push(journal);
         late.push(journal);
       }
-      const syncing = sync ? settleAll([...[...dirs].map((dir) => syncDirectory(dir)), ...late.map((j) => j.sync())]) : Promise.resolve();
+      const syncing = sync ? settleAll([syncDirectories(dirs), ...late.map((j) => j.sync())]) : Promise.resolve();
       await whileSyncing(syncing, async () => {
         const relaxed = merged.filter((op) => op.sync !== 'commit');
         if (commit.cleanup) relaxed.push(...(await this.cleanup(commit.cleanup, seen)));
@@ -742,7 +740,7 @@ export class LocalStorage implements Storage {
       await finishTxn(intent, steps);
       throw err;
     }
-    if (this.durable) await Promise.all([...dirs].map((dir) => syncDirectory(dir)));
+    if (this.durable) await syncDirectories(dirs);
     await finishTxn(intent, steps);
     dirs.add(txnDir);
   }
