@@ -254,10 +254,15 @@ describe('crash safety of the journal', () => {
       const h = await cp.history(file);
       expect(h.length, file).toBeGreaterThan(0);
       for (let i = 1; i < h.length; i++) expect(h[i - 1]!.version, file).toBeGreaterThan(h[i]!.version);
-      // The journal has no damaged line (kill -9 cannot tear one small append).
+      // kill -9 can tear an append that crosses a page boundary (the kernel checks for a fatal
+      // signal between the pages of one write): a fragment, then the next append on a line of its
+      // own. Nothing else is damaged, and history() above read every whole line.
       const text = await readFile(path.join(dir, 'history', `${file.replace('/', '~')}.jsonl`), 'utf8');
       expect(text.endsWith('\n')).toBe(true);
-      for (const line of text.split('\n').filter(Boolean)) JSON.parse(line);
+      const lines = text.split('\n').filter(Boolean);
+      const torn = lines.filter((line) => !parses(line));
+      for (const line of torn) expect(line.startsWith('{"v":'), line).toBe(true);
+      expect(torn.length, file).toBeLessThanOrEqual(20);
       // The file holds the newest version, or the one before when the kill came between the journal
       // append and the rename (that newest line then describes a change that never landed).
       const current = sha256(await readFile(path.join(dir, file)));
@@ -277,3 +282,12 @@ describe('crash safety of the journal', () => {
     await cp.close();
   }, 120_000);
 });
+
+function parses(line: string): boolean {
+  try {
+    JSON.parse(line);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -16,7 +16,7 @@
  * loop is never blocked for longer than one such call; waiting for the disk happens off-thread.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fchownSync, fsync, openSync, promises as fs, read, readSync, statSync, unlinkSync, write, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsync, openSync, promises as fs, read, readSync, statSync, unlinkSync, write, writeSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -115,6 +115,8 @@ export interface StagedTemp {
   close(): void;
   /** Closes and removes it (an error elsewhere); safe to call after finish. */
   discard(): void;
+  /** fstat of the written file: its identity once renamed into place (same inode, same mtime). */
+  stat(): Stats;
 }
 
 /**
@@ -171,6 +173,7 @@ export async function stageTemp(target: string, data: Uint8Array, mode?: number,
     discard,
     sync,
     close,
+    stat: () => fstatSync(fd!),
     finish: async (durable) => {
       if (durable) await sync();
       close();

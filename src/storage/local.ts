@@ -86,6 +86,18 @@ export class LocalStorage implements Storage {
   private readonly deferred = new Map<string, NodeJS.Timeout>();
   /** Background fsyncs in flight (close() waits for them). */
   private readonly flushing = new Set<Promise<void>>();
+  /**
+   * Names this instance made with PutOp.copyTo and saw fsynced (bounded). An existing name that is
+   * not here may be one a killed process linked but never synced: a commit relying on it syncs it.
+   */
+  private readonly syncedCopies = new Set<string>();
+  /**
+   * The bytes of small files this instance wrote, by path, with the identity they had: a save reads
+   * the content it is about to replace, which is most often what the previous save wrote. An lstat
+   * then answers instead of open, fstat, read and close. A rename over it (another inode) or a write
+   * in place (another mtime or size) is a miss.
+   */
+  private readonly written = new Map<string, WrittenFile>();
 
   /** `root` is resolved against the working directory; it is created on first write. */
   constructor(root: string, opts: LocalStorageOptions = {}) {
@@ -123,6 +135,13 @@ export class LocalStorage implements Storage {
     const file = this.resolve(key);
     let fd: number | undefined;
     try {
+      const known = this.written.get(file);
+      if (known) {
+        this.checkInside(path.dirname(file));
+        const st = lstatSync(file, { throwIfNoEntry: false });
+        if (st && sameFile(st, known) && (opts.maxBytes === undefined || st.size <= opts.maxBytes)) return { bytes: known.bytes, entry: toEntry(key, st) };
+        this.written.delete(file);
+      }
       const opened = this.openForRead(key, file, opts.maxBytes);
       if (!opened) return undefined;
       fd = opened.fd;
@@ -243,6 +262,11 @@ export class LocalStorage implements Storage {
     /** Directories with a new entry made in phase 1 (links), synced before any change is visible. */
     const early = new Set<string>();
     const dirs = new Set<string>();
+    /** Names made for PutOp.copyTo: removed again if the commit fails. */
+    const copies: string[] = [];
+    /** What this commit writes, remembered once it is done (see `written`). */
+    const wrote: Array<[string, WrittenFile]> = [];
+    this.forgetWritten(commit);
     const seen: Checked = new Map();
     let current = '';
     try {
@@ -255,7 +279,19 @@ export class LocalStorage implements Storage {
         const target = this.resolve(op.key);
         await this.ensureParent(target, seen);
         const known = seen.get(target); // the lstat of the containment check: a regular file needs no second stat
-        temps.set(op, await stageTemp(target, op.data, op.mode, known?.isFile() ? known : undefined));
+        const temp = await stageTemp(target, op.data, op.mode, known?.isFile() ? known : undefined);
+        temps.set(op, temp);
+        if (op.data.byteLength <= WRITTEN_CACHE_BYTES) wrote.push([target, { bytes: op.data, ...identityOf(temp.stat()) }]);
+        if (op.copyTo !== undefined) {
+          current = op.copyTo;
+          const to = this.resolve(op.copyTo);
+          // Its directory is synced with the change's, in phase 3: a power cut before that loses
+          // only this extra name, which a later commit makes again from the file (CopyOp).
+          if (await this.linkCopy(temp.path, to, seen)) {
+            copies.push(to);
+            dirs.add(path.dirname(to));
+          }
+        }
       }
       /** Lines that need no fsync before the change: written while the phase's fsyncs run. */
       const relaxed: AppendOp[] = [];
@@ -308,8 +344,12 @@ export class LocalStorage implements Storage {
         if (commit.cleanup) relaxed.push(...(await this.cleanup(commit.cleanup, seen)));
         await this.appendRelaxed(mergeAppends(relaxed), { seen, journals, sync, at: (key) => (current = key) });
       });
+      if (sync) this.rememberSynced(copies);
+      if (this.written.size + wrote.length > WRITTEN_CACHE_FILES) this.written.clear();
+      for (const [file, identity] of wrote) this.written.set(file, identity);
     } catch (err) {
       for (const temp of temps.values()) temp.discard();
+      for (const file of copies) removeQuietly(file);
       throw ioError('write', this.describe(current || '.'), err);
     } finally {
       for (const journal of journals) journal.close(); // close errors after sync are not data errors
@@ -631,12 +671,22 @@ export class LocalStorage implements Storage {
     const to = this.resolve(op.to);
     this.checkInside(from, seen);
     await this.ensureParent(to, seen, false); // link(2) never follows nor replaces an existing `to`
+    if (op.ifMissing && lstatSync(to, { throwIfNoEntry: false })) {
+      // Already there (the same bytes; a PutOp.copyTo made it): a failing link(2) would cost an
+      // exception. Synced before the change unless this instance saw it synced.
+      if (!this.syncedCopies.has(to)) dirs.add(path.dirname(to));
+      return;
+    }
     try {
       // A hard link keeps the old bytes at no cost: the source is about to be replaced by a rename,
       // so the old inode is never written again. Same mode as the source, so never more readable.
       linkSync(from, to);
     } catch (err) {
-      if (isErrno(err, 'EEXIST') && op.ifMissing) return;
+      if (isErrno(err, 'EEXIST') && op.ifMissing) {
+        // Already there (the same bytes); synced before the change unless this instance saw it synced.
+        if (!this.syncedCopies.has(to)) dirs.add(path.dirname(to));
+        return;
+      }
       if (isErrno(err, 'EEXIST') || isErrno(err, 'ENOENT')) throw err;
       const data = await fs.readFile(from);
       const mode = (await fs.stat(from)).mode & 0o777;
@@ -652,6 +702,44 @@ export class LocalStorage implements Storage {
       }
     }
     dirs.add(path.dirname(to));
+  }
+
+  /**
+   * Links a staged temp file under `to` as well (PutOp.copyTo); true when the name is new. Best
+   * effort: without it a later commit copies the content from the file (CopyOp), so a file system
+   * without hard links, or any other failure here, costs only that.
+   */
+  private async linkCopy(temp: string, to: string, seen: Checked): Promise<boolean> {
+    try {
+      await this.ensureParent(to, seen, false); // link(2) never follows nor replaces an existing `to`
+      linkSync(temp, to);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Drops what `written` knows about every file a commit may change (before it changes them). */
+  private forgetWritten(commit: Commit): void {
+    if (this.written.size === 0) return;
+    const forget = (key: string): void => {
+      this.written.delete(this.resolve(key));
+    };
+    for (const op of [...(commit.prepare ?? []), ...(commit.changes ?? [])]) {
+      if (op.type === 'put' || op.type === 'remove') forget(op.key);
+      else if (op.type === 'move') {
+        forget(op.from);
+        forget(op.to);
+      }
+    }
+    for (const key of commit.cleanup?.keys ?? []) forget(key);
+  }
+
+  /** Records copy names whose directory fsync completed (see syncedCopies). */
+  private rememberSynced(names: readonly string[]): void {
+    if (names.length === 0) return;
+    if (this.syncedCopies.size + names.length > 10_000) this.syncedCopies.clear();
+    for (const name of names) this.syncedCopies.add(name);
   }
 
   private async applySingle(op: PutOp | { type: 'remove'; key: string } | { type: 'move'; from: string; to: string }, temps: Map<PutOp, StagedTemp>, dirs: Set<string>): Promise<void> {
@@ -962,3 +1050,26 @@ function mergeAppends(ops: ReadonlyArray<PutOp | CopyOp | AppendOp>): AppendOp[]
 }
 
 const SYNC_RANK: Record<AppendSync, number> = { lazy: 0, soon: 1, commit: 2 };
+
+/** Files up to this size are remembered after a write (see LocalStorage `written`). */
+const WRITTEN_CACHE_BYTES = 64 * 1024;
+/** At most this many of them (a store with more files simply reads them). */
+const WRITTEN_CACHE_FILES = 256;
+
+/** The content a commit wrote to a path and the identity of the file that holds it. */
+interface WrittenFile {
+  bytes: Uint8Array;
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+function identityOf(st: Stats): Omit<WrittenFile, 'bytes'> {
+  return { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+}
+
+/** Same inode, size and modification time: still the bytes that were written. */
+function sameFile(st: Stats, known: WrittenFile): boolean {
+  return st.isFile() && st.ino === known.ino && st.dev === known.dev && st.size === known.size && st.mtimeMs === known.mtimeMs;
+}
