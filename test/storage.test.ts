@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, stat, symlink, writeFile, chmod, link } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, symlink, utimes, writeFile, chmod, link } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalStorage } from '../src/storage/local.js';
@@ -27,6 +27,37 @@ describe('LocalStorage', () => {
     expect(await s.list('nope')).toEqual([]);
     await s.commit({ changes: [{ type: 'remove', key: 'a.json' }] });
     expect(await s.read('a.json')).toBeUndefined();
+  });
+
+  it('reads what it wrote back without rereading, and never serves it once the file changed outside', async () => {
+    const dir = await tempDir();
+    const s = new LocalStorage(dir);
+    const file = path.join(dir, 'a.json');
+    const text = async () => Buffer.from((await s.readEntry('a.json'))!.bytes).toString();
+    await s.commit({ changes: [{ type: 'put', key: 'a.json', data: enc('{"a":1}') }] });
+    expect(await text()).toBe('{"a":1}');
+    // In place, same size (another mtime): a text editor that rewrites the file.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await writeFile(file, '{"a":2}');
+    expect(await text()).toBe('{"a":2}');
+    await s.commit({ changes: [{ type: 'put', key: 'a.json', data: enc('{"a":3}') }] });
+    // Replaced by a rename (another inode), same size, even with the old mtime put back.
+    const before = await stat(file);
+    await writeFile(`${file}.x`, '{"a":4}');
+    await utimes(`${file}.x`, before.atime, before.mtime);
+    await rename(`${file}.x`, file);
+    expect(await text()).toBe('{"a":4}');
+    await s.commit({ changes: [{ type: 'put', key: 'a.json', data: enc('{"a":5}') }] });
+    // Replaced by a symlink to a file inside: read through the checked slow path.
+    await writeFile(path.join(dir, 'b.json'), '{"b":1}');
+    await rm(file);
+    await symlink('b.json', file);
+    expect(await text()).toBe('{"b":1}');
+    // Removed, then written again by this instance: the new bytes.
+    await s.commit({ changes: [{ type: 'remove', key: 'a.json' }] });
+    expect(await s.readEntry('a.json')).toBeUndefined();
+    await s.commit({ changes: [{ type: 'put', key: 'a.json', data: enc('{"a":6}') }] });
+    expect(await text()).toBe('{"a":6}');
   });
 
   it('leaves no temp files behind and keeps the permission bits of an overwritten file', async () => {
