@@ -124,7 +124,20 @@ function validatorCacheOf(options: ConfigPersistenceOptions): { cache?: Validato
   return dir === undefined ? {} : { cache: new ValidatorCache(dir) };
 }
 
+/**
+ * Hashes of byte arrays already hashed. Bytes are never changed once made (a convention every
+ * module keeps), and a save hashes the same array twice: as the new content, then as the old
+ * content the next save reads back from the storage (LocalStorage remembers what it wrote).
+ */
+const hashed = new WeakMap<Uint8Array, string>();
+
 /** Hex sha256 of bytes. */
 export function sha256(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
+  if (typeof data === 'string') return createHash('sha256').update(data).digest('hex');
+  let hex = hashed.get(data);
+  if (hex === undefined) {
+    hex = createHash('sha256').update(data).digest('hex');
+    hashed.set(data, hex);
+  }
+  return hex;
 }

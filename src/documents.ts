@@ -96,6 +96,17 @@ export interface WriteMeta {
 /** Hooks the backups module registers to run after an automatic backup (retention). */
 export const afterBackupHooks: Array<(ctx: Context, info: BackupInfo) => Promise<void>> = [];
 
+/**
+ * Set by versions.ts (a registration, not an import: versions depends on this module). `take`:
+ * history contents no kept version needs, as keys, for a commit to remove after its change (their
+ * unlinks run while its directory fsyncs do), leaving out the contents in `keep`. `after`: once a
+ * save committed, looks for more now and then.
+ */
+export const historyPruner: {
+  take?: (ctx: Context, keep: ReadonlyArray<string | undefined>) => string[];
+  after?: (ctx: Context, key: string) => Promise<void>;
+} = {};
+
 /** Retention folded into the commit that takes an automatic backup (see {@link retentionPlanner}). */
 export interface RetentionPlan {
   /** The expired backups of the file, removed by the same commit once its change is visible. */
@@ -261,10 +272,12 @@ async function commitChange(
   if (next) ctx.ownWrites.set(key, next.sha256);
   else ctx.ownWrites.delete(key);
   const retention = backup && retentionPlanner.plan ? await retentionPlanner.plan(ctx, backup, indexBytes(prepare)) : undefined;
+  const unneeded = historyPruner.take?.(ctx, [next?.sha256, old?.sha256]) ?? [];
+  const cleanup = withRemovals(retention?.cleanup, unneeded);
   await ctx.storage.commit({
     prepare,
     changes: [change],
-    ...(retention ? { cleanup: retention.cleanup } : {}),
+    ...(cleanup ? { cleanup } : {}),
     after: [
       auditAppend({
         at: now.toISOString(),
@@ -284,9 +297,22 @@ async function commitChange(
   ctx.ownWrites.landed(key, next?.sha256 ?? '', next?.bytes);
   if (retention) await retention.done();
   else if (backup) for (const hook of afterBackupHooks) await hook(ctx, backup);
+  await historyPruner.after?.(ctx, key);
   const result: SaveResult = { path: display, version: versionPlan.version, sha256: next?.sha256 ?? '' };
   if (backup) result.backup = backup;
   return result;
+}
+
+/** A commit's cleanup with `keys` removed too (records only for the cleanup's own keys). */
+function withRemovals(cleanup: Commit['cleanup'], keys: readonly string[]): Commit['cleanup'] {
+  if (keys.length === 0) return cleanup;
+  if (!cleanup) return { keys, records: () => [] };
+  const own = new Set(cleanup.keys);
+  return {
+    ...cleanup,
+    keys: [...cleanup.keys, ...keys],
+    records: (removed) => cleanup.records(removed.filter((key) => own.has(key))),
+  };
 }
 
 /** Bytes the commit appends to the backup index (its `add` line). */

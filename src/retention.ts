@@ -19,7 +19,7 @@ import { removeBackups } from './backups.js';
 import type { Context } from './context.js';
 import { ConfigPersistenceError } from './errors.js';
 import { objectOfBackup } from './history.js';
-import { maybePruneHistory, pruneHistoryObjects } from './versions.js';
+import { pruneHistoryObjects } from './versions.js';
 import type { AppendOp, BackupInfo, CleanupOptions, CleanupResult } from './types.js';
 
 /** A retention policy. */
@@ -76,7 +76,6 @@ export async function applyRetention(ctx: Context, file: string): Promise<void> 
     await removeBackups(ctx, expired, { op: 'retention', details: { file, maxBackups: ctx.options.maxBackups, maxAgeMs: ctx.options.maxBackupAgeMs ?? null } }, false);
   }
   await compactIfNeeded(ctx);
-  if (file !== SNAPSHOT_FILE) await maybePruneHistory(ctx, file);
 }
 
 async function compactIfNeeded(ctx: Context): Promise<void> {
@@ -138,7 +137,6 @@ async function planRetention(ctx: Context, info: BackupInfo, indexLineBytes: num
       await serialize(ctx, async () => noteOwnAppend(ctx, [{ op: 'add', ...info }, ...removeLines], indexLineBytes + removeBytes));
       // A backup the cleanup could not remove stays listed and is selected again by the next pass.
       await compactIfNeeded(ctx);
-      if (info.file !== SNAPSHOT_FILE) await maybePruneHistory(ctx, info.file);
     },
   };
 }

@@ -8,7 +8,8 @@
  *
  * Retention: the journal (metadata, ~150 bytes a version) is kept whole. Contents are kept for the
  * newest {@link historyKeep} versions of each file: objects only referenced by older versions are
- * removed by `cleanupBackups` and, on the save path, every {@link PRUNE_EVERY} backups of a file.
+ * removed by `cleanupBackups` and, on the save path, found every {@link PRUNE_EVERY} saves of a file
+ * and removed a few at a time by the commits of the saves that follow (see {@link historyPruner}).
  * While an automatic backup exists it is its version's content (no object); removing it moves it
  * to `history/objects/`, so after backup retention the object alone keeps the content.
  * Reading a pruned version fails with `E_NOT_FOUND` (its metadata stays in `history`).
@@ -17,7 +18,7 @@ import { loadIndex } from './backup-index.js';
 import { backupKey, readBackup } from './backups.js';
 import { sha256, type Context } from './context.js';
 import { diffDocuments } from './document.js';
-import { writeBytes } from './documents.js';
+import { historyPruner, writeBytes } from './documents.js';
 import { ChecksumError, NotFoundError } from './errors.js';
 import { unflattenKey } from './files.js';
 import { HISTORY_DIR, OBJECTS_DIR, journalKey, objectKey, readJournal, type Journal } from './history.js';
@@ -25,8 +26,10 @@ import type { Change, ChangeOptions, SaveResult, VersionInfo } from './types.js'
 
 /** Versions whose content is kept per file (at least the instance's `maxBackups`). */
 export const HISTORY_KEEP_VERSIONS = 100;
-/** On the save path, prune a file's old contents when its version number is a multiple of this. */
+/** On the save path, look for a file's contents to prune on every this many saves of it. */
 export const PRUNE_EVERY = 50;
+/** Contents a save's commit removes at most, after its change (while its directory fsyncs run). */
+export const PRUNE_PER_COMMIT = 4;
 
 /** How many versions per file keep their content. */
 export function historyKeep(ctx: Context): number {
@@ -155,6 +158,11 @@ export async function allJournals(ctx: Context): Promise<Array<{ file: string; j
  * refer to. Objects no journal mentions are left alone: they may belong to a save in flight.
  */
 export async function pruneHistoryObjects(ctx: Context): Promise<string[]> {
+  return removeObjects(ctx, await unneededObjects(ctx));
+}
+
+/** The full pass of {@link pruneHistoryObjects}: contents on disk that no kept version needs. */
+async function unneededObjects(ctx: Context): Promise<string[]> {
   const keep = historyKeep(ctx);
   const needed = new Set<string>();
   const old = new Set<string>();
@@ -167,7 +175,7 @@ export async function pruneHistoryObjects(ctx: Context): Promise<string[]> {
     prunedUpTo(ctx).set(file, { journal, cut });
   }
   const present = new Set((await ctx.storage.list(OBJECTS_DIR)).map((e) => e.name));
-  return removeObjects(ctx, [...old].filter((sha) => !needed.has(sha) && present.has(sha)));
+  return [...old].filter((sha) => !needed.has(sha) && present.has(sha));
 }
 
 /**
@@ -175,7 +183,7 @@ export async function pruneHistoryObjects(ctx: Context): Promise<string[]> {
  * the last pass are candidates, checked against the kept window of every file — O(files × kept),
  * not O(every version ever recorded) as the full pass.
  */
-async function pruneFileHistory(ctx: Context, key: string, journal: Journal): Promise<string[]> {
+async function unneededSince(ctx: Context, key: string, journal: Journal): Promise<string[]> {
   const keep = historyKeep(ctx);
   const cut = Math.max(0, journal.entries.length - keep);
   const last = prunedUpTo(ctx).get(key);
@@ -191,7 +199,7 @@ async function pruneFileHistory(ctx: Context, key: string, journal: Journal): Pr
   for (const { journal: other } of await journals(ctx)) {
     for (let i = Math.max(0, other.entries.length - keep); i < other.entries.length; i++) candidates.delete(other.entries[i]!.sha256);
   }
-  return removeObjects(ctx, [...candidates]);
+  return [...candidates];
 }
 
 /** How far each file's history has been pruned in this process (by the journal object it used). */
@@ -215,10 +223,25 @@ async function removeObjects(ctx: Context, doomed: string[]): Promise<string[]> 
 }
 
 const calls = new WeakMap<Context, Map<string, number>>();
+/** Contents found unneeded on the save path, waiting for a commit to remove them (in order). */
+const doomed = new WeakMap<Context, Set<string>>();
+
+function doomedOf(ctx: Context): Set<string> {
+  let set = doomed.get(ctx);
+  if (!set) {
+    doomed.set(ctx, (set = new Set()));
+    // Best effort, like every removal here: what a failure leaves, the next process's first pass finds.
+    ctx.closers.add(() => flushUnneeded(ctx).catch(() => undefined));
+  }
+  return set;
+}
 
 /**
- * Save-path pruning: on the first and then every {@link PRUNE_EVERY}th backup of `key` in this
- * process, once its history has more versions than it keeps. The other saves pay nothing.
+ * Save-path pruning: on the first and then every {@link PRUNE_EVERY}th save of `key` in this
+ * process, once its history has more versions than it keeps, finds the contents no kept version
+ * needs any more. They are removed by the commits of the next saves, a few each (removals cost
+ * main-thread time a commit otherwise spends waiting for its fsyncs), not in one burst that one
+ * save would wait for.
  */
 export async function maybePruneHistory(ctx: Context, key: string): Promise<void> {
   let perCtx = calls.get(ctx);
@@ -230,6 +253,37 @@ export async function maybePruneHistory(ctx: Context, key: string): Promise<void
   if (journal.entries.length <= historyKeep(ctx)) return;
   // The first pass of this process looks at everything (objects earlier processes left); later
   // ones only at what this file's newer versions pushed out since.
-  if (n === 0 || !prunedUpTo(ctx).has(key)) await pruneHistoryObjects(ctx);
-  else await pruneFileHistory(ctx, key, journal);
+  const found = n === 0 || !prunedUpTo(ctx).has(key) ? await unneededObjects(ctx) : await unneededSince(ctx, key, journal);
+  const queue = doomedOf(ctx);
+  for (const sha of found) queue.add(sha);
 }
+
+/**
+ * Up to `max` queued contents for a commit to remove, as object keys, leaving out those in `keep`
+ * (the contents the commit itself writes or replaces: a save that brings a content back needs it
+ * again, so it leaves the queue).
+ */
+export function takeUnneeded(ctx: Context, max: number, keep: ReadonlyArray<string | undefined>): string[] {
+  const queue = doomed.get(ctx);
+  if (!queue || queue.size === 0) return [];
+  for (const sha of keep) if (sha !== undefined) queue.delete(sha);
+  const out: string[] = [];
+  for (const sha of queue) {
+    if (out.length >= max) break;
+    out.push(objectKey(sha));
+    queue.delete(sha);
+  }
+  return out;
+}
+
+/** Removes what is still queued (close(): the store is left tidy, nothing waits for a next save). */
+export async function flushUnneeded(ctx: Context): Promise<void> {
+  const queue = doomed.get(ctx);
+  if (!queue || queue.size === 0) return;
+  const shas = [...queue];
+  queue.clear();
+  await removeObjects(ctx, shas);
+}
+
+historyPruner.take = (ctx, keep) => takeUnneeded(ctx, PRUNE_PER_COMMIT, keep);
+historyPruner.after = maybePruneHistory;

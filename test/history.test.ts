@@ -187,20 +187,49 @@ describe('retention of history contents', () => {
     await cp.close();
   });
 
-  it('prunes on the save path too, each pass only what left the kept window, never a content another file still keeps', async () => {
-    const { dir, cp } = await open({ durable: false, maxBackups: 1 });
-    await cp.saveConfig({ shared: true }, 'other.json'); // other.json's only version: the same bytes as current's first
-    await cp.saveConfig({ shared: true }, 'current.json');
-    for (let n = 1; n <= 260; n++) await cp.saveConfig({ n }, 'current.json');
-    const objects = await readdir(path.join(dir, 'history', 'objects'));
-    // The kept window, what the saves since the last pass (every 50 backups) added, and the shared one.
-    expect(objects.length).toBeGreaterThanOrEqual(100);
-    expect(objects.length).toBeLessThanOrEqual(100 + 50 + 1);
-    expect(await codeOf(cp.getVersion('current.json', 2))).toBe('E_NOT_FOUND');
-    expect(await codeOf(cp.getVersion('current.json', 150))).toBe('E_NOT_FOUND');
-    expect(await cp.getVersion('current.json', 1)).toEqual({ shared: true });
-    expect(await cp.getVersion('current.json', 200)).toEqual({ n: 199 });
+  for (const backupOnWrite of [true, false]) {
+    it(`prunes on the save path too (backupOnWrite: ${backupOnWrite}), each pass only what left the kept window, a few per save, never a content another file still keeps`, async () => {
+      const { dir, cp } = await open({ durable: false, maxBackups: 1, backupOnWrite });
+      await cp.saveConfig({ shared: true }, 'other.json'); // other.json's only version: the same bytes as current's first
+      await cp.saveConfig({ shared: true }, 'current.json');
+      const objects = async () => (await readdir(path.join(dir, 'history', 'objects')).catch(() => [])).length; // none yet: the backups hold the contents
+      let most = 0;
+      for (let n = 1; n <= 260; n++) {
+        await cp.saveConfig({ n }, 'current.json');
+        most = Math.max(most, await objects());
+      }
+      // The kept window, what the saves since the last pass (every 50 saves) added, the shared one
+      // and the current content's own object; removed PRUNE_PER_COMMIT (4) per save.
+      expect(most).toBeGreaterThanOrEqual(100);
+      expect(most).toBeLessThanOrEqual(100 + 50 + 2);
+      expect(await cp.getVersion('current.json', 1)).toEqual({ shared: true });
+      expect(await cp.getVersion('current.json', 200)).toEqual({ n: 199 });
+      const queued = await objects();
+      await cp.close(); // removes what was still waiting for a save
+      // Versions 1-152 (but the shared one) were found by the pass at the 250th save; the ten since
+      // wait for the next pass.
+      expect(await objects()).toBeLessThan(queued);
+      expect(await objects()).toBeLessThanOrEqual(100 + 10 + 2);
+      const again = new ConfigPersistence({ baseDir: dir, schemaDir: dir });
+      expect(await codeOf(again.getVersion('current.json', 2))).toBe('E_NOT_FOUND');
+      expect(await codeOf(again.getVersion('current.json', 150))).toBe('E_NOT_FOUND');
+      expect(await again.getVersion('current.json', 1)).toEqual({ shared: true });
+      expect(await again.getVersion('current.json', 163)).toEqual({ n: 162 });
+      await again.close();
+    });
+  }
+
+  it('a save that brings back a content waiting to be pruned keeps it', async () => {
+    const { dir, cp } = await open({ durable: false, backupOnWrite: false });
+    for (let n = 1; n <= 151; n++) await cp.saveConfig(n === 40 ? { back: true } : { n }, 'current.json');
+    // The pass after the 151st save queued versions 1-51's contents (version 40's among them).
+    const back = await cp.saveConfig({ back: true }, 'current.json'); // version 152: version 40's bytes
+    for (let n = 0; n < 20; n++) await cp.saveConfig({ m: n }, 'current.json'); // commits that take from the queue
     await cp.close();
+    const again = new ConfigPersistence({ baseDir: dir, schemaDir: dir });
+    expect(await again.getVersion('current.json', back.version)).toEqual({ back: true });
+    expect(await codeOf(again.getVersion('current.json', 39))).toBe('E_NOT_FOUND');
+    await again.close();
   });
 
   it('keeps a content that a kept version still uses, even when an old version used it first', async () => {

@@ -27,12 +27,14 @@ export const jsonCodec: Codec = {
     const indent = detectIndent(previous);
     let ordered = data;
     try {
-      ordered = orderLike(data, JSON.parse(previous));
+      ordered = orderLike(data, lastWritten?.text === previous ? lastWritten.order : JSON.parse(previous));
     } catch {
       // An unparsable previous file has no key order worth keeping.
     }
     const body = JSON.stringify(ordered, null, indent);
-    return previous.length === 0 || previous.endsWith('\n') ? `${body}\n` : body;
+    const text = previous.length === 0 || previous.endsWith('\n') ? `${body}\n` : body;
+    lastWritten = { text, order: ordered };
+    return text;
   },
 
   locate(text: string, path: ReadonlyArray<string | number>, target: 'key' | 'value' = 'key'): SourcePosition | undefined {
@@ -46,6 +48,13 @@ export const jsonCodec: Codec = {
     return positionAt(source, anchor.offset);
   },
 };
+
+/**
+ * The last text this codec made and the document it came from: its key order is the text's, so the
+ * next save of that file (most often the very next save) needs no parse of it. Only key order is
+ * read from it, and orderLike never changes its argument.
+ */
+let lastWritten: { text: string; order: unknown } | undefined;
 
 // One validation locates every issue in the same text, synchronously: parse it once, not once per
 // issue, and let go of the tree right after so a large file is not kept alive.
