@@ -18,7 +18,7 @@ import { link, mkdir, mkdtemp, readFile, rm, writeFile, appendFile } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { DIST, floorWrite, makeConfig, median, progress, round, timeEach, timeInterleaved } from './lib.mjs';
+import { DIST, floorWrite, makeConfig, median, progress, round, spreadOf, timeEach, timeInterleaved } from './lib.mjs';
 
 export const description = 'save with automatic backup vs. the raw durable floor; save with 10,000 existing backups vs. none';
 
@@ -84,16 +84,20 @@ export async function run({ quick, rounds, workDir }) {
   ];
   for (const c of candidates) await timeEach(warmup, c.save); // steady state: retention removes one per save
   const samples = candidates.map(() => []);
+  const calls = candidates.map(() => []);
   const blocks = quick ? 1 : 5; // interleaved blocks per round: each candidate sees the same disk drift
   for (let r = 0; r < rounds; r++) {
-    (await timeInterleaved(candidates, perRound, blocks, r)).forEach((ms, i) => samples[i].push(ms));
+    (await timeInterleaved(candidates, perRound, blocks, r, calls)).forEach((ms, i) => samples[i].push(ms));
     progress(`backups round ${r + 1}/${rounds}: ${candidates.map((c, i) => `${c.key} ${samples[i].at(-1).toFixed(3)}`).join(', ')} ms`);
   }
   const backupsInMany = (await cpMany.listBackups()).length;
   await Promise.all([cpNoBackup.close(), cpNone.close(), cpMany.close()]);
 
   const ratio = (a, b) => round(median(samples[a].map((ms, r) => ms / samples[b][r])), 2);
-  const row = (i, extra) => ({ label: candidates[i].label, median_ms: round(median(samples[i])), ...extra });
+  const row = (i, extra) => {
+    const { p50_ms, p95_ms } = spreadOf(calls[i], calls[0]);
+    return { label: candidates[i].label, median_ms: round(median(samples[i])), p50_ms, p95_ms, ...extra };
+  };
   return {
     name: 'backups',
     description,

@@ -39,10 +39,18 @@ export function round(value, digits = 3) {
   return Math.round(value * f) / f;
 }
 
-/** Times `fn` `n` times in a row and returns the mean per call in ms. */
-export async function timeEach(n, fn) {
+/** Times `fn` `n` times in a row and returns the mean per call in ms; each call's time goes into `calls` when given. */
+export async function timeEach(n, fn, calls) {
   const start = now();
-  for (let i = 0; i < n; i++) await fn(i);
+  if (calls) {
+    for (let i = 0; i < n; i++) {
+      const t = now();
+      await fn(i);
+      calls.push(now() - t);
+    }
+  } else {
+    for (let i = 0; i < n; i++) await fn(i);
+  }
   return (now() - start) / n;
 }
 
@@ -51,16 +59,27 @@ export async function timeEach(n, fn) {
  * taken in turn (rotated by `round`), so every candidate sees the same drift of the disk's latency,
  * which on shared machines moves over seconds. Returns the mean ms per call of each candidate.
  */
-export async function timeInterleaved(candidates, perRound, blocks, round) {
+export async function timeInterleaved(candidates, perRound, blocks, round, calls) {
   const sums = candidates.map(() => 0);
   const size = Math.max(1, Math.round(perRound / blocks));
   for (let b = 0; b < blocks; b++) {
     for (let k = 0; k < candidates.length; k++) {
-      const i = (k + round * blocks + b) % candidates.length; // no candidate always follows the same neighbour
-      sums[i] += await timeEach(size, candidates[i].save);
+      const i = (k + round * blocks + b) % candidates.length; // each block starts one candidate later
+      sums[i] += await timeEach(size, candidates[i].save, calls?.[i]);
     }
   }
   return sums.map((sum) => sum / blocks);
+}
+
+/**
+ * The per-call spread of a candidate next to the floor's: p50 and p95 in ms and the p50 ratio. The
+ * judged figure stays the mean (what a stream of saves costs); the spread shows how much of a gap
+ * is the tail (a disk's slow fsyncs: a save that waits for four of them meets more than one that
+ * waits for two).
+ */
+export function spreadOf(calls, floorCalls) {
+  const p50 = percentile(calls, 50);
+  return { p50_ms: round(p50), p95_ms: round(percentile(calls, 95)), p50_ratio: round(p50 / percentile(floorCalls, 50), 2) };
 }
 
 /** Writes back everything dirty (`sync(1)`, where there is one); untimed, between measurements. */

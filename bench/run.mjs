@@ -88,9 +88,12 @@ async function runScenario(name, opts) {
     if (exit.code !== 0) return { name, error: `child exited ${exit.code ?? exit.signal}${exit.signal === 'SIGKILL' ? ` (timeout ${timeoutMs / 1000} s?)` : ''}`, rows: [] };
     return JSON.parse(await fs.readFile(resultFile, 'utf8'));
   } finally {
-    await fs.rm(workDir, { recursive: true, force: true });
+    // The work directory stays until the whole run is over: on ext4 without a journal (this kind of
+    // machine) every file created scans past the inodes freed in the last 60-300 s, so removing
+    // one scenario's 10,000 files would slow the next scenario's saves.
+    opts.leftovers.push(workDir);
     await fs.rm(resultFile, { force: true });
-    settleDisk(); // none pays the previous scenario's writeback (its removed work directory, unsynced peers)
+    settleDisk(); // none pays the previous scenario's writeback (unsynced peers)
   }
 }
 
@@ -180,6 +183,21 @@ function markdownTable(output) {
   return `${lines.join('\n')}\n`;
 }
 
+/** Runs the scenarios in turn, each in its own process, into `results`. */
+async function runAll(names, opts, results) {
+  for (const name of names) {
+    if (!existsSync(path.join(BENCH_DIR, `${name}.mjs`))) {
+      results.push({ name, error: `bench/${name}.mjs does not exist yet`, rows: [], missing: true });
+      continue;
+    }
+    process.stderr.write(`▶ ${name}\n`);
+    const result = await runScenario(name, opts);
+    result.rows = (result.rows ?? []).map(judge);
+    results.push(result);
+    process.stderr.write(`  ${result.error ? `✗ ${result.error}` : `done in ${result.elapsed_s?.toFixed(1)} s`}\n`);
+  }
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   if (!existsSync(DIST)) {
@@ -194,17 +212,12 @@ async function main() {
     `config-persistence bench${args.quick ? ' (quick: numbers are not meaningful)' : ''}: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.file_system}, load ${machine.load_average_at_start.join(' ')}\n`,
   );
   const results = [];
+  const leftovers = [];
   settleDisk(); // the build and whatever ran before
-  for (const name of names) {
-    if (!existsSync(path.join(BENCH_DIR, `${name}.mjs`))) {
-      results.push({ name, error: `bench/${name}.mjs does not exist yet`, rows: [], missing: true });
-      continue;
-    }
-    process.stderr.write(`▶ ${name}\n`);
-    const result = await runScenario(name, { quick: args.quick, rounds, workRoot });
-    result.rows = (result.rows ?? []).map(judge);
-    results.push(result);
-    process.stderr.write(`  ${result.error ? `✗ ${result.error}` : `done in ${result.elapsed_s?.toFixed(1)} s`}\n`);
+  try {
+    await runAll(names, { quick: args.quick, rounds, workRoot, leftovers }, results);
+  } finally {
+    for (const dir of leftovers) await fs.rm(dir, { recursive: true, force: true });
   }
   const output = {
     quick: args.quick,
