@@ -43,6 +43,9 @@ import * as versions from './versions.js';
 /** Lock held while a snapshot is taken or restored. */
 const SNAPSHOT_LOCK = 'backups~snapshot';
 
+/** The key-cache entry of the default file (`current.*`): not a name any file can have. */
+const CURRENT_KEY = '\u0000current';
+
 /**
  * Keeps an application's configuration in plain JSON/YAML files under `baseDir` and never loses or
  * corrupts them. See the README for every feature with an example.
@@ -577,8 +580,9 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   protected enqueue<R>(file: string | undefined, kind: 'coalesce' | 'exclusive', prepare: (key: string) => () => Promise<R>): Promise<R> {
     const queued = this.intake.then(async () => {
-      const key = await this.keyFor(file);
-      await this.ctx.schema.ready();
+      // Cached key and compiled schema: no await (each one is a turn of the microtask queue per save).
+      const key = this.keys.get(file ?? CURRENT_KEY) ?? (await this.keyFor(file));
+      if (!this.ctx.schema.isReady) await this.ctx.schema.ready();
       const run = prepare(key);
       return { result: kind === 'coalesce' ? this.queue.coalesce(key, run) : this.queue.exclusive(key, run) };
     });
@@ -591,7 +595,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
 
   /** Storage key of a file name, cached: a burst of saves should not list the directory each time. */
   protected async keyFor(file: string | undefined): Promise<string> {
-    const cacheKey = file ?? '\u0000current';
+    const cacheKey = file ?? CURRENT_KEY;
     let key = this.keys.get(cacheKey);
     if (key === undefined) {
       key = await configKey(this.ctx, file);

@@ -130,6 +130,11 @@ export class SchemaValidator {
     return path.resolve(this.source.schemaDir, this.source.schema ?? DEFAULT_SCHEMA_FILE);
   }
 
+  /** Whether {@link ready} has nothing left to do. */
+  get isReady(): boolean {
+    return this.compiled !== undefined;
+  }
+
   /** Loads and compiles the schema (once). */
   async ready(): Promise<void> {
     if (this.compiled !== undefined) return;
