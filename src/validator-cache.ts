@@ -16,6 +16,11 @@
  * format). Change any of them and a new file is written; old files are never read again. Deleting
  * the directory at any time is safe.
  *
+ * Pruning: a file's modification time says when it was last used (a load refreshes it once a day at
+ * most). Each write removes the files not used for {@link UNUSED_DAYS} days, then the least recently
+ * used beyond the newest {@link KEEP_FILES} (one directory serves every project of the user), and
+ * temp files of writers that died more than an hour ago. Only names this cache makes are touched.
+ *
  * Trust: the file is code that this process runs, so it is used only when
  *   - (POSIX) the file and its directory belong to the user running the process (or root) and are
  *     not writable by group or others: writing a config file must not be a way to run code;
@@ -32,7 +37,7 @@
  * every process, as without a cache.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, futimesSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { debuglog } from 'node:util';
@@ -44,6 +49,15 @@ import { requireDependency } from './lazy-deps.js';
 /** Bumped when the file layout or the way code is generated changes. */
 const CACHE_FORMAT = 1;
 const HEADER = /^\/\/ config-persistence validator cache (\d+) key=([0-9a-f]{64}) sha256=([0-9a-f]{64})\n/;
+
+/** Files not used for this many days are removed when a new one is written. */
+export const UNUSED_DAYS = 30;
+/** At most this many validators are kept (the least recently used go first). */
+export const KEEP_FILES = 100;
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** The names this cache makes: validators, and the temp files of their writes. */
+const VALIDATOR_NAME = /^[0-9a-f]{64}\.validator\.cjs$/;
+const TEMP_NAME = /^\.[0-9a-f]{64}\.\d+\.[0-9a-f]{8}\.tmp$/;
 
 /** The environment variable that moves (a directory) or disables (`off`) the validator cache. */
 export const CACHE_DIR_ENV = 'CONFIG_PERSISTENCE_CACHE_DIR';
@@ -129,7 +143,7 @@ export class ValidatorCache {
     const file = this.fileOf(key);
     let text: string;
     try {
-      text = readTrusted(file, this.dir);
+      text = readTrusted(file, this.dir, Date.now());
     } catch (err) {
       if (isErrno(err, 'ENOENT')) debug('validator cache miss %s', file);
       else debug('validator cache: not using %s: %s', file, (err as Error).message);
@@ -173,7 +187,45 @@ export class ValidatorCache {
       } catch {
         // The temp file was never created, or is already gone: nothing to clean up.
       }
+      return;
     }
+    this.prune(file, Date.now());
+  }
+
+  /**
+   * Removes validators unused for {@link UNUSED_DAYS} days, the least recently used beyond
+   * {@link KEEP_FILES}, and temp files older than an hour; never `keep` (just written). Best effort.
+   */
+  prune(keep: string, now: number): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return;
+    }
+    const validators: Array<{ file: string; used: number }> = [];
+    for (const name of names) {
+      const file = path.join(this.dir, name);
+      if (file === keep || !(VALIDATOR_NAME.test(name) || TEMP_NAME.test(name))) continue;
+      const st = lstatSync(file, { throwIfNoEntry: false });
+      if (!st?.isFile()) continue;
+      if (TEMP_NAME.test(name)) {
+        if (now - st.mtimeMs > 60 * 60 * 1000) removeFile(file);
+      } else if (now - st.mtimeMs > UNUSED_DAYS * DAY_MS) removeFile(file);
+      else validators.push({ file, used: st.mtimeMs });
+    }
+    // `keep` counts as one of the newest.
+    validators.sort((a, b) => b.used - a.used);
+    for (const old of validators.slice(KEEP_FILES - 1)) removeFile(old.file);
+  }
+}
+
+function removeFile(file: string): void {
+  try {
+    unlinkSync(file);
+    debug('validator cache removed %s', file);
+  } catch {
+    // Gone already, or not ours to remove: it stays.
   }
 }
 
@@ -201,16 +253,28 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** Reads `file` if it and `dir` are trusted (see the module comment); throws saying why not. */
-function readTrusted(file: string, dir: string): string {
+/**
+ * Reads `file` if it and `dir` are trusted (see the module comment); throws saying why not. Marks it
+ * used (its modification time) when that was more than a day ago.
+ */
+function readTrusted(file: string, dir: string, now: number): string {
   const fd = openSync(file, 'r');
   try {
+    const st = fstatSync(fd);
     if (typeof process.getuid === 'function') {
       // The checks look at the open file itself, so the file cannot be swapped between check and read.
-      assertPrivate(fstatSync(fd), 'the file');
+      assertPrivate(st, 'the file');
       assertPrivate(statSync(dir), 'its directory');
     }
-    return readFileSync(fd, 'utf8');
+    const text = readFileSync(fd, 'utf8');
+    if (now - st.mtimeMs > DAY_MS) {
+      try {
+        futimesSync(fd, new Date(now), new Date(now));
+      } catch {
+        // Read-only cache (another user's, a read-only mount): it ages, and is compiled again then.
+      }
+    }
+    return text;
   } finally {
     closeSync(fd);
   }

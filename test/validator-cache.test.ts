@@ -5,7 +5,7 @@
  * directory only means compiling; the cache can be moved and turned off.
  */
 import { randomUUID } from 'node:crypto';
-import { chmod, chown, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import fc from 'fast-check';
@@ -188,6 +188,53 @@ describe('ValidatorCache', () => {
     expect(b.cache).not.toBe(a.cache); // an object default is a fresh object every time
     expect(validate({ database: { url: 'not a uri' } })).toBe(false);
     expect(validate.errors?.[0]).toMatchObject({ keyword: 'format', instancePath: '/database/url' });
+  });
+
+  it('prunes on each write: files unused for 30 days, the least recently used beyond 100, dead writers\' temp files; nothing else', async () => {
+    const { cache, key, file, source } = await stored();
+    const dir = path.dirname(file);
+    const day = 24 * 60 * 60 * 1000;
+    const at = async (f: string, ageMs: number) => {
+      const t = new Date(Date.now() - ageMs);
+      await utimes(f, t, t);
+    };
+    const keyOf = (n: number) => createHash('sha256').update(`k${n}`).digest('hex');
+    // 105 recent validators of other schemas (as other processes left them), each a little older
+    // than the one before.
+    const text = await readFile(file);
+    for (let n = 0; n < 105; n++) {
+      await writeFile(cache.fileOf(keyOf(n)), text, { mode: 0o600 });
+      await at(cache.fileOf(keyOf(n)), (n + 1) * 60_000);
+    }
+    await at(file, 40 * day); // the first one: not used for 40 days
+    const oldTemp = path.join(dir, `.${keyOf(999)}.123.abcdef01.tmp`);
+    const freshTemp = path.join(dir, `.${keyOf(998)}.124.abcdef02.tmp`);
+    const foreign = path.join(dir, 'notes.txt');
+    for (const f of [oldTemp, freshTemp, foreign]) await writeFile(f, 'x', { mode: 0o600 });
+    await at(oldTemp, 2 * 60 * 60 * 1000);
+    await at(foreign, 400 * day);
+    const fresh = createHash('sha256').update('fresh').digest('hex');
+    cache.store(fresh, source); // this write prunes
+    const names = new Set(await readdir(dir));
+    expect(names.has(path.basename(cache.fileOf(fresh)))).toBe(true);
+    expect(names.has(path.basename(file))).toBe(false); // unused for 40 days
+    expect(names.has(path.basename(oldTemp))).toBe(false);
+    expect(names.has(path.basename(freshTemp))).toBe(true); // its writer may still be at work
+    expect(names.has('notes.txt')).toBe(true); // not a name the cache makes
+    const validators = [...names].filter((n) => n.endsWith('.validator.cjs'));
+    expect(validators).toHaveLength(100);
+    // The newest 99 of the others stay; the six least recently used went.
+    for (let n = 0; n < 99; n++) expect(names.has(path.basename(cache.fileOf(keyOf(n)))), `k${n}`).toBe(true);
+    for (let n = 99; n < 105; n++) expect(names.has(path.basename(cache.fileOf(keyOf(n)))), `k${n}`).toBe(false);
+    expect(cache.load(key)).toBeUndefined(); // pruned: compiled again next time
+  });
+
+  it('a load marks a file used when it was last used more than a day ago', async () => {
+    const { cache, key, file } = await stored();
+    const old = new Date(Date.now() - 3 * 24 * 60 * 60 * 1000);
+    await utimes(file, old, old);
+    expect(cache.load(key)).toBeTypeOf('function');
+    expect(Date.now() - (await stat(file)).mtimeMs).toBeLessThan(60_000);
   });
 
   it('refuses a file whose checksum does not match (torn, truncated or edited)', async () => {
