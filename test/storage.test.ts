@@ -67,6 +67,17 @@ describe('LocalStorage', () => {
     await chmod(path.join(dir, 'secret.json'), 0o640);
     await s.commit({ changes: [{ type: 'put', key: 'secret.json', data: enc('{"k":1}') }] });
     expect((await stat(path.join(dir, 'secret.json'))).mode & 0o777).toBe(0o640);
+    // Bits the umask would take away (group and others may write) are put back, and narrow ones stay narrow.
+    const before = process.umask(0o022);
+    try {
+      for (const mode of [0o666, 0o600, 0o444, 0o2640]) {
+        await chmod(path.join(dir, 'secret.json'), mode);
+        await s.commit({ changes: [{ type: 'put', key: 'secret.json', data: enc(`{"m":${mode}}`) }] });
+        expect((await stat(path.join(dir, 'secret.json'))).mode & 0o7777, mode.toString(8)).toBe(mode);
+      }
+    } finally {
+      process.umask(before);
+    }
     expect((await readdir(dir)).filter((n) => n.endsWith('.cp-tmp'))).toEqual([]);
   });
 

@@ -115,7 +115,7 @@ export interface StagedTemp {
   close(): void;
   /** Closes and removes it (an error elsewhere); safe to call after finish. */
   discard(): void;
-  /** fstat of the written file: its identity once renamed into place (same inode, same mtime). */
+  /** The written file's fstat: its identity once renamed into place (same inode, size and mtime). */
   stat(): Stats;
 }
 
@@ -127,21 +127,27 @@ export async function stageTemp(target: string, data: Uint8Array, mode?: number,
   // `known`: the target's stat, when the caller has just made it.
   const old = known ?? statSync(target, { throwIfNoEntry: false });
   const temp = tempPathFor(target);
-  // O_EXCL: never follow or reuse a file someone else planted at the temp name.
-  let fd: number | undefined = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode ?? 0o666);
+  // O_EXCL: never follow or reuse a file someone else planted at the temp name. Created with the old
+  // file's permission bits: the umask can only narrow them, so the new bytes are never more readable
+  // than the old ones were, not even for a moment.
+  let fd: number | undefined = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode ?? (old ? old.mode & 0o777 : 0o666));
+  let st: Stats;
   const discard = (): void => {
     if (fd !== undefined) closeQuietly(fd);
     fd = undefined;
     removeQuietly(temp);
   };
   try {
-    if (old) {
-      // Overwriting keeps the file's permission bits (umask applied at open would drop some).
-      fchmodSync(fd, old.mode & 0o7777);
-      // Root rewriting another user's file must not hand it to root.
-      if (process.getuid?.() === 0 && (old.uid !== 0 || old.gid !== 0)) fchownSync(fd, old.uid, old.gid);
-    }
+    // Root rewriting another user's file must not hand it to root.
+    if (old && process.getuid?.() === 0 && (old.uid !== 0 || old.gid !== 0)) fchownSync(fd, old.uid, old.gid);
     await writeAllFd(fd, data);
+    st = fstatSync(fd);
+    if (old && (st.mode & 0o7777) !== (old.mode & 0o7777)) {
+      // Overwriting keeps the file's permission bits: what the umask dropped (and any special bit) is
+      // put back. Rare: the umask usually takes nothing from a file's own bits.
+      fchmodSync(fd, old.mode & 0o7777);
+      st = fstatSync(fd);
+    }
   } catch (err) {
     discard();
     throw err;
@@ -173,7 +179,7 @@ export async function stageTemp(target: string, data: Uint8Array, mode?: number,
     discard,
     sync,
     close,
-    stat: () => fstatSync(fd!),
+    stat: () => st,
     finish: async (durable) => {
       if (durable) await sync();
       close();
