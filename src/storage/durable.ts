@@ -115,8 +115,6 @@ export interface StagedTemp {
   close(): void;
   /** Closes and removes it (an error elsewhere); safe to call after finish. */
   discard(): void;
-  /** The written file's fstat: its identity once renamed into place (same inode, size and mtime). */
-  stat(): Stats;
 }
 
 /**
@@ -131,7 +129,6 @@ export async function stageTemp(target: string, data: Uint8Array, mode?: number,
   // file's permission bits: the umask can only narrow them, so the new bytes are never more readable
   // than the old ones were, not even for a moment.
   let fd: number | undefined = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode ?? (old ? old.mode & 0o777 : 0o666));
-  let st: Stats;
   const discard = (): void => {
     if (fd !== undefined) closeQuietly(fd);
     fd = undefined;
@@ -141,13 +138,9 @@ export async function stageTemp(target: string, data: Uint8Array, mode?: number,
     // Root rewriting another user's file must not hand it to root.
     if (old && process.getuid?.() === 0 && (old.uid !== 0 || old.gid !== 0)) fchownSync(fd, old.uid, old.gid);
     await writeAllFd(fd, data);
-    st = fstatSync(fd);
-    if (old && (st.mode & 0o7777) !== (old.mode & 0o7777)) {
-      // Overwriting keeps the file's permission bits: what the umask dropped (and any special bit) is
-      // put back. Rare: the umask usually takes nothing from a file's own bits.
-      fchmodSync(fd, old.mode & 0o7777);
-      st = fstatSync(fd);
-    }
+    // Overwriting keeps the file's permission bits: what the umask dropped (and any special bit) is
+    // put back. Rare: the umask usually takes nothing from a file's own bits.
+    if (old && (fstatSync(fd).mode & 0o7777) !== (old.mode & 0o7777)) fchmodSync(fd, old.mode & 0o7777);
   } catch (err) {
     discard();
     throw err;
@@ -179,7 +172,6 @@ export async function stageTemp(target: string, data: Uint8Array, mode?: number,
     discard,
     sync,
     close,
-    stat: () => st,
     finish: async (durable) => {
       if (durable) await sync();
       close();

@@ -91,13 +91,6 @@ export class LocalStorage implements Storage {
    * not here may be one a killed process linked but never synced: a commit relying on it syncs it.
    */
   private readonly syncedCopies = new Set<string>();
-  /**
-   * The bytes of small files this instance wrote, by path, with the identity they had: a save reads
-   * the content it is about to replace, which is most often what the previous save wrote. An lstat
-   * then answers instead of open, fstat, read and close. A rename over it (another inode) or a write
-   * in place (another mtime or size) is a miss.
-   */
-  private readonly written = new Map<string, WrittenFile>();
 
   /** `root` is resolved against the working directory; it is created on first write. */
   constructor(root: string, opts: LocalStorageOptions = {}) {
@@ -135,13 +128,6 @@ export class LocalStorage implements Storage {
     const file = this.resolve(key);
     let fd: number | undefined;
     try {
-      const known = this.written.get(file);
-      if (known) {
-        this.checkInside(path.dirname(file));
-        const st = lstatSync(file, { throwIfNoEntry: false });
-        if (st && sameFile(st, known) && (opts.maxBytes === undefined || st.size <= opts.maxBytes)) return { bytes: known.bytes, entry: toEntry(key, st) };
-        this.written.delete(file);
-      }
       const opened = this.openForRead(key, file, opts.maxBytes);
       if (!opened) return undefined;
       fd = opened.fd;
@@ -264,9 +250,6 @@ export class LocalStorage implements Storage {
     const dirs = new Set<string>();
     /** Names made for PutOp.copyTo: removed again if the commit fails. */
     const copies: string[] = [];
-    /** What this commit writes, remembered once it is done (see `written`). */
-    const wrote: Array<[string, WrittenFile]> = [];
-    this.forgetWritten(commit);
     const seen: Checked = new Map();
     let current = '';
     try {
@@ -281,7 +264,6 @@ export class LocalStorage implements Storage {
         const known = seen.get(target); // the lstat of the containment check: a regular file needs no second stat
         const temp = await stageTemp(target, op.data, op.mode, known?.isFile() ? known : undefined);
         temps.set(op, temp);
-        if (op.data.byteLength <= WRITTEN_CACHE_BYTES) wrote.push([target, { bytes: op.data, ...identityOf(temp.stat()) }]);
         if (op.copyTo !== undefined) {
           current = op.copyTo;
           const to = this.resolve(op.copyTo);
@@ -345,8 +327,6 @@ export class LocalStorage implements Storage {
         await this.appendRelaxed(mergeAppends(relaxed), { seen, journals, sync, at: (key) => (current = key) });
       });
       if (sync) this.rememberSynced(copies);
-      if (this.written.size + wrote.length > WRITTEN_CACHE_FILES) this.written.clear();
-      for (const [file, identity] of wrote) this.written.set(file, identity);
     } catch (err) {
       for (const temp of temps.values()) temp.discard();
       for (const file of copies) removeQuietly(file);
@@ -719,22 +699,6 @@ export class LocalStorage implements Storage {
     }
   }
 
-  /** Drops what `written` knows about every file a commit may change (before it changes them). */
-  private forgetWritten(commit: Commit): void {
-    if (this.written.size === 0) return;
-    const forget = (key: string): void => {
-      this.written.delete(this.resolve(key));
-    };
-    for (const op of [...(commit.prepare ?? []), ...(commit.changes ?? [])]) {
-      if (op.type === 'put' || op.type === 'remove') forget(op.key);
-      else if (op.type === 'move') {
-        forget(op.from);
-        forget(op.to);
-      }
-    }
-    for (const key of commit.cleanup?.keys ?? []) forget(key);
-  }
-
   /** Records copy names whose directory fsync completed (see syncedCopies). */
   private rememberSynced(names: readonly string[]): void {
     if (names.length === 0) return;
@@ -1050,26 +1014,3 @@ function mergeAppends(ops: ReadonlyArray<PutOp | CopyOp | AppendOp>): AppendOp[]
 }
 
 const SYNC_RANK: Record<AppendSync, number> = { lazy: 0, soon: 1, commit: 2 };
-
-/** Files up to this size are remembered after a write (see LocalStorage `written`). */
-const WRITTEN_CACHE_BYTES = 64 * 1024;
-/** At most this many of them (a store with more files simply reads them). */
-const WRITTEN_CACHE_FILES = 256;
-
-/** The content a commit wrote to a path and the identity of the file that holds it. */
-interface WrittenFile {
-  bytes: Uint8Array;
-  dev: number;
-  ino: number;
-  size: number;
-  mtimeMs: number;
-}
-
-function identityOf(st: Stats): Omit<WrittenFile, 'bytes'> {
-  return { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
-}
-
-/** Same inode, size and modification time: still the bytes that were written. */
-function sameFile(st: Stats, known: WrittenFile): boolean {
-  return st.isFile() && st.ino === known.ino && st.dev === known.dev && st.size === known.size && st.mtimeMs === known.mtimeMs;
-}
