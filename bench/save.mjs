@@ -107,7 +107,7 @@ export async function run({ quick, rounds, workDir }) {
     rows,
     notes: [
       `${perRound} awaited saves per candidate per round (in ${blocks} interleaved blocks), ${rounds} round(s); the time is the mean per save, the ratio the median of per-round ratios to the floor; p50/p95 are of single saves.`,
-      'Only the floor and config-persistence make the rename durable (directory fsync). A config-persistence save waits for four fsyncs, two at a time (temp file and history line, then the base directory and the history object\'s directory), where the floor waits for two; the audit line is fsynced in the background. The peers are faster partly because they skip the directory fsync.',
+      'Only the floor and config-persistence make the rename durable (directory fsync). A config-persistence save waits for four fsyncs in two rounds (temp file, history line and the directory that got the old content\'s link, then the base directory), where the floor waits for two; the audit line is fsynced in the background. The peers are faster partly because they skip the directory fsync.',
     ],
   };
 }

@@ -7,7 +7,7 @@ import { auditAppend } from './audit.js';
 import { BACKUP_INDEX, planBackup } from './backups.js';
 import { sha256, type Context } from './context.js';
 import { ConflictError, NotFoundError, TooLargeError } from './errors.js';
-import { journalKey, keepsHistory, objectKey, planVersion, readJournal, rememberAppend, versionOf } from './history.js';
+import { journalKey, keepsHistory, planVersion, readJournal, rememberAppend, versionOf } from './history.js';
 import type { AppendOp, BackupInfo, BackupTrigger, ChangedBy, Commit, CopyOp, PutOp, SaveResult } from './types.js';
 
 /** A file's content as read, with what the pipeline needs to know about it. */
@@ -255,16 +255,7 @@ async function commitChange(
     prepare.push(op);
   }
   const change: PutOp | { type: 'remove'; key: string } = next
-    ? {
-        type: 'put',
-        key,
-        data: next.bytes,
-        ...(meta.mode !== undefined ? { mode: meta.mode } : {}),
-        // Without automatic backups the content's history object is made now, with the version
-        // (durable with the change): replacing it later needs no link made durable before the rename.
-        // With them, the backup taken then is the object (keepsHistory).
-        ...(ctx.options.backupOnWrite ? {} : { copyTo: objectKey(next.sha256) }),
-      }
+    ? { type: 'put', key, data: next.bytes, ...(meta.mode !== undefined ? { mode: meta.mode } : {}) }
     : { type: 'remove', key };
   // Recorded before the change becomes visible: a watcher that reads the new bytes must already know
   // they are ours (decided by content, not timing). A failed commit leaves a stale entry, which at

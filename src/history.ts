@@ -4,10 +4,9 @@
  *
  * Content: a version's bytes are its automatic backup while that exists (a hard link to the inode
  * that held them), and `history/objects/<sha256>` once the backup is removed (the backup is moved
- * there, see keepsHistory). Without automatic backups the object is linked from the temp file when
- * the version is written (PutOp.copyTo, durable with the rename); a content that has none yet is
- * linked from the file just before it is replaced. No bytes are stored twice: the file, its backup
- * and its object are one inode.
+ * there, see keepsHistory) or when no backup was taken (the old inode is linked there directly,
+ * just before it is replaced: while a file is current it has no second name, so editors that write
+ * in place when a file has hard links keep replacing it). No bytes are stored twice.
  *
  * Crash safety: a torn last line (crash mid-append) is ignored when reading and reported by verify;
  * the next append starts on a fresh line, and a version line glued to a torn fragment (written by a

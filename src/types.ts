@@ -28,12 +28,6 @@ export interface PutOp {
   data: Uint8Array;
   /** Permission bits for a new file; an existing file keeps its own. */
   mode?: number;
-  /**
-   * Also keep the new content under this key (a hard link where possible; content-addressed, so an
-   * existing one already holds the same bytes). Durable when the commit resolves, not before the
-   * change: the history object of a version is made with it, so replacing it later needs no link.
-   */
-  copyTo?: string;
 }
 
 /** Preserve the current content of `from` under the new key `to` (a hard link where possible). */

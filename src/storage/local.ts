@@ -86,11 +86,6 @@ export class LocalStorage implements Storage {
   private readonly deferred = new Map<string, NodeJS.Timeout>();
   /** Background fsyncs in flight (close() waits for them). */
   private readonly flushing = new Set<Promise<void>>();
-  /**
-   * Names this instance made with PutOp.copyTo and saw fsynced (bounded). An existing name that is
-   * not here may be one a killed process linked but never synced: a commit relying on it syncs it.
-   */
-  private readonly syncedCopies = new Set<string>();
 
   /** `root` is resolved against the working directory; it is created on first write. */
   constructor(root: string, opts: LocalStorageOptions = {}) {
@@ -248,8 +243,6 @@ export class LocalStorage implements Storage {
     /** Directories with a new entry made in phase 1 (links), synced before any change is visible. */
     const early = new Set<string>();
     const dirs = new Set<string>();
-    /** Names made for PutOp.copyTo: removed again if the commit fails. */
-    const copies: string[] = [];
     const seen: Checked = new Map();
     let current = '';
     try {
@@ -262,18 +255,7 @@ export class LocalStorage implements Storage {
         const target = this.resolve(op.key);
         await this.ensureParent(target, seen);
         const known = seen.get(target); // the lstat of the containment check: a regular file needs no second stat
-        const temp = await stageTemp(target, op.data, op.mode, known?.isFile() ? known : undefined);
-        temps.set(op, temp);
-        if (op.copyTo !== undefined) {
-          current = op.copyTo;
-          const to = this.resolve(op.copyTo);
-          // Its directory is synced with the change's, in phase 3: a power cut before that loses
-          // only this extra name, which a later commit makes again from the file (CopyOp).
-          if (await this.linkCopy(temp.path, to, seen)) {
-            copies.push(to);
-            dirs.add(path.dirname(to));
-          }
-        }
+        temps.set(op, await stageTemp(target, op.data, op.mode, known?.isFile() ? known : undefined));
       }
       /** Lines that need no fsync before the change: written while the phase's fsyncs run. */
       const relaxed: AppendOp[] = [];
@@ -326,10 +308,8 @@ export class LocalStorage implements Storage {
         if (commit.cleanup) relaxed.push(...(await this.cleanup(commit.cleanup, seen)));
         await this.appendRelaxed(mergeAppends(relaxed), { seen, journals, sync, at: (key) => (current = key) });
       });
-      if (sync) this.rememberSynced(copies);
     } catch (err) {
       for (const temp of temps.values()) temp.discard();
-      for (const file of copies) removeQuietly(file);
       throw ioError('write', this.describe(current || '.'), err);
     } finally {
       for (const journal of journals) journal.close(); // close errors after sync are not data errors
@@ -651,22 +631,12 @@ export class LocalStorage implements Storage {
     const to = this.resolve(op.to);
     this.checkInside(from, seen);
     await this.ensureParent(to, seen, false); // link(2) never follows nor replaces an existing `to`
-    if (op.ifMissing && lstatSync(to, { throwIfNoEntry: false })) {
-      // Already there (the same bytes; a PutOp.copyTo made it): a failing link(2) would cost an
-      // exception. Synced before the change unless this instance saw it synced.
-      if (!this.syncedCopies.has(to)) dirs.add(path.dirname(to));
-      return;
-    }
     try {
       // A hard link keeps the old bytes at no cost: the source is about to be replaced by a rename,
       // so the old inode is never written again. Same mode as the source, so never more readable.
       linkSync(from, to);
     } catch (err) {
-      if (isErrno(err, 'EEXIST') && op.ifMissing) {
-        // Already there (the same bytes); synced before the change unless this instance saw it synced.
-        if (!this.syncedCopies.has(to)) dirs.add(path.dirname(to));
-        return;
-      }
+      if (isErrno(err, 'EEXIST') && op.ifMissing) return;
       if (isErrno(err, 'EEXIST') || isErrno(err, 'ENOENT')) throw err;
       const data = await fs.readFile(from);
       const mode = (await fs.stat(from)).mode & 0o777;
@@ -682,28 +652,6 @@ export class LocalStorage implements Storage {
       }
     }
     dirs.add(path.dirname(to));
-  }
-
-  /**
-   * Links a staged temp file under `to` as well (PutOp.copyTo); true when the name is new. Best
-   * effort: without it a later commit copies the content from the file (CopyOp), so a file system
-   * without hard links, or any other failure here, costs only that.
-   */
-  private async linkCopy(temp: string, to: string, seen: Checked): Promise<boolean> {
-    try {
-      await this.ensureParent(to, seen, false); // link(2) never follows nor replaces an existing `to`
-      linkSync(temp, to);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  /** Records copy names whose directory fsync completed (see syncedCopies). */
-  private rememberSynced(names: readonly string[]): void {
-    if (names.length === 0) return;
-    if (this.syncedCopies.size + names.length > 10_000) this.syncedCopies.clear();
-    for (const name of names) this.syncedCopies.add(name);
   }
 
   private async applySingle(op: PutOp | { type: 'remove'; key: string } | { type: 'move'; from: string; to: string }, temps: Map<PutOp, StagedTemp>, dirs: Set<string>): Promise<void> {
