@@ -42,14 +42,10 @@ export function round(value, digits = 3) {
 /** Times `fn` `n` times in a row and returns the mean per call in ms; each call's time goes into `calls` when given. */
 export async function timeEach(n, fn, calls) {
   const start = now();
-  if (calls) {
-    for (let i = 0; i < n; i++) {
-      const t = now();
-      await fn(i);
-      calls.push(now() - t);
-    }
-  } else {
-    for (let i = 0; i < n; i++) await fn(i);
+  for (let i = 0; i < n; i++) {
+    const t = now();
+    await fn(i);
+    calls?.push(now() - t);
   }
   return (now() - start) / n;
 }

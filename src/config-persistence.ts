@@ -581,7 +581,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   protected enqueue<R>(file: string | undefined, kind: 'coalesce' | 'exclusive', prepare: (key: string) => () => Promise<R>): Promise<R> {
     const queued = this.intake.then(async () => {
       // Cached key and compiled schema: no await (each one is a turn of the microtask queue per save).
-      const key = this.keys.get(file ?? CURRENT_KEY) ?? (await this.keyFor(file));
+      const key = this.cachedKey(file) ?? (await this.keyFor(file));
       if (!this.ctx.schema.isReady) await this.ctx.schema.ready();
       const run = prepare(key);
       return { result: kind === 'coalesce' ? this.queue.coalesce(key, run) : this.queue.exclusive(key, run) };
@@ -595,13 +595,17 @@ export class ConfigPersistence<T = Record<string, unknown>> {
 
   /** Storage key of a file name, cached: a burst of saves should not list the directory each time. */
   protected async keyFor(file: string | undefined): Promise<string> {
-    const cacheKey = file ?? CURRENT_KEY;
-    let key = this.keys.get(cacheKey);
+    let key = this.cachedKey(file);
     if (key === undefined) {
       key = await configKey(this.ctx, file);
-      this.keys.set(cacheKey, key);
+      this.keys.set(file ?? CURRENT_KEY, key);
     }
     return key;
+  }
+
+  /** The storage key of a file name when it was resolved before. */
+  private cachedKey(file: string | undefined): string | undefined {
+    return this.keys.get(file ?? CURRENT_KEY);
   }
 
   /** Runs `fn` holding the cross-process lock of `key`. */

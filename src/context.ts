@@ -4,7 +4,6 @@
  * `ctx.storage`.
  */
 import * as crypto from 'node:crypto';
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { CodecRegistry } from './codecs/index.js';
 import { LocalStorage } from './storage/local.js';
@@ -125,27 +124,10 @@ function validatorCacheOf(options: ConfigPersistenceOptions): { cache?: Validato
   return dir === undefined ? {} : { cache: new ValidatorCache(dir) };
 }
 
-/**
- * Hashes of byte arrays already hashed. Bytes are never changed once made (a convention every
- * module keeps), and a save hashes the same array twice: as the new content, then as the old
- * content the next save reads back from the storage (LocalStorage remembers what it wrote).
- */
-const hashed = new WeakMap<Uint8Array, string>();
-
 /** One-shot hashing (Node >= 20.12): no Hash object per call, a third cheaper for a 2 KB file. */
 const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array | string, encoding: 'hex') => string }).hash;
 
-function hexOf(data: Uint8Array | string): string {
-  return oneShot ? oneShot('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
-}
-
 /** Hex sha256 of bytes. */
 export function sha256(data: Uint8Array | string): string {
-  if (typeof data === 'string') return hexOf(data);
-  let hex = hashed.get(data);
-  if (hex === undefined) {
-    hex = hexOf(data);
-    hashed.set(data, hex);
-  }
-  return hex;
+  return oneShot ? oneShot('sha256', data, 'hex') : crypto.createHash('sha256').update(data).digest('hex');
 }

@@ -14,7 +14,7 @@
  */
 import { auditAppend } from './audit.js';
 import { afterBackupHooks, retentionPlanner, type RetentionPlan } from './documents.js';
-import { backupKey, cachedView, compactIndex, indexAppendOp, indexIdle, loadIndex, needsCompaction, noteAppended, noteOwnAppend, reconcile, serialize, SNAPSHOT_FILE, type IndexLine } from './backup-index.js';
+import { backupKey, cachedView, compactIndex, indexAppendOp, indexIdle, loadIndex, needsCompaction, noteAppended, noteOwnAppend, reconcile, serialize, type IndexLine } from './backup-index.js';
 import { removeBackups } from './backups.js';
 import type { Context } from './context.js';
 import { ConfigPersistenceError } from './errors.js';

@@ -263,7 +263,7 @@ export async function maybePruneHistory(ctx: Context, key: string): Promise<void
  * (the contents the commit itself writes or replaces: a save that brings a content back needs it
  * again, so it leaves the queue).
  */
-export function takeUnneeded(ctx: Context, max: number, keep: ReadonlyArray<string | undefined>): string[] {
+function takeUnneeded(ctx: Context, max: number, keep: ReadonlyArray<string | undefined>): string[] {
   const queue = doomed.get(ctx);
   if (!queue || queue.size === 0) return [];
   for (const sha of keep) if (sha !== undefined) queue.delete(sha);
