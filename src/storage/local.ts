@@ -249,9 +249,10 @@ export class LocalStorage implements Storage {
     let current = '';
     try {
       // Phase 1 — everything that must exist before a change is visible: new content in temp files,
-      // backups of the old content (links), journal lines. Written first, one after another (small
-      // synchronous calls), then all made durable at once: fsyncs issued together share one
-      // journal commit on ext4, so this phase waits for the disk about once.
+      // backups of the old content (links), journal lines. Written one after another (small
+      // synchronous calls), each temp file's fsync issued as soon as its bytes are written and the
+      // others right after: fsyncs in flight together share one journal commit on a journaled
+      // ext4, so this phase waits for the disk about once.
       for (const op of puts) {
         current = op.key;
         const target = this.resolve(op.key);
