@@ -262,7 +262,12 @@ export class LocalStorage implements Storage {
         temps.set(op, temp);
         // Its fsync starts at once: the disk writes the new content while the main thread links
         // the old one and writes the journal lines.
-        if (sync) started.push(temp.sync());
+        if (sync) {
+          const syncing = temp.sync();
+          // Observed by settleAll below, after awaits of its own: never reported as unhandled meanwhile.
+          syncing.catch(() => undefined);
+          started.push(syncing);
+        }
       }
       /** Lines that need no fsync before the change: written while the phase's fsyncs run. */
       const relaxed: AppendOp[] = [];
