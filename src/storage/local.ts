@@ -262,12 +262,7 @@ export class LocalStorage implements Storage {
         temps.set(op, temp);
         // Its fsync starts at once: the disk writes the new content while the main thread links
         // the old one and writes the journal lines.
-        if (sync) {
-          const syncing = temp.sync();
-          // Observed by settleAll below, after awaits of its own: never reported as unhandled meanwhile.
-          syncing.catch(() => undefined);
-          started.push(syncing);
-        }
+        if (sync) started.push(observedLater(temp.sync()));
       }
       /** Lines that need no fsync before the change: written while the phase's fsyncs run. */
       const relaxed: AppendOp[] = [];
@@ -287,7 +282,7 @@ export class LocalStorage implements Storage {
         }
       }
       current = puts.length === 1 ? puts[0]!.key : current;
-      const ready = sync ? settleAll([...started.splice(0), ...before.map((j) => j.sync()), syncDirectories(early)]) : Promise.resolve();
+      const ready = sync ? settleAll([...started, ...before.map((j) => j.sync()), syncDirectories(early)]) : Promise.resolve();
       await whileSyncing(ready, () => this.appendRelaxed(relaxed, { seen, journals, sync, at: (key) => (current = key) }));
       for (const temp of temps.values()) temp.close(); // in order, after every fsync of the phase settled
       // Bookkeeping files become visible before the user-visible change they describe.
@@ -620,10 +615,10 @@ export class LocalStorage implements Storage {
 
   /** Applies a commit's best-effort removals (not fsynced, see Commit.cleanup); returns the appends that record them. */
   private async cleanup(cleanup: NonNullable<Commit['cleanup']>, seen: Checked): Promise<AppendOp[]> {
-    const removed: string[] = [];
+    const removed = new Set<string>();
     const unlinks: Array<Promise<void>> = [];
     const settled = (key: string, err?: unknown): void => {
-      if (err === undefined || isErrno(err, 'ENOENT')) removed.push(key); // already gone: record it as removed
+      if (err === undefined || isErrno(err, 'ENOENT')) removed.add(key); // already gone: record it as removed
       // Anything else (EIO, EACCES, an escaping link): the file stays, unrecorded, for the next pass.
     };
     for (const key of cleanup.keys) {
@@ -647,7 +642,7 @@ export class LocalStorage implements Storage {
       }
     }
     await Promise.all(unlinks);
-    return cleanup.records(cleanup.keys.filter((key) => removed.includes(key)));
+    return cleanup.records(cleanup.keys.filter((key) => removed.has(key))); // in the cleanup's order
   }
 
   private async copy(op: CopyOp, dirs: Set<string>, seen?: Checked): Promise<void> {
@@ -805,12 +800,21 @@ export class LocalStorage implements Storage {
  * never left unobserved (their descriptors are closed after the commit), even when `work` failed.
  */
 async function whileSyncing(syncing: Promise<void>, work: () => Promise<void>): Promise<void> {
-  syncing.catch(() => undefined); // observed below; never reported as unhandled meanwhile
+  observedLater(syncing);
   try {
     await work();
   } finally {
     await syncing;
   }
+}
+
+/**
+ * Marks a promise as handled now; its caller awaits it later, after awaits of its own (an fsync that
+ * fails meanwhile must not be reported as an unhandled rejection, which ends the process).
+ */
+function observedLater<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }
 
 /**
