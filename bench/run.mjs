@@ -17,6 +17,15 @@ import { renderSvg } from './svg.mjs';
 /** Scenarios in the order they run (and appear in the table and chart). */
 const SCENARIOS = ['save', 'burst', 'backups', 'load', 'startup', 'watch', 'eventloop'];
 
+/** Rounds of a full run, where a scenario needs more than {@link DEFAULT_ROUNDS}. */
+const SCENARIO_ROUNDS = {
+  // A round is ~1 s of saves whose mean swings with the disk's slow fsyncs (per-round ratios of one
+  // 25-round run: 0.97-1.54x); the median of 5 such rounds moved 1.27-1.41x between runs, of 15 it
+  // is stable to a few hundredths.
+  save: 15,
+};
+const DEFAULT_ROUNDS = 5;
+
 function usage(message) {
   if (message) process.stderr.write(`${message}\n`);
   process.stderr.write(
@@ -67,6 +76,11 @@ async function machineFacts(workRoot) {
   };
 }
 
+/** The rounds a scenario runs: `--rounds` when given, else 1 in quick mode, else its own default. */
+function roundsOf(name, opts) {
+  return opts.rounds ?? (opts.quick ? 1 : (SCENARIO_ROUNDS[name] ?? DEFAULT_ROUNDS));
+}
+
 /** Runs one scenario in a child process; resolves with its result or an error record. */
 async function runScenario(name, opts) {
   const workDir = await fs.mkdtemp(path.join(opts.workRoot, `cp-bench-${name}-`));
@@ -77,7 +91,7 @@ async function runScenario(name, opts) {
       const child = spawn(process.execPath, ['--expose-gc', path.join(BENCH_DIR, 'child.mjs'), name, resultFile], {
         cwd: workDir,
         stdio: ['ignore', 'inherit', 'inherit'],
-        env: { ...process.env, BENCH_OPTS: JSON.stringify({ quick: opts.quick, rounds: opts.rounds, workDir }) },
+        env: { ...process.env, BENCH_OPTS: JSON.stringify({ quick: opts.quick, rounds: roundsOf(name, opts), workDir }) },
       });
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       child.on('close', (code, signal) => {
@@ -85,8 +99,8 @@ async function runScenario(name, opts) {
         resolve({ code, signal });
       });
     });
-    if (exit.code !== 0) return { name, error: `child exited ${exit.code ?? exit.signal}${exit.signal === 'SIGKILL' ? ` (timeout ${timeoutMs / 1000} s?)` : ''}`, rows: [] };
-    return JSON.parse(await fs.readFile(resultFile, 'utf8'));
+    if (exit.code !== 0) return { name, rounds: roundsOf(name, opts), error: `child exited ${exit.code ?? exit.signal}${exit.signal === 'SIGKILL' ? ` (timeout ${timeoutMs / 1000} s?)` : ''}`, rows: [] };
+    return { rounds: roundsOf(name, opts), ...JSON.parse(await fs.readFile(resultFile, 'utf8')) };
   } finally {
     // The work directory stays until the whole run is over: on ext4 without a journal (this kind of
     // machine) every file created scans past the inodes freed in the last 60-300 s, so removing
@@ -160,6 +174,14 @@ function printTable(results) {
   return lines.join('\n');
 }
 
+/** The rounds of a run in words (results.json keeps the numbers): `5` when every scenario ran 5, else `5 (save 15)`. */
+function roundsText(results) {
+  const counts = results.map((r) => r.rounds).filter((n) => typeof n === 'number');
+  const common = counts.sort((a, b) => counts.filter((n) => n === b).length - counts.filter((n) => n === a).length)[0];
+  const others = results.filter((r) => typeof r.rounds === 'number' && r.rounds !== common).map((r) => `${r.name} ${r.rounds}`);
+  return `${common ?? '?'}${others.length ? ` (${others.join(', ')})` : ''}`;
+}
+
 /** The results as a Markdown table (for docs/benchmarks.md and the README). */
 function markdownTable(output) {
   const m = output.machine;
@@ -205,7 +227,7 @@ async function main() {
     process.exit(2);
   }
   const workRoot = await fs.realpath(args.workDir ?? os.tmpdir());
-  const rounds = args.rounds ?? (args.quick ? 1 : 5);
+  const rounds = args.rounds;
   const names = args.only ?? SCENARIOS;
   const machine = await machineFacts(workRoot);
   process.stderr.write(
@@ -221,7 +243,8 @@ async function main() {
   }
   const output = {
     quick: args.quick,
-    rounds,
+    rounds: roundsText(results),
+    rounds_by_scenario: Object.fromEntries(results.map((r) => [r.name, r.rounds])),
     machine: { ...machine, load_average_at_end: os.loadavg().map((l) => round(l, 2)) },
     scenarios: results,
     summary: {
