@@ -10,7 +10,7 @@ import { crashSweep, sweep, type SweepStats } from '../reliability/sweep.js';
 
 const { ConfigPersistence } = (await import(DIST)) as typeof import('../../src/index.js');
 
-export const totals: SweepStats = { injections: 0, rejected: 0, resolved: 0 };
+export const totals: SweepStats = { injections: 0, rejected: 0, resolved: 0, shifted: 0 };
 export const crashTotals = { kills: 0 };
 
 /** Builds the starting directory with `prepare` and sweeps `spec` over it. */

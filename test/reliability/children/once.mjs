@@ -9,6 +9,7 @@
  */
 import { ConfigPersistence, LocalStorage } from '../../../dist/index.js';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 
 const spec = JSON.parse(process.argv[2]);
@@ -39,6 +40,11 @@ await cp.loadConfig(spec.file).catch(() => undefined); // missing or unreadable:
 // that differs between Node versions and runs (seen on Node 24: inside the first save, shifting
 // the main thread's openat count against the dry run). Read here, before tracing starts.
 new Date().toString();
+// The packages the library loads on first use (src/lazy-deps.ts): loading one opens and closes a
+// dozen files on the main thread, calls of the kinds the sweeps count. Loaded here (one module
+// cache per process), the operation's window holds its own calls only.
+const require = createRequire(import.meta.url);
+for (const id of ['proper-lockfile', 'yaml', 'jsonc-parser', 'node:zlib']) require(id);
 if (spec.op === 'wfa') await import('write-file-atomic');
 process.stdout.write(`ready ${process.pid} ${fsThread()}\n`);
 
