@@ -23,6 +23,9 @@ const SCENARIO_ROUNDS = {
   // 25-round run: 0.97-1.54x); the median of 5 such rounds moved 1.27-1.41x between runs, of 15 it
   // is stable to a few hundredths.
   save: 15,
+  // Fresh processes, 4 per candidate per round: wall times on this shared machine swing by 10%
+  // (two 5-round runs of one build: 1.02x and 0.93x of node-config).
+  startup: 10,
 };
 const DEFAULT_ROUNDS = 5;
 
