@@ -230,7 +230,6 @@ async function main() {
     process.exit(2);
   }
   const workRoot = await fs.realpath(args.workDir ?? os.tmpdir());
-  const rounds = args.rounds;
   const names = args.only ?? SCENARIOS;
   const machine = await machineFacts(workRoot);
   process.stderr.write(
@@ -240,7 +239,7 @@ async function main() {
   const leftovers = [];
   settleDisk(); // the build and whatever ran before
   try {
-    await runAll(names, { quick: args.quick, rounds, workRoot, leftovers }, results);
+    await runAll(names, { quick: args.quick, rounds: args.rounds, workRoot, leftovers }, results);
   } finally {
     for (const dir of leftovers) await fs.rm(dir, { recursive: true, force: true });
   }

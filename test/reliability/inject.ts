@@ -36,9 +36,6 @@ export interface TracedCall {
   /** Position among all traced calls of all threads. */
   index: number;
   args: string;
-  /** For fd calls: the file behind the first fd (strace -y), and this call's count on that file. */
-  path?: string;
-  pathOrdinal?: number;
 }
 
 /** The worker's spec (see children/once.mjs). */
@@ -123,15 +120,7 @@ export function parseTrace(trace: string, roles: Map<number, ThreadRole> = new M
     counts.set(key, ordinal);
     // One attached thread: strace prints no tid, and the caller knows which thread it was.
     const thread = roles.get(tid) ?? (roles.size === 1 ? [...roles.values()][0]! : 'pool');
-    const call: TracedCall = { tid, thread, name, ordinal, index: calls.length, args: m[3]! };
-    const fdPath = /^\d+<(\/[^>]*)>/.exec(call.args)?.[1];
-    if (fdPath !== undefined) {
-      const pathKey = `${tid}:${name}:${fdPath}`;
-      call.path = fdPath;
-      call.pathOrdinal = (counts.get(pathKey) ?? 0) + 1;
-      counts.set(pathKey, call.pathOrdinal);
-    }
-    calls.push(call);
+    calls.push({ tid, thread, name, ordinal, index: calls.length, args: m[3]! });
   }
   return calls;
 }

@@ -77,38 +77,29 @@ function readOrUndefined(file: string): Buffer | undefined {
 
 const same = (a: Buffer | undefined, b: Buffer | undefined): boolean => (a === undefined ? b === undefined : b !== undefined && a.equals(b));
 
-/**
- * strace arguments that fail exactly `call` (on its own thread: see runTraced). write() is special:
- * the thread pool also writes to an eventfd to wake the main loop, a variable number of times, and
- * the main thread writes to stdout, so writes are counted per path (-P).
- */
-function injectArgs(call: TracedCall, action: string, dryDir: string, runDir: string, when = call.ordinal): string[] {
-  if (call.name !== 'write') return ['-e', `trace=${call.name}`, '-e', `inject=${call.name}:${action}:when=${when}`];
-  return ['-P', call.path!.split(dryDir).join(runDir), '-e', 'trace=write', '-e', `inject=write:${action}:when=${call.pathOrdinal}`];
-}
-
 /** The argument part of a traced call (without the return value and its fd annotation). */
 const argPart = (t: TracedCall): string => t.args.replace(/\)\s+=\s[^=]*$/, '');
 
 /** The first path a call names, as an argument or through an fd (strace -y). */
 const firstPath = (t: TracedCall): string | undefined => /"(\/[^"]*)"|<(\/[^>]*)>/.exec(argPart(t).replace(/AT_FDCWD<[^>]*>/g, ''))?.slice(1).find((p) => p !== undefined);
 
-/** Whether strace -P `file` counts `t`: strace 6.1 matches the first path of rename(2) and link(2) only. */
-const touches = (t: TracedCall, file: string): boolean => firstPath(t) === file;
-
 /**
- * The first path of `call` when every run has it too (inside the directory; no temp name,
- * timestamp, hash or transaction id in it): strace can then count only the calls on that path (-P).
+ * The path strace should count `call` on (-P), if any: a write's file always (the thread pool also
+ * writes to an eventfd to wake the main loop, a variable number of times, and the main thread writes
+ * to stdout); for other calls the first path when every run has it too (inside the directory; no
+ * temp name, timestamp, hash or transaction id in it). strace 6.1 matches -P against the first path
+ * of rename(2) and link(2) only.
  */
-function stablePath(call: TracedCall, dryDir: string): string | undefined {
+function countedOn(call: TracedCall, dryDir: string): string | undefined {
+  if (call.name === 'write') return firstPath(call); // its fd's file
   const first = firstPath(call);
   const inside = first !== undefined && (first === dryDir || first.startsWith(`${dryDir}/`));
   return inside && !/<(temp|stamp|sha|txn)>/.test(callShape({ name: '', args: `"${first}"` }, dryDir)) ? first : undefined;
 }
 
 /**
- * Runs the operation in a fresh copy of the template with `action` injected at `call`, and checks
- * that the injection hit that call (same kind, same paths).
+ * Runs the operation in a fresh copy of the template with `action` injected at `call` (on its own
+ * thread: see runTraced), and checks that the injection hit that call (same kind, same paths).
  *
  * strace counts the calls of a kind on the thread, and the process makes some of its own at moments
  * that depend on memory use and timing (glibc reads /proc/sys/vm/overcommit_memory on the main
@@ -122,29 +113,26 @@ async function runAt(
   call: TracedCall,
   dry: { dryDir: string; calls: TracedCall[] },
   action: string,
+  what: string,
   runName: () => string,
   stats?: SweepStats,
 ): Promise<{ runDir: string; run: Awaited<ReturnType<typeof runTraced>> }> {
   const expected = callShape(call, dry.dryDir);
   const kill = action.startsWith('signal=');
-  const what = `${kill ? 'kill at ' : ''}${expected} #${call.ordinal}${kill ? '' : ` failed with ${action.replace('error=', '')}`}`;
+  const onPath = countedOn(call, dry.dryDir);
+  // Which call of its kind the target is among those strace counts (1-based).
   const sameKind = dry.calls.filter((d) => d.name === call.name && d.thread === call.thread && d.index <= call.index);
-  const onPath = call.name === 'write' ? undefined : stablePath(call, dry.dryDir);
-  // Which call of its kind the target is among those strace will count (1-based).
-  const rank = onPath === undefined ? sameKind.length : sameKind.filter((d) => touches(d, onPath)).length;
+  const rank = onPath === undefined ? sameKind.length : sameKind.filter((d) => firstPath(d) === onPath).length;
   let when = onPath === undefined ? call.ordinal : rank;
   let hit = '';
   for (let attempt = 1; attempt <= 6; attempt++) {
     const runDir = path.join(c.work, runName());
     cloneDir(c.template, runDir);
-    const args =
-      onPath === undefined
-        ? injectArgs(call, action, dry.dryDir, runDir, when)
-        : ['-P', onPath.split(dry.dryDir).join(runDir), '-e', `trace=${call.name}`, '-e', `inject=${call.name}:${action}:when=${when}`];
-    const run = await runTraced({ ...c.spec, baseDir: runDir }, args, kill ? { expectKill: true, threads: [call.thread] } : { threads: [call.thread] }).catch((err: Error) => {
+    const filter = onPath === undefined ? [] : ['-P', onPath.split(dry.dryDir).join(runDir)];
+    const args = [...filter, '-e', `trace=${call.name}`, '-e', `inject=${call.name}:${action}:when=${when}`];
+    const run = await runTraced({ ...c.spec, baseDir: runDir }, args, { expectKill: kill, threads: [call.thread] }).catch((err: Error) => {
       throw new Error(`${what}: ${err.message}`);
     });
-    if (call.name === 'write') return { runDir, run }; // counted per path (-P) already
     const traced = parseTrace(run.trace).filter((t) => t.name === call.name);
     // A kill ends the trace at the call it hit; an injected error marks it.
     const at = kill ? traced.length - 1 : traced.findIndex((t) => t.args.includes('(INJECTED)'));
@@ -152,9 +140,8 @@ async function runAt(
     const seen = onPath === undefined ? callsInside(traced.slice(0, at + 1), runDir).length : at + 1;
     if (hit === expected && seen === rank) return { runDir, run };
     if (stats) stats.shifted++;
-    if (process.env.CP_FAULT_LOG) console.log(`${what}: attempt ${attempt} (when=${when}${onPath ? ' on its path' : ''}) hit ${hit}, ${seen} of its kind inside; again`);
-    // Off by the foreign calls of that run: aim by this run's count next (the next may differ again).
-    if (onPath === undefined) when = Math.max(1, call.ordinal + (attempt % 2 === 1 ? rank - seen : 0));
+    if (process.env.CP_FAULT_LOG) console.log(`${what}: attempt ${attempt} (when=${when}) hit ${hit}, ${seen} of its kind inside; again`);
+    when = Math.max(1, when + rank - seen); // off by that run's foreign calls (the next run may have others)
   }
   throw new Error(`${what}: the injection kept hitting another call (last: ${hit})`);
 }
@@ -223,7 +210,7 @@ export async function crashSweep(c: SweepCase): Promise<{ kills: number }> {
   for (const [n, call] of calls.entries()) {
     const what = `kill at ${callShape(call, dryDir)} #${call.ordinal}`;
     let attempt = 0;
-    const { runDir } = await runAt(c, call, { dryDir, calls }, 'signal=KILL', () => `kill-${n}-${attempt++}`);
+    const { runDir } = await runAt(c, call, { dryDir, calls }, 'signal=KILL', what, () => `kill-${n}-${attempt++}`);
     kills++;
     await new LocalStorage(runDir).commit({});
     const now = new Map(c.targets.map((t) => [t, readOrUndefined(path.join(runDir, t))]));
@@ -248,7 +235,7 @@ export async function sweep(c: SweepCase): Promise<SweepStats> {
   for (const call of calls) {
     for (const errno of ERRORS[call.name] ?? []) {
       const what = `${callShape(call, dryDir)} #${call.ordinal} failed with ${errno}`;
-      const { runDir, run } = await runAt(c, call, { dryDir, calls }, `error=${errno}`, () => `run-${n++}`, stats);
+      const { runDir, run } = await runAt(c, call, { dryDir, calls }, `error=${errno}`, what, () => `run-${n++}`, stats);
       stats.injections++;
       if (process.env.CP_FAULT_LOG) console.log(`${what} -> ${run.result.ok ? 'resolved' : `${run.result.code}/${run.result.syscallCode}`}`);
       expect(run.exit, `${what}: the process survived`).toBe(0);
