@@ -5,7 +5,7 @@
  * Why: Node loads each ES module on its own (resolve, read, compile, link, evaluate), and the ~45
  * modules behind `import 'config-persistence'` were a large part of a cold start (bench/startup.mjs);
  * one file loads in a fraction of that. Packages stay external: they load from node_modules as
- * usual (the heavy ones only when used, src/lazy-deps.ts). The other files tsc wrote stay in dist/
+ * usual (the heavy ones only when used, src/core/lazy-deps.ts). The other files tsc wrote stay in dist/
  * for the CLI (dist/cli.js, a separate process) and the type declarations. The source map chains
  * back to src/ through tsc's maps.
  */

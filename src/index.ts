@@ -2,7 +2,7 @@
  * config-persistence — configuration in plain JSON/YAML files that is never lost or corrupted.
  * This file only re-exports; each feature lives in its own module.
  */
-export { ConfigPersistence } from './config-persistence.js';
+export { ConfigPersistence } from './api/config-persistence.js';
 export {
   ConfigPersistenceError,
   ParseError,
@@ -16,24 +16,24 @@ export {
   IOError,
 } from './errors.js';
 export type { ErrorCode, ValidationIssue } from './errors.js';
-export { LocalStorage } from './storage/local.js';
-export type { LocalStorageOptions } from './storage/local.js';
+export { LocalStorage } from './storage/local/local.js';
+export type { LocalStorageOptions } from './storage/local/local.js';
 export { jsonCodec, yamlCodec } from './codecs/index.js';
-export { mergeDocuments, diffDocuments, getPath, setPath, deletePath, hasPath } from './document.js';
+export { mergeDocuments, diffDocuments, getPath, setPath, deletePath, hasPath } from './document/tree.js';
 export type * from './types.js';
 
-// Profiles and Configuration (src/profiles.ts, src/configuration.ts)
-export { Configuration, PROFILE_ENV } from './configuration.js';
-export type { ConfigurationSaveOptions } from './configuration.js';
-export { ProfileCycleError, PROFILE_META_KEY } from './profiles.js';
-export { ACTIVE_PROFILE_KEY } from './active-profile.js';
-export { parseEnvValue } from './env.js';
+// Profiles and Configuration (src/profiles/profiles.ts, src/api/configuration.ts)
+export { Configuration, PROFILE_ENV } from './api/configuration.js';
+export type { ConfigurationSaveOptions } from './api/configuration.js';
+export { ProfileCycleError, PROFILE_META_KEY } from './profiles/profiles.js';
+export { ACTIVE_PROFILE_KEY } from './profiles/active.js';
+export { parseEnvValue } from './api/env.js';
 
-// Backups, snapshots, history (src/backups.ts, src/snapshots.ts, src/history.ts)
+// Backups, snapshots, history (src/backups/backups.ts, src/backups/snapshots.ts, src/history/journal.ts)
 
-// Bundles, integrity (src/bundles.ts, src/integrity.ts)
-export { BUNDLE_FORMAT, BUNDLE_VERSION, canonicalJson } from './bundles.js';
-export { QUARANTINE_DIR } from './integrity.js';
+// Bundles, integrity (src/bundles/bundles.ts, src/integrity/integrity.ts)
+export { BUNDLE_FORMAT, BUNDLE_VERSION, canonicalJson } from './bundles/bundles.js';
+export { QUARANTINE_DIR } from './integrity/integrity.js';
 
-// Watching (src/watch.ts)
-export { DEFAULT_DEBOUNCE_MS } from './watch.js';
+// Watching (src/watch/watch.ts)
+export { DEFAULT_DEBOUNCE_MS } from './watch/watch.js';

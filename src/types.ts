@@ -334,7 +334,7 @@ export interface Change {
   newValue?: unknown;
 }
 
-// Backups, snapshots, history, statistics (src/backups.ts, src/snapshots.ts, src/versions.ts, src/stats.ts)
+// Backups, snapshots, history, statistics (src/backups/backups.ts, src/backups/snapshots.ts, src/history/versions.ts, src/integrity/stats.ts)
 
 /** Options of `createBackup`. */
 export interface BackupOptions {
@@ -452,7 +452,7 @@ export interface ProfileInfo {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Profiles and Configuration (src/profiles.ts, src/configuration.ts)
+// Profiles and Configuration (src/profiles/profiles.ts, src/api/configuration.ts)
 // ---------------------------------------------------------------------------------------------
 
 /** A deep partial of a config type: what a profile or an override may hold. */

@@ -15,7 +15,7 @@ import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { yamlCodec } from '../src/codecs/index.js';
 import { fastPathApplies } from '../src/codecs/yaml.js';
-import { deepEqual } from '../src/document.js';
+import { deepEqual } from '../src/document/tree.js';
 
 const RUNS = Number(process.env.DIFF_RUNS ?? 400);
 

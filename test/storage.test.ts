@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, stat, symlink, utimes, writeFile, chmod, link } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LocalStorage } from '../src/storage/local.js';
+import { LocalStorage } from '../src/storage/local/local.js';
 import { runNode, tempDir, ROOT } from './helpers/tmp.js';
 
 const enc = (s: string) => Buffer.from(s);

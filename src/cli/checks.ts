@@ -3,7 +3,7 @@
  * file and profile is parsed and checked against the schema, and every problem is collected
  * (one broken file does not hide the others).
  */
-import type { ConfigPersistence } from '../config-persistence.js';
+import type { ConfigPersistence } from '../api/config-persistence.js';
 import { ConfigPersistenceError, ParseError, ValidationError, type ValidationIssue } from '../errors.js';
 import { inventory } from './inventory.js';
 

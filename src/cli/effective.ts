@@ -1,7 +1,7 @@
 /**
  * The effective configuration as the CLI shows it: every value with the layer it came from.
  */
-import type { Configuration } from '../configuration.js';
+import type { Configuration } from '../api/configuration.js';
 import type { ValueSource } from '../types.js';
 import { leaves, type Palette } from './output.js';
 

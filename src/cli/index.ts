@@ -2,7 +2,7 @@
  * The command-line program: global options, the commands, and the mapping of every outcome to an
  * exit code (0 success, 1 a problem found or a failed operation, 2 bad usage).
  */
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../core/lazy-deps.js';
 import { Command, CommanderError } from 'commander';
 import { EXIT, formatReport, toReport } from './errors.js';
 import { action, examples, processIo, type Io, type Kit, type RunState } from './runtime.js';
@@ -20,8 +20,7 @@ import { registerIntegrity } from './commands/integrity.js';
 /** The package version, read once from package.json next to `dist/`. */
 function version(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
+    return packageVersion();
   } catch {
     return '0.0.0'; // --version is informational; a missing package.json must not break the tool
   }

@@ -4,8 +4,8 @@
  */
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import type { ConfigPersistence } from '../config-persistence.js';
-import type { Configuration } from '../configuration.js';
+import type { ConfigPersistence } from '../api/config-persistence.js';
+import type { Configuration } from '../api/configuration.js';
 import { CliError } from './errors.js';
 import { colorEnabled, palette, type Palette } from './output.js';
 
@@ -64,7 +64,7 @@ export class Runtime {
    * the codecs cost more to load than the rest of the CLI).
    */
   store(): Promise<ConfigPersistence> {
-    this.store_ ??= import('../config-persistence.js').then(({ ConfigPersistence }) => new ConfigPersistence({ baseDir: this.opts.dir, schemaDir: this.opts.schemaDir }));
+    this.store_ ??= import('../api/config-persistence.js').then(({ ConfigPersistence }) => new ConfigPersistence({ baseDir: this.opts.dir, schemaDir: this.opts.schemaDir }));
     return this.store_;
   }
 
@@ -75,7 +75,7 @@ export class Runtime {
    * layer is unreadable or the result invalid.
    */
   configuration(extra: { watch?: boolean } = {}): Promise<Configuration> {
-    this.config_ ??= import('../configuration.js').then(({ Configuration }) =>
+    this.config_ ??= import('../api/configuration.js').then(({ Configuration }) =>
       Configuration.open({
         ...(extra.watch ? { watch: true } : {}),
         baseDir: this.opts.dir,

@@ -3,7 +3,7 @@
  * converting codec failures into the library's coded errors with the file name.
  */
 import { ConfigPersistenceError, ParseError, TooLargeError } from '../errors.js';
-import { assertDepth } from '../document.js';
+import { assertDepth } from '../document/tree.js';
 import type { Codec, SourcePosition } from '../types.js';
 import { jsonCodec } from './json.js';
 import { CodecLimitError, CodecSyntaxError } from './shared.js';

@@ -1,11 +1,11 @@
 /**
  * JSON: parsed with the built-in JSON.parse (fastest), positions found with jsonc-parser only when a
- * message needs one (it is loaded then, src/lazy-deps.ts). Saving keeps the file's indentation, key order and final newline.
+ * message needs one (it is loaded then, src/core/lazy-deps.ts). Saving keeps the file's indentation, key order and final newline.
  */
 import type { Node as JsonNode, ParseError as JsoncError } from 'jsonc-parser';
-import { jsoncLib } from '../lazy-deps.js';
+import { jsoncLib } from '../core/lazy-deps.js';
 import type { Codec, SourcePosition } from '../types.js';
-import { orderLike } from '../document.js';
+import { orderLike } from '../document/tree.js';
 import { CodecSyntaxError, positionAt, stripBom } from './shared.js';
 
 /** The JSON codec (`.json`, and the fallback for unknown extensions). */

@@ -5,13 +5,13 @@
  *   expansion, so alias bombs are refused), gives node positions for messages, and edits a file in
  *   place so comments, blank lines and key order survive a save.
  * test/codecs-differential.test.ts checks that both parsers agree on every document the fast path accepts.
- * `yaml` is loaded on first use (src/lazy-deps.ts): reading a plain file never needs it.
+ * `yaml` is loaded on first use (src/core/lazy-deps.ts): reading a plain file never needs it.
  */
 import jsyaml from 'js-yaml';
 import type { Document, LineCounter, Node as YamlNode, Pair } from 'yaml';
-import { yamlLib } from '../lazy-deps.js';
+import { yamlLib } from '../core/lazy-deps.js';
 import type { Codec, SourcePosition } from '../types.js';
-import { isPlainObject } from '../document.js';
+import { isPlainObject } from '../document/tree.js';
 import { CodecLimitError, CodecSyntaxError, stripBom } from './shared.js';
 import { fastPathApplies } from './yaml-fast-path.js';
 

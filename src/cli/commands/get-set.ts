@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { NotFoundError } from '../../errors.js';
-import { parseDotPath } from '../../names.js';
+import { parseDotPath } from '../../core/names.js';
 import { describeSource } from '../effective.js';
 import { usageError } from '../errors.js';
 import { formatDocument, formatValue } from '../output.js';

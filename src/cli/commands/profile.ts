@@ -2,7 +2,7 @@
  * `profile list|show|save|use|delete|diff`: named profiles and which one is active.
  */
 import type { Command } from 'commander';
-import { diffDocuments } from '../../document.js';
+import { diffDocuments } from '../../document/tree.js';
 import type { ProfileInfo } from '../../types.js';
 import { usageError } from '../errors.js';
 import { readInputDocument } from '../input.js';

@@ -2,7 +2,7 @@
  * Rendering shared by several commands.
  */
 import type { Change } from '../../types.js';
-import { isPlainObject } from '../../document.js';
+import { isPlainObject } from '../../document/tree.js';
 import { formatValue, leaves, type Palette } from '../output.js';
 
 /**

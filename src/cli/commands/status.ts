@@ -4,7 +4,7 @@
  * Exit 1 when something does not validate.
  */
 import type { Command } from 'commander';
-import type { Configuration } from '../../configuration.js';
+import type { Configuration } from '../../api/configuration.js';
 import type { ActiveProfileSource, BackupInfo, LayerInfo, ProfileInfo } from '../../types.js';
 import { describeSource, explainAll, type ValueRow } from '../effective.js';
 import { formatValue, pairs, plural, table, type Palette } from '../output.js';

@@ -40,7 +40,7 @@ await cp.loadConfig(spec.file).catch(() => undefined); // missing or unreadable:
 // that differs between Node versions and runs (seen on Node 24: inside the first save, shifting
 // the main thread's openat count against the dry run). Read here, before tracing starts.
 new Date().toString();
-// The packages the library loads on first use (src/lazy-deps.ts): loading one opens and closes a
+// The packages the library loads on first use (src/core/lazy-deps.ts): loading one opens and closes a
 // dozen files on the main thread, calls of the kinds the sweeps count. Loaded here (one module
 // cache per process), the operation's window holds its own calls only.
 const require = createRequire(import.meta.url);

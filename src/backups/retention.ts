@@ -1,0 +1,181 @@
+/**
+ * Backup retention: which backups to keep, applied after every backup the library takes and on
+ * request (`cleanupBackups`).
+ *
+ * Policy, per file (all snapshots count as one file, `*`):
+ * - keep the newest `maxBackups` (default 10); remove older ones;
+ * - remove those older than `maxBackupAgeMs`, when set;
+ * - a backup with a label is pinned: it is neither counted nor removed by retention, only by
+ *   `deleteBackup` (an operator's "before-upgrade" backup must not be pushed out by ten saves).
+ *
+ * After a save the decision needs only this process's view of the index (kept current by one
+ * `stat`, see backups/records.ts): no directory scan on the save path. `cleanupBackups` reconciles with
+ * the directory first, so records of vanished files are dropped and recovered files are counted.
+ */
+import { auditAppend } from '../changeset/audit.js';
+import { afterBackupHooks, retentionPlanner, type RetentionPlan } from '../changeset/documents.js';
+import { backupKey, cachedView, compactIndex, indexAppendOp, indexIdle, loadIndex, needsCompaction, noteAppended, noteOwnAppend, reconcile, serialize, type IndexLine } from './records.js';
+import { removeBackups } from './backups.js';
+import type { Context } from '../core/context.js';
+import { ConfigPersistenceError } from '../errors.js';
+import { objectOfBackup } from '../history/journal.js';
+import { pruneHistoryObjects } from '../history/versions.js';
+import type { AppendOp, BackupInfo, CleanupOptions, CleanupResult } from '../types.js';
+
+/** A retention policy. */
+export interface RetentionPolicy {
+  maxBackups: number;
+  maxAgeMs?: number | undefined;
+}
+
+/** The instance's policy (`maxBackups`, `maxBackupAgeMs`). */
+export function defaultPolicy(ctx: Context): RetentionPolicy {
+  return { maxBackups: ctx.options.maxBackups, maxAgeMs: ctx.options.maxBackupAgeMs };
+}
+
+/** Backups of one file (oldest first) that the policy removes. Pure. */
+export function selectExpired(oldestFirst: readonly BackupInfo[], policy: RetentionPolicy, now: number): BackupInfo[] {
+  let unpinned = 0;
+  for (const b of oldestFirst) if (!b.label) unpinned++;
+  let excess = Math.max(0, unpinned - policy.maxBackups);
+  const cutoff = policy.maxAgeMs === undefined ? undefined : now - policy.maxAgeMs;
+  const out: BackupInfo[] = [];
+  for (const b of oldestFirst) {
+    if (b.label) continue;
+    if (excess > 0) {
+      excess--;
+      out.push(b);
+    } else if (cutoff !== undefined && Date.parse(b.createdAt) < cutoff) out.push(b);
+    else if (cutoff === undefined) break; // the rest are within the count and no age limit applies
+  }
+  return out;
+}
+
+/**
+ * Records a backup this process just committed (through the save pipeline) in the index view and
+ * applies retention to its file. Registered as an `afterBackupHooks` entry.
+ */
+export async function afterBackup(ctx: Context, info: BackupInfo): Promise<void> {
+  const line: IndexLine = { op: 'add', ...info };
+  await serialize(ctx, () => noteAppended(ctx, [line], Buffer.byteLength(`${JSON.stringify(line)}\n`)));
+  await applyRetention(ctx, info.file);
+}
+
+/**
+ * Applies the instance's policy to the backups of `file` as this process's view knows them (the
+ * caller holds the file's lock, or accepts a concurrent backup being counted next time).
+ */
+export async function applyRetention(ctx: Context, file: string): Promise<void> {
+  const expired = await serialize(ctx, async () => {
+    const view = cachedView(ctx) ?? (await loadIndex(ctx));
+    return selectExpired(view.byFile.get(file) ?? [], defaultPolicy(ctx), Date.now());
+  });
+  if (expired.length > 0) {
+    // Not synced: losing this removal in a power cut only brings back a backup that the next
+    // pass removes again, and the next save's synced commit persists it anyway.
+    await removeBackups(ctx, expired, { op: 'retention', details: { file, maxBackups: ctx.options.maxBackups, maxAgeMs: ctx.options.maxBackupAgeMs ?? null } }, false);
+  }
+  await compactIfNeeded(ctx);
+}
+
+async function compactIfNeeded(ctx: Context): Promise<void> {
+  const view = cachedView(ctx);
+  if (view && !needsCompaction(view)) return;
+  await serialize(ctx, async () => {
+    if (needsCompaction(await loadIndex(ctx))) await compactIndex(ctx);
+  });
+}
+
+afterBackupHooks.push((ctx, info) => afterBackup(ctx, info));
+
+/**
+ * Retention for a backup the save pipeline is about to commit: the backups of the same file it
+ * pushes past the policy are removed by that commit (after its change is visible, see
+ * Commit.cleanup), their records and audit line written and synced with its own. The caller holds
+ * the file's lock, so no other save of this file can decide at the same time.
+ */
+async function planRetention(ctx: Context, info: BackupInfo, indexLineBytes: number): Promise<RetentionPlan> {
+  // loadIndex: one stat tells whether another process appended since (then it re-reads).
+  const view = await serialize(ctx, () => loadIndex(ctx));
+  const known = view.byFile.get(info.file) ?? [];
+  const expired = selectExpired([...known, info], defaultPolicy(ctx), Date.now()).filter((b) => b.id !== info.id);
+  const ids = new Map(expired.map((b) => [backupKey(b.id), b.id]));
+  // A save with a backup links no history object (the backup holds that content); the backup
+  // becomes the object when it expires here (see keepsHistory in history/journal.ts).
+  const keepAs = new Map<string, string>();
+  for (const b of expired) {
+    const object = objectOfBackup(b);
+    if (object !== undefined) keepAs.set(backupKey(b.id), object);
+  }
+  let removeLines: IndexLine[] = [];
+  let removeBytes = 0;
+  return {
+    cleanup: {
+      keys: [...ids.keys()],
+      keepAs,
+      records: (removed) => {
+        if (removed.length === 0) return [];
+        const at = new Date().toISOString();
+        removeLines = removed.map((key) => ({ op: 'remove', id: ids.get(key)!, at }));
+        // Not fsynced (like the removals): a lost record names a backup that is gone, which the
+        // next retention pass or cleanupBackups records again.
+        const indexOp: AppendOp = { ...indexAppendOp(ctx, removeLines), sync: 'lazy' };
+        removeBytes = indexOp.data.byteLength;
+        const audit = auditAppend({
+          at,
+          op: 'retention',
+          file: info.file,
+          changedBy: 'system',
+          ...(removeLines.length === 1 ? { backup: ids.get(removed[0]!)! } : {}),
+          details: { file: info.file, maxBackups: ctx.options.maxBackups, maxAgeMs: ctx.options.maxBackupAgeMs ?? null, removed: removeLines.map((l) => l.id) },
+        });
+        return [indexOp, audit];
+      },
+    },
+    done: async () => {
+      // No stat here: the next loadIndex (the next save's plan) compares sizes and re-reads when another process appended.
+      await serialize(ctx, async () => noteOwnAppend(ctx, [{ op: 'add', ...info }, ...removeLines], indexLineBytes + removeBytes));
+      // A backup the cleanup could not remove stays listed and is selected again by the next pass.
+      await compactIfNeeded(ctx);
+    },
+  };
+}
+
+retentionPlanner.plan = planRetention;
+
+/**
+ * Applies a retention policy to every file's backups (defaults: the instance options), after
+ * reconciling the records with the directory; also drops records of vanished files, compacts the
+ * index when worthwhile and prunes history contents no kept version needs.
+ */
+export async function cleanupBackups(ctx: Context, opts: CleanupOptions = {}): Promise<CleanupResult> {
+  const policy: RetentionPolicy = {
+    maxBackups: checkCount(opts.maxBackups ?? ctx.options.maxBackups, 'maxBackups'),
+    maxAgeMs: opts.maxAgeMs === undefined ? ctx.options.maxBackupAgeMs : checkCount(opts.maxAgeMs, 'maxAgeMs'),
+  };
+  await indexIdle(ctx);
+  const { backups, vanished } = await reconcile(ctx);
+  const byFile = new Map<string, BackupInfo[]>();
+  for (const b of [...backups].reverse()) {
+    let list = byFile.get(b.file);
+    if (!list) byFile.set(b.file, (list = []));
+    list.push(b);
+  }
+  const now = Date.now();
+  const removed: BackupInfo[] = [];
+  for (const list of byFile.values()) removed.push(...selectExpired(list, policy, now));
+  if (vanished.length > 0) await removeBackups(ctx, vanished, { op: 'cleanup', details: { reason: 'records of backups whose files are gone' } });
+  if (removed.length > 0) {
+    await removeBackups(ctx, removed, { op: 'cleanup', changedBy: 'user', details: { maxBackups: policy.maxBackups, maxAgeMs: policy.maxAgeMs ?? null } });
+  }
+  await compactIfNeeded(ctx);
+  await pruneHistoryObjects(ctx);
+  return { removed };
+}
+
+function checkCount(value: number, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new ConfigPersistenceError('E_INVALID_NAME', `cleanupBackups: ${name} must be a number >= 0, got ${String(value)}.`);
+  }
+  return value;
+}

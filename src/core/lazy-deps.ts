@@ -1,0 +1,63 @@
+/**
+ * Dependencies a cold `Configuration.open` does not need, loaded on first use (proper-lockfile too:
+ * a read-only start takes no lock).
+ *
+ * Importing `yaml`, `jsonc-parser` and ajv costs tens of milliseconds each at startup, while an
+ * application that opens a valid configuration needs none of them: js-yaml reads plain YAML, the
+ * validator comes precompiled from the validator cache (src/schema/cache.ts), and environment
+ * values are mostly plain scalars (src/api/env.ts). They are needed for positions in error messages,
+ * YAML with anchors or tags, edits that keep comments, and compiling a schema.
+ *
+ * Why `require` and not `await import()`: the APIs that need them are synchronous (a codec's
+ * parse/stringify/locate, schema validation, `Configuration.openSync`), so loading must be too.
+ * Each of these packages is CommonJS under Node, so `require` and a static `import` elsewhere (the
+ * CLI) share one module instance.
+ */
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+type YamlModule = typeof import('yaml');
+type ZlibModule = typeof import('node:zlib');
+type JsoncModule = typeof import('jsonc-parser');
+type LockfileModule = typeof import('proper-lockfile');
+
+let yamlModule: YamlModule | undefined;
+let jsoncModule: JsoncModule | undefined;
+let zlibModule: ZlibModule | undefined;
+let lockfileModule: LockfileModule | undefined;
+
+/** The `yaml` package (Document API: positions, anchors and tags, edits that keep comments). */
+export function yamlLib(): YamlModule {
+  return (yamlModule ??= require('yaml') as YamlModule);
+}
+
+/** The `jsonc-parser` package (positions of JSON syntax errors and of values, for messages). */
+export function jsoncLib(): JsoncModule {
+  return (jsoncModule ??= require('jsonc-parser') as JsoncModule);
+}
+
+/** `node:zlib` (compressed backups and snapshots): a built-in, but compiling it is a millisecond or two of startup. */
+export function zlibLib(): ZlibModule {
+  return (zlibModule ??= require('node:zlib') as ZlibModule);
+}
+
+/** `proper-lockfile` (with graceful-fs, retry and signal-exit): only writes take locks. */
+export function lockfileLib(): LockfileModule {
+  return (lockfileModule ??= require('proper-lockfile') as LockfileModule);
+}
+
+/** Loads a module by id from this package's dependencies (ajv and ajv-formats, for the schema compiler). */
+export function requireDependency<M>(id: string): M {
+  return require(id) as M;
+}
+
+let ownVersion: string | undefined;
+
+/**
+ * This package's version, through the package's own name (its `exports` lists `./package.json`), so
+ * it resolves the same from src/ under the tests, from the bundle in dist/ and from an install.
+ */
+export function packageVersion(): string {
+  return (ownVersion ??= require('config-persistence/package.json').version as string);
+}
