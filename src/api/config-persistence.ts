@@ -343,8 +343,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
     return this.withSnapshotLocks(
       () => snapshots.restoreTargets(this.ctx, doc),
       async (targets) => {
-        const { result, backups: taken } = await snapshots.restoreSnapshot(this.ctx, info, doc, targets, actor);
-        for (const file of new Set(taken.map((b) => b.file))) await retention.applyRetention(this.ctx, file);
+        const { result } = await snapshots.restoreSnapshot(this.ctx, info, doc, targets, actor);
         this.keys.clear(); // files may have appeared or disappeared
         return result;
       },

@@ -25,36 +25,31 @@
 import { promises as fs } from 'node:fs';
 import { packageVersion } from '../core/lazy-deps.js';
 import path from 'node:path';
-import { auditAppend } from '../changeset/audit.js';
-import { BACKUP_INDEX, indexAppendOp, loadIndex, noteAppended, serialize, type IndexLine } from '../backups/records.js';
-import { planBackup } from '../backups/backups.js';
+
+
 import { extensionOf, jsonCodec } from '../codecs/index.js';
 import { CodecSyntaxError } from '../codecs/shared.js';
 import { sha256, type Context } from '../core/context.js';
 import { assertDepth, cloneDocument, deepEqual, isPlainObject } from '../document/tree.js';
-import { afterBackupHooks, readDocument, readForOverwrite, validateDocument, type StoredDocument } from '../changeset/documents.js';
+import { commitChangeset, type FileChange } from '../changeset/changeset.js';
+import { readDocument, readForOverwrite, validateDocument, type StoredDocument } from '../changeset/documents.js';
 import { ChecksumError, ConfigPersistenceError, InvalidNameError, ioError, isErrno, NotFoundError, ParseError, TooLargeError, ValidationError } from '../errors.js';
 import { configKey, findExisting, PROFILES_DIR, profileKey } from '../core/keys.js';
-import { journalKey, planVersion, readJournal, rememberAppend } from '../history/journal.js';
+import { readJournal } from '../history/journal.js';
 import { mergeLayers, runAsync, validateLayers } from '../api/layers.js';
 import { assertFileName } from '../core/names.js';
 import { assertProfile, profileLayer, resolveProfileLayers } from '../profiles/profiles.js';
 import { configAndProfileKeys } from '../backups/snapshots.js';
 import { writeFileDurable } from '../storage/local/durable.js';
-import type {
-  AppendOp,
+import type { 
   BackupInfo,
   Bundle,
   BundleItem,
   BundleSelection,
   BundleWriteResult,
-  ChangedBy,
-  CopyOp,
   ImportedItem,
   ImportOptions,
-  ImportReport,
-  PutOp,
-} from '../types.js';
+  ImportReport } from '../types.js';
 
 /** `format` of a bundle. */
 export const BUNDLE_FORMAT = 'config-persistence-bundle';
@@ -423,75 +418,34 @@ export async function commitImport(ctx: Context, checked: CheckedBundle, plan: I
   const report = plan.report;
   if (plan.writes.length === 0) return report;
   if (hooks.snapshot) report.snapshot = (await hooks.snapshot()).id;
-  const now = new Date();
-  const changedBy: ChangedBy = opts.changedBy ?? 'user';
-  const reason = opts.reason ?? `import of ${checked.label}`;
-  const prepare: Array<PutOp | CopyOp | AppendOp> = [];
-  const changes: PutOp[] = [];
-  const lines: IndexLine[] = [];
-  const backups: BackupInfo[] = [];
-  const journals: Array<{ key: string; journal: Awaited<ReturnType<typeof readJournal>>; op: AppendOp }> = [];
+  const files: FileChange[] = [];
   for (const w of plan.writes) {
     const old = await readForOverwrite(ctx, w.key);
-    let backup: BackupInfo | undefined;
-    if (old && ctx.options.backupOnWrite) {
-      // The normal backup path: a hard link to the content this commit replaces.
-      const planned = await planBackup(ctx, { key: w.key, content: old, trigger: 'overwrite', now });
-      prepare.push(...planned.ops.filter((op) => !(op.type === 'append' && op.key === BACKUP_INDEX)));
-      lines.push({ op: 'add', ...planned.info });
-      backups.push((backup = planned.info));
-      const entry = report.overwritten.find((e) => e.file === w.key);
-      if (entry) entry.backup = backup.id;
-    }
     const journal = await readJournal(ctx, w.key);
-    const version = planVersion({
-      key: w.key,
-      journal,
-      ...(old ? { old: { sha256: old.sha256, size: old.bytes.byteLength } } : {}),
-      next: { sha256: w.sha256, size: w.bytes.byteLength },
-      changedBy,
-      reason,
-      operation: 'import',
-      ...(backup ? { backupId: backup.id } : {}),
-      now,
-    });
-    prepare.push(...version.ops);
-    const append = version.ops.find((op): op is AppendOp => op.type === 'append' && op.key === journalKey(w.key));
-    if (append) journals.push({ key: w.key, journal, op: append });
-    changes.push({ type: 'put', key: w.key, data: w.bytes });
+    files.push({ key: w.key, next: { bytes: w.bytes, sha256: w.sha256 }, old, journal, operation: 'import', ...(old && ctx.options.backupOnWrite ? { backup: 'overwrite' } : {}) });
   }
-  let indexOp: AppendOp | undefined;
-  if (lines.length > 0) {
-    await loadIndex(ctx); // so the append starts a fresh line after a torn tail
-    indexOp = indexAppendOp(ctx, lines);
-    prepare.push(indexOp);
-  }
-  for (const w of plan.writes) ctx.ownWrites.set(w.key, w.sha256); // before the change is visible: see changeset/documents.ts
-  await ctx.storage.commit({
-    prepare,
-    changes,
-    after: [
-      auditAppend({
-        at: now.toISOString(),
-        op: 'import',
-        file: '*',
-        changedBy: String(changedBy),
-        reason,
-        details: {
-          bundle: checked.bundle.checksum,
-          created: report.created.map((e) => e.file),
-          renamed: report.renamed.map((e) => e.file),
-          overwritten: report.overwritten.map((e) => e.file),
-          skipped: report.skipped.map((e) => e.file),
-          ...(report.snapshot ? { snapshot: report.snapshot } : {}),
-        },
-      }),
-    ],
+  const done = await commitChangeset(ctx, {
+    files,
+    changedBy: opts.changedBy ?? 'user',
+    reason: opts.reason ?? `import of ${checked.label}`,
+    now: new Date(),
+    audit: () => ({
+      op: 'import',
+      file: '*',
+      details: {
+        bundle: checked.bundle.checksum,
+        created: report.created.map((e) => e.file),
+        renamed: report.renamed.map((e) => e.file),
+        overwritten: report.overwritten.map((e) => e.file),
+        skipped: report.skipped.map((e) => e.file),
+        ...(report.snapshot ? { snapshot: report.snapshot } : {}),
+      },
+    }),
   });
-  for (const { key, journal, op } of journals) rememberAppend(ctx, key, journal, op.data);
-  for (const w of plan.writes) ctx.ownWrites.landed(w.key, w.sha256, w.bytes);
-  if (indexOp) await serialize(ctx, () => noteAppended(ctx, lines, indexOp.data.byteLength));
-  for (const backup of backups) for (const hook of afterBackupHooks) await hook(ctx, backup);
+  for (const file of done.files) {
+    const entry = file.backup && report.overwritten.find((e) => e.file === file.key);
+    if (entry) entry.backup = file.backup!.id;
+  }
   return report;
 }
 

@@ -33,7 +33,6 @@ import {
   BACKUPS_DIR,
   backupKey,
   compactIndex,
-  forgetIndex,
   indexAppendOp,
   INDEX_NAME,
   indexIdle,
@@ -46,10 +45,11 @@ import {
 import { compactStamp, listBackups, readBackup } from '../backups/backups.js';
 import { extensionOf } from '../codecs/index.js';
 import { sha256, type Context } from '../core/context.js';
+import { commitChangeset } from '../changeset/changeset.js';
 import { readDocument, readForOverwrite, validateDocument, writeBytes } from '../changeset/documents.js';
 import { ConfigPersistenceError, InvalidNameError, NotFoundError, ValidationError } from '../errors.js';
 import { CURRENT, flattenKey, PROFILES_DIR, unflattenKey } from '../core/keys.js';
-import { HISTORY_DIR, journalKey, OBJECTS_DIR, planVersion, readJournal, rememberAppend } from '../history/journal.js';
+import { HISTORY_DIR, journalKey, OBJECTS_DIR, readJournal } from '../history/journal.js';
 import { loadProfile, parentsOf, PROFILE_META_KEY, ProfileCycleError } from '../profiles/profiles.js';
 import { configAndProfileKeys, readSnapshot } from '../backups/snapshots.js';
 import type { AppendOp, BackupInfo, Problem, ProfileMeta, RepairAction, RepairOptions, RepairReport, VerifyResult } from '../types.js';
@@ -489,14 +489,14 @@ async function quarantine(
   if (!document && !(await ctx.storage.stat(key))) return undefined;
   const to = await quarantineKey(ctx, key, now, taken);
   if (old) {
-    // A config or profile leaving its place is a change of that file: record it in its history.
-    const journal = await readJournal(ctx, key);
-    const plan = planVersion({ key, journal, old: { sha256: old.sha256, size: old.bytes.byteLength }, changedBy: 'system', reason: `quarantined by repair (${finding.kind})`, operation: 'quarantine', now });
-    ctx.ownWrites.delete(key);
-    await ctx.storage.commit({ prepare: plan.ops, changes: [{ type: 'move', from: key, to }], after: [audit(key, { action: 'quarantine', to, version: plan.version })] });
-    const append = plan.ops.find((op): op is AppendOp => op.type === 'append' && op.key === journalKey(key));
-    if (append) rememberAppend(ctx, key, journal, append.data);
-    ctx.ownWrites.landed(key, '', undefined);
+    // A config or profile leaving its place is a change of that file: recorded in its history.
+    await commitChangeset(ctx, {
+      files: [{ key, moveTo: to, old, journal: await readJournal(ctx, key), operation: 'quarantine' }],
+      changedBy: 'system',
+      reason: `quarantined by repair (${finding.kind})`,
+      now,
+      audit: ([file]) => ({ op: 'repair', file: key, details: { kind: finding.kind, action: 'quarantine', to, version: file!.version } }),
+    });
   } else {
     await ctx.storage.commit({ changes: [{ type: 'move', from: key, to }], after: [audit(key, { action: 'quarantine', to })] });
   }
