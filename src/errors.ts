@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'E_LOCKED'
   | 'E_CHECKSUM'
   | 'E_TOO_LARGE'
-  | 'E_IO';
+  | 'E_IO'
+  | 'E_CLOSED';
 
 /** Base class of every error thrown by config-persistence. */
 export class ConfigPersistenceError extends Error {
@@ -108,6 +109,13 @@ export class ConflictError extends ConfigPersistenceError {
 export class LockedError extends ConfigPersistenceError {
   constructor(message: string, file?: string, cause?: unknown) {
     super('E_LOCKED', message, { file, cause });
+  }
+}
+
+/** The instance was closed: create a new one. Not an I/O failure — nothing was attempted. */
+export class ClosedError extends ConfigPersistenceError {
+  constructor(message: string) {
+    super('E_CLOSED', message);
   }
 }
 

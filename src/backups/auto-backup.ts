@@ -58,7 +58,7 @@ export async function snapshotIfChanged(ctx: Context, keys: readonly string[]): 
 export function startAutoBackup(ctx: Context, opts: AutoBackupOptions, runner: AutoBackupRunner): () => Promise<void> {
   const { intervalMs } = opts;
   if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || intervalMs < 1 || intervalMs > 2 ** 31 - 1) {
-    throw new ConfigPersistenceError('E_INVALID_NAME', `startAutoBackup: intervalMs must be a number of milliseconds between 1 and 2147483647, got ${String(intervalMs)}.`);
+    throw new ConfigPersistenceError('E_VALIDATION', `startAutoBackup: intervalMs must be a number of milliseconds between 1 and 2147483647, got ${String(intervalMs)}.`);
   }
   const report = opts.onError ?? ((error: Error) => process.emitWarning(error.message, { code: 'CONFIG_PERSISTENCE_AUTO_BACKUP' }));
   const fail = (err: unknown): void => report(err instanceof Error ? err : new Error(String(err)));

@@ -180,7 +180,7 @@ export async function cleanupBackups(ctx: Context, opts: CleanupOptions = {}): P
 
 function checkCount(value: number, name: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new ConfigPersistenceError('E_INVALID_NAME', `cleanupBackups: ${name} must be a number >= 0, got ${String(value)}.`);
+    throw new ConfigPersistenceError('E_VALIDATION', `cleanupBackups: ${name} must be a number >= 0, got ${String(value)}.`);
   }
   return value;
 }

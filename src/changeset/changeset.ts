@@ -104,6 +104,8 @@ export async function commitChangeset(ctx: Context, cs: Changeset): Promise<Chan
   });
   for (const j of plan.journals) rememberAppend(ctx, j.key, j.journal, j.op.data, j.lines);
   for (const f of cs.files) ctx.ownWrites.landed(f.key, f.next?.sha256 ?? '', f.next?.bytes);
+  // A name may now resolve to another file (`current` to a new `current.yaml`, or to nothing).
+  if (cs.files.some((f) => !f.old || !f.next)) ctx.state.keys.clear();
   if (retention) await retention.done();
   for (const f of cs.files) if (f.journal) await maybePruneHistory(ctx, f.key);
   return { files: plan.files, backups: plan.backups };

@@ -50,6 +50,8 @@ export interface Context {
  * re-read, never correctness.
  */
 export interface ContextState {
+  /** api/store.ts: storage keys of the file names callers used; cleared by the changeset when files appear or vanish. */
+  readonly keys: Map<string, string>;
   /** history/journal.ts: parsed journals by file key, valid while their length is unchanged. */
   readonly journals: Map<string, Journal>;
   /** backups/records.ts: the backup index as this instance last saw it, and the chain that orders its updates. */
@@ -70,6 +72,7 @@ export interface ContextState {
 /** A fresh {@link ContextState}. */
 export function createState(): ContextState {
   return {
+    keys: new Map(),
     journals: new Map(),
     backupIndex: { view: undefined, chain: Promise.resolve() },
     backupStamps: new Map(),
