@@ -121,8 +121,13 @@ export class ClosedError extends ConfigPersistenceError {
 
 /** Stored content does not match its recorded checksum (a tampered or truncated backup or bundle). */
 export class ChecksumError extends ConfigPersistenceError {
-  constructor(message: string, file?: string) {
-    super('E_CHECKSUM', message, { file });
+  /** What is wrong, without the advice for the operation that found it (verify reports this). */
+  readonly problem: string;
+
+  /** `advice` is what the failed operation tells its caller to do; the message is problem + advice. */
+  constructor(problem: string, file?: string, advice?: string) {
+    super('E_CHECKSUM', advice ? `${problem} ${advice}` : problem, { file });
+    this.problem = problem;
   }
 }
 

@@ -226,16 +226,18 @@ export async function readBackup(ctx: Context, info: BackupInfo): Promise<{ byte
       bytes = zlibLib().gunzipSync(stored);
     } catch (err) {
       throw new ChecksumError(
-        `${display} cannot be decompressed (${(err as Error).message}): it is truncated or damaged. Nothing was restored; pick another backup.`,
+        `${display} cannot be decompressed (${(err as Error).message}): it is truncated or damaged.`,
         display,
+        'Nothing was restored; pick another backup.',
       );
     }
   }
   const actual = sha256(bytes);
   if (actual !== info.sha256 || bytes.byteLength !== info.size) {
     throw new ChecksumError(
-      `${display} does not match its record (sha256 ${actual.slice(0, 12)}… and ${bytes.byteLength} bytes, recorded ${info.sha256.slice(0, 12)}… and ${info.size} bytes): it was modified or truncated after it was taken. Nothing was restored; pick another backup.`,
+      `${display} does not match its record (sha256 ${actual.slice(0, 12)}… and ${bytes.byteLength} bytes, recorded ${info.sha256.slice(0, 12)}… and ${info.size} bytes): it was modified or truncated after it was taken.`,
       display,
+      'Nothing was restored; pick another backup.',
     );
   }
   return { bytes, ...(stat?.mode !== undefined ? { mode: stat.mode } : {}) };

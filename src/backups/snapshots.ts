@@ -23,6 +23,9 @@ import { zlibLib } from '../core/lazy-deps.js';
 import { RESERVED_NAMES } from '../core/names.js';
 import type { BackupInfo, BackupTrigger, PutOp, RestoreResult, SnapshotOptions } from '../types.js';
 
+/** The advice of a snapshot that cannot be restored. */
+const NOTHING_RESTORED = 'Nothing was restored; pick another backup.';
+
 /** Version of the snapshot document layout. */
 export const SNAPSHOT_VERSION = 1;
 
@@ -177,18 +180,18 @@ export async function readSnapshot(ctx: Context, info: BackupInfo): Promise<Snap
   try {
     doc = JSON.parse(Buffer.from(bytes).toString('utf8')) as SnapshotDocument;
   } catch (err) {
-    throw new ChecksumError(`${display} is not a snapshot document (${(err as Error).message}); nothing was restored.`, display);
+    throw new ChecksumError(`${display} is not a snapshot document (${(err as Error).message}).`, display, NOTHING_RESTORED);
   }
   if (doc.format !== SNAPSHOT_FORMAT || !Array.isArray(doc.files)) {
-    throw new ChecksumError(`${display} is not a config-persistence snapshot; nothing was restored.`, display);
+    throw new ChecksumError(`${display} is not a config-persistence snapshot.`, display, NOTHING_RESTORED);
   }
   const contents = new Map<string, Uint8Array>();
   for (const entry of doc.files) {
     const key = await configKey(ctx, entry.file); // refuses names that could leave the base directory
-    if (key !== entry.file) throw new ChecksumError(`${display} names a file "${entry.file}" that is not a config or profile; nothing was restored.`, display);
+    if (key !== entry.file) throw new ChecksumError(`${display} names a file "${entry.file}" that is not a config or profile.`, display, NOTHING_RESTORED);
     const data = entry.encoding === 'base64' ? Buffer.from(entry.content, 'base64') : Buffer.from(entry.content, 'utf8');
     if (sha256(data) !== entry.sha256) {
-      throw new ChecksumError(`${display}: the copy of ${entry.file} inside does not match its checksum; nothing was restored.`, display);
+      throw new ChecksumError(`${display}: the copy of ${entry.file} inside does not match its checksum.`, display, NOTHING_RESTORED);
     }
     contents.set(key, data);
   }

@@ -22,10 +22,8 @@
  *
  * A dry run stops after step 3 and returns the plan.
  */
-import { promises as fs } from 'node:fs';
 import { packageVersion } from '../core/lazy-deps.js';
 import path from 'node:path';
-
 
 import { extensionOf, jsonCodec } from '../codecs/index.js';
 import { CodecSyntaxError } from '../codecs/shared.js';
@@ -33,14 +31,14 @@ import { sha256, type Context } from '../core/context.js';
 import { assertDepth, cloneDocument, deepEqual, isPlainObject } from '../document/tree.js';
 import { commitChangeset, type FileChange } from '../changeset/changeset.js';
 import { readDocument, readForOverwrite, validateDocument, type StoredDocument } from '../changeset/documents.js';
-import { ChecksumError, ConfigPersistenceError, InvalidNameError, ioError, isErrno, NotFoundError, ParseError, TooLargeError, ValidationError } from '../errors.js';
+import { ChecksumError, ConfigPersistenceError, InvalidNameError, NotFoundError, ParseError, TooLargeError, ValidationError } from '../errors.js';
 import { configKey, findExisting, PROFILES_DIR, profileKey } from '../core/keys.js';
 import { readJournal } from '../history/journal.js';
 import { mergeLayers, runAsync, validateLayers } from '../api/layers.js';
 import { assertFileName } from '../core/names.js';
 import { assertProfile, profileLayer, resolveProfileLayers } from '../profiles/profiles.js';
 import { configAndProfileKeys } from '../backups/snapshots.js';
-import { writeFileDurable } from '../storage/local/durable.js';
+import { readUserFile, writeUserFile } from '../storage/local/files.js';
 import type { 
   BackupInfo,
   Bundle,
@@ -113,11 +111,7 @@ export async function writeBundle(ctx: Context, target: string, selection: Bundl
   const bundle = await exportBundle(ctx, selection);
   const file = path.resolve(target);
   const data = Buffer.from(`${JSON.stringify(bundle, null, 2)}\n`);
-  try {
-    await writeFileDurable(file, data, { durable: ctx.options.durable, mode: 0o600 });
-  } catch (err) {
-    throw ioError('write the bundle', file, err);
-  }
+  await writeUserFile(file, data, { what: 'the bundle', durable: ctx.options.durable, mode: 0o600 });
   return { path: file, itemCount: bundle.itemCount, checksum: bundle.checksum, size: data.byteLength };
 }
 
@@ -172,22 +166,9 @@ export async function readBundle(ctx: Context, source: Bundle | string): Promise
   return { bundle: checkBundle(ctx, cloneDocument(source), label), label };
 }
 
-async function readBundleFile(ctx: Context, file: string): Promise<string> {
+function readBundleFile(ctx: Context, file: string): Promise<string> {
   // A bundle holds many files: allow it 16× the per-file limit.
-  const limit = ctx.options.maxFileBytes * 16;
-  try {
-    const handle = await fs.open(file, 'r');
-    try {
-      const { size } = await handle.stat();
-      if (size > limit) throw new TooLargeError(`${file} is ${size} bytes, over the bundle limit of ${limit} (16× maxFileBytes).`, file);
-      return await handle.readFile('utf8');
-    } finally {
-      await handle.close();
-    }
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) throw new NotFoundError(`Bundle ${file} does not exist; check the path.`, file);
-    throw ioError('read the bundle', file, err);
-  }
+  return readUserFile(file, { what: 'a bundle (16× maxFileBytes)', maxBytes: ctx.options.maxFileBytes * 16, missingHint: 'check the path of the bundle' });
 }
 
 function parseBundleText(file: string, text: string): unknown {

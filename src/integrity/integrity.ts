@@ -47,7 +47,7 @@ import { extensionOf } from '../codecs/index.js';
 import { sha256, type Context } from '../core/context.js';
 import { commitChangeset } from '../changeset/changeset.js';
 import { readDocument, readForOverwrite, validateDocument, writeBytes } from '../changeset/documents.js';
-import { ConfigPersistenceError, InvalidNameError, NotFoundError, ValidationError } from '../errors.js';
+import { ChecksumError, ConfigPersistenceError, InvalidNameError, NotFoundError, ValidationError } from '../errors.js';
 import { CURRENT, flattenKey, PROFILES_DIR, unflattenKey } from '../core/keys.js';
 import { HISTORY_DIR, journalKey, OBJECTS_DIR, readJournal } from '../history/journal.js';
 import { loadProfile, parentsOf, PROFILE_META_KEY, ProfileCycleError } from '../profiles/profiles.js';
@@ -300,7 +300,7 @@ async function backupProblem(ctx: Context, info: BackupInfo): Promise<string | u
     else await readBackup(ctx, info);
     return undefined;
   } catch (err) {
-    if (hasCode(err, 'E_CHECKSUM')) return (err as Error).message.replace(/ Nothing was restored; pick another backup\.$|; nothing was restored\.$/, '.');
+    if (err instanceof ChecksumError) return err.problem;
     if (hasCode(err, 'E_NOT_FOUND')) return undefined; // removed meanwhile (retention): not damage
     throw err;
   }
