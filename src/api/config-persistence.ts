@@ -441,18 +441,25 @@ export class ConfigPersistence<T = Record<string, unknown>> {
     if (options.dryRun) return (await bundles.planImport(this.ctx, checked, options)).report;
     await this.s.settle();
     return this.s.withSnapshotLocks(
-      // Every config and profile (the snapshot reads them all, an overwrite may break a child)
-      // and every key the plan writes; re-planned until the set is stable, then once more inside.
-      async () => [...new Set([...(await snapshots.configAndProfileKeys(this.ctx)), ...(await bundles.planImport(this.ctx, checked, options, false)).writes.map((w) => w.key)])],
+      // The keys the plan writes and, when it overwrites, every config and profile (an overwrite
+      // may break a child, which validation reads); re-planned until the set is stable, then once more inside.
+      async () => {
+        const writes = (await bundles.planImport(this.ctx, checked, options, false)).writes;
+        const others = bundles.touchesOthers(writes) ? await snapshots.configAndProfileKeys(this.ctx) : [];
+        return [...new Set([...others, ...writes.map((w) => w.key)])];
+      },
       async (locked) => {
         const plan = await bundles.planImport(this.ctx, checked, options);
         const unlocked = plan.writes.filter((w) => !locked.includes(w.key));
         if (unlocked.length > 0) {
           throw new ConflictError(`${unlocked.map((w) => this.ctx.storage.describe(w.key)).join(', ')} appeared while the import was starting; nothing was imported. Run the import again.`);
         }
+        const keys = plan.writes.map((w) => w.key);
         return bundles.commitImport(this.ctx, checked, plan, options, {
+          // Of what the import writes, so restoring it undoes exactly the import (created files
+          // are in its scope and are removed again), at a cost that does not grow with the directory.
           snapshot: async () => {
-            const info = await snapshots.createSnapshot(this.ctx, await snapshots.configAndProfileKeys(this.ctx), 'all', {
+            const info = await snapshots.createSnapshot(this.ctx, keys, keys, {
               trigger: 'pre-import',
               changedBy: options.changedBy ?? 'user',
               reason: `before importing ${checked.label}`,

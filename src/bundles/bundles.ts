@@ -347,7 +347,7 @@ async function validatePlan(ctx: Context, label: string, writes: readonly Planne
       throw err;
     }
   }
-  if (writes.length === 0) return;
+  if (!touchesOthers(writes)) return;
   const written = new Set(writes.map((w) => w.key));
   for (const key of await configAndProfileKeys(ctx)) {
     if (!key.startsWith(`${PROFILES_DIR}/`) || written.has(key)) continue;
@@ -366,6 +366,15 @@ async function validatePlan(ctx: Context, label: string, writes: readonly Planne
       throw broken;
     }
   }
+}
+
+/**
+ * Whether a plan can change how other files resolve: only an overwrite can. A created or renamed
+ * name did not exist, so no profile that is valid now extends it; skipping the check keeps an
+ * import of one new profile next to 10,000 as cheap as into an empty directory.
+ */
+export function touchesOthers(writes: readonly PlannedWrite[]): boolean {
+  return writes.some((w) => w.action === 'overwrite');
 }
 
 async function validateProfile(ctx: Context, name: string, read: (ctx: Context, key: string) => Promise<StoredDocument | undefined>, target: string): Promise<void> {
