@@ -9,7 +9,7 @@
  * | unparsable         | a config or profile that does not parse      | quarantine (or recover `current.*`, if asked) |
  * | schema-invalid     | a config, or a profile in its resolved form  | quarantine (or recover `current.*`, if asked) |
  * | missing-parent     | a profile whose `$profile.extends` is gone   | quarantine                                    |
- * | profile-cycle      | profiles that extend each other in a loop    | quarantine                                    |
+ * | profile-cycle      | profiles that extend each other in a loop    | reported in `remaining` (a human picks the link) |
  * | checksum-mismatch  | a backup or history object whose bytes differ from their record / name | quarantine (+ drop the record) |
  * | missing-backup     | an index record whose backup file is gone    | drop the record                               |
  * | unindexed-backup   | a backup file without a record               | add the record, or quarantine if unreadable   |
@@ -207,7 +207,10 @@ async function resolveProfile(ctx: Context, key: string, name: string): Promise<
     return undefined;
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    if (err instanceof ProfileCycleError) return { path: key, kind: 'profile-cycle', message, fix };
+    // Each file of a cycle is valid on its own and a human decides which link goes: quarantining
+    // one would leave the others without a parent (and repair would then take them too), so a
+    // cycle is reported for a person to fix, never moved away.
+    if (err instanceof ProfileCycleError) return { path: key, kind: 'profile-cycle', message };
     if (err instanceof ValidationError) return { path: key, kind: 'schema-invalid', message, fix };
     if (err instanceof NotFoundError || err instanceof InvalidNameError) return { path: key, kind: 'missing-parent', message, fix };
     // An unreadable parent or default.* is reported as itself.
