@@ -308,6 +308,32 @@ describe('import', () => {
       await cp.close();
     });
 
+    it('rename carries the bundle\'s own extends links: its staging extends its production, now production-2', async () => {
+      const source = await tempDir();
+      const from = new ConfigPersistence({ baseDir: source, schemaDir: source });
+      await from.saveProfile('production', { api: { host: 'bundle-prod' } });
+      await from.saveProfile('staging', { name: 'bundle-staging' }, { extends: 'production' });
+      await from.saveProfile('qa', { name: 'bundle-qa' }, { extends: ['production', 'staging'] });
+      const bundle = await from.exportBundle({ profiles: true });
+      await from.close();
+      const dir = await tempDir();
+      const cp = new ConfigPersistence({ baseDir: dir, schemaDir: dir });
+      await cp.saveProfile('production', { api: { host: 'local-prod' } });
+      await cp.saveProfile('staging', { name: 'local-staging' });
+      const report = await cp.importBundle(bundle, { onConflict: 'rename' });
+      expect(report.renamed.map((e) => [e.originalName, e.name])).toEqual([
+        ['production', 'production-2'],
+        ['staging', 'staging-2'],
+      ]);
+      expect((await cp.loadProfile('staging-2')).meta.extends).toEqual('production-2');
+      expect((await cp.loadProfile('staging-2')).data).toEqual({ api: { host: 'bundle-prod' }, name: 'bundle-staging' });
+      expect((await cp.loadProfile('qa')).meta.extends).toEqual(['production-2', 'staging-2']);
+      // The local profiles are untouched.
+      expect((await cp.loadProfile('staging')).data).toEqual({ name: 'local-staging' });
+      expect((await cp.loadProfile('production')).data).toEqual({ api: { host: 'local-prod' } });
+      await cp.close();
+    });
+
     it('overwrite: backed up, versioned, layout kept, after a pre-import snapshot', async () => {
       const { dir, cp, bundle } = await setup();
       const report = await cp.importBundle(bundle, { onConflict: 'overwrite', reason: 'sync from staging' });

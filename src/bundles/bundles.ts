@@ -36,7 +36,7 @@ import { configKey, findExisting, PROFILES_DIR, profileKey } from '../core/keys.
 import { readJournal } from '../history/journal.js';
 import { mergeLayers, runAsync, validateLayers } from '../api/layers.js';
 import { assertFileName } from '../core/names.js';
-import { assertProfile, profileLayer, resolveProfileLayers } from '../profiles/profiles.js';
+import { assertProfile, PROFILE_META_KEY, profileLayer, resolveProfileLayers } from '../profiles/profiles.js';
 import { configAndProfileKeys } from '../backups/snapshots.js';
 import { readUserFile, writeUserFile } from '../storage/local/files.js';
 import type { 
@@ -67,6 +67,8 @@ interface PlannedWrite {
   key: string;
   name: string;
   action: 'create' | 'rename' | 'overwrite';
+  /** What is written: the item's data, with `extends` links to renamed bundle profiles following them. */
+  data: unknown;
   bytes: Uint8Array;
   sha256: string;
   text: string;
@@ -259,6 +261,7 @@ export async function planImport(ctx: Context, checked: CheckedBundle, opts: Imp
   }
   const report: ImportReport = { dryRun: Boolean(opts.dryRun), created: [], renamed: [], overwritten: [], skipped: [] };
   const writes: PlannedWrite[] = [];
+  const decided: Array<{ item: BundleItem; key: string; name: string; action: PlannedWrite['action']; previousText: string | undefined }> = [];
   const claimed = new Set<string>(); // `kind\0name` of every name this import takes
   const conflicts: Array<{ item: BundleItem; existing: string }> = [];
   for (const item of checked.bundle.items) {
@@ -266,7 +269,7 @@ export async function planImport(ctx: Context, checked: CheckedBundle, opts: Imp
     if (existing) conflicts.push({ item, existing });
     else {
       claimed.add(`${item.kind}\u0000${item.name}`);
-      writes.push(encodeWrite(ctx, item, keyOf(item.kind, item.name, item.format), item.name, 'create', undefined));
+      decided.push({ item, key: keyOf(item.kind, item.name, item.format), name: item.name, action: 'create', previousText: undefined });
     }
   }
   for (const { item, existing } of conflicts) {
@@ -277,13 +280,15 @@ export async function planImport(ctx: Context, checked: CheckedBundle, opts: Imp
       continue;
     }
     if (onConflict === 'skip') report.skipped.push({ ...entry, reason: 'exists' });
-    else if (onConflict === 'overwrite') writes.push(encodeWrite(ctx, item, existing, item.name, 'overwrite', old?.text));
+    else if (onConflict === 'overwrite') decided.push({ item, key: existing, name: item.name, action: 'overwrite', previousText: old?.text });
     else {
       const name = await freeName(ctx, item, claimed);
       claimed.add(`${item.kind}\u0000${name}`);
-      writes.push(encodeWrite(ctx, item, keyOf(item.kind, name, item.format), name, 'rename', undefined));
+      decided.push({ item, key: keyOf(item.kind, name, item.format), name, action: 'rename', previousText: undefined });
     }
   }
+  const renamed = new Map(decided.filter((d) => d.action === 'rename' && d.item.kind === 'profile').map((d) => [d.item.name, d.name]));
+  for (const d of decided) writes.push(encodeWrite(ctx, d.item, d.key, d.name, d.action, d.previousText, renamed));
   if (validate) await validatePlan(ctx, checked.label, writes);
   const order = new Map(checked.bundle.items.map((item, i) => [item, i]));
   writes.sort((a, b) => order.get(a.item)! - order.get(b.item)!);
@@ -306,13 +311,37 @@ async function freeName(ctx: Context, item: BundleItem, claimed: ReadonlySet<str
   }
 }
 
-function encodeWrite(ctx: Context, item: BundleItem, key: string, name: string, action: PlannedWrite['action'], previousText: string | undefined): PlannedWrite {
-  const bytes = ctx.codecs.encode(key, item.data, previousText);
+function encodeWrite(
+  ctx: Context,
+  item: BundleItem,
+  key: string,
+  name: string,
+  action: PlannedWrite['action'],
+  previousText: string | undefined,
+  renamed: ReadonlyMap<string, string>,
+): PlannedWrite {
+  const data = item.kind === 'profile' ? followRenames(item.data, renamed) : item.data;
+  const bytes = ctx.codecs.encode(key, data, previousText);
   if (bytes.byteLength > ctx.options.maxFileBytes) {
     const display = ctx.storage.describe(key);
     throw new TooLargeError(`${display} would be ${bytes.byteLength} bytes, over maxFileBytes (${ctx.options.maxFileBytes}); nothing was imported.`, display);
   }
-  return { item, key, name, action, bytes, sha256: sha256(bytes), text: Buffer.from(bytes).toString('utf8') };
+  return { item, key, name, action, data, bytes, sha256: sha256(bytes), text: Buffer.from(bytes).toString('utf8') };
+}
+
+/**
+ * A profile's data with its `extends` links to bundle profiles imported under another name
+ * pointing at that name: the bundle's `staging` extends the bundle's `production`, so when that
+ * arrives as `production-2`, `staging` must extend `production-2`, not the local `production`.
+ */
+function followRenames(data: unknown, renamed: ReadonlyMap<string, string>): unknown {
+  if (renamed.size === 0 || !isPlainObject(data)) return data;
+  const meta = data[PROFILE_META_KEY];
+  if (!isPlainObject(meta) || meta.extends === undefined) return data;
+  const follow = (parent: unknown): unknown => (typeof parent === 'string' ? (renamed.get(parent) ?? parent) : parent);
+  const parents = Array.isArray(meta.extends) ? meta.extends.map(follow) : follow(meta.extends);
+  if (deepEqual(parents, meta.extends)) return data;
+  return { ...data, [PROFILE_META_KEY]: { ...meta, extends: parents } };
 }
 
 function sameData(ctx: Context, key: string, text: string, data: unknown): boolean {
@@ -332,7 +361,7 @@ function sameData(ctx: Context, key: string, text: string, data: unknown): boole
 async function validatePlan(ctx: Context, label: string, writes: readonly PlannedWrite[]): Promise<void> {
   await ctx.schema.ready();
   const planned = new Map<string, StoredDocument>();
-  for (const w of writes) planned.set(stripExtension(w.key), { key: w.key, bytes: w.bytes, text: w.text, data: w.item.data, sha256: w.sha256 });
+  for (const w of writes) planned.set(stripExtension(w.key), { key: w.key, bytes: w.bytes, text: w.text, data: w.data, sha256: w.sha256 });
   const after = (c: Context, key: string): Promise<StoredDocument | undefined> => {
     const doc = planned.get(stripExtension(key));
     return doc ? Promise.resolve(doc) : readDocument(c, key);
@@ -340,7 +369,7 @@ async function validatePlan(ctx: Context, label: string, writes: readonly Planne
   for (const w of writes) {
     const target = `${label} (${w.item.kind} "${w.item.name}"${w.name !== w.item.name ? ` as "${w.name}"` : ''})`;
     try {
-      if (w.item.kind === 'config') validateDocument(ctx, w.key, w.item.data);
+      if (w.item.kind === 'config') validateDocument(ctx, w.key, w.data);
       else await validateProfile(ctx, w.name, after, target);
     } catch (err) {
       if (err instanceof ValidationError && err.file !== target) throw new ValidationError(target, err.issues);
