@@ -242,14 +242,13 @@ export class Configuration<T = Record<string, unknown>> {
   /** The value at a dot path (`server.port`, `allowedOrigins.0`), or `fallback` when there is none. */
   get<P extends ConfigPath<T>>(path: P): DeepReadonly<PathValue<T, P>> | undefined;
   get<P extends ConfigPath<T>, F>(path: P, fallback: F): DeepReadonly<PathValue<T, P>> | F;
-  get(path: string, fallback?: unknown): unknown;
   get(path: string, fallback?: unknown): unknown {
     const value = getPath(this.state.data, parseDotPath(path));
     return value === undefined ? fallback : value;
   }
 
   /** Whether the effective configuration has a value (even `null`) at the dot path. */
-  has(path: string): boolean {
+  has(path: ConfigPath<T>): boolean {
     return hasPath(this.state.data, parseDotPath(path));
   }
 
@@ -278,7 +277,7 @@ export class Configuration<T = Record<string, unknown>> {
    * the value of the layers below shows through again; returns false when `current.*` had nothing
    * there. To hide a lower layer's value, `set(path, null)`. Inside a list, the element is removed.
    */
-  delete(path: string): boolean {
+  delete(path: ConfigPath<T>): boolean {
     this.assertOpen();
     const segments = parseDotPath(path);
     if (segments.length === 0) throw new InvalidNameError('delete() needs a path such as "server.port".');
