@@ -33,7 +33,7 @@ export { parseEnvValue } from './api/env.js';
 // Backups, snapshots, history (src/backups/backups.ts, src/backups/snapshots.ts, src/history/journal.ts)
 
 // Bundles, integrity (src/bundles/bundles.ts, src/integrity/integrity.ts)
-export { BUNDLE_FORMAT, BUNDLE_VERSION, canonicalJson } from './bundles/bundles.js';
+export { BUNDLE_FORMAT, BUNDLE_VERSION, canonicalJson } from './bundles/format.js';
 export { QUARANTINE_DIR } from './integrity/integrity.js';
 
 // Watching (src/watch/watch.ts)

@@ -6,12 +6,19 @@ import type { Context } from '../core/context.js';
 import { SNAPSHOT_LOCK, STORE, Store } from './store.js';
 import { cloneDocument } from '../document/tree.js';
 import { loadDocument, readDocument, removeDocument, validateDocument, writeDocument, type WriteMeta } from '../changeset/documents.js';
-
-
 import { watchDocument } from '../watch/watch.js';
 import type { WatchEvent, WatchHandle, WatchOptions } from '../types.js';
 import type { ConfigPersistenceOptions, SaveOptions, SaveResult } from '../types.js';
-import type { ChangedBy, CopyProfileOptions, DeepPartial, DeleteProfileOptions, LoadProfileOptions, Profile, ProfileInfo, SaveProfileOptions } from '../types.js';
+import type {
+  ChangedBy,
+  CopyProfileOptions,
+  DeepPartial,
+  DeleteProfileOptions,
+  LoadProfileOptions,
+  Profile,
+  ProfileInfo,
+  SaveProfileOptions,
+} from '../types.js';
 import { ACTIVE_PROFILE_KEY, readActiveProfile, writeActiveProfile } from '../profiles/active.js';
 import { ConflictError } from '../errors.js';
 import { PROFILES_DIR, profileKey } from '../core/keys.js';
@@ -26,7 +33,19 @@ import {
   profileExists as profileFileExists,
   saveProfile as saveProfileDocument,
 } from '../profiles/profiles.js';
-import type { AutoBackupOptions, BackupInfo, BackupOptions, Change, ChangeOptions, CleanupOptions, CleanupResult, RestoreResult, SnapshotOptions, Stats, VersionInfo } from '../types.js';
+import type {
+  AutoBackupOptions,
+  BackupInfo,
+  BackupOptions,
+  Change,
+  ChangeOptions,
+  CleanupOptions,
+  CleanupResult,
+  RestoreResult,
+  SnapshotOptions,
+  Stats,
+  VersionInfo,
+} from '../types.js';
 import * as autoBackup from '../backups/auto-backup.js';
 import { SNAPSHOT_FILE } from '../backups/records.js';
 import * as backups from '../backups/backups.js';
@@ -36,7 +55,9 @@ import * as snapshots from '../backups/snapshots.js';
 import { collectStats } from '../integrity/stats.js';
 import * as integrity from '../integrity/integrity.js';
 import type { RepairOptions, RepairReport, VerifyResult } from '../types.js';
-import * as bundles from '../bundles/bundles.js';
+import * as bundleFormat from '../bundles/format.js';
+import * as bundleExport from '../bundles/export.js';
+import * as bundleImport from '../bundles/import.js';
 import type { Bundle, BundleSelection, BundleWriteResult, ImportOptions, ImportReport } from '../types.js';
 import * as versions from '../history/versions.js';
 
@@ -417,14 +438,14 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   async exportBundle(selection: BundleSelection = {}): Promise<Bundle> {
     this.s.assertOpen('ConfigPersistence');
     await this.s.settle();
-    return bundles.exportBundle(this.ctx, { ...selection });
+    return bundleExport.exportBundle(this.ctx, { ...selection });
   }
 
   /** Exports to one JSON file at `path` (atomic, durable, mode 0600) and says what it wrote. */
   async writeBundle(path: string, selection: BundleSelection = {}): Promise<BundleWriteResult> {
     this.s.assertOpen('ConfigPersistence');
     await this.s.settle();
-    return bundles.writeBundle(this.ctx, path, { ...selection });
+    return bundleExport.writeBundle(this.ctx, path, { ...selection });
   }
 
   /**
@@ -437,25 +458,25 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   async importBundle(source: Bundle | string, opts: ImportOptions = {}): Promise<ImportReport> {
     this.s.assertOpen('ConfigPersistence');
     const options = { ...opts };
-    const checked = await bundles.readBundle(this.ctx, source);
-    if (options.dryRun) return (await bundles.planImport(this.ctx, checked, options)).report;
+    const checked = await bundleFormat.readBundle(this.ctx, source);
+    if (options.dryRun) return (await bundleImport.planImport(this.ctx, checked, options)).report;
     await this.s.settle();
     return this.s.withSnapshotLocks(
       // The keys the plan writes and, when it overwrites, every config and profile (an overwrite
       // may break a child, which validation reads); re-planned until the set is stable, then once more inside.
       async () => {
-        const writes = (await bundles.planImport(this.ctx, checked, options, false)).writes;
-        const others = bundles.touchesOthers(writes) ? await snapshots.configAndProfileKeys(this.ctx) : [];
+        const writes = (await bundleImport.planImport(this.ctx, checked, options, false)).writes;
+        const others = bundleImport.touchesOthers(writes) ? await snapshots.configAndProfileKeys(this.ctx) : [];
         return [...new Set([...others, ...writes.map((w) => w.key)])];
       },
       async (locked) => {
-        const plan = await bundles.planImport(this.ctx, checked, options);
+        const plan = await bundleImport.planImport(this.ctx, checked, options);
         const unlocked = plan.writes.filter((w) => !locked.includes(w.key));
         if (unlocked.length > 0) {
           throw new ConflictError(`${unlocked.map((w) => this.ctx.storage.describe(w.key)).join(', ')} appeared while the import was starting; nothing was imported. Run the import again.`);
         }
         const keys = plan.writes.map((w) => w.key);
-        return bundles.commitImport(this.ctx, checked, plan, options, {
+        return bundleImport.commitImport(this.ctx, checked, plan, options, {
           // Of what the import writes, so restoring it undoes exactly the import (created files
           // are in its scope and are removed again), at a cost that does not grow with the directory.
           snapshot: async () => {
