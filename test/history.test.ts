@@ -3,7 +3,7 @@
  * torn journals and kill -9 during appends.
  */
 import { existsSync } from 'node:fs';
-import { appendFile, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigPersistence } from '../src/index.js';
@@ -171,6 +171,23 @@ describe('rollback', () => {
     expect(await codeOf(cp.rollback('current.yaml', 42))).toBe('E_NOT_FOUND');
     await cp.close();
   });
+});
+
+describe('rollback keeps permissions', () => {
+  for (const backupOnWrite of [true, false]) {
+    it(`re-creates a deleted 0600 file as 0600, never wider (backupOnWrite: ${backupOnWrite})`, async () => {
+      const { dir, cp } = await open({ backupOnWrite });
+      const file = path.join(dir, 'secret.json');
+      await cp.saveConfig({ token: 'a' }, 'secret.json');
+      await chmod(file, 0o600);
+      await cp.saveConfig({ token: 'b' }, 'secret.json');
+      await cp.deleteConfig('secret.json');
+      await cp.rollback('secret.json', 2);
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      expect(await cp.loadConfig('secret.json')).toEqual({ token: 'b' });
+      await cp.close();
+    });
+  }
 });
 
 describe('retention of history contents', () => {

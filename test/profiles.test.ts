@@ -3,7 +3,7 @@
  * broken chains, hostile names and keys, validation in resolved form, comments kept on save,
  * listing, delete/copy/rename — all on real files in temp directories.
  */
-import { readdir, readFile, writeFile, mkdir, stat } from 'node:fs/promises';
+import { chmod, readdir, readFile, writeFile, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigPersistence, ProfileCycleError } from '../src/index.js';
@@ -385,6 +385,16 @@ describe('listProfiles, profileExists, deleteProfile, copy and rename', () => {
     const replaced = await store.copyProfile('team', 'team-copy', { overwrite: true });
     expect(replaced.backup).toBeDefined();
     expect(await readFile(path.join(dir, 'profiles', 'team-copy.yaml'), 'utf8')).toBe(text);
+    await store.close();
+  });
+
+  it('a copy or rename of a 0600 profile is 0600 too', async () => {
+    const { dir, store } = await setup({ 'profiles/secret.yaml': 'token: a\n', 'default.json': '{}' });
+    await chmod(path.join(dir, 'profiles', 'secret.yaml'), 0o600);
+    await store.copyProfile('secret', 'secret-copy');
+    expect((await stat(path.join(dir, 'profiles', 'secret-copy.yaml'))).mode & 0o777).toBe(0o600);
+    await store.renameProfile('secret-copy', 'moved');
+    expect((await stat(path.join(dir, 'profiles', 'moved.yaml'))).mode & 0o777).toBe(0o600);
     await store.close();
   });
 

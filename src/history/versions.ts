@@ -44,7 +44,7 @@ function entryOf(ctx: Context, key: string, journal: Journal, version: number): 
  * The exact bytes of `version` of `key`, verified against its sha256. `E_NOT_FOUND` when the version
  * does not exist, is a deletion, or its content was pruned; `E_CHECKSUM` when every copy found is damaged.
  */
-export async function versionBytes(ctx: Context, key: string, version: number): Promise<{ info: VersionInfo; bytes: Uint8Array }> {
+export async function versionBytes(ctx: Context, key: string, version: number): Promise<{ info: VersionInfo; bytes: Uint8Array; mode?: number }> {
   const display = ctx.storage.describe(key);
   const journal = await readJournal(ctx, key);
   const info = entryOf(ctx, key, journal, version);
@@ -54,12 +54,12 @@ export async function versionBytes(ctx: Context, key: string, version: number): 
   let damaged = 0;
   // The file itself is only a candidate (it holds some version); the object and the backups are
   // copies of this one, so a mismatch there is damage.
-  const file = await ctx.storage.read(key);
-  if (file && sha256(file) === info.sha256) return { info, bytes: file };
+  const file = await ctx.storage.readEntry(key);
+  if (file && sha256(file.bytes) === info.sha256) return { info, bytes: file.bytes, ...modeOf(file.entry.mode) };
   for (const candidate of await copiesOf(ctx, info.sha256)) {
-    const bytes = await candidate();
-    if (!bytes) continue;
-    if (sha256(bytes) === info.sha256) return { info, bytes };
+    const copy = await candidate();
+    if (!copy) continue;
+    if (sha256(copy.bytes) === info.sha256) return { info, bytes: copy.bytes, ...modeOf(copy.mode) };
     damaged++;
   }
   if (damaged > 0) {
@@ -71,16 +71,27 @@ export async function versionBytes(ctx: Context, key: string, version: number): 
   );
 }
 
+function modeOf(mode: number | undefined): { mode?: number } {
+  return mode === undefined ? {} : { mode };
+}
+
+/** A stored copy of a content, with the permission bits it was kept with. */
+type Copy = { bytes: Uint8Array; mode?: number | undefined } | undefined;
+
 /** Readers of every stored copy of the content `sha`: its history object, then backups holding it. */
-async function copiesOf(ctx: Context, sha: string): Promise<Array<() => Promise<Uint8Array | undefined>>> {
+async function copiesOf(ctx: Context, sha: string): Promise<Array<() => Promise<Copy>>> {
   const view = await loadIndex(ctx);
   const backups = [...view.records.values()].filter((b) => b.kind !== 'snapshot' && b.sha256 === sha && !b.compressed);
   const compressed = [...view.records.values()].filter((b) => b.kind !== 'snapshot' && b.sha256 === sha && b.compressed);
+  const entry = async (key: string): Promise<Copy> => {
+    const read = await ctx.storage.readEntry(key);
+    return read && { bytes: read.bytes, mode: read.entry.mode };
+  };
   return [
-    () => ctx.storage.read(objectKey(sha)),
-    ...backups.map((b) => () => ctx.storage.read(backupKey(b.id))),
+    () => entry(objectKey(sha)),
+    ...backups.map((b) => () => entry(backupKey(b.id))),
     // A damaged gzip reads as an empty copy: counted as damage by the caller.
-    ...compressed.map((b) => async () => (await readBackup(ctx, b).catch(() => ({ bytes: new Uint8Array(0) }))).bytes),
+    ...compressed.map((b) => () => readBackup(ctx, b).catch(() => ({ bytes: new Uint8Array(0) }))),
   ];
 }
 
@@ -112,8 +123,11 @@ async function documentOrDeletion(ctx: Context, key: string, journal: Journal, v
  * `pre-rollback` backup of the current content. The caller holds the key's lock.
  */
 export async function rollback(ctx: Context, key: string, version: number, opts: ChangeOptions = {}): Promise<SaveResult> {
-  const { bytes } = await versionBytes(ctx, key, version);
+  const { bytes, mode } = await versionBytes(ctx, key, version);
   return writeBytes(ctx, key, bytes, {
+    // Re-created after a delete: with the bits its content was kept with, never wider (an
+    // existing file keeps its own).
+    ...(mode !== undefined ? { mode: mode & 0o666 } : {}),
     changedBy: opts.changedBy ?? 'user',
     reason: opts.reason ?? `rollback to version ${version}`,
     operation: 'rollback',

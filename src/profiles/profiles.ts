@@ -404,7 +404,9 @@ export async function copyProfile(ctx: Context, from: { name: string; key: strin
   const { base, chain } = await runAsync(ctx, resolveProfileLayers(ctx, to.name, { root: own }));
   const layers = [base, ...chain.map(profileLayer)];
   validateLayers(ctx, mergeLayers(layers), layers, { target });
-  const meta = withReason({ changedBy: opts.changedBy ?? 'user', operation, details: { from: from.key } }, opts.reason);
+  // A new target gets the source's permission bits: a copy of a 0600 profile is no more readable.
+  const mode = (await ctx.storage.stat(from.key))?.mode;
+  const meta = withReason({ changedBy: opts.changedBy ?? 'user', operation, details: { from: from.key }, ...(mode !== undefined ? { mode: mode & 0o666 } : {}) }, opts.reason);
   if (extensionOf(from.key) === extensionOf(to.key)) return writeBytes(ctx, to.key, source.bytes, meta);
   // An existing target in another format keeps its format: re-encode (its own layout is kept).
   return writeDocument(ctx, to.key, source.data, meta);
