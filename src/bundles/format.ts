@@ -33,11 +33,6 @@ export interface CheckedBundle {
   label: string;
 }
 
-/** One file an import writes. */
-// ---------------------------------------------------------------------------------------------
-// Import
-// ---------------------------------------------------------------------------------------------
-
 /**
  * Reads (from a path) or takes (a copy of) a bundle and checks it completely: envelope, every
  * checksum, every kind, name and format. Throws `E_PARSE`, `E_CHECKSUM`, `E_INVALID_NAME` or
@@ -136,11 +131,6 @@ export function checkItemName(ctx: Context, kind: 'config' | 'profile', name: un
   }
 }
 
-/**
- * Plans an import and validates the state it would leave (steps 2–3 of the module comment;
- * `validate: false` only plans, to learn which keys to lock). Writes nothing; the caller holds the locks when it goes on to {@link commitImport}.
- */
-// ---------------------------------------------------------------------------------------------
 
 /**
  * Canonical JSON: object keys sorted (by UTF-16 code units), no whitespace, `undefined` members

@@ -26,6 +26,7 @@ import { configAndProfileKeys } from '../backups/snapshots.js';
 import type { BackupInfo, BundleItem, ImportedItem, ImportOptions, ImportReport } from '../types.js';
 import { baseName, checkItemName, dirOf, keyOf, stripExtension, type CheckedBundle } from './format.js';
 
+/** One file an import writes. */
 interface PlannedWrite {
   item: BundleItem;
   key: string;
@@ -44,6 +45,10 @@ export interface ImportPlan {
   report: ImportReport;
 }
 
+/**
+ * Plans an import and validates the state it would leave (steps 2–3 of the module comment;
+ * `validate: false` only plans, to learn which keys to lock). Writes nothing; the caller holds the locks when it goes on to {@link commitImport}.
+ */
 export async function planImport(ctx: Context, checked: CheckedBundle, opts: ImportOptions, validate = true): Promise<ImportPlan> {
   const onConflict = opts.onConflict ?? 'skip';
   if (!['skip', 'rename', 'overwrite'].includes(onConflict)) {

@@ -39,6 +39,8 @@ export function assertSafeName(name: unknown, kind: NameKind = 'file', maxBytes 
   if (name.includes('/') || name.includes('\\')) return fail('path separators are not allowed');
   if (name === '.' || name === '..' || name.includes('..')) return fail('".." is not allowed');
   if (name.startsWith('.')) return fail('names may not start with a dot');
+  // `x.` would become the file `x..json`, which no later call accepts as a name.
+  if (name.endsWith('.')) return fail('names may not end with a dot');
   if (name !== name.trim()) return fail('leading or trailing spaces are not allowed');
   if (/^[a-zA-Z]:/.test(name)) return fail('drive prefixes are not allowed');
   if (Buffer.byteLength(name, 'utf8') > maxBytes) return fail(`it is longer than ${maxBytes} bytes`);

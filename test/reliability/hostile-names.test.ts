@@ -39,6 +39,7 @@ export const UNSAFE_NAMES = [
   'trail ',
   'C:evil',
   'bell\u0007',
+  'x.', // would become x..json, which no later call accepts
   'new\nline',
 ];
 
