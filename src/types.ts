@@ -628,6 +628,8 @@ export interface Problem {
     | 'broken-index'
     | 'broken-history'
     | 'stray-temp'
+    | 'unreadable'
+    | 'unsafe-path'
     | (string & {});
   message: string;
 }

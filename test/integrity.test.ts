@@ -3,7 +3,7 @@
  * (quarantine/ holds the bad files), a dry run writes nothing, and an unparsable current.* can be
  * recovered from its newest valid backup. Real files in temp directories.
  */
-import { appendFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigPersistence } from '../src/index.js';
@@ -244,6 +244,26 @@ describe('verify and repair a directory with every kind of damage', () => {
     expect(report.remaining[0]!.message).toMatch(/a → b → c → a/);
     expect(await quarantined(dir)).toEqual([]);
     for (const [file, content] of Object.entries(files)) expect(await readFile(path.join(dir, file), 'utf8')).toBe(content);
+    await cp.close();
+  });
+
+  it('reports a bookkeeping directory that is a link leaving the base instead of throwing, and checks the rest', async () => {
+    const dir = await tempDir();
+    const outside = await tempDir();
+    const cp = new ConfigPersistence({ baseDir: dir, schemaDir: dir });
+    await writeFile(path.join(dir, 'broken.yaml'), 'a: [1\n');
+    await symlink(outside, path.join(dir, 'history'));
+    const result = await cp.verify();
+    expect(result.problems.map((p) => [p.path, p.kind])).toEqual([
+      ['broken.yaml', 'unparsable'],
+      ['history', 'unsafe-path'],
+    ]);
+    // Every fix would write history through the link: repair writes nothing until it is replaced.
+    const report = await cp.repair();
+    expect(report.actions).toEqual([]);
+    expect(report.remaining).toEqual(result.problems);
+    expect(await readdir(outside)).toEqual([]);
+    expect(await readFile(path.join(dir, 'broken.yaml'), 'utf8')).toBe('a: [1\n');
     await cp.close();
   });
 

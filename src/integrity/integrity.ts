@@ -97,6 +97,9 @@ export async function repair(ctx: Context, opts: RepairOptions = {}): Promise<Re
     for (const finding of ordered(findings)) if (finding.fix) actions.push(await describeFix(ctx, finding, finding.fix, opts, taken));
     return { dryRun, actions, remaining: findings.filter((f) => !f.fix).map(toProblem) };
   }
+  // Every fix records history or backups: with a bookkeeping path that leads outside the base
+  // directory nothing can be written safely, so nothing is, until a person replaces the link.
+  if (findings.some((f) => f.kind === 'unsafe-path')) return { dryRun, actions, remaining: findings.map(toProblem) };
   let previous = '';
   for (let pass = 0; pass < MAX_PASSES; pass++) {
     const fixable = ordered(findings).filter((f) => f.fix);
@@ -115,7 +118,11 @@ export async function repair(ctx: Context, opts: RepairOptions = {}): Promise<Re
 
 /** The keys repair must hold the locks of: every config and profile, and every file with a journal. */
 export async function repairLockKeys(ctx: Context): Promise<string[]> {
-  const [documents, history] = await Promise.all([configAndProfileKeys(ctx), ctx.storage.list(HISTORY_DIR)]);
+  const [documents, history] = await Promise.all([
+    configAndProfileKeys(ctx),
+    // A history/ that cannot be listed (a link leaving the base) is reported by verify; repair leaves it alone.
+    ctx.storage.list(HISTORY_DIR).catch((err: unknown) => (unreadableFinding(HISTORY_DIR, err) ? [] : Promise.reject(err))),
+  ]);
   const journaled = history
     .filter((e) => e.kind === 'file' && e.name.endsWith('.jsonl') && !e.name.startsWith('.'))
     .map((e) => unflattenKey(e.name.slice(0, -'.jsonl'.length)))
@@ -137,13 +144,35 @@ async function inspect(ctx: Context): Promise<Finding[]> {
     const finding = await checkDocument(ctx, key);
     if (!finding) continue;
     findings.push(finding);
-    if (finding.kind === 'unparsable' || finding.kind === 'too-large') unreadable.add(key);
+    if (finding.kind === 'unparsable' || finding.kind === 'too-large' || finding.kind === 'unreadable') unreadable.add(key);
   }
   findings.push(...(await checkProfiles(ctx, keys, unreadable, findings)));
-  findings.push(...(await checkBackups(ctx)));
-  findings.push(...(await checkHistory(ctx)));
-  findings.push(...(await checkTemps(ctx)));
+  findings.push(...(await area(BACKUPS_DIR, () => checkBackups(ctx))));
+  findings.push(...(await area(HISTORY_DIR, () => checkHistory(ctx))));
+  findings.push(...(await area('.', () => checkTemps(ctx))));
   return findings;
+}
+
+/**
+ * A file verify cannot read (permissions, a failing disk) or may not follow (a link that leaves
+ * the base directory) is a problem to report, not a reason to stop checking the rest. Repair
+ * leaves it alone: it needs a person.
+ */
+function unreadableFinding(path: string, err: unknown): Finding | undefined {
+  if (hasCode(err, 'E_IO')) return { path, kind: 'unreadable', message: `${(err as Error).message} Fix its permissions or the disk, then verify again; repair leaves it alone.` };
+  if (hasCode(err, 'E_INVALID_NAME')) return { path, kind: 'unsafe-path', message: `${(err as Error).message} Replace the link with a plain file or directory; repair leaves it alone.` };
+  return undefined;
+}
+
+/** Runs one area's checks; an area that cannot be read at all is one finding, and the others go on. */
+async function area(path: string, check: () => Promise<Finding[]>): Promise<Finding[]> {
+  try {
+    return await check();
+  } catch (err) {
+    const finding = unreadableFinding(path, err);
+    if (finding) return [finding];
+    throw err;
+  }
 }
 
 /** Parses a config or profile; a root config is also validated on its own (as `loadConfig` does). */
@@ -158,6 +187,8 @@ async function checkDocument(ctx: Context, key: string): Promise<Finding | undef
     if (hasCode(err, 'E_TOO_LARGE')) {
       return { path: key, kind: 'too-large', message: `${(err as Error).message} Repair leaves it alone: raise maxFileBytes or shrink the file.` };
     }
+    const unsafe = unreadableFinding(key, err);
+    if (unsafe) return unsafe;
     throw err;
   }
   if (!doc || isProfile) return undefined; // vanished meanwhile; profiles are validated resolved
@@ -214,7 +245,7 @@ async function resolveProfile(ctx: Context, key: string, name: string): Promise<
     if (err instanceof ValidationError) return { path: key, kind: 'schema-invalid', message, fix };
     if (err instanceof NotFoundError || err instanceof InvalidNameError) return { path: key, kind: 'missing-parent', message, fix };
     // An unreadable parent or default.* is reported as itself.
-    if (hasCode(err, 'E_PARSE') || hasCode(err, 'E_TOO_LARGE')) return undefined;
+    if (hasCode(err, 'E_PARSE') || hasCode(err, 'E_TOO_LARGE') || hasCode(err, 'E_IO')) return undefined;
     throw err;
   }
 }
