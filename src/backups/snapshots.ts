@@ -21,7 +21,8 @@ import { configKey, PROFILES_DIR } from '../core/keys.js';
 import { planVersion, readJournal, rememberAppend, journalKey } from '../history/journal.js';
 import { zlibLib } from '../core/lazy-deps.js';
 import { RESERVED_NAMES } from '../core/names.js';
-import type { AppendOp, BackupInfo, BackupTrigger, Commit, CopyOp, PutOp, RemoveOp, RestoreResult, SnapshotOptions } from '../types.js';
+import type { BackupInfo, BackupTrigger, RestoreResult, SnapshotOptions } from '../types.js';
+import type { AppendOp, Commit, CopyOp, PutOp, RemoveOp } from '../storage/types.js';
 
 /** Version of the snapshot document layout. */
 export const SNAPSHOT_VERSION = 1;

@@ -41,19 +41,17 @@ import { assertFileName } from '../core/names.js';
 import { assertProfile, profileLayer, resolveProfileLayers } from '../profiles/profiles.js';
 import { configAndProfileKeys } from '../backups/snapshots.js';
 import { writeFileDurable } from '../storage/local/durable.js';
+import type { AppendOp, CopyOp, PutOp } from '../storage/types.js';
 import type {
-  AppendOp,
   BackupInfo,
   Bundle,
   BundleItem,
   BundleSelection,
   BundleWriteResult,
   ChangedBy,
-  CopyOp,
   ImportedItem,
   ImportOptions,
   ImportReport,
-  PutOp,
 } from '../types.js';
 
 /** `format` of a bundle. */

@@ -8,7 +8,9 @@ import { BACKUP_INDEX, planBackup } from '../backups/backups.js';
 import { sha256, type Context } from '../core/context.js';
 import { ConflictError, NotFoundError, TooLargeError } from '../errors.js';
 import { journalKey, keepsHistory, planVersion, readJournal, rememberAppend, versionOf } from '../history/journal.js';
-import type { AppendOp, BackupInfo, BackupTrigger, ChangedBy, Commit, CopyOp, PutOp, SaveResult } from '../types.js';
+import type { BackupInfo, BackupTrigger, ChangedBy, SaveResult } from '../types.js';
+import type { AppendOp, Commit, CopyOp, PutOp } from '../storage/types.js';
+import { readSyncFrom } from '../storage/sync-read.js';
 
 /** A file's content as read, with what the pipeline needs to know about it. */
 export interface StoredDocument<T = unknown> {
@@ -30,7 +32,7 @@ export async function readDocument<T = unknown>(ctx: Context, key: string): Prom
 
 /** Sync variant of {@link readDocument}, for startup code. */
 export function readDocumentSync<T = unknown>(ctx: Context, key: string): StoredDocument<T> | undefined {
-  const bytes = ctx.storage.readSync(key, { maxBytes: ctx.options.maxFileBytes });
+  const bytes = readSyncFrom(ctx.storage, key, { maxBytes: ctx.options.maxFileBytes });
   if (!bytes) return undefined;
   return decodeDocument<T>(ctx, key, bytes);
 }

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { CodecRegistry } from '../codecs/index.js';
 import { LocalStorage } from '../storage/local/local.js';
 import { SchemaValidator } from '../schema/validator.js';
-import type { ConfigPersistenceOptions, Storage } from '../types.js';
+import type { ConfigPersistenceOptions } from '../types.js';
+import type { Storage } from '../storage/types.js';
 import { resolveCacheDir, ValidatorCache } from '../schema/cache.js';
 
 /** Options with defaults applied. Never mutated after construction. */
