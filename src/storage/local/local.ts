@@ -13,7 +13,7 @@ import { CommitEngine } from './commit.js';
 import { Containment } from './containment.js';
 import { closeReadFd, DEFERRED_SYNC_MS, DeferredSyncs } from './deferred.js';
 import { readAllFd, TEMP_SUFFIX } from './durable.js';
-import { IntentJournal, processAlive } from './intent.js';
+import { IntentJournal, processAlive, TXN_DIR } from './intent.js';
 import { LocalLocks, LOCK_DIR } from './locks.js';
 
 export { DEFERRED_SYNC_MS } from './deferred.js';
@@ -194,14 +194,32 @@ export class LocalStorage implements Storage {
     return found;
   }
 
-  /** The stray temp files, each with its removal as the fix (see Storage.findings). */
+  /**
+   * Links to previous content (`.txn/<id>.<i>.old`) left by a multi-file commit killed before its
+   * intent was recorded: nothing refers to them (recovery follows recorded intents only).
+   */
+  async orphanedLinks(): Promise<string[]> {
+    const names = await fs.readdir(path.join(this.location, TXN_DIR)).catch(() => [] as string[]); // no .txn: none
+    const siblings = new Set(names);
+    return names.filter((name) => orphanedLink(name, siblings)).map((name) => `${TXN_DIR}/${name}`);
+  }
+
+  /** Stray temp files and orphaned intent links, each with its removal as the fix (see Storage.findings). */
   async findings(): Promise<StorageFinding[]> {
-    return (await this.strayTemps()).map((key) => ({
+    const remove = (key: string): StorageFinding['fix'] => ({ action: 'remove-temp', description: `remove ${this.describe(key)}`, commit: { changes: [{ type: 'remove', key }] } });
+    const temps = (await this.strayTemps()).map((key) => ({
       key,
       kind: 'stray-temp',
       message: `${this.describe(key)} is a temporary file left by an interrupted write (its writer is gone); the real file was never affected. Repair removes it.`,
-      fix: { action: 'remove-temp', description: `remove ${this.describe(key)}`, commit: { changes: [{ type: 'remove', key }] } },
+      fix: remove(key),
     }));
+    const links = (await this.orphanedLinks()).map((key) => ({
+      key,
+      kind: 'stray-temp',
+      message: `${this.describe(key)} is a link to old content kept by a multi-file write that was interrupted before it began (its writer is gone); no file was affected. Repair removes it.`,
+      fix: remove(key),
+    }));
+    return [...temps, ...links];
   }
 
   /**
@@ -286,6 +304,14 @@ function toEntry(key: string, st: Stats): StorageEntry {
  */
 function revisionOf(st: Stats): string {
   return `${st.dev.toString(36)}.${st.ino.toString(36)}.${st.size.toString(36)}.${st.mtimeMs}.${st.ctimeMs}`;
+}
+
+/** A `.txn/<id>.<i>.old` link whose intent `<id>.json` does not exist, made by a process that is gone. */
+function orphanedLink(name: string, siblings: ReadonlySet<string>): boolean {
+  const match = /^(\d+-(\d+)-[0-9a-f]+)\.\d+\.old$/.exec(name);
+  if (!match || siblings.has(`${match[1]}.json`)) return false;
+  const pid = Number(match[2]);
+  return pid === process.pid ? false : !processAlive(pid);
 }
 
 /** Temp names carry their writer's pid; a live writer's temp is in flight, not stray. */
