@@ -95,7 +95,12 @@ describe('MemoryStorage', () => {
   it('fault(): the hook sees every operation of a commit with its phase, and its failure writes nothing', async () => {
     const seen: string[] = [];
     let fail = false;
-    const s = new MemoryStorage({ fault: (op) => (seen.push(`${op.commit}.${op.step} ${op.phase} ${op.type} ${op.key}`), fail && op.phase === 'after') });
+    const s = new MemoryStorage({
+      fault: (op) => {
+        seen.push(`${op.commit}.${op.step} ${op.phase} ${op.type} ${op.key}`);
+        return fail && op.phase === 'after';
+      },
+    });
     await s.commit({ prepare: [{ type: 'put', key: 'p', data: enc('1') }], changes: [{ type: 'put', key: 'a', data: enc('1') }], after: [{ type: 'append', key: 'log', data: enc('x\n') }] });
     expect(seen).toEqual(['1.1 prepare put p', '1.2 changes put a', '1.3 after append log']);
     fail = true;
@@ -109,7 +114,15 @@ describe('MemoryStorage', () => {
     const s = new MemoryStorage({ fault: (op) => op.phase === 'cleanup' && op.key === 'old/2' });
     await s.commit({ changes: ['old/1', 'old/2', 'old/3'].map((key) => ({ type: 'put' as const, key, data: enc(key) })) });
     let recorded: readonly string[] = [];
-    await s.commit({ cleanup: { keys: ['old/1', 'old/2', 'old/3'], records: (removed) => ((recorded = removed), []) } });
+    await s.commit({
+      cleanup: {
+        keys: ['old/1', 'old/2', 'old/3'],
+        records: (removed) => {
+          recorded = removed;
+          return [];
+        },
+      },
+    });
     expect(recorded).toEqual(['old/1', 'old/3']);
     expect(await dump(s)).toEqual({ 'old/2': 'old/2' });
   });

@@ -15,7 +15,7 @@
  * | unindexed-backup   | a backup file without a record               | add the record, or quarantine if unreadable   |
  * | broken-index       | damaged lines in `backups/index.jsonl`       | rewrite it with its readable records          |
  * | broken-history     | damaged or torn lines in a history journal   | rewrite it with its readable lines            |
- * | stray-temp         | a temp file left by an interrupted write     | remove it                                     |
+ * | stray-temp         | leftovers of an interrupted write (the storage's findings(): temp files, orphaned intent links) | its fix (remove it) |
  * | too-large          | a file over `maxFileBytes`                   | nothing (raise the limit or shrink the file)  |
  *
  * Never deleting user data: files go to `quarantine/` with a move (which never overwrites), under a
@@ -143,7 +143,7 @@ async function inspect(ctx: Context): Promise<Finding[]> {
   findings.push(...(await checkProfiles(ctx, keys, unreadable, findings)));
   findings.push(...(await checkBackups(ctx)));
   findings.push(...(await checkHistory(ctx)));
-  findings.push(...(await checkTemps(ctx)));
+  findings.push(...(await checkStorage(ctx)));
   return findings;
 }
 
@@ -353,7 +353,7 @@ async function lineCount(ctx: Context, key: string): Promise<number> {
 }
 
 /** The backend's own findings (local storage: stray temp files), with the commit that fixes each. */
-async function checkTemps(ctx: Context): Promise<Finding[]> {
+async function checkStorage(ctx: Context): Promise<Finding[]> {
   const found = (await ctx.storage.findings?.()) ?? [];
   return found.map(({ key, kind, message, fix }) => ({
     path: key,
