@@ -4,6 +4,8 @@
  * the capacity limit and two instances on one volume (memory).
  */
 import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalStorage, MemoryStorage, MemoryVolume } from '../src/storage/index.js';
 import { codeOf, dump, storageContract, type Backend } from './storage/contract.js';
@@ -74,6 +76,34 @@ describe('LocalStorage: a process killed in the middle of multi-key commits', ()
     }
     expect(start).toBeGreaterThan(1);
   }, 60_000);
+});
+
+describe('LocalStorage: findings()', () => {
+  it('reports stray temps and orphaned intent links of dead writers only, each with a fix that removes it', async () => {
+    const dir = await tempDir('cp-contract-findings-');
+    await mkdir(path.join(dir, '.txn'), { recursive: true });
+    const dead = 2 ** 22 + 12345; // above the default pid_max: no such process
+    const files = {
+      [`.txn/1-${dead}-ab.0.old`]: 'orphaned (no intent, writer gone)',
+      [`.txn/2-${dead}-cd.0.old`]: 'referred to by its intent',
+      [`.txn/2-${dead}-cd.json`]: JSON.stringify({ pid: dead, steps: [{ kind: 'remove', to: path.join(dir, 'gone.json'), old: path.join(dir, `.txn/2-${dead}-cd.0.old`) }] }),
+      [`.txn/3-${process.pid}-ef.0.old`]: 'this live process may be writing its intent',
+      [`.current.json.${dead}-1-ab.cp-tmp`]: 'stray temp',
+      'current.json': '{}',
+    };
+    for (const [key, content] of Object.entries(files)) await writeFile(path.join(dir, key), content);
+    const s = new LocalStorage(dir);
+    const found = await s.findings();
+    expect(found.map((f) => [f.key, f.kind, f.fix?.action])).toEqual([
+      [`.current.json.${dead}-1-ab.cp-tmp`, 'stray-temp', 'remove-temp'],
+      [`.txn/1-${dead}-ab.0.old`, 'stray-temp', 'remove-temp'],
+    ]);
+    for (const finding of found) await s.commit(finding.fix!.commit);
+    expect(await s.findings()).toEqual([]);
+    // The recorded intent was finished by the first commit (its link went with it); the live writer's link stays.
+    expect(Object.keys(await dump(s)).sort()).toEqual([`.txn/3-${process.pid}-ef.0.old`, 'current.json']);
+    await s.close();
+  });
 });
 
 /** Spawns `node -e script arg`, waits for `ready`, lets it run `ms`, kills it with SIGKILL. */
