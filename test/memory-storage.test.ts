@@ -193,6 +193,33 @@ describe('ConfigPersistence on MemoryStorage', () => {
     await cp.close();
   });
 
+  it('schema, YAML layout, compressed backups with retention, limits, names and auto-backup work the same', async () => {
+    const schema = { type: 'object', properties: { port: { type: 'integer', maximum: 65535 } } };
+    const { cp, storage } = store(new MemoryStorage(), { schema, compressBackups: true, maxBackups: 2, maxFileBytes: 200 });
+    const other = new MemoryStorage({ volume: storage.shared });
+    await other.commit({ changes: [{ type: 'put', key: 'current.yaml', data: Buffer.from('# the port\nport: 80 # http\n') }] });
+    await cp.saveConfig({ port: 81 }, 'current.yaml');
+    expect(Buffer.from((await storage.read('current.yaml'))!).toString()).toBe('# the port\nport: 81 # http\n');
+    const invalid = await cp.saveConfig({ port: 70000 }, 'current.yaml').catch((e: unknown) => e);
+    expect(invalid).toMatchObject({ code: 'E_VALIDATION' });
+    for (let port = 82; port < 87; port++) await cp.saveConfig({ port }, 'current.yaml');
+    const backups = await cp.listBackups('current.yaml');
+    expect(backups).toHaveLength(2);
+    expect(backups.every((b) => b.compressed)).toBe(true);
+    expect(await codeOf(cp.saveConfig({ port: 1, pad: 'x'.repeat(300) } as never, 'current.yaml'))).toBe('E_TOO_LARGE');
+    expect(await codeOf(cp.saveConfig({ port: 1 }, '../escape.yaml'))).toBe('E_INVALID_NAME');
+    expect(await codeOf(cp.saveProfile('a/../../b', {}))).toBe('E_INVALID_NAME');
+    const stop = cp.startAutoBackup({ intervalMs: 20 });
+    await cp.saveConfig({ port: 90 }, 'current.yaml');
+    let scheduled = false;
+    for (const deadline = Date.now() + 3000; !scheduled && Date.now() < deadline; await new Promise((r) => setTimeout(r, 20))) {
+      scheduled = (await cp.listBackups()).some((b) => b.trigger === 'scheduled');
+    }
+    await stop();
+    expect(scheduled).toBe(true);
+    await cp.close();
+  });
+
   it('a failure injected in the middle of a save leaves file, history and backups as they were', async () => {
     const { cp, storage } = store();
     await cp.saveConfig({ a: 1 }, 'current.json');
