@@ -236,6 +236,37 @@ describe('ConfigPersistence on MemoryStorage', () => {
     expect((await cp.saveConfig({ a: 3 }, 'current.json')).version).toBe(3);
     await cp.close();
   });
+
+  it('a snapshot restore failing at any operation brings back all of the snapshot or none of it', async () => {
+    let count = 0;
+    let failAt = 0;
+    const storage = new MemoryStorage({ fault: () => ++count === failAt });
+    const { cp } = store(storage);
+    await cp.saveConfig({ a: 1 }, 'current.json');
+    await cp.saveProfile('dev', { b: 1 });
+    const snapshot = await cp.createSnapshot();
+    const documents = async (): Promise<string> => JSON.stringify([await cp.loadConfig('current.json'), (await cp.loadProfile('dev')).data]);
+    const snapshotState = await documents();
+    let failures = 0;
+    for (let n = 1; ; n++) {
+      await cp.saveConfig({ a: 2 }, 'current.json');
+      await cp.saveProfile('dev', { b: 2 });
+      const changed = await documents();
+      count = 0;
+      failAt = n;
+      const code = await codeOf(cp.restoreBackup(snapshot.id));
+      failAt = 0;
+      const now = await documents();
+      if (code === undefined && count < n) break; // every operation of the restore has been failed once
+      if (code !== undefined) failures++;
+      expect(code === undefined ? [snapshotState] : [changed, snapshotState], `operation ${n}: ${code}`).toContain(now);
+      if (code !== undefined) expect(code).toBe('E_IO');
+    }
+    expect(failures).toBeGreaterThan(3);
+    console.log(`snapshot restore on memory: ${failures} operations failed one at a time, each all-or-nothing`);
+    expect(await cp.verify()).toMatchObject({ ok: true });
+    await cp.close();
+  });
 });
 
 describe('Configuration on MemoryStorage', () => {
