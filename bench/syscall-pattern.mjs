@@ -2,7 +2,7 @@
  * What the save's system calls alone cost, without the library: the floor, then the same durable
  * replace made with synchronous small calls, then with each extra file a save also makes durable
  * (history journal line, history-object link), each fsync issued in parallel with the others of its
- * phase, exactly as src/storage/local/local.ts does; then the audit line, written but fsynced in the
+ * phase, exactly as src/storage/local/commit.ts does; then the audit line, written but fsynced in the
  * background (as now) and fsynced before resolving (as before). Interleaved rounds, ratios per round.
  *
  *   node bench/syscall-pattern.mjs [work-dir]     (default: a temp directory on the current disk)

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'E_LOCKED'
   | 'E_CHECKSUM'
   | 'E_TOO_LARGE'
+  | 'E_UNSUPPORTED'
   | 'E_IO'
   | 'E_CLOSED';
 

@@ -17,8 +17,6 @@ export {
   IOError,
 } from './errors.js';
 export type { ErrorCode, ValidationIssue } from './errors.js';
-export { LocalStorage } from './storage/local/local.js';
-export type { LocalStorageOptions } from './storage/local/local.js';
 export { jsonCodec, yamlCodec } from './codecs/index.js';
 export { mergeDocuments, diffDocuments, getPath, setPath, deletePath, hasPath } from './document/tree.js';
 export type * from './types.js';

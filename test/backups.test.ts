@@ -8,8 +8,10 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import YAML from 'yaml';
-import { ConfigPersistence, LocalStorage } from '../src/index.js';
-import type { BackupInfo, Storage } from '../src/index.js';
+import { ConfigPersistence } from '../src/index.js';
+import type { BackupInfo } from '../src/index.js';
+import { LocalStorage } from '../src/storage/index.js';
+import type { Storage } from '../src/storage/index.js';
 import { backupContent, backupFiles, killLoop, sha256 } from './helpers/kill.js';
 import { DIST, tempDir } from './helpers/tmp.js';
 
@@ -60,7 +62,7 @@ class CountingStorage implements Storage {
   commit: Storage['commit'] = (c) => this.inner.commit(c);
   lock: Storage['lock'] = (n, o) => this.inner.lock(n, o);
   describe: Storage['describe'] = (k) => this.inner.describe(k);
-  pathOf = (k: string): string => this.inner.pathOf(k);
+  watch: Storage['watch'] = (k, e, r) => this.inner.watch(k, e, r);
   close: Storage['close'] = () => this.inner.close();
 }
 

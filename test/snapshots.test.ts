@@ -7,7 +7,8 @@ import { chmod, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { ConfigPersistence, LocalStorage } from '../src/index.js';
+import { ConfigPersistence } from '../src/index.js';
+import { LocalStorage } from '../src/storage/index.js';
 import { backupContent, killLoop, sha256 } from './helpers/kill.js';
 import { tempDir } from './helpers/tmp.js';
 

@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, stat, symlink, utimes, writeFile, chmod, link } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LocalStorage } from '../src/storage/local/local.js';
+import { LocalStorage } from '../src/storage/index.js';
 import { runNode, tempDir, ROOT } from './helpers/tmp.js';
 
 const enc = (s: string) => Buffer.from(s);
@@ -222,7 +222,7 @@ describe('LocalStorage', () => {
     const s = new LocalStorage(dir);
     const release = await s.lock('current.json');
     const script = `
-      import { LocalStorage } from ${JSON.stringify(path.join(ROOT, 'dist/index.js'))};
+      import { LocalStorage } from ${JSON.stringify(path.join(ROOT, 'dist/storage/index.js'))};
       const s = new LocalStorage(${JSON.stringify(dir)});
       try { await s.lock('current.json', { timeoutMs: 300 }); console.log('acquired'); }
       catch (e) { console.log(e.code); }

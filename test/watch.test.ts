@@ -7,8 +7,10 @@
 import { mkdir, open, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Configuration, ConfigPersistence, LocalStorage } from '../src/index.js';
-import type { ConfigPersistenceError, ConfigurationChangeEvent, Storage, StorageWatchEvent, WatchEvent, WatchHandle } from '../src/index.js';
+import { Configuration, ConfigPersistence } from '../src/index.js';
+import { LocalStorage } from '../src/storage/index.js';
+import type { ConfigPersistenceError, ConfigurationChangeEvent, WatchEvent, WatchHandle } from '../src/index.js';
+import type { Storage, StorageWatchEvent } from '../src/storage/index.js';
 import { DIST, runNode, tempDir } from './helpers/tmp.js';
 
 interface Doc {

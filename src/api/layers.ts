@@ -12,6 +12,7 @@ import { hasPath, isPlainObject, mergeDocuments } from '../document/tree.js';
 import { readDocument, readDocumentSync, type StoredDocument } from '../changeset/documents.js';
 import { ValidationError, type ValidationIssue } from '../errors.js';
 import { configKey, CURRENT, DEFAULT, defaultExtension, findExisting, profileKey, PROFILES_DIR } from '../core/keys.js';
+import { readSyncFrom } from '../storage/sync-read.js';
 
 /** What a resolution step needs read: a profile by name, or the root `default.*` / `current.*`. */
 export type Need = { kind: 'profile'; name: string } | { kind: 'file'; base: 'default' | 'current' };
@@ -83,7 +84,7 @@ function findSync(ctx: Context, need: Need, extensions: readonly string[]): Foun
 function defaultExtensionSync(ctx: Context, extensions: readonly string[]): string {
   if (ctx.options.defaultFormat) return ctx.options.defaultFormat;
   for (const ext of extensions) {
-    if (ctx.storage.readSync(`${DEFAULT}.${ext}`) !== undefined) return ext === 'yml' ? 'yaml' : ext === 'yaml' || ext === 'json' ? ext : 'json';
+    if (readSyncFrom(ctx.storage, `${DEFAULT}.${ext}`) !== undefined) return ext === 'yml' ? 'yaml' : ext === 'yaml' || ext === 'json' ? ext : 'json';
   }
   return 'json';
 }

@@ -35,7 +35,8 @@ import { flattenKey } from '../core/keys.js';
 import { zlibLib } from '../core/lazy-deps.js';
 import { assertSafeName } from '../core/names.js';
 import { objectOfBackup } from '../history/journal.js';
-import type { AppendOp, AppendSync, BackupInfo, BackupOptions, BackupTrigger, ChangedBy, CopyOp, MoveOp, PutOp, RemoveOp } from '../types.js';
+import type { BackupInfo, BackupOptions, BackupTrigger, ChangedBy } from '../types.js';
+import type { AppendOp, AppendSync, CopyOp, MoveOp, PutOp, RemoveOp } from '../storage/types.js';
 
 export { BACKUP_INDEX, BACKUPS_DIR, backupKey, type IndexLine };
 

@@ -20,7 +20,8 @@
 import { sha256, type Context } from '../core/context.js';
 import { unflattenKey } from '../core/keys.js';
 import { zlibLib } from '../core/lazy-deps.js';
-import type { AppendOp, BackupInfo } from '../types.js';
+import type { BackupInfo } from '../types.js';
+import type { AppendOp } from '../storage/types.js';
 
 /** Directory of backups. */
 export const BACKUPS_DIR = 'backups';

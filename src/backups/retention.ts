@@ -19,7 +19,8 @@ import type { Context } from '../core/context.js';
 import { ConfigPersistenceError } from '../errors.js';
 import { objectOfBackup } from '../history/journal.js';
 import { pruneHistoryObjects } from '../history/pruning.js';
-import type { AppendOp, BackupInfo, CleanupOptions, CleanupResult, Commit } from '../types.js';
+import type { BackupInfo, CleanupOptions, CleanupResult } from '../types.js';
+import type { AppendOp, Commit } from '../storage/types.js';
 
 /** A retention policy. */
 export interface RetentionPolicy {

@@ -21,7 +21,8 @@ import { configKey, PROFILES_DIR } from '../core/keys.js';
 import { readJournal } from '../history/journal.js';
 import { zlibLib } from '../core/lazy-deps.js';
 import { RESERVED_NAMES } from '../core/names.js';
-import type { BackupInfo, BackupTrigger, PutOp, RestoreResult, SnapshotOptions } from '../types.js';
+import type { BackupInfo, BackupTrigger, RestoreResult, SnapshotOptions } from '../types.js';
+import type { PutOp } from '../storage/types.js';
 
 /** The advice of a snapshot that cannot be restored. */
 const NOTHING_RESTORED = 'Nothing was restored; pick another backup.';

@@ -6,7 +6,7 @@
  * why, when and checksum durably. This saves a save one of its five fsyncs (see the README).
  */
 import os from 'node:os';
-import type { AppendOp } from '../types.js';
+import type { AppendOp } from '../storage/types.js';
 
 /** Key of the audit log. */
 export const AUDIT_LOG = 'audit.log';

@@ -23,7 +23,8 @@ import { planRetention, type RetentionPlan } from '../backups/retention.js';
 import type { Context } from '../core/context.js';
 import { journalKey, keepsHistory, planVersion, rememberAppend, type Journal, type JournalLine } from '../history/journal.js';
 import { maybePruneHistory, takeUnneeded } from '../history/pruning.js';
-import type { AppendOp, BackupInfo, BackupTrigger, ChangedBy, Commit, CopyOp, PutOp, RemoveOp, MoveOp } from '../types.js';
+import type { BackupInfo, BackupTrigger, ChangedBy } from '../types.js';
+import type { AppendOp, Commit, CopyOp, MoveOp, PutOp, RemoveOp } from '../storage/types.js';
 
 /** A file's content before a change, as the pipeline backs it up. */
 export interface OldContent {

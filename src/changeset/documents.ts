@@ -7,7 +7,9 @@ import { commitChangeset, type FileChange, type OldContent } from './changeset.j
 import { sha256, type Context } from '../core/context.js';
 import { ConflictError, NotFoundError, TooLargeError } from '../errors.js';
 import { readJournal, versionOf, type Journal } from '../history/journal.js';
-import type { AppendOp, BackupInfo, BackupTrigger, ChangedBy, CopyOp, PutOp, SaveResult } from '../types.js';
+import type { BackupInfo, BackupTrigger, ChangedBy, SaveResult } from '../types.js';
+import type { AppendOp, CopyOp, PutOp } from '../storage/types.js';
+import { readSyncFrom } from '../storage/sync-read.js';
 
 export type { OldContent } from './changeset.js';
 
@@ -31,7 +33,7 @@ export async function readDocument<T = unknown>(ctx: Context, key: string): Prom
 
 /** Sync variant of {@link readDocument}, for startup code. */
 export function readDocumentSync<T = unknown>(ctx: Context, key: string): StoredDocument<T> | undefined {
-  const bytes = ctx.storage.readSync(key, { maxBytes: ctx.options.maxFileBytes });
+  const bytes = readSyncFrom(ctx.storage, key, { maxBytes: ctx.options.maxFileBytes });
   if (!bytes) return undefined;
   return decodeDocument<T>(ctx, key, bytes);
 }

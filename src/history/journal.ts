@@ -16,7 +16,8 @@
  */
 import type { Context } from '../core/context.js';
 import { flattenKey, unflattenKey } from '../core/keys.js';
-import type { AppendOp, BackupInfo, ChangedBy, CopyOp, VersionInfo } from '../types.js';
+import type { BackupInfo, ChangedBy, VersionInfo } from '../types.js';
+import type { AppendOp, CopyOp } from '../storage/types.js';
 
 /** Directory of journals and objects. */
 export const HISTORY_DIR = 'history';

@@ -15,7 +15,7 @@
  * | unindexed-backup   | a backup file without a record               | add the record, or quarantine if unreadable   |
  * | broken-index       | damaged lines in `backups/index.jsonl`       | rewrite it with its readable records          |
  * | broken-history     | damaged or torn lines in a history journal   | rewrite it with its readable lines            |
- * | stray-temp         | a temp file left by an interrupted write     | remove it                                     |
+ * | stray-temp         | leftovers of an interrupted write (the storage's findings(): temp files, orphaned intent links) | its fix (remove it) |
  * | too-large          | a file over `maxFileBytes`                   | nothing (raise the limit or shrink the file)  |
  *
  * Never deleting user data: files go to `quarantine/` with a move (which never overwrites), under a
@@ -52,7 +52,8 @@ import { CURRENT, flattenKey, PROFILES_DIR, unflattenKey } from '../core/keys.js
 import { HISTORY_DIR, journalKey, OBJECTS_DIR, readJournal } from '../history/journal.js';
 import { loadProfile, parentsOf, PROFILE_META_KEY, ProfileCycleError } from '../profiles/profiles.js';
 import { configAndProfileKeys, readSnapshot } from '../backups/snapshots.js';
-import type { AppendOp, BackupInfo, Problem, ProfileMeta, RepairAction, RepairOptions, RepairReport, VerifyResult } from '../types.js';
+import type { BackupInfo, Problem, ProfileMeta, RepairAction, RepairOptions, RepairReport, VerifyResult } from '../types.js';
+import type { AppendOp, Commit } from '../storage/types.js';
 import { isPlainObject } from '../document/tree.js';
 
 /** Directory where repair moves bad files. */
@@ -70,7 +71,7 @@ type Fix =
   | { type: 'add-record'; info: BackupInfo }
   | { type: 'rewrite-index' }
   | { type: 'rewrite-journal'; key: string; file: string }
-  | { type: 'remove-temp'; key: string };
+  | { type: 'storage'; key: string; action: string; description: string; commit: Commit };
 
 /** A problem and its fix (none when repair cannot help). */
 interface Finding extends Problem {
@@ -149,7 +150,7 @@ async function inspect(ctx: Context): Promise<Finding[]> {
   findings.push(...(await checkProfiles(ctx, keys, unreadable, findings)));
   findings.push(...(await area(BACKUPS_DIR, () => checkBackups(ctx))));
   findings.push(...(await area(HISTORY_DIR, () => checkHistory(ctx))));
-  findings.push(...(await area('.', () => checkTemps(ctx))));
+  findings.push(...(await area('.', () => checkStorage(ctx))));
   return findings;
 }
 
@@ -385,13 +386,14 @@ async function lineCount(ctx: Context, key: string): Promise<number> {
   return bytes ? Buffer.from(bytes).toString('utf8').split('\n').length : -1;
 }
 
-async function checkTemps(ctx: Context): Promise<Finding[]> {
-  const temps = (await ctx.storage.strayTemps?.()) ?? [];
-  return temps.map((key) => ({
+/** The backend's own findings (local storage: stray temp files), with the commit that fixes each. */
+async function checkStorage(ctx: Context): Promise<Finding[]> {
+  const found = (await ctx.storage.findings?.()) ?? [];
+  return found.map(({ key, kind, message, fix }) => ({
     path: key,
-    kind: 'stray-temp',
-    message: `${ctx.storage.describe(key)} is a temporary file left by an interrupted write (its writer is gone); the real file was never affected. Repair removes it.`,
-    fix: { type: 'remove-temp', key } as Fix,
+    kind,
+    message,
+    ...(fix ? { fix: { type: 'storage', key, ...fix } as Fix } : {}),
   }));
 }
 
@@ -401,7 +403,7 @@ async function checkTemps(ctx: Context): Promise<Finding[]> {
 
 /** Cheap fixes first; backups before documents, so a recovery sees the backups as repaired. */
 const ORDER: Record<Fix['type'], number> = {
-  'remove-temp': 0,
+  storage: 0,
   'rewrite-index': 1,
   'drop-record': 2,
   'add-record': 3,
@@ -420,8 +422,8 @@ async function describeFix(ctx: Context, finding: Finding, fix: Fix, opts: Repai
   const base = { path: finding.path, kind: finding.kind };
   const now = new Date();
   switch (fix.type) {
-    case 'remove-temp':
-      return { ...base, action: 'remove-temp', message: `would remove ${ctx.storage.describe(fix.key)}` };
+    case 'storage':
+      return { ...base, action: fix.action as RepairAction['action'], message: `would ${fix.description}` };
     case 'rewrite-index':
       return { ...base, action: 'rewrite-index', message: `would rewrite ${ctx.storage.describe(BACKUP_INDEX)} with its readable records` };
     case 'drop-record':
@@ -452,9 +454,9 @@ async function applyFix(ctx: Context, finding: Finding, fix: Fix, opts: RepairOp
   const audit = (file: string, details: Record<string, unknown>): AppendOp =>
     auditAppend({ at: now.toISOString(), op: 'repair', file, changedBy: 'system', details: { kind: finding.kind, ...details } });
   switch (fix.type) {
-    case 'remove-temp': {
-      await ctx.storage.commit({ changes: [{ type: 'remove', key: fix.key }], after: [audit(fix.key, { action: 'remove-temp' })] });
-      return { ...base, action: 'remove-temp', message: `removed ${ctx.storage.describe(fix.key)}` };
+    case 'storage': {
+      await ctx.storage.commit({ ...fix.commit, after: [...(fix.commit.after ?? []), audit(fix.key, { action: fix.action })] });
+      return { ...base, action: fix.action as RepairAction['action'], message: `${fix.description}: done` };
     }
     case 'rewrite-index': {
       const to = await quarantineKey(ctx, BACKUP_INDEX, now, taken);

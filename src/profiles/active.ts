@@ -13,6 +13,7 @@ import { isPlainObject } from '../document/tree.js';
 import { InvalidNameError, ParseError } from '../errors.js';
 import { assertProfileName } from '../core/names.js';
 import type { ChangedBy } from '../types.js';
+import { readSyncFrom } from '../storage/sync-read.js';
 
 /** Storage key of the persisted choice. */
 export const ACTIVE_PROFILE_KEY = '.active-profile';
@@ -24,7 +25,7 @@ export async function readActiveProfile(ctx: Context): Promise<string | undefine
 
 /** Sync {@link readActiveProfile}, for `Configuration.openSync`. */
 export function readActiveProfileSync(ctx: Context): string | undefined {
-  return parseState(ctx, ctx.storage.readSync(ACTIVE_PROFILE_KEY, { maxBytes: 64 * 1024 }));
+  return parseState(ctx, readSyncFrom(ctx.storage, ACTIVE_PROFILE_KEY, { maxBytes: 64 * 1024 }));
 }
 
 function parseState(ctx: Context, bytes: Uint8Array | undefined): string | undefined {

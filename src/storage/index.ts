@@ -4,18 +4,6 @@
  */
 export { LocalStorage } from './local/local.js';
 export type { LocalStorageOptions } from './local/local.js';
-export type {
-  AppendOp,
-  AppendSync,
-  Commit,
-  CopyOp,
-  LockOptions,
-  MoveOp,
-  PutOp,
-  Release,
-  RemoveOp,
-  Storage,
-  StorageEntry,
-  StorageWatcher,
-  StorageWatchEvent,
-} from '../types.js';
+export { MemoryStorage, MemoryVolume } from './memory.js';
+export type { MemoryFault, MemoryStorageOptions } from './memory.js';
+export type * from './types.js';

@@ -24,7 +24,8 @@ import { readDocument, validateDocument, type StoredDocument } from '../changese
 import { ConfigPersistenceError, NotFoundError, ParseError } from '../errors.js';
 import { PROFILES_DIR } from '../core/keys.js';
 import { assertProfileName } from '../core/names.js';
-import type { StorageWatcher, StorageWatchEvent, WatchEvent, WatchHandle, WatchOptions } from '../types.js';
+import type { WatchEvent, WatchHandle, WatchOptions } from '../types.js';
+import type { StorageWatcher, StorageWatchEvent } from '../storage/types.js';
 
 /** Default debounce (ms): long enough to coalesce an editor's burst, short enough to go unnoticed. */
 export const DEFAULT_DEBOUNCE_MS = 15;
@@ -315,20 +316,13 @@ function defaultAccept(ctx: Context): AcceptDocument {
 
 type OpenWatch = (keys: readonly string[], onEvent: (event: StorageWatchEvent) => void, onError: (error: Error) => void) => Promise<StorageWatcher>;
 
-/** The storage's own watch; for a file-system storage without one, chokidar on `pathOf`. */
+/** The storage's watch (every backend has one; a JavaScript caller's hand-made storage may not). */
 function storageWatch(ctx: Context): OpenWatch {
   const storage = ctx.storage;
-  if (storage.watch) return storage.watch.bind(storage);
-  const pathOf = storage.pathOf?.bind(storage);
-  if (pathOf) {
-    return async (keys, onEvent, onError) => {
-      const { watchLocalKeys } = await import('../storage/local/watch.js');
-      return watchLocalKeys(pathOf, keys, onEvent, onError);
-    };
-  }
+  if (typeof storage.watch === 'function') return storage.watch.bind(storage);
   throw new ConfigPersistenceError(
-    'E_IO',
-    `${storage.location} cannot be watched: its storage implements neither watch() nor pathOf(). Add watch() to the storage backend, or reload on a timer instead.`,
+    'E_UNSUPPORTED',
+    `${storage.location} cannot be watched: its storage does not implement watch(). Add watch() to the storage backend, or reload on a timer instead.`,
   );
 }
 

@@ -12,6 +12,8 @@ import { afterEach } from 'vitest';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The built package entry (tests that spawn processes use the build: `npm test` builds first). */
 export const DIST = path.join(ROOT, 'dist', 'index.js');
+/** The built `config-persistence/storage` subpath (LocalStorage, MemoryStorage, the storage types). */
+export const DIST_STORAGE = path.join(ROOT, 'dist', 'storage', 'index.js');
 /** The built CLI. */
 export const CLI = path.join(ROOT, 'dist', 'cli.js');
 

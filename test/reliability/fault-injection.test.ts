@@ -158,7 +158,7 @@ describe('a full disk and a read-only file system', () => {
  */
 async function writerLoopInstead(reason: string | undefined): Promise<void> {
   if (reason) console.log(`this test needs a mount (${reason}); checking the short-write loop directly instead`);
-  const { writeAll } = (await import(path.join(path.dirname(DIST), 'storage', 'durable.js'))) as typeof import('../../src/storage/local/durable.js');
+  const { writeAll } = (await import(path.join(path.dirname(DIST), 'storage', 'local', 'durable.js'))) as typeof import('../../src/storage/local/durable.js');
   const asked: number[] = [];
   const shortHandle = {
     write: async (_d: Uint8Array, _o: number, len: number) => {

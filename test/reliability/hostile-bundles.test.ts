@@ -12,7 +12,7 @@ import { DIST, tempDir } from '../helpers/tmp.js';
 import { walkFiles } from './lib.js';
 
 const { ConfigPersistence } = (await import(DIST)) as typeof import('../../src/index.js');
-const { canonicalJson } = (await import(path.join(path.dirname(DIST), 'bundles.js'))) as typeof import('../../src/bundles/format.js');
+const { canonicalJson } = (await import(DIST)) as typeof import('../../src/index.js');
 
 const sha = (s: string | Buffer): string => createHash('sha256').update(s).digest('hex');
 const prototypeKeys = Object.getOwnPropertyNames(Object.prototype).sort();

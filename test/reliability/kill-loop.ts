@@ -7,7 +7,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { expect } from 'vitest';
-import { DIST } from '../helpers/tmp.js';
+import { DIST, DIST_STORAGE } from '../helpers/tmp.js';
 import { checkBackups, checkObjects, findTemps, readJournalStrict, sleep, startWorker } from './lib.js';
 
 /** Options of {@link runKillLoop}. */
@@ -63,7 +63,7 @@ export async function verifyAndRepair(dir: string, context: string): Promise<voi
 
 /** Runs the loop; every round asserts (vitest `expect`) and the figures are returned. */
 export async function runKillLoop(opts: KillLoopOptions): Promise<KillLoopReport> {
-  const { LocalStorage } = (await import(DIST)) as typeof import('../../src/index.js');
+  const { LocalStorage } = (await import(DIST_STORAGE)) as typeof import('../../src/storage/index.js');
   const storage = new LocalStorage(opts.dir);
   const file = FILES[opts.mode];
   const target = path.join(opts.dir, file);

@@ -10,7 +10,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { expect } from 'vitest';
-import { DIST } from '../helpers/tmp.js';
+import { DIST, DIST_STORAGE } from '../helpers/tmp.js';
 import { verifyAndRepair } from './kill-loop.js';
 import { checkBackups, checkObjects, findTemps, readJournalStrict, sleep, startWorker, walkFiles } from './lib.js';
 
@@ -52,7 +52,8 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === 
 
 /** Runs `rounds` kills against `dir` (created by the caller; `stateFile` lives outside it). */
 export async function runModelKillLoop(opts: { dir: string; stateFile: string; rounds: number; maxDelayMs: number }): Promise<ModelLoopReport> {
-  const { LocalStorage, ConfigPersistence } = (await import(DIST)) as typeof import('../../src/index.js');
+  const { ConfigPersistence } = (await import(DIST)) as typeof import('../../src/index.js');
+  const { LocalStorage } = (await import(DIST_STORAGE)) as typeof import('../../src/storage/index.js');
   const state: State = { seq: 0, files: {}, backups: [], snapshots: [], bundles: [] };
   const report: ModelLoopReport = { kills: 0, acknowledged: 0, inFlight: 0, completedInFlight: 0, backups: 0, snapshots: 0 };
   for (let round = 0; round < opts.rounds; round++) {

@@ -7,9 +7,9 @@
 import { link, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DIST, tempDir } from '../helpers/tmp.js';
+import { DIST_STORAGE, tempDir } from '../helpers/tmp.js';
 
-const { LocalStorage } = (await import(DIST)) as typeof import('../../src/index.js');
+const { LocalStorage } = (await import(DIST_STORAGE)) as typeof import('../../src/storage/index.js');
 
 /** Writes an intent the way the storage does (pid 999999: a process that no longer runs). */
 async function intent(dir: string, steps: Array<{ kind: 'put' | 'remove'; to: string; from?: string; hasOld: boolean }>): Promise<void> {

@@ -15,7 +15,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
-import { DIST } from '../helpers/tmp.js';
+import { DIST, DIST_STORAGE } from '../helpers/tmp.js';
 import { callsInside, callShape, cloneDir, FILE_SYSCALLS, parseTrace, runTraced, type OpSpec, type TracedCall } from './inject.js';
 import { checkBackups, checkObjects, findTemps, readJournalStrict, walkFiles } from './lib.js';
 
@@ -203,7 +203,7 @@ async function assertUsable(runDir: string, work: string): Promise<void> {
  * was visible), verify reports only interrupted-write artifacts, repair leaves it clean.
  */
 export async function crashSweep(c: SweepCase): Promise<{ kills: number }> {
-  const { LocalStorage } = (await import(DIST)) as typeof import('../../src/index.js');
+  const { LocalStorage } = (await import(DIST_STORAGE)) as typeof import('../../src/storage/index.js');
   const { verifyAndRepair } = await import('./kill-loop.js');
   const { dryDir, calls, oldState, newState, committed } = await dryRun(c);
   let kills = 0;
@@ -227,7 +227,7 @@ export async function crashSweep(c: SweepCase): Promise<{ kills: number }> {
 
 /** Runs the sweep; assertions fail the calling test. */
 export async function sweep(c: SweepCase): Promise<SweepStats> {
-  const { LocalStorage } = (await import(DIST)) as typeof import('../../src/index.js');
+  const { LocalStorage } = (await import(DIST_STORAGE)) as typeof import('../../src/storage/index.js');
   const stats: SweepStats = { injections: 0, rejected: 0, resolved: 0, shifted: 0 };
   const { dryDir, calls, oldState, newState, visible } = await dryRun(c);
 

@@ -22,7 +22,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { FSWatcher } from 'chokidar';
 import { ioError } from '../../errors.js';
-import type { StorageWatcher, StorageWatchEvent } from '../../types.js';
+import type { StorageWatcher, StorageWatchEvent } from '../types.js';
 
 /** Absolute path of a key (validated by the storage: it never leaves the root). */
 export type PathOf = (key: string) => string;

@@ -7,7 +7,8 @@
  * Usage: node once.mjs '<spec json>' where spec = { baseDir, op, file?, data?, args? }
  * Ops: save, update, delete, load, and the raw writers used for comparison: wfa (write-file-atomic).
  */
-import { ConfigPersistence, LocalStorage } from '../../../dist/index.js';
+import { ConfigPersistence } from '../../../dist/index.js';
+import { LocalStorage } from '../../../dist/storage/index.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';

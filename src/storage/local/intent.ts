@@ -1,0 +1,221 @@
+/**
+ * Multi-file commits: all-or-nothing through a small intent journal under `.txn/`. The intent
+ * lists every step (rename a temp file into place, remove, move) with a hard link to each
+ * target's previous content; it is written durably only after every new file is synced, so after
+ * a crash the set can always be rolled forward, and on an error it is rolled back from the links.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { ioError, isErrno } from '../../errors.js';
+import type { Commit, PutOp } from '../types.js';
+import type { Containment } from './containment.js';
+import { removeQuietly, syncDirectories, syncDirectory, writeTemp, type StagedTemp } from './durable.js';
+
+/** The directory (under the root) holding the intents. */
+export const TXN_DIR = '.txn';
+
+interface TxnStep {
+  kind: 'put' | 'remove' | 'move';
+  /** put: temp file; move: source. */
+  from?: string;
+  /** Target path (absolute). */
+  to: string;
+  /** Hard link of the previous target, for rollback on error. */
+  old?: string;
+}
+
+interface TxnRecord {
+  pid: number;
+  steps: TxnStep[];
+}
+
+/** The intent journal of one {@link LocalStorage}. */
+export class IntentJournal {
+  private recovered: Promise<void> | undefined;
+
+  constructor(
+    private readonly paths: Containment,
+    private readonly durable: boolean,
+    private readonly describe: (key: string) => string,
+  ) {}
+
+  /**
+   * Several keys at once, all-or-nothing. The intent record is written (durably) only after every
+   * new file is synced, so after a crash the set can always be rolled forward; on an error here it
+   * is rolled back from hard links of the previous content. `temps` loses the puts applied; `dirs`
+   * gains the directories to fsync.
+   */
+  async applyAll(changes: NonNullable<Commit['changes']>, temps: Map<PutOp, StagedTemp>, dirs: Set<string>): Promise<void> {
+    const txnDir = path.join(this.paths.location, TXN_DIR);
+    await this.paths.ensureParent(path.join(txnDir, 'x'));
+    const id = `${Date.now()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const intent = path.join(txnDir, `${id}.json`);
+    const steps = await this.writeIntent(changes, temps, txnDir, id, intent);
+    const done: TxnStep[] = [];
+    try {
+      for (const step of steps) {
+        await applyStep(step);
+        done.push(step);
+        dirs.add(path.dirname(step.to));
+        if (step.from) dirs.add(path.dirname(step.from));
+      }
+      for (const op of changes) if (op.type === 'put') temps.delete(op);
+    } catch (err) {
+      for (const step of done.reverse()) await undoStep(step);
+      await finishTxn(intent, steps);
+      throw err;
+    }
+    if (this.durable) await syncDirectories(dirs);
+    await finishTxn(intent, steps);
+    dirs.add(txnDir);
+  }
+
+  /** Rolls forward multi-key commits interrupted by a crash, once per instance, before any write. */
+  recover(): Promise<void> {
+    this.recovered ??= (async () => {
+      const txnDir = path.join(this.paths.location, TXN_DIR);
+      const names = await fs.readdir(txnDir).catch((err: unknown) => {
+        if (isErrno(err, 'ENOENT')) return [] as string[]; // no journal: nothing to recover
+        throw err; // unreadable (EACCES, EIO): writing on would skip an unfinished commit
+      });
+      for (const name of names.filter((n) => n.endsWith('.json'))) await recoverIntent(path.join(txnDir, name));
+    })().catch((err: unknown) => {
+      this.recovered = undefined; // try again on the next commit, once the cause is fixed
+      throw ioError('finish interrupted writes in', this.describe(TXN_DIR), err);
+    });
+    return this.recovered;
+  }
+
+  /** The steps, with links to the previous content, recorded durably in `intent`; nothing applied yet. */
+  private async writeIntent(changes: NonNullable<Commit['changes']>, temps: Map<PutOp, StagedTemp>, txnDir: string, id: string, intent: string): Promise<TxnStep[]> {
+    const steps: TxnStep[] = [];
+    let temp: string | undefined;
+    try {
+      for (const [i, op] of changes.entries()) {
+        if (op.type === 'put') steps.push({ kind: 'put', from: temps.get(op)!.path, to: this.paths.resolve(op.key) });
+        else if (op.type === 'remove') steps.push({ kind: 'remove', to: this.paths.resolve(op.key) });
+        else {
+          const to = this.paths.resolve(op.to);
+          await this.paths.ensureParent(to); // like a single move: the target's directory may not exist yet
+          steps.push({ kind: 'move', from: this.paths.resolve(op.from), to });
+        }
+        const step = steps[i]!;
+        if (step.kind !== 'move') {
+          const old = path.join(txnDir, `${id}.${i}.old`);
+          try {
+            await fs.link(step.to, old);
+            step.old = old;
+          } catch (err) {
+            if (!isErrno(err, 'ENOENT')) throw err;
+          }
+        }
+      }
+      const record: TxnRecord = { pid: process.pid, steps };
+      temp = await writeTemp(intent, Buffer.from(JSON.stringify(record)), { durable: this.durable });
+      await fs.rename(temp, intent);
+      temp = undefined;
+      if (this.durable) await syncDirectory(txnDir);
+      return steps;
+    } catch (err) {
+      // Nothing was applied yet: drop the intent (durable or not) and the links to the old content.
+      if (temp) removeQuietly(temp);
+      await finishTxn(intent, steps);
+      throw err;
+    }
+  }
+}
+
+/** Rolls one intent forward, unless its owner is still alive and applying it. */
+async function recoverIntent(intent: string): Promise<void> {
+  const text = await fs.readFile(intent, 'utf8');
+  let record: TxnRecord;
+  try {
+    record = JSON.parse(text) as TxnRecord;
+  } catch {
+    // A torn intent was never durable, so none of its steps ran: drop it.
+    removeQuietly(intent);
+    return;
+  }
+  if (record.pid !== process.pid && processAlive(record.pid)) return; // still being applied by its owner
+  for (const step of record.steps) await redoStep(step);
+  await finishTxn(intent, record.steps);
+}
+
+async function applyStep(step: TxnStep): Promise<void> {
+  if (step.kind === 'put') await fs.rename(step.from!, step.to);
+  else if (step.kind === 'remove') {
+    await fs.unlink(step.to).catch((err: unknown) => {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    });
+  } else {
+    await fs.link(step.from!, step.to);
+    await fs.unlink(step.from!);
+  }
+}
+
+async function undoStep(step: TxnStep): Promise<void> {
+  // Best effort per step: keep undoing the others even if one fails.
+  if (step.kind === 'move') {
+    await fs.link(step.to, step.from!).catch(() => undefined);
+    await fs.unlink(step.to).catch(() => undefined);
+  } else if (step.old) await fs.rename(step.old, step.to).catch(() => undefined);
+  else await fs.unlink(step.to).catch(() => undefined);
+}
+
+async function redoStep(step: TxnStep): Promise<void> {
+  if (step.kind === 'move') {
+    // Idempotent: a link that exists already, or a source already gone, means it happened.
+    await fs.link(step.from!, step.to).catch(() => undefined);
+    if (await exists(step.to)) await fs.unlink(step.from!).catch(() => undefined);
+    return;
+  }
+  // A put or remove runs only while its target still holds what it held when the commit began (the
+  // `old` link, or no file): otherwise it already ran, or a later write replaced the target since,
+  // and replaying it would undo that write.
+  if (!(await untouchedSince(step))) {
+    if (step.kind === 'put') removeQuietly(step.from!); // already renamed, or superseded
+    return;
+  }
+  const ignoreGone = (err: unknown): void => {
+    if (!isErrno(err, 'ENOENT')) throw err; // a real error keeps the intent for the next recovery
+  };
+  if (step.kind === 'put') await fs.rename(step.from!, step.to).catch(ignoreGone);
+  else await fs.unlink(step.to).catch(ignoreGone);
+}
+
+/** Whether a step's target is still the file (inode) it was when its commit began, or still absent. */
+async function untouchedSince(step: TxnStep): Promise<boolean> {
+  const now = await fs.lstat(step.to).catch(() => undefined); // absent
+  if (!step.old) return now === undefined;
+  const then = await fs.lstat(step.old).catch(() => undefined); // absent: cannot tell, so never replay
+  return now !== undefined && then !== undefined && now.ino === then.ino && now.dev === then.dev;
+}
+
+async function finishTxn(intent: string, steps: TxnStep[]): Promise<void> {
+  // The intent goes first: replaying it needs the links to the old content, so they must never be
+  // gone while the intent is still there. If it cannot be removed, the next recovery finishes.
+  const removed = await fs.unlink(intent).then(
+    () => true,
+    (err: unknown) => isErrno(err, 'ENOENT'),
+  );
+  if (!removed) return;
+  for (const step of steps) if (step.old) removeQuietly(step.old);
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.lstat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Whether a process with this pid exists (EPERM: it does, but belongs to someone else). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrno(err, 'EPERM');
+  }
+}
