@@ -5,7 +5,8 @@
  * file — and print what the doc shows; blocks that are not meant to run say so with a mark (see
  * test/helpers/doc-blocks.ts). ts/js blocks run as ESM importing the built package (the sandbox's
  * node_modules links to this repository), ts blocks are also type-checked with `tsc --strict`, and
- * shell blocks run the built CLI as `config-persistence`.
+ * shell blocks run the built CLI as `config-persistence`. Blocks of one file depend on the ones before
+ * them: filter by file (`-t "^docs/cli.md"`), not by block.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -180,4 +181,16 @@ describe('npm start', () => {
       await rm(sandbox, { recursive: true, force: true });
     }
   }, BLOCK_TIMEOUT_MS);
+});
+
+describe('the npm package', () => {
+  it('ships every file the README links to (npm shows the README; its links must not dangle)', () => {
+    const files = (JSON.parse(read('package.json')) as { files: string[] }).files;
+    for (const link of linksOf(read('README.md'))) {
+      const target = link.split('#')[0]!;
+      if (target === '') continue;
+      const top = path.normalize(target).split(path.sep)[0]!;
+      expect(files.some((f) => f === top || f === target), `README.md links to ${link}, which package.json "files" does not ship`).toBe(true);
+    }
+  });
 });
