@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'E_LOCKED'
   | 'E_CHECKSUM'
   | 'E_TOO_LARGE'
-  | 'E_IO';
+  | 'E_IO'
+  | 'E_CLOSED';
 
 /** Base class of every error thrown by config-persistence. */
 export class ConfigPersistenceError extends Error {
@@ -111,10 +112,22 @@ export class LockedError extends ConfigPersistenceError {
   }
 }
 
+/** The instance was closed: create a new one. Not an I/O failure — nothing was attempted. */
+export class ClosedError extends ConfigPersistenceError {
+  constructor(message: string) {
+    super('E_CLOSED', message);
+  }
+}
+
 /** Stored content does not match its recorded checksum (a tampered or truncated backup or bundle). */
 export class ChecksumError extends ConfigPersistenceError {
-  constructor(message: string, file?: string) {
-    super('E_CHECKSUM', message, { file });
+  /** What is wrong, without the advice for the operation that found it (verify reports this). */
+  readonly problem: string;
+
+  /** `advice` is what the failed operation tells its caller to do; the message is problem + advice. */
+  constructor(problem: string, file?: string, advice?: string) {
+    super('E_CHECKSUM', advice ? `${problem} ${advice}` : problem, { file });
+    this.problem = problem;
   }
 }
 

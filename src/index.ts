@@ -12,6 +12,7 @@ export {
   ConflictError,
   LockedError,
   ChecksumError,
+  ClosedError,
   TooLargeError,
   IOError,
 } from './errors.js';

@@ -401,7 +401,7 @@ describe('retention', () => {
     expect((await auditOps(dir)).filter((a) => a.op === 'cleanup')).toHaveLength(1);
     expect((await cp.cleanupBackups({ maxAgeMs: 0 })).removed).toHaveLength(4); // everything unpinned is older than now
     expect((await cp.listBackups()).map((b) => b.id)).toEqual([pinned.id]);
-    expect(await codeOf(cp.cleanupBackups({ maxBackups: -1 }))).toBe('E_INVALID_NAME');
+    expect(await codeOf(cp.cleanupBackups({ maxBackups: -1 }))).toBe('E_VALIDATION');
     await cp.close();
   });
 });
@@ -533,7 +533,7 @@ describe('startAutoBackup', () => {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const code = await new Promise((r) => child.on('close', r));
     expect(code).toBe(0);
-    expect(out.trim()).toBe('E_INVALID_NAME');
+    expect(out.trim()).toBe('E_VALIDATION');
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 });

@@ -308,6 +308,32 @@ describe('import', () => {
       await cp.close();
     });
 
+    it('rename carries the bundle\'s own extends links: its staging extends its production, now production-2', async () => {
+      const source = await tempDir();
+      const from = new ConfigPersistence({ baseDir: source, schemaDir: source });
+      await from.saveProfile('production', { api: { host: 'bundle-prod' } });
+      await from.saveProfile('staging', { name: 'bundle-staging' }, { extends: 'production' });
+      await from.saveProfile('qa', { name: 'bundle-qa' }, { extends: ['production', 'staging'] });
+      const bundle = await from.exportBundle({ profiles: true });
+      await from.close();
+      const dir = await tempDir();
+      const cp = new ConfigPersistence({ baseDir: dir, schemaDir: dir });
+      await cp.saveProfile('production', { api: { host: 'local-prod' } });
+      await cp.saveProfile('staging', { name: 'local-staging' });
+      const report = await cp.importBundle(bundle, { onConflict: 'rename' });
+      expect(report.renamed.map((e) => [e.originalName, e.name])).toEqual([
+        ['production', 'production-2'],
+        ['staging', 'staging-2'],
+      ]);
+      expect((await cp.loadProfile('staging-2')).meta.extends).toEqual('production-2');
+      expect((await cp.loadProfile('staging-2')).data).toEqual({ api: { host: 'bundle-prod' }, name: 'bundle-staging' });
+      expect((await cp.loadProfile('qa')).meta.extends).toEqual(['production-2', 'staging-2']);
+      // The local profiles are untouched.
+      expect((await cp.loadProfile('staging')).data).toEqual({ name: 'local-staging' });
+      expect((await cp.loadProfile('production')).data).toEqual({ api: { host: 'local-prod' } });
+      await cp.close();
+    });
+
     it('overwrite: backed up, versioned, layout kept, after a pre-import snapshot', async () => {
       const { dir, cp, bundle } = await setup();
       const report = await cp.importBundle(bundle, { onConflict: 'overwrite', reason: 'sync from staging' });
@@ -324,7 +350,8 @@ describe('import', () => {
       expect(await readFile(path.join(dir, 'backups', currentBackup.id), 'utf8')).toContain('name: target');
       const snapshot = backups.find((b) => b.id === report.snapshot)!;
       expect(snapshot).toMatchObject({ kind: 'snapshot', trigger: 'pre-import' });
-      expect(snapshot.files).toEqual(['current.yaml', 'profiles/base.yaml', 'profiles/dev.yaml']);
+      // It holds what the import writes (profiles/qa.yaml did not exist: in scope, not in the snapshot).
+      expect(snapshot.files).toEqual(['current.yaml', 'profiles/dev.yaml']);
       const history = await cp.history();
       expect(history[0]).toMatchObject({ operation: 'import', reason: 'sync from staging' });
       expect((await cp.getVersion(undefined, history[1]!.version)) as unknown).toEqual({ name: 'target', api: { port: 9000 } });

@@ -583,8 +583,8 @@ describe('events, reload and close', () => {
     await config.close();
     await saving;
     expect(JSON.parse(await readFile(path.join(dir, 'current.json'), 'utf8'))).toEqual({ a: 1 });
-    expect((await failure(() => config.set('a', 2))).code).toBe('E_IO');
-    expect((await failure(config.save())).code).toBe('E_IO');
+    expect((await failure(() => config.set('a', 2))).code).toBe('E_CLOSED');
+    expect((await failure(config.save())).code).toBe('E_CLOSED');
     expect(config.get('a')).toBe(1); // reading the last snapshot stays possible
   });
 

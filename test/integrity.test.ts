@@ -107,11 +107,12 @@ describe('verify and repair a directory with every kind of damage', () => {
       'broken.yaml': 'server: [1, 2\n', // unparsable
       'invalid.json': '{\n  "api": { "port": 70000 }\n}\n', // schema-invalid
       'profiles/orphan.yaml': '$profile:\n  extends: ghost\napi:\n  port: 1\n', // missing parent
-      'profiles/loop-a.yaml': '$profile:\n  extends: loop-b\n', // cycle
-      'profiles/loop-b.yaml': '$profile:\n  extends: loop-a\n',
       'profiles/wrong.yaml': 'api:\n  port: not-a-number\n', // schema-invalid (resolved)
     };
     for (const [file, content] of Object.entries(bad)) await writeFile(path.join(dir, file), content);
+    // profile-cycle: each file valid on its own, so reported and left for a person
+    const cycle = { 'profiles/loop-a.yaml': '$profile:\n  extends: loop-b\n', 'profiles/loop-b.yaml': '$profile:\n  extends: loop-a\n' };
+    for (const [file, content] of Object.entries(cycle)) await writeFile(path.join(dir, file), content);
     // checksum-mismatch: a backup whose bytes changed after it was taken
     await replaceBytes(path.join(dir, 'backups', currentBackup.id), 'name: tampered\n');
     // missing-backup: a record whose file is gone
@@ -179,15 +180,19 @@ describe('verify and repair a directory with every kind of damage', () => {
     const tree = await snapshotTree(dir);
     const plan = await cp.repair({ dryRun: true });
     expect(plan.dryRun).toBe(true);
-    expect(new Set(plan.actions.map((a) => a.kind))).toEqual(new Set(kinds(before.problems)));
+    expect(new Set(plan.actions.map((a) => a.kind))).toEqual(new Set(kinds(before.problems).filter((k) => k !== 'profile-cycle')));
     expect(await snapshotTree(dir)).toEqual(tree);
 
     // --- repair ---
     const report = await cp.repair();
     expect(report.dryRun).toBe(false);
-    expect(report.remaining).toEqual([]);
+    // A cycle is left for a person (each file is valid on its own): reported, not quarantined.
+    expect(report.remaining.map((p) => [p.path, p.kind])).toEqual([
+      ['profiles/loop-a.yaml', 'profile-cycle'],
+      ['profiles/loop-b.yaml', 'profile-cycle'],
+    ]);
     const after = await cp.verify();
-    expect(after).toEqual({ ok: true, problems: [] });
+    expect(after.problems).toEqual(report.remaining);
 
     // Bad files are in quarantine with their exact bytes; nothing was deleted but the temp file.
     const q = await quarantined(dir);
@@ -205,6 +210,7 @@ describe('verify and repair a directory with every kind of damage', () => {
     expect(find('history~current.yaml.')).toHaveLength(1); // the torn journal, as it was
     expect(find('backups~index.')).toHaveLength(1);
     await expect(stat(path.join(dir, temp))).rejects.toMatchObject({ code: 'ENOENT' });
+    for (const [file, content] of Object.entries(cycle)) expect(await readFile(path.join(dir, file), 'utf8')).toBe(content);
 
     // The healthy data is untouched and usable.
     expect(await cp.loadConfig()).toEqual({ name: 'shop', api: { port: 8081 } });
@@ -219,6 +225,25 @@ describe('verify and repair a directory with every kind of damage', () => {
     // Each action is in the audit log.
     const audit = (await readFile(path.join(dir, 'audit.log'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { op: string });
     expect(audit.filter((a) => a.op === 'repair').length).toBe(report.actions.length);
+    await cp.close();
+  });
+
+  it('reports a 3-profile extends cycle without quarantining any of it; the message names the whole chain', async () => {
+    const dir = await tempDir();
+    const cp = new ConfigPersistence({ baseDir: dir, schemaDir: dir });
+    await mkdir(path.join(dir, 'profiles'), { recursive: true });
+    const files = { 'profiles/a.yaml': '$profile:\n  extends: b\nx: 1\n', 'profiles/b.yaml': '$profile:\n  extends: c\n', 'profiles/c.yaml': '$profile:\n  extends: a\n' };
+    for (const [file, content] of Object.entries(files)) await writeFile(path.join(dir, file), content);
+    const report = await cp.repair();
+    expect(report.actions).toEqual([]);
+    expect(report.remaining.map((p) => [p.path, p.kind])).toEqual([
+      ['profiles/a.yaml', 'profile-cycle'],
+      ['profiles/b.yaml', 'profile-cycle'],
+      ['profiles/c.yaml', 'profile-cycle'],
+    ]);
+    expect(report.remaining[0]!.message).toMatch(/a → b → c → a/);
+    expect(await quarantined(dir)).toEqual([]);
+    for (const [file, content] of Object.entries(files)) expect(await readFile(path.join(dir, file), 'utf8')).toBe(content);
     await cp.close();
   });
 

@@ -497,7 +497,7 @@ describe('watch: own writes and previous', () => {
     await renameOver(file, json({ name: 'shop', port: 84 }));
     await waitFor('the fresh watch', () => c.events.length === 1);
     expect(b.events).toHaveLength(2);
-    await expect(store.watch('current.json', () => undefined)).rejects.toMatchObject({ code: 'E_IO' });
+    await expect(store.watch('current.json', () => undefined)).rejects.toMatchObject({ code: 'E_CLOSED' });
   });
 });
 

@@ -2,12 +2,12 @@
  * `ConfigPersistence`: the public class. It composes the feature modules and holds little logic of
  * its own: name resolution, queueing and locking, then a call into the module that owns the verb.
  */
-import { createContext, type Context } from '../core/context.js';
+import type { Context } from '../core/context.js';
+import { SNAPSHOT_LOCK, STORE, Store } from './store.js';
 import { cloneDocument } from '../document/tree.js';
 import { loadDocument, readDocument, removeDocument, validateDocument, writeDocument, type WriteMeta } from '../changeset/documents.js';
-import { ConfigPersistenceError } from '../errors.js';
-import { configKey } from '../core/keys.js';
-import { KeyedQueue } from '../core/queue.js';
+
+
 import { watchDocument } from '../watch/watch.js';
 import type { WatchEvent, WatchHandle, WatchOptions } from '../types.js';
 import type { ConfigPersistenceOptions, SaveOptions, SaveResult } from '../types.js';
@@ -40,12 +40,6 @@ import * as bundles from '../bundles/bundles.js';
 import type { Bundle, BundleSelection, BundleWriteResult, ImportOptions, ImportReport } from '../types.js';
 import * as versions from '../history/versions.js';
 
-/** Lock held while a snapshot is taken or restored. */
-const SNAPSHOT_LOCK = 'backups~snapshot';
-
-/** The key-cache entry of the default file (`current.*`): not a name any file can have. */
-const CURRENT_KEY = '\u0000current';
-
 /**
  * Keeps an application's configuration in plain JSON/YAML files under `baseDir` and never loses or
  * corrupts them. See the README for every feature with an example.
@@ -53,17 +47,20 @@ const CURRENT_KEY = '\u0000current';
  * @typeParam T - the shape of your configuration documents.
  */
 export class ConfigPersistence<T = Record<string, unknown>> {
-  /** @internal Shared state of the feature modules. */
-  protected readonly ctx: Context;
-  /** @internal Per-file queue: call order, coalescing of bursts. */
-  protected readonly queue = new KeyedQueue();
-  private closed = false;
-  private intake: Promise<void> = Promise.resolve();
-  private readonly keys = new Map<string, string>();
+  private readonly s: Store;
 
   /** Creates a store over `options.baseDir` (default `config`). Nothing is read until first use. */
   constructor(options: ConfigPersistenceOptions = {}) {
-    this.ctx = createContext(options);
+    this.s = new Store(options);
+  }
+
+  /** @internal The engine underneath, for `Configuration` (see api/store.ts). */
+  get [STORE](): Store {
+    return this.s;
+  }
+
+  private get ctx(): Context {
+    return this.s.ctx;
   }
 
   /** The absolute base directory (or the storage location). */
@@ -81,7 +78,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * promise resolves once a state that includes its data is durable.
    */
   saveConfig(data: T, file?: string, opts: SaveOptions = {}): Promise<SaveResult> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     // Snapshot now: the caller may change `data` as soon as this returns.
     const snapshot = cloneDocument(data);
     const meta: WriteMeta = {
@@ -91,30 +88,29 @@ export class ConfigPersistence<T = Record<string, unknown>> {
       ...(opts.ifVersion !== undefined ? { ifVersion: opts.ifVersion } : {}),
     };
     // A conditional save must be checked against exactly the state before it: never merge it.
-    return this.enqueue(file, opts.ifVersion === undefined ? 'coalesce' : 'exclusive', (key) => {
+    return this.s.enqueue(file, opts.ifVersion === undefined ? 'coalesce' : 'exclusive', (key) => {
       validateDocument(this.ctx, key, snapshot);
-      return () => this.withLock(key, () => writeDocument(this.ctx, key, snapshot, meta));
+      return () => this.s.withLock(key, () => writeDocument(this.ctx, key, snapshot, meta));
     });
   }
 
   /** Reads, parses and validates `file` (default `current.*`), with schema defaults filled in. */
   async loadConfig(file?: string): Promise<T> {
-    this.assertOpen();
-    return loadDocument<T>(this.ctx, await this.keyFor(file));
+    this.s.assertOpen('ConfigPersistence');
+    return loadDocument<T>(this.ctx, await this.s.keyFor(file));
   }
 
   /** Deletes `file` after backing it up (the backup id is in the audit log and `listBackups`). */
   deleteConfig(file: string, opts: SaveOptions = {}): Promise<void> {
-    this.assertOpen();
-    return this.enqueue(file, 'exclusive', (key) => async () => {
-      await this.withLock(key, () =>
+    this.s.assertOpen('ConfigPersistence');
+    return this.s.enqueue(file, 'exclusive', (key) => async () => {
+      await this.s.withLock(key, () =>
         removeDocument(this.ctx, key, {
           changedBy: opts.changedBy ?? 'user',
           ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
           ...(opts.ifVersion !== undefined ? { ifVersion: opts.ifVersion } : {}),
         }),
       );
-      this.keys.clear();
     });
   }
 
@@ -123,9 +119,9 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * the file does not exist) and returns the new one. No update is lost across processes.
    */
   update(file: string | undefined, fn: (current: T | undefined) => T | Promise<T>, opts: Omit<SaveOptions, 'ifVersion'> = {}): Promise<SaveResult> {
-    this.assertOpen();
-    return this.enqueue(file, 'exclusive', (key) => () =>
-      this.withLock(key, async () => {
+    this.s.assertOpen('ConfigPersistence');
+    return this.s.enqueue(file, 'exclusive', (key) => () =>
+      this.s.withLock(key, async () => {
         const current = await readDocument<T>(this.ctx, key);
         const next = await fn(current ? cloneDocument(current.data) : undefined);
         const snapshot = cloneDocument(next);
@@ -140,13 +136,8 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   }
 
   /** Stops watchers and timers and waits for queued writes. The instance cannot be used afterwards. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.queue.idle();
-    for (const close of [...this.ctx.closers]) await close();
-    this.ctx.closers.clear();
-    await this.ctx.storage.close();
+  close(): Promise<void> {
+    return this.s.close();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -160,12 +151,12 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * its comments. Backed up, versioned and audited like every save.
    */
   async saveProfile(name: string, data: DeepPartial<T>, opts: SaveProfileOptions = {}): Promise<SaveResult> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     const profile = assertProfile(name, (ext) => this.ctx.codecs.knows(ext));
     const snapshot = cloneDocument(data) as unknown;
     const options = { ...opts };
-    return this.enqueue(`${PROFILES_DIR}/${profile}`, 'exclusive', (key) => () =>
-      this.withLock(key, () => saveProfileDocument(this.ctx, key, profile, snapshot, options)),
+    return this.s.enqueue(`${PROFILES_DIR}/${profile}`, 'exclusive', (key) => () =>
+      this.s.withLock(key, () => saveProfileDocument(this.ctx, key, profile, snapshot, options)),
     );
   }
 
@@ -175,13 +166,13 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * the profile's own values, as written. `$profile` is returned as `meta`, never inside `data`.
    */
   async loadProfile(name: string, opts: LoadProfileOptions = {}): Promise<Profile<DeepPartial<T>>> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     return loadProfileDocument<DeepPartial<T>>(this.ctx, name, opts.resolve ?? true);
   }
 
   /** Every profile with its format, parents, description, size and modification time, by name. */
   async listProfiles(): Promise<ProfileInfo[]> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     return listProfileDocuments(this.ctx);
   }
 
@@ -190,22 +181,21 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * it or it is the persisted active profile, unless `opts.force` (which also clears that choice).
    */
   async deleteProfile(name: string, opts: DeleteProfileOptions = {}): Promise<void> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     const profile = assertProfile(name, (ext) => this.ctx.codecs.knows(ext));
     const options = { ...opts };
-    await this.enqueue(`${PROFILES_DIR}/${profile}`, 'exclusive', (key) => () =>
-      this.withLock(key, async () => {
+    await this.s.enqueue(`${PROFILES_DIR}/${profile}`, 'exclusive', (key) => () =>
+      this.s.withLock(key, async () => {
         const active = await readActiveProfile(this.ctx);
         await deleteProfileDocument(this.ctx, key, profile, options, active);
-        if (active === profile) await this.queue.exclusive(ACTIVE_PROFILE_KEY, () => this.withLock(ACTIVE_PROFILE_KEY, () => writeActiveProfile(this.ctx, undefined, options.changedBy)));
+        if (active === profile) await this.s.queue.exclusive(ACTIVE_PROFILE_KEY, () => this.s.withLock(ACTIVE_PROFILE_KEY, () => writeActiveProfile(this.ctx, undefined, options.changedBy)));
       }),
     );
-    this.keys.clear();
   }
 
   /** Whether profile `name` exists (in any format). Invalid names are `E_INVALID_NAME`, not `false`. */
   async profileExists(name: string): Promise<boolean> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     return profileFileExists(this.ctx, name);
   }
 
@@ -214,7 +204,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * is refused with `E_CONFLICT` unless `opts.overwrite` (it is then backed up first).
    */
   async copyProfile(from: string, to: string, opts: CopyProfileOptions = {}): Promise<SaveResult> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     return this.copyOrRename(from, to, { ...opts }, 'copy');
   }
 
@@ -224,13 +214,13 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * while other profiles extend `from`. A persisted active-profile choice follows the rename.
    */
   async renameProfile(from: string, to: string, opts: CopyProfileOptions = {}): Promise<SaveResult> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     return this.copyOrRename(from, to, { ...opts }, 'rename');
   }
 
   /** The profile last chosen with `setActiveProfile` / `Configuration#useProfile` (persisted), if any. */
   async getActiveProfile(): Promise<string | undefined> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     return readActiveProfile(this.ctx);
   }
 
@@ -239,10 +229,10 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * `CONFIG_PROFILE` (`null` clears it). The profile must exist and resolve to a valid configuration.
    */
   async setActiveProfile(name: string | null, opts: { changedBy?: ChangedBy } = {}): Promise<void> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     const profile = name === null ? undefined : assertProfile(name, (ext) => this.ctx.codecs.knows(ext));
     if (profile !== undefined) await loadProfileDocument(this.ctx, profile, true);
-    await this.queue.exclusive(ACTIVE_PROFILE_KEY, () => this.withLock(ACTIVE_PROFILE_KEY, () => writeActiveProfile(this.ctx, profile, opts.changedBy)));
+    await this.s.queue.exclusive(ACTIVE_PROFILE_KEY, () => this.s.withLock(ACTIVE_PROFILE_KEY, () => writeActiveProfile(this.ctx, profile, opts.changedBy)));
   }
 
   private copyOrRename(from: string, to: string, opts: CopyProfileOptions, operation: 'copy' | 'rename'): Promise<SaveResult> {
@@ -252,25 +242,24 @@ export class ConfigPersistence<T = Record<string, unknown>> {
     if (source === target) {
       return Promise.reject(new ConflictError(`Cannot ${operation} profile "${source}" onto itself; choose another name.`));
     }
-    return this.enqueue(`${PROFILES_DIR}/${target}`, 'exclusive', () => async () => {
+    return this.s.enqueue(`${PROFILES_DIR}/${target}`, 'exclusive', () => async () => {
       const fromKey = await profileKey(this.ctx, source);
       const toKey = await copyTargetKey(this.ctx, target, fromKey);
       // Both files are locked, in a fixed order so two opposite renames cannot deadlock.
       const [first, second] = [fromKey, toKey].sort();
-      const result = await this.withLock(first!, () =>
-        this.withLock(second!, async () => {
+      const result = await this.s.withLock(first!, () =>
+        this.s.withLock(second!, async () => {
           if (operation === 'rename') await assertNoDependants(this.ctx, source, this.ctx.storage.describe(fromKey));
           const saved = await copyProfileDocument(this.ctx, { name: source, key: fromKey }, { name: target, key: toKey }, opts, operation);
           if (operation === 'rename') {
             await removeDocument(this.ctx, fromKey, { changedBy: opts.changedBy ?? 'user', operation: 'rename', details: { to: toKey }, ...(opts.reason !== undefined ? { reason: opts.reason } : {}) });
             if ((await readActiveProfile(this.ctx)) === source) {
-              await this.withLock(ACTIVE_PROFILE_KEY, () => writeActiveProfile(this.ctx, target, opts.changedBy));
+              await this.s.withLock(ACTIVE_PROFILE_KEY, () => writeActiveProfile(this.ctx, target, opts.changedBy));
             }
           }
           return saved;
         }),
       );
-      this.keys.clear();
       return result;
     });
   }
@@ -284,10 +273,10 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * retention never removes it. `E_NOT_FOUND` when the file does not exist.
    */
   createBackup(file: string | undefined, opts: BackupOptions = {}): Promise<BackupInfo> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     const options = { ...opts };
-    return this.enqueue(file, 'exclusive', (key) => () =>
-      this.withLock(key, async () => {
+    return this.s.enqueue(file, 'exclusive', (key) => () =>
+      this.s.withLock(key, async () => {
         const info = await backups.createBackup(this.ctx, key, options);
         await retention.applyRetention(this.ctx, key);
         return info;
@@ -300,11 +289,11 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * `backups/` (`kind: 'snapshot'`, `file: '*'`), byte-exact. Restore it with `restoreBackup(id)`.
    */
   async createSnapshot(opts: SnapshotOptions = {}): Promise<BackupInfo> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     const scope = opts.scope ? [...opts.scope] : undefined;
-    await this.settle();
+    await this.s.settle();
     const keys = scope ? await snapshots.scopeKeys(this.ctx, scope) : await snapshots.configAndProfileKeys(this.ctx);
-    return this.withSnapshotLocks(
+    return this.s.withSnapshotLocks(
       async () => keys,
       async () => {
         const info = await snapshots.createSnapshot(this.ctx, keys, scope ? keys : 'all', { ...(opts.label !== undefined ? { label: opts.label } : {}) });
@@ -320,9 +309,9 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * (`current`, `profiles/dev`) matches that file in any format.
    */
   async listBackups(file?: string): Promise<BackupInfo[]> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     if (file === undefined) return backups.listBackups(this.ctx);
-    return backups.listBackups(this.ctx, backups.backupsOf(file, file === SNAPSHOT_FILE ? file : await this.keyFor(file)));
+    return backups.listBackups(this.ctx, backups.backupsOf(file, file === SNAPSHOT_FILE ? file : await this.s.keyFor(file)));
   }
 
   /**
@@ -332,20 +321,18 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * hold are backed up, then removed; `safetyBackup` is then a snapshot of the state before.
    */
   async restoreBackup(id: string, opts: ChangeOptions = {}): Promise<RestoreResult> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     const actor = { ...opts };
     const info = await backups.findBackup(this.ctx, id);
     if (info.kind !== 'snapshot') {
-      return this.enqueue(info.file, 'exclusive', (key) => () => this.withLock(key, () => restore.restoreFileBackup(this.ctx, { ...info, file: key }, actor)));
+      return this.s.enqueue(info.file, 'exclusive', (key) => () => this.s.withLock(key, () => restore.restoreFileBackup(this.ctx, { ...info, file: key }, actor)));
     }
     const doc = await snapshots.readSnapshot(this.ctx, info); // verified before anything is locked or written
-    await this.settle();
-    return this.withSnapshotLocks(
+    await this.s.settle();
+    return this.s.withSnapshotLocks(
       () => snapshots.restoreTargets(this.ctx, doc),
       async (targets) => {
-        const { result, backups: taken } = await snapshots.restoreSnapshot(this.ctx, info, doc, targets, actor);
-        for (const file of new Set(taken.map((b) => b.file))) await retention.applyRetention(this.ctx, file);
-        this.keys.clear(); // files may have appeared or disappeared
+        const { result } = await snapshots.restoreSnapshot(this.ctx, info, doc, targets, actor);
         return result;
       },
     );
@@ -353,9 +340,9 @@ export class ConfigPersistence<T = Record<string, unknown>> {
 
   /** Deletes backup `id` (`E_INVALID_NAME` for anything that is not a plain id, `E_NOT_FOUND` for an unknown one). */
   async deleteBackup(id: string): Promise<BackupInfo> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     const info = await backups.findBackup(this.ctx, id);
-    return this.withLock(info.kind === 'snapshot' ? SNAPSHOT_LOCK : info.file, () => backups.deleteBackup(this.ctx, id));
+    return this.s.withLock(info.kind === 'snapshot' ? SNAPSHOT_LOCK : info.file, () => backups.deleteBackup(this.ctx, id));
   }
 
   /**
@@ -364,7 +351,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * records of vanished backup files and history contents no kept version needs.
    */
   async cleanupBackups(opts: CleanupOptions = {}): Promise<CleanupResult> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     return retention.cleanupBackups(this.ctx, { ...opts });
   }
 
@@ -374,40 +361,11 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * The timer does not keep the process alive; `close()` stops it. Returns the stop function.
    */
   startAutoBackup(opts: AutoBackupOptions): () => Promise<void> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     return autoBackup.startAutoBackup(this.ctx, { ...opts }, {
-      onFile: (key, fn) => this.enqueue(key, 'exclusive', () => () => this.withLock(key, fn)),
-      onFiles: (keys, fn) => this.withSnapshotLocks(async () => keys, fn),
+      onFile: (key, fn) => this.s.enqueue(key, 'exclusive', () => () => this.s.withLock(key, fn)),
+      onFiles: (keys, fn) => this.s.withSnapshotLocks(async () => keys, fn),
     });
-  }
-
-  /** Waits until every call made before it has been applied (snapshots cover queued saves). */
-  private async settle(): Promise<void> {
-    await this.intake;
-    await this.queue.idle();
-  }
-
-  /**
-   * Runs `fn` holding the snapshot lock and the lock of every key `targets` returns; keys that
-   * appear while locking are locked too. Acquired in sorted order after the snapshot lock, so two
-   * snapshot operations never deadlock, and saves (one lock each) cannot either.
-   */
-  private async withSnapshotLocks<R>(targets: () => Promise<readonly string[]>, fn: (keys: string[]) => Promise<R>): Promise<R> {
-    const timeoutMs = this.ctx.options.lockTimeoutMs;
-    const held = new Map<string, () => Promise<void>>();
-    try {
-      held.set(SNAPSHOT_LOCK, await this.ctx.storage.lock(SNAPSHOT_LOCK, { timeoutMs }));
-      let keys: string[];
-      for (;;) {
-        keys = [...(await targets())].sort();
-        const missing = keys.filter((k) => !held.has(k));
-        if (missing.length === 0) break;
-        for (const key of missing) held.set(key, await this.ctx.storage.lock(key, { timeoutMs }));
-      }
-      return await fn(keys);
-    } finally {
-      for (const release of [...held.values()].reverse()) await release();
-    }
   }
 
   // ------------------------------------------------------------------------------------------
@@ -419,8 +377,8 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * operation (save, update, delete, restore, rollback, external), sha256 and size.
    */
   async history(file?: string): Promise<VersionInfo[]> {
-    this.assertOpen();
-    return versions.listVersions(this.ctx, await this.keyFor(file));
+    this.s.assertOpen('ConfigPersistence');
+    return versions.listVersions(this.ctx, await this.s.keyFor(file));
   }
 
   /**
@@ -428,14 +386,14 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * not exist, is a deletion, or its content is no longer kept.
    */
   async getVersion(file: string | undefined, version: number): Promise<T> {
-    this.assertOpen();
-    return versions.getVersion<T>(this.ctx, await this.keyFor(file), version);
+    this.s.assertOpen('ConfigPersistence');
+    return versions.getVersion<T>(this.ctx, await this.s.keyFor(file), version);
   }
 
   /** Changes from version `from` to version `to` (default: the newest) by dot path. */
   async diff(file: string | undefined, from: number, to?: number): Promise<Change[]> {
-    this.assertOpen();
-    return versions.diffVersions(this.ctx, await this.keyFor(file), from, to);
+    this.s.assertOpen('ConfigPersistence');
+    return versions.diffVersions(this.ctx, await this.s.keyFor(file), from, to);
   }
 
   /**
@@ -443,9 +401,9 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * `pre-rollback` backup of the current content. Returns the save result of the new version.
    */
   rollback(file: string | undefined, version: number, opts: ChangeOptions = {}): Promise<SaveResult> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     const options = { ...opts };
-    return this.enqueue(file, 'exclusive', (key) => () => this.withLock(key, () => versions.rollback(this.ctx, key, version, options)));
+    return this.s.enqueue(file, 'exclusive', (key) => () => this.s.withLock(key, () => versions.rollback(this.ctx, key, version, options)));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -457,15 +415,15 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * omitted; naming only profiles exports only profiles), with a sha256 per item and over the whole.
    */
   async exportBundle(selection: BundleSelection = {}): Promise<Bundle> {
-    this.assertOpen();
-    await this.settle();
+    this.s.assertOpen('ConfigPersistence');
+    await this.s.settle();
     return bundles.exportBundle(this.ctx, { ...selection });
   }
 
   /** Exports to one JSON file at `path` (atomic, durable, mode 0600) and says what it wrote. */
   async writeBundle(path: string, selection: BundleSelection = {}): Promise<BundleWriteResult> {
-    this.assertOpen();
-    await this.settle();
+    this.s.assertOpen('ConfigPersistence');
+    await this.s.settle();
     return bundles.writeBundle(this.ctx, path, { ...selection });
   }
 
@@ -477,38 +435,41 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * written in one commit. `dryRun` returns the plan and writes nothing.
    */
   async importBundle(source: Bundle | string, opts: ImportOptions = {}): Promise<ImportReport> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     const options = { ...opts };
     const checked = await bundles.readBundle(this.ctx, source);
     if (options.dryRun) return (await bundles.planImport(this.ctx, checked, options)).report;
-    await this.settle();
-    try {
-      return await this.withSnapshotLocks(
-        // Every config and profile (the snapshot reads them all, an overwrite may break a child)
-        // and every key the plan writes; re-planned until the set is stable, then once more inside.
-        async () => [...new Set([...(await snapshots.configAndProfileKeys(this.ctx)), ...(await bundles.planImport(this.ctx, checked, options, false)).writes.map((w) => w.key)])],
-        async (locked) => {
-          const plan = await bundles.planImport(this.ctx, checked, options);
-          const unlocked = plan.writes.filter((w) => !locked.includes(w.key));
-          if (unlocked.length > 0) {
-            throw new ConflictError(`${unlocked.map((w) => this.ctx.storage.describe(w.key)).join(', ')} appeared while the import was starting; nothing was imported. Run the import again.`);
-          }
-          return bundles.commitImport(this.ctx, checked, plan, options, {
-            snapshot: async () => {
-              const info = await snapshots.createSnapshot(this.ctx, await snapshots.configAndProfileKeys(this.ctx), 'all', {
-                trigger: 'pre-import',
-                changedBy: options.changedBy ?? 'user',
-                reason: `before importing ${checked.label}`,
-              });
-              await retention.applyRetention(this.ctx, SNAPSHOT_FILE);
-              return info;
-            },
-          });
-        },
-      );
-    } finally {
-      this.keys.clear(); // new files may now answer to names that resolved elsewhere before
-    }
+    await this.s.settle();
+    return this.s.withSnapshotLocks(
+      // The keys the plan writes and, when it overwrites, every config and profile (an overwrite
+      // may break a child, which validation reads); re-planned until the set is stable, then once more inside.
+      async () => {
+        const writes = (await bundles.planImport(this.ctx, checked, options, false)).writes;
+        const others = bundles.touchesOthers(writes) ? await snapshots.configAndProfileKeys(this.ctx) : [];
+        return [...new Set([...others, ...writes.map((w) => w.key)])];
+      },
+      async (locked) => {
+        const plan = await bundles.planImport(this.ctx, checked, options);
+        const unlocked = plan.writes.filter((w) => !locked.includes(w.key));
+        if (unlocked.length > 0) {
+          throw new ConflictError(`${unlocked.map((w) => this.ctx.storage.describe(w.key)).join(', ')} appeared while the import was starting; nothing was imported. Run the import again.`);
+        }
+        const keys = plan.writes.map((w) => w.key);
+        return bundles.commitImport(this.ctx, checked, plan, options, {
+          // Of what the import writes, so restoring it undoes exactly the import (created files
+          // are in its scope and are removed again), at a cost that does not grow with the directory.
+          snapshot: async () => {
+            const info = await snapshots.createSnapshot(this.ctx, keys, keys, {
+              trigger: 'pre-import',
+              changedBy: options.changedBy ?? 'user',
+              reason: `before importing ${checked.label}`,
+            });
+            await retention.applyRetention(this.ctx, SNAPSHOT_FILE);
+            return info;
+          },
+        });
+      },
+    );
   }
 
   // ------------------------------------------------------------------------------------------
@@ -521,8 +482,8 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * Read-only. `ok` is true when `problems` is empty.
    */
   async verify(): Promise<VerifyResult> {
-    this.assertOpen();
-    await this.settle();
+    this.s.assertOpen('ConfigPersistence');
+    await this.s.settle();
     return integrity.verify(this.ctx);
   }
 
@@ -533,23 +494,19 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * backup; `dryRun` reports and writes nothing. Holds every config and profile lock meanwhile.
    */
   async repair(opts: RepairOptions = {}): Promise<RepairReport> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     const options = { ...opts };
     if (options.dryRun) return integrity.repair(this.ctx, options);
-    await this.settle();
-    try {
-      return await this.withSnapshotLocks(
-        () => integrity.repairLockKeys(this.ctx),
-        () => integrity.repair(this.ctx, options),
-      );
-    } finally {
-      this.keys.clear(); // files may have moved to quarantine/
-    }
+    await this.s.settle();
+    return this.s.withSnapshotLocks(
+      () => integrity.repairLockKeys(this.ctx),
+      () => integrity.repair(this.ctx, options),
+    );
   }
 
   /** Counts and sizes: configs, profiles, backups (count, bytes, oldest, newest), history, audit. */
   async stats(): Promise<Stats> {
-    this.assertOpen();
+    this.s.assertOpen('ConfigPersistence');
     return collectStats(this.ctx);
   }
 
@@ -565,62 +522,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * watch is armed; `close()` on the handle (or on the store) releases every handle.
    */
   async watch(file: string | undefined, listener: (event: WatchEvent<T>) => void | Promise<void>, opts: WatchOptions = {}): Promise<WatchHandle> {
-    this.assertOpen();
-    return watchDocument<T>(this.ctx, await this.keyFor(file), listener, opts);
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // Internals shared by the sections below
-  // ------------------------------------------------------------------------------------------
-
-  /**
-   * Queues work on a file in call order. Resolving the file name is asynchronous, so calls pass
-   * through a single intake chain first: without it a later call could overtake an earlier one.
-   * `prepare` runs in the intake (validation errors reject only its own call) and returns the job.
-   */
-  protected enqueue<R>(file: string | undefined, kind: 'coalesce' | 'exclusive', prepare: (key: string) => () => Promise<R>): Promise<R> {
-    const queued = this.intake.then(async () => {
-      // Cached key and compiled schema: no await (each one is a turn of the microtask queue per save).
-      const key = this.cachedKey(file) ?? (await this.keyFor(file));
-      if (!this.ctx.schema.isReady) await this.ctx.schema.ready();
-      const run = prepare(key);
-      return { result: kind === 'coalesce' ? this.queue.coalesce(key, run) : this.queue.exclusive(key, run) };
-    });
-    this.intake = queued.then(
-      () => undefined,
-      () => undefined, // the failure belongs to that call alone; later calls go on
-    );
-    return queued.then((q) => q.result);
-  }
-
-  /** Storage key of a file name, cached: a burst of saves should not list the directory each time. */
-  protected async keyFor(file: string | undefined): Promise<string> {
-    let key = this.cachedKey(file);
-    if (key === undefined) {
-      key = await configKey(this.ctx, file);
-      this.keys.set(file ?? CURRENT_KEY, key);
-    }
-    return key;
-  }
-
-  /** The storage key of a file name when it was resolved before. */
-  private cachedKey(file: string | undefined): string | undefined {
-    return this.keys.get(file ?? CURRENT_KEY);
-  }
-
-  /** Runs `fn` holding the cross-process lock of `key`. */
-  protected async withLock<R>(key: string, fn: () => Promise<R>): Promise<R> {
-    const release = await this.ctx.storage.lock(key, { timeoutMs: this.ctx.options.lockTimeoutMs });
-    try {
-      return await fn();
-    } finally {
-      await release();
-    }
-  }
-
-  protected assertOpen(): void {
-    if (this.closed) {
-      throw new ConfigPersistenceError('E_IO', `This ConfigPersistence for ${this.baseDir} was closed; create a new one.`);
-    }
+    this.s.assertOpen('ConfigPersistence');
+    return watchDocument<T>(this.ctx, await this.s.keyFor(file), listener, opts);
   }
 }

@@ -21,6 +21,7 @@
  */
 import { ACTIVE_PROFILE_KEY, readActiveProfile, readActiveProfileSync, writeActiveProfile } from '../profiles/active.js';
 import { ConfigPersistence } from './config-persistence.js';
+import { STORE, type Store } from './store.js';
 import type { Context } from '../core/context.js';
 import {
   assertDepth,
@@ -38,7 +39,7 @@ import {
 } from '../document/tree.js';
 import { readDocument, writeDocument, type WriteMeta } from '../changeset/documents.js';
 import { applyEnv, envDocument, readEnv, type AppliedEnv, type EnvEntry } from './env.js';
-import { ConfigPersistenceError, InvalidNameError, ValidationError } from '../errors.js';
+import { ClosedError, InvalidNameError, ValidationError } from '../errors.js';
 import { fileLayer, mappingOf, mergeLayers, probeOrder, runAsync, runSync, validateLayers, type Found, type Layer, type Resolution } from './layers.js';
 import { parseDotPath } from '../core/names.js';
 import { assertProfile, profileLayer, resolveChain } from '../profiles/profiles.js';
@@ -70,33 +71,26 @@ export interface ConfigurationSaveOptions {
   reason?: string;
 }
 
-/** The store a Configuration writes through: the public class plus the internals it needs. */
-class ConfigurationStore<T> extends ConfigPersistence<T> {
-  get context(): Context {
-    return this.ctx;
-  }
+/**
+ * Rewrites `current.*` under its queue and cross-process lock: `build` gets the file as it is now
+ * and returns the document to write (or `undefined` to write nothing).
+ */
+function writeCurrent(store: Store, build: (fresh: Found) => Record<string, unknown> | undefined, meta: WriteMeta): Promise<{ result: SaveResult; found: Found } | undefined> {
+  return store.enqueue(undefined, 'exclusive', (key) => () =>
+    store.withLock(key, async () => {
+      const before = await readDocument(store.ctx, key);
+      const data = build(before ? { key, doc: before } : { key });
+      if (data === undefined) return undefined;
+      const result = await writeDocument(store.ctx, key, data, meta);
+      const after = await readDocument(store.ctx, key);
+      return { result, found: after ? { key, doc: after } : { key } };
+    }),
+  );
+}
 
-  /**
-   * Rewrites `current.*` under its queue and cross-process lock: `build` gets the file as it is now
-   * and returns the document to write (or `undefined` to write nothing).
-   */
-  writeCurrent(build: (fresh: Found) => Record<string, unknown> | undefined, meta: WriteMeta): Promise<{ result: SaveResult; found: Found } | undefined> {
-    return this.enqueue(undefined, 'exclusive', (key) => () =>
-      this.withLock(key, async () => {
-        const before = await readDocument(this.ctx, key);
-        const data = build(before ? { key, doc: before } : { key });
-        if (data === undefined) return undefined;
-        const result = await writeDocument(this.ctx, key, data, meta);
-        const after = await readDocument(this.ctx, key);
-        return { result, found: after ? { key, doc: after } : { key } };
-      }),
-    );
-  }
-
-  /** Persists the active-profile choice, in call order and under its lock. */
-  persistActiveProfile(profile: string | undefined, changedBy: ChangedBy | undefined): Promise<void> {
-    return this.queue.exclusive(ACTIVE_PROFILE_KEY, () => this.withLock(ACTIVE_PROFILE_KEY, () => writeActiveProfile(this.ctx, profile, changedBy)));
-  }
+/** Persists the active-profile choice, in call order and under its lock. */
+function persistActiveProfile(store: Store, profile: string | undefined, changedBy: ChangedBy | undefined): Promise<void> {
+  return store.queue.exclusive(ACTIVE_PROFILE_KEY, () => store.withLock(ACTIVE_PROFILE_KEY, () => writeActiveProfile(store.ctx, profile, changedBy)));
 }
 
 /** What one resolution of the files read. */
@@ -134,7 +128,7 @@ type Listener<E> = { fn: (event: E) => void };
 export class Configuration<T = Record<string, unknown>> {
   /** The store underneath (profiles, backups, history of the same directory). Closed by `close()`. */
   readonly store: ConfigPersistence<T>;
-  private readonly internal: ConfigurationStore<T>;
+  private readonly engine: Store;
   private readonly ctx: Context;
   private readonly env: EnvEntry[];
   private state: State<T>;
@@ -147,10 +141,10 @@ export class Configuration<T = Record<string, unknown>> {
   /** Hot reload (`watch: true`). */
   private layerWatch: LayerWatch | undefined;
 
-  private constructor(store: ConfigurationStore<T>, env: EnvEntry[], stack: Stack, profile: string | undefined, source: ActiveProfileSource) {
+  private constructor(store: ConfigPersistence<T>, env: EnvEntry[], stack: Stack, profile: string | undefined, source: ActiveProfileSource) {
     this.store = store;
-    this.internal = store;
-    this.ctx = store.context;
+    this.engine = store[STORE];
+    this.ctx = this.engine.ctx;
     this.env = env;
     this.state = this.build(stack, profile, source, mappingOf(this.ctx, stack.current));
   }
@@ -161,9 +155,9 @@ export class Configuration<T = Record<string, unknown>> {
    * `E_NOT_FOUND` for a missing active profile or parent, ...) naming the file to fix.
    */
   static async open<T = Record<string, unknown>>(options: ConfigurationOptions = {}): Promise<Configuration<T>> {
-    const store = new ConfigurationStore<T>(storeOptions(options));
+    const store = new ConfigPersistence<T>(storeOptions(options));
     try {
-      const ctx = store.context;
+      const ctx = store[STORE].ctx;
       const env = options.env ?? process.env;
       const entries = options.envPrefix === undefined ? [] : readEnv(env, options.envPrefix);
       await ctx.schema.ready();
@@ -187,9 +181,9 @@ export class Configuration<T = Record<string, unknown>> {
    * The instance is the same as from `open` (its `save()` and `useProfile()` are still async).
    */
   static openSync<T = Record<string, unknown>>(options: ConfigurationOptions = {}): Configuration<T> {
-    const store = new ConfigurationStore<T>(storeOptions(options));
+    const store = new ConfigPersistence<T>(storeOptions(options));
     try {
-      const ctx = store.context;
+      const ctx = store[STORE].ctx;
       const env = options.env ?? process.env;
       const entries = options.envPrefix === undefined ? [] : readEnv(env, options.envPrefix);
       ctx.schema.readySync();
@@ -248,14 +242,13 @@ export class Configuration<T = Record<string, unknown>> {
   /** The value at a dot path (`server.port`, `allowedOrigins.0`), or `fallback` when there is none. */
   get<P extends ConfigPath<T>>(path: P): DeepReadonly<PathValue<T, P>> | undefined;
   get<P extends ConfigPath<T>, F>(path: P, fallback: F): DeepReadonly<PathValue<T, P>> | F;
-  get(path: string, fallback?: unknown): unknown;
   get(path: string, fallback?: unknown): unknown {
     const value = getPath(this.state.data, parseDotPath(path));
     return value === undefined ? fallback : value;
   }
 
   /** Whether the effective configuration has a value (even `null`) at the dot path. */
-  has(path: string): boolean {
+  has(path: ConfigPath<T>): boolean {
     return hasPath(this.state.data, parseDotPath(path));
   }
 
@@ -284,7 +277,7 @@ export class Configuration<T = Record<string, unknown>> {
    * the value of the layers below shows through again; returns false when `current.*` had nothing
    * there. To hide a lower layer's value, `set(path, null)`. Inside a list, the element is removed.
    */
-  delete(path: string): boolean {
+  delete(path: ConfigPath<T>): boolean {
     this.assertOpen();
     const segments = parseDotPath(path);
     if (segments.length === 0) throw new InvalidNameError('delete() needs a path such as "server.port".');
@@ -317,7 +310,7 @@ export class Configuration<T = Record<string, unknown>> {
       const touched = [...this.pending.values()];
       const mine = this.state.overlay;
       let written: Record<string, unknown> | undefined;
-      const outcome = await this.internal.writeCurrent((fresh) => {
+      const outcome = await writeCurrent(this.engine, (fresh) => {
         const next = rebase(mappingOf(this.ctx, fresh), touched, mine);
         // Validate what will be on disk with the layers below before writing anything.
         this.build({ lower: this.state.lower, current: fresh }, this.state.profile, this.state.source, next);
@@ -344,7 +337,7 @@ export class Configuration<T = Record<string, unknown>> {
       const profile = name === null ? undefined : assertProfile(name, (ext) => this.ctx.codecs.knows(ext));
       const stack = await runAsync(this.ctx, resolveStack(this.ctx, profile, 'useProfile'));
       const next = this.build(stack, profile, 'useProfile', rebase(mappingOf(this.ctx, stack.current), [...this.pending.values()], this.state.overlay));
-      await this.internal.persistActiveProfile(profile, 'user');
+      await persistActiveProfile(this.engine, profile, 'user');
       this.swap(next, 'profile');
       await this.layerWatch?.refresh(); // the new profile's chain has other files
     });
@@ -447,7 +440,7 @@ export class Configuration<T = Record<string, unknown>> {
     await this.tail;
     this.changeListeners.clear();
     this.errorListeners.clear();
-    await this.internal.close();
+    await this.store.close();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -560,7 +553,7 @@ export class Configuration<T = Record<string, unknown>> {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new ConfigPersistenceError('E_IO', `This Configuration for ${this.ctx.storage.location} was closed; open a new one.`);
+    if (this.closed) throw new ClosedError(`This Configuration for ${this.ctx.storage.location} was closed; open a new one.`);
   }
 }
 

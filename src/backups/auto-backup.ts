@@ -31,8 +31,6 @@ export async function backupIfChanged(ctx: Context, key: string): Promise<Backup
   return info;
 }
 
-const digests = new Map<string, string>();
-
 /** Takes a snapshot of `keys` unless the newest snapshot holds the same contents (caller holds the locks). */
 export async function snapshotIfChanged(ctx: Context, keys: readonly string[]): Promise<BackupInfo | undefined> {
   const pairs = await Promise.all(
@@ -44,10 +42,10 @@ export async function snapshotIfChanged(ctx: Context, keys: readonly string[]): 
   const digest = digestOf(pairs.filter((p): p is [string, string] => p !== undefined));
   const newest = (await loadIndex(ctx)).byFile.get(SNAPSHOT_FILE)?.at(-1);
   if (newest) {
-    let known = digests.get(newest.sha256);
+    let known = ctx.state.snapshotDigests.get(newest.sha256);
     if (known === undefined) {
       known = await snapshotDigest(ctx, newest);
-      if (known !== undefined) digests.set(newest.sha256, known);
+      if (known !== undefined) ctx.state.snapshotDigests.set(newest.sha256, known);
     }
     if (known === digest) return undefined;
   }
@@ -60,7 +58,7 @@ export async function snapshotIfChanged(ctx: Context, keys: readonly string[]): 
 export function startAutoBackup(ctx: Context, opts: AutoBackupOptions, runner: AutoBackupRunner): () => Promise<void> {
   const { intervalMs } = opts;
   if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || intervalMs < 1 || intervalMs > 2 ** 31 - 1) {
-    throw new ConfigPersistenceError('E_INVALID_NAME', `startAutoBackup: intervalMs must be a number of milliseconds between 1 and 2147483647, got ${String(intervalMs)}.`);
+    throw new ConfigPersistenceError('E_VALIDATION', `startAutoBackup: intervalMs must be a number of milliseconds between 1 and 2147483647, got ${String(intervalMs)}.`);
   }
   const report = opts.onError ?? ((error: Error) => process.emitWarning(error.message, { code: 'CONFIG_PERSISTENCE_AUTO_BACKUP' }));
   const fail = (err: unknown): void => report(err instanceof Error ? err : new Error(String(err)));

@@ -30,16 +30,14 @@ import {
 } from './records.js';
 import { extensionOf } from '../codecs/index.js';
 import { sha256, type Context } from '../core/context.js';
-import { ChecksumError, InvalidNameError, NotFoundError } from '../errors.js';
+import { ChecksumError, InvalidNameError, IOError, NotFoundError } from '../errors.js';
 import { flattenKey } from '../core/keys.js';
 import { zlibLib } from '../core/lazy-deps.js';
 import { assertSafeName } from '../core/names.js';
 import { objectOfBackup } from '../history/journal.js';
-import type { AppendOp, AppendSync, BackupInfo, BackupOptions, BackupTrigger, ChangedBy, CopyOp, PutOp } from '../types.js';
+import type { AppendOp, AppendSync, BackupInfo, BackupOptions, BackupTrigger, ChangedBy, CopyOp, MoveOp, PutOp, RemoveOp } from '../types.js';
 
 export { BACKUP_INDEX, BACKUPS_DIR, backupKey, type IndexLine };
-
-const lastStamp = new Map<string, { stamp: string; seq: number }>();
 
 /** `2026-11-23T08:12:18.123Z` → `20261123T081218.123Z` (sortable, no separators). */
 export function compactStamp(date: Date): string {
@@ -67,14 +65,14 @@ export async function newBackupId(ctx: Context, key: string, now: Date, label: s
   const ext = base === undefined ? extensionOf(key) : 'json';
   const name = base ?? flattenKey(ext ? key.slice(0, -(ext.length + 1)) : key);
   const stamp = compactStamp(now);
-  const previous = lastStamp.get(key);
+  const previous = ctx.state.backupStamps.get(key);
   let seq = previous && previous.stamp === stamp ? previous.seq + 1 : 0;
   const slug = labelSegment(label);
   for (;;) {
     // `_` sorts after `.`: the first backup of a millisecond lists before its `_001` sibling.
     const id = `${name}.${stamp}${seq ? `_${String(seq).padStart(3, '0')}` : ''}${slug ? `.${slug}` : ''}${ext ? `.${ext}` : ''}${compressed ? '.gz' : ''}`;
     if (!(await ctx.storage.stat(backupKey(id)))) {
-      lastStamp.set(key, { stamp, seq });
+      ctx.state.backupStamps.set(key, { stamp, seq });
       return id;
     }
     seq += 1;
@@ -228,16 +226,18 @@ export async function readBackup(ctx: Context, info: BackupInfo): Promise<{ byte
       bytes = zlibLib().gunzipSync(stored);
     } catch (err) {
       throw new ChecksumError(
-        `${display} cannot be decompressed (${(err as Error).message}): it is truncated or damaged. Nothing was restored; pick another backup.`,
+        `${display} cannot be decompressed (${(err as Error).message}): it is truncated or damaged.`,
         display,
+        'Nothing was restored; pick another backup.',
       );
     }
   }
   const actual = sha256(bytes);
   if (actual !== info.sha256 || bytes.byteLength !== info.size) {
     throw new ChecksumError(
-      `${display} does not match its record (sha256 ${actual.slice(0, 12)}… and ${bytes.byteLength} bytes, recorded ${info.sha256.slice(0, 12)}… and ${info.size} bytes): it was modified or truncated after it was taken. Nothing was restored; pick another backup.`,
+      `${display} does not match its record (sha256 ${actual.slice(0, 12)}… and ${bytes.byteLength} bytes, recorded ${info.sha256.slice(0, 12)}… and ${info.size} bytes): it was modified or truncated after it was taken.`,
       display,
+      'Nothing was restored; pick another backup.',
     );
   }
   return { bytes, ...(stat?.mode !== undefined ? { mode: stat.mode } : {}) };
@@ -281,37 +281,53 @@ export async function removeBackups(
     const at = new Date().toISOString();
     const lines: IndexLine[] = batch.map((b) => ({ op: 'remove', id: b.id, at }));
     const indexOp = indexAppendOp(ctx, lines);
-    // A backup whose content has no history object yet becomes it (see keepsHistory): a move, so
-    // the content is under one name or the other whatever happens.
-    const claimed = new Set<string>();
-    const changes: Array<{ type: 'remove'; key: string } | { type: 'move'; from: string; to: string }> = [];
-    for (const b of batch) {
-      const object = objectOfBackup(b);
-      if (object !== undefined && !claimed.has(object) && !(await ctx.storage.stat(object)) && (await ctx.storage.stat(backupKey(b.id)))) {
-        claimed.add(object);
-        changes.push({ type: 'move', from: backupKey(b.id), to: object });
-      } else changes.push({ type: 'remove', key: backupKey(b.id) });
+    const commit = async (): Promise<void> =>
+      ctx.storage.commit({
+        sync,
+        changes: await removalsOf(ctx, batch),
+        // The records go after the files: a crash in between leaves records of vanished files,
+        // which reads hide and cleanup drops, never a backup file nobody knows about.
+        after: [
+          indexOp,
+          auditAppend({
+            at,
+            op: audit.op,
+            file: batch.length === 1 ? batch[0]!.file : '*',
+            changedBy: String(audit.changedBy ?? 'system'),
+            ...(audit.reason !== undefined ? { reason: audit.reason } : {}),
+            ...(batch.length === 1 ? { backup: batch[0]!.id } : {}),
+            details: { ...audit.details, removed: batch.map((b) => b.id) },
+          }),
+        ],
+      });
+    try {
+      await commit();
+    } catch (err) {
+      // Another process's retention removed (or moved) one of these backups between our look and
+      // the move; the commit changed nothing, so plan it again from what is there now.
+      if (!(err instanceof IOError && err.syscallCode === 'ENOENT')) throw err;
+      await commit();
     }
-    await ctx.storage.commit({
-      sync,
-      changes,
-      // The records go after the files: a crash in between leaves records of vanished files,
-      // which reads hide and cleanup drops, never a backup file nobody knows about.
-      after: [
-        indexOp,
-        auditAppend({
-          at,
-          op: audit.op,
-          file: batch.length === 1 ? batch[0]!.file : '*',
-          changedBy: String(audit.changedBy ?? 'system'),
-          ...(audit.reason !== undefined ? { reason: audit.reason } : {}),
-          ...(batch.length === 1 ? { backup: batch[0]!.id } : {}),
-          details: { ...audit.details, removed: batch.map((b) => b.id) },
-        }),
-      ],
-    });
     await serialize(ctx, async () => noteOwnAppend(ctx, lines, indexOp.data.byteLength));
   }
+}
+
+/**
+ * How `batch` leaves `backups/`: a backup whose content has no history object yet becomes it (see
+ * keepsHistory) by a move, so the content is under one name or the other whatever happens; the
+ * others are removed.
+ */
+async function removalsOf(ctx: Context, batch: readonly BackupInfo[]): Promise<Array<RemoveOp | MoveOp>> {
+  const claimed = new Set<string>();
+  const changes: Array<RemoveOp | MoveOp> = [];
+  for (const b of batch) {
+    const object = objectOfBackup(b);
+    if (object !== undefined && !claimed.has(object) && !(await ctx.storage.stat(object)) && (await ctx.storage.stat(backupKey(b.id)))) {
+      claimed.add(object);
+      changes.push({ type: 'move', from: backupKey(b.id), to: object });
+    } else changes.push({ type: 'remove', key: backupKey(b.id) });
+  }
+  return changes;
 }
 
 /** Deletes one backup by id (`E_INVALID_NAME` for a malformed id, `E_NOT_FOUND` for an unknown one). */

@@ -62,8 +62,6 @@ export interface ReconciledIndex {
   sizes: Map<string, number>;
 }
 
-const views = new WeakMap<Context, IndexView>();
-const chains = new WeakMap<Context, Promise<unknown>>();
 
 /** Key of a backup file. */
 export function backupKey(id: string): string {
@@ -75,36 +73,33 @@ export function backupKey(id: string): string {
  * decisions based on it change one at a time.
  */
 export function serialize<R>(ctx: Context, fn: () => Promise<R>): Promise<R> {
-  const previous = chains.get(ctx) ?? Promise.resolve();
-  const run = previous.then(fn, fn);
-  chains.set(
-    ctx,
-    run.then(
-      () => undefined,
-      () => undefined, // the failure belongs to its caller; the chain goes on
-    ),
+  const index = ctx.state.backupIndex;
+  const run = index.chain.then(fn, fn);
+  index.chain = run.then(
+    () => undefined,
+    () => undefined, // the failure belongs to its caller; the chain goes on
   );
   return run;
 }
 
 /** Resolves once every serialized index operation queued so far has finished. */
 export async function indexIdle(ctx: Context): Promise<void> {
-  await (chains.get(ctx) ?? Promise.resolve());
+  await ctx.state.backupIndex.chain;
 }
 
 /** The cached view, if this process has read the index (no I/O). */
 export function cachedView(ctx: Context): IndexView | undefined {
-  return views.get(ctx);
+  return ctx.state.backupIndex.view;
 }
 
 /** The current view: re-read when the index changed in a way this process did not record. */
 export async function loadIndex(ctx: Context): Promise<IndexView> {
   const stat = await ctx.storage.stat(BACKUP_INDEX);
-  const cached = views.get(ctx);
+  const cached = ctx.state.backupIndex.view;
   if (cached && cached.size === (stat?.size ?? 0)) return cached;
   const bytes = stat ? await ctx.storage.read(BACKUP_INDEX) : undefined;
   const view = parseIndex(bytes ? Buffer.from(bytes).toString('utf8') : '');
-  views.set(ctx, view);
+  ctx.state.backupIndex.view = view;
   return view;
 }
 
@@ -195,7 +190,7 @@ export function compareOldestFirst(a: BackupInfo, b: BackupInfo): number {
 
 /** Index lines as one append operation (starting a fresh line after a torn tail). */
 export function indexAppendOp(ctx: Context, lines: IndexLine[]): AppendOp {
-  const prefix = views.get(ctx)?.torn ? '\n' : '';
+  const prefix = ctx.state.backupIndex.view?.torn ? '\n' : '';
   return { type: 'append', key: BACKUP_INDEX, data: Buffer.from(prefix + lines.map((l) => `${JSON.stringify(l)}\n`).join('')) };
 }
 
@@ -204,7 +199,7 @@ export function indexAppendOp(ctx: Context, lines: IndexLine[]): AppendOp {
  * has resolved: applied in memory when the index grew by exactly that much, else re-read.
  */
 export async function noteAppended(ctx: Context, lines: IndexLine[], bytes: number): Promise<IndexView> {
-  const view = views.get(ctx);
+  const view = ctx.state.backupIndex.view;
   const stat = await ctx.storage.stat(BACKUP_INDEX);
   if (view && stat && stat.size === view.size + bytes) {
     for (const line of lines) applyLine(view, line);
@@ -212,7 +207,7 @@ export async function noteAppended(ctx: Context, lines: IndexLine[], bytes: numb
     view.torn = false;
     return view;
   }
-  views.delete(ctx);
+  ctx.state.backupIndex.view = undefined;
   return loadIndex(ctx);
 }
 
@@ -222,7 +217,7 @@ export async function noteAppended(ctx: Context, lines: IndexLine[], bytes: numb
  * between still shows as a mismatch there (and a re-read). Saves a `stat` per retention pass.
  */
 export function noteOwnAppend(ctx: Context, lines: IndexLine[], bytes: number): void {
-  const view = views.get(ctx);
+  const view = ctx.state.backupIndex.view;
   if (!view) return;
   for (const line of lines) applyLine(view, line);
   view.size += bytes;
@@ -231,7 +226,7 @@ export function noteOwnAppend(ctx: Context, lines: IndexLine[], bytes: number): 
 
 /** Forgets the view (after a compaction this process wrote, or to force a re-read). */
 export function forgetIndex(ctx: Context): void {
-  views.delete(ctx);
+  ctx.state.backupIndex.view = undefined;
 }
 
 /** Whether the view has enough dead lines to be worth rewriting. */

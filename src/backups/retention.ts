@@ -13,14 +13,13 @@
  * the directory first, so records of vanished files are dropped and recovered files are counted.
  */
 import { auditAppend } from '../changeset/audit.js';
-import { afterBackupHooks, retentionPlanner, type RetentionPlan } from '../changeset/documents.js';
-import { backupKey, cachedView, compactIndex, indexAppendOp, indexIdle, loadIndex, needsCompaction, noteAppended, noteOwnAppend, reconcile, serialize, type IndexLine } from './records.js';
+import { backupKey, cachedView, compactIndex, indexAppendOp, indexIdle, loadIndex, needsCompaction, noteOwnAppend, reconcile, serialize, type IndexLine, type IndexView } from './records.js';
 import { removeBackups } from './backups.js';
 import type { Context } from '../core/context.js';
 import { ConfigPersistenceError } from '../errors.js';
 import { objectOfBackup } from '../history/journal.js';
-import { pruneHistoryObjects } from '../history/versions.js';
-import type { AppendOp, BackupInfo, CleanupOptions, CleanupResult } from '../types.js';
+import { pruneHistoryObjects } from '../history/pruning.js';
+import type { AppendOp, BackupInfo, CleanupOptions, CleanupResult, Commit } from '../types.js';
 
 /** A retention policy. */
 export interface RetentionPolicy {
@@ -52,16 +51,6 @@ export function selectExpired(oldestFirst: readonly BackupInfo[], policy: Retent
 }
 
 /**
- * Records a backup this process just committed (through the save pipeline) in the index view and
- * applies retention to its file. Registered as an `afterBackupHooks` entry.
- */
-export async function afterBackup(ctx: Context, info: BackupInfo): Promise<void> {
-  const line: IndexLine = { op: 'add', ...info };
-  await serialize(ctx, () => noteAppended(ctx, [line], Buffer.byteLength(`${JSON.stringify(line)}\n`)));
-  await applyRetention(ctx, info.file);
-}
-
-/**
  * Applies the instance's policy to the backups of `file` as this process's view knows them (the
  * caller holds the file's lock, or accepts a concurrent backup being counted next time).
  */
@@ -86,26 +75,36 @@ async function compactIfNeeded(ctx: Context): Promise<void> {
   });
 }
 
-afterBackupHooks.push((ctx, info) => afterBackup(ctx, info));
+/** Retention folded into the commit that takes automatic backups (see changeset/changeset.ts). */
+export interface RetentionPlan {
+  /** The expired backups of the files, removed by the same commit once its change is visible. */
+  cleanup: NonNullable<Commit['cleanup']>;
+  /** Once the commit resolved: brings the index view up to date and runs the rare follow-ups. */
+  done(): Promise<void>;
+}
 
 /**
- * Retention for a backup the save pipeline is about to commit: the backups of the same file it
- * pushes past the policy are removed by that commit (after its change is visible, see
- * Commit.cleanup), their records and audit line written and synced with its own. The caller holds
- * the file's lock, so no other save of this file can decide at the same time.
+ * Retention for backups a changeset is about to commit (`added`, recorded by `addedBytes` of index
+ * append): the older backups of the same files they push past the policy are removed by that
+ * commit (after its change is visible, see Commit.cleanup), their records and audit lines written
+ * with its own. `view` is the index as just loaded; the caller holds the files' locks, so no
+ * other change of these files can decide at the same time.
  */
-async function planRetention(ctx: Context, info: BackupInfo, indexLineBytes: number): Promise<RetentionPlan> {
-  // loadIndex: one stat tells whether another process appended since (then it re-reads).
-  const view = await serialize(ctx, () => loadIndex(ctx));
-  const known = view.byFile.get(info.file) ?? [];
-  const expired = selectExpired([...known, info], defaultPolicy(ctx), Date.now()).filter((b) => b.id !== info.id);
-  const ids = new Map(expired.map((b) => [backupKey(b.id), b.id]));
+export function planRetention(ctx: Context, view: IndexView, added: readonly BackupInfo[], addedBytes: number): RetentionPlan {
+  const now = Date.now();
+  const ids = new Map<string, { id: string; file: string }>();
   // A save with a backup links no history object (the backup holds that content); the backup
   // becomes the object when it expires here (see keepsHistory in history/journal.ts).
   const keepAs = new Map<string, string>();
-  for (const b of expired) {
-    const object = objectOfBackup(b);
-    if (object !== undefined) keepAs.set(backupKey(b.id), object);
+  for (const file of new Set(added.map((b) => b.file))) {
+    const mine = added.filter((b) => b.file === file);
+    const fresh = new Set(mine.map((b) => b.id));
+    for (const b of selectExpired([...(view.byFile.get(file) ?? []), ...mine], defaultPolicy(ctx), now)) {
+      if (fresh.has(b.id)) continue;
+      ids.set(backupKey(b.id), { id: b.id, file });
+      const object = objectOfBackup(b);
+      if (object !== undefined) keepAs.set(backupKey(b.id), object);
+    }
   }
   let removeLines: IndexLine[] = [];
   let removeBytes = 0;
@@ -116,32 +115,38 @@ async function planRetention(ctx: Context, info: BackupInfo, indexLineBytes: num
       records: (removed) => {
         if (removed.length === 0) return [];
         const at = new Date().toISOString();
-        removeLines = removed.map((key) => ({ op: 'remove', id: ids.get(key)!, at }));
+        removeLines = removed.map((key) => ({ op: 'remove', id: ids.get(key)!.id, at }));
         // Not fsynced (like the removals): a lost record names a backup that is gone, which the
         // next retention pass or cleanupBackups records again.
         const indexOp: AppendOp = { ...indexAppendOp(ctx, removeLines), sync: 'lazy' };
         removeBytes = indexOp.data.byteLength;
-        const audit = auditAppend({
-          at,
-          op: 'retention',
-          file: info.file,
-          changedBy: 'system',
-          ...(removeLines.length === 1 ? { backup: ids.get(removed[0]!)! } : {}),
-          details: { file: info.file, maxBackups: ctx.options.maxBackups, maxAgeMs: ctx.options.maxBackupAgeMs ?? null, removed: removeLines.map((l) => l.id) },
-        });
-        return [indexOp, audit];
+        return [indexOp, ...retentionAudits(ctx, at, removed.map((key) => ids.get(key)!))];
       },
     },
     done: async () => {
       // No stat here: the next loadIndex (the next save's plan) compares sizes and re-reads when another process appended.
-      await serialize(ctx, async () => noteOwnAppend(ctx, [{ op: 'add', ...info }, ...removeLines], indexLineBytes + removeBytes));
+      await serialize(ctx, async () => noteOwnAppend(ctx, [...added.map((info): IndexLine => ({ op: 'add', ...info })), ...removeLines], addedBytes + removeBytes));
       // A backup the cleanup could not remove stays listed and is selected again by the next pass.
       await compactIfNeeded(ctx);
     },
   };
 }
 
-retentionPlanner.plan = planRetention;
+/** One audit line per file whose backups retention removed. */
+function retentionAudits(ctx: Context, at: string, removed: ReadonlyArray<{ id: string; file: string }>): AppendOp[] {
+  const byFile = new Map<string, string[]>();
+  for (const { id, file } of removed) byFile.set(file, [...(byFile.get(file) ?? []), id]);
+  return [...byFile].map(([file, list]) =>
+    auditAppend({
+      at,
+      op: 'retention',
+      file,
+      changedBy: 'system',
+      ...(list.length === 1 ? { backup: list[0]! } : {}),
+      details: { file, maxBackups: ctx.options.maxBackups, maxAgeMs: ctx.options.maxBackupAgeMs ?? null, removed: list },
+    }),
+  );
+}
 
 /**
  * Applies a retention policy to every file's backups (defaults: the instance options), after
@@ -175,7 +180,7 @@ export async function cleanupBackups(ctx: Context, opts: CleanupOptions = {}): P
 
 function checkCount(value: number, name: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new ConfigPersistenceError('E_INVALID_NAME', `cleanupBackups: ${name} must be a number >= 0, got ${String(value)}.`);
+    throw new ConfigPersistenceError('E_VALIDATION', `cleanupBackups: ${name} must be a number >= 0, got ${String(value)}.`);
   }
   return value;
 }

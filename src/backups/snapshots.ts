@@ -10,18 +10,21 @@
  * everything replaced or removed, the history lines and the new contents go into ONE storage commit
  * whose changes (puts and removes) the storage applies all-or-nothing and rolls forward after a crash.
  */
-import { auditAppend } from '../changeset/audit.js';
-import { BACKUP_INDEX, indexAppendOp, noteAppended, serialize, SNAPSHOT_BASE, SNAPSHOT_FILE, SNAPSHOT_FORMAT, type IndexLine } from './records.js';
-import { backupKey, commitRecorded, newBackupId, planBackup, readBackup, type BackupActor } from './backups.js';
+import { indexAppendOp, SNAPSHOT_BASE, SNAPSHOT_FILE, SNAPSHOT_FORMAT, type IndexLine } from './records.js';
+import { backupKey, commitRecorded, newBackupId, readBackup, type BackupActor } from './backups.js';
 import { extensionOf } from '../codecs/index.js';
 import { sha256, type Context } from '../core/context.js';
+import { commitChangeset, type FileChange } from '../changeset/changeset.js';
 import { readForOverwrite, type OldContent } from '../changeset/documents.js';
 import { ChecksumError, NotFoundError } from '../errors.js';
 import { configKey, PROFILES_DIR } from '../core/keys.js';
-import { planVersion, readJournal, rememberAppend, journalKey } from '../history/journal.js';
+import { readJournal } from '../history/journal.js';
 import { zlibLib } from '../core/lazy-deps.js';
 import { RESERVED_NAMES } from '../core/names.js';
-import type { AppendOp, BackupInfo, BackupTrigger, Commit, CopyOp, PutOp, RemoveOp, RestoreResult, SnapshotOptions } from '../types.js';
+import type { BackupInfo, BackupTrigger, PutOp, RestoreResult, SnapshotOptions } from '../types.js';
+
+/** The advice of a snapshot that cannot be restored. */
+const NOTHING_RESTORED = 'Nothing was restored; pick another backup.';
 
 /** Version of the snapshot document layout. */
 export const SNAPSHOT_VERSION = 1;
@@ -177,18 +180,18 @@ export async function readSnapshot(ctx: Context, info: BackupInfo): Promise<Snap
   try {
     doc = JSON.parse(Buffer.from(bytes).toString('utf8')) as SnapshotDocument;
   } catch (err) {
-    throw new ChecksumError(`${display} is not a snapshot document (${(err as Error).message}); nothing was restored.`, display);
+    throw new ChecksumError(`${display} is not a snapshot document (${(err as Error).message}).`, display, NOTHING_RESTORED);
   }
   if (doc.format !== SNAPSHOT_FORMAT || !Array.isArray(doc.files)) {
-    throw new ChecksumError(`${display} is not a config-persistence snapshot; nothing was restored.`, display);
+    throw new ChecksumError(`${display} is not a config-persistence snapshot.`, display, NOTHING_RESTORED);
   }
   const contents = new Map<string, Uint8Array>();
   for (const entry of doc.files) {
     const key = await configKey(ctx, entry.file); // refuses names that could leave the base directory
-    if (key !== entry.file) throw new ChecksumError(`${display} names a file "${entry.file}" that is not a config or profile; nothing was restored.`, display);
+    if (key !== entry.file) throw new ChecksumError(`${display} names a file "${entry.file}" that is not a config or profile.`, display, NOTHING_RESTORED);
     const data = entry.encoding === 'base64' ? Buffer.from(entry.content, 'base64') : Buffer.from(entry.content, 'utf8');
     if (sha256(data) !== entry.sha256) {
-      throw new ChecksumError(`${display}: the copy of ${entry.file} inside does not match its checksum; nothing was restored.`, display);
+      throw new ChecksumError(`${display}: the copy of ${entry.file} inside does not match its checksum.`, display, NOTHING_RESTORED);
     }
     contents.set(key, data);
   }
@@ -221,80 +224,39 @@ export async function restoreSnapshot(
   });
   if (changed.length === 0) return { result: { restored: info, files: [] }, backups: [] };
 
-  const changedBy = actor.changedBy ?? 'user';
-  const reason = actor.reason ?? `restore of snapshot ${info.id}`;
   const scope = doc.scope === 'all' ? 'all' : [...targets];
   const safety = await planSnapshot(ctx, current, scope, { trigger: 'pre-restore', now });
-  const prepare: Array<PutOp | CopyOp | AppendOp> = [...safety.ops];
-  const lines: IndexLine[] = [{ op: 'add', ...safety.info }];
-  const backups: BackupInfo[] = [];
-  const changes: Array<PutOp | RemoveOp> = [];
-  const journalAppends: Array<{ key: string; journal: Awaited<ReturnType<typeof readJournal>>; op: AppendOp }> = [];
   const modes = new Map(doc.files.map((f) => [f.file, f.mode]));
+  const files: FileChange[] = [];
   for (const key of changed) {
     const have = current.get(key);
     const want = doc.contents.get(key);
-    let backupId: string | undefined;
-    if (have) {
-      // Replaced or removed in this commit: a hard link keeps the old bytes for free.
-      const planned = await planBackup(ctx, { key, content: have, trigger: 'pre-restore', now });
-      prepare.push(...planned.ops.filter((op) => !(op.type === 'append' && op.key === BACKUP_INDEX)));
-      lines.push({ op: 'add', ...planned.info });
-      backups.push(planned.info);
-      backupId = planned.info.id;
-    }
-    const journal = await readJournal(ctx, key);
-    const version = planVersion({
-      key,
-      journal,
-      ...(have ? { old: { sha256: have.sha256, size: have.bytes.byteLength } } : {}),
-      ...(want ? { next: { sha256: sha256(want), size: want.byteLength } } : {}),
-      changedBy,
-      reason,
-      operation: 'restore',
-      ...(backupId ? { backupId } : {}),
-      now,
-    });
-    prepare.push(...version.ops);
-    const append = version.ops.find((op): op is AppendOp => op.type === 'append' && op.key === journalKey(key));
-    if (append) journalAppends.push({ key, journal, op: append });
     const mode = modes.get(key);
-    changes.push(want ? { type: 'put', key, data: want, ...(mode !== undefined ? { mode: mode & 0o666 } : {}) } : { type: 'remove', key });
+    files.push({
+      key,
+      ...(want ? { next: { bytes: want, sha256: sha256(want), ...(mode !== undefined ? { mode: mode & 0o666 } : {}) } } : {}),
+      old: have,
+      journal: await readJournal(ctx, key),
+      operation: 'restore',
+      // Replaced or removed in this commit: a hard link keeps the old bytes for free.
+      ...(have ? { backup: 'pre-restore' as const } : {}),
+    });
   }
-  const indexOp = indexAppendOp(ctx, lines);
-  prepare.push(indexOp);
-  const commit: Commit = {
-    prepare,
-    changes,
-    after: [
-      auditAppend({
-        at: now.toISOString(),
-        op: 'restore',
-        file: SNAPSHOT_FILE,
-        changedBy: String(changedBy),
-        reason,
-        backup: info.id,
-        details: {
-          safetySnapshot: safety.info.id,
-          written: changes.filter((c) => c.type === 'put').map((c) => c.key),
-          removed: changes.filter((c) => c.type === 'remove').map((c) => c.key),
-        },
-      }),
-    ],
-  };
-  // Own writes are recorded before they become visible, so a watcher never takes them for external.
-  for (const change of changes) {
-    if (change.type === 'put') ctx.ownWrites.set(change.key, sha256(change.data));
-    else ctx.ownWrites.delete(change.key);
-  }
-  await ctx.storage.commit(commit);
-  for (const change of changes) {
-    if (change.type === 'put') ctx.ownWrites.landed(change.key, sha256(change.data), change.data);
-    else ctx.ownWrites.landed(change.key, '');
-  }
-  for (const { key, journal, op } of journalAppends) rememberAppend(ctx, key, journal, op.data);
-  await serialize(ctx, () => noteAppended(ctx, lines, indexOp.data.byteLength));
-  return { result: { restored: info, safetyBackup: safety.info, files: changed }, backups: [safety.info, ...backups] };
+  const done = await commitChangeset(ctx, {
+    files,
+    changedBy: actor.changedBy ?? 'user',
+    reason: actor.reason ?? `restore of snapshot ${info.id}`,
+    now,
+    prepare: safety.ops,
+    taken: [safety.info],
+    audit: () => ({
+      op: 'restore',
+      file: SNAPSHOT_FILE,
+      backup: info.id,
+      details: { safetySnapshot: safety.info.id, written: files.filter((f) => f.next).map((f) => f.key), removed: files.filter((f) => !f.next).map((f) => f.key) },
+    }),
+  });
+  return { result: { restored: info, safetyBackup: safety.info, files: changed }, backups: done.backups };
 }
 
 /** The digest of a stored snapshot's contents (for the auto-backup timer's skip check); `undefined` when unreadable. */

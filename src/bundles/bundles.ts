@@ -22,39 +22,32 @@
  *
  * A dry run stops after step 3 and returns the plan.
  */
-import { promises as fs } from 'node:fs';
 import { packageVersion } from '../core/lazy-deps.js';
 import path from 'node:path';
-import { auditAppend } from '../changeset/audit.js';
-import { BACKUP_INDEX, indexAppendOp, loadIndex, noteAppended, serialize, type IndexLine } from '../backups/records.js';
-import { planBackup } from '../backups/backups.js';
+
 import { extensionOf, jsonCodec } from '../codecs/index.js';
 import { CodecSyntaxError } from '../codecs/shared.js';
 import { sha256, type Context } from '../core/context.js';
 import { assertDepth, cloneDocument, deepEqual, isPlainObject } from '../document/tree.js';
-import { afterBackupHooks, readDocument, readForOverwrite, validateDocument, type StoredDocument } from '../changeset/documents.js';
-import { ChecksumError, ConfigPersistenceError, InvalidNameError, ioError, isErrno, NotFoundError, ParseError, TooLargeError, ValidationError } from '../errors.js';
+import { commitChangeset, type FileChange } from '../changeset/changeset.js';
+import { readDocument, readForOverwrite, validateDocument, type StoredDocument } from '../changeset/documents.js';
+import { ChecksumError, ConfigPersistenceError, InvalidNameError, NotFoundError, ParseError, TooLargeError, ValidationError } from '../errors.js';
 import { configKey, findExisting, PROFILES_DIR, profileKey } from '../core/keys.js';
-import { journalKey, planVersion, readJournal, rememberAppend } from '../history/journal.js';
+import { readJournal } from '../history/journal.js';
 import { mergeLayers, runAsync, validateLayers } from '../api/layers.js';
 import { assertFileName } from '../core/names.js';
-import { assertProfile, profileLayer, resolveProfileLayers } from '../profiles/profiles.js';
+import { assertProfile, PROFILE_META_KEY, profileLayer, resolveProfileLayers } from '../profiles/profiles.js';
 import { configAndProfileKeys } from '../backups/snapshots.js';
-import { writeFileDurable } from '../storage/local/durable.js';
-import type {
-  AppendOp,
+import { readUserFile, writeUserFile } from '../storage/local/files.js';
+import type { 
   BackupInfo,
   Bundle,
   BundleItem,
   BundleSelection,
   BundleWriteResult,
-  ChangedBy,
-  CopyOp,
   ImportedItem,
   ImportOptions,
-  ImportReport,
-  PutOp,
-} from '../types.js';
+  ImportReport } from '../types.js';
 
 /** `format` of a bundle. */
 export const BUNDLE_FORMAT = 'config-persistence-bundle';
@@ -74,6 +67,8 @@ interface PlannedWrite {
   key: string;
   name: string;
   action: 'create' | 'rename' | 'overwrite';
+  /** What is written: the item's data, with `extends` links to renamed bundle profiles following them. */
+  data: unknown;
   bytes: Uint8Array;
   sha256: string;
   text: string;
@@ -118,11 +113,7 @@ export async function writeBundle(ctx: Context, target: string, selection: Bundl
   const bundle = await exportBundle(ctx, selection);
   const file = path.resolve(target);
   const data = Buffer.from(`${JSON.stringify(bundle, null, 2)}\n`);
-  try {
-    await writeFileDurable(file, data, { durable: ctx.options.durable, mode: 0o600 });
-  } catch (err) {
-    throw ioError('write the bundle', file, err);
-  }
+  await writeUserFile(file, data, { what: 'the bundle', durable: ctx.options.durable, mode: 0o600 });
   return { path: file, itemCount: bundle.itemCount, checksum: bundle.checksum, size: data.byteLength };
 }
 
@@ -177,22 +168,9 @@ export async function readBundle(ctx: Context, source: Bundle | string): Promise
   return { bundle: checkBundle(ctx, cloneDocument(source), label), label };
 }
 
-async function readBundleFile(ctx: Context, file: string): Promise<string> {
+function readBundleFile(ctx: Context, file: string): Promise<string> {
   // A bundle holds many files: allow it 16× the per-file limit.
-  const limit = ctx.options.maxFileBytes * 16;
-  try {
-    const handle = await fs.open(file, 'r');
-    try {
-      const { size } = await handle.stat();
-      if (size > limit) throw new TooLargeError(`${file} is ${size} bytes, over the bundle limit of ${limit} (16× maxFileBytes).`, file);
-      return await handle.readFile('utf8');
-    } finally {
-      await handle.close();
-    }
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) throw new NotFoundError(`Bundle ${file} does not exist; check the path.`, file);
-    throw ioError('read the bundle', file, err);
-  }
+  return readUserFile(file, { what: 'a bundle (16× maxFileBytes)', maxBytes: ctx.options.maxFileBytes * 16, missingHint: 'check the path of the bundle' });
 }
 
 function parseBundleText(file: string, text: string): unknown {
@@ -283,6 +261,7 @@ export async function planImport(ctx: Context, checked: CheckedBundle, opts: Imp
   }
   const report: ImportReport = { dryRun: Boolean(opts.dryRun), created: [], renamed: [], overwritten: [], skipped: [] };
   const writes: PlannedWrite[] = [];
+  const decided: Array<{ item: BundleItem; key: string; name: string; action: PlannedWrite['action']; previousText: string | undefined }> = [];
   const claimed = new Set<string>(); // `kind\0name` of every name this import takes
   const conflicts: Array<{ item: BundleItem; existing: string }> = [];
   for (const item of checked.bundle.items) {
@@ -290,7 +269,7 @@ export async function planImport(ctx: Context, checked: CheckedBundle, opts: Imp
     if (existing) conflicts.push({ item, existing });
     else {
       claimed.add(`${item.kind}\u0000${item.name}`);
-      writes.push(encodeWrite(ctx, item, keyOf(item.kind, item.name, item.format), item.name, 'create', undefined));
+      decided.push({ item, key: keyOf(item.kind, item.name, item.format), name: item.name, action: 'create', previousText: undefined });
     }
   }
   for (const { item, existing } of conflicts) {
@@ -301,13 +280,15 @@ export async function planImport(ctx: Context, checked: CheckedBundle, opts: Imp
       continue;
     }
     if (onConflict === 'skip') report.skipped.push({ ...entry, reason: 'exists' });
-    else if (onConflict === 'overwrite') writes.push(encodeWrite(ctx, item, existing, item.name, 'overwrite', old?.text));
+    else if (onConflict === 'overwrite') decided.push({ item, key: existing, name: item.name, action: 'overwrite', previousText: old?.text });
     else {
       const name = await freeName(ctx, item, claimed);
       claimed.add(`${item.kind}\u0000${name}`);
-      writes.push(encodeWrite(ctx, item, keyOf(item.kind, name, item.format), name, 'rename', undefined));
+      decided.push({ item, key: keyOf(item.kind, name, item.format), name, action: 'rename', previousText: undefined });
     }
   }
+  const renamed = new Map(decided.filter((d) => d.action === 'rename' && d.item.kind === 'profile').map((d) => [d.item.name, d.name]));
+  for (const d of decided) writes.push(encodeWrite(ctx, d.item, d.key, d.name, d.action, d.previousText, renamed));
   if (validate) await validatePlan(ctx, checked.label, writes);
   const order = new Map(checked.bundle.items.map((item, i) => [item, i]));
   writes.sort((a, b) => order.get(a.item)! - order.get(b.item)!);
@@ -330,13 +311,37 @@ async function freeName(ctx: Context, item: BundleItem, claimed: ReadonlySet<str
   }
 }
 
-function encodeWrite(ctx: Context, item: BundleItem, key: string, name: string, action: PlannedWrite['action'], previousText: string | undefined): PlannedWrite {
-  const bytes = ctx.codecs.encode(key, item.data, previousText);
+function encodeWrite(
+  ctx: Context,
+  item: BundleItem,
+  key: string,
+  name: string,
+  action: PlannedWrite['action'],
+  previousText: string | undefined,
+  renamed: ReadonlyMap<string, string>,
+): PlannedWrite {
+  const data = item.kind === 'profile' ? followRenames(item.data, renamed) : item.data;
+  const bytes = ctx.codecs.encode(key, data, previousText);
   if (bytes.byteLength > ctx.options.maxFileBytes) {
     const display = ctx.storage.describe(key);
     throw new TooLargeError(`${display} would be ${bytes.byteLength} bytes, over maxFileBytes (${ctx.options.maxFileBytes}); nothing was imported.`, display);
   }
-  return { item, key, name, action, bytes, sha256: sha256(bytes), text: Buffer.from(bytes).toString('utf8') };
+  return { item, key, name, action, data, bytes, sha256: sha256(bytes), text: Buffer.from(bytes).toString('utf8') };
+}
+
+/**
+ * A profile's data with its `extends` links to bundle profiles imported under another name
+ * pointing at that name: the bundle's `staging` extends the bundle's `production`, so when that
+ * arrives as `production-2`, `staging` must extend `production-2`, not the local `production`.
+ */
+function followRenames(data: unknown, renamed: ReadonlyMap<string, string>): unknown {
+  if (renamed.size === 0 || !isPlainObject(data)) return data;
+  const meta = data[PROFILE_META_KEY];
+  if (!isPlainObject(meta) || meta.extends === undefined) return data;
+  const follow = (parent: unknown): unknown => (typeof parent === 'string' ? (renamed.get(parent) ?? parent) : parent);
+  const parents = Array.isArray(meta.extends) ? meta.extends.map(follow) : follow(meta.extends);
+  if (deepEqual(parents, meta.extends)) return data;
+  return { ...data, [PROFILE_META_KEY]: { ...meta, extends: parents } };
 }
 
 function sameData(ctx: Context, key: string, text: string, data: unknown): boolean {
@@ -356,7 +361,7 @@ function sameData(ctx: Context, key: string, text: string, data: unknown): boole
 async function validatePlan(ctx: Context, label: string, writes: readonly PlannedWrite[]): Promise<void> {
   await ctx.schema.ready();
   const planned = new Map<string, StoredDocument>();
-  for (const w of writes) planned.set(stripExtension(w.key), { key: w.key, bytes: w.bytes, text: w.text, data: w.item.data, sha256: w.sha256 });
+  for (const w of writes) planned.set(stripExtension(w.key), { key: w.key, bytes: w.bytes, text: w.text, data: w.data, sha256: w.sha256 });
   const after = (c: Context, key: string): Promise<StoredDocument | undefined> => {
     const doc = planned.get(stripExtension(key));
     return doc ? Promise.resolve(doc) : readDocument(c, key);
@@ -364,14 +369,14 @@ async function validatePlan(ctx: Context, label: string, writes: readonly Planne
   for (const w of writes) {
     const target = `${label} (${w.item.kind} "${w.item.name}"${w.name !== w.item.name ? ` as "${w.name}"` : ''})`;
     try {
-      if (w.item.kind === 'config') validateDocument(ctx, w.key, w.item.data);
+      if (w.item.kind === 'config') validateDocument(ctx, w.key, w.data);
       else await validateProfile(ctx, w.name, after, target);
     } catch (err) {
       if (err instanceof ValidationError && err.file !== target) throw new ValidationError(target, err.issues);
       throw err;
     }
   }
-  if (writes.length === 0) return;
+  if (!touchesOthers(writes)) return;
   const written = new Set(writes.map((w) => w.key));
   for (const key of await configAndProfileKeys(ctx)) {
     if (!key.startsWith(`${PROFILES_DIR}/`) || written.has(key)) continue;
@@ -390,6 +395,15 @@ async function validatePlan(ctx: Context, label: string, writes: readonly Planne
       throw broken;
     }
   }
+}
+
+/**
+ * Whether a plan can change how other files resolve: only an overwrite can. A created or renamed
+ * name did not exist, so no profile that is valid now extends it; skipping the check keeps an
+ * import of one new profile next to 10,000 as cheap as into an empty directory.
+ */
+export function touchesOthers(writes: readonly PlannedWrite[]): boolean {
+  return writes.some((w) => w.action === 'overwrite');
 }
 
 async function validateProfile(ctx: Context, name: string, read: (ctx: Context, key: string) => Promise<StoredDocument | undefined>, target: string): Promise<void> {
@@ -423,75 +437,34 @@ export async function commitImport(ctx: Context, checked: CheckedBundle, plan: I
   const report = plan.report;
   if (plan.writes.length === 0) return report;
   if (hooks.snapshot) report.snapshot = (await hooks.snapshot()).id;
-  const now = new Date();
-  const changedBy: ChangedBy = opts.changedBy ?? 'user';
-  const reason = opts.reason ?? `import of ${checked.label}`;
-  const prepare: Array<PutOp | CopyOp | AppendOp> = [];
-  const changes: PutOp[] = [];
-  const lines: IndexLine[] = [];
-  const backups: BackupInfo[] = [];
-  const journals: Array<{ key: string; journal: Awaited<ReturnType<typeof readJournal>>; op: AppendOp }> = [];
+  const files: FileChange[] = [];
   for (const w of plan.writes) {
     const old = await readForOverwrite(ctx, w.key);
-    let backup: BackupInfo | undefined;
-    if (old && ctx.options.backupOnWrite) {
-      // The normal backup path: a hard link to the content this commit replaces.
-      const planned = await planBackup(ctx, { key: w.key, content: old, trigger: 'overwrite', now });
-      prepare.push(...planned.ops.filter((op) => !(op.type === 'append' && op.key === BACKUP_INDEX)));
-      lines.push({ op: 'add', ...planned.info });
-      backups.push((backup = planned.info));
-      const entry = report.overwritten.find((e) => e.file === w.key);
-      if (entry) entry.backup = backup.id;
-    }
     const journal = await readJournal(ctx, w.key);
-    const version = planVersion({
-      key: w.key,
-      journal,
-      ...(old ? { old: { sha256: old.sha256, size: old.bytes.byteLength } } : {}),
-      next: { sha256: w.sha256, size: w.bytes.byteLength },
-      changedBy,
-      reason,
-      operation: 'import',
-      ...(backup ? { backupId: backup.id } : {}),
-      now,
-    });
-    prepare.push(...version.ops);
-    const append = version.ops.find((op): op is AppendOp => op.type === 'append' && op.key === journalKey(w.key));
-    if (append) journals.push({ key: w.key, journal, op: append });
-    changes.push({ type: 'put', key: w.key, data: w.bytes });
+    files.push({ key: w.key, next: { bytes: w.bytes, sha256: w.sha256 }, old, journal, operation: 'import', ...(old && ctx.options.backupOnWrite ? { backup: 'overwrite' } : {}) });
   }
-  let indexOp: AppendOp | undefined;
-  if (lines.length > 0) {
-    await loadIndex(ctx); // so the append starts a fresh line after a torn tail
-    indexOp = indexAppendOp(ctx, lines);
-    prepare.push(indexOp);
-  }
-  for (const w of plan.writes) ctx.ownWrites.set(w.key, w.sha256); // before the change is visible: see changeset/documents.ts
-  await ctx.storage.commit({
-    prepare,
-    changes,
-    after: [
-      auditAppend({
-        at: now.toISOString(),
-        op: 'import',
-        file: '*',
-        changedBy: String(changedBy),
-        reason,
-        details: {
-          bundle: checked.bundle.checksum,
-          created: report.created.map((e) => e.file),
-          renamed: report.renamed.map((e) => e.file),
-          overwritten: report.overwritten.map((e) => e.file),
-          skipped: report.skipped.map((e) => e.file),
-          ...(report.snapshot ? { snapshot: report.snapshot } : {}),
-        },
-      }),
-    ],
+  const done = await commitChangeset(ctx, {
+    files,
+    changedBy: opts.changedBy ?? 'user',
+    reason: opts.reason ?? `import of ${checked.label}`,
+    now: new Date(),
+    audit: () => ({
+      op: 'import',
+      file: '*',
+      details: {
+        bundle: checked.bundle.checksum,
+        created: report.created.map((e) => e.file),
+        renamed: report.renamed.map((e) => e.file),
+        overwritten: report.overwritten.map((e) => e.file),
+        skipped: report.skipped.map((e) => e.file),
+        ...(report.snapshot ? { snapshot: report.snapshot } : {}),
+      },
+    }),
   });
-  for (const { key, journal, op } of journals) rememberAppend(ctx, key, journal, op.data);
-  for (const w of plan.writes) ctx.ownWrites.landed(w.key, w.sha256, w.bytes);
-  if (indexOp) await serialize(ctx, () => noteAppended(ctx, lines, indexOp.data.byteLength));
-  for (const backup of backups) for (const hook of afterBackupHooks) await hook(ctx, backup);
+  for (const file of done.files) {
+    const entry = file.backup && report.overwritten.find((e) => e.file === file.key);
+    if (entry) entry.backup = file.backup!.id;
+  }
   return report;
 }
 

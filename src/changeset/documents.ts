@@ -1,14 +1,15 @@
 /**
- * The document pipeline every feature uses: bytes → codec → document → schema on the way in, and
- * back the same path on the way out, with the backup, history and audit records of each change
- * committed together with it.
+ * One document in and out: bytes → codec → document → schema on the way in, and back the same
+ * path on the way out. Writes of one file go through the changeset pipeline (changeset.ts), which
+ * commits the backup, history and audit records of the change together with it.
  */
-import { auditAppend } from './audit.js';
-import { BACKUP_INDEX, planBackup } from '../backups/backups.js';
+import { commitChangeset, type FileChange, type OldContent } from './changeset.js';
 import { sha256, type Context } from '../core/context.js';
 import { ConflictError, NotFoundError, TooLargeError } from '../errors.js';
-import { journalKey, keepsHistory, planVersion, readJournal, rememberAppend, versionOf } from '../history/journal.js';
-import type { AppendOp, BackupInfo, BackupTrigger, ChangedBy, Commit, CopyOp, PutOp, SaveResult } from '../types.js';
+import { readJournal, versionOf, type Journal } from '../history/journal.js';
+import type { AppendOp, BackupInfo, BackupTrigger, ChangedBy, CopyOp, PutOp, SaveResult } from '../types.js';
+
+export type { OldContent } from './changeset.js';
 
 /** A file's content as read, with what the pipeline needs to know about it. */
 export interface StoredDocument<T = unknown> {
@@ -93,35 +94,6 @@ export interface WriteMeta {
   details?: Record<string, unknown>;
 }
 
-/** Hooks the backups module registers to run after an automatic backup (retention). */
-export const afterBackupHooks: Array<(ctx: Context, info: BackupInfo) => Promise<void>> = [];
-
-/**
- * Set by history/versions.ts (a registration, not an import: versions depends on this module). `take`:
- * history contents no kept version needs, as keys, for a commit to remove after its change (their
- * unlinks run while its directory fsyncs do), leaving out the contents in `keep`. `after`: once a
- * save committed, looks for more now and then.
- */
-export const historyPruner: {
-  take?: (ctx: Context, keep: ReadonlyArray<string | undefined>) => string[];
-  after?: (ctx: Context, key: string) => Promise<void>;
-} = {};
-
-/** Retention folded into the commit that takes an automatic backup (see {@link retentionPlanner}). */
-export interface RetentionPlan {
-  /** The expired backups of the file, removed by the same commit once its change is visible. */
-  cleanup: NonNullable<Commit['cleanup']>;
-  /** Once the commit resolved: brings the index view up to date and runs the rare follow-ups. */
-  done(): Promise<void>;
-}
-
-/**
- * Set by backups/retention.ts (a registration, not an import: retention depends on this module). When set,
- * a save that takes a backup also removes the backups it pushes past `maxBackups` in its own commit
- * instead of a second commit after it.
- */
-export const retentionPlanner: { plan?: (ctx: Context, info: BackupInfo, indexLineBytes: number) => Promise<RetentionPlan> } = {};
-
 /**
  * Writes a document to `key`: encodes it keeping the old file's layout, checks `ifVersion`, and
  * commits the new content together with a backup of the old content, the history line and the audit
@@ -150,21 +122,14 @@ export async function writeBytes(ctx: Context, key: string, bytes: Uint8Array, m
   return commitUnlessSame(ctx, key, bytes, old, journal, meta);
 }
 
-async function commitUnlessSame(
-  ctx: Context,
-  key: string,
-  bytes: Uint8Array,
-  old: OldContent | undefined,
-  journal: Awaited<ReturnType<typeof readJournal>>,
-  meta: WriteMeta,
-): Promise<SaveResult> {
+async function commitUnlessSame(ctx: Context, key: string, bytes: Uint8Array, old: OldContent | undefined, journal: Journal, meta: WriteMeta): Promise<SaveResult> {
   const hash = sha256(bytes);
   const current = versionOf(journal, old?.sha256);
   if (old && old.sha256 === hash && current !== undefined && !meta.extraPrepare?.length) {
     // Identical content: no new version, no backup spam.
     return { path: ctx.storage.describe(key), version: current, sha256: hash };
   }
-  return commitChange(ctx, key, { bytes, sha256: hash }, old, journal, meta);
+  return commitChange(ctx, key, { bytes, sha256: hash, ...(meta.mode !== undefined ? { mode: meta.mode } : {}) }, old, journal, meta);
 }
 
 /** Removes `key` after backing it up; the caller must hold the key's lock. */
@@ -175,14 +140,6 @@ export async function removeDocument(ctx: Context, key: string, meta: WriteMeta 
   checkVersion(ctx, key, journal, old.sha256, meta.ifVersion);
   const result = await commitChange(ctx, key, undefined, old, journal, { ...meta, operation: meta.operation ?? 'delete', trigger: meta.trigger ?? 'delete' });
   return { version: result.version, ...(result.backup ? { backup: result.backup } : {}) };
-}
-
-/** A file's content before a change, as the pipeline backs it up. */
-export interface OldContent {
-  bytes: Uint8Array;
-  text: string;
-  sha256: string;
-  mode?: number;
 }
 
 /** Reads the content about to be replaced (past maxFileBytes: it must be backed up whatever its size). */
@@ -197,7 +154,7 @@ export async function readForOverwrite(ctx: Context, key: string): Promise<OldCo
   return content;
 }
 
-function checkVersion(ctx: Context, key: string, journal: Awaited<ReturnType<typeof readJournal>>, sha: string | undefined, expected: number | undefined): void {
+function checkVersion(ctx: Context, key: string, journal: Journal, sha: string | undefined, expected: number | undefined): void {
   if (expected === undefined) return;
   const actual = versionOf(journal, sha);
   if (actual === expected) return;
@@ -210,105 +167,27 @@ function checkVersion(ctx: Context, key: string, journal: Awaited<ReturnType<typ
   );
 }
 
-async function commitChange(
-  ctx: Context,
-  key: string,
-  next: { bytes: Uint8Array; sha256: string } | undefined,
-  old: OldContent | undefined,
-  journal: Awaited<ReturnType<typeof readJournal>>,
-  meta: WriteMeta,
-): Promise<SaveResult> {
-  const display = ctx.storage.describe(key);
-  const now = new Date();
-  const prepare: NonNullable<Commit['prepare']> = [...(meta.extraPrepare ?? [])];
-  let backup: BackupInfo | undefined;
-  if (old && (ctx.options.backupOnWrite || meta.alwaysBackup) && !meta.skipBackup) {
-    const planned = await planBackup(ctx, {
-      key,
-      content: { bytes: old.bytes, sha256: old.sha256, ...(old.mode !== undefined ? { mode: old.mode } : {}) },
-      trigger: meta.trigger ?? 'overwrite',
-      now,
-      // The backup file is durable before the change; its record soon after: a power cut in between
-      // loses only the trigger (listings rebuild the record from the file, as `recovered`).
-      recordSync: 'soon',
-    });
-    prepare.push(...planned.ops);
-    backup = planned.info;
-  }
-  const changedBy = meta.changedBy ?? 'user';
+/** One file's change through the changeset pipeline, with the single-file rules of backups and audit. */
+async function commitChange(ctx: Context, key: string, next: FileChange['next'], old: OldContent | undefined, journal: Journal, meta: WriteMeta): Promise<SaveResult> {
+  const wantsBackup = (ctx.options.backupOnWrite || meta.alwaysBackup) && !meta.skipBackup;
   const operation = meta.operation ?? 'save';
-  const versionPlan = planVersion({
-    key,
-    journal,
-    ...(old ? { old: { sha256: old.sha256, size: old.bytes.byteLength } } : {}),
-    ...(next ? { next: { sha256: next.sha256, size: next.bytes.byteLength } } : {}),
-    changedBy,
+  const { files } = await commitChangeset(ctx, {
+    files: [{ key, ...(next ? { next } : {}), old, journal, operation, ...(wantsBackup ? { backup: meta.trigger ?? 'overwrite' } : {}) }],
+    changedBy: meta.changedBy ?? 'user',
     ...(meta.reason !== undefined ? { reason: meta.reason } : {}),
-    operation,
-    ...(backup ? { backupId: backup.id } : {}),
-    now,
+    now: new Date(),
+    ...(meta.extraPrepare ? { prepare: meta.extraPrepare } : {}),
+    audit: ([file]) => ({
+      op: operation,
+      file: key,
+      version: file!.version!,
+      ...(next ? { sha256: next.sha256 } : {}),
+      ...(file!.backup ? { backup: file!.backup.id } : {}),
+      ...(meta.details ? { details: meta.details } : {}),
+    }),
   });
-  for (const op of versionPlan.ops) {
-    // The backup just planned holds the old content: no history object until it is removed (it
-    // then becomes the object, see keepsHistory), one link and one directory fsync fewer.
-    if (op.type === 'copy' && backup && keepsHistory(backup)) continue;
-    prepare.push(op);
-  }
-  const change: PutOp | { type: 'remove'; key: string } = next
-    ? { type: 'put', key, data: next.bytes, ...(meta.mode !== undefined ? { mode: meta.mode } : {}) }
-    : { type: 'remove', key };
-  // Recorded before the change becomes visible: a watcher that reads the new bytes must already know
-  // they are ours (decided by content, not timing). A failed commit leaves a stale entry, which at
-  // worst hides an external write of exactly the bytes this store tried to write.
-  if (next) ctx.ownWrites.set(key, next.sha256);
-  else ctx.ownWrites.delete(key);
-  const retention = backup && retentionPlanner.plan ? await retentionPlanner.plan(ctx, backup, indexBytes(prepare)) : undefined;
-  const unneeded = historyPruner.take?.(ctx, [next?.sha256, old?.sha256]) ?? [];
-  const cleanup = withRemovals(retention?.cleanup, unneeded);
-  await ctx.storage.commit({
-    prepare,
-    changes: [change],
-    ...(cleanup ? { cleanup } : {}),
-    after: [
-      auditAppend({
-        at: now.toISOString(),
-        op: operation,
-        file: key,
-        changedBy: String(changedBy),
-        ...(meta.reason !== undefined ? { reason: meta.reason } : {}),
-        version: versionPlan.version,
-        ...(next ? { sha256: next.sha256 } : {}),
-        ...(backup ? { backup: backup.id } : {}),
-        ...(meta.details ? { details: meta.details } : {}),
-      }),
-    ],
-  });
-  const journalLine = versionPlan.ops.find((op): op is AppendOp => op.type === 'append' && op.key === journalKey(key));
-  if (journalLine) rememberAppend(ctx, key, journal, journalLine.data, versionPlan.lines);
-  ctx.ownWrites.landed(key, next?.sha256 ?? '', next?.bytes);
-  if (retention) await retention.done();
-  else if (backup) for (const hook of afterBackupHooks) await hook(ctx, backup);
-  await historyPruner.after?.(ctx, key);
-  const result: SaveResult = { path: display, version: versionPlan.version, sha256: next?.sha256 ?? '' };
-  if (backup) result.backup = backup;
+  const done = files[0]!;
+  const result: SaveResult = { path: ctx.storage.describe(key), version: done.version!, sha256: done.sha256 };
+  if (done.backup) result.backup = done.backup;
   return result;
-}
-
-/** A commit's cleanup with `keys` removed too (records only for the cleanup's own keys). */
-function withRemovals(cleanup: Commit['cleanup'], keys: readonly string[]): Commit['cleanup'] {
-  if (keys.length === 0) return cleanup;
-  if (!cleanup) return { keys, records: () => [] };
-  const own = new Set(cleanup.keys);
-  return {
-    ...cleanup,
-    keys: [...cleanup.keys, ...keys],
-    records: (removed) => cleanup.records(removed.filter((key) => own.has(key))),
-  };
-}
-
-/** Bytes the commit appends to the backup index (its `add` line). */
-function indexBytes(prepare: NonNullable<Commit['prepare']>): number {
-  let bytes = 0;
-  for (const op of prepare) if (op.type === 'append' && op.key === BACKUP_INDEX) bytes += op.data.byteLength;
-  return bytes;
 }

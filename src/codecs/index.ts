@@ -30,6 +30,11 @@ export class CodecRegistry {
     }
   }
 
+  /** Every extension a codec handles (lower case, without the dot). */
+  extensions(): string[] {
+    return [...this.byExtension.keys()];
+  }
+
   /** True when some codec handles this extension. */
   knows(extension: string): boolean {
     return this.byExtension.has(extension.toLowerCase());

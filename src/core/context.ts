@@ -10,6 +10,8 @@ import { LocalStorage } from '../storage/local/local.js';
 import { SchemaValidator } from '../schema/validator.js';
 import type { ConfigPersistenceOptions, Storage } from '../types.js';
 import { resolveCacheDir, ValidatorCache } from '../schema/cache.js';
+import type { IndexView } from '../backups/records.js';
+import type { Journal } from '../history/journal.js';
 
 /** Options with defaults applied. Never mutated after construction. */
 export interface ResolvedOptions {
@@ -38,6 +40,45 @@ export interface Context {
   readonly ownWrites: OwnWrites;
   /** Timers and watchers to stop on close(). */
   readonly closers: Set<() => Promise<void> | void>;
+  /** What this instance remembers between calls; nothing is kept outside the context. */
+  readonly state: ContextState;
+}
+
+/**
+ * Per-instance memory of the feature modules, each part owned by one module (named beside it).
+ * All of it is a cache or a queue that a fresh instance rebuilds from storage: losing it costs a
+ * re-read, never correctness.
+ */
+export interface ContextState {
+  /** api/store.ts: storage keys of the file names callers used; cleared by the changeset when files appear or vanish. */
+  readonly keys: Map<string, string>;
+  /** history/journal.ts: parsed journals by file key, valid while their length is unchanged. */
+  readonly journals: Map<string, Journal>;
+  /** backups/records.ts: the backup index as this instance last saw it, and the chain that orders its updates. */
+  readonly backupIndex: { view: IndexView | undefined; chain: Promise<unknown> };
+  /** backups/backups.ts: the newest id stamp per file, so ids made in one millisecond stay apart. */
+  readonly backupStamps: Map<string, { stamp: string; seq: number }>;
+  /** backups/auto-backup.ts: the content digest of snapshots by their sha256. */
+  readonly snapshotDigests: Map<string, string>;
+  /** history/pruning.ts: save counts, how far each file was pruned, contents waiting for removal. */
+  readonly pruning: {
+    readonly saves: Map<string, number>;
+    readonly cut: Map<string, { journal: Journal; cut: number }>;
+    readonly unneeded: Set<string>;
+    flushOnClose: boolean;
+  };
+}
+
+/** A fresh {@link ContextState}. */
+export function createState(): ContextState {
+  return {
+    keys: new Map(),
+    journals: new Map(),
+    backupIndex: { view: undefined, chain: Promise.resolve() },
+    backupStamps: new Map(),
+    snapshotDigests: new Map(),
+    pruning: { saves: new Map(), cut: new Map(), unneeded: new Set(), flushOnClose: false },
+  };
 }
 
 /** An own write, as watchers hear of it. */
@@ -116,6 +157,7 @@ export function createContext(options: ConfigPersistenceOptions = {}): Context {
     schema: new SchemaValidator({ schema: options.schema, schemaDir, ...validatorCacheOf(options) }),
     ownWrites: new OwnWrites(),
     closers: new Set(),
+    state: createState(),
   };
 }
 

@@ -15,7 +15,7 @@
  * change that never landed; the next save records the file's real content as an `external` version.
  */
 import type { Context } from '../core/context.js';
-import { flattenKey } from '../core/keys.js';
+import { flattenKey, unflattenKey } from '../core/keys.js';
 import type { AppendOp, BackupInfo, ChangedBy, CopyOp, VersionInfo } from '../types.js';
 
 /** Directory of journals and objects. */
@@ -24,7 +24,7 @@ export const HISTORY_DIR = 'history';
 export const OBJECTS_DIR = `${HISTORY_DIR}/objects`;
 
 /** One journal line as stored. Short keys: journals of busy files grow long. */
-interface JournalLine {
+export interface JournalLine {
   v: number;
   at: string;
   by: string;
@@ -51,8 +51,6 @@ export interface VersionState {
   version: number;
   sha256: string | undefined;
 }
-
-const cache = new WeakMap<Context, Map<string, Journal>>();
 
 /** Key of a file's journal. */
 export function journalKey(key: string): string {
@@ -82,8 +80,7 @@ export function objectKey(sha: string): string {
 /** Reads a file's journal (cached while its length is unchanged). */
 export async function readJournal(ctx: Context, key: string): Promise<Journal> {
   const jkey = journalKey(key);
-  let perCtx = cache.get(ctx);
-  if (!perCtx) cache.set(ctx, (perCtx = new Map()));
+  const perCtx = ctx.state.journals;
   const stat = await ctx.storage.stat(jkey);
   const cached = perCtx.get(key);
   if (cached && cached.size === (stat?.size ?? 0)) return cached;
@@ -210,12 +207,29 @@ export function versionOf(journal: Journal, sha: string | undefined): number | u
  * length differently and forces a full read.
  */
 export function rememberAppend(ctx: Context, key: string, before: Journal, appended: Uint8Array, lines?: readonly JournalLine[]): void {
-  const perCtx = cache.get(ctx);
-  if (!perCtx || perCtx.get(key) !== before) return;
+  if (ctx.state.journals.get(key) !== before) return;
   // `lines`: what planVersion encoded into `appended`, so it need not be parsed back.
   const added = lines ? lines.map(toInfo) : parseJournal(Buffer.from(appended).toString('utf8')).entries;
   // In place: copying the entries would make every save cost O(versions).
   for (const entry of added) before.entries.push(entry);
   before.size += appended.byteLength;
   before.torn = false;
+}
+
+/** Every journal key under `history/` with the file it belongs to. */
+async function journalsOf(ctx: Context): Promise<Array<{ file: string; journal: Journal }>> {
+  const entries = await ctx.storage.list(HISTORY_DIR);
+  const out: Array<{ file: string; journal: Journal }> = [];
+  for (const e of entries) {
+    if (e.kind !== 'file' || !e.name.endsWith('.jsonl') || e.name.startsWith('.')) continue;
+    const file = unflattenKey(e.name.slice(0, -'.jsonl'.length));
+    if (journalKey(file) !== e.key) continue;
+    out.push({ file, journal: await readJournal(ctx, file) });
+  }
+  return out;
+}
+
+/** Every file's journal (for stats and verify). */
+export async function allJournals(ctx: Context): Promise<Array<{ file: string; journal: Journal }>> {
+  return journalsOf(ctx);
 }

@@ -9,7 +9,7 @@
  * | unparsable         | a config or profile that does not parse      | quarantine (or recover `current.*`, if asked) |
  * | schema-invalid     | a config, or a profile in its resolved form  | quarantine (or recover `current.*`, if asked) |
  * | missing-parent     | a profile whose `$profile.extends` is gone   | quarantine                                    |
- * | profile-cycle      | profiles that extend each other in a loop    | quarantine                                    |
+ * | profile-cycle      | profiles that extend each other in a loop    | reported in `remaining` (a human picks the link) |
  * | checksum-mismatch  | a backup or history object whose bytes differ from their record / name | quarantine (+ drop the record) |
  * | missing-backup     | an index record whose backup file is gone    | drop the record                               |
  * | unindexed-backup   | a backup file without a record               | add the record, or quarantine if unreadable   |
@@ -33,7 +33,6 @@ import {
   BACKUPS_DIR,
   backupKey,
   compactIndex,
-  forgetIndex,
   indexAppendOp,
   INDEX_NAME,
   indexIdle,
@@ -46,10 +45,11 @@ import {
 import { compactStamp, listBackups, readBackup } from '../backups/backups.js';
 import { extensionOf } from '../codecs/index.js';
 import { sha256, type Context } from '../core/context.js';
+import { commitChangeset } from '../changeset/changeset.js';
 import { readDocument, readForOverwrite, validateDocument, writeBytes } from '../changeset/documents.js';
-import { ConfigPersistenceError, InvalidNameError, NotFoundError, ValidationError } from '../errors.js';
+import { ChecksumError, ConfigPersistenceError, InvalidNameError, NotFoundError, ValidationError } from '../errors.js';
 import { CURRENT, flattenKey, PROFILES_DIR, unflattenKey } from '../core/keys.js';
-import { HISTORY_DIR, journalKey, OBJECTS_DIR, planVersion, readJournal, rememberAppend } from '../history/journal.js';
+import { HISTORY_DIR, journalKey, OBJECTS_DIR, readJournal } from '../history/journal.js';
 import { loadProfile, parentsOf, PROFILE_META_KEY, ProfileCycleError } from '../profiles/profiles.js';
 import { configAndProfileKeys, readSnapshot } from '../backups/snapshots.js';
 import type { AppendOp, BackupInfo, Problem, ProfileMeta, RepairAction, RepairOptions, RepairReport, VerifyResult } from '../types.js';
@@ -207,7 +207,10 @@ async function resolveProfile(ctx: Context, key: string, name: string): Promise<
     return undefined;
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    if (err instanceof ProfileCycleError) return { path: key, kind: 'profile-cycle', message, fix };
+    // Each file of a cycle is valid on its own and a human decides which link goes: quarantining
+    // one would leave the others without a parent (and repair would then take them too), so a
+    // cycle is reported for a person to fix, never moved away.
+    if (err instanceof ProfileCycleError) return { path: key, kind: 'profile-cycle', message };
     if (err instanceof ValidationError) return { path: key, kind: 'schema-invalid', message, fix };
     if (err instanceof NotFoundError || err instanceof InvalidNameError) return { path: key, kind: 'missing-parent', message, fix };
     // An unreadable parent or default.* is reported as itself.
@@ -300,7 +303,7 @@ async function backupProblem(ctx: Context, info: BackupInfo): Promise<string | u
     else await readBackup(ctx, info);
     return undefined;
   } catch (err) {
-    if (hasCode(err, 'E_CHECKSUM')) return (err as Error).message.replace(/ Nothing was restored; pick another backup\.$|; nothing was restored\.$/, '.');
+    if (err instanceof ChecksumError) return err.problem;
     if (hasCode(err, 'E_NOT_FOUND')) return undefined; // removed meanwhile (retention): not damage
     throw err;
   }
@@ -489,14 +492,14 @@ async function quarantine(
   if (!document && !(await ctx.storage.stat(key))) return undefined;
   const to = await quarantineKey(ctx, key, now, taken);
   if (old) {
-    // A config or profile leaving its place is a change of that file: record it in its history.
-    const journal = await readJournal(ctx, key);
-    const plan = planVersion({ key, journal, old: { sha256: old.sha256, size: old.bytes.byteLength }, changedBy: 'system', reason: `quarantined by repair (${finding.kind})`, operation: 'quarantine', now });
-    ctx.ownWrites.delete(key);
-    await ctx.storage.commit({ prepare: plan.ops, changes: [{ type: 'move', from: key, to }], after: [audit(key, { action: 'quarantine', to, version: plan.version })] });
-    const append = plan.ops.find((op): op is AppendOp => op.type === 'append' && op.key === journalKey(key));
-    if (append) rememberAppend(ctx, key, journal, append.data);
-    ctx.ownWrites.landed(key, '', undefined);
+    // A config or profile leaving its place is a change of that file: recorded in its history.
+    await commitChangeset(ctx, {
+      files: [{ key, moveTo: to, old, journal: await readJournal(ctx, key), operation: 'quarantine' }],
+      changedBy: 'system',
+      reason: `quarantined by repair (${finding.kind})`,
+      now,
+      audit: ([file]) => ({ op: 'repair', file: key, details: { kind: finding.kind, action: 'quarantine', to, version: file!.version } }),
+    });
   } else {
     await ctx.storage.commit({ changes: [{ type: 'move', from: key, to }], after: [audit(key, { action: 'quarantine', to })] });
   }

@@ -9,7 +9,7 @@ import { PROFILES_DIR } from '../core/keys.js';
 import { HISTORY_DIR, OBJECTS_DIR } from '../history/journal.js';
 import { configAndProfileKeys } from '../backups/snapshots.js';
 import type { Stats } from '../types.js';
-import { allJournals } from '../history/versions.js';
+import { allJournals } from '../history/journal.js';
 
 /** Collects {@link Stats} for the directory behind `ctx`. */
 export async function collectStats(ctx: Context): Promise<Stats> {

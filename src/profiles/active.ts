@@ -6,8 +6,9 @@
  * not a config document, and no config or profile name can collide with it (names may not start
  * with a dot). Removing the file means "no profile chosen".
  */
-import { auditAppend } from '../changeset/audit.js';
-import type { Context } from '../core/context.js';
+import { commitChangeset } from '../changeset/changeset.js';
+import { readForOverwrite } from '../changeset/documents.js';
+import { sha256, type Context } from '../core/context.js';
 import { isPlainObject } from '../document/tree.js';
 import { InvalidNameError, ParseError } from '../errors.js';
 import { assertProfileName } from '../core/names.js';
@@ -46,12 +47,14 @@ function parseState(ctx: Context, bytes: Uint8Array | undefined): string | undef
 
 /** Persists the choice (`undefined` clears it) durably, with an audit line. Validate the name first. */
 export async function writeActiveProfile(ctx: Context, profile: string | undefined, changedBy: ChangedBy = 'user'): Promise<void> {
-  const at = new Date().toISOString();
-  const audit = auditAppend({ at, op: 'use-profile', file: ACTIVE_PROFILE_KEY, changedBy: String(changedBy), details: { profile: profile ?? null } });
-  if (profile === undefined) {
-    await ctx.storage.commit({ changes: [{ type: 'remove', key: ACTIVE_PROFILE_KEY }], after: [audit] });
-    return;
-  }
-  const body = `${JSON.stringify({ profile, at, changedBy: String(changedBy) }, null, 2)}\n`;
-  await ctx.storage.commit({ changes: [{ type: 'put', key: ACTIVE_PROFILE_KEY, data: Buffer.from(body) }], after: [audit] });
+  const now = new Date();
+  const old = await readForOverwrite(ctx, ACTIVE_PROFILE_KEY);
+  const body = profile === undefined ? undefined : Buffer.from(`${JSON.stringify({ profile, at: now.toISOString(), changedBy: String(changedBy) }, null, 2)}\n`);
+  // Bookkeeping, not a document: no backup and no history, only the audit line.
+  await commitChangeset(ctx, {
+    files: [{ key: ACTIVE_PROFILE_KEY, ...(body ? { next: { bytes: body, sha256: sha256(body) } } : {}), old, operation: 'use-profile' }],
+    changedBy,
+    now,
+    audit: () => ({ op: 'use-profile', file: ACTIVE_PROFILE_KEY, details: { profile: profile ?? null } }),
+  });
 }

@@ -8,8 +8,7 @@
  * keywords. Only loads ask for it; saves validate without defaults, so defaults are never written
  * back to a file unless the caller saves the loaded document themselves.
  */
-import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readUserFileRaw, readUserFileSync } from '../storage/local/files.js';
 import path from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import jsyaml from 'js-yaml';
@@ -141,7 +140,7 @@ export class SchemaValidator {
     const file = this.schemaFile!;
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = await readUserFileRaw(file);
     } catch (err) {
       this.compiled = this.missing(file, err);
       return;
@@ -155,7 +154,7 @@ export class SchemaValidator {
     const file = this.schemaFile!;
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = readUserFileSync(file);
     } catch (err) {
       this.compiled = this.missing(file, err);
       return;

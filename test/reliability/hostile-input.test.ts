@@ -15,7 +15,7 @@ const { ConfigPersistence } = (await import(DIST)) as typeof import('../../src/i
 const CORPUS = path.join(ROOT, 'test', 'corpus');
 type Expectation = { code?: string; 'code-in'?: string[]; ok?: unknown; 'ok-or-code'?: string[] };
 const manifest = JSON.parse(readFileSync(path.join(CORPUS, 'manifest.json'), 'utf8')) as Record<string, Expectation>;
-const CODES = ['E_PARSE', 'E_VALIDATION', 'E_NOT_FOUND', 'E_INVALID_NAME', 'E_CONFLICT', 'E_LOCKED', 'E_CHECKSUM', 'E_TOO_LARGE', 'E_IO'];
+const CODES = ['E_PARSE', 'E_VALIDATION', 'E_NOT_FOUND', 'E_INVALID_NAME', 'E_CONFLICT', 'E_LOCKED', 'E_CHECKSUM', 'E_TOO_LARGE', 'E_IO', 'E_CLOSED'];
 
 const prototypeKeys = Object.getOwnPropertyNames(Object.prototype).sort();
 afterEach(() => {
