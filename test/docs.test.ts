@@ -79,7 +79,7 @@ async function runProgram(block: DocBlock, sandbox: string): Promise<Ran> {
 async function runSession(block: DocBlock, sandbox: string): Promise<string> {
   let output = '';
   for (const step of sessionOf(block)) {
-    const ran = await bash(step.command, sandbox, envFor(sandbox));
+    const ran = await bash(`set -o pipefail\n${step.command}`, sandbox, envFor(sandbox));
     expect(ran.code, `${where(block)}: \`${step.command}\` exited ${ran.code}, the doc says ${step.exit}; it printed:\n${ran.output}`).toBe(step.exit);
     if (step.expected.trim() !== '') {
       const mismatch = outputMismatch(step.expected, ran.output);

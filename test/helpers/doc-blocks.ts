@@ -8,6 +8,11 @@
  * - `<!-- output -->` — a `text` block: what the previous runnable block prints;
  * - `<!-- file: path -->` — the block is written to `path` in the sandbox (later blocks use it);
  * - `<!-- shipped: path -->` — the block is the content of `path` in the repository.
+ *
+ * Unmarked blocks by language: `ts`/`js` run as ESM programs; `sh` runs as one bash script that must
+ * succeed; `console` is a session of `$ command` lines, each followed by the output it must print
+ * (see {@link outputMismatch}) and ending in `# exit N` when it must fail with that code; `text` is
+ * shown only (diagrams, synopses). Anything else must carry a mark.
  */
 
 /** How a block takes part in the test. */
