@@ -185,7 +185,7 @@ function roundsText(results) {
   return `${common ?? '?'}${others.length ? ` (${others.join(', ')})` : ''}`;
 }
 
-/** The results as a Markdown table (for docs/benchmarks.md and the README). */
+/** The results as a Markdown table (copied into docs/benchmarks.md). */
 function markdownTable(output) {
   const m = output.machine;
   const esc = (t) => String(t).replace(/\|/g, '\\|');

@@ -1,6 +1,6 @@
 /**
- * The kill -9 loops of test/reliability/crash.test.ts, many more times (figures for the README's
- * "Guarantees" section). The update() loop that leaves each killed holder's lock behind is in
+ * The kill -9 loops of test/reliability/crash.test.ts, many more times (figures for
+ * docs/guarantees.md). The update() loop that leaves each killed holder's lock behind is in
  * lock-recovery.stress.test.ts.
  */
 import { mkdirSync } from 'node:fs';
