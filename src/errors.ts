@@ -106,6 +106,13 @@ export class ConflictError extends ConfigPersistenceError {
   }
 }
 
+/**
+ * A commit based on a state that is no longer current: another writer changed the file since it
+ * was read (a stalled or clock-skewed lock holder, a lock taken over). Nothing was written;
+ * `update()` retries on it by running its function again on the fresh document.
+ */
+export class StaleError extends ConflictError {}
+
 /** A cross-process lock could not be acquired in time. */
 export class LockedError extends ConfigPersistenceError {
   constructor(message: string, file?: string, cause?: unknown) {

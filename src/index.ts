@@ -13,6 +13,7 @@ export {
   LockedError,
   ChecksumError,
   ClosedError,
+  StaleError,
   TooLargeError,
   IOError,
 } from './errors.js';

@@ -20,7 +20,7 @@ import type {
   SaveProfileOptions,
 } from '../types.js';
 import { ACTIVE_PROFILE_KEY, readActiveProfile, writeActiveProfile } from '../profiles/active.js';
-import { ConflictError } from '../errors.js';
+import { ConflictError, StaleError } from '../errors.js';
 import { PROFILES_DIR, profileKey } from '../core/keys.js';
 import {
   assertNoDependants,
@@ -142,17 +142,21 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   update(file: string | undefined, fn: (current: T | undefined) => T | Promise<T>, opts: Omit<SaveOptions, 'ifVersion'> = {}): Promise<SaveResult> {
     this.s.assertOpen('ConfigPersistence');
     return this.s.enqueue(file, 'exclusive', (key) => () =>
-      this.s.withLock(key, async () => {
-        const current = await readDocument<T>(this.ctx, key);
-        const next = await fn(current ? cloneDocument(current.data) : undefined);
-        const snapshot = cloneDocument(next);
-        validateDocument(this.ctx, key, snapshot);
-        return writeDocument(this.ctx, key, snapshot, {
-          changedBy: opts.changedBy ?? 'user',
-          operation: 'update',
-          ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
-        });
-      }),
+      this.s.withLock(key, () =>
+        retryStale(this.ctx.storage.describe(key), async () => {
+          const current = await readDocument<T>(this.ctx, key);
+          const next = await fn(current ? cloneDocument(current.data) : undefined);
+          const snapshot = cloneDocument(next);
+          validateDocument(this.ctx, key, snapshot);
+          return writeDocument(this.ctx, key, snapshot, {
+            changedBy: opts.changedBy ?? 'user',
+            operation: 'update',
+            ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
+            // The commit is fenced by what `fn` saw, not by the state at the end of the stall.
+            basedOn: current ? current.revision : null,
+          });
+        }),
+      ),
     );
   }
 
@@ -545,5 +549,22 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   async watch(file: string | undefined, listener: (event: WatchEvent<T>) => void | Promise<void>, opts: WatchOptions = {}): Promise<WatchHandle> {
     this.s.assertOpen('ConfigPersistence');
     return watchDocument<T>(this.ctx, await this.s.keyFor(file), listener, opts);
+  }
+}
+
+/** How often `update()` runs its function again after another writer moved the file on. */
+const STALE_RETRIES = 5;
+
+/** Runs a read-modify-write again on `StaleError`, a bounded number of times, then fails with `E_CONFLICT`. */
+async function retryStale<R>(display: string, attempt: () => Promise<R>): Promise<R> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof StaleError)) throw err;
+      if (n >= STALE_RETRIES) {
+        throw new ConflictError(`${display} kept changing under update() (${STALE_RETRIES} attempts, each overtaken by another writer); nothing was written. Retry later.`, display);
+      }
+    }
   }
 }

@@ -24,7 +24,7 @@ import type { Context } from '../core/context.js';
 import { journalKey, keepsHistory, planVersion, rememberAppend, type Journal, type JournalLine } from '../history/journal.js';
 import { maybePruneHistory, takeUnneeded } from '../history/pruning.js';
 import type { BackupInfo, BackupTrigger, ChangedBy } from '../types.js';
-import type { AppendOp, Commit, CopyOp, MoveOp, PutOp, RemoveOp } from '../storage/types.js';
+import type { AppendOp, Commit, CopyOp, Expectation, MoveOp, PutOp, RemoveOp } from '../storage/types.js';
 
 /** A file's content before a change, as the pipeline backs it up. */
 export interface OldContent {
@@ -32,6 +32,8 @@ export interface OldContent {
   text: string;
   sha256: string;
   mode?: number;
+  /** The storage revision it was read at. */
+  revision?: string;
 }
 
 /** One file's part of a changeset. */
@@ -49,6 +51,11 @@ export interface FileChange {
   operation: string;
   /** Back up `old` first, taken for this reason; no backup when absent. */
   backup?: BackupTrigger;
+  /**
+   * The revision the change was computed from, when older than `old`'s (see WriteMeta.basedOn);
+   * `null`: computed from no file. Default: `old`'s revision, or absent when there was no file.
+   */
+  basedOn?: string | null;
 }
 
 /** What a changeset records about itself, and what it changes. */
@@ -98,6 +105,7 @@ export async function commitChangeset(ctx: Context, cs: Changeset): Promise<Chan
   const cleanup = withRemovals(retention?.cleanup, unneeded);
   announce(ctx, cs.files);
   await ctx.storage.commit({
+    expect: fences(cs.files),
     prepare: plan.prepare,
     changes: plan.changes,
     ...(cleanup ? { cleanup } : {}),
@@ -195,6 +203,20 @@ function announce(ctx: Context, files: readonly FileChange[]): void {
     if (f.next) ctx.ownWrites.set(f.key, f.next.sha256);
     else ctx.ownWrites.delete(f.key);
   }
+}
+
+/**
+ * Fencing: each file must still be at the revision its change was computed from when the commit
+ * makes it visible — a lock holder that stalled, was stopped or was judged dead and replaced can
+ * then never overwrite what another writer committed meanwhile (`StaleError`, nothing written).
+ */
+function fences(files: readonly FileChange[]): Expectation[] {
+  const out: Expectation[] = [];
+  for (const f of files) {
+    const revision = f.basedOn !== undefined ? f.basedOn : f.old ? f.old.revision : null;
+    if (revision !== undefined) out.push({ key: f.key, revision });
+  }
+  return out;
 }
 
 /** A commit's cleanup with `keys` removed too (records only for the cleanup's own keys). */

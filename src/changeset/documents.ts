@@ -22,13 +22,18 @@ export interface StoredDocument<T = unknown> {
   sha256: string;
   /** Permission bits, when the storage has them. */
   mode?: number;
+  /** The storage revision these bytes were read at (the compare of a later write based on them). */
+  revision?: string;
 }
 
 /** Reads and parses a file; `undefined` when it does not exist. Does not validate. */
 export async function readDocument<T = unknown>(ctx: Context, key: string): Promise<StoredDocument<T> | undefined> {
-  const bytes = await ctx.storage.read(key, { maxBytes: ctx.options.maxFileBytes });
-  if (!bytes) return undefined;
-  return decodeDocument<T>(ctx, key, bytes);
+  // Bytes and revision from one read: a write based on this document is fenced by that revision.
+  const read = await ctx.storage.readEntry(key, { maxBytes: ctx.options.maxFileBytes });
+  if (!read) return undefined;
+  const doc = decodeDocument<T>(ctx, key, read.bytes);
+  if (read.entry.revision !== undefined) doc.revision = read.entry.revision;
+  return doc;
 }
 
 /** Sync variant of {@link readDocument}, for startup code. */
@@ -94,6 +99,12 @@ export interface WriteMeta {
   extraPrepare?: Array<PutOp | CopyOp | AppendOp>;
   /** Audit details. */
   details?: Record<string, unknown>;
+  /**
+   * The revision the new content was computed from (`null`: from no file), when that is older than
+   * the lock's own read: `update()` passes the revision its function saw, so a commit after a stall
+   * in which another writer moved the file on is refused (`StaleError`) instead of undoing theirs.
+   */
+  basedOn?: string | null;
 }
 
 /**
@@ -153,6 +164,7 @@ export async function readForOverwrite(ctx: Context, key: string): Promise<OldCo
   // Codecs fall back to a fresh layout when the old text does not parse; it is still backed up.
   const content: OldContent = { bytes, text: Buffer.from(bytes).toString('utf8'), sha256: sha256(bytes) };
   if (stat?.mode !== undefined) content.mode = stat.mode;
+  if (stat?.revision !== undefined) content.revision = stat.revision;
   return content;
 }
 
@@ -174,7 +186,9 @@ async function commitChange(ctx: Context, key: string, next: FileChange['next'],
   const wantsBackup = (ctx.options.backupOnWrite || meta.alwaysBackup) && !meta.skipBackup;
   const operation = meta.operation ?? 'save';
   const { files } = await commitChangeset(ctx, {
-    files: [{ key, ...(next ? { next } : {}), old, journal, operation, ...(wantsBackup ? { backup: meta.trigger ?? 'overwrite' } : {}) }],
+    files: [
+      { key, ...(next ? { next } : {}), old, journal, operation, ...(wantsBackup ? { backup: meta.trigger ?? 'overwrite' } : {}), ...(meta.basedOn !== undefined ? { basedOn: meta.basedOn } : {}) },
+    ],
     changedBy: meta.changedBy ?? 'user',
     ...(meta.reason !== undefined ? { reason: meta.reason } : {}),
     now: new Date(),

@@ -8,7 +8,7 @@
  * throw `E_IO`, to show that a failure in the middle of a commit leaves the old state whole. Two
  * instances given the same {@link MemoryVolume} behave like two processes sharing one store.
  */
-import { ConflictError, ioError, TooLargeError } from '../errors.js';
+import { ioError, StaleError, TooLargeError } from '../errors.js';
 import { keySegments } from './keys.js';
 import { MemoryLocks } from './memory-locks.js';
 import type { AppendOp, Commit, CopyOp, Expectation, LockOptions, MoveOp, PutOp, ReadOptions, Release, RemoveOp, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from './types.js';
@@ -296,7 +296,7 @@ export class MemoryStorage implements Storage {
     for (const { key, revision } of expect) {
       const now = this.volume.values.get(key)?.revision ?? null;
       if (now === revision) continue;
-      throw new ConflictError(
+      throw new StaleError(
         `${this.describe(key)} changed since it was read (${revision === null ? 'it did not exist' : 'its revision moved on'}); nothing was written. Read it again and retry.`,
         key,
       );

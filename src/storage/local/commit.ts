@@ -37,6 +37,8 @@ export interface EngineParts {
   readonly deferred: DeferredSyncs;
   readonly durable: boolean;
   readonly describe: (key: string) => string;
+  /** Checks `expect` again, synchronously (the fence just before a change becomes visible). */
+  readonly fence: (expect: NonNullable<Commit['expect']>) => void;
 }
 
 /** Applies commits to a directory. */
@@ -48,7 +50,7 @@ export class CommitEngine {
     await this.p.intents.recover();
     const run: Run = { sync: this.p.durable && commit.sync !== false, temps: new Map(), journals: [], dirs: new Set(), seen: new Map(), started: [], current: '' };
     try {
-      await this.prepare(commit.prepare ?? [], commit.changes ?? [], run);
+      await this.prepare(commit.prepare ?? [], commit.changes ?? [], run, commit.expect);
       const changes = commit.changes ?? [];
       run.current = changes.length === 1 ? changeKey(changes[0]!) : '(several files)';
       if (changes.length === 1) await this.applySingle(changes[0]!, run.temps, run.dirs);
@@ -70,7 +72,7 @@ export class CommitEngine {
    * others right after: fsyncs in flight together share one journal commit on a journaled ext4, so
    * this phase waits for the disk about once. Ends with the bookkeeping puts renamed into place.
    */
-  private async prepare(prepare: NonNullable<Commit['prepare']>, changes: NonNullable<Commit['changes']>, run: Run): Promise<void> {
+  private async prepare(prepare: NonNullable<Commit['prepare']>, changes: NonNullable<Commit['changes']>, run: Run, expect?: Commit['expect']): Promise<void> {
     const puts = [...prepare, ...changes].filter((op): op is PutOp => op.type === 'put');
     /** Journals of phase 1, synced before the change. */
     const before: OpenJournal[] = [];
@@ -108,6 +110,9 @@ export class CommitEngine {
     const ready = run.sync ? settleAll([...run.started, ...before.map((j) => j.sync()), syncDirectories(early)]) : Promise.resolve();
     await whileSyncing(ready, () => this.appendRelaxed(relaxed, run));
     for (const temp of run.temps.values()) temp.close(); // in order, after every fsync of the phase settled
+    // Fencing: the phase's fsyncs gave another writer time (this process may have been stopped, or
+    // its lock taken over); the compare runs again here, with no await before the renames below.
+    if (expect?.length) this.p.fence(expect);
     // Bookkeeping files become visible before the user-visible change they describe.
     for (const op of prepare) {
       if (op.type !== 'put') continue;

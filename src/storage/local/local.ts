@@ -7,7 +7,7 @@
 import { constants, fstatSync, lstatSync, openSync, promises as fs, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
-import { ConflictError, ioError, isErrno, TooLargeError } from '../../errors.js';
+import { ioError, isErrno, StaleError, TooLargeError } from '../../errors.js';
 import type { Commit, Expectation, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageFinding, StorageWatcher, StorageWatchEvent } from '../types.js';
 import { CommitEngine } from './commit.js';
 import { Containment } from './containment.js';
@@ -58,7 +58,14 @@ export class LocalStorage implements Storage {
     this.locks = new LocalLocks(this.location, Math.max(2000, opts.staleLockMs ?? 5000), describe);
     this.deferred = new DeferredSyncs(this.paths, Math.max(0, opts.deferredSyncMs ?? DEFERRED_SYNC_MS), describe);
     this.intents = new IntentJournal(this.paths, this.durable, describe);
-    this.engine = new CommitEngine({ paths: this.paths, intents: this.intents, deferred: this.deferred, durable: this.durable, describe });
+    this.engine = new CommitEngine({
+      paths: this.paths,
+      intents: this.intents,
+      deferred: this.deferred,
+      durable: this.durable,
+      describe,
+      fence: (expect) => this.fence(expect),
+    });
   }
 
   /** Display path of a key, relative to the working directory when that is shorter. */
@@ -273,12 +280,25 @@ export class LocalStorage implements Storage {
     }
   }
 
+  /**
+   * The late compare of a commit (see CommitEngine): synchronous, and by content identity only —
+   * the commit's own backup link of the old inode has changed that inode's ctime meanwhile.
+   */
+  private fence(expect: readonly Expectation[]): void {
+    for (const { key, revision } of expect) {
+      const st = lstatSync(this.paths.resolve(key), { throwIfNoEntry: false });
+      const now = st ? identityOf(revisionOf(st)) : null;
+      if (now === (revision === null ? null : identityOf(revision))) continue;
+      throw new StaleError(`${this.describe(key)} was changed by another writer while this commit was being prepared; nothing was changed. Read it again and retry.`, key);
+    }
+  }
+
   /** `E_CONFLICT` unless every key still has the revision the caller read (null: still absent). */
   private async checkExpectations(expect: readonly Expectation[]): Promise<void> {
     for (const { key, revision } of expect) {
       const now = (await this.stat(key))?.revision ?? null;
       if (now === revision) continue;
-      throw new ConflictError(
+      throw new StaleError(
         `${this.describe(key)} changed since it was read (${revision === null ? 'it did not exist' : 'its revision moved on'}); nothing was written. Read it again and retry.`,
         key,
       );
@@ -303,7 +323,12 @@ function toEntry(key: string, st: Stats): StorageEntry {
  * the size or the change times (nanosecond clocks on ext4, so two writes in one millisecond differ).
  */
 function revisionOf(st: Stats): string {
-  return `${st.dev.toString(36)}.${st.ino.toString(36)}.${st.size.toString(36)}.${st.mtimeMs}.${st.ctimeMs}`;
+  return `${st.dev.toString(36)}:${st.ino.toString(36)}:${st.size.toString(36)}:${st.mtimeMs}:${st.ctimeMs}`;
+}
+
+/** A revision without its ctime: device, inode, size and mtime. */
+function identityOf(revision: string): string {
+  return revision.split(':').slice(0, 4).join(':');
 }
 
 /** A `.txn/<id>.<i>.old` link whose intent `<id>.json` does not exist, made by a process that is gone. */

@@ -2,6 +2,10 @@
  * Concurrency worker. Usage: node concurrent.mjs <mode> <baseDir> <count> [id]
  *   increment — <count> × update('counter.json', n + 1); prints "done"
  *   hold      — update('counter.json') whose callback prints "holding" and never returns
+ *   stall     — update('counter.json', n + 1) whose first callback prints "stalling" and blocks the
+ *               event loop for <count> ms (no lock refresh can run); prints "final <n>"
+ *   pause     — the same, but the first callback prints "holding" and waits <count> ms on a timer
+ *               (the test stops the process with SIGSTOP meanwhile); prints "final <n>"
  *   mixed     — <count> rounds of: shared counter update, own-file save, labelled backup,
  *               cleanup, restore of an own labelled backup; prints "label <id> <sha256>" per
  *               backup and "final <json>" (the content its own file must end with)
@@ -22,6 +26,18 @@ if (mode === 'increment') {
     process.stdout.write('holding\n');
     return new Promise(() => undefined);
   });
+} else if (mode === 'stall' || mode === 'pause') {
+  let calls = 0;
+  const result = await cp.update('counter.json', async (cur) => {
+    if (calls++ === 0) {
+      process.stdout.write(mode === 'stall' ? 'stalling\n' : 'holding\n');
+      if (mode === 'stall') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, count);
+      else await new Promise((resolve) => setTimeout(resolve, count));
+    }
+    return inc(cur);
+  });
+  const n = (await cp.loadConfig('counter.json')).n;
+  process.stdout.write(`final ${n} version ${result.version} calls ${calls}\n`);
 } else if (mode === 'mixed') {
   const own = `p${id}.json`;
   const labelled = [];
