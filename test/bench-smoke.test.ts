@@ -64,15 +64,21 @@ describe('bench harness (--quick)', () => {
     const save = results.scenarios[0]!.rows;
     expect(save[0]!.label).toMatch(/^floor/);
     expect(save[0]!.ratio).toBe(1);
-    const ours = save.filter((r) => r.label.startsWith('config-persistence'));
-    expect(ours.map((r) => r.target?.max)).toEqual([1.3, 1.6]);
+    expect(save[0]!.label).toMatch(/synchronous/);
+    expect(save[1]!.label).toMatch(/fs\.promises/);
+    const ours = save.filter((r) => r.label.startsWith('config-persistence saveConfig'));
+    expect(ours.map((r) => r.target?.max)).toEqual([1.25, 1.5]);
+    const stalls = save.filter((r) => r.label.includes('longest stall'));
+    expect(stalls.length).toBe(3); // the idle loop and both config-persistence candidates
+    expect(stalls.filter((r) => r.target).map((r) => r.target!.text)).toEqual(['≤ 3× idle', '≤ 3× idle']);
+    for (const row of stalls.filter((r) => r.target)) expect(['PASS', 'MISS']).toContain(row.status);
     for (const row of ours) expect(['PASS', 'MISS']).toContain(row.status);
     for (const peer of ['write-file-atomic', 'atomically', 'steno', 'conf']) {
       expect(save.some((r) => r.label.startsWith(peer) && typeof r.ratio === 'number'), peer).toBe(true);
     }
     const burst = results.scenarios[1]!.rows;
     expect(burst.filter((r) => r.target).every((r) => r.target!.metric === 'ratio' && r.target!.max === 1)).toBe(true);
-    expect(results.summary.pass + results.summary.miss).toBe(4);
+    expect(results.summary.pass + results.summary.miss).toBe(6);
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
     expect(svg).toContain('sequential durable save');
