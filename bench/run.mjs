@@ -26,6 +26,9 @@ const SCENARIO_ROUNDS = {
   // Fresh processes, 4 per candidate per round: wall times on this shared machine swing by 10%
   // (two 5-round runs of one build: 1.02x and 0.93x of node-config).
   startup: 10,
+  // Fresh CLI processes over 1,000 and 10,000 profiles, ten candidates a round: 3 rounds keep a full
+  // run near a minute.
+  scale: 3,
 };
 const DEFAULT_ROUNDS = 5;
 
