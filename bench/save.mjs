@@ -201,7 +201,7 @@ export async function run({ quick, rounds, workDir }) {
       `${perRound} awaited saves per candidate per round (in ${blocks} interleaved blocks), ${rounds} round(s); the time is the mean per save, the ratio the median of per-round ratios to the floor; p50/p95 are of single saves.`,
       'The floor is the disk\'s cost: the eight system calls made synchronously (it holds the event loop for both fsyncs, which a library must not do). The fs.promises row is the same calls, each a round trip through libuv\'s thread pool.',
       `Stall rows: in every round, after the timed blocks, ${stallSaves} saves of each config-persistence candidate in a row under monitorEventLoopDelay (${STALL_RESOLUTION_MS} ms timer; the stall is the delay beyond the interval), and an idle loop for as long as the longer of them; medians over rounds.`,
-      'Only the floor and config-persistence make the rename durable (directory fsync). A config-persistence save waits for four fsyncs in two rounds (temp file, history line and the directory that got the old content\'s link, then the base directory), where the floor waits for two; the audit line is fsynced in the background. The peers are faster partly because they skip the directory fsync.',
+      'Only the two floor rows and config-persistence make the rename durable (directory fsync). A config-persistence save waits for four fsyncs in two rounds (temp file, history line and the directory that got the old content\'s link, then the base directory), where the floor waits for two; the audit line is fsynced in the background. The peers are faster partly because they skip the directory fsync.',
     ],
   };
 }
