@@ -2,8 +2,8 @@
  * The cost of backups on the save path, two questions:
  *
  * 1. A durable save that also takes the automatic backup (hard link + index record + history line +
- *    retention), against the raw floor: temp file + write + fsync + close + rename + fsync of the
- *    directory, done by hand in this process. Target ≤ 1.6× the floor.
+ *    retention), against the disk's floor: temp file + write + fsync + close + rename + fsync of the
+ *    directory, done by hand in this process with synchronous system calls. Target ≤ 1.5× the floor.
  * 2. The same save in a directory that already holds 10,000 backups (of 1,000 other files, ten
  *    each, plus the saved file's own at its limit), against a directory with none. Target ≤ 1.2×:
  *    retention must not scan or re-read anything that grows with the number of backups.
@@ -18,7 +18,7 @@ import { link, mkdir, mkdtemp, readFile, rm, writeFile, appendFile } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { DIST, floorWrite, makeConfig, median, progress, round, spreadOf, timeEach, timeInterleaved } from './lib.mjs';
+import { DIST, floorWriteSync, makeConfig, median, progress, round, spreadOf, timeEach, timeInterleaved } from './lib.mjs';
 
 export const description = 'save with automatic backup vs. the raw durable floor; save with 10,000 existing backups vs. none';
 
@@ -77,7 +77,11 @@ export async function run({ quick, rounds, workDir }) {
   const cpMany = open(manyDir);
 
   const candidates = [
-    { key: 'floor', label: 'floor: temp+write+fsync+close+rename+fsync dir (by hand)', save: () => floorWrite(floorFile, Buffer.from(JSON.stringify(next(), null, 2))) },
+    {
+      key: 'floor',
+      label: 'floor: temp+write+fsync+close+rename+fsync dir (synchronous syscalls, by hand)',
+      save: async () => floorWriteSync(floorFile, Buffer.from(JSON.stringify(next(), null, 2))),
+    },
     { key: 'nobackup', label: 'saveConfig, backupOnWrite: false (reference)', save: () => cpNoBackup.saveConfig(next(), 'settings.json') },
     { key: 'none', label: 'saveConfig with automatic backup, no other backups', save: () => cpNone.saveConfig(next(), 'settings.json') },
     { key: 'many', label: 'saveConfig with automatic backup, 10,000 existing backups', save: () => cpMany.saveConfig(next(), 'settings.json') },
@@ -106,7 +110,7 @@ export async function run({ quick, rounds, workDir }) {
       row(1, { ratio: ratio(1, 0), note: 'no backup; history and audit lines still written' }),
       row(2, {
         ratio: ratio(2, 0),
-        target: { metric: 'ratio', max: 1.6, text: '≤ 1.6× floor' },
+        target: { metric: 'ratio', max: 1.5, text: '≤ 1.5× floor' },
         note: 'hard-link backup + index record + history + audit; retention removes one backup per save',
       }),
       row(3, {

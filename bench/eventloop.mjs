@@ -15,35 +15,15 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import Conf from 'conf';
-import { DIST, floorWrite, makeConfig, median, now, progress, round, timeProcess } from './lib.mjs';
+import { DIST, floorWrite, makeConfig, median, monitorStalls, now, progress, round, STALL_RESOLUTION_MS, timeProcess } from './lib.mjs';
 
 export const description = 'longest event-loop stall during 200 sequential saves';
 
-const RESOLUTION_MS = 1;
+const RESOLUTION_MS = STALL_RESOLUTION_MS;
 const tick = () => new Promise((resolve) => setImmediate(resolve));
-
-/** Runs `body` under an event-loop delay monitor; returns stalls beyond the timer resolution and the longest GC pause. */
-async function monitored(body) {
-  let gcMax = 0;
-  const gc = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) gcMax = Math.max(gcMax, entry.duration);
-  });
-  gc.observe({ entryTypes: ['gc'] });
-  const h = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
-  h.enable();
-  const start = now();
-  await body();
-  const elapsed = now() - start;
-  // Let the monitor's timer fire once more, so a stall at the very end is recorded.
-  await new Promise((resolve) => setTimeout(resolve, 3 * RESOLUTION_MS));
-  h.disable();
-  gc.disconnect();
-  const toMs = (ns) => Math.max(0, ns / 1e6 - RESOLUTION_MS);
-  return { max: toMs(h.max), p99: toMs(h.percentile(99)), elapsed, gcMax };
-}
+const monitored = monitorStalls;
 
 /** A schema the generated configs satisfy, with the formats and limits a real one has. */
 const SCHEMA = {
@@ -153,7 +133,7 @@ export async function run({ quick, rounds, workDir }) {
     },
     {
       kind: 'reference',
-      label: `floor (async fs, by hand), ${saves} saves`,
+      label: `floor through fs.promises (by hand), ${saves} saves`,
       body: async () => {
         for (let i = 0; i < saves; i++) await floorWrite(floorFile, Buffer.from(JSON.stringify(next(), null, 2)));
       },

@@ -1,9 +1,12 @@
 /**
- * Helpers shared by the benchmark scenarios: timing, statistics, the raw durable-write floor, a
+ * Helpers shared by the benchmark scenarios: timing, statistics, the durable-write floor (synchronous
+ * system calls) and its fs.promises and group-commit references, event-loop stall monitoring, a
  * realistic config generator and fresh-process timing. No dependencies beyond Node.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { constants, promises as fs } from 'node:fs';
+import { closeSync, constants, fsync, fsyncSync, openSync, promises as fs, renameSync, writeSync } from 'node:fs';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -85,12 +88,44 @@ export function settleDisk() {
 
 let floorCounter = 0;
 
+/** A fresh temp name next to `file` (exclusive create: never an existing file). */
+function tempOf(file) {
+  return `${file}.${process.pid}-${++floorCounter}.tmp`;
+}
+
 /**
- * The floor: a durable atomic replace done by hand with the same async fs API the libraries use —
- * exclusive temp file, write, fsync, close, rename, fsync the directory.
+ * The floor: the disk's own cost of a durable atomic replace, made with synchronous system calls —
+ * exclusive temp file, write (looping on short counts), fsync, close, rename, open the directory,
+ * fsync it, close it. No thread-pool round trip, no promise: the eight calls and nothing else. It
+ * holds the event loop for both fsyncs, which no library may do; it is the cost to match, not a
+ * design to copy. Every save ratio of the benchmark is to this.
+ */
+export function floorWriteSync(file, data) {
+  const tmp = tempOf(file);
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+  try {
+    let off = 0;
+    while (off < data.byteLength) off += writeSync(fd, data, off, data.byteLength - off, off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  const dir = openSync(path.dirname(file), constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
+
+/**
+ * The same durable atomic replace through `fs.promises` (the API the peers use): every call is a
+ * round trip through libuv's thread pool, 1.6-2.1× the synchronous sequence here (FACTS.md). Kept
+ * as a reference row beside the floor.
  */
 export async function floorWrite(file, data) {
-  const tmp = `${file}.${process.pid}-${++floorCounter}.tmp`;
+  const tmp = tempOf(file);
   const fh = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
   try {
     let off = 0;
@@ -106,6 +141,70 @@ export async function floorWrite(file, data) {
   } finally {
     await dir.close();
   }
+}
+
+const fsyncAsync = promisify(fsync);
+
+/**
+ * A bare group commit of several files of one directory (`entries`: `[file, data]`, all in the
+ * same directory): every temp file opened and written with synchronous calls, the fsyncs issued
+ * together on the thread pool (the disk overlaps them), then the renames, then ONE fsync of the
+ * directory for all of them. The bound a library's group commit can approach (FACTS.md: 0.41-0.48×
+ * the same files written one after another).
+ */
+export async function groupFloorWrite(entries) {
+  const temps = entries.map(([file, data]) => {
+    const tmp = tempOf(file);
+    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+    let off = 0;
+    while (off < data.byteLength) off += writeSync(fd, data, off, data.byteLength - off, off);
+    return { file, tmp, fd };
+  });
+  try {
+    await Promise.all(temps.map((t) => fsyncAsync(t.fd)));
+  } finally {
+    for (const t of temps) closeSync(t.fd);
+  }
+  for (const t of temps) renameSync(t.tmp, t.file);
+  const dir = openSync(path.dirname(entries[0][0]), constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await fsyncAsync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
+
+/** Timer resolution of the event-loop monitor, ms. */
+export const STALL_RESOLUTION_MS = 1;
+
+/**
+ * Runs `body` under an event-loop delay monitor (perf_hooks.monitorEventLoopDelay, 1 ms timer).
+ * Returns the longest stall beyond the timer's interval (`max`), the p99, the elapsed time and the
+ * longest garbage-collection pause inside the window (`gcMax`).
+ */
+export async function monitorStalls(body) {
+  let gcMax = 0;
+  const gc = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcMax = Math.max(gcMax, entry.duration);
+  });
+  gc.observe({ entryTypes: ['gc'] });
+  const h = monitorEventLoopDelay({ resolution: STALL_RESOLUTION_MS });
+  h.enable();
+  const start = now();
+  await body();
+  const elapsed = now() - start;
+  // Let the monitor's timer fire once more, so a stall at the very end is recorded.
+  await new Promise((resolve) => setTimeout(resolve, 3 * STALL_RESOLUTION_MS));
+  h.disable();
+  gc.disconnect();
+  const toMs = (ns) => Math.max(0, ns / 1e6 - STALL_RESOLUTION_MS);
+  return { max: toMs(h.max), p99: toMs(h.percentile(99)), elapsed, gcMax };
+}
+
+/** An idle event loop for `ms` (1 ms timers, nothing else): the noise floor of {@link monitorStalls}. */
+export async function idleFor(ms) {
+  const end = now() + ms;
+  while (now() < end) await new Promise((resolve) => setTimeout(resolve, 1));
 }
 
 /**

@@ -15,7 +15,7 @@ import { BENCH_DIR, capture, DIST, fsTypeOf, ROOT, round, settleDisk } from './l
 import { renderSvg } from './svg.mjs';
 
 /** Scenarios in the order they run (and appear in the table and chart). */
-const SCENARIOS = ['save', 'burst', 'backups', 'load', 'startup', 'watch', 'eventloop'];
+const SCENARIOS = ['save', 'group', 'burst', 'backups', 'load', 'startup', 'watch', 'eventloop', 'restart', 'scale'];
 
 /** Rounds of a full run, where a scenario needs more than {@link DEFAULT_ROUNDS}. */
 const SCENARIO_ROUNDS = {
@@ -26,6 +26,9 @@ const SCENARIO_ROUNDS = {
   // Fresh processes, 4 per candidate per round: wall times on this shared machine swing by 10%
   // (two 5-round runs of one build: 1.02x and 0.93x of node-config).
   startup: 10,
+  // Fresh CLI processes over 1,000 and 10,000 profiles, eleven candidates a round: one full 3-round
+  // run took 92 s on a loaded 2-core machine (10,000-profile commands 1.5-8 s each).
+  scale: 3,
 };
 const DEFAULT_ROUNDS = 5;
 

@@ -1,9 +1,11 @@
 /**
- * What the save's system calls alone cost, without the library: the floor, then the same durable
- * replace made with synchronous small calls, then with each extra file a save also makes durable
- * (history journal line, history-object link), each fsync issued in parallel with the others of its
- * phase, exactly as src/storage/local/commit.ts does; then the audit line, written but fsynced in the
- * background (as now) and fsynced before resolving (as before). Interleaved rounds, ratios per round.
+ * What the save's system calls alone cost, without the library: the floor (the durable replace made
+ * with synchronous system calls), the same through fs.promises, then the same replace made with
+ * synchronous small calls and the fsyncs awaited on the thread pool, then with each extra file a
+ * save also makes durable (history journal line, history-object link), each fsync issued in
+ * parallel with the others of its phase, exactly as src/storage/local/commit.ts does; then the audit
+ * line, written but fsynced in the background (as now) and fsynced before resolving (as before).
+ * Interleaved rounds, ratios per round to the synchronous floor.
  *
  *   node bench/syscall-pattern.mjs [work-dir]     (default: a temp directory on the current disk)
  *
@@ -12,7 +14,7 @@
 import { closeSync, constants, existsSync, fsync, linkSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { floorWrite, median, ROOT } from './lib.mjs';
+import { floorWrite, floorWriteSync, median, ROOT } from './lib.mjs';
 
 const fsyncAsync = promisify(fsync);
 const root = process.argv[2] ?? mkdtempSync(path.join(ROOT, '.bench-pattern-'));
@@ -67,8 +69,10 @@ function pattern(name, { journal = false, objects = false, audit = false, auditS
 }
 
 mkdirSync(path.join(root, 'floor'), { recursive: true });
+mkdirSync(path.join(root, 'floor-promises'), { recursive: true });
 const candidates = [
-  ['floor (fs.promises, 2 fsyncs)', () => floorWrite(path.join(root, 'floor', 'c.json'), data)],
+  ['floor (synchronous syscalls, 2 fsyncs)', async () => floorWriteSync(path.join(root, 'floor', 'c.json'), data)],
+  ['floor through fs.promises (2 fsyncs)', () => floorWrite(path.join(root, 'floor-promises', 'c.json'), data)],
   ['same, synchronous small calls (2 fsyncs)', pattern('a')],
   ['+ history journal line (3)', pattern('b', { journal: true })],
   ['+ history-object link (4)', pattern('c', { journal: true, objects: true })],

@@ -18,6 +18,8 @@ interface Row {
   p95_ms?: number;
   max_ms?: number;
   ratio?: number;
+  peak_rss_mb?: number;
+  note?: string;
   target?: { metric: string; max: number; text: string };
   status?: 'PASS' | 'MISS' | 'N/A';
 }
@@ -64,15 +66,21 @@ describe('bench harness (--quick)', () => {
     const save = results.scenarios[0]!.rows;
     expect(save[0]!.label).toMatch(/^floor/);
     expect(save[0]!.ratio).toBe(1);
-    const ours = save.filter((r) => r.label.startsWith('config-persistence'));
-    expect(ours.map((r) => r.target?.max)).toEqual([1.3, 1.6]);
+    expect(save[0]!.label).toMatch(/synchronous/);
+    expect(save[1]!.label).toMatch(/fs\.promises/);
+    const ours = save.filter((r) => r.label.startsWith('config-persistence saveConfig'));
+    expect(ours.map((r) => r.target?.max)).toEqual([1.25, 1.5]);
+    const stalls = save.filter((r) => r.label.includes('longest stall'));
+    expect(stalls.length).toBe(3); // the idle loop and both config-persistence candidates
+    expect(stalls.filter((r) => r.target).map((r) => r.target!.text)).toEqual(['≤ 3× idle', '≤ 3× idle']);
+    for (const row of stalls.filter((r) => r.target)) expect(['PASS', 'MISS']).toContain(row.status);
     for (const row of ours) expect(['PASS', 'MISS']).toContain(row.status);
     for (const peer of ['write-file-atomic', 'atomically', 'steno', 'conf']) {
       expect(save.some((r) => r.label.startsWith(peer) && typeof r.ratio === 'number'), peer).toBe(true);
     }
     const burst = results.scenarios[1]!.rows;
     expect(burst.filter((r) => r.target).every((r) => r.target!.metric === 'ratio' && r.target!.max === 1)).toBe(true);
-    expect(results.summary.pass + results.summary.miss).toBe(4);
+    expect(results.summary.pass + results.summary.miss).toBe(6);
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
     expect(svg).toContain('sequential durable save');
@@ -90,6 +98,37 @@ describe('bench harness (--quick)', () => {
       for (const row of scenario.rows) expectMeasured(row);
     }
   }, 300_000);
+
+  it('runs the group, restart and scale scenarios with their targets', async () => {
+    const { results } = await runBench(['--only', 'group,restart,scale'], 150_000);
+    expect(results.summary.errors).toEqual([]);
+    expect(results.scenarios.map((s) => s.name)).toEqual(['group', 'restart', 'scale']);
+    for (const scenario of results.scenarios) {
+      expect(scenario.error).toBeUndefined();
+      for (const row of scenario.rows) expectMeasured(row);
+    }
+    const [group, restart, scale] = results.scenarios.map((s) => s.rows);
+    // group: 16 sequential synchronous floor writes are the baseline; the bare group writer is a reference.
+    expect(group![0]!.label).toMatch(/^floor × 16 .*synchronous/);
+    expect(group![0]!.ratio).toBe(1);
+    expect(group!.some((r) => r.label.startsWith('bare group writer') && !r.target && typeof r.ratio === 'number')).toBe(true);
+    const together = group!.filter((r) => r.target);
+    expect(together.map((r) => r.target!.max)).toEqual([0.6, 0.6]);
+    for (const row of together) expect(['PASS', 'MISS']).toContain(row.status);
+    // restart: a clean start is the baseline; the first save after a kill -9 of the holder is judged.
+    expect(restart![0]!.label).toMatch(/^clean start/);
+    expect(restart![0]!.ratio).toBe(1);
+    const crashed = restart!.filter((r) => r.target);
+    expect(crashed.map((r) => r.target!.max)).toEqual([1.5]);
+    expect(crashed[0]!.label).toMatch(/kill -9/);
+    expect(['PASS', 'MISS']).toContain(crashed[0]!.status);
+    // scale: every command at ten times the profiles, and the import next to them, with peak memory.
+    const judged = scale!.filter((r) => r.target);
+    expect(judged.map((r) => r.label.split(' ')[0])).toEqual(['validate', 'verify', 'status', 'export', 'import']);
+    expect(judged.map((r) => r.target!.max)).toEqual([12, 12, 12, 12, 2]);
+    for (const row of judged) expect(['PASS', 'MISS']).toContain(row.status);
+    for (const row of scale!.filter((r) => r.ratio !== undefined)) expect(row.peak_rss_mb, row.label).toBeGreaterThan(10);
+  }, 180_000);
 
   it('refuses an unknown scenario with a usage error', async () => {
     const res = await runProcess(process.execPath, [RUN, '--quick', '--only', 'nope'], { cwd: ROOT });
