@@ -1,6 +1,5 @@
 /**
- * Dependencies a cold `Configuration.open` does not need, loaded on first use (proper-lockfile too:
- * a read-only start takes no lock).
+ * Dependencies a cold `Configuration.open` does not need, loaded on first use.
  *
  * Importing `yaml`, `jsonc-parser` and ajv costs tens of milliseconds each at startup, while an
  * application that opens a valid configuration needs none of them: js-yaml reads plain YAML, the
@@ -20,12 +19,10 @@ const require = createRequire(import.meta.url);
 type YamlModule = typeof import('yaml');
 type ZlibModule = typeof import('node:zlib');
 type JsoncModule = typeof import('jsonc-parser');
-type LockfileModule = typeof import('proper-lockfile');
 
 let yamlModule: YamlModule | undefined;
 let jsoncModule: JsoncModule | undefined;
 let zlibModule: ZlibModule | undefined;
-let lockfileModule: LockfileModule | undefined;
 
 /** The `yaml` package (Document API: positions, anchors and tags, edits that keep comments). */
 export function yamlLib(): YamlModule {
@@ -40,11 +37,6 @@ export function jsoncLib(): JsoncModule {
 /** `node:zlib` (compressed backups and snapshots): a built-in, but compiling it is a millisecond or two of startup. */
 export function zlibLib(): ZlibModule {
   return (zlibModule ??= require('node:zlib') as ZlibModule);
-}
-
-/** `proper-lockfile` (with graceful-fs, retry and signal-exit): only writes take locks. */
-export function lockfileLib(): LockfileModule {
-  return (lockfileModule ??= require('proper-lockfile') as LockfileModule);
 }
 
 /** Loads a module by id from this package's dependencies (ajv and ajv-formats, for the schema compiler). */

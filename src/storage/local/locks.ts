@@ -1,30 +1,55 @@
 /**
- * Cross-process locks of the local storage: one lock directory per name under `.locks/`
- * (proper-lockfile), taken over once its holder stops refreshing it for `staleLockMs`.
+ * Cross-process locks of the local storage: one lock directory per name under `.locks/`, made
+ * with mkdir(2) (atomic: one process succeeds), holding `owner.json` — who holds it (pid, host,
+ * boot id, process start time, a token of this hold).
+ *
+ * A lock is taken over when its holder is known to be gone, or when its lease has expired:
+ * - On this machine a dead holder is recognised at once (its pid is gone, belongs to a process
+ *   that started later, or the machine rebooted since): the first save after a crash costs what a
+ *   clean start costs.
+ * - Otherwise (a live holder, or one on another host) the holder renews its lease by touching the
+ *   directory every `staleLockMs / 4` while it holds it; a waiter takes over once it has seen no
+ *   renewal for `staleLockMs` by its own monotonic clock. Modification times are only compared with
+ *   each other, never with the local wall clock, so a clock stepped back or ahead changes nothing.
+ * A holder that stalls past its lease may lose the lock while it still runs; its commits are then
+ * refused by the storage's compare (fencing, see Commit.expect), never trusted to the lock.
+ *
+ * proper-lockfile (used before) judges staleness by comparing an mtime with `Date.now()` and knows
+ * no owner, so it can do neither of the above.
  */
-import { mkdirSync, realpathSync, rmdirSync, statSync, utimesSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { lockfileLib } from '../../core/lazy-deps.js';
+import { performance } from 'node:perf_hooks';
 import { ioError, isErrno, LockedError } from '../../errors.js';
 import type { LockOptions, Release } from '../types.js';
 import { makeDirectory } from './containment.js';
-
-/**
- * The only calls proper-lockfile's sync API makes. Passed as its `fs`: it copies the object it is
- * given on every lock, and a copy of all of graceful-fs cost ~50 µs per save.
- */
-const LOCK_FS = { mkdirSync, realpathSync, statSync, rmdirSync, utimesSync };
+import { ownerAlive, parseIdentity, selfIdentity } from './owner.js';
 
 /** The directory (under the root) holding the lock directories. */
 export const LOCK_DIR = '.locks';
 
+const OWNER_FILE = 'owner.json';
+
 /** A cross-process lock this instance holds. */
 interface HeldLock {
+  readonly dir: string;
+  readonly token: string;
   /** Taken over by another process after this one stalled: never reuse it. */
   compromised: boolean;
-  /** Removes the lock (quietly). */
+  /** Stops the lease renewal and removes the lock if it is still ours (quietly). */
   release(): void;
 }
+
+/** What a waiter has seen of a held lock: its mtime, and when (monotonic) it last changed. */
+interface Sighting {
+  mtimeMs: number;
+  since: number;
+}
+
+/** Locks held by this process, removed when it exits normally (a killed one is recognised as dead). */
+const heldByProcess = new Set<HeldLock>();
+let exitHook = false;
 
 /** The locks of one {@link LocalStorage}. */
 export class LocalLocks {
@@ -32,6 +57,7 @@ export class LocalLocks {
   private lockDirReady = false;
   /** Locks released by their holder but kept until the end of this turn of the event loop (see lock). */
   private readonly lingering = new Map<string, { lock: HeldLock; timer: NodeJS.Immediate }>();
+  private readonly sightings = new Map<string, Sighting>();
   private closing = false;
 
   constructor(
@@ -52,12 +78,13 @@ export class LocalLocks {
     }
     if (!this.lockDirReady) this.makeLockDir();
     let remade = false;
-    const target = path.join(this.location, LOCK_DIR, name.replace(/[/\\]/g, '__'));
-    const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+    // `_` escaped first, so `a/b` (a_s b) and `a__b` (a_u_ub) never share a lock.
+    const dir = path.join(this.location, LOCK_DIR, `${name.replace(/_/g, '_u').replace(/[/\\]/g, '_s')}.lock`);
+    const deadline = performance.now() + (opts.timeoutMs ?? 10_000);
     let delay = 5;
     for (;;) {
       try {
-        return this.releaserOf(name, this.tryLock(target));
+        return this.releaserOf(name, this.tryLock(dir));
       } catch (err) {
         if (isErrno(err, 'ENOENT') && !remade) {
           // Someone removed `.locks` since we created it: create it again, once.
@@ -65,10 +92,11 @@ export class LocalLocks {
           this.makeLockDir();
           continue;
         }
-        if (!isErrno(err, 'ELOCKED')) throw ioError('lock', name, err);
-        if (Date.now() >= deadline) {
+        if (!isErrno(err, 'EEXIST')) throw ioError('lock', name, err);
+        if (this.takeOverIfGone(dir)) continue;
+        if (performance.now() >= deadline) {
           throw new LockedError(
-            `${this.describe(name)} is locked by another process; retry later, or wait ${Math.ceil(this.staleLockMs / 1000)} s if that process died.`,
+            `${this.describe(name)} is locked by another process that is still running; retry later (a holder that stops renewing its lock loses it after ${Math.ceil(this.staleLockMs / 1000)} s).`,
             name,
             err,
           );
@@ -98,42 +126,93 @@ export class LocalLocks {
     this.lockDirReady = true;
   }
 
-  /** One attempt; throws ELOCKED when held. */
-  private tryLock(target: string): HeldLock {
-    // The sync API: an uncontended lock is a mkdir and a stat (µs each), not two thread-pool round
-    // trips; waiting for a held lock still happens asynchronously (see lock).
+  /** One attempt; throws EEXIST when held. */
+  private tryLock(dir: string): HeldLock {
+    // Synchronous: an uncontended lock is a mkdir and a small write (µs each), not thread-pool
+    // round trips; waiting for a held lock still happens asynchronously (see lock).
+    mkdirSync(dir, { mode: 0o700 });
+    const token = randomBytes(8).toString('hex');
+    try {
+      writeFileSync(path.join(dir, OWNER_FILE), JSON.stringify({ ...selfIdentity(), token }), { mode: 0o600 });
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+    this.sightings.delete(dir);
+    return this.hold(dir, token);
+  }
+
+  /** A lock just taken: its lease renewed until released, its loss to a taker noticed. */
+  private hold(dir: string, token: string): HeldLock {
     const held: HeldLock = {
+      dir,
+      token,
       compromised: false,
       release: () => {
-        try {
-          unlock();
-        } catch {
-          // already taken over after a stall: nothing left to release
-        }
+        clearInterval(renewal);
+        heldByProcess.delete(held);
+        if (held.compromised || ownerToken(dir) !== token) return; // taken over: the lock is someone else's now
+        rmSync(dir, { recursive: true, force: true });
       },
     };
-    const unlock = lockfileLib().lockSync(target, {
-      realpath: false,
-      lockfilePath: `${target}.lock`,
-      stale: this.staleLockMs,
-      fs: LOCK_FS,
-      // The default handler throws from a timer and kills the process. A lost lock (the holder's
-      // event loop stalled longer than staleLockMs) is never reused; the operation holding it
-      // has already run.
-      onCompromised: () => {
+    const renewal = setInterval(() => {
+      if (ownerToken(dir) !== token) {
         held.compromised = true;
-      },
-    });
+        clearInterval(renewal);
+        return;
+      }
+      try {
+        const now = new Date();
+        utimesSync(dir, now, now);
+      } catch {
+        held.compromised = true; // removed or unreachable: the next use takes a fresh lock
+      }
+    }, Math.max(250, Math.floor(this.staleLockMs / 4)));
+    renewal.unref();
+    heldByProcess.add(held);
+    if (!exitHook) {
+      exitHook = true;
+      process.once('exit', () => {
+        for (const lock of heldByProcess) lock.release();
+      });
+    }
     return held;
+  }
+
+  /**
+   * Removes a lock whose holder is gone (at once, when that can be known on this machine) or whose
+   * lease this process has watched go unrenewed for `staleLockMs`; returns whether it did.
+   */
+  private takeOverIfGone(dir: string): boolean {
+    const owner = readOwner(dir);
+    let gone = owner ? ownerAlive(owner.identity) === false : false;
+    if (!gone) {
+      const st = lstatSync(dir, { throwIfNoEntry: false });
+      if (!st) return true; // released meanwhile: try again now
+      const now = performance.now();
+      const seen = this.sightings.get(dir);
+      if (!seen || seen.mtimeMs !== st.mtimeMs) this.sightings.set(dir, { mtimeMs: st.mtimeMs, since: now });
+      else gone = now - seen.since >= this.staleLockMs;
+    }
+    if (!gone) return false;
+    // Aside first (one rename: of several takers only one moves this lock), then removed.
+    const aside = `${dir}.gone-${randomBytes(4).toString('hex')}`;
+    try {
+      renameSync(dir, aside);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return true; // another taker was first
+      throw err;
+    }
+    this.sightings.delete(dir);
+    rmSync(aside, { recursive: true, force: true });
+    return true;
   }
 
   /**
    * The release function of a held lock. The lock is really released at the end of the current turn
    * of the event loop, unless this process takes it again before that: an awaited save right after
-   * another (a loop, a read-modify-write sequence) then keeps it, saving a mkdir, a utimes, a stat
-   * and an rmdir (the rmdir alone ~100 µs on ext4 right after a journal commit). Others wait no
-   * longer than they would for a holder that is still working; on process exit proper-lockfile
-   * removes held locks, and a killed holder's lock goes stale as before.
+   * another (a loop, a read-modify-write sequence) then keeps it, saving a mkdir, a write and a
+   * removal. Others wait no longer than they would for a holder that is still working.
    */
   private releaserOf(name: string, held: HeldLock): Release {
     let released = false;
@@ -152,6 +231,22 @@ export class LocalLocks {
       this.lingering.set(name, { lock: held, timer });
     };
   }
+}
+
+function readOwner(dir: string): { identity: NonNullable<ReturnType<typeof parseIdentity>>; token: string } | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path.join(dir, OWNER_FILE), 'utf8'));
+  } catch {
+    return undefined; // not written yet (the holder is between its mkdir and its write), or torn: judged by its lease
+  }
+  const identity = parseIdentity(raw);
+  const token = (raw as { token?: unknown }).token;
+  return identity && typeof token === 'string' ? { identity, token } : undefined;
+}
+
+function ownerToken(dir: string): string | undefined {
+  return readOwner(dir)?.token;
 }
 
 function sleep(ms: number): Promise<void> {

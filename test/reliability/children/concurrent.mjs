@@ -2,6 +2,7 @@
  * Concurrency worker. Usage: node concurrent.mjs <mode> <baseDir> <count> [id]
  *   increment — <count> × update('counter.json', n + 1); prints "done"
  *   hold      — update('counter.json') whose callback prints "holding" and never returns
+ *   try       — one update('counter.json', n + 1); prints "done" or "error <code>"
  *   stall     — update('counter.json', n + 1) whose first callback prints "stalling" and blocks the
  *               event loop for <count> ms (no lock refresh can run); prints "final <n>"
  *   pause     — the same, but the first callback prints "holding" and waits <count> ms on a timer
@@ -11,10 +12,13 @@
  *               backup and "final <json>" (the content its own file must end with)
  */
 import { ConfigPersistence } from '../../../dist/index.js';
+import { LocalStorage } from '../../../dist/storage/index.js';
 
 const [mode, baseDir, countArg, id = '0'] = process.argv.slice(2);
 const count = Number(countArg);
-const cp = new ConfigPersistence({ baseDir, lockTimeoutMs: 60_000, maxBackups: 3 });
+// CP_STALE_MS / CP_LOCK_TIMEOUT_MS: lock timing for tests that prove a rule without timing it.
+const storage = process.env.CP_STALE_MS ? { storage: new LocalStorage(baseDir, { staleLockMs: Number(process.env.CP_STALE_MS) }) } : {};
+const cp = new ConfigPersistence({ baseDir, lockTimeoutMs: Number(process.env.CP_LOCK_TIMEOUT_MS ?? 60_000), maxBackups: 3, ...storage });
 const inc = (cur) => ({ n: (cur?.n ?? 0) + 1 });
 
 if (mode === 'increment') {
@@ -26,6 +30,14 @@ if (mode === 'increment') {
     process.stdout.write('holding\n');
     return new Promise(() => undefined);
   });
+} else if (mode === 'try') {
+  // One increment; prints "done" or "error <code>" instead of failing.
+  try {
+    await cp.update('counter.json', inc);
+    process.stdout.write('done\n');
+  } catch (err) {
+    process.stdout.write(`error ${err.code}\n`);
+  }
 } else if (mode === 'stall' || mode === 'pause') {
   let calls = 0;
   const result = await cp.update('counter.json', async (cur) => {

@@ -45,7 +45,7 @@ new Date().toString();
 // dozen files on the main thread, calls of the kinds the sweeps count. Loaded here (one module
 // cache per process), the operation's window holds its own calls only.
 const require = createRequire(import.meta.url);
-for (const id of ['proper-lockfile', 'yaml', 'jsonc-parser', 'node:zlib']) require(id);
+for (const id of ['yaml', 'jsonc-parser', 'node:zlib']) require(id);
 if (spec.op === 'wfa') await import('write-file-atomic');
 process.stdout.write(`ready ${process.pid} ${fsThread()}\n`);
 
