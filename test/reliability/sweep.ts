@@ -39,8 +39,12 @@ export const ERRORS: Record<string, string[]> = {
 
 /** Calls whose failure may legitimately be absorbed (see the module comment). */
 const ABSORBABLE = ['link', 'linkat', 'close'];
-/** Removing a finished multi-file commit's bookkeeping: what is left is finished by the next recovery. */
-const ABSORBABLE_SHAPES = /^unlink(at)? <dir>\/\.txn\//;
+/**
+ * Removing a finished multi-file commit's bookkeeping (what is left is finished by the next
+ * recovery), and releasing a lock after the work is done (a lock left behind names a process whose
+ * exit makes it recognisably gone).
+ */
+const ABSORBABLE_SHAPES = /^unlink(at)? <dir>\/\.txn\/|^(openat|read|close|unlink(at)?|rmdir|unlinkat|newfstatat|fstat) <dir>\/\.locks\//;
 
 /** Figures of a sweep. */
 export interface SweepStats {
@@ -238,7 +242,7 @@ export async function sweep(c: SweepCase): Promise<SweepStats> {
       const { runDir, run } = await runAt(c, call, { dryDir, calls }, `error=${errno}`, what, () => `run-${n++}`, stats);
       stats.injections++;
       if (process.env.CP_FAULT_LOG) console.log(`${what} -> ${run.result.ok ? 'resolved' : `${run.result.code}/${run.result.syscallCode}`}`);
-      expect(run.exit, `${what}: the process survived`).toBe(0);
+      expect(run.exit, `${what}: the process survived (signal ${run.signal}, ${JSON.stringify(run.result).slice(0, 200)})`).toBe(0);
 
       // What the next open does first: roll forward a multi-file change whose intent is durable.
       await new LocalStorage(runDir).commit({});

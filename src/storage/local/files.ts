@@ -40,7 +40,8 @@ export async function readUserFile(file: string, role: FileRole): Promise<string
 
 /** Synchronous {@link readUserFile} without the size check, for startup code; raw system errors. */
 export function readUserFileSync(file: string): string {
-  return readFileSync(file, 'utf8');
+  // Not readFileSync(file, 'utf8'): Node 20's C++ fast path for it aborts the process when close(2) fails.
+  return readFileSync(file).toString('utf8');
 }
 
 /** Reads a UTF-8 file asynchronously; raw system errors (the caller words them). */

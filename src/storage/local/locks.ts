@@ -151,12 +151,19 @@ export class LocalLocks {
       release: () => {
         clearInterval(renewal);
         heldByProcess.delete(held);
-        if (held.compromised || ownerToken(dir) !== token) return; // taken over: the lock is someone else's now
-        rmSync(dir, { recursive: true, force: true });
+        if (held.compromised) return;
+        if (holderOf(dir, token) === 'other') return; // taken over: the lock is someone else's now
+        // Best effort after the work is done: a lock left behind names this process, whose exit
+        // makes it recognisably gone.
+        try {
+          rmSync(dir, { recursive: true, force: true });
+        } catch {
+          // see above
+        }
       },
     };
     const renewal = setInterval(() => {
-      if (ownerToken(dir) !== token) {
+      if (holderOf(dir, token) === 'other') {
         held.compromised = true;
         clearInterval(renewal);
         return;
@@ -236,7 +243,7 @@ export class LocalLocks {
 function readOwner(dir: string): { identity: NonNullable<ReturnType<typeof parseIdentity>>; token: string } | undefined {
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path.join(dir, OWNER_FILE), 'utf8'));
+    raw = JSON.parse(readFileSync(path.join(dir, OWNER_FILE)).toString('utf8'));
   } catch {
     return undefined; // not written yet (the holder is between its mkdir and its write), or torn: judged by its lease
   }
@@ -245,8 +252,25 @@ function readOwner(dir: string): { identity: NonNullable<ReturnType<typeof parse
   return identity && typeof token === 'string' ? { identity, token } : undefined;
 }
 
-function ownerToken(dir: string): string | undefined {
-  return readOwner(dir)?.token;
+/**
+ * Whether the lock at `dir` is still the hold with `token`: `other` when another process holds it
+ * (or it is gone), `unknown` when its owner file cannot be read for another reason (EIO, EACCES):
+ * nothing then says it is not ours.
+ */
+function holderOf(dir: string, token: string): 'self' | 'other' | 'unknown' {
+  // Read as bytes: Node 20's C++ fast path of readFileSync(file, 'utf8') aborts the process when
+  // close(2) fails (found by the fault-injection sweep: SIGABRT on an EIO from close).
+  let text: string;
+  try {
+    text = readFileSync(path.join(dir, OWNER_FILE)).toString('utf8');
+  } catch (err) {
+    return isErrno(err, 'ENOENT') ? 'other' : 'unknown';
+  }
+  try {
+    return (JSON.parse(text) as { token?: unknown }).token === token ? 'self' : 'other';
+  } catch {
+    return 'other'; // a torn owner file is a taker's, between its mkdir and its write
+  }
 }
 
 function sleep(ms: number): Promise<void> {

@@ -71,7 +71,7 @@ export function pidExists(pid: number): boolean {
 
 function bootId(): string | undefined {
   try {
-    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+    return readFileSync('/proc/sys/kernel/random/boot_id').toString('utf8').trim() || undefined;
   } catch {
     return undefined; // not Linux: owners are judged by signs of life only
   }
@@ -80,7 +80,7 @@ function bootId(): string | undefined {
 /** Field 22 of /proc/<pid>/stat (after the parenthesised command name, which may hold spaces). */
 function startTicks(pid: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/stat`).toString('utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const start = Number(fields[19]);
     return Number.isFinite(start) ? start : undefined;
