@@ -20,7 +20,7 @@ export async function readInputDocument(source: string, io: Io, stdinFormat: 'ya
   if (bytes.byteLength > DEFAULT_MAX_FILE_BYTES) {
     throw new TooLargeError(`${source === '-' ? 'stdin' : source} is larger than ${DEFAULT_MAX_FILE_BYTES} bytes; split it.`, name);
   }
-  const { CodecRegistry } = await import('../codecs/index.js');
+  const { CodecRegistry } = await import('./library.js');
   return new CodecRegistry().decode(name, bytes);
 }
 

@@ -64,7 +64,7 @@ export class Runtime {
    * the codecs cost more to load than the rest of the CLI).
    */
   store(): Promise<ConfigPersistence> {
-    this.store_ ??= import('../api/config-persistence.js').then(({ ConfigPersistence }) => new ConfigPersistence({ baseDir: this.opts.dir, schemaDir: this.opts.schemaDir }));
+    this.store_ ??= import('./library.js').then(({ ConfigPersistence }) => new ConfigPersistence({ baseDir: this.opts.dir, schemaDir: this.opts.schemaDir }));
     return this.store_;
   }
 
@@ -75,7 +75,7 @@ export class Runtime {
    * layer is unreadable or the result invalid.
    */
   configuration(extra: { watch?: boolean } = {}): Promise<Configuration> {
-    this.config_ ??= import('../api/configuration.js').then(({ Configuration }) =>
+    this.config_ ??= import('./library.js').then(({ Configuration }) =>
       Configuration.open({
         ...(extra.watch ? { watch: true } : {}),
         baseDir: this.opts.dir,
