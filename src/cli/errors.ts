@@ -72,7 +72,28 @@ export function toReport(err: unknown): Report {
   };
 }
 
-/** The stderr text of a report: `E_CODE: message` then `hint: ...`. */
-export function formatReport(report: Report): string {
-  return `${report.code}: ${report.message}\n${report.hint ? `hint: ${report.hint}\n` : ''}`;
+/**
+ * The stderr text of a report: `E_CODE: message` then `hint: ...`; with `stack` (`--debug`) the
+ * stack trace after them.
+ */
+export function formatReport(report: Report, stack?: string): string {
+  return `${report.code}: ${report.message}\n${report.hint ? `hint: ${report.hint}\n` : ''}${stack ? `${stack}\n` : ''}`;
+}
+
+/**
+ * Whether stack traces are wanted: `--debug` among the arguments, or `DEBUG` set to anything but
+ * `0`, `false` or `no` (src/cli.ts reads the same before loading the program).
+ */
+export function debugRequested(argv: readonly string[], env: NodeJS.ProcessEnv): boolean {
+  return argv.includes('--debug') || /^(?!0$|false$|no$)./i.test(env.DEBUG ?? '');
+}
+
+/** The stack of `err` when debugging (mapped to src/ by the source maps), else nothing. */
+export function stackOf(err: unknown, debug: boolean): string | undefined {
+  return debug && err instanceof Error && err.stack ? err.stack : undefined;
+}
+
+/** What an error no command caught prints: the same one line, code and hint as any failure. */
+export function crashReport(err: unknown, debug: boolean): string {
+  return formatReport(toReport(err), stackOf(err, debug));
 }

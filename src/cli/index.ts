@@ -4,7 +4,7 @@
  */
 import { packageVersion } from '../core/lazy-deps.js';
 import { Command, CommanderError } from 'commander';
-import { EXIT, formatReport, toReport } from './errors.js';
+import { debugRequested, EXIT, formatReport, stackOf, toReport } from './errors.js';
 import { action, examples, processIo, type Io, type Kit, type RunState } from './runtime.js';
 import { registerStatus } from './commands/status.js';
 import { registerGetSet } from './commands/get-set.js';
@@ -36,6 +36,7 @@ export function buildProgram(io: Io, state: RunState): Command {
     .option('--schema-dir <dir>', 'directory of JSON Schemas (config.schema.json is the default schema)', 'schemas')
     .option('--json', 'print machine-readable JSON only (no colour, no decoration)')
     .option('--no-color', 'no colours (also off with NO_COLOR or when output is not a terminal)')
+    .option('--debug', 'print the stack trace of a failure, mapped to the TypeScript sources (also DEBUG=1)')
     .helpOption('-h, --help', 'show help')
     .helpCommand('help [command]', 'show help for a command')
     .showSuggestionAfterError(true)
@@ -115,7 +116,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     }
     const report = toReport(err);
     if (err instanceof UsageError) report.hint = `run \`${err.commandPath} --help\` for usage and examples`;
-    io.stderr.write(formatReport(report));
+    io.stderr.write(formatReport(report, stackOf(err, debugRequested(argv, io.env))));
     return report.exitCode;
   }
 }

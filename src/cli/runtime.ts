@@ -15,11 +15,27 @@ export interface Io {
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   stdin: NodeJS.ReadableStream & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
+  /**
+   * Aborted when the reader of stdout or stderr went away (`config-persistence backup list | head
+   * -2`): what is left to print is dropped, and commands that run until stopped (`watch`) end.
+   */
+  closed?: AbortSignal;
 }
 
-/** The real process. */
+/**
+ * The real process. A closed pipe (EPIPE) ends the output quietly: the reader has what it wanted,
+ * so it is no failure and no stack trace; the command finishes what it was doing (a save in
+ * progress completes rather than being cut off) and exits with its own code.
+ */
 export function processIo(): Io {
-  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+  const closed = new AbortController();
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err; // any other output failure is real: reported as uncaught
+      closed.abort();
+    });
+  }
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, closed: closed.signal };
 }
 
 /** Options every command accepts (see `config-persistence --help`). */

@@ -25,7 +25,7 @@ export function registerWatch(program: Command, kit: Kit): void {
 }
 
 async function watch(rt: Runtime, file?: string): Promise<number> {
-  const stopped = untilInterrupted();
+  const stopped = untilInterrupted(rt.io.closed);
   const onError = (err: Error): void => {
     const report = toReport(err);
     if (rt.json) rt.io.stderr.write(`${JSON.stringify({ at: new Date().toISOString(), error: { code: report.code, message: report.message } })}\n`);
@@ -64,13 +64,15 @@ function print(rt: Runtime, what: Record<string, unknown>, label: string, change
 }
 
 /**
- * Resolves on the first SIGINT or SIGTERM; a second one exits at once (130). The handlers stay
+ * Resolves on the first SIGINT or SIGTERM, or when nobody reads the output any more (`watch | head
+ * -3`); a second signal exits at once (130). The handlers stay
  * installed until the process ends: removing them inside the signal would leave proper-lockfile's
  * signal-exit hook as the only listener, and it then re-raises the signal and kills the process
  * before the watch is closed.
  */
-function untilInterrupted(): Promise<void> {
+function untilInterrupted(closed: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
+    closed?.addEventListener('abort', () => resolve(), { once: true });
     let seen = false;
     const stop = (): void => {
       if (seen) process.exit(130);
