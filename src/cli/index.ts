@@ -5,6 +5,7 @@
 import { packageVersion } from '../core/lazy-deps.js';
 import { Command, CommanderError } from 'commander';
 import { debugRequested, EXIT, formatReport, stackOf, toReport } from './errors.js';
+import { terminalText } from './output.js';
 import { action, examples, processIo, type Io, type Kit, type RunState } from './runtime.js';
 import { registerStatus } from './commands/status.js';
 import { registerGetSet } from './commands/get-set.js';
@@ -42,8 +43,8 @@ export function buildProgram(io: Io, state: RunState): Command {
     .showSuggestionAfterError(true)
     .configureHelp({ sortSubcommands: false, showGlobalOptions: true })
     .configureOutput({
-      writeOut: (s) => io.stdout.write(s),
-      writeErr: (s) => io.stderr.write(s),
+      writeOut: (s) => io.stdout.write(terminalText(s)),
+      writeErr: (s) => io.stderr.write(terminalText(s)),
       // Usage errors are printed by main() in the same `E_CODE: message` form as every other error.
       outputError: () => undefined,
     })
@@ -116,7 +117,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     }
     const report = toReport(err);
     if (err instanceof UsageError) report.hint = `run \`${err.commandPath} --help\` for usage and examples`;
-    io.stderr.write(formatReport(report, stackOf(err, debugRequested(argv, io.env))));
+    io.stderr.write(terminalText(formatReport(report, stackOf(err, debugRequested(argv, io.env)))));
     return report.exitCode;
   }
 }

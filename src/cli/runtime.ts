@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import type { ConfigPersistence } from '../api/config-persistence.js';
 import type { Configuration } from '../api/configuration.js';
 import { CliError } from './errors.js';
-import { colorEnabled, palette, type Palette } from './output.js';
+import { colorEnabled, jsonText, palette, terminalText, type Palette } from './output.js';
 
 /** The process streams and environment, injectable so the CLI can run inside tests. */
 export interface Io {
@@ -111,21 +111,31 @@ export class Runtime {
 
   /** Prints a result: `human()` as text, or `data` as one JSON document with `--json`. */
   print(data: unknown, human: () => string): void {
-    if (this.json) this.io.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+    if (this.json) this.io.stdout.write(`${jsonText(JSON.stringify(data, null, 2))}\n`);
     else {
       const text = human();
-      if (text !== '') this.io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+      if (text !== '') this.io.stdout.write(terminalText(text.endsWith('\n') ? text : `${text}\n`));
     }
   }
 
   /** A line for humans only (never in `--json` output). */
   say(text: string): void {
-    if (!this.json) this.io.stdout.write(`${text}\n`);
+    if (!this.json) this.io.stdout.write(terminalText(`${text}\n`));
   }
 
   /** A notice on stderr (warnings, "nothing changed"); never mixed into stdout. */
   note(text: string): void {
-    this.io.stderr.write(`${text}\n`);
+    this.io.stderr.write(terminalText(`${text}\n`));
+  }
+
+  /** One JSON document on one line, to stdout or stderr (streams of events such as `--json watch`). */
+  jsonLine(data: unknown, stream: 'stdout' | 'stderr' = 'stdout'): void {
+    this.io[stream].write(`${jsonText(JSON.stringify(data))}\n`);
+  }
+
+  /** Text for a file or a pipe exactly as given (`export -`): JSON, with its controls escaped the JSON way. */
+  raw(json: string): void {
+    this.io.stdout.write(jsonText(json));
   }
 
   /**
