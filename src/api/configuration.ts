@@ -19,6 +19,7 @@
  * - `save()` applies exactly the paths you changed onto the file as it is on disk (under its
  *   cross-process lock), so edits made meanwhile by a human or another process are kept.
  */
+import { envPrefixOf } from '../core/settings.js';
 import { ACTIVE_PROFILE_KEY, readActiveProfile, readActiveProfileSync, writeActiveProfile } from '../profiles/active.js';
 import { ConfigPersistence } from './config-persistence.js';
 import type { Context } from '../core/context.js';
@@ -165,7 +166,8 @@ export class Configuration<T = Record<string, unknown>> {
     try {
       const ctx = store.context;
       const env = options.env ?? process.env;
-      const entries = options.envPrefix === undefined ? [] : readEnv(env, options.envPrefix);
+      const envPrefix = envPrefixOf(ctx.settings, options.envPrefix);
+      const entries = envPrefix === undefined ? [] : readEnv(env, envPrefix);
       await ctx.schema.ready();
       let choice = explicitProfile(ctx, options, env);
       if (!choice) {
@@ -191,7 +193,8 @@ export class Configuration<T = Record<string, unknown>> {
     try {
       const ctx = store.context;
       const env = options.env ?? process.env;
-      const entries = options.envPrefix === undefined ? [] : readEnv(env, options.envPrefix);
+      const envPrefix = envPrefixOf(ctx.settings, options.envPrefix);
+      const entries = envPrefix === undefined ? [] : readEnv(env, envPrefix);
       ctx.schema.readySync();
       let choice = explicitProfile(ctx, options, env);
       if (!choice) {

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { debugRequested, EXIT, formatReport, stackOf, toReport } from './errors.js';
 import { terminalText } from './output.js';
 import { action, examples, processIo, type Io, type Kit, type RunState } from './runtime.js';
+import { registerInit } from './commands/init.js';
 import { registerStatus } from './commands/status.js';
 import { registerGetSet } from './commands/get-set.js';
 import { registerValidate } from './commands/validate.js';
@@ -34,7 +35,7 @@ export function buildProgram(io: Io, state: RunState): Command {
     .description('Keep configuration in plain JSON/YAML files that are never lost or corrupted: profiles, backups, history, validation.')
     .version(version(), '-V, --version', 'print the version')
     .option('-d, --dir <dir>', 'the managed configuration directory', 'config')
-    .option('--schema-dir <dir>', 'directory of JSON Schemas (config.schema.json is the default schema)', 'schemas')
+    .option('--schema-dir <dir>', 'directory of JSON Schemas (config.schema.json is the default schema); default: the settings file\'s schemaDir, else schemas')
     .option('--json', 'print machine-readable JSON only (no colour, no decoration)')
     .option('--no-color', 'no colours (also off with NO_COLOR or when output is not a terminal)')
     .option('--debug', 'print the stack trace of a failure, mapped to the TypeScript sources (also DEBUG=1)')
@@ -62,6 +63,7 @@ Examples:
 `,
   );
   const kit: Kit = { act: (handler) => action(io, state, handler) };
+  registerInit(program, kit);
   registerStatus(program, kit);
   registerGetSet(program, kit);
   registerValidate(program, kit);

@@ -41,7 +41,8 @@ export function processIo(): Io {
 /** Options every command accepts (see `config-persistence --help`). */
 export interface GlobalOptions {
   dir: string;
-  schemaDir: string;
+  /** Only when given: otherwise the settings file's, else `schemas`. */
+  schemaDir?: string;
   json?: boolean;
   color?: boolean;
 }
@@ -80,7 +81,7 @@ export class Runtime {
    * the codecs cost more to load than the rest of the CLI).
    */
   store(): Promise<ConfigPersistence> {
-    this.store_ ??= import('./library.js').then(({ ConfigPersistence }) => new ConfigPersistence({ baseDir: this.opts.dir, schemaDir: this.opts.schemaDir }));
+    this.store_ ??= import('./library.js').then(({ ConfigPersistence }) => new ConfigPersistence({ baseDir: this.opts.dir, ...this.schemaOption() }));
     return this.store_;
   }
 
@@ -95,13 +96,21 @@ export class Runtime {
       Configuration.open({
         ...(extra.watch ? { watch: true } : {}),
         baseDir: this.opts.dir,
-        schemaDir: this.opts.schemaDir,
+        ...this.schemaOption(),
         env: this.io.env,
         ...(typeof this.opts.profile === 'string' ? { profile: this.opts.profile } : {}),
         ...(typeof this.opts.envPrefix === 'string' ? { envPrefix: this.opts.envPrefix } : {}),
       }),
     );
     return this.config_;
+  }
+
+  /**
+   * `--schema-dir` when it was given. Otherwise nothing: the library then takes the directory
+   * settings file's `schemaDir` (or its default), as every other process on the directory does.
+   */
+  private schemaOption(): { schemaDir?: string } {
+    return this.opts.schemaDir === undefined ? {} : { schemaDir: this.opts.schemaDir };
   }
 
   /** Runs `fn` when the command ends (successful or not), before the store closes. */

@@ -16,6 +16,8 @@ export const RESERVED_NAMES: ReadonlySet<string> = new Set([
   'quarantine',
   'profiles',
   'audit.log',
+  // The directory settings file (src/core/settings.ts): options, not a configuration document.
+  'config-persistence.json',
 ]);
 
 // Control characters (including NUL) make names that terminals, shells and some file systems mangle.

@@ -39,7 +39,7 @@ const PROFILE_SOURCES: Record<ActiveProfileSource, string> = {
 
 async function status(rt: Runtime): Promise<number> {
   const store = await rt.store();
-  const schema = schemaFileOf(rt);
+  const schema = await schemaFileOf(rt);
   const validation = await validateEverything(rt);
   // Validation has tried to open it; here it is either open or its error is in the report.
   const config = await rt.configuration().catch(() => undefined);
