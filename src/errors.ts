@@ -61,8 +61,10 @@ export interface ValidationIssue {
 }
 
 /**
- * A document does not match its JSON Schema (or, for the directory settings file, its format:
- * `against`). Lists every issue, not only the first.
+ * A document does not match its JSON Schema (or what else it is checked `against`: the directory
+ * settings format, what a JSON file can hold). Lists every issue, not only the first. The message
+ * does not say whether anything was written: the same error reports a refused save and a failed
+ * load (a refused write never writes, by the rules in the README).
  */
 export class ValidationError extends ConfigPersistenceError {
   readonly issues: ValidationIssue[];
@@ -74,7 +76,7 @@ export class ValidationError extends ConfigPersistenceError {
     });
     super(
       'E_VALIDATION',
-      `${file} does not match ${against} (${issues.length} issue${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}\nFix the values above; nothing was written.`,
+      `${file} does not match ${against} (${issues.length} issue${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}\nFix the values above.`,
       { file },
     );
     this.issues = issues;

@@ -558,7 +558,7 @@ export class Configuration<T = Record<string, unknown>> {
   /** Refuses values a JSON/YAML file cannot hold, naming the path. */
   private assertValue(value: unknown, path: string): void {
     const problem = jsonProblem(value);
-    if (problem) throw new ValidationError(this.state.current.file, [{ path: problem.path ? `${path}.${problem.path}` : path, message: problem.message }]);
+    if (problem) throw new ValidationError(this.state.current.file, [{ path: problem.path ? `${path}.${problem.path}` : path, message: problem.message }], 'what a JSON or YAML file can hold');
     assertDepth(value, this.state.current.file);
   }
 

@@ -117,7 +117,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       // A command group run without a subcommand printed its help as an error: bad usage.
       if (err.code === 'commander.help') return EXIT.usage;
     }
-    const report = toReport(err);
+    const report = toReport(err, state.command === undefined ? {} : { command: state.command });
     if (err instanceof UsageError) report.hint = `run \`${err.commandPath} --help\` for usage and examples`;
     io.stderr.write(terminalText(formatReport(report, stackOf(err, debugRequested(argv, io.env)))));
     return report.exitCode;

@@ -62,16 +62,23 @@ export interface Column<R> {
   value: (row: R) => string;
   /** Right-aligned (numbers, sizes). */
   align?: 'left' | 'right';
+  /**
+   * The last column only: a value of several lines keeps them, each continuation line starting
+   * under the column (verify's messages list their issues on lines of their own).
+   */
+  multiline?: boolean;
 }
 
 /**
  * An aligned table with a header row; the last column is not padded (no trailing spaces).
  * Returns the lines without a final newline. A cell is one line: line breaks and tabs in data are
- * shown escaped so they cannot break the layout.
+ * shown escaped so they cannot break the layout (except in a `multiline` last column).
  */
 export function table<R>(rows: readonly R[], columns: ReadonlyArray<Column<R>>, p: Palette = palette(false), indent = ''): string {
-  const cells = rows.map((row) => columns.map((c) => oneLine(c.value(row))));
-  const widths = columns.map((c, i) => Math.max(visibleWidth(c.header), ...cells.map((r) => visibleWidth(r[i]!))));
+  const lastIndex = columns.length - 1;
+  const cells = rows.map((row) => columns.map((c, i) => (i === lastIndex && c.multiline ? c.value(row).replace(/\t/g, '\\t') : oneLine(c.value(row)))));
+  const firstLines = cells.map((r) => r.map((v) => v.split('\n')[0]!));
+  const widths = columns.map((c, i) => Math.max(visibleWidth(c.header), ...firstLines.map((r) => visibleWidth(r[i]!))));
   const line = (values: string[], style: (s: string) => string = (s) => s): string =>
     indent +
     values
@@ -83,7 +90,9 @@ export function table<R>(rows: readonly R[], columns: ReadonlyArray<Column<R>>, 
       })
       .join('  ')
       .replace(/\s+$/, '');
-  return [line(columns.map((c) => c.header), p.dim), ...cells.map((r) => line(r))].join('\n');
+  const offset = indent + ' '.repeat(widths.slice(0, lastIndex).reduce((sum, w) => sum + w + 2, 0));
+  const body = cells.flatMap((r, i) => [line(firstLines[i]!), ...r[lastIndex]!.split('\n').slice(1).map((more) => `${offset}${more.trimEnd()}`)]);
+  return [line(columns.map((c) => c.header), p.dim), ...body].join('\n');
 }
 
 /** Key/value lines with the keys aligned: `label  value`. */

@@ -229,6 +229,8 @@ export type Handler = (rt: Runtime, ...args: string[]) => Promise<number | void>
 /** Shared between `main` and the actions: the exit code of the command that ran. */
 export interface RunState {
   exitCode: number;
+  /** The command that ran, without the program name (`profile delete`): failures get a hint that fits it. */
+  command?: string;
 }
 
 /**
@@ -238,6 +240,9 @@ export interface RunState {
 export function action(io: Io, state: RunState, handler: Handler): (...args: unknown[]) => Promise<void> {
   return async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
+    const names: string[] = [];
+    for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
+    state.command = names.join(' ');
     const positional = args.slice(0, -2).map((a) => (Array.isArray(a) ? a.join(' ') : (a as string)));
     const rt = new Runtime(command.optsWithGlobals() as GlobalOptions & Record<string, unknown>, io);
     try {

@@ -12,9 +12,9 @@ import path from 'node:path';
 import { ValidationError, type ValidationIssue } from '../errors.js';
 import { CodecRegistry } from '../codecs/index.js';
 import type { ConfigPersistenceOptions, Storage } from '../types.js';
+import { SETTINGS_FILE } from './names.js';
 
-/** The settings file's key in the managed directory. */
-export const SETTINGS_FILE = 'config-persistence.json';
+export { SETTINGS_FILE };
 
 /** What the settings file may hold (every key optional). */
 export interface DirectorySettings {

@@ -300,7 +300,8 @@ async function backupProblem(ctx: Context, info: BackupInfo): Promise<string | u
     else await readBackup(ctx, info);
     return undefined;
   } catch (err) {
-    if (hasCode(err, 'E_CHECKSUM')) return (err as Error).message.replace(/ Nothing was restored; pick another backup\.$|; nothing was restored\.$/, '.');
+    // The restore advice does not apply to verify; the sentence before it ends with its own full stop.
+    if (hasCode(err, 'E_CHECKSUM')) return (err as Error).message.replace(/ Nothing was restored; pick another backup\.$/, '').replace(/; nothing was restored\.$/, '.');
     if (hasCode(err, 'E_NOT_FOUND')) return undefined; // removed meanwhile (retention): not damage
     throw err;
   }

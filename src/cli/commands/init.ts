@@ -5,8 +5,8 @@
  */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { SETTINGS_FILE } from '../../core/settings.js';
-import { DEFAULT_MAX_FILE_BYTES } from '../../core/context.js';
+import { SETTINGS_FILE } from '../../core/names.js';
+import { DEFAULT_MAX_FILE_BYTES } from '../input.js';
 import { addLines, createNew } from '../files.js';
 import { pairs } from '../output.js';
 import { examples, type Kit, type Runtime } from '../runtime.js';
