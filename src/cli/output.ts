@@ -95,10 +95,32 @@ export function table<R>(rows: readonly R[], columns: ReadonlyArray<Column<R>>, 
   return [line(columns.map((c) => c.header), p.dim), ...body].join('\n');
 }
 
-/** Key/value lines with the keys aligned: `label  value`. */
-export function pairs(entries: ReadonlyArray<readonly [string, string]>, p: Palette = palette(false), indent = ''): string {
+/**
+ * Key/value lines with the keys aligned: `label  value`. With `columns` (the terminal's width) a
+ * long value wraps between words, continuing under the value column: a terminal would break it
+ * mid-word. Words joined by a no-break space stay together (printed as a plain space).
+ */
+export function pairs(entries: ReadonlyArray<readonly [string, string]>, p: Palette = palette(false), indent = '', columns?: number): string {
   const width = Math.max(0, ...entries.map(([k]) => visibleWidth(k)));
-  return entries.map(([k, v]) => `${indent}${p.dim(oneLine(k).padEnd(width))}  ${oneLine(v)}`).join('\n');
+  const lead = indent.length + width + 2;
+  return entries
+    .map(([k, v]) => `${indent}${p.dim(oneLine(k).padEnd(width))}  ${wrapWords(oneLine(v), columns === undefined ? Infinity : columns - lead).join(`\n${' '.repeat(lead)}`).replace(/\u00a0/g, ' ')}`)
+    .join('\n');
+}
+
+/** `text` in lines of at most `width` visible characters, broken at spaces only (a longer word keeps its own line). */
+export function wrapWords(text: string, width: number): string[] {
+  if (visibleWidth(text) <= width) return [text];
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && visibleWidth(line) + 1 + visibleWidth(word) > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  lines.push(line);
+  return lines;
 }
 
 /** Text for one line of a table: its line breaks and tabs shown as `\n`, `\t`. */

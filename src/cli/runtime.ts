@@ -70,6 +70,17 @@ export class Runtime {
     this.p = palette(!opts.json && colorEnabled(io.stdout, io.env, opts.color));
   }
 
+  /**
+   * The terminal's width for wrapping long lines: stdout's columns on a terminal, else `COLUMNS`
+   * when set; undefined (no wrapping) for a pipe, where a program reads whole lines.
+   */
+  get columns(): number | undefined {
+    const fromEnv = Number(this.io.env.COLUMNS);
+    const tty = (this.io.stdout as { columns?: number }).columns;
+    if (this.io.stdout.isTTY && tty) return tty;
+    return Number.isInteger(fromEnv) && fromEnv > 20 ? fromEnv : undefined;
+  }
+
   /** `--json` was given: print machine-readable results only. */
   get json(): boolean {
     return Boolean(this.opts.json);
