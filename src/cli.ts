@@ -14,7 +14,7 @@ if (debug) process.setSourceMapsEnabled(true);
 // command with one line and its code, like any other failure; the stack only when debugging.
 const crash = (err: unknown): void => {
   process.exitCode = 1;
-  import('./cli/errors.js')
+  import('./cli/index.js')
     .then(({ crashReport }) => process.stderr.write(crashReport(err, debug)))
     .catch(() => process.stderr.write(`E_INTERNAL: ${String(err)}\n`)) // the report module itself failed to load: print what we have
     .finally(() => process.exit(1));

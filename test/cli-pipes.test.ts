@@ -96,6 +96,19 @@ describe('CLI: failures', () => {
     expect((await cli(ws, ['get', 'no.such.key'], { env: { DEBUG: '0' } })).stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('an error no command caught (here: thrown from a timer while watch runs) is one E_INTERNAL line and a hint, exit 1', async () => {
+    const ws = await workspace({ schemas: false });
+    await writeFile(path.join(ws, 'config', 'current.json'), '{"n": 0}\n');
+    const boom = `data:text/javascript,setTimeout(() => { throw new Error('boom from a timer'); }, 1500);`;
+    for (const debug of [false, true]) {
+      const run = await runProcess(process.execPath, ['--import', boom, BIN, ...(debug ? ['--debug'] : []), 'watch', 'current.json'], { cwd: ws, timeoutMs: 20_000 });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/^watching .*\nE_INTERNAL: boom from a timer\nhint: this is a bug in config-persistence/);
+      if (debug) expect(run.stderr).toMatch(/\n\s+at /);
+      else expect(run.stderr.trimEnd().split('\n')).toHaveLength(3);
+    }
+  });
+
   it('no line of stderr is minified source: every message stays short', async () => {
     const ws = await workspace();
     await writeFile(path.join(ws, 'config', 'current.yaml'), 'a: [1, 2\n');
