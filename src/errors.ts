@@ -62,18 +62,23 @@ export interface ValidationIssue {
   column?: number;
 }
 
-/** A document does not match its JSON Schema. Lists every issue, not only the first. */
+/**
+ * A document does not match its JSON Schema (or what else it is checked `against`: the directory
+ * settings format, what a JSON file can hold). Lists every issue, not only the first. The message
+ * does not say whether anything was written: the same error reports a refused save and a failed
+ * load (a refused write never writes, by the rules in the README).
+ */
 export class ValidationError extends ConfigPersistenceError {
   readonly issues: ValidationIssue[];
 
-  constructor(file: string, issues: ValidationIssue[]) {
+  constructor(file: string, issues: ValidationIssue[], against = 'the schema') {
     const lines = issues.map((issue) => {
       const where = issue.line !== undefined ? `${file}:${issue.line}:${issue.column ?? 1}` : file;
       return `  ${where} ${issue.path || '(root)'} ${issue.message}`;
     });
     super(
       'E_VALIDATION',
-      `${file} does not match the schema (${issues.length} issue${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}\nFix the values above; nothing was written.`,
+      `${file} does not match ${against} (${issues.length} issue${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}\nFix the values above.`,
       { file },
     );
     this.issues = issues;

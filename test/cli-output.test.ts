@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { colorEnabled, formatSize, formatValue, leaves, palette, relativeTime, sanitize, table, visibleWidth } from '../src/cli/output.js';
+import { colorEnabled, formatSize, formatValue, jsonText, leaves, palette, relativeTime, sanitize, table, terminalText, visibleWidth } from '../src/cli/output.js';
 import { parseCliValue } from '../src/cli/values.js';
 
 describe('CLI output formatting', () => {
@@ -63,6 +63,17 @@ describe('CLI output formatting', () => {
   it('neutralises terminal escape sequences coming from config values', () => {
     expect(sanitize('a\u001b]0;pwned\u0007b')).toBe('a\\e]0;pwned\\x07b');
     expect(formatValue('\u001b[2J')).not.toContain('\u001b');
+  });
+
+  it('colour comes only from the palette: a colour code in data is escaped like any control character', () => {
+    const p = palette(true);
+    const text = terminalText(`${p.red('ours')} \u001b[31mtheirs\u001b[0m \u009b2J \u202e`);
+    expect(text).toBe('\u001b[31mours\u001b[39m \\e[31mtheirs\\e[0m \\x9b2J \\u202e');
+    // Styles are plain text until written: no table cell or pair can carry a raw sequence.
+    expect(p.red('x')).not.toContain('\u001b');
+    expect(terminalText(table([{ a: 'x\ty\nz' }], [{ header: 'A', value: (r) => r.a }]))).toBe('A\nx\\ty\\nz');
+    expect(JSON.parse(jsonText(JSON.stringify({ v: '\u007f\u009b\u202e' })))).toEqual({ v: '\u007f\u009b\u202e' });
+    expect(jsonText(JSON.stringify('\u009b'))).toBe('"\\u009b"');
   });
 
   it('shows values so their type is visible', () => {

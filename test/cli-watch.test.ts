@@ -90,13 +90,16 @@ describe('CLI: watch', () => {
     const profile = path.join(ws, 'config', 'profiles', 'production.yaml');
     const w = start(ws, ['--json', 'watch', '--profile', 'production']);
     try {
-      await until('the watch to be armed', () => w.err().includes('watching the effective configuration (profile production)'));
+      // With --json even the "watching" notice on stderr is a JSON line.
+      await until('the watch to be armed', () => w.err().includes('"watching"'));
       await replace(profile, (await readFile(profile, 'utf8')).replace('level: warn', 'level: error'));
       await until('a JSON line', () => w.out().includes('\n'));
     } finally {
       w.child.kill('SIGTERM');
     }
     expect((await w.exited).code).toBe(0);
+    for (const text of w.err().split('\n').filter(Boolean)) expect(() => JSON.parse(text), text).not.toThrow();
+    expect(JSON.parse(w.err().split('\n')[0]!)).toMatchObject({ watching: { scope: 'effective', profile: 'production' } });
     const line = JSON.parse(w.out().split('\n')[0]!) as { scope: string; profile: string; changes: unknown[] };
     expect(line).toMatchObject({ scope: 'effective', profile: 'production' });
     expect(line.changes).toEqual([{ path: 'logging.level', type: 'changed', oldValue: 'warn', newValue: 'error' }]);

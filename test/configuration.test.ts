@@ -109,7 +109,7 @@ describe('layers', () => {
     const schema = { type: 'object', properties: { server: { type: 'object', properties: { port: { type: 'integer', maximum: 65535 } } } } };
     const err = await failure(open(dir, { schema, profile: 'bad' }));
     expect(err.code).toBe('E_VALIDATION');
-    expect(err.message).toContain('profiles/bad.yaml:3:3');
+    expect(err.message).toContain('profiles/bad.yaml:3:9'); // at the offending value
     const envErr = await failure(open(dir, { schema, envPrefix: 'APP', env: { APP__SERVER__PORT: 'eighty' } }));
     expect(envErr.code).toBe('E_VALIDATION');
     expect(envErr.message).toContain('APP__SERVER__PORT');

@@ -314,7 +314,7 @@ describe('validation in resolved form', () => {
     const err = await failure(store.loadProfile('dev'));
     expect(err.code).toBe('E_VALIDATION');
     expect(err.issues?.[0]?.path).toBe('server.port');
-    expect(err.issues?.[0]?.message).toContain('profiles/base.yaml:3:3');
+    expect(err.issues?.[0]?.message).toContain('profiles/base.yaml:3:9'); // at the offending value
     // The own values alone are not validated (resolve: false is how you inspect a broken chain).
     expect((await store.loadProfile('dev', { resolve: false })).data).toEqual({ server: { host: 'x' } });
     await store.close();

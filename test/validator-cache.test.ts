@@ -114,11 +114,11 @@ describe('validator cache across processes', () => {
     expect(writing.error).toEqual(uncached.error);
     expect(cached.error).toEqual(uncached.error);
     const issues = cached.error!.issues as Array<{ path: string; line?: number; column?: number; message: string }>;
-    // Configuration points at each entry's key (a list item at the item).
+    // In file order, at each offending value (an unknown property at its key, a list item at the item).
     expect(issues.map((i) => [i.path, i.line, i.column])).toEqual([
+      ['server.port', 3, 9],
       ['server.colour', 4, 3],
-      ['server.port', 3, 3],
-      ['database.url', 6, 3],
+      ['database.url', 6, 8],
       ['allowedOrigins.1', 9, 5],
     ]);
     expect(issues[2]!.message).toMatch(/must match format "uri"/);

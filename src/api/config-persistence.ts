@@ -70,7 +70,11 @@ import * as versions from '../history/versions.js';
 export class ConfigPersistence<T = Record<string, unknown>> {
   private readonly s: Store;
 
-  /** Creates a store over `options.baseDir` (default `config`). Nothing is read until first use. */
+  /**
+   * Creates a store over `options.baseDir` (default `config`). Reads only the directory settings
+   * file (`config-persistence.json`, whose values `options` override for this process); nothing else
+   * is read until first use.
+   */
   constructor(options: ConfigPersistenceOptions = {}) {
     this.s = new Store(options);
   }
@@ -87,6 +91,11 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   /** The absolute base directory (or the storage location). */
   get baseDir(): string {
     return this.ctx.storage.location;
+  }
+
+  /** The schema file this store validates with (absolute; it may not exist), unless the schema was given as an object. */
+  get schemaFile(): string | undefined {
+    return this.ctx.schema.schemaFile;
   }
 
   // ------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@
  * - `save()` applies exactly the paths you changed onto the file as it is on disk (under its
  *   cross-process lock), so edits made meanwhile by a human or another process are kept.
  */
+import { envPrefixOf } from '../core/settings.js';
 import { ACTIVE_PROFILE_KEY, readActiveProfile, readActiveProfileSync, writeActiveProfile } from '../profiles/active.js';
 import { ConfigPersistence } from './config-persistence.js';
 import { STORE, type Store } from './store.js';
@@ -159,7 +160,8 @@ export class Configuration<T = Record<string, unknown>> {
     try {
       const ctx = store[STORE].ctx;
       const env = options.env ?? process.env;
-      const entries = options.envPrefix === undefined ? [] : readEnv(env, options.envPrefix);
+      const envPrefix = envPrefixOf(ctx.settings, options.envPrefix);
+      const entries = envPrefix === undefined ? [] : readEnv(env, envPrefix);
       await ctx.schema.ready();
       let choice = explicitProfile(ctx, options, env);
       if (!choice) {
@@ -185,7 +187,8 @@ export class Configuration<T = Record<string, unknown>> {
     try {
       const ctx = store[STORE].ctx;
       const env = options.env ?? process.env;
-      const entries = options.envPrefix === undefined ? [] : readEnv(env, options.envPrefix);
+      const envPrefix = envPrefixOf(ctx.settings, options.envPrefix);
+      const entries = envPrefix === undefined ? [] : readEnv(env, envPrefix);
       ctx.schema.readySync();
       let choice = explicitProfile(ctx, options, env);
       if (!choice) {
@@ -548,7 +551,7 @@ export class Configuration<T = Record<string, unknown>> {
   /** Refuses values a JSON/YAML file cannot hold, naming the path. */
   private assertValue(value: unknown, path: string): void {
     const problem = jsonProblem(value);
-    if (problem) throw new ValidationError(this.state.current.file, [{ path: problem.path ? `${path}.${problem.path}` : path, message: problem.message }]);
+    if (problem) throw new ValidationError(this.state.current.file, [{ path: problem.path ? `${path}.${problem.path}` : path, message: problem.message }], 'what a JSON or YAML file can hold');
     assertDepth(value, this.state.current.file);
   }
 

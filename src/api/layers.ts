@@ -152,7 +152,10 @@ function attribute(ctx: Context, err: ValidationError, layers: readonly Layer[],
       out.message += variable ? ` (set by environment variable ${variable})` : ' (set by the environment)';
       return out;
     }
-    const position = layer.key && layer.text !== undefined ? ctx.codecs.locate(layer.key, layer.text, segments) : undefined;
+    // At the offending value, as a single document's issues are (src/schema/validator.ts); a
+    // missing or unknown property has no value of its own, so its key is what is shown.
+    const at = issue.keyword === 'required' || issue.keyword === 'additionalProperties' || issue.keyword === 'unevaluatedProperties' || segments.length < full(issue).length ? 'key' : 'value';
+    const position = layer.key && layer.text !== undefined ? ctx.codecs.locate(layer.key, layer.text, segments, at) : undefined;
     if (layer.file === file) {
       if (position) {
         out.line = position.line;
@@ -163,7 +166,17 @@ function attribute(ctx: Context, err: ValidationError, layers: readonly Layer[],
     }
     return out;
   });
-  return new ValidationError(file, issues);
+  return new ValidationError(file, issues.sort(byPosition));
+}
+
+function full(issue: ValidationIssue): string[] {
+  return issue.path === '' ? [] : issue.path.split('.');
+}
+
+/** In file order: located issues by line and column, then the others (other layers, env) by path. */
+function byPosition(a: ValidationIssue, b: ValidationIssue): number {
+  const rank = (i: ValidationIssue): number => (i.line === undefined ? Number.MAX_SAFE_INTEGER : i.line * 1e6 + (i.column ?? 0));
+  return rank(a) - rank(b) || (a.line === undefined ? a.path.localeCompare(b.path) : 0);
 }
 
 /** The highest layer holding the value at the issue's path (or its nearest existing parent). */

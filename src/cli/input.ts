@@ -8,7 +8,7 @@ import { ioError, isErrno, NotFoundError, TooLargeError } from '../errors.js';
 import type { Io } from './runtime.js';
 
 /** The library's default `maxFileBytes` (10 MiB): a document handed in is held to the same limit. */
-const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024;
+export const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024;
 
 /**
  * Reads and parses `source`: a path (format by extension), or `-` for stdin, read as `stdinFormat`
@@ -20,7 +20,7 @@ export async function readInputDocument(source: string, io: Io, stdinFormat: 'ya
   if (bytes.byteLength > DEFAULT_MAX_FILE_BYTES) {
     throw new TooLargeError(`${source === '-' ? 'stdin' : source} is larger than ${DEFAULT_MAX_FILE_BYTES} bytes; split it.`, name);
   }
-  const { CodecRegistry } = await import('../codecs/index.js');
+  const { CodecRegistry } = await import('./library.js');
   return new CodecRegistry().decode(name, bytes);
 }
 

@@ -22,7 +22,7 @@ export interface Inventory {
 
 /** Lists configuration documents under `baseDir` without changing anything. */
 export async function inventory(baseDir: string): Promise<Inventory> {
-  const { LocalStorage } = await import('../storage/local/local.js');
+  const { LocalStorage } = await import('./library.js');
   const storage = new LocalStorage(baseDir, { durable: false });
   try {
     const top = await storage.list('');
@@ -53,7 +53,7 @@ function byRole(a: string, b: string): number {
 export async function readCurrentAsWritten(baseDir: string): Promise<unknown> {
   const { configs } = await inventory(baseDir);
   const file = configs.find((name) => name.startsWith('current.'));
-  const [{ LocalStorage }, { CodecRegistry }] = await Promise.all([import('../storage/local/local.js'), import('../codecs/index.js')]);
+  const { LocalStorage, CodecRegistry } = await import('./library.js');
   const storage = new LocalStorage(baseDir, { durable: false });
   try {
     const bytes = file === undefined ? undefined : await storage.read(file);

@@ -27,9 +27,19 @@ export function colorEnabled(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv
   return Boolean(stream.isTTY) && env.TERM !== 'dumb';
 }
 
+/**
+ * Our styles are not escape sequences until the moment they are written: the palette marks them
+ * with this token, and {@link terminalText} turns only marked codes into ESC sequences after it has
+ * escaped every control character in the text. Data cannot forge the token: it is drawn at random
+ * per process, after every file was written. So colour comes from the CLI's own styling only, and a
+ * `\e[41m` in a config file is printed as the text `\e[41m` — whatever path the value took.
+ */
+const STYLE_TOKEN = `\uE000${Math.random().toString(36).slice(2, 10)}\uE001`;
+const STYLE_MARK = new RegExp(`${STYLE_TOKEN}([0-9;]*)m`, 'g');
+
 /** A palette that styles only when `enabled`. */
 export function palette(enabled: boolean): Palette {
-  const wrap = (open: number, close: number) => (text: string) => (enabled && text !== '' ? `\u001b[${open}m${text}\u001b[${close}m` : text);
+  const wrap = (open: number, close: number) => (text: string) => (enabled && text !== '' ? `${STYLE_TOKEN}${open}m${text}${STYLE_TOKEN}${close}m` : text);
   return {
     enabled,
     bold: wrap(1, 22),
@@ -41,12 +51,9 @@ export function palette(enabled: boolean): Palette {
   };
 }
 
-// eslint-disable-next-line no-control-regex
-const ANSI = /\u001b\[[0-9;]*m/g;
-
-/** Printed width of a string: ANSI styles take no room. */
+/** Printed width of a string: styles take no room. */
 export function visibleWidth(text: string): number {
-  return [...text.replace(ANSI, '')].length;
+  return [...text.replace(STYLE_MARK, '')].length;
 }
 
 /** One table column. */
@@ -55,15 +62,23 @@ export interface Column<R> {
   value: (row: R) => string;
   /** Right-aligned (numbers, sizes). */
   align?: 'left' | 'right';
+  /**
+   * The last column only: a value of several lines keeps them, each continuation line starting
+   * under the column (verify's messages list their issues on lines of their own).
+   */
+  multiline?: boolean;
 }
 
 /**
  * An aligned table with a header row; the last column is not padded (no trailing spaces).
- * Returns the lines without a final newline.
+ * Returns the lines without a final newline. A cell is one line: line breaks and tabs in data are
+ * shown escaped so they cannot break the layout (except in a `multiline` last column).
  */
 export function table<R>(rows: readonly R[], columns: ReadonlyArray<Column<R>>, p: Palette = palette(false), indent = ''): string {
-  const cells = rows.map((row) => columns.map((c) => sanitize(c.value(row))));
-  const widths = columns.map((c, i) => Math.max(visibleWidth(c.header), ...cells.map((r) => visibleWidth(r[i]!))));
+  const lastIndex = columns.length - 1;
+  const cells = rows.map((row) => columns.map((c, i) => (i === lastIndex && c.multiline ? c.value(row).replace(/\t/g, '\\t') : oneLine(c.value(row)))));
+  const firstLines = cells.map((r) => r.map((v) => v.split('\n')[0]!));
+  const widths = columns.map((c, i) => Math.max(visibleWidth(c.header), ...firstLines.map((r) => visibleWidth(r[i]!))));
   const line = (values: string[], style: (s: string) => string = (s) => s): string =>
     indent +
     values
@@ -75,23 +90,82 @@ export function table<R>(rows: readonly R[], columns: ReadonlyArray<Column<R>>, 
       })
       .join('  ')
       .replace(/\s+$/, '');
-  return [line(columns.map((c) => c.header), p.dim), ...cells.map((r) => line(r))].join('\n');
-}
-
-/** Key/value lines with the keys aligned: `label  value`. */
-export function pairs(entries: ReadonlyArray<readonly [string, string]>, p: Palette = palette(false), indent = ''): string {
-  const width = Math.max(0, ...entries.map(([k]) => visibleWidth(k)));
-  return entries.map(([k, v]) => `${indent}${p.dim(k.padEnd(width))}  ${sanitize(v)}`).join('\n');
+  const offset = indent + ' '.repeat(widths.slice(0, lastIndex).reduce((sum, w) => sum + w + 2, 0));
+  const body = cells.flatMap((r, i) => [line(firstLines[i]!), ...r[lastIndex]!.split('\n').slice(1).map((more) => `${offset}${more.trimEnd()}`)]);
+  return [line(columns.map((c) => c.header), p.dim), ...body].join('\n');
 }
 
 /**
- * Removes control characters a file could smuggle into a terminal (escape sequences that move the
- * cursor or rewrite the title) while keeping our own colour codes. Values from config files are
- * data, not terminal instructions.
+ * Key/value lines with the keys aligned: `label  value`. With `columns` (the terminal's width) a
+ * long value wraps between words, continuing under the value column: a terminal would break it
+ * mid-word. Words joined by a no-break space stay together (printed as a plain space).
+ */
+export function pairs(entries: ReadonlyArray<readonly [string, string]>, p: Palette = palette(false), indent = '', columns?: number): string {
+  const width = Math.max(0, ...entries.map(([k]) => visibleWidth(k)));
+  const lead = indent.length + width + 2;
+  return entries
+    .map(([k, v]) => `${indent}${p.dim(oneLine(k).padEnd(width))}  ${wrapWords(oneLine(v), columns === undefined ? Infinity : columns - lead).join(`\n${' '.repeat(lead)}`).replace(/\u00a0/g, ' ')}`)
+    .join('\n');
+}
+
+/** `text` in lines of at most `width` visible characters, broken at spaces only (a longer word keeps its own line). */
+export function wrapWords(text: string, width: number): string[] {
+  if (visibleWidth(text) <= width) return [text];
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && visibleWidth(line) + 1 + visibleWidth(word) > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  lines.push(line);
+  return lines;
+}
+
+/** Text for one line of a table: its line breaks and tabs shown as `\n`, `\t`. */
+function oneLine(text: string): string {
+  return text.replace(/[\n\t]/g, (c) => (c === '\n' ? '\\n' : '\\t'));
+}
+
+/**
+ * Control characters a terminal would act on: C0 (all but the line feed), DEL, C1 (U+0080–U+009F;
+ * U+009B is a CSI on some terminals), and the bidirectional overrides and isolates that reorder
+ * what is displayed.
+ */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Shows every control character of `text` as visible text (`\e`, `\r`, `\x07`, `\u202e`): values
+ * from config files are data, never terminal instructions. The CLI's own styles are not affected
+ * (they are not escape sequences yet, see {@link terminalText}).
  */
 export function sanitize(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/\u001b(?!\[[0-9;]*m)/g, '\\e').replace(/[\u0000-\u0008\u000b-\u001a\u001c-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(CONTROL, (c) => {
+    const code = c.charCodeAt(0);
+    if (code === 0x1b) return '\\e';
+    if (code === 0x0d) return '\\r';
+    if (code === 0x09) return '\\t';
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+  });
+}
+
+/**
+ * The text of human output as it reaches the terminal: every control character escaped
+ * ({@link sanitize}), then the palette's styles turned into ANSI sequences. Every line the CLI
+ * prints for humans goes through here.
+ */
+export function terminalText(text: string): string {
+  return sanitize(text).replace(STYLE_MARK, '\u001b[$1m');
+}
+
+/**
+ * JSON output as it reaches the terminal: `JSON.stringify` escapes C0 but leaves DEL, C1 and the
+ * bidirectional controls raw; they are written as `\u` escapes (the same JSON value).
+ */
+export function jsonText(text: string): string {
+  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 const UNITS = ['KiB', 'MiB', 'GiB', 'TiB'];

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import type { ConfigPersistence } from '../api/config-persistence.js';
 import type { Configuration } from '../api/configuration.js';
 import { CliError } from './errors.js';
-import { colorEnabled, palette, type Palette } from './output.js';
+import { colorEnabled, jsonText, palette, terminalText, type Palette } from './output.js';
 
 /** The process streams and environment, injectable so the CLI can run inside tests. */
 export interface Io {
@@ -15,17 +15,34 @@ export interface Io {
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   stdin: NodeJS.ReadableStream & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
+  /**
+   * Aborted when the reader of stdout or stderr went away (`config-persistence backup list | head
+   * -2`): what is left to print is dropped, and commands that run until stopped (`watch`) end.
+   */
+  closed?: AbortSignal;
 }
 
-/** The real process. */
+/**
+ * The real process. A closed pipe (EPIPE) ends the output quietly: the reader has what it wanted,
+ * so it is no failure and no stack trace; the command finishes what it was doing (a save in
+ * progress completes rather than being cut off) and exits with its own code.
+ */
 export function processIo(): Io {
-  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+  const closed = new AbortController();
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err; // any other output failure is real: reported as uncaught
+      closed.abort();
+    });
+  }
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, closed: closed.signal };
 }
 
 /** Options every command accepts (see `config-persistence --help`). */
 export interface GlobalOptions {
   dir: string;
-  schemaDir: string;
+  /** Only when given: otherwise the settings file's, else `schemas`. */
+  schemaDir?: string;
   json?: boolean;
   color?: boolean;
 }
@@ -53,6 +70,17 @@ export class Runtime {
     this.p = palette(!opts.json && colorEnabled(io.stdout, io.env, opts.color));
   }
 
+  /**
+   * The terminal's width for wrapping long lines: stdout's columns on a terminal, else `COLUMNS`
+   * when set; undefined (no wrapping) for a pipe, where a program reads whole lines.
+   */
+  get columns(): number | undefined {
+    const fromEnv = Number(this.io.env.COLUMNS);
+    const tty = (this.io.stdout as { columns?: number }).columns;
+    if (this.io.stdout.isTTY && tty) return tty;
+    return Number.isInteger(fromEnv) && fromEnv > 20 ? fromEnv : undefined;
+  }
+
   /** `--json` was given: print machine-readable results only. */
   get json(): boolean {
     return Boolean(this.opts.json);
@@ -64,7 +92,7 @@ export class Runtime {
    * the codecs cost more to load than the rest of the CLI).
    */
   store(): Promise<ConfigPersistence> {
-    this.store_ ??= import('../api/config-persistence.js').then(({ ConfigPersistence }) => new ConfigPersistence({ baseDir: this.opts.dir, schemaDir: this.opts.schemaDir }));
+    this.store_ ??= import('./library.js').then(({ ConfigPersistence }) => new ConfigPersistence({ baseDir: this.opts.dir, ...this.schemaOption() }));
     return this.store_;
   }
 
@@ -75,17 +103,25 @@ export class Runtime {
    * layer is unreadable or the result invalid.
    */
   configuration(extra: { watch?: boolean } = {}): Promise<Configuration> {
-    this.config_ ??= import('../api/configuration.js').then(({ Configuration }) =>
+    this.config_ ??= import('./library.js').then(({ Configuration }) =>
       Configuration.open({
         ...(extra.watch ? { watch: true } : {}),
         baseDir: this.opts.dir,
-        schemaDir: this.opts.schemaDir,
+        ...this.schemaOption(),
         env: this.io.env,
         ...(typeof this.opts.profile === 'string' ? { profile: this.opts.profile } : {}),
         ...(typeof this.opts.envPrefix === 'string' ? { envPrefix: this.opts.envPrefix } : {}),
       }),
     );
     return this.config_;
+  }
+
+  /**
+   * `--schema-dir` when it was given. Otherwise nothing: the library then takes the directory
+   * settings file's `schemaDir` (or its default), as every other process on the directory does.
+   */
+  private schemaOption(): { schemaDir?: string } {
+    return this.opts.schemaDir === undefined ? {} : { schemaDir: this.opts.schemaDir };
   }
 
   /** Runs `fn` when the command ends (successful or not), before the store closes. */
@@ -95,21 +131,31 @@ export class Runtime {
 
   /** Prints a result: `human()` as text, or `data` as one JSON document with `--json`. */
   print(data: unknown, human: () => string): void {
-    if (this.json) this.io.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+    if (this.json) this.io.stdout.write(`${jsonText(JSON.stringify(data, null, 2))}\n`);
     else {
       const text = human();
-      if (text !== '') this.io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+      if (text !== '') this.io.stdout.write(terminalText(text.endsWith('\n') ? text : `${text}\n`));
     }
   }
 
   /** A line for humans only (never in `--json` output). */
   say(text: string): void {
-    if (!this.json) this.io.stdout.write(`${text}\n`);
+    if (!this.json) this.io.stdout.write(terminalText(`${text}\n`));
   }
 
   /** A notice on stderr (warnings, "nothing changed"); never mixed into stdout. */
   note(text: string): void {
-    this.io.stderr.write(`${text}\n`);
+    this.io.stderr.write(terminalText(`${text}\n`));
+  }
+
+  /** One JSON document on one line, to stdout or stderr (streams of events such as `--json watch`). */
+  jsonLine(data: unknown, stream: 'stdout' | 'stderr' = 'stdout'): void {
+    this.io[stream].write(`${jsonText(JSON.stringify(data))}\n`);
+  }
+
+  /** Text for a file or a pipe exactly as given (`export -`): JSON, with its controls escaped the JSON way. */
+  raw(json: string): void {
+    this.io.stdout.write(jsonText(json));
   }
 
   /**
@@ -194,6 +240,8 @@ export type Handler = (rt: Runtime, ...args: string[]) => Promise<number | void>
 /** Shared between `main` and the actions: the exit code of the command that ran. */
 export interface RunState {
   exitCode: number;
+  /** The command that ran, without the program name (`profile delete`): failures get a hint that fits it. */
+  command?: string;
 }
 
 /**
@@ -203,6 +251,9 @@ export interface RunState {
 export function action(io: Io, state: RunState, handler: Handler): (...args: unknown[]) => Promise<void> {
   return async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
+    const names: string[] = [];
+    for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
+    state.command = names.join(' ');
     const positional = args.slice(0, -2).map((a) => (Array.isArray(a) ? a.join(' ') : (a as string)));
     const rt = new Runtime(command.optsWithGlobals() as GlobalOptions & Record<string, unknown>, io);
     try {

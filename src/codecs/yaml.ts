@@ -90,7 +90,9 @@ function parseFull(source: string): unknown {
   const doc = parseDocument(source, { lineCounter, uniqueKeys: true, prettyErrors: false, resolveKnownTags: false, logLevel: 'error' });
   const error = doc.errors[0];
   if (error) {
-    throw new CodecSyntaxError(firstLine(error.message), toPosition(lineCounter, error.pos[0]), error);
+    // The parser's own advice for this one names its API (`YAML.parseAllDocuments()`), not what a user does.
+    const reason = error.code === 'MULTIPLE_DOCS' ? 'a second YAML document starts here (`---`), and a config file holds one: remove the `---` line or split the file' : firstLine(error.message);
+    throw new CodecSyntaxError(reason, toPosition(lineCounter, error.pos[0]), error);
   }
   try {
     return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? null;

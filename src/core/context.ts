@@ -13,6 +13,7 @@ import type { Storage } from '../storage/types.js';
 import { resolveCacheDir, ValidatorCache } from '../schema/cache.js';
 import type { IndexView } from '../backups/records.js';
 import type { Journal } from '../history/journal.js';
+import { applySettings, readSettings, warnOverrides, type LoadedSettings } from './settings.js';
 
 /** Options with defaults applied. Never mutated after construction. */
 export interface ResolvedOptions {
@@ -26,11 +27,15 @@ export interface ResolvedOptions {
   readonly durable: boolean;
   readonly maxFileBytes: number;
   readonly lockTimeoutMs: number;
+  /** From the directory settings file only (`Configuration` reads it; code passes its own to `open`). */
+  readonly envPrefix: string | undefined;
 }
 
 /** What each feature module works with. */
 export interface Context {
   readonly options: ResolvedOptions;
+  /** `<baseDir>/config-persistence.json` as read when the context was built (src/core/settings.ts). */
+  readonly settings: LoadedSettings;
   readonly storage: Storage;
   readonly codecs: CodecRegistry;
   readonly schema: SchemaValidator;
@@ -134,9 +139,16 @@ export class OwnWrites extends Map<string, string> {
 /** Default `maxFileBytes`: 10 MiB. */
 export const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024;
 
-/** Builds the context from user options (the options object is only read). */
-export function createContext(options: ConfigPersistenceOptions = {}): Context {
-  const baseDir = path.resolve(options.baseDir ?? 'config');
+/**
+ * Builds the context from user options (the options object is only read) over the directory
+ * settings file: options given in code win for this process, with a warning where they differ.
+ */
+export function createContext(given: ConfigPersistenceOptions = {}): Context {
+  const baseDir = path.resolve(given.baseDir ?? 'config');
+  const storage = given.storage ?? new LocalStorage(baseDir, { durable: given.durable ?? true });
+  const settings = readSettings(storage);
+  const { options, overrides } = applySettings(given, settings, baseDir);
+  warnOverrides(settings, overrides);
   const schemaDir = path.resolve(options.schemaDir ?? 'schemas');
   const resolved: ResolvedOptions = Object.freeze({
     baseDir,
@@ -149,10 +161,11 @@ export function createContext(options: ConfigPersistenceOptions = {}): Context {
     durable: options.durable ?? true,
     maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
     lockTimeoutMs: options.lockTimeoutMs ?? 10_000,
+    envPrefix: settings.values.envPrefix,
   });
-  const storage = options.storage ?? new LocalStorage(baseDir, { durable: resolved.durable });
   return {
     options: resolved,
+    settings,
     storage,
     codecs: new CodecRegistry(options.codecs ?? []),
     schema: new SchemaValidator({ schema: options.schema, schemaDir, ...validatorCacheOf(options) }),

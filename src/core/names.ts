@@ -9,6 +9,9 @@ export const MAX_NAME_BYTES = 120;
 /** Keys that can reach an object's prototype when used with bracket assignment. */
 export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
+/** The directory settings file (read by src/core/settings.ts); here so light modules can name it. */
+export const SETTINGS_FILE = 'config-persistence.json';
+
 /** Top-level entries of the base directory that belong to the library, never to a config file. */
 export const RESERVED_NAMES: ReadonlySet<string> = new Set([
   'backups',
@@ -16,11 +19,20 @@ export const RESERVED_NAMES: ReadonlySet<string> = new Set([
   'quarantine',
   'profiles',
   'audit.log',
+  SETTINGS_FILE, // options, not a configuration document
 ]);
 
 // Control characters (including NUL) make names that terminals, shells and some file systems mangle.
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** What a valid name of each kind looks like, for the message. */
+const NAME_ADVICE: Readonly<Record<NameKind, string>> = {
+  file: 'Use a plain file name such as "current.yaml".',
+  profile: 'Use a plain profile name such as "production" or "eu-west".',
+  'backup id': 'Use an id exactly as `backup list` (listBackups) shows it.',
+  'bundle item': 'Use a plain name such as "production" or "current.yaml".',
+};
 
 /**
  * Checks a single name that becomes one path segment (a config file, profile, backup id).
@@ -29,9 +41,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
  */
 export function assertSafeName(name: unknown, kind: NameKind = 'file', maxBytes = MAX_NAME_BYTES): string {
   const fail = (why: string): never => {
-    throw new InvalidNameError(
-      `Invalid ${kind} name ${JSON.stringify(String(name))}: ${why}. Use a plain name such as "production" or "current.yaml".`,
-    );
+    throw new InvalidNameError(`Invalid ${kind} name ${JSON.stringify(String(name))}: ${why}. ${NAME_ADVICE[kind]}`);
   };
   if (typeof name !== 'string') return fail('it must be a string');
   if (name.length === 0) return fail('it is empty');

@@ -44,6 +44,9 @@ export interface ProfileDocument {
   raw: Record<string, unknown>;
 }
 
+/** What profile files are checked against besides the schema: the `$profile` metadata rules. */
+const PROFILE_FORMAT = 'the profile format ($profile: extends, description)';
+
 /**
  * `E_VALIDATION` for an `extends` cycle: the data of the profiles is wrong, not a name. `chain` is the
  * cycle from the profile where resolution started (`['a', 'b', 'c', 'a']`).
@@ -245,12 +248,12 @@ export async function loadProfile<T>(ctx: Context, name: string, resolve: boolea
 export async function saveProfile(ctx: Context, key: string, name: string, data: unknown, opts: SaveProfileOptions): Promise<SaveResult> {
   const file = ctx.storage.describe(key);
   if (!isPlainObject(data)) {
-    throw new ValidationError(file, [{ path: '', message: 'a profile must be an object of settings' }]);
+    throw new ValidationError(file, [{ path: '', message: 'a profile must be an object of settings' }], PROFILE_FORMAT);
   }
   if (Object.hasOwn(data, PROFILE_META_KEY)) {
     throw new ValidationError(file, [
       { path: PROFILE_META_KEY, message: 'is reserved for profile metadata; pass `extends` and `description` in the options instead' },
-    ]);
+    ], PROFILE_FORMAT);
   }
   const existing = await readExisting(ctx, key);
   const oldMeta = existing ? metaLeniently(existing) : {};
@@ -291,16 +294,16 @@ function nextMeta(old: ProfileMeta, opts: SaveProfileOptions, file: string): Pro
   if (typeof ext === 'string') meta.extends = ext;
   else if (Array.isArray(ext)) {
     if (!ext.every((p) => typeof p === 'string')) {
-      throw new ValidationError(file, [{ path: `${PROFILE_META_KEY}.extends`, message: 'must be a profile name or a list of profile names' }]);
+      throw new ValidationError(file, [{ path: `${PROFILE_META_KEY}.extends`, message: 'must be a profile name or a list of profile names' }], PROFILE_FORMAT);
     }
     if (ext.length > 0) meta.extends = [...ext];
   } else if (ext !== undefined && ext !== null) {
-    throw new ValidationError(file, [{ path: `${PROFILE_META_KEY}.extends`, message: 'must be a profile name or a list of profile names' }]);
+    throw new ValidationError(file, [{ path: `${PROFILE_META_KEY}.extends`, message: 'must be a profile name or a list of profile names' }], PROFILE_FORMAT);
   }
   const description = opts.description === undefined ? old.description : opts.description;
   if (typeof description === 'string') meta.description = description;
   else if (description !== undefined && description !== null) {
-    throw new ValidationError(file, [{ path: `${PROFILE_META_KEY}.description`, message: 'must be a string' }]);
+    throw new ValidationError(file, [{ path: `${PROFILE_META_KEY}.description`, message: 'must be a string' }], PROFILE_FORMAT);
   }
   return meta;
 }

@@ -158,7 +158,8 @@ describe('a full disk and a read-only file system', () => {
  */
 async function writerLoopInstead(reason: string | undefined): Promise<void> {
   if (reason) console.log(`this test needs a mount (${reason}); checking the short-write loop directly instead`);
-  const { writeAll } = (await import(path.join(path.dirname(DIST), 'storage', 'local', 'durable.js'))) as typeof import('../../src/storage/local/durable.js');
+  // An internal of the local backend: the build bundles it into a chunk, so it is loaded from src/.
+  const { writeAll } = await import('../../src/storage/local/durable.js');
   const asked: number[] = [];
   const shortHandle = {
     write: async (_d: Uint8Array, _o: number, len: number) => {

@@ -11,8 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DIST, tempDir } from '../helpers/tmp.js';
 import { walkFiles } from './lib.js';
 
-const { ConfigPersistence } = (await import(DIST)) as typeof import('../../src/index.js');
-const { canonicalJson } = (await import(DIST)) as typeof import('../../src/index.js');
+const { ConfigPersistence, canonicalJson } = (await import(DIST)) as typeof import('../../src/index.js');
 
 const sha = (s: string | Buffer): string => createHash('sha256').update(s).digest('hex');
 const prototypeKeys = Object.getOwnPropertyNames(Object.prototype).sort();

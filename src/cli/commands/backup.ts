@@ -7,6 +7,7 @@ import { parseCount, parseDuration } from '../durations.js';
 import { usageError } from '../errors.js';
 import { formatSize, plural, relativeTime, table, type Palette } from '../output.js';
 import { examples, type Kit, type Runtime } from '../runtime.js';
+import { applyLimit, hiddenLine, limitOption } from '../limit.js';
 
 /** Registers the `backup` command group. */
 export function registerBackup(program: Command, kit: Kit): void {
@@ -17,11 +18,13 @@ export function registerBackup(program: Command, kit: Kit): void {
   );
 
   examples(
-    backup
-      .command('list')
-      .description('list backups and snapshots, newest first, with their age, size and why they were taken')
-      .argument('[file]', 'only the backups of this file (current, default.yaml, profiles/production); * for snapshots'),
-    'config-persistence backup list',
+    limitOption(
+      backup
+        .command('list')
+        .description('list backups and snapshots, newest first, with their age, size and why they were taken')
+        .argument('[file]', 'only the backups of this file (current, default.yaml, profiles/production); * for snapshots'),
+    ),
+    'config-persistence backup list --limit 5',
     'config-persistence --json backup list profiles/production',
   ).action(kit.act(list));
 
@@ -60,7 +63,7 @@ export function registerBackup(program: Command, kit: Kit): void {
     backup
       .command('prune')
       .description('apply retention now: keep the newest N per file and drop old ones (labelled backups are kept)')
-      .option('--keep <n>', 'backups to keep per file (default: the store setting, 10)')
+      .option('--keep <n>', 'backups to keep per file (default: maxBackups of the settings file, else 10)')
       .option('--max-age <age>', 'drop backups older than this: 90s, 15m, 12h, 30d, 2w'),
     'config-persistence backup prune --keep 5',
     'config-persistence backup prune --max-age 30d',
@@ -86,8 +89,8 @@ export function renderBackups(backups: readonly BackupInfo[], p: Palette, indent
 
 async function list(rt: Runtime, file?: string): Promise<number> {
   const store = await rt.store();
-  const backups = await store.listBackups(file);
-  rt.print(backups, () => (backups.length === 0 ? rt.p.dim('no backups yet (one is taken before every overwrite and delete)') : renderBackups(backups, rt.p)));
+  const { shown, hidden } = applyLimit(rt, await store.listBackups(file));
+  rt.print(shown, () => (shown.length === 0 ? rt.p.dim('no backups yet (one is taken before every overwrite and delete)') : renderBackups(shown, rt.p) + rt.p.dim(hiddenLine(hidden, 'backup'))));
   return 0;
 }
 

@@ -54,7 +54,7 @@ async function exportCommand(rt: Runtime, out: string): Promise<number> {
   if (out === '-') {
     // The bundle itself is the output: JSON whatever --json says.
     const bundle = await rt.busy('exporting', store.exportBundle(selection));
-    rt.io.stdout.write(`${JSON.stringify(bundle, null, 2)}\n`);
+    rt.raw(`${JSON.stringify(bundle, null, 2)}\n`);
     return 0;
   }
   const result = await rt.busy('exporting', store.writeBundle(out, selection));

@@ -5,16 +5,19 @@ import type { Command } from 'commander';
 import { parseCount } from '../durations.js';
 import { formatSize, relativeTime, table } from '../output.js';
 import { examples, type Kit, type Runtime } from '../runtime.js';
+import { applyLimit, hiddenLine, limitOption } from '../limit.js';
 import { renderChanges } from './render.js';
 
 /** Registers `history`, `diff` and `rollback`. */
 export function registerHistory(program: Command, kit: Kit): void {
   examples(
-    program
-      .command('history')
-      .description('list the versions of a file, newest first: when, who, why, which operation')
-      .argument('<file>', 'config file: current, default.yaml, profiles/production'),
-    'config-persistence history current',
+    limitOption(
+      program
+        .command('history')
+        .description('list the versions of a file, newest first: when, who, why, which operation')
+        .argument('<file>', 'config file: current, default.yaml, profiles/production'),
+    ),
+    'config-persistence history current --limit 10',
     'config-persistence --json history profiles/production',
   ).action(kit.act(history));
 
@@ -41,9 +44,11 @@ export function registerHistory(program: Command, kit: Kit): void {
 
 async function history(rt: Runtime, file: string): Promise<number> {
   const store = await rt.store();
-  const versions = await store.history(file);
-  rt.print({ file, versions }, () => {
+  const all = await store.history(file);
+  const { shown: versions, hidden } = applyLimit(rt, all);
+  rt.print({ file, total: all.length, versions }, () => {
     if (versions.length === 0) return rt.p.dim(`no recorded versions of ${file} yet`);
+    const cut = rt.p.dim(hiddenLine(hidden, 'version'));
     return table(
       versions,
       [
@@ -55,7 +60,7 @@ async function history(rt: Runtime, file: string): Promise<number> {
         { header: 'REASON', value: (v) => v.reason ?? '' },
       ],
       rt.p,
-    );
+    ) + cut;
   });
   return 0;
 }

@@ -35,7 +35,7 @@ export function renderProblems(problems: readonly Problem[], p: Palette, indent 
     [
       { header: 'PATH', value: (x) => x.path },
       { header: 'KIND', value: (x) => p.red(x.kind) },
-      { header: 'PROBLEM', value: (x) => x.message.split('\n')[0]! },
+      { header: 'PROBLEM', value: (x) => x.message, multiline: true },
     ],
     p,
     indent,

@@ -39,7 +39,7 @@ const PROFILE_SOURCES: Record<ActiveProfileSource, string> = {
 
 async function status(rt: Runtime): Promise<number> {
   const store = await rt.store();
-  const schema = schemaFileOf(rt);
+  const schema = await schemaFileOf(rt);
   const validation = await validateEverything(rt);
   // Validation has tried to open it; here it is either open or its error is in the report.
   const config = await rt.configuration().catch(() => undefined);
@@ -56,7 +56,7 @@ async function status(rt: Runtime): Promise<number> {
     backups: { count: backups.length, list: backups },
     validation,
   };
-  rt.print(data, () => render(rt.p, { store: store.baseDir, schema, config, profiles, values, backups, validationText: renderValidation(validation, rt.p, '  ') }, validation.ok, effectiveError(validation)));
+  rt.print(data, () => render(rt.p, { store: store.baseDir, schema, config, profiles, values, backups, validationText: renderValidation(validation, rt.p, '  ') }, validation.ok, effectiveError(validation), rt.columns));
   return validation.ok ? 0 : 1;
 }
 
@@ -76,7 +76,7 @@ interface View {
   validationText: string;
 }
 
-function render(p: Palette, v: View, ok: boolean, openError: string | undefined): string {
+function render(p: Palette, v: View, ok: boolean, openError: string | undefined, columns: number | undefined): string {
   const out: string[] = [];
   const active = v.config?.activeProfile;
   out.push(
@@ -90,6 +90,8 @@ function render(p: Palette, v: View, ok: boolean, openError: string | undefined)
         ['status', ok ? p.green('valid') : p.red('problems found (see Validation)')],
       ],
       p,
+      '',
+      columns,
     ),
   );
   out.push('', p.bold('Effective configuration'));
@@ -120,5 +122,6 @@ function render(p: Palette, v: View, ok: boolean, openError: string | undefined)
 
 /** `default.yaml ← profiles/production.yaml ← current.yaml (not saved yet)`. */
 function renderLayers(layers: readonly LayerInfo[], p: Palette): string {
-  return layers.map((l) => (l.exists ? l.file : p.dim(`${l.file} (none)`))).join(p.dim(' ← '));
+  // A no-break space keeps each arrow with the layer after it: a wrapped line starts with `←`.
+  return layers.map((l) => (l.exists ? l.file : p.dim(`${l.file}\u00a0(none)`))).join(p.dim(' ←\u00a0'));
 }

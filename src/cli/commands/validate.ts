@@ -2,7 +2,6 @@
  * `validate`: parse every document and check it against the schema. Exit 1 when any is invalid.
  */
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { EFFECTIVE, validateAll, type DocumentCheck, type ValidationReport } from '../checks.js';
 import type { Palette } from '../output.js';
@@ -21,10 +20,10 @@ export function registerValidate(program: Command, kit: Kit): void {
   ).action(kit.act(validate));
 }
 
-/** The schema file `validate` and `status` report: the default schema when it exists. */
-export function schemaFileOf(rt: Runtime): string | null {
-  const file = path.resolve(rt.opts.schemaDir, 'config.schema.json');
-  return existsSync(file) ? file : null;
+/** The schema file `validate` and `status` report: the store's (settings file or `--schema-dir`) when it exists. */
+export async function schemaFileOf(rt: Runtime): Promise<string | null> {
+  const file = (await rt.store()).schemaFile;
+  return file !== undefined && existsSync(file) ? file : null;
 }
 
 /** Validates everything `rt` can see, the effective configuration included. */
@@ -32,7 +31,7 @@ export async function validateEverything(rt: Runtime): Promise<ValidationReport>
   const progress = rt.progress('validating');
   try {
     const store = await rt.store();
-    return await validateAll(store, schemaFileOf(rt), {
+    return await validateAll(store, await schemaFileOf(rt), {
       effective: async () => {
         const config = await rt.configuration();
         return `${EFFECTIVE} (${config.activeProfile ? `profile ${config.activeProfile}` : 'no profile'})`;

@@ -25,10 +25,10 @@ export function registerWatch(program: Command, kit: Kit): void {
 }
 
 async function watch(rt: Runtime, file?: string): Promise<number> {
-  const stopped = untilInterrupted();
+  const stopped = untilInterrupted(rt.io.closed);
   const onError = (err: Error): void => {
     const report = toReport(err);
-    if (rt.json) rt.io.stderr.write(`${JSON.stringify({ at: new Date().toISOString(), error: { code: report.code, message: report.message } })}\n`);
+    if (rt.json) rt.jsonLine({ at: new Date().toISOString(), error: { code: report.code, message: report.message } }, 'stderr');
     else rt.note(`${report.code}: ${report.message}\n  (the last good version stays current)`);
   };
   if (file === undefined) {
@@ -36,23 +36,33 @@ async function watch(rt: Runtime, file?: string): Promise<number> {
     const label = `effective configuration${config.activeProfile ? ` (profile ${config.activeProfile})` : ''}`;
     config.on('error', onError);
     config.on('change', (event) => print(rt, { scope: 'effective', profile: config.activeProfile ?? null }, label, event.changes, event.data));
-    rt.note(`watching the ${label}: ${config.sources.map((s) => s.file).join(' ← ')} — press Ctrl-C to stop`);
+    const files = config.sources.map((s) => s.file);
+    announce(rt, { scope: 'effective', profile: config.activeProfile ?? null, files }, `watching the ${label}: ${files.join(' ← ')} — press Ctrl-C to stop`);
     await stopped;
     return 0;
   }
   const store = await rt.store();
   const handle = await store.watch(file, (event) => print(rt, { scope: 'file', file: event.file }, event.file, event.changes, event.data), { onError });
-  rt.note(`watching ${file} in ${store.baseDir} — press Ctrl-C to stop`);
+  announce(rt, { scope: 'file', file, baseDir: store.baseDir }, `watching ${file} in ${store.baseDir} — press Ctrl-C to stop`);
   await stopped;
   await handle.close();
   return 0;
+}
+
+/**
+ * That the watch is running, on stderr: a sentence for humans; with `--json` a JSON line like every
+ * other line of the stream (`{ at, watching }`), so a program reading stderr parses every line.
+ */
+function announce(rt: Runtime, watching: Record<string, unknown>, sentence: string): void {
+  if (rt.json) rt.jsonLine({ at: new Date().toISOString(), watching }, 'stderr');
+  else rt.note(sentence);
 }
 
 function print(rt: Runtime, what: Record<string, unknown>, label: string, changes: readonly Change[], data: unknown): void {
   const at = new Date();
   if (rt.json) {
     // One JSON document per line: a stream a program can read as it comes.
-    rt.io.stdout.write(`${JSON.stringify({ at: at.toISOString(), ...what, changes, data })}\n`);
+    rt.jsonLine({ at: at.toISOString(), ...what, changes, data });
     return;
   }
   const time = at.toTimeString().slice(0, 8);
@@ -60,17 +70,19 @@ function print(rt: Runtime, what: Record<string, unknown>, label: string, change
     .split('\n')
     .map((line) => `  ${line}`)
     .join('\n');
-  rt.io.stdout.write(`${rt.p.dim(time)} ${rt.p.bold(label)}\n${body}\n`);
+  rt.say(`${rt.p.dim(time)} ${rt.p.bold(label)}\n${body}`);
 }
 
 /**
- * Resolves on the first SIGINT or SIGTERM; a second one exits at once (130). The handlers stay
+ * Resolves on the first SIGINT or SIGTERM, or when nobody reads the output any more (`watch | head
+ * -3`); a second signal exits at once (130). The handlers stay
  * installed until the process ends: removing them inside the signal would leave proper-lockfile's
  * signal-exit hook as the only listener, and it then re-raises the signal and kills the process
  * before the watch is closed.
  */
-function untilInterrupted(): Promise<void> {
+function untilInterrupted(closed: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
+    closed?.addEventListener('abort', () => resolve(), { once: true });
     let seen = false;
     const stop = (): void => {
       if (seen) process.exit(130);
