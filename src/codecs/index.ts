@@ -10,7 +10,7 @@ import { CodecLimitError, CodecSyntaxError } from './shared.js';
 import { yamlCodec } from './yaml.js';
 
 export { jsonCodec } from './json.js';
-export { yamlCodec, MAX_ALIAS_COUNT } from './yaml.js';
+export { yamlCodec, MAX_ALIAS_EXPANSION } from './yaml.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 

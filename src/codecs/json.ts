@@ -5,7 +5,8 @@
 import type { Node as JsonNode, ParseError as JsoncError } from 'jsonc-parser';
 import { jsoncLib } from '../core/lazy-deps.js';
 import type { Codec, SourcePosition } from '../types.js';
-import { orderLike } from '../document/tree.js';
+import { deepEqual, orderLike } from '../document/tree.js';
+import { editJson } from './json-edit.js';
 import { CodecSyntaxError, positionAt, stripBom } from './shared.js';
 
 /** The JSON codec (`.json`, and the fallback for unknown extensions). */
@@ -25,16 +26,20 @@ export const jsonCodec: Codec = {
     if (previousText === undefined) return `${JSON.stringify(data, null, 2)}\n`;
     const previous = stripBom(previousText);
     const indent = detectIndent(previous);
-    let ordered = data;
+    let before: unknown;
     try {
-      ordered = orderLike(data, lastWritten?.text === previous ? lastWritten.order : JSON.parse(previous));
+      before = lastWritten?.text === previous ? lastWritten.data : JSON.parse(previous);
     } catch {
-      // An unparsable previous file has no key order worth keeping.
+      // An unparsable previous file has no layout or key order worth keeping.
     }
-    const body = JSON.stringify(ordered, null, indent);
-    const text = previous.length === 0 || previous.endsWith('\n') ? `${body}\n` : body;
-    lastWritten = { text, order: ordered };
-    return text;
+    const edited = before === undefined || previous.length > MAX_EDITED_LENGTH ? undefined : editJson(previous, before, data, indent);
+    const reread = edited === undefined ? undefined : parseOrUndefined(edited);
+    if (edited !== undefined && deepEqual(reread, data)) {
+      lastWritten = { text: edited, data: reread };
+      return edited;
+    }
+    const body = JSON.stringify(orderLike(data, before), null, indent);
+    return previous.length === 0 || previous.endsWith('\n') ? `${body}\n` : body;
   },
 
   locate(text: string, path: ReadonlyArray<string | number>, target: 'key' | 'value' = 'key'): SourcePosition | undefined {
@@ -50,11 +55,21 @@ export const jsonCodec: Codec = {
 };
 
 /**
- * The last text this codec made and the document it came from: its key order is the text's, so the
- * next save of that file (most often the very next save) needs no parse of it. Only key order is
- * read from it, and orderLike never changes its argument.
+ * The last text this codec made by editing and the document it reads as (checked when it was
+ * made): the next save of that file (most often the very next save) needs no parse of it.
  */
-let lastWritten: { text: string; order: unknown } | undefined;
+let lastWritten: { text: string; data: unknown } | undefined;
+
+/** Larger files are re-printed on save: every edit re-reads the text (json-edit.ts). */
+const MAX_EDITED_LENGTH = 4 * 1024 * 1024;
+
+function parseOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined; // an edit that does not parse is re-printed instead (the caller compares)
+  }
+}
 
 // One validation locates every issue in the same text, synchronously: parse it once, not once per
 // issue, and let go of the tree right after so a large file is not kept alive.

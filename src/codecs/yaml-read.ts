@@ -1,0 +1,167 @@
+/**
+ * Reading YAML with `yaml` (the full parser): the options every read uses, so a document means the
+ * same thing whether it is loaded, edited or located, and the checks `yaml` leaves to its caller.
+ *
+ * - Merge keys (`<<: *defaults`) merge, as YAML 1.1 defined them and `yaml`'s `merge: true` does.
+ * - Keys are unique by what they become in the loaded object: `1:` and `"1":` are one key, and so
+ *   are `null:` and `"":` (the object cannot hold both, so a silent last-wins would lose one).
+ * - Explicit core tags mean what they say: `!!float 3` is the number 3, `!!int 0x1F` is 31, and a
+ *   tag that cannot hold its text (`!!int abc`) is a syntax error instead of a silent string.
+ * - Aliases are judged by what they expand to, counted in nodes before anything is expanded: a
+ *   hundred references to one scalar is a normal document, a "billion laughs" is refused in
+ *   milliseconds however few aliases it uses.
+ * - A second `%YAML` directive for one document is an error (YAML 1.2, 6.8.1), which `yaml` lets by.
+ */
+import type { Document, DocumentOptions, LineCounter, Node as YamlNode, ParseOptions, SchemaOptions, ScalarTag } from 'yaml';
+import { yamlLib } from '../core/lazy-deps.js';
+import type { SourcePosition } from '../types.js';
+import { CodecLimitError, CodecSyntaxError } from './shared.js';
+
+/**
+ * Nodes that aliases may add to a document: at least this many, or as many as the text itself
+ * holds when that is more (so a large document may reuse its anchors freely).
+ */
+export const MAX_ALIAS_EXPANSION = 100_000;
+
+type ReadOptions = ParseOptions & DocumentOptions & SchemaOptions;
+
+const FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$/;
+const SPECIAL_FLOAT = new Map<string, number>([
+  ['.inf', Infinity], ['.Inf', Infinity], ['.INF', Infinity], ['+.inf', Infinity], ['+.Inf', Infinity], ['+.INF', Infinity],
+  ['-.inf', -Infinity], ['-.Inf', -Infinity], ['-.INF', -Infinity], ['.nan', NaN], ['.NaN', NaN], ['.NAN', NaN],
+]);
+const INT = /^[-+]?[0-9]+$/;
+
+function explicitTag(name: string, resolve: (text: string) => unknown): ScalarTag {
+  return {
+    tag: `tag:yaml.org,2002:${name}`,
+    resolve(text: string, onError: (message: string) => void): unknown {
+      const value = resolve(text);
+      if (value === undefined) onError(`"${text}" cannot be read as !!${name}; write a ${name} value or drop the tag`);
+      return value ?? text;
+    },
+    stringify: ({ value }) => (typeof value === 'number' && !Number.isFinite(value) ? (Number.isNaN(value) ? '.nan' : value > 0 ? '.inf' : '-.inf') : String(value)),
+  };
+}
+
+/** `!!float`, `!!int`, `!!bool`, `!!null` written explicitly: read as the core schema spells them. */
+const EXPLICIT_TAGS: ScalarTag[] = [
+  explicitTag('float', (t) => (FLOAT.test(t) ? Number(t) : SPECIAL_FLOAT.get(t))),
+  explicitTag('int', (t) => (INT.test(t) ? Number(t) : /^0x[0-9a-fA-F]+$/.test(t) ? parseInt(t.slice(2), 16) : /^0o[0-7]+$/.test(t) ? parseInt(t.slice(2), 8) : undefined)),
+  explicitTag('bool', (t) => (/^(?:true|True|TRUE)$/.test(t) ? true : /^(?:false|False|FALSE)$/.test(t) ? false : undefined)),
+  explicitTag('null', (t) => (/^(?:~|null|Null|NULL|)$/.test(t) ? null : undefined)),
+];
+
+/** The key a node becomes in the loaded object (a null key is `""`, as `yaml` writes it). */
+function loadedKey(node: unknown): string | undefined {
+  const { isScalar } = yamlLib();
+  if (!isScalar(node)) return undefined;
+  if (typeof node.value === 'symbol') return undefined; // a merge key: `yaml` allows several
+  return node.value === null || node.value === undefined ? '' : String(node.value);
+}
+
+function sameLoadedKey(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  const ka = loadedKey(a);
+  return ka !== undefined && ka === loadedKey(b);
+}
+
+/** The options of every full read (load, edit, locate). */
+export function readOptions(lineCounter?: LineCounter): ReadOptions {
+  return {
+    ...(lineCounter ? { lineCounter } : {}),
+    merge: true,
+    uniqueKeys: sameLoadedKey,
+    customTags: (tags) => [...EXPLICIT_TAGS, ...tags],
+    prettyErrors: false,
+    // YAML 1.1 tags (!!binary, !!timestamp, !!set, !!omap) would yield Uint8Array, Date, Set and
+    // Map: not JSON-like data (they cannot be frozen, merged or saved as JSON). Unresolved, they
+    // stay the plain scalars, maps and lists they are written as.
+    resolveKnownTags: false,
+    logLevel: 'error',
+  };
+}
+
+/** A document read with {@link readOptions}; throws a positioned `CodecSyntaxError` on the first error. */
+export function readDocument(source: string): { doc: Document; lineCounter: LineCounter } {
+  const { LineCounter, parseDocument } = yamlLib();
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(source, readOptions(lineCounter));
+  const error = doc.errors[0];
+  if (error) throw new CodecSyntaxError(firstLine(error.message), toPosition(lineCounter, error.pos[0]), error);
+  const directive = repeatedYamlDirective(source);
+  if (directive !== -1) throw new CodecSyntaxError('a document may have only one %YAML directive', toPosition(lineCounter, directive));
+  return { doc, lineCounter };
+}
+
+/** Parses `source` fully (see the module comment); the value of the document, `null` when empty. */
+export function readValue(source: string): unknown {
+  const { doc } = readDocument(source);
+  assertExpansion(doc);
+  try {
+    // assertExpansion already bounded what aliases produce; yaml's own count (aliases per anchor)
+    // would refuse normal documents.
+    return doc.toJS({ maxAliasCount: -1 }) ?? null;
+  } catch (err) {
+    // Unresolved aliases and merges of a non-map are reported by toJS; both are syntax errors.
+    throw new CodecSyntaxError(err instanceof Error ? err.message : String(err), undefined, err);
+  }
+}
+
+/**
+ * Refuses a document whose aliases would expand to too many nodes. Sizes are computed once per
+ * anchor in document order (an alias refers to the last anchor of its name before it), so the
+ * check is linear in the document however deep the aliases nest.
+ */
+export function assertExpansion(doc: Document): void {
+  const { isAlias, isCollection, isPair, isScalar } = yamlLib();
+  if (!doc.contents) return;
+  const anchors = new Map<string, number>();
+  let written = 0;
+  let expanded = 0;
+  const sizeOf = (node: unknown): number => {
+    if (node === null || node === undefined) return 1;
+    if (isAlias(node)) {
+      const size = anchors.get(node.source);
+      if (size === undefined) return 1; // unresolved or its own ancestor: toJS reports it
+      expanded += size;
+      return size;
+    }
+    written++;
+    let size = 1;
+    if (isPair(node)) size = sizeOf(node.key) + sizeOf(node.value);
+    else if (isCollection(node)) for (const item of node.items) size += sizeOf(item);
+    else if (!isScalar(node)) return size;
+    const anchor = (node as YamlNode).anchor;
+    if (anchor) anchors.set(anchor, size);
+    return size;
+  };
+  sizeOf(doc.contents);
+  const limit = Math.max(MAX_ALIAS_EXPANSION, written);
+  if (expanded > limit) {
+    throw new CodecLimitError(`aliases expand to more than ${limit} nodes (${expanded} counted): refusing a possible alias bomb`);
+  }
+}
+
+/** Offset of a second `%YAML` directive before the first document starts, or -1. */
+function repeatedYamlDirective(source: string): number {
+  let seen = false;
+  for (let at = source.startsWith('%YAML') ? 0 : source.indexOf('\n%YAML'); at !== -1; at = source.indexOf('\n%YAML', at + 1)) {
+    const start = source.charCodeAt(at) === 0x0a ? at + 1 : at;
+    const before = source.slice(0, start);
+    if (/^(?:---|\.\.\.)(?:[ \t\r]|$)/m.test(before)) return -1; // directives of a later document
+    if (seen) return start;
+    seen = true;
+  }
+  return -1;
+}
+
+/** 1-based line and column of an offset, through the document's line counter. */
+export function toPosition(lineCounter: LineCounter, offset: number): SourcePosition {
+  const { line, col } = lineCounter.linePos(offset);
+  return { line, column: col };
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+}
