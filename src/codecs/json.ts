@@ -15,11 +15,14 @@ export const jsonCodec: Codec = {
 
   parse(text: string): unknown {
     const source = stripBom(text);
+    let data: unknown;
     try {
-      return JSON.parse(source);
+      data = JSON.parse(source);
     } catch (err) {
       throw describeJsonError(source, err);
     }
+    assertUniqueKeys(source, data);
+    return data;
   },
 
   stringify(data: unknown, previousText?: string): string {
@@ -125,4 +128,60 @@ function humanJsonError(code: string): string {
 export function detectIndent(text: string): string | number {
   const match = /\n([ \t]+)["}\]\d\w-]/.exec(text);
   return match ? match[1]! : 2;
+}
+
+/**
+ * JSON.parse keeps the last of two equal keys without a word; a configuration with `"port"` twice
+ * is a mistake to report (`E_PARSE` at the second), as YAML does. The exact check (a tokenizer
+ * pass) runs only when counting says a duplicate is possible: without one, every `:` of the text is
+ * either a member's (counted in the parsed value) or inside a string (counted in its strings), so
+ * the text has at most as many colons as those two counts together. `\u003a` (an escaped colon) is
+ * the one way a parsed string holds a colon the text does not show, so it takes the exact check.
+ */
+function assertUniqueKeys(source: string, data: unknown): void {
+  if (data === null || typeof data !== 'object') return;
+  let colons = 0;
+  for (let i = source.indexOf(':'); i !== -1; i = source.indexOf(':', i + 1)) colons++;
+  if (colons > 0 && !/\\u003[aA]/.test(source) && colons <= membersAndColons(data)) return;
+  const duplicate = firstDuplicateKey(source);
+  if (duplicate) throw new CodecSyntaxError(`duplicate key ${JSON.stringify(duplicate.key)}: remove one of them`, positionAt(source, duplicate.offset));
+}
+
+/** Object members plus the colons inside every key and string of a parsed value. */
+function membersAndColons(node: unknown): number {
+  if (typeof node === 'string') return colonsIn(node);
+  if (node === null || typeof node !== 'object') return 0;
+  let count = 0;
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) count += membersAndColons(node[i]);
+    return count;
+  }
+  for (const key in node) count += 1 + colonsIn(key) + membersAndColons((node as Record<string, unknown>)[key]);
+  return count;
+}
+
+function colonsIn(text: string): number {
+  let count = 0;
+  for (let i = text.indexOf(':'); i !== -1; i = text.indexOf(':', i + 1)) count++;
+  return count;
+}
+
+/** The second occurrence of a key within one object, by a tokenizer pass over the text. */
+function firstDuplicateKey(source: string): { key: string; offset: number } | undefined {
+  const seen: Array<Set<string>> = [];
+  let found: { key: string; offset: number } | undefined;
+  jsoncLib().visit(source, {
+    onObjectBegin: () => {
+      seen.push(new Set());
+    },
+    onObjectEnd: () => {
+      seen.pop();
+    },
+    onObjectProperty: (property, offset) => {
+      const keys = seen[seen.length - 1]!;
+      if (keys.has(property)) found ??= { key: property, offset };
+      keys.add(property);
+    },
+  });
+  return found;
 }
