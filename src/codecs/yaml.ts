@@ -15,7 +15,7 @@ import { yamlLib } from '../core/lazy-deps.js';
 import type { Codec, SourcePosition } from '../types.js';
 import { deepEqual, isPlainObject } from '../document/tree.js';
 import { stripBom } from './shared.js';
-import { fastPathApplies } from './yaml-fast-path.js';
+import { FAST_PATH_SCHEMA, fastPathApplies } from './yaml-fast-path.js';
 import { editYaml } from './yaml-edit.js';
 import { assertExpansion, readDocument, readOptions, readValue, toPosition } from './yaml-read.js';
 
@@ -32,7 +32,7 @@ export const yamlCodec: Codec = {
     const source = stripBom(text);
     if (fastPathApplies(source)) {
       try {
-        return jsyaml.load(source, { schema: jsyaml.CORE_SCHEMA }) ?? null;
+        return jsyaml.load(source, { schema: FAST_PATH_SCHEMA }) ?? null;
       } catch {
         // Fall through: the full parser gives the better message and position.
       }
@@ -49,6 +49,7 @@ export const yamlCodec: Codec = {
       const doc = yamlLib().parseDocument(previous, readOptions());
       if (doc.errors.length === 0 && doc.contents !== null) {
         doc.contents = applyValue(doc, doc.contents as YamlNode, data) as typeof doc.contents;
+        quoteMergeLookalikes(doc);
         return doc.toString({ lineWidth: 0 });
       }
     }
@@ -117,7 +118,21 @@ function positionsOf(source: string): { doc: Document; lineCounter: LineCounter 
 function stringifyFresh(data: unknown): string {
   const doc = yamlLib().parseDocument('');
   doc.contents = doc.createNode(data) as typeof doc.contents;
+  quoteMergeLookalikes(doc);
   return doc.toString({ lineWidth: 0 });
+}
+
+/**
+ * `yaml` prints a key that is the string "<<" plain, which reads back as a merge key: quote it.
+ * (A merge key read from a file holds a symbol, so it is never touched here.)
+ */
+function quoteMergeLookalikes(doc: Document): void {
+  const { isScalar, visit } = yamlLib();
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && pair.key.value === '<<') pair.key.type = 'QUOTE_DOUBLE';
+    },
+  });
 }
 
 /**
