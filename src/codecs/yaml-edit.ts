@@ -45,7 +45,7 @@ export function editYaml(source: string, doc: Document, before: unknown, after: 
   if (!doc.contents) return undefined;
   const walk: Walk = { source, splices: [], anchors: new Map(), render };
   try {
-    visit(walk, doc.contents as YamlNode, before, after, false);
+    visit(walk, doc.contents as YamlNode, before, after);
   } catch (err) {
     if (err instanceof CannotSplice) return undefined;
     throw err;
@@ -62,19 +62,19 @@ export function editYaml(source: string, doc: Document, before: unknown, after: 
   return text;
 }
 
-function visit(w: Walk, node: YamlNode, before: unknown, after: unknown, inFlow: boolean): void {
+function visit(w: Walk, node: YamlNode, before: unknown, after: unknown): void {
   const { isAlias, isMap, isSeq, isScalar } = yamlLib();
   if (isAlias(node)) {
     const target = w.anchors.has(node.source) ? w.anchors.get(node.source) : before;
-    if (!deepEqual(target, after)) replace(w, node, after, inFlow);
+    if (!deepEqual(target, after)) replace(w, node, after);
     return;
   }
   if (node.anchor) w.anchors.set(node.anchor, after);
   if (deepEqual(before, after)) return;
   if (isMap(node) && isPlainObject(after) && isPlainObject(before) && !node.flow && Object.keys(after).length > 0) return editMap(w, node.items as Pair[], before, after);
   if (isSeq(node) && Array.isArray(after) && Array.isArray(before) && !node.flow && after.length > 0) return editSeq(w, node.items as YamlNode[], before, after);
-  if (isScalar(node) && !isPlainObject(after) && !Array.isArray(after)) return replaceScalar(w, node, after, inFlow);
-  replace(w, node, after, inFlow);
+  if (isScalar(node) && !isPlainObject(after) && !Array.isArray(after)) return replaceScalar(w, node, after);
+  replace(w, node, after);
 }
 
 function editMap(w: Walk, pairs: Pair[], before: Record<string, unknown>, after: Record<string, unknown>): void {
@@ -95,7 +95,7 @@ function editMap(w: Walk, pairs: Pair[], before: Record<string, unknown>, after:
     if (key === MERGE) return;
     if (!Object.hasOwn(after, key)) return removePair(w, pairs, i);
     if (pair.value === null || pair.value === undefined) throw new CannotSplice();
-    visit(w, pair.value as YamlNode, before[key], after[key], false);
+    visit(w, pair.value as YamlNode, before[key], after[key]);
   });
   const added = Object.keys(after).filter((k) => !own.has(k) && !(Object.hasOwn(before, k) && deepEqual(before[k], after[k])));
   if (added.length === 0) return;
@@ -111,7 +111,7 @@ function editSeq(w: Walk, items: YamlNode[], before: unknown[], after: unknown[]
   items.forEach((item, i) => {
     if (i >= after.length) return removeItem(w, item);
     if (item === null) throw new CannotSplice();
-    visit(w, item, before[i], after[i], false);
+    visit(w, item, before[i], after[i]);
   });
   if (after.length <= items.length) return;
   const firstItem = items[0];
@@ -202,23 +202,22 @@ function indentLines(block: string, indent: number): string {
 }
 
 /** Replaces a scalar's text (not its comment), keeping its quoting style when the value allows. */
-function replaceScalar(w: Walk, node: Scalar, value: unknown, inFlow: boolean): void {
+function replaceScalar(w: Walk, node: Scalar, value: unknown): void {
   const { start, valueEnd } = rangeOf(node);
   const old = w.source.slice(start, valueEnd);
   let text = flowText(value, node.type);
   if (old.endsWith('\n')) text += '\n'; // a block scalar's range ends with its line break
   w.splices.push({ start, end: valueEnd, text });
-  void inFlow;
 }
 
 /** Replaces a whole node: block collections stay block, anything else becomes one flow line. */
-function replace(w: Walk, node: YamlNode, value: unknown, inFlow: boolean): void {
+function replace(w: Walk, node: YamlNode, value: unknown): void {
   const { isCollection } = yamlLib();
   const { start, valueEnd } = rangeOf(node);
   const wasBlock = isCollection(node) && !node.flow;
   const isCollectionValue = (Array.isArray(value) && value.length > 0) || (isPlainObject(value) && Object.keys(value).length > 0);
   let text: string;
-  if (wasBlock && isCollectionValue && !inFlow && onlyBlanksBefore(w.source, start)) {
+  if (wasBlock && isCollectionValue && onlyBlanksBefore(w.source, start)) {
     text = indentLines(w.render(value), columnOf(w.source, start)).slice(columnOf(w.source, start));
     w.splices.push({ start, end: valueEnd, text });
     return;
