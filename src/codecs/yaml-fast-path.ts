@@ -276,6 +276,7 @@ function multiLineFlow(s: string, open: string): boolean {
       } else if (c === HASH && isBlank(s.charCodeAt(j - 1))) break;
     }
     if (depth !== 0 || quote !== 0) return true;
+    i = j; // the collections nested in this one were on the stretch just scanned (linear, not quadratic)
   }
   return false;
 }
