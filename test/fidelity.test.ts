@@ -332,3 +332,22 @@ describe('list indices in dot paths', () => {
     expect(await readFile(path.join(ws, 'config', 'current.yaml'), 'utf8')).toBe('list:\n  - 1\n  - 2\n  - 3\n');
   });
 });
+
+describe('comments survive', () => {
+  it('a file of comments only keeps them when a document is first saved into it', async () => {
+    const dir = await dirWith({ 'current.yaml': '# Written by ops: keep the port below 10000\n# (see the runbook)\n' });
+    const store = new ConfigPersistence({ baseDir: dir, schemaDir: dir });
+    await store.saveConfig({ port: 8080 }, 'current.yaml');
+    expect(await readFile(path.join(dir, 'current.yaml'), 'utf8')).toBe('# Written by ops: keep the port below 10000\n# (see the runbook)\nport: 8080\n');
+    await store.close();
+  });
+
+  it('removing a key keeps the comment lines above and below it', async () => {
+    const before = 'a: 1\n# about b\nb: 2   # inline\n# about c\nc: 3\n';
+    const dir = await dirWith({ 'current.yaml': before });
+    const store = new ConfigPersistence({ baseDir: dir, schemaDir: dir });
+    await store.saveConfig({ a: 1, c: 3 }, 'current.yaml');
+    expect(await readFile(path.join(dir, 'current.yaml'), 'utf8')).toBe('a: 1\n# about b\n# about c\nc: 3\n');
+    await store.close();
+  });
+});

@@ -328,6 +328,7 @@ function tabIndent(s: string): boolean {
     let k = i - 1;
     while (k >= 0 && isBlank(s.charCodeAt(k))) k--;
     if (k < 0 || s.charCodeAt(k) === NL) return true;
+    while (i + 1 < s.length && isBlank(s.charCodeAt(i + 1))) i++; // the rest of this run has the same answer
   }
   return false;
 }

@@ -77,6 +77,7 @@ export const yamlCodec: Codec = {
 /**
  * The previous text with only what changed rewritten (yaml-edit.ts), when that edit reads back as
  * exactly `data`; undefined when the text is unreadable, empty, or the edit is not expressible.
+ * Comments are never dropped: a file holding only comments keeps them above the new document.
  */
 function editInPlace(previous: string, data: unknown): string | undefined {
   if (data === undefined) return undefined;
@@ -89,8 +90,12 @@ function editInPlace(previous: string, data: unknown): string | undefined {
   } catch {
     return undefined; // an unreadable previous file has no layout to keep: it is written afresh
   }
-  if (!doc.contents) return undefined;
-  const text = editYaml(previous, doc, before, data, stringifyFresh);
+  // A file of comments only: the comments stay, the document follows them.
+  const text = doc.contents
+    ? editYaml(previous, doc, before, data, stringifyFresh)
+    : previous.trim() === ''
+      ? undefined
+      : `${previous}${previous.endsWith('\n') ? '' : '\n'}${stringifyFresh(data)}`;
   if (text === undefined) return undefined;
   let reread: unknown;
   try {
