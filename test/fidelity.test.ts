@@ -423,3 +423,31 @@ describe('property: removing or adding a key only removes or adds lines', () => 
     );
   });
 });
+
+describe('property: JSON values found past strings full of syntax', () => {
+  const text = fc.string({ unit: fc.constantFrom('"', '\\', '{', '}', '[', ']', ':', ',', ' ', 'a', '\n', 'é') , maxLength: 8 });
+  const leaf = fc.oneof(text, fc.integer(), fc.boolean(), fc.constant(null));
+  const { tree } = fc.letrec((tie) => ({
+    tree: fc.dictionary(text, fc.oneof({ depthSize: 'small' }, leaf, tie('tree'), fc.array(leaf, { minLength: 1, maxLength: 3 })), { minKeys: 1, maxKeys: 5 }),
+  }));
+  function leaves(value: unknown, at: string[] = []): string[][] {
+    if (Array.isArray(value)) return value.flatMap((v, i) => leaves(v, [...at, String(i)]));
+    if (value !== null && typeof value === 'object') return Object.keys(value).flatMap((k) => leaves((value as Record<string, unknown>)[k], [...at, k]));
+    return [at];
+  }
+  it('one changed value changes one line, compact or indented', () => {
+    fc.assert(
+      fc.property(tree, fc.nat(), leaf, fc.boolean(), (data, pick, value, compact) => {
+        const paths = leaves(data).filter((p) => p.every((s) => s !== '__proto__'));
+        fc.pre(paths.length > 0);
+        const next = setPath(data, paths[pick % paths.length]!, value);
+        const before = compact ? JSON.stringify(data) : JSON.stringify(data, null, 2);
+        const out = jsonCodec.stringify(next, before);
+        expect(JSON.parse(out)).toEqual(next);
+        const changed = out.split('\n').filter((l, i) => l !== before.split('\n')[i]).length;
+        expect(changed, `${before}\n→\n${out}`).toBeLessThanOrEqual(1);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
