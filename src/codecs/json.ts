@@ -5,9 +5,9 @@
 import type { Node as JsonNode, ParseError as JsoncError } from 'jsonc-parser';
 import { jsoncLib } from '../core/lazy-deps.js';
 import type { Codec, SourcePosition } from '../types.js';
-import { deepEqual, orderLike } from '../document/tree.js';
+import { deepEqual, MAX_DEPTH, orderLike } from '../document/tree.js';
 import { editJson } from './json-edit.js';
-import { CodecSyntaxError, positionAt, stripBom } from './shared.js';
+import { CodecLimitError, CodecSyntaxError, positionAt, stripBom } from './shared.js';
 
 /** The JSON codec (`.json`, and the fallback for unknown extensions). */
 export const jsonCodec: Codec = {
@@ -148,25 +148,43 @@ function assertUniqueKeys(source: string, data: unknown): void {
     while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = source.charCodeAt(--k);
     if (c === 0x22) keyColons++;
   }
-  if (keyColons <= membersOf(data)) return;
+  if (keyColons <= membersWithin(data)) return;
   const duplicate = firstDuplicateKey(source);
   if (duplicate) throw new CodecSyntaxError(`duplicate key ${JSON.stringify(duplicate.key)}: remove one of them`, positionAt(source, duplicate.offset));
 }
 
-/** Object members in a parsed value, at every depth. */
-function membersOf(node: object): number {
+/**
+ * Object members in a parsed value, at every depth. It is also the JSON codec's nesting check
+ * (one walk instead of two; the registry skips its own for JSON): deeper than MAX_DEPTH is
+ * `E_TOO_LARGE`, and the walk never recurses further than that.
+ */
+function membersWithin(data: object): number {
+  const count = members(data, 0);
+  if (count === -1) throw new CodecLimitError(`it nests deeper than ${MAX_DEPTH} levels; flatten it`);
+  return count;
+}
+
+function members(node: object, depth: number): number {
+  if (depth > MAX_DEPTH) return -1;
   let count = 0;
   if (Array.isArray(node)) {
     for (let i = 0; i < node.length; i++) {
       const item: unknown = node[i];
-      if (typeof item === 'object' && item !== null) count += membersOf(item);
+      if (typeof item !== 'object' || item === null) continue;
+      const inner = members(item, depth + 1);
+      if (inner === -1) return -1;
+      count += inner;
     }
     return count;
   }
+  // for-in without hasOwn, as in assertDepth (src/document/tree.ts): parsed objects are plain.
   for (const key in node) {
     count++;
     const value: unknown = (node as Record<string, unknown>)[key];
-    if (typeof value === 'object' && value !== null) count += membersOf(value);
+    if (typeof value !== 'object' || value === null) continue;
+    const inner = members(value, depth + 1);
+    if (inner === -1) return -1;
+    count += inner;
   }
   return count;
 }
