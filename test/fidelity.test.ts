@@ -7,6 +7,7 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import YAML from 'yaml';
 import { Configuration, ConfigPersistence, ConfigPersistenceError } from '../src/index.js';
 import { CodecRegistry, jsonCodec, yamlCodec } from '../src/codecs/index.js';
 import { deletePath, setPath } from '../src/document/tree.js';
@@ -185,6 +186,16 @@ describe('documents read as they say', () => {
     const text = 'a: &a {x: 1, y: 1}\nb: &b {y: 2, z: 2}\nc:\n  <<: [*a, *b]\n  z: 3\n';
     expect(registry.parse('f.yaml', text)).toEqual({ a: { x: 1, y: 1 }, b: { y: 2, z: 2 }, c: { x: 1, y: 1, z: 3 } });
     expect(caught(() => registry.parse('f.yaml', 'a: 1\nb:\n  <<: *a\n'))?.code).toBe('E_PARSE');
+  });
+
+  it('merge keys read exactly as yaml with merge: true reads them', () => {
+    const texts = [
+      'base: &b {a: 1, b: {c: 2}}\nx:\n  <<: *b\n  a: 9\n',
+      'p: &p {a: 1}\nq: &q {a: 2, z: 3}\nr:\n  <<: [*p, *q]\n',
+      'r:\n  <<: {inline: true}\n  own: 1\n',
+      'a: &a {k: 1}\nlist:\n  - <<: *a\n    m: 2\n  - <<: *a\n',
+    ];
+    for (const text of texts) expect(registry.parse('f.yaml', text), text).toEqual(YAML.parse(text, { merge: true }));
   });
 
   it('a quoted "<<" is a plain key, and a saved "<<" key is quoted', async () => {

@@ -9,13 +9,15 @@
  *   tag that cannot hold its text (`!!int abc`) is a syntax error instead of a silent string.
  * - Aliases are judged by what they expand to, counted in nodes before anything is expanded: a
  *   hundred references to one scalar is a normal document, a "billion laughs" is refused in
- *   milliseconds however few aliases it uses.
+ *   milliseconds however few aliases it uses (and far-gone bombs before `yaml` even reads them).
  * - A second `%YAML` directive for one document is an error (YAML 1.2, 6.8.1), which `yaml` lets by.
  */
 import type { Document, DocumentOptions, LineCounter, Node as YamlNode, ParseOptions, SchemaOptions, ScalarTag } from 'yaml';
+import jsyaml from 'js-yaml';
 import { yamlLib } from '../core/lazy-deps.js';
 import type { SourcePosition } from '../types.js';
 import { CodecLimitError, CodecSyntaxError } from './shared.js';
+import { FAST_PATH_SCHEMA } from './yaml-fast-path.js';
 
 /**
  * Nodes that aliases may add to a document: at least this many, or as many as the text itself
@@ -96,6 +98,7 @@ export function readDocument(source: string): { doc: Document; lineCounter: Line
 
 /** Parses `source` fully (see the module comment); the value of the document, `null` when empty. */
 export function readValue(source: string): unknown {
+  refuseBombEarly(source);
   const { doc } = readDocument(source);
   assertExpansion(doc);
   try {
@@ -140,6 +143,42 @@ export function assertExpansion(doc: Document): void {
   const limit = Math.max(MAX_ALIAS_EXPANSION, written);
   if (expanded > limit) {
     throw new CodecLimitError(`aliases expand to more than ${limit} nodes (${expanded} counted): refusing a possible alias bomb`);
+  }
+}
+
+/**
+ * Refuses an alias bomb before `yaml` reads it (its parse alone is ~0.5 MB/s: a 90 KB text of
+ * 10,000 aliases takes a third of a second just to read, then is refused). js-yaml reads it in a
+ * few ms, aliases as shared objects, so the expansion is counted per distinct object. Only a
+ * document far past the exact limit of {@link assertExpansion} is refused here (8× the most that
+ * check could ever accept for a text of this length), so the two never disagree on a document
+ * that limit accepts; anything js-yaml cannot read is left to the exact check.
+ */
+function refuseBombEarly(source: string): void {
+  if (!source.includes('*')) return;
+  let value: unknown;
+  try {
+    value = jsyaml.load(source, { schema: FAST_PATH_SCHEMA });
+  } catch {
+    return; // not for js-yaml (tags, merges it reads differently, errors): the exact check decides
+  }
+  const bound = 8 * Math.max(MAX_ALIAS_EXPANSION, source.length);
+  const sizes = new Map<object, number>();
+  const sizeOf = (node: unknown, depth: number): number => {
+    if (node === null || typeof node !== 'object') return 1;
+    const known = sizes.get(node);
+    if (known !== undefined) return known;
+    if (depth > 512) return 1; // nesting is the depth check's business, not this estimate's
+    sizes.set(node, 1); // an alias inside its own anchor counts once: yaml reports the cycle
+    let size = 1;
+    if (Array.isArray(node)) for (const item of node) size += sizeOf(item, depth + 1);
+    else for (const key of Object.keys(node)) size += 2 + sizeOf((node as Record<string, unknown>)[key], depth + 1);
+    sizes.set(node, size);
+    return size;
+  };
+  const expanded = sizeOf(value, 0);
+  if (expanded > bound) {
+    throw new CodecLimitError(`aliases expand to more than ${bound} nodes (${expanded} counted): refusing a possible alias bomb`);
   }
 }
 
