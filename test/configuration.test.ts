@@ -196,7 +196,7 @@ describe('active profile', () => {
 });
 
 describe('environment variables', () => {
-  it('arrive typed: numbers, booleans, null, quoted strings stay strings, flow lists', async () => {
+  it('arrive typed only where unambiguous (numbers, true/false, null, JSON lists and maps), else as the exact string', async () => {
     const dir = await dirWith({ 'default.yaml': 'api:\n  port: 80\n' });
     const config = await open(dir, {
       envPrefix: 'APP',
@@ -213,7 +213,9 @@ describe('environment variables', () => {
         APP__API__YES: 'yes',
         APP__API__EMPTY: '',
         APP__API__URL: 'http://x:1/a?b=c',
-        APP__API__LIST: '[a, 2, true]',
+        APP__API__LIST: '["a", 2, true]',
+        APP__API__FLOW: '[a, 2, true]',
+        APP__API__PASSWORD: 'p@ss #1',
         APP__API__TEXT: 'key: value',
         APP__API__BROKEN: '"unterminated',
         OTHER__API__PORT: '1',
@@ -223,17 +225,19 @@ describe('environment variables', () => {
     expect(config.get('api')).toEqual({
       port: 9000,
       ratio: 0.25,
-      hex: 31,
+      hex: '0x1F',
       enabled: true,
       off: false,
       nothing: null,
-      tilde: null,
-      quoted: '9000',
-      single: 'true',
+      tilde: '~',
+      quoted: '"9000"',
+      single: "'true'",
       yes: 'yes',
       empty: '',
       url: 'http://x:1/a?b=c',
       list: ['a', 2, true],
+      flow: '[a, 2, true]',
+      password: 'p@ss #1',
       text: 'key: value',
       broken: '"unterminated',
     });
@@ -267,7 +271,7 @@ describe('environment variables', () => {
 
   it('deeper variables win over shallower ones and object values merge', async () => {
     const dir = await dirWith({ 'default.yaml': 'db:\n  host: h\n  port: 1\n' });
-    const config = await open(dir, { envPrefix: 'APP', env: { APP__DB__PORT: '3', APP__DB: '{port: 2, user: u}' } });
+    const config = await open(dir, { envPrefix: 'APP', env: { APP__DB__PORT: '3', APP__DB: '{"port": 2, "user": "u"}' } });
     expect(config.get('db')).toEqual({ host: 'h', port: 3, user: 'u' });
     await config.close();
   });
@@ -619,7 +623,7 @@ describe('openSync', () => {
       }));
       process.exit(0);
     `;
-    const run = await runNode(script, { env: { CONFIG_PROFILE: 'staging', APP__SERVER__SHUTDOWN_GRACE_SECONDS: '45', APP__LOGGING__LEVEL: '"9"' } });
+    const run = await runNode(script, { env: { CONFIG_PROFILE: 'staging', APP__SERVER__SHUTDOWN_GRACE_SECONDS: '45', APP__LOGGING__LEVEL: 'debug #1' } });
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const out = JSON.parse(run.stdout) as Record<string, unknown>;
@@ -627,7 +631,7 @@ describe('openSync', () => {
       data: {
         app: { name: 'shop', env: 'staging' },
         server: { host: '0.0.0.0', port: 9000, shutdownGraceSeconds: 45 },
-        logging: { level: '9', format: 'json' },
+        logging: { level: 'debug #1', format: 'json' },
       },
       profile: 'staging',
       source: 'env',

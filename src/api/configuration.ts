@@ -39,7 +39,8 @@ import {
   setPath,
 } from '../document/tree.js';
 import { readDocument, writeDocument, type WriteMeta } from '../changeset/documents.js';
-import { applyEnv, envDocument, readEnv, type AppliedEnv, type EnvEntry } from './env.js';
+import { applyEnv, envDocument, readEnv, type AppliedEnv, type EnvEntry, type EnvTyping } from './env.js';
+import { schemaDeclaresString } from '../schema/paths.js';
 import { ClosedError, InvalidNameError, ValidationError } from '../errors.js';
 import { fileLayer, mappingOf, mergeLayers, probeOrder, runAsync, runSync, validateLayers, type Found, type Layer, type Resolution } from './layers.js';
 import { parseDotPath } from '../core/names.js';
@@ -315,8 +316,10 @@ export class Configuration<T = Record<string, unknown>> {
       let written: Record<string, unknown> | undefined;
       const outcome = await writeCurrent(this.engine, (fresh) => {
         const next = rebase(mappingOf(this.ctx, fresh), touched, mine);
-        // Validate what will be on disk with the layers below before writing anything.
+        // Validate what will be on disk with the layers below before writing anything, with the
+        // environment and without it: a value only a variable makes valid is never persisted.
         this.build({ lower: this.state.lower, current: fresh }, this.state.profile, this.state.source, next);
+        this.assertValidWithoutEnv(this.state.lower, next);
         written = next;
         return !fresh.doc && Object.keys(next).length === 0 ? undefined : next;
       }, meta);
@@ -481,7 +484,7 @@ export class Configuration<T = Record<string, unknown>> {
     if (stack.current.doc) current.text = stack.current.doc.text;
     const currentLayer: Layer = { kind: 'current', key: current.key, file: current.file, data: overlay, exists: current.exists };
     if (current.text !== undefined) currentLayer.text = current.text;
-    const { data: merged, applied } = applyEnv(mergeLayers(stack.lower, overlay), this.env);
+    const { data: merged, applied } = applyEnv(mergeLayers(stack.lower, overlay), this.env, envTyping(this.ctx));
     const envLayer: Layer = {
       kind: 'env',
       file: 'environment',
@@ -491,6 +494,18 @@ export class Configuration<T = Record<string, unknown>> {
     };
     const valid = validateLayers(this.ctx, merged, [...stack.lower, currentLayer, envLayer], { applyDefaults: true });
     return { profile, source, lower: stack.lower, current, overlay, applied, data: deepFreeze(valid) as DeepReadonly<T> };
+  }
+
+  /**
+   * Throws `E_VALIDATION` naming the `current.*` file when the layers with `overlay` as that file
+   * are invalid without the environment (SPEC: `save()`). Positions are left out: the text they
+   * would point into is not written yet.
+   */
+  private assertValidWithoutEnv(lower: readonly Layer[], overlay: Record<string, unknown>): void {
+    if (this.env.length === 0) return;
+    const { key, file } = this.state.current;
+    const currentLayer: Layer = { kind: 'current', key, file, data: overlay, exists: true };
+    validateLayers(this.ctx, mergeLayers(lower, overlay), [...lower, currentLayer], { target: file, applyDefaults: true });
   }
 
   /** Applies an in-memory change of the `current.*` layer (validated first) and records the path. */
@@ -567,6 +582,11 @@ function storeOptions(options: ConfigurationOptions): ConfigPersistenceOptions {
 }
 
 /** The profile chosen by the option or `CONFIG_PROFILE`, if either says so. */
+/** Environment values for fields the schema declares strings stay the exact text (src/api/env.ts). */
+function envTyping(ctx: Context): EnvTyping {
+  return { isString: (path) => schemaDeclaresString(ctx.schema.document, path) };
+}
+
 function explicitProfile(ctx: Context, options: ConfigurationOptions, env: Readonly<Record<string, string | undefined>>): { profile: string | undefined; source: ActiveProfileSource } | undefined {
   const knows = (ext: string): boolean => ctx.codecs.knows(ext);
   if (options.profile === null) return { profile: undefined, source: 'option' };

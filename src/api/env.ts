@@ -5,15 +5,18 @@
  *   case-insensitively and ignoring `_` and `-` (`SHUTDOWN_GRACE_SECONDS` and `SHUTDOWNGRACESECONDS`
  *   both find `shutdownGraceSeconds`); a segment that matches nothing becomes a new lower-case key.
  *   A numeric segment indexes into an existing list.
- * - Values are parsed as YAML scalars (core schema): `9000` is a number, `true` a boolean, `null` and
- *   `~` null, `"9000"` (quoted) the string `9000`, an empty value the empty string. A flow list or map
- *   (`[a, b]`, `{x: 1}`) is parsed too; anything else stays the raw string.
+ * - A value is typed only where that is unambiguous: a JSON number (`9000`, `-1.5`, `2e3`; an integer
+ *   past 2^53 or a number past a double's range stays the text, it would lose digits), `true`,
+ *   `false`, `null`, or a JSON array or object (`["a","b"]`, `{"x":1}`). Anything else is the exact
+ *   string given — `p@ss #1`, `a # b`, `.inf`, `|`, `&a x`, `'quoted'`, an empty value — nothing is
+ *   read as YAML, so nothing is dropped as a comment or an anchor.
+ * - Where the schema declares the field a string, the value is always the exact string (`PORT=8080`
+ *   for a string field is `"8080"`).
  * - Variables apply shallowest first, then by name, so `APP__SERVER__PORT` wins over `APP__SERVER`;
  *   an object value merges into an existing object, like every other layer.
  */
 import { cloneDocument, getPath, hasPath, isPlainObject, mergeDocuments, setPath } from '../document/tree.js';
 import { InvalidNameError } from '../errors.js';
-import { yamlLib } from '../core/lazy-deps.js';
 import { FORBIDDEN_KEYS } from '../core/names.js';
 
 /** One variable of the prefix, parsed. */
@@ -21,6 +24,9 @@ export interface EnvEntry {
   variable: string;
   /** The name segments after the prefix, as written (`['API', 'PORT']`). */
   segments: string[];
+  /** The variable's text, exactly. */
+  raw: string;
+  /** The typed value (see the module comment). */
   value: unknown;
 }
 
@@ -48,66 +54,52 @@ export function readEnv(env: Readonly<Record<string, string | undefined>>, prefi
         throw new InvalidNameError(`Environment variable ${variable}: "${segment}" is not allowed as a key; rename or unset the variable.`);
       }
     }
-    entries.push({ variable, segments, value: parseEnvValue(raw) });
+    entries.push({ variable, segments, raw, value: parseEnvValue(raw) });
   }
   return entries.sort((a, b) => a.segments.length - b.segments.length || (a.variable < b.variable ? -1 : a.variable > b.variable ? 1 : 0));
 }
 
-/** Parses an environment value as a YAML scalar (see the module comment). */
+const JSON_NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$/;
+
+/** Types an environment value where that is unambiguous, else returns the exact text (see the module comment). */
 export function parseEnvValue(raw: string): unknown {
-  if (raw.trim() === '') return raw;
-  const plain = plainScalar(raw);
-  if (plain !== NOT_PLAIN) return plain;
-  let value: unknown;
-  try {
-    value = yamlLib().parse(raw, { schema: 'core', strict: true, uniqueKeys: true, maxAliasCount: 0, logLevel: 'error' });
-  } catch {
-    return raw; // not YAML (an unbalanced quote, a stray colon): the value is the text itself
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  if (raw === 'null') return null;
+  if (JSON_NUMBER.test(raw)) {
+    const n = Number(raw);
+    const integer = !/[.eE]/.test(raw);
+    return Number.isFinite(n) && (!integer || Number.isSafeInteger(n)) ? n : raw;
   }
-  if (value !== null && typeof value === 'object') {
-    const flow = /^\s*[[{]/.test(raw);
-    return flow && (isPlainObject(value) || Array.isArray(value)) ? cloneDocument(value) : raw;
+  if (raw.startsWith('[') || raw.startsWith('{')) {
+    try {
+      const value: unknown = JSON.parse(raw);
+      // A copy through safeSet: a `__proto__` key stays plain data.
+      return cloneDocument(value);
+    } catch {
+      return raw; // not JSON (`[not a list]`): the text itself
+    }
   }
-  return value;
+  return raw;
 }
 
-const NOT_PLAIN = Symbol('not a plain scalar');
-
-/** Words the YAML 1.2 core schema reads as booleans or null (yaml's core `bool` and `null` tags). */
-const CORE_WORDS = new Map<string, boolean | null>([
-  ['true', true], ['True', true], ['TRUE', true],
-  ['false', false], ['False', false], ['FALSE', false],
-  ['null', null], ['Null', null], ['NULL', null], ['~', null],
-]);
-
-/**
- * The common shapes of environment values, read without loading `yaml` (it is a large part of a
- * cold start): decimal integers and fractions, the core schema's booleans and nulls, and words of
- * letters, digits and `_ . / -` that start with a letter (always plain strings in the core schema).
- * Anything else (quotes, `:`, spaces, exponents, hex, flow collections) goes to `yaml`.
- * test/env.test.ts checks that this agrees with `yaml` on every shape it accepts.
- */
-function plainScalar(raw: string): unknown {
-  const word = CORE_WORDS.get(raw);
-  if (word !== undefined) return word;
-  // At most 15 digits: exactly representable, so Number() and yaml's parseInt agree.
-  if (/^-?(?:0|[1-9][0-9]{0,14})$/.test(raw)) return Number(raw);
-  if (/^-?(?:0|[1-9][0-9]{0,14})\.[0-9]{1,15}$/.test(raw)) return parseFloat(raw);
-  if (/^[A-Za-z][A-Za-z0-9_./-]*$/.test(raw)) return raw;
-  return NOT_PLAIN;
+/** How the schema types a path, for values it declares strings; none when there is no schema. */
+export interface EnvTyping {
+  isString(path: readonly string[]): boolean;
 }
 
 /**
  * Applies the entries over `doc` (not modified): returns the new document and what each variable set.
- * Key matching looks at the document as built so far.
+ * Key matching looks at the document as built so far; `typing` keeps string fields exact.
  */
-export function applyEnv(doc: Record<string, unknown>, entries: readonly EnvEntry[]): { data: Record<string, unknown>; applied: AppliedEnv[] } {
+export function applyEnv(doc: Record<string, unknown>, entries: readonly EnvEntry[], typing?: EnvTyping): { data: Record<string, unknown>; applied: AppliedEnv[] } {
   let data = doc;
   const applied: AppliedEnv[] = [];
   for (const entry of entries) {
     const path = resolvePath(data, entry.segments);
     const existing = getPath(data, path);
-    const value = isPlainObject(existing) && isPlainObject(entry.value) ? mergeDocuments(existing, entry.value) : entry.value;
+    const typed = typing?.isString(path) ? entry.raw : entry.value;
+    const value = isPlainObject(existing) && isPlainObject(typed) ? mergeDocuments(existing, typed) : typed;
     data = setPath(data, path, value);
     applied.push({ variable: entry.variable, path, value: cloneDocument(value) });
   }
@@ -126,7 +118,7 @@ function resolvePath(doc: unknown, segments: readonly string[]): string[] {
   let node: unknown = doc;
   for (const segment of segments) {
     let key: string;
-    if (Array.isArray(node) && /^\d+$/.test(segment)) key = segment;
+    if (Array.isArray(node) && /^(?:0|[1-9][0-9]*)$/.test(segment)) key = segment;
     else key = matchKey(isPlainObject(node) ? Object.keys(node) : [], segment);
     path.push(key);
     node = node !== null && typeof node === 'object' && hasPath(node, [key]) ? (node as Record<string, unknown>)[key] : undefined;

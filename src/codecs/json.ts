@@ -5,8 +5,9 @@
 import type { Node as JsonNode, ParseError as JsoncError } from 'jsonc-parser';
 import { jsoncLib } from '../core/lazy-deps.js';
 import type { Codec, SourcePosition } from '../types.js';
-import { orderLike } from '../document/tree.js';
-import { CodecSyntaxError, positionAt, stripBom } from './shared.js';
+import { deepEqual, MAX_DEPTH, orderLike } from '../document/tree.js';
+import { editJson } from './json-edit.js';
+import { CodecLimitError, CodecSyntaxError, positionAt, stripBom } from './shared.js';
 
 /** The JSON codec (`.json`, and the fallback for unknown extensions). */
 export const jsonCodec: Codec = {
@@ -14,27 +15,34 @@ export const jsonCodec: Codec = {
 
   parse(text: string): unknown {
     const source = stripBom(text);
+    let data: unknown;
     try {
-      return JSON.parse(source);
+      data = JSON.parse(source);
     } catch (err) {
       throw describeJsonError(source, err);
     }
+    assertUniqueKeys(source, data);
+    return data;
   },
 
   stringify(data: unknown, previousText?: string): string {
     if (previousText === undefined) return `${JSON.stringify(data, null, 2)}\n`;
     const previous = stripBom(previousText);
     const indent = detectIndent(previous);
-    let ordered = data;
+    let before: unknown;
     try {
-      ordered = orderLike(data, lastWritten?.text === previous ? lastWritten.order : JSON.parse(previous));
+      before = lastWritten?.text === previous ? lastWritten.data : JSON.parse(previous);
     } catch {
-      // An unparsable previous file has no key order worth keeping.
+      // An unparsable previous file has no layout or key order worth keeping.
     }
-    const body = JSON.stringify(ordered, null, indent);
-    const text = previous.length === 0 || previous.endsWith('\n') ? `${body}\n` : body;
-    lastWritten = { text, order: ordered };
-    return text;
+    const edited = before === undefined || previous.length > MAX_EDITED_LENGTH ? undefined : editJson(previous, before, data, indent);
+    const reread = edited === undefined ? undefined : parseOrUndefined(edited);
+    if (edited !== undefined && deepEqual(reread, data)) {
+      lastWritten = { text: edited, data: reread };
+      return edited;
+    }
+    const body = JSON.stringify(orderLike(data, before), null, indent);
+    return previous.length === 0 || previous.endsWith('\n') ? `${body}\n` : body;
   },
 
   locate(text: string, path: ReadonlyArray<string | number>, target: 'key' | 'value' = 'key'): SourcePosition | undefined {
@@ -50,11 +58,21 @@ export const jsonCodec: Codec = {
 };
 
 /**
- * The last text this codec made and the document it came from: its key order is the text's, so the
- * next save of that file (most often the very next save) needs no parse of it. Only key order is
- * read from it, and orderLike never changes its argument.
+ * The last text this codec made by editing and the document it reads as (checked when it was
+ * made): the next save of that file (most often the very next save) needs no parse of it.
  */
-let lastWritten: { text: string; order: unknown } | undefined;
+let lastWritten: { text: string; data: unknown } | undefined;
+
+/** Larger files are re-printed on save: every edit re-reads the text (json-edit.ts). */
+const MAX_EDITED_LENGTH = 4 * 1024 * 1024;
+
+function parseOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined; // an edit that does not parse is re-printed instead (the caller compares)
+  }
+}
 
 // One validation locates every issue in the same text, synchronously: parse it once, not once per
 // issue, and let go of the tree right after so a large file is not kept alive.
@@ -110,4 +128,83 @@ function humanJsonError(code: string): string {
 export function detectIndent(text: string): string | number {
   const match = /\n([ \t]+)["}\]\d\w-]/.exec(text);
   return match ? match[1]! : 2;
+}
+
+/**
+ * JSON.parse keeps the last of two equal keys without a word; a configuration with `"port"` twice
+ * is a mistake to report (`E_PARSE` at the second), as YAML does. The exact check (a tokenizer
+ * pass) runs only when counting says a duplicate is possible. Every member of an object is a string
+ * followed by blanks and a `:`, so the colons that follow a `"` (blanks between) are at least the
+ * members of the text — more when a string holds `":` itself. If they are no more than the members
+ * of the parsed value, no member was lost to a duplicate. Cost on a 5 MB file: a few ms against
+ * JSON.parse's ~27 (one native search per colon, one walk counting keys).
+ */
+function assertUniqueKeys(source: string, data: unknown): void {
+  if (data === null || typeof data !== 'object') return;
+  let keyColons = 0;
+  for (let i = source.indexOf(':'); i !== -1; i = source.indexOf(':', i + 1)) {
+    let k = i - 1;
+    let c = source.charCodeAt(k);
+    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = source.charCodeAt(--k);
+    if (c === 0x22) keyColons++;
+  }
+  if (keyColons <= membersWithin(data)) return;
+  const duplicate = firstDuplicateKey(source);
+  if (duplicate) throw new CodecSyntaxError(`duplicate key ${JSON.stringify(duplicate.key)}: remove one of them`, positionAt(source, duplicate.offset));
+}
+
+/**
+ * Object members in a parsed value, at every depth. It is also the JSON codec's nesting check
+ * (one walk instead of two; the registry skips its own for JSON): deeper than MAX_DEPTH is
+ * `E_TOO_LARGE`, and the walk never recurses further than that.
+ */
+function membersWithin(data: object): number {
+  const count = members(data, 0);
+  if (count === -1) throw new CodecLimitError(`it nests deeper than ${MAX_DEPTH} levels; flatten it`);
+  return count;
+}
+
+function members(node: object, depth: number): number {
+  if (depth > MAX_DEPTH) return -1;
+  let count = 0;
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      const item: unknown = node[i];
+      if (typeof item !== 'object' || item === null) continue;
+      const inner = members(item, depth + 1);
+      if (inner === -1) return -1;
+      count += inner;
+    }
+    return count;
+  }
+  // for-in without hasOwn, as in assertDepth (src/document/tree.ts): parsed objects are plain.
+  for (const key in node) {
+    count++;
+    const value: unknown = (node as Record<string, unknown>)[key];
+    if (typeof value !== 'object' || value === null) continue;
+    const inner = members(value, depth + 1);
+    if (inner === -1) return -1;
+    count += inner;
+  }
+  return count;
+}
+
+/** The second occurrence of a key within one object, by a tokenizer pass over the text. */
+function firstDuplicateKey(source: string): { key: string; offset: number } | undefined {
+  const seen: Array<Set<string>> = [];
+  let found: { key: string; offset: number } | undefined;
+  jsoncLib().visit(source, {
+    onObjectBegin: () => {
+      seen.push(new Set());
+    },
+    onObjectEnd: () => {
+      seen.pop();
+    },
+    onObjectProperty: (property, offset) => {
+      const keys = seen[seen.length - 1]!;
+      if (keys.has(property)) found ??= { key: property, offset };
+      keys.add(property);
+    },
+  });
+  return found;
 }

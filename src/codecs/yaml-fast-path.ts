@@ -11,7 +11,12 @@
  *   indented;
  * - numbers YAML 1.1 and 1.2 read differently: `0b101`, `+.5`/`-.5`, signed hex/octal (`-0x1` is a
  *   number to js-yaml, a string to YAML 1.2), `-0` (js-yaml reads 0);
- * - null-like keys (`~: x`, `null: x`).
+ * - null-like keys (`~: x`, `null: x`);
+ * - what YAML 1.2 forbids and js-yaml lets by: a comment touching a quote or a flow indicator
+ *   (`"x"# c`, `[1]# c`), a flow collection that continues on the next line (its continuation
+ *   lines must be indented past the key, which js-yaml does not check), content after `---` on its
+ *   line or a `...` marker, a block scalar whose first line is blank or that has an indentation
+ *   indicator, and tabs in a line's indentation (block scalars and flow collections included).
  *
  * (Several documents in one file: js-yaml refuses them itself, then `yaml` reports the error.)
  *
@@ -25,6 +30,26 @@
  * to a sixth of js-yaml's own parse; this costs a few ms (bench/load.mjs). The checks are
  * conservative: a false alarm (say, ` : ` inside a comment) only means the slower parser reads it.
  */
+
+import jsyaml from 'js-yaml';
+
+/**
+ * js-yaml's core schema, except that a float too large for a double (`1e400`) is Infinity, as
+ * YAML 1.2 and `yaml` read it, and not the string js-yaml makes of it (the differential test found it).
+ */
+const coreFloat = (jsyaml as unknown as { types: { float: jsyaml.Type & jsyaml.TypeConstructorOptions } }).types.float;
+export const FAST_PATH_SCHEMA = jsyaml.CORE_SCHEMA.extend({
+  implicit: [
+    new jsyaml.Type('tag:yaml.org,2002:float', {
+      kind: 'scalar',
+      construct: coreFloat.construct,
+      predicate: coreFloat.predicate,
+      represent: coreFloat.represent,
+      defaultStyle: coreFloat.defaultStyle,
+      resolve: (data: string | null) => data !== null && /^(?:[-+]?[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?|\.[0-9]+(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/.test(data),
+    }),
+  ],
+});
 
 const NL = 0x0a;
 const CR = 0x0d;
@@ -47,6 +72,14 @@ export function fastPathApplies(source: string): boolean {
     collectionKey(s, ']') ||
     collectionKey(s, '}') ||
     oddNumber(s) ||
+    stuckComment(s) ||
+    multiLineFlow(s, '[') ||
+    multiLineFlow(s, '{') ||
+    markerContent(s, '---') ||
+    markerContent(s, '...') ||
+    blockScalarLead(s, '|') ||
+    blockScalarLead(s, '>') ||
+    tabIndent(s) ||
     nullLikeKey(s, '~') ||
     nullLikeKey(s, 'null') ||
     nullLikeKey(s, 'Null') ||
@@ -94,7 +127,10 @@ function onlyItemsBefore(s: string, pos: number): boolean {
 /** `: v`, `[:]`, `? k`: the indicator at a token start, followed by a blank, a flow end or nothing. */
 function emptyOrExplicitKey(s: string, indicator: string): boolean {
   for (let i = s.indexOf(indicator); i !== -1; i = s.indexOf(indicator, i + 1)) {
-    if (tokenStart(s, i) && endsKey(s, i + 1)) return true;
+    if (!tokenStart(s, i)) continue;
+    if (endsKey(s, i + 1)) return true;
+    // `:[b]`, `:"x"`: an empty key before a flow collection or a quoted value
+    if (indicator === ':' && '[{"\''.includes(s[i + 1] ?? '')) return true;
   }
   return false;
 }
@@ -192,12 +228,107 @@ function oddNumber(s: string): boolean {
   return false;
 }
 
-/** `~: x`, `null: x`... at the start of a line's content (after list indicators). */
+/** `~: x`, `null: x`... as a key: at a line's content start (after list indicators) or in a flow mapping. */
 function nullLikeKey(s: string, word: string): boolean {
   for (let i = s.indexOf(word); i !== -1; i = s.indexOf(word, i + 1)) {
     let k = i + word.length;
     while (k < s.length && isBlank(s.charCodeAt(k))) k++;
-    if (s.charCodeAt(k) === COLON && onlyItemsBefore(s, i)) return true;
+    const next = s.charCodeAt(k);
+    if (next === COLON && (onlyItemsBefore(s, i) || afterEntryStart(s, i))) return true;
+    // `{a: 1, null}`: a key without a value in a flow mapping (a comma in a list is a false alarm)
+    if ((next === 0x2c || next === 0x7d) && afterEntryStart(s, i)) return true;
+  }
+  return false;
+}
+
+/** `"x"# c`, `[1]#`, `,#`: a `#` right after a quote or flow indicator, which YAML 1.2 refuses. */
+function stuckComment(s: string): boolean {
+  for (let i = s.indexOf('#'); i !== -1; i = s.indexOf('#', i + 1)) {
+    if (i > 0 && '"\'[]{},'.includes(s[i - 1]!)) return true;
+  }
+  return false;
+}
+
+/** A flow collection opened at a token start that is not closed on the same line, or has a collection as a key. */
+function multiLineFlow(s: string, open: string): boolean {
+  for (let i = s.indexOf(open); i !== -1; i = s.indexOf(open, i + 1)) {
+    if (!tokenStart(s, i)) continue;
+    let depth = 0;
+    let quote = 0;
+    const opens: number[] = [];
+    let j = i;
+    for (; j < s.length; j++) {
+      const c = s.charCodeAt(j);
+      if (c === NL || c === CR) break;
+      if (quote !== 0) {
+        if (c === quote) quote = 0;
+        continue;
+      }
+      if (c === 0x22 || c === 0x27) quote = c;
+      else if (c === 0x5b || c === 0x7b) {
+        // `{a: 1, [b]}`: a collection as a key of a flow mapping (js-yaml stringifies it otherwise)
+        if (opens.length > 0 && opens[opens.length - 1] === 0x7b && afterEntryStart(s, j)) return true;
+        opens.push(c);
+        depth++;
+      } else if (c === 0x5d || c === 0x7d) {
+        opens.pop();
+        if (--depth === 0) break;
+      } else if (c === HASH && isBlank(s.charCodeAt(j - 1))) break;
+    }
+    if (depth !== 0 || quote !== 0) return true;
+    i = j; // the collections nested in this one were on the stretch just scanned (linear, not quadratic)
+  }
+  return false;
+}
+
+/** The previous non-blank character is `{` or `,`: an entry of a flow collection starts here. */
+function afterEntryStart(s: string, j: number): boolean {
+  let k = j - 1;
+  while (k >= 0 && isBlank(s.charCodeAt(k))) k--;
+  return k >= 0 && (s.charCodeAt(k) === 0x7b || s.charCodeAt(k) === 0x2c);
+}
+
+/** `--- value`, `---x` (anything but a comment on the marker's line) or any `...` at a line start. */
+function markerContent(s: string, marker: string): boolean {
+  for (let i = s.indexOf(marker); i !== -1; i = s.indexOf(marker, i + 1)) {
+    if (i > 0 && s.charCodeAt(i - 1) !== NL) continue;
+    if (marker === '...') return true;
+    const after = s.charCodeAt(i + 3);
+    if (Number.isNaN(after) || after === NL || after === CR) continue;
+    if (!isBlank(after)) return true; // `---x`: a plain scalar to YAML 1.2, a marker to js-yaml
+    let k = i + 3;
+    while (k < s.length && isBlank(s.charCodeAt(k))) k++;
+    if (k < s.length && s.charCodeAt(k) !== NL && s.charCodeAt(k) !== CR && s.charCodeAt(k) !== HASH) return true;
+  }
+  return false;
+}
+
+/** A block scalar header (`|`, `>-`, `|2`) followed by a blank line, or with an indentation indicator. */
+function blockScalarLead(s: string, indicator: string): boolean {
+  for (let i = s.indexOf(indicator); i !== -1; i = s.indexOf(indicator, i + 1)) {
+    if (!tokenStart(s, i)) continue;
+    let k = i + 1;
+    let digits = false;
+    for (; k < s.length && '+-0123456789'.includes(s[k]!); k++) digits ||= s[k] !== '+' && s[k] !== '-';
+    while (k < s.length && isBlank(s.charCodeAt(k))) k++;
+    if (k < s.length && s.charCodeAt(k) === HASH) k = s.indexOf('\n', k) === -1 ? s.length : s.indexOf('\n', k);
+    if (k < s.length && s.charCodeAt(k) === CR) k++;
+    if (k < s.length && s.charCodeAt(k) !== NL) continue; // not a header: `|` inside a plain scalar
+    if (digits) return true;
+    let m = k + 1;
+    while (m < s.length && (isBlank(s.charCodeAt(m)) || s.charCodeAt(m) === CR)) m++;
+    if (m < s.length && s.charCodeAt(m) === NL) return true;
+  }
+  return false;
+}
+
+/** A tab among a line's leading blanks. */
+function tabIndent(s: string): boolean {
+  for (let i = s.indexOf('\t'); i !== -1; i = s.indexOf('\t', i + 1)) {
+    let k = i - 1;
+    while (k >= 0 && isBlank(s.charCodeAt(k))) k--;
+    if (k < 0 || s.charCodeAt(k) === NL) return true;
+    while (i + 1 < s.length && isBlank(s.charCodeAt(i + 1))) i++; // the rest of this run has the same answer
   }
   return false;
 }

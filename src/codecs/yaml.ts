@@ -1,22 +1,25 @@
 /**
  * YAML. Two parsers, each for what it does best:
  * - js-yaml (core schema) reads plain documents 12–15× faster than `yaml` (the `load` benchmark, 50 KB–1 MB);
- * - `yaml`'s Document API reads anything with anchors, aliases, tags or merge keys (it counts alias
- *   expansion, so alias bombs are refused), gives node positions for messages, and edits a file in
- *   place so comments, blank lines and key order survive a save.
- * test/codecs-differential.test.ts checks that both parsers agree on every document the fast path accepts.
+ * - `yaml`'s Document API reads anything with anchors, aliases, tags or merge keys (yaml-read.ts:
+ *   merge keys, unique keys, explicit tags, alias expansion bounded by size), gives node positions
+ *   for messages, and is the map of the text a save edits in place (yaml-edit.ts), so everything
+ *   a save does not change stays byte for byte.
+ * test/codecs-differential.test.ts checks that both parsers agree on every document the fast path
+ * accepts, and refuse every invalid one alike.
  * `yaml` is loaded on first use (src/core/lazy-deps.ts): reading a plain file never needs it.
  */
 import jsyaml from 'js-yaml';
 import type { Document, LineCounter, Node as YamlNode, Pair } from 'yaml';
 import { yamlLib } from '../core/lazy-deps.js';
 import type { Codec, SourcePosition } from '../types.js';
-import { isPlainObject } from '../document/tree.js';
-import { CodecLimitError, CodecSyntaxError, stripBom } from './shared.js';
-import { fastPathApplies } from './yaml-fast-path.js';
+import { deepEqual, isPlainObject } from '../document/tree.js';
+import { stripBom } from './shared.js';
+import { FAST_PATH_SCHEMA, fastPathApplies } from './yaml-fast-path.js';
+import { editYaml } from './yaml-edit.js';
+import { assertExpansion, readDocument, readOptions, readValue, toPosition } from './yaml-read.js';
 
-/** Alias expansions accepted per document; the "billion laughs" family needs far more. */
-export const MAX_ALIAS_COUNT = 100;
+export { MAX_ALIAS_EXPANSION } from './yaml-read.js';
 
 /** Whether js-yaml may read a document: see yaml-fast-path.ts for what is sent to `yaml` and why. */
 export { fastPathApplies };
@@ -29,20 +32,24 @@ export const yamlCodec: Codec = {
     const source = stripBom(text);
     if (fastPathApplies(source)) {
       try {
-        return jsyaml.load(source, { schema: jsyaml.CORE_SCHEMA }) ?? null;
+        return jsyaml.load(source, { schema: FAST_PATH_SCHEMA }) ?? null;
       } catch {
         // Fall through: the full parser gives the better message and position.
       }
     }
-    return parseFull(source);
+    return readValue(source);
   },
 
   stringify(data: unknown, previousText?: string): string {
     if (previousText !== undefined) {
-      // Same tag handling as parse: a !!binary or !!timestamp node must take the plain string value.
-      const doc = yamlLib().parseDocument(stripBom(previousText), { resolveKnownTags: false, logLevel: 'error' });
+      const previous = stripBom(previousText);
+      const edited = editInPlace(previous, data);
+      if (edited !== undefined) return edited;
+      // Same reading as parse (merge keys, tags): a !!binary node must take the plain string value.
+      const doc = yamlLib().parseDocument(previous, readOptions());
       if (doc.errors.length === 0 && doc.contents !== null) {
         doc.contents = applyValue(doc, doc.contents as YamlNode, data) as typeof doc.contents;
+        quoteMergeLookalikes(doc);
         return doc.toString({ lineWidth: 0 });
       }
     }
@@ -67,6 +74,38 @@ export const yamlCodec: Codec = {
   },
 };
 
+/**
+ * The previous text with only what changed rewritten (yaml-edit.ts), when that edit reads back as
+ * exactly `data`; undefined when the text is unreadable, empty, or the edit is not expressible.
+ * Comments are never dropped: a file holding only comments keeps them above the new document.
+ */
+function editInPlace(previous: string, data: unknown): string | undefined {
+  if (data === undefined) return undefined;
+  let doc: Document;
+  let before: unknown;
+  try {
+    doc = readDocument(previous).doc;
+    assertExpansion(doc);
+    before = doc.toJS({ maxAliasCount: -1 });
+  } catch {
+    return undefined; // an unreadable previous file has no layout to keep: it is written afresh
+  }
+  // A file of comments only: the comments stay, the document follows them.
+  const text = doc.contents
+    ? editYaml(previous, doc, before, data, stringifyFresh)
+    : previous.trim() === ''
+      ? undefined
+      : `${previous}${previous.endsWith('\n') ? '' : '\n'}${stringifyFresh(data)}`;
+  if (text === undefined) return undefined;
+  let reread: unknown;
+  try {
+    reread = yamlCodec.parse(text);
+  } catch {
+    return undefined; // an edit that does not parse is a bug of the splicer: re-print instead
+  }
+  return deepEqual(reread, data) ? text : undefined;
+}
+
 // One validation locates every issue in the same text, synchronously: parse it once, not once per
 // issue, and let go of the document right after so a large file is not kept alive.
 let lastParsed: { text: string; doc: Document; lineCounter: LineCounter } | undefined;
@@ -76,40 +115,29 @@ function positionsOf(source: string): { doc: Document; lineCounter: LineCounter 
     if (!lastParsed) queueMicrotask(() => (lastParsed = undefined));
     const { LineCounter, parseDocument } = yamlLib();
     const lineCounter = new LineCounter();
-    lastParsed = { text: source, doc: parseDocument(source, { lineCounter, logLevel: 'error' }), lineCounter };
+    lastParsed = { text: source, doc: parseDocument(source, readOptions(lineCounter)), lineCounter };
   }
   return lastParsed;
-}
-
-function parseFull(source: string): unknown {
-  const { LineCounter, parseDocument } = yamlLib();
-  const lineCounter = new LineCounter();
-  // resolveKnownTags: false — YAML 1.1 tags (!!binary, !!timestamp, !!set, !!omap) would yield
-  // Uint8Array, Date, Set and Map: not JSON-like data (they cannot be frozen, merged or saved as
-  // JSON). Unresolved, they stay the plain scalars, maps and lists they are written as.
-  const doc = parseDocument(source, { lineCounter, uniqueKeys: true, prettyErrors: false, resolveKnownTags: false, logLevel: 'error' });
-  const error = doc.errors[0];
-  if (error) {
-    // The parser's own advice for this one names its API (`YAML.parseAllDocuments()`), not what a user does.
-    const reason = error.code === 'MULTIPLE_DOCS' ? 'a second YAML document starts here (`---`), and a config file holds one: remove the `---` line or split the file' : firstLine(error.message);
-    throw new CodecSyntaxError(reason, toPosition(lineCounter, error.pos[0]), error);
-  }
-  try {
-    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? null;
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    // Only the expansion limit is a bomb; "Unresolved alias" is a plain syntax error.
-    if (/excessive alias/i.test(message)) {
-      throw new CodecLimitError(`aliases expand too much (more than ${MAX_ALIAS_COUNT} expansions): refusing a possible alias bomb`);
-    }
-    throw new CodecSyntaxError(message, undefined, err);
-  }
 }
 
 function stringifyFresh(data: unknown): string {
   const doc = yamlLib().parseDocument('');
   doc.contents = doc.createNode(data) as typeof doc.contents;
+  quoteMergeLookalikes(doc);
   return doc.toString({ lineWidth: 0 });
+}
+
+/**
+ * `yaml` prints a key that is the string "<<" plain, which reads back as a merge key: quote it.
+ * (A merge key read from a file holds a symbol, so it is never touched here.)
+ */
+function quoteMergeLookalikes(doc: Document): void {
+  const { isScalar, visit } = yamlLib();
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && pair.key.value === '<<') pair.key.type = 'QUOTE_DOUBLE';
+    },
+  });
 }
 
 /**
@@ -159,13 +187,4 @@ function applyValue(doc: Document, node: YamlNode | null, value: unknown): YamlN
 function keyOf(pair: Pair<unknown, unknown>): string {
   const key = pair.key;
   return yamlLib().isScalar(key) ? String(key.value) : String(key);
-}
-
-function toPosition(lineCounter: LineCounter, offset: number): SourcePosition {
-  const { line, col } = lineCounter.linePos(offset);
-  return { line, column: col };
-}
-
-function firstLine(message: string): string {
-  return message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
 }

@@ -3,7 +3,7 @@
  * Every write into an object goes through {@link safeSet}, so keys such as `__proto__` stay plain
  * data and never reach a prototype.
  */
-import { ConfigPersistenceError, TooLargeError } from '../errors.js';
+import { ConfigPersistenceError, InvalidNameError, TooLargeError } from '../errors.js';
 import { FORBIDDEN_KEYS, parseDotPath } from '../core/names.js';
 import type { Change } from '../types.js';
 
@@ -80,10 +80,37 @@ export function getPath(doc: unknown, path: string | readonly string[]): unknown
   let node: unknown = doc;
   for (const segment of segments) {
     if (node === null || typeof node !== 'object') return undefined;
-    if (!Object.hasOwn(node as object, segment)) return undefined;
+    if (!hasEntry(node, segment)) return undefined;
     node = (node as Record<string, unknown>)[segment];
   }
   return node;
+}
+
+/** A canonical list index (`0`, `17`; not `01`, `-1`, `1e3`): the only segments that address list items. */
+const INDEX = /^(?:0|[1-9][0-9]*)$/;
+
+/** Whether `segment` names an entry of `node`: an own key of an object, an item of a list. */
+function hasEntry(node: object, segment: string): boolean {
+  if (Array.isArray(node)) return INDEX.test(segment) && Number(segment) < node.length;
+  return Object.hasOwn(node, segment);
+}
+
+/**
+ * The list index `segment` names for a write into `list`: a canonical non-negative integer within
+ * the list, or exactly its length (to append). Anything else is `E_INVALID_NAME` at once — a
+ * sparse write (`list.99999999`) would make a list of a hundred million nulls, and `-1`, `1e3` or
+ * `4294967295` would be properties a JSON or YAML file cannot hold.
+ */
+export function listIndex(list: readonly unknown[], segment: string, path: readonly string[]): number {
+  const shown = path.join('.');
+  if (!INDEX.test(segment)) {
+    throw new InvalidNameError(`Invalid path "${shown}": "${segment}" is not a list index; use 0 to ${list.length} (${list.length} appends).`);
+  }
+  const index = Number(segment);
+  if (index > list.length) {
+    throw new InvalidNameError(`Invalid path "${shown}": index ${segment} is past the end of the list (${list.length} items); use 0 to ${list.length} (${list.length} appends).`);
+  }
+  return index;
 }
 
 /** True when a value exists at the path (even `null`). */
@@ -91,7 +118,7 @@ export function hasPath(doc: unknown, path: string | readonly string[]): boolean
   const segments = typeof path === 'string' ? parseDotPath(path) : path;
   let node: unknown = doc;
   for (const segment of segments) {
-    if (node === null || typeof node !== 'object' || !Object.hasOwn(node as object, segment)) return false;
+    if (node === null || typeof node !== 'object' || !hasEntry(node, segment)) return false;
     node = (node as Record<string, unknown>)[segment];
   }
   return true;
@@ -107,16 +134,18 @@ export function setPath<T>(doc: T, path: string | readonly string[], value: unkn
   const root = (isPlainObject(doc) || Array.isArray(doc) ? cloneDocument(doc) : {}) as Record<string, unknown>;
   let node = root;
   for (const [i, segment] of segments.entries()) {
+    const index = Array.isArray(node) ? listIndex(node, segment, segments) : -1;
     if (i === segments.length - 1) {
-      if (Array.isArray(node) && /^\d+$/.test(segment)) node[Number(segment)] = cloneDocument(value);
+      if (index !== -1) (node as unknown as unknown[])[index] = cloneDocument(value);
       else safeSet(node, segment, cloneDocument(value));
       break;
     }
     // Own properties only: an inherited `__proto__` would hand back Object.prototype to write into.
-    const next = Object.hasOwn(node, segment) ? node[segment] : undefined;
+    const next = hasEntry(node, segment) ? node[segment] : undefined;
     if (!isPlainObject(next) && !Array.isArray(next)) {
       const created = {};
-      safeSet(node, segment, created);
+      if (index !== -1) (node as unknown as unknown[])[index] = created;
+      else safeSet(node, segment, created);
       node = created;
     } else {
       node = next as Record<string, unknown>;
@@ -132,12 +161,13 @@ export function deletePath<T>(doc: T, path: string | readonly string[]): T {
   const root = cloneDocument(doc) as Record<string, unknown>;
   let node: unknown = root;
   for (const segment of segments.slice(0, -1)) {
-    if (node === null || typeof node !== 'object' || !Object.hasOwn(node as object, segment)) return root as T;
+    if (node === null || typeof node !== 'object' || !hasEntry(node, segment)) return root as T;
     node = (node as Record<string, unknown>)[segment];
   }
   const last = segments[segments.length - 1]!;
-  if (Array.isArray(node) && /^\d+$/.test(last)) node.splice(Number(last), 1);
-  else if (node !== null && typeof node === 'object') delete (node as Record<string, unknown>)[last];
+  if (Array.isArray(node)) {
+    if (hasEntry(node, last)) node.splice(Number(last), 1);
+  } else if (node !== null && typeof node === 'object') delete (node as Record<string, unknown>)[last];
   return root as T;
 }
 

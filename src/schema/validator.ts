@@ -29,6 +29,8 @@ interface Compiled {
   /** Same schema with `useDefaults`; `check` itself when the schema declares no defaults. */
   withDefaults: ValidateFunction;
   hasDefaults: boolean;
+  /** The schema document compiled. */
+  schema: object;
 }
 
 /** Compiled validators by schema text: compiling costs tens of ms, validating microseconds. */
@@ -64,6 +66,7 @@ function compile(schema: object, file: string | undefined, cache: ValidatorCache
       return hasDefaults ? (withDefaults ??= make(true)) : this.check;
     },
     hasDefaults,
+    schema,
   };
   compiledCache.set(text, compiled);
   return compiled;
@@ -160,6 +163,12 @@ export class SchemaValidator {
       return;
     }
     this.compiled = compile(parseSchema(file, text), file, this.source.cache);
+  }
+
+  /** The schema document in use (loaded on first use), or undefined when validation is off. */
+  get document(): object | undefined {
+    if (this.compiled === undefined) this.readySync();
+    return this.compiled ? this.compiled.schema : undefined;
   }
 
   /** True when a schema is configured and loaded. */
