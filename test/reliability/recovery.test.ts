@@ -5,6 +5,7 @@
  * happened after it (another process may have saved a file before this one opened the directory).
  */
 import { link, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DIST_STORAGE, tempDir } from '../helpers/tmp.js';
@@ -12,10 +13,10 @@ import { DIST_STORAGE, tempDir } from '../helpers/tmp.js';
 const { LocalStorage } = (await import(DIST_STORAGE)) as typeof import('../../src/storage/index.js');
 
 /** Writes an intent the way the storage does (pid 999999: a process that no longer runs). */
-async function intent(dir: string, steps: Array<{ kind: 'put' | 'remove'; to: string; from?: string; hasOld: boolean }>): Promise<void> {
+async function intent(dir: string, steps: Array<{ kind: 'put' | 'remove'; to: string; from?: string; hasOld: boolean }>, owner?: Record<string, unknown>): Promise<void> {
   const txn = path.join(dir, '.txn');
   await mkdir(txn, { recursive: true });
-  const record = { pid: 999999, steps: [] as Array<Record<string, string>> };
+  const record = { pid: (owner?.pid as number | undefined) ?? 999999, ...(owner ? { owner } : {}), steps: [] as Array<Record<string, string>> };
   for (const [i, s] of steps.entries()) {
     const step: Record<string, string> = { kind: s.kind, to: path.join(dir, s.to) };
     if (s.from) step.from = path.join(dir, s.from);
@@ -29,6 +30,57 @@ async function intent(dir: string, steps: Array<{ kind: 'put' | 'remove'; to: st
 }
 
 describe('replaying an interrupted multi-file commit', () => {
+  /** A crashed commit that replaced a.json and had not yet removed b.json. */
+  async function crashedHalfway(dir: string, owner?: Record<string, unknown>): Promise<void> {
+    await writeFile(path.join(dir, 'a.json'), '"a-old"');
+    await writeFile(path.join(dir, 'b.json'), '"b-old"');
+    await writeFile(path.join(dir, '.a.json.999999-1-aa.cp-tmp'), '"a-new"');
+    await intent(
+      dir,
+      [
+        { kind: 'put', from: '.a.json.999999-1-aa.cp-tmp', to: 'a.json', hasOld: true },
+        { kind: 'remove', to: 'b.json', hasOld: true },
+      ],
+      owner,
+    );
+  }
+
+  for (const via of ['read', 'readSync', 'list', 'stat'] as const) {
+    it(`the first ${via} after the crash sees the finished commit, not half of it`, async () => {
+      const dir = await tempDir('cp-recover-');
+      await crashedHalfway(dir);
+      const storage = new LocalStorage(dir);
+      if (via === 'read') expect(Buffer.from((await storage.read('a.json'))!).toString()).toBe('"a-new"');
+      if (via === 'readSync') expect(Buffer.from(storage.readSync!('a.json')!).toString()).toBe('"a-new"');
+      if (via === 'list') expect((await storage.list('')).filter((e) => e.kind === 'file').map((e) => e.key)).toEqual(['a.json']);
+      if (via === 'stat') expect(await storage.stat('b.json')).toBeUndefined();
+      expect(await readdir(dir)).not.toContain('b.json');
+      expect(await readdir(path.join(dir, '.txn'))).toEqual([]);
+      await storage.close();
+    });
+  }
+
+  it('an owner whose pid now belongs to another running process (after a reboot, say) does not keep recovery away', async () => {
+    const dir = await tempDir('cp-recover-');
+    // pid 1 runs, but it is not the process that wrote the intent: another boot, another start time.
+    await crashedHalfway(dir, { pid: 1, host: os.hostname(), boot: 'a-boot-before-this-one', start: 1 });
+    const storage = new LocalStorage(dir);
+    expect(Buffer.from((await storage.read('a.json'))!).toString()).toBe('"a-new"');
+    expect(await readdir(dir)).not.toContain('b.json');
+    await storage.close();
+  });
+
+  it('an intent of a live owner is left to it', async () => {
+    const dir = await tempDir('cp-recover-');
+    // This very process (identity as the storage records it) is applying it.
+    const { selfIdentity } = await import('../../src/storage/local/owner.js');
+    await crashedHalfway(dir, { ...selfIdentity() });
+    const storage = new LocalStorage(dir);
+    expect(Buffer.from((await storage.read('a.json'))!).toString()).toBe('"a-old"');
+    expect(await readdir(path.join(dir, '.txn'))).toContain('1-999999-aa.json');
+    await storage.close();
+  });
+
   it('finishes steps that had not run', async () => {
     const dir = await tempDir('cp-recover-');
     await writeFile(path.join(dir, 'a.json'), '"a-old"');

@@ -202,8 +202,8 @@ async function assertUsable(runDir: string, work: string): Promise<void> {
 
 /**
  * Kills the process (SIGKILL, delivered by strace) at each file-system call of the operation in
- * turn: a crash at every point of the write path, deterministically. After each: the next open's
- * roll-forward, then every target is all old or all new (old when the kill came before the change
+ * turn: a crash at every point of the write path, deterministically. After each: a first READ
+ * (which must finish the interrupted commit first), then every target is all old or all new (old when the kill came before the change
  * was visible), verify reports only interrupted-write artifacts, repair leaves it clean.
  */
 export async function crashSweep(c: SweepCase): Promise<{ kills: number }> {
@@ -216,8 +216,15 @@ export async function crashSweep(c: SweepCase): Promise<{ kills: number }> {
     let attempt = 0;
     const { runDir } = await runAt(c, call, { dryDir, calls }, 'signal=KILL', what, () => `kill-${n}-${attempt++}`);
     kills++;
-    await new LocalStorage(runDir).commit({});
+    // The first thing after the crash is a read, not a commit: what a reader sees must already be
+    // all old or all new (the storage finishes an interrupted commit before any read). Half the
+    // kills are read back synchronously (Configuration.openSync's path), half asynchronously.
+    const reader = new LocalStorage(runDir);
+    const read = new Map<string, Uint8Array | undefined>();
+    for (const t of c.targets) read.set(t, n % 2 === 0 ? reader.readSync!(t) : await reader.read(t));
+    await reader.close();
     const now = new Map(c.targets.map((t) => [t, readOrUndefined(path.join(runDir, t))]));
+    for (const t of c.targets) expect(same(read.get(t) && Buffer.from(read.get(t)!), now.get(t)), `${what}: the first read of ${t} differs from the file`).toBe(true);
     const allOld = c.targets.every((t) => same(now.get(t), oldState.get(t)));
     const allNew = c.targets.every((t) => same(now.get(t), newState.get(t)));
     if (call.index < committed.index) expect(allOld, `${what}: killed before the change, yet targets changed`).toBe(true);

@@ -5,12 +5,13 @@
  * a crash the set can always be rolled forward, and on an error it is rolled back from the links.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { linkSync, lstatSync, promises as fs, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { ioError, isErrno } from '../../errors.js';
 import type { Commit, PutOp } from '../types.js';
 import type { Containment } from './containment.js';
 import { removeQuietly, syncDirectories, syncDirectory, writeTemp, type StagedTemp } from './durable.js';
+import { ownerAlive, parseIdentity, pidExists, selfIdentity } from './owner.js';
 
 /** The directory (under the root) holding the intents. */
 export const TXN_DIR = '.txn';
@@ -27,12 +28,15 @@ interface TxnStep {
 
 interface TxnRecord {
   pid: number;
+  /** Who applies it (pid, boot, start time): a pid alone may belong to another process after a reboot. */
+  owner?: unknown;
   steps: TxnStep[];
 }
 
 /** The intent journal of one {@link LocalStorage}. */
 export class IntentJournal {
   private recovered: Promise<void> | undefined;
+  private done = false;
 
   constructor(
     private readonly paths: Containment,
@@ -63,28 +67,45 @@ export class IntentJournal {
       for (const op of changes) if (op.type === 'put') temps.delete(op);
     } catch (err) {
       for (const step of done.reverse()) await undoStep(step);
-      await finishTxn(intent, steps);
+      finishTxn(intent, steps);
       throw err;
     }
     if (this.durable) await syncDirectories(dirs);
-    await finishTxn(intent, steps);
+    finishTxn(intent, steps);
     dirs.add(txnDir);
   }
 
-  /** Rolls forward multi-key commits interrupted by a crash, once per instance, before any write. */
+  /**
+   * Rolls forward multi-key commits interrupted by a crash, once per instance, before the first
+   * read or write: nothing ever sees the state half way through a crashed commit.
+   */
   recover(): Promise<void> {
-    this.recovered ??= (async () => {
-      const txnDir = path.join(this.paths.location, TXN_DIR);
-      const names = await fs.readdir(txnDir).catch((err: unknown) => {
-        if (isErrno(err, 'ENOENT')) return [] as string[]; // no journal: nothing to recover
-        throw err; // unreadable (EACCES, EIO): writing on would skip an unfinished commit
-      });
-      for (const name of names.filter((n) => n.endsWith('.json'))) await recoverIntent(path.join(txnDir, name));
-    })().catch((err: unknown) => {
-      this.recovered = undefined; // try again on the next commit, once the cause is fixed
-      throw ioError('finish interrupted writes in', this.describe(TXN_DIR), err);
-    });
+    this.recovered ??= Promise.resolve().then(() => this.recoverSync());
     return this.recovered;
+  }
+
+  /**
+   * {@link recover} done synchronously (for `Configuration.openSync`'s reads, and inside
+   * `recover`: recovery is rare and small, and one code path serves both).
+   */
+  recoverSync(): void {
+    if (this.done) return;
+    const txnDir = path.join(this.paths.location, TXN_DIR);
+    let names: string[];
+    try {
+      names = readdirSync(txnDir);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) names = []; // no journal: nothing to recover
+      // Unreadable (EACCES, EIO): reading or writing on would skip an unfinished commit.
+      else throw ioError('finish interrupted writes in', this.describe(TXN_DIR), err);
+    }
+    try {
+      for (const name of names.filter((n) => n.endsWith('.json'))) recoverIntent(path.join(txnDir, name));
+    } catch (err) {
+      this.recovered = undefined; // try again on the next use, once the cause is fixed
+      throw ioError('finish interrupted writes in', this.describe(TXN_DIR), err);
+    }
+    this.done = true;
   }
 
   /** The steps, with links to the previous content, recorded durably in `intent`; nothing applied yet. */
@@ -111,7 +132,7 @@ export class IntentJournal {
           }
         }
       }
-      const record: TxnRecord = { pid: process.pid, steps };
+      const record: TxnRecord = { pid: process.pid, owner: selfIdentity(), steps };
       temp = await writeTemp(intent, Buffer.from(JSON.stringify(record)), { durable: this.durable });
       await fs.rename(temp, intent);
       temp = undefined;
@@ -120,15 +141,16 @@ export class IntentJournal {
     } catch (err) {
       // Nothing was applied yet: drop the intent (durable or not) and the links to the old content.
       if (temp) removeQuietly(temp);
-      await finishTxn(intent, steps);
+      finishTxn(intent, steps);
       throw err;
     }
   }
 }
 
 /** Rolls one intent forward, unless its owner is still alive and applying it. */
-async function recoverIntent(intent: string): Promise<void> {
-  const text = await fs.readFile(intent, 'utf8');
+function recoverIntent(intent: string): void {
+  // As bytes: Node 20's fast path of readFileSync(file, 'utf8') aborts the process when close(2) fails.
+  const text = readFileSync(intent).toString('utf8');
   let record: TxnRecord;
   try {
     record = JSON.parse(text) as TxnRecord;
@@ -137,9 +159,20 @@ async function recoverIntent(intent: string): Promise<void> {
     removeQuietly(intent);
     return;
   }
-  if (record.pid !== process.pid && processAlive(record.pid)) return; // still being applied by its owner
-  for (const step of record.steps) await redoStep(step);
-  await finishTxn(intent, record.steps);
+  if (ownerAppliesIt(record)) return;
+  for (const step of record.steps) redoStep(step);
+  finishTxn(intent, record.steps);
+}
+
+/**
+ * Whether the intent's owner is still running (and will finish it). Judged by its identity, so a
+ * pid reused by another process — after a reboot, say — does not keep recovery away for good.
+ */
+function ownerAppliesIt(record: TxnRecord): boolean {
+  const owner = parseIdentity(record.owner);
+  const alive = owner ? ownerAlive(owner) : undefined;
+  if (alive !== undefined) return alive;
+  return record.pid !== process.pid && pidExists(record.pid); // recorded before owners had an identity
 }
 
 async function applyStep(step: TxnStep): Promise<void> {
@@ -163,59 +196,57 @@ async function undoStep(step: TxnStep): Promise<void> {
   else await fs.unlink(step.to).catch(() => undefined);
 }
 
-async function redoStep(step: TxnStep): Promise<void> {
+function redoStep(step: TxnStep): void {
   if (step.kind === 'move') {
     // Idempotent: a link that exists already, or a source already gone, means it happened.
-    await fs.link(step.from!, step.to).catch(() => undefined);
-    if (await exists(step.to)) await fs.unlink(step.from!).catch(() => undefined);
+    quietly(() => linkSync(step.from!, step.to));
+    if (exists(step.to)) quietly(() => unlinkSync(step.from!));
     return;
   }
   // A put or remove runs only while its target still holds what it held when the commit began (the
   // `old` link, or no file): otherwise it already ran, or a later write replaced the target since,
   // and replaying it would undo that write.
-  if (!(await untouchedSince(step))) {
+  if (!untouchedSince(step)) {
     if (step.kind === 'put') removeQuietly(step.from!); // already renamed, or superseded
     return;
   }
-  const ignoreGone = (err: unknown): void => {
+  try {
+    if (step.kind === 'put') renameSync(step.from!, step.to);
+    else unlinkSync(step.to);
+  } catch (err) {
     if (!isErrno(err, 'ENOENT')) throw err; // a real error keeps the intent for the next recovery
-  };
-  if (step.kind === 'put') await fs.rename(step.from!, step.to).catch(ignoreGone);
-  else await fs.unlink(step.to).catch(ignoreGone);
+  }
 }
 
 /** Whether a step's target is still the file (inode) it was when its commit began, or still absent. */
-async function untouchedSince(step: TxnStep): Promise<boolean> {
-  const now = await fs.lstat(step.to).catch(() => undefined); // absent
+function untouchedSince(step: TxnStep): boolean {
+  const now = lstatSync(step.to, { throwIfNoEntry: false }); // absent
   if (!step.old) return now === undefined;
-  const then = await fs.lstat(step.old).catch(() => undefined); // absent: cannot tell, so never replay
+  const then = lstatSync(step.old, { throwIfNoEntry: false }); // absent: cannot tell, so never replay
   return now !== undefined && then !== undefined && now.ino === then.ino && now.dev === then.dev;
 }
 
-async function finishTxn(intent: string, steps: TxnStep[]): Promise<void> {
+function finishTxn(intent: string, steps: TxnStep[]): void {
   // The intent goes first: replaying it needs the links to the old content, so they must never be
   // gone while the intent is still there. If it cannot be removed, the next recovery finishes.
-  const removed = await fs.unlink(intent).then(
-    () => true,
-    (err: unknown) => isErrno(err, 'ENOENT'),
-  );
-  if (!removed) return;
+  try {
+    unlinkSync(intent);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) return;
+  }
   for (const step of steps) if (step.old) removeQuietly(step.old);
 }
 
-async function exists(p: string): Promise<boolean> {
-  return fs.lstat(p).then(
-    () => true,
-    () => false,
-  );
+function exists(p: string): boolean {
+  return lstatSync(p, { throwIfNoEntry: false }) !== undefined;
 }
 
-/** Whether a process with this pid exists (EPERM: it does, but belongs to someone else). */
-export function processAlive(pid: number): boolean {
+/** Runs a step of recovery whose failure means it already happened (see redoStep). */
+function quietly(fn: () => void): void {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isErrno(err, 'EPERM');
+    fn();
+  } catch {
+    // EEXIST / ENOENT: done before the crash
   }
 }
+

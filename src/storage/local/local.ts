@@ -13,7 +13,8 @@ import { CommitEngine } from './commit.js';
 import { Containment } from './containment.js';
 import { closeReadFd, DEFERRED_SYNC_MS, DeferredSyncs } from './deferred.js';
 import { readAllFd, TEMP_SUFFIX } from './durable.js';
-import { IntentJournal, processAlive, TXN_DIR } from './intent.js';
+import { IntentJournal, TXN_DIR } from './intent.js';
+import { pidExists as processAlive } from './owner.js';
 import { LocalLocks, LOCK_DIR } from './locks.js';
 
 export { DEFERRED_SYNC_MS } from './deferred.js';
@@ -91,6 +92,7 @@ export class LocalStorage implements Storage {
   /** Content and metadata through one open descriptor (see Storage.readEntry). */
   async readEntry(key: string, opts: ReadOptions = {}): Promise<{ bytes: Uint8Array; entry: StorageEntry } | undefined> {
     const file = this.paths.resolve(key);
+    await this.intents.recover(); // never a state half way through a crashed multi-file commit
     let fd: number | undefined;
     try {
       const opened = this.openForRead(key, file, opts.maxBytes);
@@ -107,6 +109,7 @@ export class LocalStorage implements Storage {
   /** Synchronous read (see Storage.readSync). */
   readSync(key: string, opts: ReadOptions = {}): Uint8Array | undefined {
     const file = this.paths.resolve(key);
+    this.intents.recoverSync();
     let fd: number | undefined;
     try {
       const opened = this.openForRead(key, file, opts.maxBytes);
@@ -123,6 +126,7 @@ export class LocalStorage implements Storage {
   /** Metadata of `key`; a link is followed when it stays inside the root. */
   async stat(key: string): Promise<StorageEntry | undefined> {
     const file = this.paths.resolve(key);
+    await this.intents.recover();
     try {
       this.paths.checkInside(path.dirname(file));
       // lstat answers for a regular file; only a link needs resolving (and checking) first.
@@ -141,6 +145,7 @@ export class LocalStorage implements Storage {
   /** Files and directories directly under `prefix` (links and other kinds are left out), sorted by key. */
   async list(prefix: string): Promise<StorageEntry[]> {
     const dir = prefix === '' ? this.location : this.paths.resolve(prefix);
+    await this.intents.recover();
     let names: string[];
     try {
       this.paths.checkInside(dir);
