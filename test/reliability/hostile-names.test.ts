@@ -177,6 +177,31 @@ describe('symbolic links that escape the base directory', () => {
     }
   });
 
+  for (const file of ['audit.log', '.locks']) {
+    it(`${file} linked outside: a save is refused before anything changes, nothing is written outside`, async () => {
+      const { base, outside, cp } = await setup();
+      const fs = await import('node:fs');
+      const target = path.join(outside, file === '.locks' ? 'locks' : 'audit.log');
+      if (file === '.locks') fs.mkdirSync(target);
+      else writeFileSync(target, '');
+      fs.rmSync(path.join(base, file), { recursive: true, force: true });
+      symlinkSync(target, path.join(base, file));
+      const fresh = new ConfigPersistence({ baseDir: base, schemaDir: path.join(base, 'no-schemas') });
+      const before = hashTree(outside);
+      const current = readFileSync(path.join(base, 'current.json'), 'utf8');
+      const versions = (await fresh.history('current.json')).length;
+      for (const attempt of [() => fresh.saveConfig({ a: 2 }, 'current.json'), () => fresh.update('current.json', () => ({ a: 3 }))]) {
+        expect(await codeOf(attempt)).toBe('E_INVALID_NAME');
+      }
+      // Nothing happened that a retry would repeat: same content, no new version, nothing outside.
+      expect(readFileSync(path.join(base, 'current.json'), 'utf8')).toBe(current);
+      expect((await fresh.history('current.json')).length).toBe(versions);
+      expect(hashTree(outside)).toEqual(before);
+      await fresh.close();
+      await cp.close();
+    });
+  }
+
   it('a link that stays inside the base directory is followed', async () => {
     const { base, cp } = await setup();
     writeFileSync(path.join(base, 'real.json'), '{"real":true}');

@@ -50,6 +50,13 @@ export class CommitEngine {
     await this.p.intents.recover();
     const run: Run = { sync: this.p.durable && commit.sync !== false, temps: new Map(), journals: [], dirs: new Set(), seen: new Map(), started: [], current: '' };
     try {
+      // The journals written after the change (the audit log) are checked now: a link leading
+      // outside must refuse the commit before anything is visible, not after (a caller would then
+      // retry a change that happened).
+      for (const op of commit.after ?? []) {
+        run.current = op.key;
+        this.p.paths.checkInside(this.p.paths.resolve(op.key), run.seen);
+      }
       await this.prepare(commit.prepare ?? [], commit.changes ?? [], run, commit.expect);
       const changes = commit.changes ?? [];
       run.current = changes.length === 1 ? changeKey(changes[0]!) : '(several files)';

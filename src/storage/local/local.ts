@@ -56,7 +56,7 @@ export class LocalStorage implements Storage {
     this.durable = opts.durable ?? true;
     const describe = (key: string): string => this.describe(key);
     this.paths = new Containment(this.location, this.durable);
-    this.locks = new LocalLocks(this.location, Math.max(2000, opts.staleLockMs ?? 5000), describe);
+    this.locks = new LocalLocks(this.location, Math.max(2000, opts.staleLockMs ?? 5000), describe, (dir) => this.paths.checkInside(dir));
     this.deferred = new DeferredSyncs(this.paths, Math.max(0, opts.deferredSyncMs ?? DEFERRED_SYNC_MS), describe);
     this.intents = new IntentJournal(this.paths, this.durable, describe);
     this.engine = new CommitEngine({

@@ -64,6 +64,8 @@ export class LocalLocks {
     private readonly location: string,
     private readonly staleLockMs: number,
     private readonly describe: (key: string) => string,
+    /** Refuses (`E_INVALID_NAME`) a path that a link leads outside the root. */
+    private readonly checkInside: (dir: string) => void,
   ) {}
 
   /** Takes the lock `name`, waiting up to `timeoutMs` (default 10 s) before `E_LOCKED`. */
@@ -118,11 +120,13 @@ export class LocalLocks {
   }
 
   private makeLockDir(): void {
+    const dir = path.join(this.location, LOCK_DIR);
     try {
-      makeDirectory(path.join(this.location, LOCK_DIR));
+      makeDirectory(dir);
     } catch (err) {
       throw ioError('create the lock directory', this.describe(LOCK_DIR), err);
     }
+    this.checkInside(dir); // a `.locks` that is a link leading outside: no lock is ever made there
     this.lockDirReady = true;
   }
 
