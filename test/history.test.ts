@@ -3,7 +3,7 @@
  * torn journals and kill -9 during appends.
  */
 import { existsSync } from 'node:fs';
-import { appendFile, chmod, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigPersistence } from '../src/index.js';
@@ -170,6 +170,51 @@ describe('rollback', () => {
     expect(await cp.loadConfig('current.yaml')).toEqual({ workers: 7 });
     expect(await codeOf(cp.rollback('current.yaml', 42))).toBe('E_NOT_FOUND');
     await cp.close();
+  });
+});
+
+describe('names that flattened alike before keep apart', () => {
+  it('profiles/dev.json and a top-level profiles~dev.json have their own history; rolling one back leaves the other', async () => {
+    const { dir, cp } = await open();
+    await cp.saveProfile('dev', { p: 1 });
+    await cp.saveProfile('dev', { p: 2 });
+    await cp.saveConfig({ top: 1 }, 'profiles~dev.json');
+    expect((await cp.history('profiles/dev')).map((v) => v.version)).toEqual([2, 1]);
+    expect((await cp.history('profiles~dev.json')).map((v) => v.version)).toEqual([1]);
+    await cp.rollback('profiles/dev', 1);
+    expect((await cp.loadProfile('dev')).data).toEqual({ p: 1 });
+    expect(await cp.loadConfig('profiles~dev.json')).toEqual({ top: 1 });
+    expect((await readdir(path.join(dir, 'history'))).filter((n) => n.endsWith('.jsonl')).sort()).toEqual(['profiles%7Edev.json.jsonl', 'profiles~dev.json.jsonl']);
+    await cp.close();
+  });
+
+  it('a journal an older version kept under the shared name is carried over by the next save', async () => {
+    const { dir, cp } = await open({ backupOnWrite: false });
+    // As an older version wrote it: `a~b.json` flattened to `a~b.json` (now `a%7Eb.json`).
+    await writeFile(path.join(dir, 'a~b.json'), '{"v":1}\n');
+    const line = { v: 1, at: '2026-01-01T00:00:00.000Z', by: 'user', sha256: sha256('{"v":1}\n'), size: 8, op: 'save' };
+    await mkdir(path.join(dir, 'history'), { recursive: true });
+    await writeFile(path.join(dir, 'history', 'a~b.json.jsonl'), `${JSON.stringify(line)}\n`);
+    expect((await cp.history('a~b.json')).map((v) => v.version)).toEqual([1]);
+    await cp.saveConfig({ v: 2 }, 'a~b.json');
+    expect((await cp.history('a~b.json')).map((v) => v.version)).toEqual([2, 1]);
+    expect(await readdir(path.join(dir, 'history'))).toEqual(expect.arrayContaining(['a%7Eb.json.jsonl']));
+    expect(await readdir(path.join(dir, 'history'))).not.toContain('a~b.json.jsonl');
+    await cp.close();
+  });
+
+  it('the backup of a~b.json is restorable by id, also after its record was lost', async () => {
+    const { dir, cp } = await open();
+    await cp.saveConfig({ v: 1 }, 'a~b.json');
+    await cp.saveConfig({ v: 2 }, 'a~b.json');
+    await cp.close();
+    await rm(path.join(dir, 'backups', 'index.jsonl'));
+    const again = new ConfigPersistence({ baseDir: dir, schemaDir: dir });
+    const [backup] = await again.listBackups('a~b.json');
+    expect(backup).toMatchObject({ file: 'a~b.json' });
+    await again.restoreBackup(backup!.id);
+    expect(await again.loadConfig('a~b.json')).toEqual({ v: 1 });
+    await again.close();
   });
 });
 

@@ -95,6 +95,8 @@ interface Plan {
   backups: BackupInfo[];
   journals: Array<{ key: string; journal: Journal; op: AppendOp; lines: JournalLine[] }>;
   indexLines: IndexLine[];
+  /** Journals under their pre-injective names, linked to today's: removed after the change. */
+  movedJournals: string[];
 }
 
 /** Plans, commits and records a changeset; the caller holds the lock of every file in it. */
@@ -102,7 +104,7 @@ export async function commitChangeset(ctx: Context, cs: Changeset): Promise<Chan
   const plan = await planChangeset(ctx, cs);
   const retention = plan.backups.length > 0 ? await recordBackups(ctx, plan) : undefined;
   const unneeded = takeUnneeded(ctx, cs.files.flatMap((f) => [f.next?.sha256, f.old?.sha256]));
-  const cleanup = withRemovals(retention?.cleanup, unneeded);
+  const cleanup = withRemovals(retention?.cleanup, [...unneeded, ...plan.movedJournals]);
   announce(ctx, cs.files);
   await ctx.storage.commit({
     expect: fences(cs.files),
@@ -111,7 +113,10 @@ export async function commitChangeset(ctx: Context, cs: Changeset): Promise<Chan
     ...(cleanup ? { cleanup } : {}),
     after: [auditLine(cs, plan.files)],
   });
-  for (const j of plan.journals) rememberAppend(ctx, j.key, j.journal, j.op.data, j.lines);
+  for (const j of plan.journals) {
+    rememberAppend(ctx, j.key, j.journal, j.op.data, j.lines);
+    delete j.journal.from; // carried over to today's name
+  }
   for (const f of cs.files) ctx.ownWrites.landed(f.key, f.next?.sha256 ?? '', f.next?.bytes);
   // A name may now resolve to another file (`current` to a new `current.yaml`, or to nothing).
   if (cs.files.some((f) => !f.old || !f.next)) ctx.state.keys.clear();
@@ -121,7 +126,7 @@ export async function commitChangeset(ctx: Context, cs: Changeset): Promise<Chan
 }
 
 async function planChangeset(ctx: Context, cs: Changeset): Promise<Plan> {
-  const plan: Plan = { prepare: [...(cs.prepare ?? [])], changes: [], files: [], backups: [...(cs.taken ?? [])], journals: [], indexLines: [] };
+  const plan: Plan = { prepare: [...(cs.prepare ?? [])], changes: [], files: [], backups: [...(cs.taken ?? [])], journals: [], indexLines: [], movedJournals: [] };
   for (const file of cs.files) {
     const backup = file.old && file.backup ? await planFileBackup(ctx, cs, file, plan) : undefined;
     const version = file.journal ? planFileVersion(cs, file, file.journal, backup, plan) : undefined;
@@ -157,6 +162,12 @@ function planFileVersion(cs: Changeset, file: FileChange, journal: Journal, back
     ...(backup ? { backupId: backup.id } : {}),
     now: cs.now,
   });
+  // A journal under its pre-injective name: linked to today's name first (the append then extends
+  // the same journal), the old name removed once the change is visible.
+  if (journal.from) {
+    plan.prepare.push({ type: 'copy', from: journal.from, to: journalKey(file.key), ifMissing: true });
+    plan.movedJournals.push(journal.from);
+  }
   for (const op of planned.ops) {
     // The backup just planned holds the old content: no history object until it is removed (it
     // then becomes the object, see keepsHistory), one link and one directory fsync fewer.

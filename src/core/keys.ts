@@ -70,12 +70,25 @@ export async function profileKey(ctx: Context, name: string): Promise<string> {
   return (await findExisting(ctx, PROFILES_DIR, name)) ?? `${PROFILES_DIR}/${name}.${await defaultExtension(ctx)}`;
 }
 
-/** A key flattened into one safe name (`profiles/dev.yaml` → `profiles~dev.yaml`), for backup ids and journals. */
+/**
+ * A key flattened into one safe name (`profiles/dev.yaml` → `profiles~dev.yaml`), for backup ids and
+ * journals. Injective: a `~` or `%` of the name itself is escaped first (`%7E`, `%25`), so the
+ * top-level file `profiles~dev.yaml` (→ `profiles%7Edev.yaml`) never shares the bookkeeping of the
+ * profile `profiles/dev.yaml`.
+ */
 export function flattenKey(key: string): string {
-  return key.replace(/\//g, '~');
+  return key.replace(/[%~]/g, (c) => (c === '%' ? '%25' : '%7E')).replace(/\//g, '~');
 }
 
 /** Inverse of {@link flattenKey}. */
 export function unflattenKey(flat: string): string {
-  return flat.replace(/~/g, '/');
+  return flat.replace(/~/g, '/').replace(/%(25|7E)/g, (_, code: string) => (code === '25' ? '%' : '~'));
+}
+
+/**
+ * How versions before the injective {@link flattenKey} flattened a key (`/` → `~` only), for the
+ * journals they left: the same as today's unless the name holds a `~` or `%`.
+ */
+export function legacyFlattenKey(key: string): string {
+  return key.replace(/\//g, '~');
 }

@@ -15,7 +15,7 @@
  * change that never landed; the next save records the file's real content as an `external` version.
  */
 import type { Context } from '../core/context.js';
-import { flattenKey, unflattenKey } from '../core/keys.js';
+import { flattenKey, legacyFlattenKey, PROFILES_DIR, unflattenKey } from '../core/keys.js';
 import type { BackupInfo, ChangedBy, VersionInfo } from '../types.js';
 import type { AppendOp, CopyOp } from '../storage/types.js';
 
@@ -45,6 +45,8 @@ export interface Journal {
   size: number;
   /** The text does not end with a newline (a torn append): the next append must start a new line. */
   torn?: boolean;
+  /** Read from the journal an older version named differently (see legacyJournalKey); moved on the next change. */
+  from?: string;
 }
 
 /** What the writer knows about the newest recorded version of a file. */
@@ -82,13 +84,33 @@ export function objectKey(sha: string): string {
 export async function readJournal(ctx: Context, key: string): Promise<Journal> {
   const jkey = journalKey(key);
   const perCtx = ctx.state.journals;
-  const stat = await ctx.storage.stat(jkey);
+  let stat = await ctx.storage.stat(jkey);
+  let from: string | undefined;
+  const legacy = stat ? undefined : legacyJournalKey(key);
+  if (legacy) {
+    stat = await ctx.storage.stat(legacy);
+    if (stat) from = legacy;
+  }
   const cached = perCtx.get(key);
-  if (cached && cached.size === (stat?.size ?? 0)) return cached;
-  const bytes = stat ? await ctx.storage.read(jkey) : undefined;
+  if (cached && cached.size === (stat?.size ?? 0) && cached.from === from) return cached;
+  const bytes = stat ? await ctx.storage.read(from ?? jkey) : undefined;
   const journal = parseJournal(bytes ? Buffer.from(bytes).toString('utf8') : '');
+  if (from) journal.from = from;
   perCtx.set(key, journal);
   return journal;
+}
+
+/**
+ * The journal a version before the injective names kept for `key`, when its name differs from
+ * today's (the name holds a `~` or `%`) and it is this key's: `history/profiles~x.jsonl` was shared
+ * by the profile `profiles/x` and a top-level file named `profiles~x`, and stays the profile's. The
+ * next change of the file carries it over (changeset.ts), so history goes on where it was.
+ */
+function legacyJournalKey(key: string): string | undefined {
+  const legacy = `${HISTORY_DIR}/${legacyFlattenKey(key)}.jsonl`;
+  if (legacy === journalKey(key)) return undefined;
+  if (!key.startsWith(`${PROFILES_DIR}/`) && legacy.startsWith(`${HISTORY_DIR}/${PROFILES_DIR}~`)) return undefined;
+  return legacy;
 }
 
 /** Parses journal text; never throws (damage is reported in `badLines`). */
