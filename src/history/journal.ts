@@ -210,7 +210,7 @@ export function planVersion(plan: VersionPlan): { ops: Array<AppendOp | CopyOp>;
   lines.push(line);
   // After a torn tail, start on a new line so the fragment cannot swallow this version.
   const text = `${plan.journal.torn ? '\n' : ''}${lines.map((l) => `${JSON.stringify(l)}\n`).join('')}`;
-  ops.push({ type: 'append', key: journalKey(plan.key), data: Buffer.from(text) });
+  ops.push({ type: 'append', key: journalKey(plan.key), data: Buffer.from(text), ofChange: true });
   return { ops, version, lines };
 }
 

@@ -89,6 +89,12 @@ export interface AppendOp {
    * A backend whose commits are durable as a whole (a replicated transaction) treats all three alike.
    */
   sync?: AppendSync;
+  /**
+   * The record describes this commit's change and belongs to it alone (a file's history line): if
+   * the commit fails before its change is visible, the record must not remain. Backends with
+   * transactions get this for free; the local one takes the append back.
+   */
+  ofChange?: boolean;
 }
 
 /** See {@link AppendOp.sync}. */

@@ -266,8 +266,14 @@ export async function sweep(c: SweepCase): Promise<SweepStats> {
         stats.rejected++;
         expect(run.result.code, `${what}: ${JSON.stringify(run.result)}`).toBe('E_IO');
         expect(run.result.syscallCode, what).toBe(errno);
-        if (call.index < visible.index) expect(allOld, `${what}: failed before the change, yet targets changed`).toBe(true);
-        else expect(allOld || allNew, `${what}: neither all old nor all new`).toBe(true);
+        if (call.index < visible.index) {
+          expect(allOld, `${what}: failed before the change, yet targets changed`).toBe(true);
+          // History records only what happened: no version line for the change that failed.
+          for (const t of c.targets) {
+            const journal = path.join('history', `${t.replace(/\//g, '~')}.jsonl`);
+            expect(same(readOrUndefined(path.join(runDir, journal)), readOrUndefined(path.join(c.template, journal))), `${what}: ${journal} gained a version of a change that never happened`).toBe(true);
+          }
+        } else expect(allOld || allNew, `${what}: neither all old nor all new`).toBe(true);
       }
       expect(findTemps(runDir), `${what}: temp files left`).toEqual([]);
       await assertUsable(runDir, c.work);

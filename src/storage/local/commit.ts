@@ -28,6 +28,10 @@ interface Run {
   readonly started: Array<Promise<void>>;
   /** The key being written, for the error message. */
   current: string;
+  /** A file's own journals appended before the change (history lines): taken back if it never becomes visible. */
+  readonly history: OpenJournal[];
+  /** The change is visible (from here on a failure leaves old or new, never undone). */
+  visible: boolean;
 }
 
 /** What the engine works with, owned by the {@link LocalStorage} that composes it. */
@@ -48,7 +52,7 @@ export class CommitEngine {
   /** Applies `commit` durably (see Storage.commit); `E_IO` leaves the old content and no temp file. */
   async commit(commit: Commit): Promise<void> {
     await this.p.intents.recover();
-    const run: Run = { sync: this.p.durable && commit.sync !== false, temps: new Map(), journals: [], dirs: new Set(), seen: new Map(), started: [], current: '' };
+    const run: Run = { sync: this.p.durable && commit.sync !== false, temps: new Map(), journals: [], dirs: new Set(), seen: new Map(), started: [], current: '', history: [], visible: false };
     try {
       // The journals written after the change (the audit log) are checked now: a link leading
       // outside must refuse the commit before anything is visible, not after (a caller would then
@@ -62,10 +66,14 @@ export class CommitEngine {
       run.current = changes.length === 1 ? changeKey(changes[0]!) : '(several files)';
       if (changes.length === 1) await this.applySingle(changes[0]!, run.temps, run.dirs);
       else if (changes.length > 1) await this.p.intents.applyAll(changes, run.temps, run.dirs);
+      run.visible = true;
       await this.finish(commit, run);
     } catch (err) {
       await Promise.allSettled(run.started); // a temp file is closed only once its fsync has returned
       for (const temp of run.temps.values()) temp.discard();
+      // Nothing became visible: the history lines written for it are taken back (a line that cannot
+      // be is left; the next save of the file records the file as it is).
+      if (!run.visible) await Promise.allSettled(run.history.map((journal) => journal.undo()));
       throw ioError('write', this.p.describe(run.current || '.'), err);
     } finally {
       for (const journal of run.journals) journal.close(); // close errors after sync are not data errors
@@ -111,6 +119,7 @@ export class CommitEngine {
         const journal = await this.append(this.p.paths.resolve(op.key), op.data, run.seen);
         run.journals.push(journal);
         before.push(journal);
+        if (op.ofChange) run.history.push(journal);
       }
     }
     run.current = puts.length === 1 ? puts[0]!.key : run.current;
@@ -316,7 +325,7 @@ function changeKey(op: Change): string {
  * one fsync per journal (a save's audit line and its retention line, for instance).
  */
 export function mergeAppends(ops: ReadonlyArray<PutOp | CopyOp | AppendOp>): AppendOp[] {
-  const byKey = new Map<string, { parts: Uint8Array[]; sync: AppendSync }>();
+  const byKey = new Map<string, { parts: Uint8Array[]; sync: AppendSync; ofChange: boolean }>();
   for (const op of ops) {
     if (op.type !== 'append') continue;
     const level = op.sync ?? 'commit';
@@ -325,9 +334,16 @@ export function mergeAppends(ops: ReadonlyArray<PutOp | CopyOp | AppendOp>): App
       joined.parts.push(op.data);
       // One fsync persists every part: the strictest part decides.
       if (SYNC_RANK[level] > SYNC_RANK[joined.sync]) joined.sync = level;
-    } else byKey.set(op.key, { parts: [op.data], sync: level });
+      joined.ofChange &&= op.ofChange === true; // taken back only if every part may be
+    } else byKey.set(op.key, { parts: [op.data], sync: level, ofChange: op.ofChange === true });
   }
-  return [...byKey].map(([key, { parts, sync }]) => ({ type: 'append', key, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts), sync }));
+  return [...byKey].map(([key, { parts, sync, ofChange }]) => ({
+    type: 'append',
+    key,
+    data: parts.length === 1 ? parts[0]! : Buffer.concat(parts),
+    sync,
+    ...(ofChange ? { ofChange } : {}),
+  }));
 }
 
 const SYNC_RANK: Record<AppendSync, number> = { lazy: 0, soon: 1, commit: 2 };

@@ -16,7 +16,7 @@
  * loop is never blocked for longer than one such call; waiting for the disk happens off-thread.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsync, openSync, promises as fs, read, readSync, statSync, unlinkSync, write, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsync, ftruncateSync, openSync, promises as fs, read, readSync, statSync, unlinkSync, write, writeSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -222,6 +222,12 @@ export async function syncDirectories(dirs: Iterable<string>): Promise<void> {
 export interface OpenJournal {
   /** fsync; issued together with the other syncs of a commit (they share one journal commit on ext4). */
   sync(): Promise<void>;
+  /**
+   * Takes the append back (truncates to the length before it, then fsyncs): for a commit that
+   * failed before its change became visible, so history never records what did not happen.
+   * Only for journals no other writer appends to meanwhile (a file's own, under its lock).
+   */
+  undo(): Promise<void>;
   /** Closes; errors after a successful sync are not data errors. */
   close(): void;
 }
@@ -233,13 +239,25 @@ export interface OpenJournal {
 export async function appendUnsynced(file: string, data: Uint8Array, noFollow = false): Promise<OpenJournal> {
   // O_APPEND: concurrent appenders (other processes) never overwrite each other's lines.
   const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | (noFollow ? constants.O_NOFOLLOW : 0), 0o600);
+  let before: number;
   try {
+    before = fstatSync(fd).size;
     await writeAllFd(fd, data, null);
   } catch (err) {
     closeQuietly(fd);
     throw err;
   }
-  return { sync: () => syncFd(fd), close: () => closeQuietly(fd) };
+  return {
+    sync: () => syncFd(fd),
+    undo: async () => {
+      // Only while nothing was appended after this line (a writer that took over a lost lock):
+      // truncating then would take its line too; a line left behind is what a crash leaves anyway.
+      if (fstatSync(fd).size !== before + data.byteLength) return;
+      ftruncateSync(fd, before);
+      await syncFd(fd);
+    },
+    close: () => closeQuietly(fd),
+  };
 }
 
 /**
