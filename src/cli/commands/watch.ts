@@ -76,9 +76,8 @@ function print(rt: Runtime, what: Record<string, unknown>, label: string, change
 /**
  * Resolves on the first SIGINT or SIGTERM, or when nobody reads the output any more (`watch | head
  * -3`); a second signal exits at once (130). The handlers stay
- * installed until the process ends: removing them inside the signal would leave proper-lockfile's
- * signal-exit hook as the only listener, and it then re-raises the signal and kills the process
- * before the watch is closed.
+ * installed until the process ends, so a signal that arrives while the watch closes cannot end the
+ * process before it is closed.
  */
 function untilInterrupted(closed: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
