@@ -160,10 +160,10 @@ function applyLine(view: IndexView, line: IndexLine): void {
   view.records.set(info.id, info);
   let list = view.byFile.get(info.file);
   if (!list) view.byFile.set(info.file, (list = []));
-  // Appends arrive in time order almost always: insert from the end.
-  let i = list.length;
-  while (i > 0 && compareOldestFirst(list[i - 1]!, info) > 0) i--;
-  list.splice(i, 0, info);
+  // Record order is the order the backups were taken in (a file's records are appended under its
+  // lock): retention and listings follow it, not `createdAt`, which a clock stepped back would
+  // turn around (the two newest backups removed, older ones kept).
+  list.push(info);
 }
 
 /** The public record: only the fields of {@link BackupInfo}, in a stable order. */
@@ -183,8 +183,8 @@ function toInfo(raw: BackupInfo): BackupInfo {
   return info;
 }
 
-/** Oldest first: by time, then by id (ids of one file in one millisecond sort by their sequence). */
-export function compareOldestFirst(a: BackupInfo, b: BackupInfo): number {
+/** Oldest first by time, then by id: only for backups without a record, whose order is unknown. */
+function compareOldestFirst(a: BackupInfo, b: BackupInfo): number {
   if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? -1 : 1;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
@@ -242,7 +242,7 @@ export function needsCompaction(view: IndexView): boolean {
 export async function compactIndex(ctx: Context): Promise<IndexView> {
   forgetIndex(ctx);
   const view = await loadIndex(ctx);
-  const live = [...view.records.values()].sort(compareOldestFirst);
+  const live = [...view.records.values()]; // in record order, which is the order they were taken in
   const text = live.map((info) => `${JSON.stringify({ op: 'add', ...info })}\n`).join('');
   await ctx.storage.commit({ changes: [{ type: 'put', key: BACKUP_INDEX, data: Buffer.from(text), mode: 0o600 }] });
   forgetIndex(ctx);
@@ -272,8 +272,10 @@ export async function reconcile(ctx: Context): Promise<ReconciledIndex> {
     const info = await recoverRecord(ctx, name);
     if (info) recovered.push(info);
   }
-  backups.push(...recovered);
-  backups.sort((a, b) => compareOldestFirst(b, a));
+  // Newest first: the recorded ones in reverse record order, then those without a record (their
+  // place among the others is unknown), by the time in their names.
+  backups.reverse();
+  backups.push(...recovered.sort((a, b) => compareOldestFirst(b, a)));
   return { backups, vanished, recovered, sizes };
 }
 
