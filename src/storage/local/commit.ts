@@ -116,7 +116,7 @@ export class CommitEngine {
           continue;
         }
         run.current = op.key;
-        const journal = await this.append(this.p.paths.resolve(op.key), op.data, run.seen);
+        const journal = await this.append(this.p.paths.resolve(op.key), op.data, run.seen, op.ofChange === true);
         run.journals.push(journal);
         before.push(journal);
         if (op.ofChange) run.history.push(journal);
@@ -177,14 +177,14 @@ export class CommitEngine {
   }
 
   /** Appends to a journal inside the root (see appendUnsynced). */
-  private async append(file: string, data: Uint8Array, seen: Checked): Promise<OpenJournal> {
+  private async append(file: string, data: Uint8Array, seen: Checked, ownLine = false): Promise<OpenJournal> {
     await this.p.paths.ensureParent(file, seen, false);
     try {
-      return await appendUnsynced(file, data, true); // O_NOFOLLOW: a plain journal needs no lstat first
+      return await appendUnsynced(file, data, true, ownLine); // O_NOFOLLOW: a plain journal needs no lstat first
     } catch (err) {
       if (!isErrno(err, 'ELOOP')) throw err;
       this.p.paths.checkInside(file, seen); // a link: followed only when it stays inside
-      return appendUnsynced(file, data);
+      return appendUnsynced(file, data, false, ownLine);
     }
   }
 

@@ -236,14 +236,18 @@ export interface OpenJournal {
  * Appends to a journal and returns it open and unsynced, so the caller can fsync it in parallel
  * with other work.
  */
-export async function appendUnsynced(file: string, data: Uint8Array, noFollow = false): Promise<OpenJournal> {
+export async function appendUnsynced(file: string, data: Uint8Array, noFollow = false, ownLine = false): Promise<OpenJournal> {
   // O_APPEND: concurrent appenders (other processes) never overwrite each other's lines.
   const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | (noFollow ? constants.O_NOFOLLOW : 0), 0o600);
-  let before: number;
+  let before: number | undefined;
   try {
     before = fstatSync(fd).size;
     await writeAllFd(fd, data, null);
   } catch (err) {
+    // A line of its own (`ownLine`: nobody else appends here meanwhile) that failed half written
+    // is taken back, so the journal is as before; a shared journal keeps the torn tail its
+    // readers skip.
+    if (ownLine && before !== undefined) takeBack(file, fd, before);
     closeQuietly(fd);
     throw err;
   }
@@ -253,11 +257,26 @@ export async function appendUnsynced(file: string, data: Uint8Array, noFollow = 
       // Only while nothing was appended after this line (a writer that took over a lost lock):
       // truncating then would take its line too; a line left behind is what a crash leaves anyway.
       if (fstatSync(fd).size !== before + data.byteLength) return;
+      if (before === 0) {
+        // It held nothing before (most likely this append created it): gone again, as it was.
+        unlinkSync(file);
+        return;
+      }
       ftruncateSync(fd, before);
       await syncFd(fd);
     },
     close: () => closeQuietly(fd),
   };
+}
+
+/** Truncates a journal back to `before` bytes (removed when it was empty); best effort. */
+function takeBack(file: string, fd: number, before: number): void {
+  try {
+    if (before === 0) unlinkSync(file);
+    else ftruncateSync(fd, before);
+  } catch {
+    // left as it is: readers skip a torn tail, and verify reports it
+  }
 }
 
 /**
