@@ -22,10 +22,10 @@ export { jsonCodec, yamlCodec } from './codecs/index.js';
 export { mergeDocuments, diffDocuments, getPath, setPath, deletePath, hasPath } from './document/tree.js';
 export type * from './types.js';
 
-// Profiles and Configuration (src/profiles/profiles.ts, src/api/configuration.ts)
+// Profiles and Configuration (src/profiles/chain.ts, src/profiles/profiles.ts, src/api/configuration.ts)
 export { Configuration, PROFILE_ENV } from './api/configuration.js';
 export type { ConfigurationSaveOptions } from './api/configuration.js';
-export { ProfileCycleError, PROFILE_META_KEY } from './profiles/profiles.js';
+export { ProfileCycleError, PROFILE_META_KEY } from './profiles/chain.js';
 export { ACTIVE_PROFILE_KEY } from './profiles/active.js';
 export { parseEnvValue } from './api/env.js';
 

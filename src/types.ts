@@ -271,7 +271,7 @@ export interface ProfileInfo {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Profiles and Configuration (src/profiles/profiles.ts, src/api/configuration.ts)
+// Profiles and Configuration (src/profiles/chain.ts, src/profiles/profiles.ts, src/api/configuration.ts)
 // ---------------------------------------------------------------------------------------------
 
 /** A deep partial of a config type: what a profile or an override may hold. */

@@ -24,7 +24,6 @@ import { ConflictError, StaleError } from '../errors.js';
 import { PROFILES_DIR, profileKey } from '../core/keys.js';
 import {
   assertNoDependants,
-  assertProfile,
   copyProfile as copyProfileDocument,
   copyTargetKey,
   deleteProfile as deleteProfileDocument,
@@ -33,6 +32,7 @@ import {
   profileExists as profileFileExists,
   saveProfile as saveProfileDocument,
 } from '../profiles/profiles.js';
+import { assertProfile } from '../profiles/chain.js';
 import type {
   AutoBackupOptions,
   BackupInfo,

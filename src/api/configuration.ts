@@ -44,8 +44,8 @@ import { schemaDeclaresString } from '../schema/paths.js';
 import { ClosedError, InvalidNameError, ValidationError } from '../errors.js';
 import { fileLayer, mappingOf, mergeLayers, probeOrder, runAsync, runSync, validateLayers, type Found, type Layer, type Resolution } from './layers.js';
 import { parseDotPath } from '../core/names.js';
-import { assertProfile, profileLayer, resolveChain } from '../profiles/profiles.js';
-import { watchLayerFiles, type LayerWatch, type ReadDocument } from '../watch/watch.js';
+import { assertProfile, profileLayer, resolveChain } from '../profiles/chain.js';
+import { watchLayerFiles, type LayerWatch, type ReadDocument } from '../watch/layers.js';
 import type {
   ActiveProfileSource,
   Change,
@@ -450,7 +450,7 @@ export class Configuration<T = Record<string, unknown>> {
   }
 
   // ------------------------------------------------------------------------------------------
-  // Hot reload (src/watch/watch.ts) — `watch: true` plugs in here
+  // Hot reload (src/watch/layers.ts) — `watch: true` plugs in here
   // ------------------------------------------------------------------------------------------
 
   /**
@@ -461,7 +461,7 @@ export class Configuration<T = Record<string, unknown>> {
    * `this.ctx.closers` so `close()` releases every handle.
    */
   private async watchLayers(): Promise<void> {
-    // One watch over every file of the stack (src/watch/watch.ts); it registers its stop in ctx.closers.
+    // One watch over every file of the stack (src/watch/layers.ts); it registers its stop in ctx.closers.
     // Reloads read the watch's settled content, so a half-written layer file is never merged.
     this.layerWatch = await watchLayerFiles(this.ctx, {
       keys: () => this.sources.flatMap((source) => (source.key === undefined ? [] : [source.key])),

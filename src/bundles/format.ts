@@ -16,7 +16,7 @@ import { assertDepth, cloneDocument, isPlainObject } from '../document/tree.js';
 import { ChecksumError, InvalidNameError, ParseError, ValidationError } from '../errors.js';
 import { PROFILES_DIR } from '../core/keys.js';
 import { assertFileName } from '../core/names.js';
-import { assertProfile } from '../profiles/profiles.js';
+import { assertProfile } from '../profiles/chain.js';
 import { readUserFile } from '../storage/local/files.js';
 import type { Bundle, BundleItem } from '../types.js';
 

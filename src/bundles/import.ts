@@ -21,7 +21,7 @@ import { ConfigPersistenceError, TooLargeError, ValidationError } from '../error
 import { findExisting, PROFILES_DIR } from '../core/keys.js';
 import { readJournal } from '../history/journal.js';
 import { mergeLayers, runAsync, validateLayers } from '../api/layers.js';
-import { PROFILE_META_KEY, profileLayer, resolveProfileLayers } from '../profiles/profiles.js';
+import { PROFILE_META_KEY, profileLayer, resolveProfileLayers } from '../profiles/chain.js';
 import { configAndProfileKeys } from '../backups/snapshots.js';
 import type { BackupInfo, BundleItem, ImportedItem, ImportOptions, ImportReport } from '../types.js';
 import { baseName, checkItemName, dirOf, keyOf, stripExtension, type CheckedBundle } from './format.js';

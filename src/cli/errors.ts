@@ -54,7 +54,7 @@ function hintFor(err: ConfigPersistenceError, context: ReportContext): string | 
       if (err.file?.endsWith(SETTINGS_FILE)) return 'fix the syntax at the position shown: the file is plain JSON';
       return 'fix the syntax at the position shown, or bring back a good copy with `config-persistence backup list` and `backup restore <id>`';
     case 'E_VALIDATION':
-      // A ProfileCycleError (src/profiles/profiles.ts) carries its chain; importing the class would load the library for --help.
+      // A ProfileCycleError (src/profiles/chain.ts) carries its chain; importing the class would load the library for --help.
       if (isCycle(err)) return `remove one \`extends\` link of the cycle (${err.chain.slice(0, -1).map((n) => `profiles/${n}`).join(', ')})${unchanged}`;
       if (err.file?.endsWith(SETTINGS_FILE)) return 'correct the settings listed above: every process on this directory reads them';
       return `correct the values listed above${unchanged}`;
