@@ -1,11 +1,13 @@
 /**
  * `ConfigPersistence`: the public class. It composes the feature modules and holds little logic of
  * its own: name resolution, queueing and locking, then a call into the module that owns the verb.
+ * The verbs with more than a call (saves and updates, profiles, backups, bundle import) live in
+ * per-feature facades over the `Store`: api/documents.ts, api/profiles.ts, api/backups.ts,
+ * api/bundles.ts.
  */
 import type { Context } from '../core/context.js';
-import { SNAPSHOT_LOCK, STORE, Store } from './store.js';
-import { cloneDocument } from '../document/tree.js';
-import { loadDocument, readDocument, removeDocument, validateDocument, writeDocument, type WriteMeta } from '../changeset/documents.js';
+import { STORE, Store } from './store.js';
+import { loadDocument } from '../changeset/documents.js';
 import { watchDocument } from '../watch/watch.js';
 import type { WatchEvent, WatchHandle, WatchOptions } from '../types.js';
 import type { ConfigPersistenceOptions, SaveOptions, SaveResult } from '../types.js';
@@ -19,20 +21,8 @@ import type {
   ProfileInfo,
   SaveProfileOptions,
 } from '../types.js';
-import { ACTIVE_PROFILE_KEY, readActiveProfile, writeActiveProfile } from '../profiles/active.js';
-import { ConflictError, StaleError } from '../errors.js';
-import { PROFILES_DIR, profileKey } from '../core/keys.js';
-import {
-  assertNoDependants,
-  copyProfile as copyProfileDocument,
-  copyTargetKey,
-  deleteProfile as deleteProfileDocument,
-  listProfiles as listProfileDocuments,
-  loadProfile as loadProfileDocument,
-  profileExists as profileFileExists,
-  saveProfile as saveProfileDocument,
-} from '../profiles/profiles.js';
-import { assertProfile } from '../profiles/chain.js';
+import { readActiveProfile } from '../profiles/active.js';
+import { listProfiles as listProfileDocuments, loadProfile as loadProfileDocument, profileExists as profileFileExists } from '../profiles/profiles.js';
 import type {
   AutoBackupOptions,
   BackupInfo,
@@ -46,20 +36,17 @@ import type {
   Stats,
   VersionInfo,
 } from '../types.js';
-import * as autoBackup from '../backups/auto-backup.js';
-import { SNAPSHOT_FILE } from '../backups/records.js';
-import * as backups from '../backups/backups.js';
-import * as restore from '../backups/restore.js';
 import * as retention from '../backups/retention.js';
-import * as snapshots from '../backups/snapshots.js';
 import { collectStats } from '../integrity/stats.js';
 import * as integrity from '../integrity/integrity.js';
 import type { RepairOptions, RepairReport, VerifyResult } from '../types.js';
-import * as bundleFormat from '../bundles/format.js';
 import * as bundleExport from '../bundles/export.js';
-import * as bundleImport from '../bundles/import.js';
 import type { Bundle, BundleSelection, BundleWriteResult, ImportOptions, ImportReport } from '../types.js';
 import * as versions from '../history/versions.js';
+import * as documentOps from './documents.js';
+import * as profileOps from './profiles.js';
+import * as backupOps from './backups.js';
+import * as bundleOps from './bundles.js';
 
 /**
  * Keeps an application's configuration in plain JSON/YAML files under `baseDir` and never loses or
@@ -109,19 +96,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   saveConfig(data: T, file?: string, opts: SaveOptions = {}): Promise<SaveResult> {
     this.s.assertOpen('ConfigPersistence');
-    // Snapshot now: the caller may change `data` as soon as this returns.
-    const snapshot = cloneDocument(data);
-    const meta: WriteMeta = {
-      changedBy: opts.changedBy ?? 'user',
-      operation: 'save',
-      ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
-      ...(opts.ifVersion !== undefined ? { ifVersion: opts.ifVersion } : {}),
-    };
-    // A conditional save must be checked against exactly the state before it: never merge it.
-    return this.s.enqueue(file, opts.ifVersion === undefined ? 'coalesce' : 'exclusive', (key) => {
-      validateDocument(this.ctx, key, snapshot);
-      return () => this.s.withLock(key, () => writeDocument(this.ctx, key, snapshot, meta));
-    });
+    return documentOps.saveConfig<T>(this.s, data, file, opts);
   }
 
   /** Reads, parses and validates `file` (default `current.*`), with schema defaults filled in. */
@@ -133,15 +108,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   /** Deletes `file` after backing it up (the backup id is in the audit log and `listBackups`). */
   deleteConfig(file: string, opts: SaveOptions = {}): Promise<void> {
     this.s.assertOpen('ConfigPersistence');
-    return this.s.enqueue(file, 'exclusive', (key) => async () => {
-      await this.s.withLock(key, () =>
-        removeDocument(this.ctx, key, {
-          changedBy: opts.changedBy ?? 'user',
-          ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
-          ...(opts.ifVersion !== undefined ? { ifVersion: opts.ifVersion } : {}),
-        }),
-      );
-    });
+    return documentOps.deleteConfig(this.s, file, opts);
   }
 
   /**
@@ -150,23 +117,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   update(file: string | undefined, fn: (current: T | undefined) => T | Promise<T>, opts: Omit<SaveOptions, 'ifVersion'> = {}): Promise<SaveResult> {
     this.s.assertOpen('ConfigPersistence');
-    return this.s.enqueue(file, 'exclusive', (key) => () =>
-      this.s.withLock(key, () =>
-        retryStale(this.ctx.storage.describe(key), async () => {
-          const current = await readDocument<T>(this.ctx, key);
-          const next = await fn(current ? cloneDocument(current.data) : undefined);
-          const snapshot = cloneDocument(next);
-          validateDocument(this.ctx, key, snapshot);
-          return writeDocument(this.ctx, key, snapshot, {
-            changedBy: opts.changedBy ?? 'user',
-            operation: 'update',
-            ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
-            // The commit is fenced by what `fn` saw, not by the state at the end of the stall.
-            basedOn: current ? current.revision : null,
-          });
-        }),
-      ),
-    );
+    return documentOps.update<T>(this.s, file, fn, opts);
   }
 
   /** Stops watchers and timers and waits for queued writes. The instance cannot be used afterwards. */
@@ -186,12 +137,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   async saveProfile(name: string, data: DeepPartial<T>, opts: SaveProfileOptions = {}): Promise<SaveResult> {
     this.s.assertOpen('ConfigPersistence');
-    const profile = assertProfile(name, (ext) => this.ctx.codecs.knows(ext));
-    const snapshot = cloneDocument(data) as unknown;
-    const options = { ...opts };
-    return this.s.enqueue(`${PROFILES_DIR}/${profile}`, 'exclusive', (key) => () =>
-      this.s.withLock(key, () => saveProfileDocument(this.ctx, key, profile, snapshot, options)),
-    );
+    return profileOps.saveProfile<T>(this.s, name, data, opts);
   }
 
   /**
@@ -216,15 +162,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   async deleteProfile(name: string, opts: DeleteProfileOptions = {}): Promise<void> {
     this.s.assertOpen('ConfigPersistence');
-    const profile = assertProfile(name, (ext) => this.ctx.codecs.knows(ext));
-    const options = { ...opts };
-    await this.s.enqueue(`${PROFILES_DIR}/${profile}`, 'exclusive', (key) => () =>
-      this.s.withLock(key, async () => {
-        const active = await readActiveProfile(this.ctx);
-        await deleteProfileDocument(this.ctx, key, profile, options, active);
-        if (active === profile) await this.s.queue.exclusive(ACTIVE_PROFILE_KEY, () => this.s.withLock(ACTIVE_PROFILE_KEY, () => writeActiveProfile(this.ctx, undefined, options.changedBy)));
-      }),
-    );
+    return profileOps.deleteProfile(this.s, name, opts);
   }
 
   /** Whether profile `name` exists (in any format). Invalid names are `E_INVALID_NAME`, not `false`. */
@@ -239,7 +177,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   async copyProfile(from: string, to: string, opts: CopyProfileOptions = {}): Promise<SaveResult> {
     this.s.assertOpen('ConfigPersistence');
-    return this.copyOrRename(from, to, { ...opts }, 'copy');
+    return profileOps.copyOrRename(this.s, from, to, { ...opts }, 'copy');
   }
 
   /**
@@ -249,7 +187,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   async renameProfile(from: string, to: string, opts: CopyProfileOptions = {}): Promise<SaveResult> {
     this.s.assertOpen('ConfigPersistence');
-    return this.copyOrRename(from, to, { ...opts }, 'rename');
+    return profileOps.copyOrRename(this.s, from, to, { ...opts }, 'rename');
   }
 
   /** The profile last chosen with `setActiveProfile` / `Configuration#useProfile` (persisted), if any. */
@@ -264,39 +202,9 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   async setActiveProfile(name: string | null, opts: { changedBy?: ChangedBy } = {}): Promise<void> {
     this.s.assertOpen('ConfigPersistence');
-    const profile = name === null ? undefined : assertProfile(name, (ext) => this.ctx.codecs.knows(ext));
-    if (profile !== undefined) await loadProfileDocument(this.ctx, profile, true);
-    await this.s.queue.exclusive(ACTIVE_PROFILE_KEY, () => this.s.withLock(ACTIVE_PROFILE_KEY, () => writeActiveProfile(this.ctx, profile, opts.changedBy)));
+    return profileOps.setActiveProfile(this.s, name, opts);
   }
 
-  private copyOrRename(from: string, to: string, opts: CopyProfileOptions, operation: 'copy' | 'rename'): Promise<SaveResult> {
-    const knows = (ext: string): boolean => this.ctx.codecs.knows(ext);
-    const source = assertProfile(from, knows);
-    const target = assertProfile(to, knows);
-    if (source === target) {
-      return Promise.reject(new ConflictError(`Cannot ${operation} profile "${source}" onto itself; choose another name.`));
-    }
-    return this.s.enqueue(`${PROFILES_DIR}/${target}`, 'exclusive', () => async () => {
-      const fromKey = await profileKey(this.ctx, source);
-      const toKey = await copyTargetKey(this.ctx, target, fromKey);
-      // Both files are locked, in a fixed order so two opposite renames cannot deadlock.
-      const [first, second] = [fromKey, toKey].sort();
-      const result = await this.s.withLock(first!, () =>
-        this.s.withLock(second!, async () => {
-          if (operation === 'rename') await assertNoDependants(this.ctx, source, this.ctx.storage.describe(fromKey));
-          const saved = await copyProfileDocument(this.ctx, { name: source, key: fromKey }, { name: target, key: toKey }, opts, operation);
-          if (operation === 'rename') {
-            await removeDocument(this.ctx, fromKey, { changedBy: opts.changedBy ?? 'user', operation: 'rename', details: { to: toKey }, ...(opts.reason !== undefined ? { reason: opts.reason } : {}) });
-            if ((await readActiveProfile(this.ctx)) === source) {
-              await this.s.withLock(ACTIVE_PROFILE_KEY, () => writeActiveProfile(this.ctx, target, opts.changedBy));
-            }
-          }
-          return saved;
-        }),
-      );
-      return result;
-    });
-  }
 
   // ------------------------------------------------------------------------------------------
   // Backups and snapshots (src/backups/backups.ts, src/backups/snapshots.ts) — section owned by the backups work
@@ -308,14 +216,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   createBackup(file: string | undefined, opts: BackupOptions = {}): Promise<BackupInfo> {
     this.s.assertOpen('ConfigPersistence');
-    const options = { ...opts };
-    return this.s.enqueue(file, 'exclusive', (key) => () =>
-      this.s.withLock(key, async () => {
-        const info = await backups.createBackup(this.ctx, key, options);
-        await retention.applyRetention(this.ctx, key);
-        return info;
-      }),
-    );
+    return backupOps.createBackup(this.s, file, opts);
   }
 
   /**
@@ -324,17 +225,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   async createSnapshot(opts: SnapshotOptions = {}): Promise<BackupInfo> {
     this.s.assertOpen('ConfigPersistence');
-    const scope = opts.scope ? [...opts.scope] : undefined;
-    await this.s.settle();
-    const keys = scope ? await snapshots.scopeKeys(this.ctx, scope) : await snapshots.configAndProfileKeys(this.ctx);
-    return this.s.withSnapshotLocks(
-      async () => keys,
-      async () => {
-        const info = await snapshots.createSnapshot(this.ctx, keys, scope ? keys : 'all', { ...(opts.label !== undefined ? { label: opts.label } : {}) });
-        await retention.applyRetention(this.ctx, SNAPSHOT_FILE);
-        return info;
-      },
-    );
+    return backupOps.createSnapshot(this.s, opts);
   }
 
   /**
@@ -344,8 +235,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   async listBackups(file?: string): Promise<BackupInfo[]> {
     this.s.assertOpen('ConfigPersistence');
-    if (file === undefined) return backups.listBackups(this.ctx);
-    return backups.listBackups(this.ctx, backups.backupsOf(file, file === SNAPSHOT_FILE ? file : await this.s.keyFor(file)));
+    return backupOps.listBackups(this.s, file);
   }
 
   /**
@@ -356,27 +246,13 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   async restoreBackup(id: string, opts: ChangeOptions = {}): Promise<RestoreResult> {
     this.s.assertOpen('ConfigPersistence');
-    const actor = { ...opts };
-    const info = await backups.findBackup(this.ctx, id);
-    if (info.kind !== 'snapshot') {
-      return this.s.enqueue(info.file, 'exclusive', (key) => () => this.s.withLock(key, () => restore.restoreFileBackup(this.ctx, { ...info, file: key }, actor)));
-    }
-    const doc = await snapshots.readSnapshot(this.ctx, info); // verified before anything is locked or written
-    await this.s.settle();
-    return this.s.withSnapshotLocks(
-      () => snapshots.restoreTargets(this.ctx, doc),
-      async (targets) => {
-        const { result } = await snapshots.restoreSnapshot(this.ctx, info, doc, targets, actor);
-        return result;
-      },
-    );
+    return backupOps.restoreBackup(this.s, id, opts);
   }
 
   /** Deletes backup `id` (`E_INVALID_NAME` for anything that is not a plain id, `E_NOT_FOUND` for an unknown one). */
   async deleteBackup(id: string): Promise<BackupInfo> {
     this.s.assertOpen('ConfigPersistence');
-    const info = await backups.findBackup(this.ctx, id);
-    return this.s.withLock(info.kind === 'snapshot' ? SNAPSHOT_LOCK : info.file, () => backups.deleteBackup(this.ctx, id));
+    return backupOps.deleteBackup(this.s, id);
   }
 
   /**
@@ -396,10 +272,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   startAutoBackup(opts: AutoBackupOptions): () => Promise<void> {
     this.s.assertOpen('ConfigPersistence');
-    return autoBackup.startAutoBackup(this.ctx, { ...opts }, {
-      onFile: (key, fn) => this.s.enqueue(key, 'exclusive', () => () => this.s.withLock(key, fn)),
-      onFiles: (keys, fn) => this.s.withSnapshotLocks(async () => keys, fn),
-    });
+    return backupOps.startAutoBackup(this.s, opts);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -470,40 +343,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   async importBundle(source: Bundle | string, opts: ImportOptions = {}): Promise<ImportReport> {
     this.s.assertOpen('ConfigPersistence');
-    const options = { ...opts };
-    const checked = await bundleFormat.readBundle(this.ctx, source);
-    if (options.dryRun) return (await bundleImport.planImport(this.ctx, checked, options)).report;
-    await this.s.settle();
-    return this.s.withSnapshotLocks(
-      // The keys the plan writes and, when it overwrites, every config and profile (an overwrite
-      // may break a child, which validation reads); re-planned until the set is stable, then once more inside.
-      async () => {
-        const writes = (await bundleImport.planImport(this.ctx, checked, options, false)).writes;
-        const others = bundleImport.touchesOthers(writes) ? await snapshots.configAndProfileKeys(this.ctx) : [];
-        return [...new Set([...others, ...writes.map((w) => w.key)])];
-      },
-      async (locked) => {
-        const plan = await bundleImport.planImport(this.ctx, checked, options);
-        const unlocked = plan.writes.filter((w) => !locked.includes(w.key));
-        if (unlocked.length > 0) {
-          throw new ConflictError(`${unlocked.map((w) => this.ctx.storage.describe(w.key)).join(', ')} appeared while the import was starting; nothing was imported. Run the import again.`);
-        }
-        const keys = plan.writes.map((w) => w.key);
-        return bundleImport.commitImport(this.ctx, checked, plan, options, {
-          // Of what the import writes, so restoring it undoes exactly the import (created files
-          // are in its scope and are removed again), at a cost that does not grow with the directory.
-          snapshot: async () => {
-            const info = await snapshots.createSnapshot(this.ctx, keys, keys, {
-              trigger: 'pre-import',
-              changedBy: options.changedBy ?? 'user',
-              reason: `before importing ${checked.label}`,
-            });
-            await retention.applyRetention(this.ctx, SNAPSHOT_FILE);
-            return info;
-          },
-        });
-      },
-    );
+    return bundleOps.importBundle(this.s, source, opts);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -558,22 +398,5 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   async watch(file: string | undefined, listener: (event: WatchEvent<T>) => void | Promise<void>, opts: WatchOptions = {}): Promise<WatchHandle> {
     this.s.assertOpen('ConfigPersistence');
     return watchDocument<T>(this.ctx, await this.s.keyFor(file), listener, opts);
-  }
-}
-
-/** How often `update()` runs its function again after another writer moved the file on. */
-const STALE_RETRIES = 5;
-
-/** Runs a read-modify-write again on `StaleError`, a bounded number of times, then fails with `E_CONFLICT`. */
-async function retryStale<R>(display: string, attempt: () => Promise<R>): Promise<R> {
-  for (let n = 1; ; n++) {
-    try {
-      return await attempt();
-    } catch (err) {
-      if (!(err instanceof StaleError)) throw err;
-      if (n >= STALE_RETRIES) {
-        throw new ConflictError(`${display} kept changing under update() (${STALE_RETRIES} attempts, each overtaken by another writer); nothing was written. Retry later.`, display);
-      }
-    }
   }
 }

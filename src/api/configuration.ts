@@ -20,32 +20,22 @@
  *   cross-process lock), so edits made meanwhile by a human or another process are kept.
  */
 import { envPrefixOf } from '../core/settings.js';
-import { ACTIVE_PROFILE_KEY, readActiveProfile, readActiveProfileSync, writeActiveProfile } from '../profiles/active.js';
+import { readActiveProfile, readActiveProfileSync } from '../profiles/active.js';
 import { ConfigPersistence } from './config-persistence.js';
 import { STORE, type Store } from './store.js';
 import type { Context } from '../core/context.js';
-import {
-  assertDepth,
-  cloneDocument,
-  deepEqual,
-  deepFreeze,
-  deletePath,
-  diffDocuments,
-  getPath,
-  hasPath,
-  isPlainObject,
-  mergeDocuments,
-  safeSet,
-  setPath,
-} from '../document/tree.js';
-import { readDocument, writeDocument, type WriteMeta } from '../changeset/documents.js';
-import { applyEnv, envDocument, readEnv, type AppliedEnv, type EnvEntry, type EnvTyping } from './env.js';
-import { schemaDeclaresString } from '../schema/paths.js';
+import { assertDepth, diffDocuments, getPath, hasPath } from '../document/tree.js';
+import { readDocument, type WriteMeta } from '../changeset/documents.js';
+import { readEnv, type EnvEntry } from './env.js';
 import { ClosedError, InvalidNameError, ValidationError } from '../errors.js';
-import { fileLayer, mappingOf, mergeLayers, probeOrder, runAsync, runSync, validateLayers, type Found, type Layer, type Resolution } from './layers.js';
+import { mappingOf, probeOrder, runAsync, runSync, type Layer } from './layers.js';
 import { parseDotPath } from '../core/names.js';
-import { assertProfile, profileLayer, resolveChain } from '../profiles/chain.js';
+import { assertProfile } from '../profiles/chain.js';
 import { watchLayerFiles, type LayerWatch, type ReadDocument } from '../watch/layers.js';
+import { explicitProfile, resolveStack, storeOptions, type Stack } from './configuration-sources.js';
+import { assertValidWithoutEnv, buildState, currentFound, explainValue, layerInfos, type State, type Touched } from './configuration-state.js';
+import { reportError, type Listener } from './configuration-events.js';
+import { jsonProblem, overlayWithDelete, overlayWithSet, persistActiveProfile, rebase, writeCurrent } from './configuration-edits.js';
 import type {
   ActiveProfileSource,
   Change,
@@ -54,18 +44,15 @@ import type {
   ConfigurationChangeEvent,
   ConfigurationChangeSource,
   ConfigurationOptions,
-  ConfigPersistenceOptions,
   DeepPartial,
   DeepReadonly,
   LayerInfo,
   PathValue,
   SaveResult,
   ValueExplanation,
-  ValueSource,
 } from '../types.js';
 
-/** The environment variable that chooses the active profile. */
-export const PROFILE_ENV = 'CONFIG_PROFILE';
+export { PROFILE_ENV } from './configuration-sources.js';
 
 /** Options of `Configuration#save`. */
 export interface ConfigurationSaveOptions {
@@ -73,52 +60,7 @@ export interface ConfigurationSaveOptions {
   reason?: string;
 }
 
-/**
- * Rewrites `current.*` under its queue and cross-process lock: `build` gets the file as it is now
- * and returns the document to write (or `undefined` to write nothing).
- */
-function writeCurrent(store: Store, build: (fresh: Found) => Record<string, unknown> | undefined, meta: WriteMeta): Promise<{ result: SaveResult; found: Found } | undefined> {
-  return store.enqueue(undefined, 'exclusive', (key) => () =>
-    store.withLock(key, async () => {
-      const before = await readDocument(store.ctx, key);
-      const data = build(before ? { key, doc: before } : { key });
-      if (data === undefined) return undefined;
-      const result = await writeDocument(store.ctx, key, data, meta);
-      const after = await readDocument(store.ctx, key);
-      return { result, found: after ? { key, doc: after } : { key } };
-    }),
-  );
-}
 
-/** Persists the active-profile choice, in call order and under its lock. */
-function persistActiveProfile(store: Store, profile: string | undefined, changedBy: ChangedBy | undefined): Promise<void> {
-  return store.queue.exclusive(ACTIVE_PROFILE_KEY, () => store.withLock(ACTIVE_PROFILE_KEY, () => writeActiveProfile(store.ctx, profile, changedBy)));
-}
-
-/** What one resolution of the files read. */
-interface Stack {
-  lower: Layer[];
-  current: Found;
-}
-
-/** Everything the instance shows, swapped as a whole so readers never see half an update. */
-interface State<T> {
-  profile: string | undefined;
-  source: ActiveProfileSource;
-  lower: Layer[];
-  current: { key: string; file: string; text?: string; exists: boolean };
-  /** `current.*` as it will be saved: the file's data plus unsaved `set`/`delete`. */
-  overlay: Record<string, unknown>;
-  applied: AppliedEnv[];
-  data: DeepReadonly<T>;
-}
-
-interface Touched {
-  segments: string[];
-  seq: number;
-}
-
-type Listener<E> = { fn: (event: E) => void };
 
 /**
  * The effective configuration of an application: layers merged, validated, with typed access,
@@ -231,16 +173,7 @@ export class Configuration<T = Record<string, unknown>> {
 
   /** The files (and the environment) that make up the configuration, lowest first. */
   get sources(): LayerInfo[] {
-    const st = this.state;
-    const infos: LayerInfo[] = st.lower.map((layer) => {
-      const info: LayerInfo = { layer: layer.kind, file: layer.file, exists: layer.exists };
-      if (layer.key !== undefined) info.key = layer.key;
-      if (layer.profile !== undefined) info.profile = layer.profile;
-      return info;
-    });
-    infos.push({ layer: 'current', key: st.current.key, file: st.current.file, exists: st.current.exists });
-    if (st.applied.length > 0) infos.push({ layer: 'env', file: 'environment', exists: true });
-    return infos;
+    return layerInfos(this.state);
   }
 
   /** The value at a dot path (`server.port`, `allowedOrigins.0`), or `fallback` when there is none. */
@@ -268,12 +201,8 @@ export class Configuration<T = Record<string, unknown>> {
     const segments = parseDotPath(path);
     if (segments.length === 0) throw new InvalidNameError('set() needs a path such as "server.port"; set the top-level keys one by one.');
     this.assertValue(value, path);
-    const st = this.state;
-    const base = mergeLayers(st.lower);
-    const view = mergeDocuments(base, st.overlay);
-    const unit = unitOf(view, segments);
-    const target = unit.length === segments.length ? cloneDocument(value) : getPath(setPath(view, segments, value), unit);
-    this.change(prune(setPath(st.overlay, unit, target), unit, base), unit, 'set');
+    const edit = overlayWithSet(this.state.lower, this.state.overlay, segments, value);
+    this.change(edit.overlay, edit.unit, 'set');
   }
 
   /**
@@ -285,17 +214,9 @@ export class Configuration<T = Record<string, unknown>> {
     this.assertOpen();
     const segments = parseDotPath(path);
     if (segments.length === 0) throw new InvalidNameError('delete() needs a path such as "server.port".');
-    const st = this.state;
-    const base = mergeLayers(st.lower);
-    const view = mergeDocuments(base, st.overlay);
-    const unit = unitOf(view, segments);
-    if (unit.length === segments.length) {
-      if (!hasPath(st.overlay, segments)) return false;
-      this.change(dropEmptyParents(deletePath(st.overlay, segments), segments), unit, 'delete');
-      return true;
-    }
-    if (!hasPath(view, segments)) return false;
-    this.change(prune(setPath(st.overlay, unit, getPath(deletePath(view, segments), unit)), unit, base), unit, 'delete');
+    const edit = overlayWithDelete(this.state.lower, this.state.overlay, segments);
+    if (!edit) return false;
+    this.change(edit.overlay, edit.unit, 'delete');
     return true;
   }
 
@@ -375,48 +296,7 @@ export class Configuration<T = Record<string, unknown>> {
    * environment variable) and every other layer that holds a value there, highest first.
    */
   explain(path: string): ValueExplanation {
-    const segments = parseDotPath(path);
-    const st = this.state;
-    const found = hasPath(st.data, segments);
-    const value = getPath(st.data, segments);
-    const candidates: Array<{ source: Omit<ValueSource, 'value'>; data: unknown; key?: string; text?: string }> = [];
-    for (const a of [...st.applied].reverse()) candidates.push({ source: { layer: 'env', variable: a.variable }, data: setPath({}, a.path, a.value) });
-    const unsaved = [...this.pending.values()].some((t) => startsWith(segments, t.segments) || startsWith(t.segments, segments));
-    candidates.push({
-      source: { layer: 'current', file: st.current.file, ...(unsaved ? { unsaved: true } : {}) },
-      data: st.overlay,
-      key: st.current.key,
-      ...(st.current.text !== undefined && !unsaved ? { text: st.current.text } : {}),
-    });
-    for (const layer of [...st.lower].reverse()) {
-      candidates.push({
-        source: { layer: layer.kind === 'profile' ? 'profile' : 'default', file: layer.file, ...(layer.profile !== undefined ? { profile: layer.profile } : {}) },
-        data: layer.data,
-        ...(layer.key !== undefined ? { key: layer.key } : {}),
-        ...(layer.text !== undefined ? { text: layer.text } : {}),
-      });
-    }
-    const layers: ValueSource[] = [];
-    let blocked = false;
-    for (const c of candidates) {
-      const relation = relationOf(c.data, segments);
-      if (relation === 'blocks' && layers.length === 0) blocked = true;
-      if (relation !== 'has') continue;
-      const source: ValueSource = { ...c.source, value: cloneDocument(getPath(c.data, segments)) };
-      const position = c.key !== undefined && c.text !== undefined ? this.ctx.codecs.locate(c.key, c.text, segments) : undefined;
-      if (position) {
-        source.line = position.line;
-        source.column = position.column;
-      }
-      layers.push(source);
-    }
-    const result: ValueExplanation = { path, found, value: cloneDocument(value), layers };
-    if (found && layers.length > 0 && !blocked) result.source = layers[0]!;
-    else if (found) {
-      const schemaFile = this.ctx.schema.schemaFile;
-      result.source = { layer: 'schema', value: cloneDocument(value), ...(schemaFile !== undefined ? { file: schemaFile } : {}) };
-    }
-    return result;
+    return explainValue(this.ctx, this.state, this.pending.values(), path);
   }
 
   /**
@@ -480,20 +360,7 @@ export class Configuration<T = Record<string, unknown>> {
 
   /** Merges and validates a candidate state; throws (changing nothing) when it is invalid. */
   private build(stack: Stack, profile: string | undefined, source: ActiveProfileSource, overlay: Record<string, unknown>): State<T> {
-    const current = { key: stack.current.key, file: this.ctx.storage.describe(stack.current.key), exists: Boolean(stack.current.doc) } as State<T>['current'];
-    if (stack.current.doc) current.text = stack.current.doc.text;
-    const currentLayer: Layer = { kind: 'current', key: current.key, file: current.file, data: overlay, exists: current.exists };
-    if (current.text !== undefined) currentLayer.text = current.text;
-    const { data: merged, applied } = applyEnv(mergeLayers(stack.lower, overlay), this.env, envTyping(this.ctx));
-    const envLayer: Layer = {
-      kind: 'env',
-      file: 'environment',
-      data: envDocument(applied),
-      exists: applied.length > 0,
-      variables: applied.map((a) => ({ variable: a.variable, path: a.path })),
-    };
-    const valid = validateLayers(this.ctx, merged, [...stack.lower, currentLayer, envLayer], { applyDefaults: true });
-    return { profile, source, lower: stack.lower, current, overlay, applied, data: deepFreeze(valid) as DeepReadonly<T> };
+    return buildState<T>(this.ctx, this.env, stack, profile, source, overlay);
   }
 
   /**
@@ -502,10 +369,7 @@ export class Configuration<T = Record<string, unknown>> {
    * would point into is not written yet.
    */
   private assertValidWithoutEnv(lower: readonly Layer[], overlay: Record<string, unknown>): void {
-    if (this.env.length === 0) return;
-    const { key, file } = this.state.current;
-    const currentLayer: Layer = { kind: 'current', key, file, data: overlay, exists: true };
-    validateLayers(this.ctx, mergeLayers(lower, overlay), [...lower, currentLayer], { target: file, applyDefaults: true });
+    assertValidWithoutEnv(this.ctx, this.env, this.state.current, lower, overlay);
   }
 
   /** Applies an in-memory change of the `current.*` layer (validated first) and records the path. */
@@ -535,22 +399,7 @@ export class Configuration<T = Record<string, unknown>> {
 
   /** Hands an error to the `error` listeners; with none, throws it asynchronously (never swallowed). */
   private report(err: unknown): void {
-    const error = err instanceof Error ? err : new Error(String(err));
-    if (this.errorListeners.size === 0) {
-      process.nextTick(() => {
-        throw error;
-      });
-      return;
-    }
-    for (const listener of [...this.errorListeners]) {
-      try {
-        listener.fn(error);
-      } catch (thrown) {
-        process.nextTick(() => {
-          throw thrown;
-        });
-      }
-    }
+    reportError(this.errorListeners, err);
   }
 
   /** Runs async work (save, useProfile, reload) one at a time, in call order. */
@@ -575,141 +424,3 @@ export class Configuration<T = Record<string, unknown>> {
   }
 }
 
-/** The store's options: everything but the Configuration-only ones (the caller's object is not modified). */
-function storeOptions(options: ConfigurationOptions): ConfigPersistenceOptions {
-  const { profile: _profile, envPrefix: _envPrefix, env: _env, watch: _watch, ...rest } = options;
-  return rest;
-}
-
-/** The profile chosen by the option or `CONFIG_PROFILE`, if either says so. */
-/** Environment values for fields the schema declares strings stay the exact text (src/api/env.ts). */
-function envTyping(ctx: Context): EnvTyping {
-  return { isString: (path) => schemaDeclaresString(ctx.schema.document, path) };
-}
-
-function explicitProfile(ctx: Context, options: ConfigurationOptions, env: Readonly<Record<string, string | undefined>>): { profile: string | undefined; source: ActiveProfileSource } | undefined {
-  const knows = (ext: string): boolean => ctx.codecs.knows(ext);
-  if (options.profile === null) return { profile: undefined, source: 'option' };
-  if (options.profile !== undefined) return { profile: assertProfile(options.profile, knows), source: 'option' };
-  const fromEnv = env[PROFILE_ENV];
-  if (fromEnv === undefined || fromEnv === '') return undefined;
-  try {
-    return { profile: assertProfile(fromEnv, knows), source: 'env' };
-  } catch (err) {
-    throw new InvalidNameError(`${PROFILE_ENV}=${JSON.stringify(fromEnv)} is not a valid profile name: ${(err as Error).message}`);
-  }
-}
-
-const CHOSEN_BY: Record<ActiveProfileSource, string | undefined> = {
-  option: 'the `profile` option',
-  env: `the ${PROFILE_ENV} environment variable`,
-  persisted: `an earlier useProfile (saved in ${ACTIVE_PROFILE_KEY}; change it with \`config-persistence profile use <name>\`)`,
-  useProfile: 'useProfile',
-  none: undefined,
-};
-
-/** Reads the layer stack: `default.*`, the profile's chain, `current.*`. */
-function* resolveStack(ctx: Context, profile: string | undefined, source: ActiveProfileSource): Resolution<Stack> {
-  const base = fileLayer(ctx, 'default', yield { kind: 'file', base: 'default' });
-  const chosenBy = CHOSEN_BY[source];
-  const chain = profile === undefined ? [] : yield* resolveChain(ctx, profile, chosenBy === undefined ? {} : { chosenBy });
-  const current = yield { kind: 'file', base: 'current' };
-  mappingOf(ctx, current); // refuse a current.* that is not a mapping now, naming it
-  return { lower: [base, ...chain.map(profileLayer)], current };
-}
-
-function currentFound(st: State<unknown>): Found {
-  // Only key and text matter to build(): the data comes from the overlay.
-  if (st.current.text === undefined) return { key: st.current.key };
-  const text = st.current.text;
-  return { key: st.current.key, doc: { key: st.current.key, bytes: Buffer.from(text), text, data: null, sha256: '' } };
-}
-
-/**
- * The part of the overlay a change at `segments` replaces: the path itself, or the outermost list on
- * the way (lists replace as a whole, so an element cannot be overridden alone).
- */
-function unitOf(view: unknown, segments: string[]): string[] {
-  for (let i = 1; i < segments.length; i++) {
-    if (Array.isArray(getPath(view, segments.slice(0, i)))) return segments.slice(0, i);
-  }
-  return segments;
-}
-
-/** Drops the overlay's value at `unit` where it only repeats the layers below. */
-function prune(overlay: Record<string, unknown>, unit: string[], base: Record<string, unknown>): Record<string, unknown> {
-  if (!hasPath(base, unit)) return overlay;
-  const pruned = pruneValue(getPath(overlay, unit), getPath(base, unit));
-  if (pruned === undefined) return dropEmptyParents(deletePath(overlay, unit), unit);
-  return setPath(overlay, unit, pruned);
-}
-
-function pruneValue(over: unknown, below: unknown): unknown {
-  if (deepEqual(over, below)) return undefined;
-  if (!isPlainObject(over) || !isPlainObject(below)) return over;
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(over)) {
-    const kept = Object.hasOwn(below, key) ? pruneValue(over[key], below[key]) : over[key];
-    if (kept !== undefined) safeSet(out, key, kept);
-  }
-  return Object.keys(out).length > 0 ? out : undefined;
-}
-
-/** Removes objects left empty along `segments` by a removal (never the root). */
-function dropEmptyParents(doc: Record<string, unknown>, segments: string[]): Record<string, unknown> {
-  let out = doc;
-  for (let n = segments.length - 1; n >= 1; n--) {
-    const parent = segments.slice(0, n);
-    const node = getPath(out, parent);
-    if (!isPlainObject(node) || Object.keys(node).length > 0) break;
-    out = deletePath(out, parent);
-  }
-  return out;
-}
-
-/** Applies the touched paths of `mine` onto `fresh` (the file as it is now): set where `mine` has a value, removed where not. */
-function rebase(fresh: Record<string, unknown>, touched: Iterable<Touched>, mine: Record<string, unknown>): Record<string, unknown> {
-  let out = cloneDocument(fresh);
-  for (const { segments } of touched) {
-    if (hasPath(mine, segments)) out = setPath(out, segments, getPath(mine, segments));
-    else if (hasPath(out, segments)) out = dropEmptyParents(deletePath(out, segments), segments);
-  }
-  return out;
-}
-
-/** How a layer relates to a path: holds a value there, replaces a parent with a non-object (`blocks`), or neither. */
-function relationOf(data: unknown, segments: readonly string[]): 'has' | 'blocks' | 'none' {
-  let node = data;
-  for (let i = 0; i < segments.length; i++) {
-    if (node === null || typeof node !== 'object') return i === 0 ? 'none' : 'blocks';
-    if (!Object.hasOwn(node, segments[i]!)) return Array.isArray(node) && i > 0 ? 'blocks' : 'none';
-    node = (node as Record<string, unknown>)[segments[i]!];
-  }
-  return 'has';
-}
-
-function startsWith(path: readonly string[], prefix: readonly string[]): boolean {
-  return prefix.length <= path.length && prefix.every((s, i) => s === path[i]);
-}
-
-/** The first part of `value` a JSON/YAML document cannot hold, if any. */
-function jsonProblem(value: unknown, path = ''): { path: string; message: string } | undefined {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined;
-  if (typeof value === 'number') return Number.isFinite(value) ? undefined : { path, message: `${value} cannot be stored in a config file; use a finite number` };
-  if (value === undefined) return { path, message: 'undefined is not a value; use delete() to remove it, or null' };
-  if (Array.isArray(value)) {
-    for (const [i, item] of value.entries()) {
-      const problem = jsonProblem(item, path ? `${path}.${i}` : String(i));
-      if (problem) return problem;
-    }
-    return undefined;
-  }
-  if (isPlainObject(value)) {
-    for (const key of Object.keys(value)) {
-      const problem = jsonProblem(value[key], path ? `${path}.${key}` : key);
-      if (problem) return problem;
-    }
-    return undefined;
-  }
-  return { path, message: `a ${typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value} cannot be stored in a config file; use plain objects, lists, strings, numbers, booleans or null` };
-}

@@ -1,0 +1,51 @@
+/**
+ * The bundle import of `ConfigPersistence` over the `Store` (src/bundles/ does the work): planned,
+ * then committed all-or-nothing under the locks of every file it writes, after a `pre-import`
+ * snapshot.
+ */
+import { Store } from './store.js';
+import type { Bundle, ImportOptions, ImportReport } from '../types.js';
+import { ConflictError } from '../errors.js';
+import { SNAPSHOT_FILE } from '../backups/records.js';
+import * as retention from '../backups/retention.js';
+import * as snapshots from '../backups/snapshots.js';
+import * as bundleFormat from '../bundles/format.js';
+import * as bundleImport from '../bundles/import.js';
+
+/** The body of `ConfigPersistence#importBundle` (documented there), after its open check. */
+export async function importBundle(s: Store, source: Bundle | string, opts: ImportOptions): Promise<ImportReport> {
+  const options = { ...opts };
+  const checked = await bundleFormat.readBundle(s.ctx, source);
+  if (options.dryRun) return (await bundleImport.planImport(s.ctx, checked, options)).report;
+  await s.settle();
+  return s.withSnapshotLocks(
+    // The keys the plan writes and, when it overwrites, every config and profile (an overwrite
+    // may break a child, which validation reads); re-planned until the set is stable, then once more inside.
+    async () => {
+      const writes = (await bundleImport.planImport(s.ctx, checked, options, false)).writes;
+      const others = bundleImport.touchesOthers(writes) ? await snapshots.configAndProfileKeys(s.ctx) : [];
+      return [...new Set([...others, ...writes.map((w) => w.key)])];
+    },
+    async (locked) => {
+      const plan = await bundleImport.planImport(s.ctx, checked, options);
+      const unlocked = plan.writes.filter((w) => !locked.includes(w.key));
+      if (unlocked.length > 0) {
+        throw new ConflictError(`${unlocked.map((w) => s.ctx.storage.describe(w.key)).join(', ')} appeared while the import was starting; nothing was imported. Run the import again.`);
+      }
+      const keys = plan.writes.map((w) => w.key);
+      return bundleImport.commitImport(s.ctx, checked, plan, options, {
+        // Of what the import writes, so restoring it undoes exactly the import (created files
+        // are in its scope and are removed again), at a cost that does not grow with the directory.
+        snapshot: async () => {
+          const info = await snapshots.createSnapshot(s.ctx, keys, keys, {
+            trigger: 'pre-import',
+            changedBy: options.changedBy ?? 'user',
+            reason: `before importing ${checked.label}`,
+          });
+          await retention.applyRetention(s.ctx, SNAPSHOT_FILE);
+          return info;
+        },
+      });
+    },
+  );
+}

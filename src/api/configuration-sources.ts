@@ -1,0 +1,65 @@
+/**
+ * Where a `Configuration`'s layers come from: the store's options, the active profile chosen by the
+ * option or the environment, how environment values are typed, and the layer stack read from the
+ * files (`default.*`, the profile's chain, `current.*`).
+ */
+import { ACTIVE_PROFILE_KEY } from '../profiles/active.js';
+import type { Context } from '../core/context.js';
+import type { EnvTyping } from './env.js';
+import { schemaDeclaresString } from '../schema/paths.js';
+import { InvalidNameError } from '../errors.js';
+import { fileLayer, mappingOf, type Found, type Layer, type Resolution } from './layers.js';
+import { assertProfile, profileLayer, resolveChain } from '../profiles/chain.js';
+import type { ActiveProfileSource, ConfigurationOptions, ConfigPersistenceOptions } from '../types.js';
+
+/** The environment variable that chooses the active profile. */
+export const PROFILE_ENV = 'CONFIG_PROFILE';
+
+/** What one resolution of the files read. */
+export interface Stack {
+  lower: Layer[];
+  current: Found;
+}
+
+/** The store's options: everything but the Configuration-only ones (the caller's object is not modified). */
+export function storeOptions(options: ConfigurationOptions): ConfigPersistenceOptions {
+  const { profile: _profile, envPrefix: _envPrefix, env: _env, watch: _watch, ...rest } = options;
+  return rest;
+}
+
+/** Environment values for fields the schema declares strings stay the exact text (src/api/env.ts). */
+export function envTyping(ctx: Context): EnvTyping {
+  return { isString: (path) => schemaDeclaresString(ctx.schema.document, path) };
+}
+
+/** The profile chosen by the option or `CONFIG_PROFILE`, if either says so. */
+export function explicitProfile(ctx: Context, options: ConfigurationOptions, env: Readonly<Record<string, string | undefined>>): { profile: string | undefined; source: ActiveProfileSource } | undefined {
+  const knows = (ext: string): boolean => ctx.codecs.knows(ext);
+  if (options.profile === null) return { profile: undefined, source: 'option' };
+  if (options.profile !== undefined) return { profile: assertProfile(options.profile, knows), source: 'option' };
+  const fromEnv = env[PROFILE_ENV];
+  if (fromEnv === undefined || fromEnv === '') return undefined;
+  try {
+    return { profile: assertProfile(fromEnv, knows), source: 'env' };
+  } catch (err) {
+    throw new InvalidNameError(`${PROFILE_ENV}=${JSON.stringify(fromEnv)} is not a valid profile name: ${(err as Error).message}`);
+  }
+}
+
+const CHOSEN_BY: Record<ActiveProfileSource, string | undefined> = {
+  option: 'the `profile` option',
+  env: `the ${PROFILE_ENV} environment variable`,
+  persisted: `an earlier useProfile (saved in ${ACTIVE_PROFILE_KEY}; change it with \`config-persistence profile use <name>\`)`,
+  useProfile: 'useProfile',
+  none: undefined,
+};
+
+/** Reads the layer stack: `default.*`, the profile's chain, `current.*`. */
+export function* resolveStack(ctx: Context, profile: string | undefined, source: ActiveProfileSource): Resolution<Stack> {
+  const base = fileLayer(ctx, 'default', yield { kind: 'file', base: 'default' });
+  const chosenBy = CHOSEN_BY[source];
+  const chain = profile === undefined ? [] : yield* resolveChain(ctx, profile, chosenBy === undefined ? {} : { chosenBy });
+  const current = yield { kind: 'file', base: 'current' };
+  mappingOf(ctx, current); // refuse a current.* that is not a mapping now, naming it
+  return { lower: [base, ...chain.map(profileLayer)], current };
+}

@@ -1,0 +1,85 @@
+/**
+ * Public types of export bundles: selection, items, the bundle itself, writing and importing.
+ */
+import type { ChangedBy } from './options.js';
+
+/** What `exportBundle` / `writeBundle` include. Omit both for everything. */
+export interface BundleSelection {
+  /** Profile names, or `true` for every profile. */
+  profiles?: readonly string[] | boolean;
+  /** Config file names (`current`, `default.yaml`...), or `true` for every config. */
+  configs?: readonly string[] | boolean;
+}
+
+/** One file inside a bundle. */
+export interface BundleItem {
+  kind: 'config' | 'profile';
+  /** The name without extension (`current`, `production`). */
+  name: string;
+  /** The file format (extension): `yaml`, `json`... */
+  format: string;
+  /** The parsed document (a profile's includes its `$profile` block). */
+  data: unknown;
+  /** sha256 (hex) of `data` in canonical JSON (keys sorted, no whitespace). */
+  sha256: string;
+}
+
+/** An export bundle: one JSON document holding configs and profiles, with checksums. */
+export interface Bundle {
+  format: 'config-persistence-bundle';
+  /** Layout version of the bundle. */
+  version: number;
+  tool: { name: string; version: string };
+  /** ISO-8601 UTC. */
+  exportedAt: string;
+  itemCount: number;
+  items: BundleItem[];
+  /** sha256 (hex) of the canonical JSON of every other field of the bundle. */
+  checksum: string;
+}
+
+/** What `writeBundle` wrote. */
+export interface BundleWriteResult {
+  /** Absolute path of the bundle file. */
+  path: string;
+  itemCount: number;
+  checksum: string;
+  /** Bytes written. */
+  size: number;
+}
+
+/** Options of `importBundle`. */
+export interface ImportOptions {
+  /** What to do when a config or profile of the same name exists. Default `skip`. */
+  onConflict?: 'skip' | 'rename' | 'overwrite';
+  /** Return the plan; write nothing. */
+  dryRun?: boolean;
+  changedBy?: ChangedBy;
+  reason?: string;
+}
+
+/** One bundle item in an import report. */
+export interface ImportedItem {
+  kind: 'config' | 'profile';
+  /** The name it has (or would have) in the directory. */
+  name: string;
+  /** Its file, relative to the base directory. */
+  file: string;
+  /** For a renamed item: its name in the bundle. */
+  originalName?: string;
+  /** For a skipped item: `exists` (onConflict skip) or `identical` (same content already there). */
+  reason?: 'exists' | 'identical';
+  /** For an overwritten item: the backup of the content it replaced. */
+  backup?: string;
+}
+
+/** What an import did (or, in a dry run, would do). */
+export interface ImportReport {
+  dryRun: boolean;
+  created: ImportedItem[];
+  renamed: ImportedItem[];
+  overwritten: ImportedItem[];
+  skipped: ImportedItem[];
+  /** The `pre-import` snapshot taken before anything was written. */
+  snapshot?: string;
+}

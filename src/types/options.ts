@@ -1,0 +1,80 @@
+/**
+ * Public types of file formats (codecs) and the options of `new ConfigPersistence(options)`.
+ */
+import type { Storage } from '../storage/types.js';
+
+// ---------------------------------------------------------------------------------------------
+// Formats
+// ---------------------------------------------------------------------------------------------
+
+/** A 1-based position in a source file. */
+export interface SourcePosition {
+  line: number;
+  column: number;
+}
+
+/**
+ * A file format. Only `extensions`, `parse` and `stringify` are required for user codecs;
+ * built-in codecs also keep layout on edits and locate values for error messages.
+ */
+export interface Codec {
+  /** Lower-case extensions without the dot: `['toml']`. */
+  extensions: readonly string[];
+  /** Parses text; throw any error and it becomes `E_PARSE` with the file name. */
+  parse(text: string): unknown;
+  /**
+   * Serialises a document. When `previousText` is given, implementations should keep its layout
+   * (comments, key order, indentation) for the parts that did not change.
+   */
+  stringify(data: unknown, previousText?: string): string;
+  /**
+   * Finds where the entry at `path` is written in `text`, for messages: its key (`target: 'key'`,
+   * the default; the item itself in a list) or its value (`'value'`).
+   */
+  locate?(text: string, path: ReadonlyArray<string | number>, target?: 'key' | 'value'): SourcePosition | undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ConfigPersistence
+// ---------------------------------------------------------------------------------------------
+
+/** Who made a change. Any string is accepted; these are the conventional ones. */
+export type ChangedBy = 'user' | 'system' | 'optimizer' | 'external' | (string & {});
+
+/** Options of `new ConfigPersistence(options)`. All are optional. */
+export interface ConfigPersistenceOptions {
+  /** Directory holding everything; relative to the working directory unless absolute. Default `config`. */
+  baseDir?: string;
+  /** Format for names without a known extension and for the default `current.*`. Default `yaml` when a `default.yaml` exists, else `json`. */
+  defaultFormat?: 'json' | 'yaml';
+  /** A JSON Schema object, or a file name under `schemaDir`. Default: `schemas/config.schema.json` when present. */
+  schema?: object | string;
+  /** Directory of schema files. Default `schemas`. */
+  schemaDir?: string;
+  /** Backups kept per file. Default 10. */
+  maxBackups?: number;
+  /** Backups older than this are removed by retention. Default: no age limit. */
+  maxBackupAgeMs?: number;
+  /** Gzip backups. Default false. */
+  compressBackups?: boolean;
+  /** Back up the old content before every overwrite or delete. Default true. */
+  backupOnWrite?: boolean;
+  /** fsync files and directories before a write resolves. Default true. */
+  durable?: boolean;
+  /** Refuse files larger than this many bytes (`E_TOO_LARGE`). Default 10 MiB. */
+  maxFileBytes?: number;
+  /** Extra formats. */
+  codecs?: Codec[];
+  /** How long `update` and saves wait for another process's lock before `E_LOCKED` (ms). Default 10 000. */
+  lockTimeoutMs?: number;
+  /** Storage backend; default: the local directory `baseDir`. */
+  storage?: Storage;
+  /**
+   * Where compiled schema validators are kept between processes, so a cold start does not load or
+   * run the ajv compiler: a directory, or `false` for none. Default: env
+   * `CONFIG_PERSISTENCE_CACHE_DIR` (a directory, or `off`), else the user's cache directory
+   * (`~/.cache/config-persistence` on Linux). Files that are not the user's own, are writable by
+   * others, or fail their checksum are never run. Safe to delete at any time.
+   */
+  validatorCache?: string | false;
+}
