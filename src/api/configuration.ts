@@ -101,16 +101,9 @@ export class Configuration<T = Record<string, unknown>> {
   static async open<T = Record<string, unknown>>(options: ConfigurationOptions = {}): Promise<Configuration<T>> {
     const store = new ConfigPersistence<T>(storeOptions(options));
     try {
-      const ctx = store[STORE].ctx;
-      const env = options.env ?? process.env;
-      const envPrefix = envPrefixOf(ctx.settings, options.envPrefix);
-      const entries = envPrefix === undefined ? [] : readEnv(env, envPrefix);
+      const { ctx, env, entries } = opening(store, options);
       await ctx.schema.ready();
-      let choice = explicitProfile(ctx, options, env);
-      if (!choice) {
-        const persisted = await readActiveProfile(ctx);
-        choice = persisted === undefined ? { profile: undefined, source: 'none' } : { profile: persisted, source: 'persisted' };
-      }
+      const choice = explicitProfile(ctx, options, env) ?? persistedChoice(await readActiveProfile(ctx));
       const stack = await runAsync(ctx, resolveStack(ctx, choice.profile, choice.source));
       const config = new Configuration<T>(store, entries, stack, choice.profile, choice.source);
       if (options.watch) await config.watchLayers();
@@ -128,16 +121,9 @@ export class Configuration<T = Record<string, unknown>> {
   static openSync<T = Record<string, unknown>>(options: ConfigurationOptions = {}): Configuration<T> {
     const store = new ConfigPersistence<T>(storeOptions(options));
     try {
-      const ctx = store[STORE].ctx;
-      const env = options.env ?? process.env;
-      const envPrefix = envPrefixOf(ctx.settings, options.envPrefix);
-      const entries = envPrefix === undefined ? [] : readEnv(env, envPrefix);
+      const { ctx, env, entries } = opening(store, options);
       ctx.schema.readySync();
-      let choice = explicitProfile(ctx, options, env);
-      if (!choice) {
-        const persisted = readActiveProfileSync(ctx);
-        choice = persisted === undefined ? { profile: undefined, source: 'none' } : { profile: persisted, source: 'persisted' };
-      }
+      const choice = explicitProfile(ctx, options, env) ?? persistedChoice(readActiveProfileSync(ctx));
       const extensions = probeOrder((options.codecs ?? []).flatMap((c) => c.extensions));
       const stack = runSync(ctx, resolveStack(ctx, choice.profile, choice.source), extensions);
       const config = new Configuration<T>(store, entries, stack, choice.profile, choice.source);
@@ -424,3 +410,15 @@ export class Configuration<T = Record<string, unknown>> {
   }
 }
 
+/** What `open` and `openSync` start from: the store's context, the environment and its entries. */
+function opening<T>(store: ConfigPersistence<T>, options: ConfigurationOptions): { ctx: Context; env: NonNullable<ConfigurationOptions['env']>; entries: EnvEntry[] } {
+  const ctx = store[STORE].ctx;
+  const env = options.env ?? process.env;
+  const envPrefix = envPrefixOf(ctx.settings, options.envPrefix);
+  return { ctx, env, entries: envPrefix === undefined ? [] : readEnv(env, envPrefix) };
+}
+
+/** The profile choice when neither an option nor the environment made one. */
+function persistedChoice(persisted: string | undefined): { profile: string | undefined; source: ActiveProfileSource } {
+  return persisted === undefined ? { profile: undefined, source: 'none' } : { profile: persisted, source: 'persisted' };
+}
