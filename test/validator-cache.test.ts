@@ -14,7 +14,7 @@ import { ConfigPersistence } from '../src/index.js';
 import { formatsWithFastPaths, SIMPLE_URI } from '../src/schema/formats.js';
 import { requireDependency } from '../src/core/lazy-deps.js';
 import { compileSchema } from '../src/schema/compiler.js';
-import { CACHE_DIR_ENV, resolveCacheDir, ValidatorCache } from '../src/schema/cache.js';
+import { CACHE_DIR_ENV, resolveCacheDir, ValidatorCache } from '../src/storage/local/validator-cache.js';
 import { DIST, runNode, tempDir } from './helpers/tmp.js';
 
 /** A schema with formats, defaults (an object default too) and limits; `$comment` makes it unique per test. */

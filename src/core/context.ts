@@ -10,7 +10,7 @@ import { LocalStorage } from '../storage/local/local.js';
 import { SchemaValidator } from '../schema/validator.js';
 import type { ConfigPersistenceOptions } from '../types.js';
 import type { Storage } from '../storage/types.js';
-import { resolveCacheDir, ValidatorCache } from '../schema/cache.js';
+import { resolveCacheDir, ValidatorCache } from '../storage/local/validator-cache.js';
 import type { IndexView } from '../backups/records.js';
 import type { Journal } from '../history/journal.js';
 import { applySettings, readSettings, warnOverrides, type LoadedSettings } from './settings.js';

@@ -3,7 +3,7 @@
  *
  * Importing `yaml`, `jsonc-parser` and ajv costs tens of milliseconds each at startup, while an
  * application that opens a valid configuration needs none of them: js-yaml reads plain YAML, the
- * validator comes precompiled from the validator cache (src/schema/cache.ts), and environment
+ * validator comes precompiled from the validator cache (src/storage/local/validator-cache.ts), and environment
  * values are mostly plain scalars (src/api/env.ts). They are needed for positions in error messages,
  * YAML with anchors or tags, edits that keep comments, and compiling a schema.
  *

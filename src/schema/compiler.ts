@@ -1,7 +1,7 @@
 /**
  * Compiling a JSON Schema with ajv (draft 2020-12 + ajv-formats; draft-06/07 schemas are recognised
  * by their `$schema`), and ajv's standalone code for the compiled validator, which the validator
- * cache (src/schema/cache.ts) keeps on disk so later processes skip this module's work.
+ * cache (src/storage/local/validator-cache.ts) keeps on disk so later processes skip this module's work.
  *
  * ajv is loaded on the first compile of the process only (src/core/lazy-deps.ts): loading it and running
  * its compiler were most of a cold start.

@@ -1,7 +1,7 @@
 /**
  * JSON Schema validation (draft 2020-12 + formats; draft-07 schemas are recognised by their
  * `$schema`). Validators are compiled once per process (src/schema/compiler.ts) and kept in the
- * validator cache (src/schema/cache.ts), so a later process loads the compiled code instead of
+ * validator cache (src/storage/local/validator-cache.ts), so a later process loads the compiled code instead of
  * ajv; every violation is reported at once, with the file:line:column of the offending value.
  *
  * Defaults: `validate(..., { applyDefaults: true })` fills missing values from the schema's `default`
@@ -16,7 +16,7 @@ import { cloneDocument } from '../document/tree.js';
 import { ioError, isErrno, ParseError, ValidationError, type ValidationIssue } from '../errors.js';
 import { codeOptions, compileSchema, compilerVersions, draftOf } from './compiler.js';
 import type { SourcePosition } from '../types.js';
-import { cacheKey, noteUncacheable, type ValidatorCache } from './cache.js';
+import { cacheKey, noteUncacheable, type ValidatorCache } from '../storage/local/validator-cache.js';
 
 /** The schema used when none is configured, if the file exists in `schemaDir`. */
 export const DEFAULT_SCHEMA_FILE = 'config.schema.json';

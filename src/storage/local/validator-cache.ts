@@ -1,6 +1,8 @@
 /**
  * The validator cache: ajv's standalone code for each compiled schema, kept on disk so that a cold
  * start neither loads nor runs the ajv compiler (they were two thirds of `Configuration.open`).
+ * It lives beside the local backend because it is a directory of files on this machine (outside
+ * any store, whatever the storage is), and only storage modules touch the file system.
  *
  * Where (first that applies):
  *   1. the `validatorCache` option: a directory, or `false` for no cache;
@@ -42,9 +44,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { debuglog } from 'node:util';
 import type { ValidateFunction } from 'ajv';
-import { isErrno } from '../errors.js';
-import { formatsWithFastPaths } from './formats.js';
-import { packageVersion, requireDependency } from '../core/lazy-deps.js';
+import { isErrno } from '../../errors.js';
+import { formatsWithFastPaths } from '../../schema/formats.js';
+import { packageVersion, requireDependency } from '../../core/lazy-deps.js';
 
 /** Bumped when the file layout or the way code is generated changes. */
 const CACHE_FORMAT = 1;
