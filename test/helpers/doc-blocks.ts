@@ -196,10 +196,8 @@ export function slugOf(heading: string): string {
     .replace(/\s/g, '-');
 }
 
-/** The anchors of a Markdown file's headings (outside code blocks), duplicates numbered as GitHub does. */
-export function anchorsOf(markdown: string): Set<string> {
-  const anchors = new Set<string>();
-  const seen = new Map<string, number>();
+/** The lines of a Markdown file outside its fenced code blocks. */
+function* proseLines(markdown: string): Generator<string> {
   let fence: string | undefined;
   for (const line of markdown.split('\n')) {
     const open = FENCE.exec(line);
@@ -211,6 +209,15 @@ export function anchorsOf(markdown: string): Set<string> {
       fence = open[2];
       continue;
     }
+    yield line;
+  }
+}
+
+/** The anchors of a Markdown file's headings (outside code blocks), duplicates numbered as GitHub does. */
+export function anchorsOf(markdown: string): Set<string> {
+  const anchors = new Set<string>();
+  const seen = new Map<string, number>();
+  for (const line of proseLines(markdown)) {
     const heading = /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
     if (!heading) continue;
     const slug = slugOf(heading[1]!);
@@ -224,17 +231,7 @@ export function anchorsOf(markdown: string): Set<string> {
 /** The relative link targets of a Markdown file (outside code blocks and inline code). */
 export function linksOf(markdown: string): string[] {
   const links: string[] = [];
-  let fence: string | undefined;
-  for (const line of markdown.split('\n')) {
-    const open = FENCE.exec(line);
-    if (fence) {
-      if (isClose(line, fence)) fence = undefined;
-      continue;
-    }
-    if (open) {
-      fence = open[2];
-      continue;
-    }
+  for (const line of proseLines(markdown)) {
     const prose = line.replace(/`[^`]*`/g, '');
     for (const [, target] of prose.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)) {
       if (!/^(https?:|mailto:)/.test(target!)) links.push(target!);
