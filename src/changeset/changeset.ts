@@ -94,7 +94,6 @@ interface Plan {
   files: PlannedFile[];
   backups: BackupInfo[];
   journals: Array<{ key: string; journal: Journal; op: AppendOp; lines: JournalLine[] }>;
-  indexLines: IndexLine[];
   /** Journals under their pre-injective names, linked to today's: removed after the change. */
   movedJournals: string[];
 }
@@ -126,7 +125,7 @@ export async function commitChangeset(ctx: Context, cs: Changeset): Promise<Chan
 }
 
 async function planChangeset(ctx: Context, cs: Changeset): Promise<Plan> {
-  const plan: Plan = { prepare: [...(cs.prepare ?? [])], changes: [], files: [], backups: [...(cs.taken ?? [])], journals: [], indexLines: [], movedJournals: [] };
+  const plan: Plan = { prepare: [...(cs.prepare ?? [])], changes: [], files: [], backups: [...(cs.taken ?? [])], journals: [], movedJournals: [] };
   for (const file of cs.files) {
     const backup = file.old && file.backup ? await planFileBackup(ctx, cs, file, plan) : undefined;
     const version = file.journal ? planFileVersion(cs, file, file.journal, backup, plan) : undefined;
