@@ -76,6 +76,9 @@ export class Containment {
    */
   async ensureParent(file: string, seen?: Checked, final = true): Promise<void> {
     const dir = path.dirname(file);
+    // A directory made earlier may have been removed or renamed away since (`mv backups old`): one
+    // lstat, unless this commit has checked it already, says whether it must be made again.
+    if (this.checkedDirs.has(dir) && !seen?.has(dir) && !lstatSync(dir, { throwIfNoEntry: false })) this.checkedDirs.delete(dir);
     if (!this.checkedDirs.has(dir)) {
       this.checkInside(dir, seen); // before mkdir: never create directories through a link that escapes
       if (!seen?.has(dir)) seen?.set(dir, undefined); // missing until the mkdir below

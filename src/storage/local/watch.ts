@@ -17,6 +17,11 @@
  * - A directory that does not exist yet (a fresh base directory, no `profiles/` yet) is watched
  *   through its nearest existing ancestor until it appears; a watched directory that is removed is
  *   handed back to its ancestor the same way.
+ * - A directory is followed by its NAME, never by the inode it had: `mv profiles profiles.old`
+ *   moves the inotify watch away with the inode and reports no event for the files in it, so each
+ *   rebuild compares every watched directory's inode with the one it had, re-opens the watch of one
+ *   that is gone or was replaced, and pokes the keys in it (their reader then finds them missing,
+ *   or finds what the new directory holds).
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -49,6 +54,8 @@ class LocalKeyWatcher implements StorageWatcher {
   private dirs = new Set<string>();
   /** What chokidar watches: each directory, or its nearest existing ancestor while it is missing. */
   private roots = new Set<string>();
+  /** The inode (`dev:ino`) of each root when it was watched: a root renamed away or replaced has another. */
+  private rootIds = new Map<string, string>();
   /** Directories on the way from an ancestor root down to a missing directory: their creation matters. */
   private awaited = new Set<string>();
   /** Keys whose file is a symbolic link (Kubernetes ConfigMaps swap a `..data` link beside them). */
@@ -91,36 +98,51 @@ class LocalKeyWatcher implements StorageWatcher {
       if (this.closed) return;
       // The first build reports nothing: the caller reads the initial state once the watch is armed.
       const announce = this.instance !== undefined;
-      const before = new Set([...this.dirs].filter((dir) => this.roots.has(dir)));
-      const roots = new Set<string>();
+      const before = this.rootIds;
+      const roots = new Map<string, string>();
       const awaited = new Set<string>();
       for (const dir of this.dirs) {
         const root = await nearestExistingDirectory(dir);
-        roots.add(root);
-        for (let d = dir; d !== root && d !== path.dirname(d); d = path.dirname(d)) awaited.add(d);
+        roots.set(root.path, root.id);
+        for (let d = dir; d !== root.path && d !== path.dirname(d); d = path.dirname(d)) awaited.add(d);
       }
       this.awaited = awaited;
       this.linked = await symlinkedKeys(this.targets);
-      if (!this.instance || !sameSet(roots, this.roots)) {
-        const next = await this.open(roots);
+      const replaced = [...roots].some(([root, id]) => before.has(root) && before.get(root) !== id);
+      if (!this.instance || replaced || !sameSet(new Set(roots.keys()), this.roots)) {
+        // A replaced directory's old watch follows the old inode, and chokidar would hand the same
+        // handle to a new instance: close it first. The keys in it are poked below, once armed.
+        if (replaced) await this.closeInstance();
+        const next = await this.open(new Set(roots.keys()));
         if (this.closed) {
           await next.close();
           return;
         }
         const old = this.instance;
         this.instance = next;
-        this.roots = roots;
+        this.roots = new Set(roots.keys());
+        this.rootIds = roots;
         await old?.close();
       }
-      // A directory that just became watched may already hold the file (created together with it).
       if (!announce) return;
+      // A directory that just became watched may already hold the file (created together with it);
+      // one that stopped being watched (removed, renamed away) or was replaced took its files along
+      // without an event for each: their keys are checked again.
       for (const [file, key] of this.targets) {
         const dir = path.dirname(file);
-        if (this.roots.has(dir) && !before.has(dir)) this.onEvent({ type: 'change', key });
+        if (roots.get(dir) !== before.get(dir)) this.onEvent({ type: roots.has(dir) ? 'change' : 'remove', key });
       }
     };
     this.rebuilding = this.rebuilding.then(run).catch((err: unknown) => this.onError(ioError('watch', [...this.dirs].join(', '), err)));
     return this.rebuilding;
+  }
+
+  private async closeInstance(): Promise<void> {
+    const old = this.instance;
+    this.instance = undefined;
+    this.roots = new Set();
+    this.rootIds = new Map();
+    await old?.close();
   }
 
   /** Re-checks the directories soon (one pending check at a time). */
@@ -164,9 +186,11 @@ class LocalKeyWatcher implements StorageWatcher {
     const watched = details.watchedPath;
     // Only the directory watchers' events: a per-file watcher follows the old inode after a rename.
     if (watched === undefined || !roots.has(watched)) return;
-    if (!name) {
-      this.recheck(); // an event without a name: something happened to the directory itself
-      return;
+    // An event without a name, or with the directory's own name (inotify's IN_MOVE_SELF and
+    // IN_DELETE_SELF carry it): something happened to the directory itself.
+    if (!name || name === path.basename(watched)) {
+      this.recheck();
+      if (!name) return;
     }
     const full = path.join(watched, name);
     const key = this.targets.get(full);
@@ -185,14 +209,13 @@ class LocalKeyWatcher implements StorageWatcher {
   }
 }
 
-/** `dir` itself when it exists, else the closest ancestor that does. */
-async function nearestExistingDirectory(dir: string): Promise<string> {
+/** `dir` itself when it exists, else the closest ancestor that does; with its inode. */
+async function nearestExistingDirectory(dir: string): Promise<{ path: string; id: string }> {
   let current = dir;
   for (;;) {
     const stat = await fs.stat(current).catch(() => undefined); // missing or unreadable: go up
-    if (stat?.isDirectory()) return current;
     const parent = path.dirname(current);
-    if (parent === current) return current;
+    if (stat?.isDirectory() || parent === current) return { path: current, id: stat ? `${stat.dev}:${stat.ino}` : '' };
     current = parent;
   }
 }
