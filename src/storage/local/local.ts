@@ -192,6 +192,8 @@ export class LocalStorage implements Storage {
 
   /** Temp files (`*.cp-tmp`) of interrupted writes whose writer is gone, as keys. */
   async strayTemps(): Promise<string[]> {
+    // An interrupted multi-file commit is finished first: its temp files are recovery's to use.
+    await this.intents.recover();
     const found: string[] = [];
     const walk = async (prefix: string, depth: number): Promise<void> => {
       const dir = prefix ? path.join(this.location, prefix) : this.location;
@@ -211,6 +213,7 @@ export class LocalStorage implements Storage {
    * intent was recorded: nothing refers to them (recovery follows recorded intents only).
    */
   async orphanedLinks(): Promise<string[]> {
+    await this.intents.recover(); // links of a recorded intent are recovery's, until it is finished
     const names = await fs.readdir(path.join(this.location, TXN_DIR)).catch(() => [] as string[]); // no .txn: none
     const siblings = new Set(names);
     return names.filter((name) => orphanedLink(name, siblings)).map((name) => `${TXN_DIR}/${name}`);

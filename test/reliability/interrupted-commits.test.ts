@@ -1,0 +1,97 @@
+/**
+ * Multi-file commits interrupted at a chosen system call, in a real process (strace kills it, or
+ * fails the call): what recovery consumes is never reported as stray afterwards (issue #18,
+ * item 9), and an undo that fails keeps everything recovery needs (item 9).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DIST, DIST_STORAGE, tempDir } from '../helpers/tmp.js';
+import { cloneDir, parseTrace, runTraced, type OpSpec } from './inject.js';
+import { findTemps, hasCommand } from './lib.js';
+
+const { ConfigPersistence } = (await import(DIST)) as typeof import('../../src/index.js');
+const { LocalStorage } = (await import(DIST_STORAGE)) as typeof import('../../src/storage/index.js');
+
+const FILES = ['a.json', 'b.json', 'c.json'];
+
+/** A directory with a, b, c at generation `old`, a snapshot of them, then all three at `new`. */
+async function snapshotted(work: string): Promise<{ template: string; id: string }> {
+  const template = path.join(work, 'template');
+  await mkdir(template);
+  const cp = new ConfigPersistence({ baseDir: template, schemaDir: path.join(work, 'no-schemas') });
+  for (const f of FILES) await cp.saveConfig({ gen: 'old' }, f);
+  const { id } = await cp.createSnapshot({ label: 'old' });
+  for (const f of FILES) await cp.saveConfig({ gen: 'new' }, f);
+  await cp.close();
+  return { template, id };
+}
+
+const generation = (dir: string, f: string): string => (JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as { gen: string }).gen;
+
+/**
+ * Runs `spec` in a copy of `template` with `action` (`signal=KILL`, `error=EIO`) injected at the
+ * renames of the pool thread from the one that puts the `nth` target file in place (1-based) on
+ * (`from: true`: that one and every later one). Returns the copy and the run.
+ */
+async function atTargetRename(work: string, template: string, spec: Omit<OpSpec, 'baseDir'>, nth: number, action: string, opts: { onward?: boolean } = {}) {
+  const dry = path.join(work, 'dry');
+  cloneDir(template, dry);
+  const traced = await runTraced({ ...spec, baseDir: dry }, ['-e', 'trace=rename,renameat2'], { threads: ['pool'] });
+  expect(traced.result.ok, JSON.stringify(traced.result)).toBe(true);
+  const renames = parseTrace(traced.trace).filter((c) => /^rename/.test(c.name));
+  const targets = new Set(FILES.map((f) => `"${path.join(dry, f)}"`));
+  const hits = renames.filter((c) => [...targets].some((t) => c.args.includes(`, ${t}`) || c.args.includes(`${t})`)));
+  const target = hits[nth - 1]!;
+  expect(target, `the dry run's renames: ${renames.map((r) => r.args).join('\n')}`).toBeDefined();
+  const when = renames.filter((c) => c.name === target.name).indexOf(target) + 1;
+  const runDir = path.join(work, `run-${action.replace(/\W/g, '')}`);
+  cloneDir(template, runDir);
+  const run = await runTraced({ ...spec, baseDir: runDir }, ['-e', `trace=${target.name}`, '-e', `inject=${target.name}:${action}:when=${when}${opts.onward ? '+' : ''}`], {
+    threads: ['pool'],
+    expectKill: action.startsWith('signal='),
+  });
+  return { runDir, run };
+}
+
+describe.runIf(process.platform === 'linux' && hasCommand('strace'))('a snapshot restore interrupted at its second file', () => {
+  for (const nth of [1, 3]) it(`killed at file ${nth}: verify() first thing after the crash reports nothing the recovery consumes, repair() fixes nothing`, async () => {
+    const work = await tempDir('cp-interrupted-');
+    const { template, id } = await snapshotted(work);
+    const { runDir } = await atTargetRename(work, template, { op: 'call', method: 'restoreBackup', args: [id] }, nth, 'signal=KILL');
+    // Killed half way: one file restored, the others not yet, the intent and its temp files there.
+    expect(FILES.map((f) => generation(runDir, f)).sort()).toContain('new');
+    expect(findTemps(runDir).length).toBeGreaterThan(0);
+
+    const cp = new ConfigPersistence({ baseDir: runDir, schemaDir: path.join(work, 'no-schemas') });
+    try {
+      const report = await cp.verify();
+      expect(report.problems.filter((p) => p.kind === 'stray-temp')).toEqual([]);
+      expect(FILES.map((f) => generation(runDir, f))).toEqual(['old', 'old', 'old']);
+      const repaired = await cp.repair();
+      expect(repaired.actions.filter((a) => a.action === 'remove-temp')).toEqual([]);
+      expect(findTemps(runDir)).toEqual([]);
+      expect(readdirSync(path.join(runDir, '.txn'))).toEqual([]);
+      expect((await cp.verify()).ok).toBe(true);
+    } finally {
+      await cp.close();
+    }
+  }, 60_000);
+
+  it("killed there: the storage's findings() as the very first call finish the commit first and name no temp file it used", async () => {
+    const work = await tempDir('cp-interrupted-');
+    const { template, id } = await snapshotted(work);
+    const { runDir } = await atTargetRename(work, template, { op: 'call', method: 'restoreBackup', args: [id] }, 2, 'signal=KILL');
+    const temps = findTemps(runDir);
+    expect(temps.length).toBeGreaterThan(0);
+    const storage = new LocalStorage(runDir);
+    try {
+      expect(await storage.findings()).toEqual([]);
+      expect(await storage.strayTemps()).toEqual([]);
+      expect(FILES.map((f) => generation(runDir, f))).toEqual(['old', 'old', 'old']);
+    } finally {
+      await storage.close();
+    }
+  }, 60_000);
+});
