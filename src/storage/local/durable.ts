@@ -21,6 +21,7 @@ import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { syncDirectoryShared } from './sync-group.js';
 
 /** Suffix of every temporary file we create; `strayTemps` and repair look for it. */
 export const TEMP_SUFFIX = '.cp-tmp';
@@ -192,11 +193,12 @@ export async function writeTemp(target: string, data: Uint8Array, opts: TempOpti
 /**
  * fsync a directory so that a rename, link or unlink inside it survives a power cut. Without it the
  * new name can be lost even though the file's data was synced (write-file-atomic and conf skip this).
+ * Concurrent callers for one directory share an fsync that started after their call (sync-group.ts).
  */
 export async function syncDirectory(dir: string): Promise<void> {
   const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
-    await syncFd(fd);
+    await syncDirectoryShared(fd);
   } finally {
     closeQuietly(fd); // a directory has no deferred write errors to report at close
   }
@@ -210,7 +212,7 @@ export async function syncDirectories(dirs: Iterable<string>): Promise<void> {
   const fds: number[] = [];
   try {
     for (const dir of dirs) fds.push(openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY));
-    const results = await Promise.allSettled(fds.map((fd) => syncFd(fd)));
+    const results = await Promise.allSettled(fds.map((fd) => syncDirectoryShared(fd)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   } finally {
