@@ -119,10 +119,10 @@ export class EtcdClient {
     return this.connecting;
   }
 
-  /** A linearizable range (`rangeEnd` for a prefix); `revision` reads an older state. */
-  async range(key: Buffer, opts: { rangeEnd?: Buffer; revision?: string; keysOnly?: boolean; countOnly?: boolean } = {}): Promise<{ kvs: Kv[]; revision: string; count: number }> {
+  /** A linearizable range (`rangeEnd` for a prefix); `revision` reads an older state; `serializable` answers from one member without a quorum (maybe stale). */
+  async range(key: Buffer, opts: { rangeEnd?: Buffer; revision?: string; keysOnly?: boolean; countOnly?: boolean; serializable?: boolean } = {}): Promise<{ kvs: Kv[]; revision: string; count: number }> {
     const c = await this.raw();
-    const res = await c.kv.range({ key, range_end: opts.rangeEnd, revision: opts.revision, keys_only: opts.keysOnly, count_only: opts.countOnly });
+    const res = await c.kv.range({ key, range_end: opts.rangeEnd, revision: opts.revision, keys_only: opts.keysOnly, count_only: opts.countOnly, serializable: opts.serializable });
     return { kvs: res.kvs.map(kvOf), revision: String(res.header.revision), count: Number(res.count) };
   }
 

@@ -56,6 +56,7 @@ export class EtcdStorage implements Storage {
   private readonly maxTxnOps: number;
   private readonly watches = new Set<EtcdWatch>();
   private applied = '0';
+  private stale = false;
 
   /** Connects lazily: the first call reaches the cluster (or fails with `E_IO` naming the endpoints). */
   constructor(opts: EtcdStorageOptions) {
@@ -75,6 +76,14 @@ export class EtcdStorage implements Storage {
     return this.applied;
   }
 
+  /**
+   * Whether the last `read`/`readEntry`/`stat` was answered by one member without a quorum (the
+   * cluster had lost it): the value is the newest that member knows, possibly stale.
+   */
+  get lastReadStale(): boolean {
+    return this.stale;
+  }
+
   /** `etcd:<prefix><key>`. */
   describe(key: string): string {
     return `${this.location}${key}`;
@@ -88,7 +97,7 @@ export class EtcdStorage implements Storage {
   /** Content and metadata of `key`, read at one revision. */
   async readEntry(key: string, opts: ReadOptions = {}): Promise<{ bytes: Uint8Array; entry: StorageEntry } | undefined> {
     keySegments(key);
-    const { stored, revision } = await this.call('read', key, () => this.get(key));
+    const { stored, revision } = await this.call('read', key, () => this.readGet(key));
     if (!stored) {
       if (await this.isDirectory(key)) throw ioError('read', this.describe(key), Object.assign(new Error('EISDIR: is a directory'), { code: 'EISDIR' }));
       return undefined;
@@ -97,14 +106,14 @@ export class EtcdStorage implements Storage {
       const display = this.describe(key);
       throw new TooLargeError(`${display} is ${stored.header.s} bytes, over the limit of ${opts.maxBytes} (maxFileBytes). Shrink it or raise maxFileBytes.`, display);
     }
-    const bytes = stored.header.g === undefined ? Buffer.from(stored.body) : Buffer.concat(await this.call('read', key, () => this.records(key, stored, revision)));
+    const bytes = stored.header.g === undefined ? Buffer.from(stored.body) : Buffer.concat(await this.call('read', key, () => this.records(key, stored, revision, this.stale)));
     return { bytes, entry: entryOf(key, stored) };
   }
 
   /** Metadata of a key, or of a prefix other keys live under. */
   async stat(key: string): Promise<StorageEntry | undefined> {
     keySegments(key);
-    const { stored } = await this.call('stat', key, () => this.get(key));
+    const { stored } = await this.call('stat', key, () => this.readGet(key));
     if (stored) return entryOf(key, stored);
     return (await this.isDirectory(key)) ? { key, name: key.slice(key.lastIndexOf('/') + 1), kind: 'directory', size: 0, mtimeMs: 0, revision: 'd' } : undefined;
   }
@@ -167,7 +176,8 @@ export class EtcdStorage implements Storage {
   /** A lease-backed lock shared by every process on the cluster; `E_LOCKED` after `timeoutMs` (default 10 s). */
   async lock(name: string, opts: LockOptions = {}): Promise<Release> {
     keySegments(name);
-    return this.call('lock', name, () => this.locks.acquire(name, opts.timeoutMs ?? 10_000, this.describe(name)));
+    const release = await this.call('lock', name, () => this.locks.acquire(name, opts.timeoutMs ?? 10_000, this.describe(name)));
+    return () => this.call('unlock', name, release);
   }
 
   /** Reports every committed change of `keys`, by any process, from the revision the watch was armed at. */
@@ -207,16 +217,33 @@ export class EtcdStorage implements Storage {
     if (BigInt(revision) > BigInt(this.applied)) this.applied = revision;
   }
 
-  private async get(key: string, revision?: string): Promise<{ stored: Stored | undefined; revision: string }> {
-    const res = await this.client.range(this.layout.doc(key), { revision });
+  /**
+   * A linearizable get; when the cluster cannot answer one (no quorum), the member-local value,
+   * flagged in {@link lastReadStale}: reads still answer, and say that they may be stale.
+   */
+  private async readGet(key: string): Promise<{ stored: Stored | undefined; revision: string }> {
+    try {
+      const got = await this.get(key);
+      this.stale = false;
+      return got;
+    } catch (err) {
+      const local = await this.get(key, undefined, true).catch(() => undefined); // no member answers at all: the first error says why
+      if (!local) throw err;
+      this.stale = true;
+      return local;
+    }
+  }
+
+  private async get(key: string, revision?: string, serializable = false): Promise<{ stored: Stored | undefined; revision: string }> {
+    const res = await this.client.range(this.layout.doc(key), { revision, serializable });
     const kv = res.kvs[0];
     return { stored: kv ? decodeValue(kv.value, kv.modRevision) : undefined, revision: revision ?? res.revision };
   }
 
   /** A journal's records at `revision`, in commit order. */
-  private async records(key: string, stored: Stored, revision: string): Promise<Buffer[]> {
+  private async records(key: string, stored: Stored, revision: string, serializable = false): Promise<Buffer[]> {
     const from = this.layout.records(key, stored.header.g!);
-    const { kvs } = await this.client.range(from, { rangeEnd: prefixEnd(from), revision });
+    const { kvs } = await this.client.range(from, { rangeEnd: prefixEnd(from), revision, serializable });
     kvs.sort((a, b) => (a.createRevision === b.createRevision ? Buffer.compare(a.key, b.key) : BigInt(a.createRevision) < BigInt(b.createRevision) ? -1 : 1));
     return kvs.map((kv) => kv.value);
   }

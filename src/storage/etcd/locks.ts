@@ -56,17 +56,35 @@ export class EtcdLocks {
       released = true;
       this.held.delete(release);
       // Only our own key goes: a lock taken over after our lease expired stays with its holder.
-      await this.client.txn([{ key, target: 'lease', result: 'equal', value: leaseId }], [{ deleteRange: { key } }]);
+      // Retried: a member lost under the call must not leave the key behind, held by a lease this
+      // process keeps alive (every other process would wait for it in vain).
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.client.txn([{ key, target: 'lease', result: 'equal', value: leaseId }], [{ deleteRange: { key } }]);
+          return;
+        } catch (err) {
+          if (attempt >= 5) {
+            await this.dropLease(); // the lock goes with the lease, at worst after its TTL
+            throw err;
+          }
+          await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
+        }
+      }
     };
     this.held.set(release, { name, compare: { key, target: 'lease', result: 'equal', value: leaseId } });
     return release;
   }
 
-  /** Releases every lock and revokes the lease (like a process that exits). */
-  async close(): Promise<void> {
-    await Promise.all([...this.held.keys()].map((release) => release().catch(() => undefined))); // the lease revoke below drops them anyway
+  /** Gives up this process's lease: every lock held with it is gone once etcd sees the revoke or the TTL runs out. */
+  private async dropLease(): Promise<void> {
     const lease = this.lease;
     this.lease = undefined;
     if (lease) await (await lease.catch(() => undefined))?.release();
+  }
+
+  /** Releases every lock and revokes the lease (like a process that exits). */
+  async close(): Promise<void> {
+    await Promise.all([...this.held.keys()].map((release) => release().catch(() => undefined))); // the lease revoke below drops them anyway
+    await this.dropLease();
   }
 }

@@ -60,7 +60,7 @@ export class EtcdWatch implements StorageWatcher {
     this.last = revision;
     for (const change of changes) {
       const key = this.layout.keyOf(change.kv.key);
-      if (this.keys.has(key)) this.sink.onEvent({ type: change.type === 'put' ? 'change' : 'remove', key });
+      if (this.keys.has(key)) this.sink.onEvent({ type: change.type === 'put' ? 'change' : 'remove', key, revision });
     }
     this.sink.applied(revision);
   }
@@ -73,7 +73,7 @@ export class EtcdWatch implements StorageWatcher {
       const { revision } = await this.client.range(this.layout.docs('\0'), { countOnly: true });
       for (const key of this.keys) {
         const { kvs } = await this.client.range(this.layout.doc(key), { revision, keysOnly: true });
-        this.sink.onEvent({ type: kvs.length > 0 ? 'change' : 'remove', key });
+        this.sink.onEvent({ type: kvs.length > 0 ? 'change' : 'remove', key, revision });
       }
       this.sink.applied(revision);
       await this.resume(revision);
