@@ -101,6 +101,7 @@ export class Configuration<T = Record<string, unknown>> {
   static async open<T = Record<string, unknown>>(options: ConfigurationOptions = {}): Promise<Configuration<T>> {
     const store = new ConfigPersistence<T>(storeOptions(options));
     try {
+      await store[STORE].ready();
       const { ctx, env, entries } = opening(store, options);
       await ctx.schema.ready();
       const choice = explicitProfile(ctx, options, env) ?? persistedChoice(await readActiveProfile(ctx));

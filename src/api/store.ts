@@ -11,7 +11,7 @@
  * - Names: `current`, `profiles/dev`... resolve to keys with the extension of the existing file,
  *   cached in `ctx.state.keys`; the changeset pipeline forgets them when files appear or vanish.
  */
-import { createContext, type Context } from '../core/context.js';
+import { createContext, settleSettings, type Context } from '../core/context.js';
 import { KeyedQueue } from '../core/queue.js';
 import { configKey } from '../core/keys.js';
 import { ClosedError } from '../errors.js';
@@ -33,9 +33,20 @@ export class Store {
   readonly queue = new KeyedQueue();
   private intake: Promise<void> = Promise.resolve();
   private closed = false;
+  private settled: Promise<void> | undefined;
 
-  constructor(options: ConfigPersistenceOptions) {
+  constructor(private readonly options: ConfigPersistenceOptions) {
     this.ctx = createContext(options);
+  }
+
+  /** Resolves once the directory settings are in effect (read asynchronously on a backend without readSync). */
+  ready(): Promise<void> {
+    if (typeof this.ctx.storage.readSync === 'function') return Promise.resolve();
+    this.settled ??= settleSettings(this.ctx, this.options).catch((err: unknown) => {
+      this.settled = undefined;
+      throw err;
+    });
+    return this.settled;
   }
 
   /**
@@ -44,6 +55,7 @@ export class Store {
    */
   enqueue<R>(file: string | undefined, kind: 'coalesce' | 'exclusive', prepare: (key: string) => () => Promise<R>): Promise<R> {
     const queued = this.intake.then(async () => {
+      if (typeof this.ctx.storage.readSync !== 'function') await this.ready(); // no await per save where there is nothing to read
       // Cached key and compiled schema: no await (each one is a turn of the microtask queue per save).
       const key = this.cachedKey(file) ?? (await this.keyFor(file));
       if (!this.ctx.schema.isReady) await this.ctx.schema.ready();
@@ -59,6 +71,7 @@ export class Store {
 
   /** Storage key of a file name, cached: a burst of saves should not list the directory each time. */
   async keyFor(file: string | undefined): Promise<string> {
+    await this.ready();
     let key = this.cachedKey(file);
     if (key === undefined) {
       key = await configKey(this.ctx, file);

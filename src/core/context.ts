@@ -13,7 +13,7 @@ import type { Storage } from '../storage/types.js';
 import { resolveCacheDir, ValidatorCache } from '../storage/local/validator-cache.js';
 import type { IndexView } from '../backups/records.js';
 import type { Journal } from '../history/journal.js';
-import { applySettings, readSettings, warnOverrides, type LoadedSettings } from './settings.js';
+import { applySettings, readSettings, readSettingsAsync, warnOverrides, type LoadedSettings } from './settings.js';
 
 /** Options with defaults applied. Never mutated after construction. */
 export interface ResolvedOptions {
@@ -143,10 +143,10 @@ export const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024;
  * Builds the context from user options (the options object is only read) over the directory
  * settings file: options given in code win for this process, with a warning where they differ.
  */
-export function createContext(given: ConfigPersistenceOptions = {}): Context {
+export function createContext(given: ConfigPersistenceOptions = {}, loaded?: LoadedSettings): Context {
   const baseDir = path.resolve(given.baseDir ?? 'config');
   const storage = given.storage ?? new LocalStorage(baseDir, { durable: given.durable ?? true });
-  const settings = readSettings(storage);
+  const settings = loaded ?? readSettings(storage);
   const { options, overrides } = applySettings(given, settings, baseDir);
   warnOverrides(settings, overrides);
   const schemaDir = path.resolve(options.schemaDir ?? 'schemas');
@@ -173,6 +173,19 @@ export function createContext(given: ConfigPersistenceOptions = {}): Context {
     closers: new Set(),
     state: createState(),
   };
+}
+
+/**
+ * For a backend without synchronous reads (etcd), whose settings file createContext could not
+ * read: reads it now and, when there is one, puts the options it implies into `ctx` (in place, so
+ * every holder of the context sees them). Runs before the context's first operation (Store.ready).
+ */
+export async function settleSettings(ctx: Context, given: ConfigPersistenceOptions): Promise<void> {
+  if (typeof ctx.storage.readSync === 'function') return;
+  const loaded = await readSettingsAsync(ctx.storage);
+  if (!loaded.exists) return;
+  const { options, settings, codecs, schema } = createContext({ ...given, storage: ctx.storage }, loaded);
+  Object.assign(ctx as { -readonly [K in keyof Context]: Context[K] }, { options, settings, codecs, schema });
 }
 
 function validatorCacheOf(options: ConfigPersistenceOptions): { cache?: ValidatorCache } {

@@ -77,9 +77,18 @@ const MAX_SETTINGS_BYTES = 64 * 1024;
 export function readSettings(storage: Storage): LoadedSettings {
   const file = storage.describe(SETTINGS_FILE);
   // A backend without synchronous reads (a remote store) cannot be asked here; its settings are
-  // the options given in code until an asynchronous open reads them (left for the etcd backend).
+  // read by readSettingsAsync before its first operation (Store.ready).
   if (typeof storage.readSync !== 'function') return { file, exists: false, values: {} };
-  const bytes = storage.readSync(SETTINGS_FILE, { maxBytes: MAX_SETTINGS_BYTES });
+  return parseSettings(file, storage.readSync(SETTINGS_FILE, { maxBytes: MAX_SETTINGS_BYTES }));
+}
+
+/** {@link readSettings} through an asynchronous read, for a backend without `readSync` (etcd). */
+export async function readSettingsAsync(storage: Storage): Promise<LoadedSettings> {
+  return parseSettings(storage.describe(SETTINGS_FILE), await storage.read(SETTINGS_FILE, { maxBytes: MAX_SETTINGS_BYTES }));
+}
+
+/** The settings in `bytes` (the file `file`; `undefined`: there is none). */
+function parseSettings(file: string, bytes: Uint8Array | undefined): LoadedSettings {
   if (bytes === undefined) return { file, exists: false, values: {} };
   const doc = new CodecRegistry().decode(file, bytes);
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {

@@ -195,6 +195,11 @@ export interface StorageWatchEvent {
    * so a reader should see the same content twice before trusting it.
    */
   inPlace?: boolean;
+  /**
+   * The store's revision of the change, where the backend has one (etcd): events of one commit
+   * share it and arrive together, so a listener can tell one change set from the next.
+   */
+  revision?: string;
 }
 
 /** A running {@link Storage.watch}. */

@@ -1,0 +1,198 @@
+/**
+ * The thin adapter between EtcdStorage and the etcd client library: everything that knows about
+ * the `etcd3` package lives here, so that moving to `@grpc/grpc-js` with etcd's own protos touches
+ * this file only. It speaks in etcd's terms (keys as bytes, revisions as strings, transactions of
+ * compares and operations) and nothing of the storage protocol.
+ *
+ * `etcd3` is an optional peer dependency, loaded with `await import()` on first use: an application
+ * that never opens an EtcdStorage does not need it installed.
+ */
+import { ConfigPersistenceError } from '../../errors.js';
+
+/** A key-value pair as etcd returns it. */
+export interface Kv {
+  key: Buffer;
+  value: Buffer;
+  modRevision: string;
+  createRevision: string;
+  lease: string;
+}
+
+/** A compare of a transaction: `target` of `key` `=` / `!=` the value. */
+export interface Compare {
+  key: Buffer;
+  target: 'mod' | 'version' | 'lease';
+  result: 'equal' | 'not-equal';
+  value: string;
+}
+
+/** An operation of a transaction. */
+export type TxnOp =
+  | { put: { key: Buffer; value: Buffer; lease?: string } }
+  | { deleteRange: { key: Buffer; rangeEnd?: Buffer } }
+  | { range: { key: Buffer; rangeEnd?: Buffer } };
+
+/** A transaction's outcome: which branch ran, at which revision, and the ranges it read. */
+export interface TxnResult {
+  succeeded: boolean;
+  revision: string;
+  ranges: Kv[][];
+}
+
+/** One change seen by a watch. */
+export interface WatchChange {
+  type: 'put' | 'delete';
+  kv: Kv;
+}
+
+/** Callbacks of {@link EtcdClient.watch}. */
+export interface WatchHandlers {
+  /** All changes of one revision, together, in revision order. */
+  onRevision(revision: string, changes: WatchChange[]): void;
+  /** The revision asked for was compacted: reload a snapshot and watch again. */
+  onCompacted(): void;
+  onError(err: Error): void;
+}
+
+/** How to reach etcd. */
+export interface ClientOptions {
+  endpoints: readonly string[];
+  auth?: { username: string; password: string };
+  tls?: { ca?: Buffer | string; cert?: Buffer | string; key?: Buffer | string };
+  /** Deadline of each unary call (ms). */
+  callTimeoutMs: number;
+}
+
+type Etcd3Module = typeof import('etcd3');
+type Etcd3 = InstanceType<Etcd3Module['Etcd3']>;
+
+let loading: Promise<Etcd3Module> | undefined;
+
+/** `etcd3`, or a clear error saying how to install it. */
+async function etcd3(): Promise<Etcd3Module> {
+  loading ??= import('etcd3').catch((err: unknown) => {
+    loading = undefined;
+    throw new ConfigPersistenceError('E_UNSUPPORTED', 'EtcdStorage needs the optional peer dependency "etcd3": install it with `npm install etcd3`.', { cause: err });
+  });
+  return loading;
+}
+
+const buf = (v: Buffer | string | undefined): Buffer | undefined => (v === undefined ? undefined : Buffer.isBuffer(v) ? v : Buffer.from(v));
+
+function kvOf(raw: { key: Buffer; value: Buffer; mod_revision: string; create_revision: string; lease: string }): Kv {
+  return { key: raw.key, value: raw.value, modRevision: String(raw.mod_revision), createRevision: String(raw.create_revision), lease: String(raw.lease) };
+}
+
+/** The end of the range of keys starting with `prefix` (etcd's `rangeEnd`). */
+export function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+/** A connection to an etcd cluster. */
+export class EtcdClient {
+  private client: Etcd3 | undefined;
+  private connecting: Promise<Etcd3> | undefined;
+
+  constructor(private readonly opts: ClientOptions) {}
+
+  private async raw(): Promise<Etcd3> {
+    if (this.client) return this.client;
+    this.connecting ??= etcd3().then((mod) => {
+      const { ca, cert, key } = this.opts.tls ?? {};
+      const tls = this.opts.tls ? { credentials: { rootCertificate: buf(ca) ?? Buffer.alloc(0), privateKey: buf(key), certChain: buf(cert) } } : {};
+      this.client = new mod.Etcd3({
+        hosts: [...this.opts.endpoints],
+        ...(this.opts.auth ? { auth: this.opts.auth } : {}),
+        ...tls,
+        dialTimeout: this.opts.callTimeoutMs,
+        defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + this.opts.callTimeoutMs }),
+      });
+      return this.client;
+    });
+    return this.connecting;
+  }
+
+  /** A linearizable range (`rangeEnd` for a prefix); `revision` reads an older state; `serializable` answers from one member without a quorum (maybe stale). */
+  async range(key: Buffer, opts: { rangeEnd?: Buffer; revision?: string; keysOnly?: boolean; countOnly?: boolean; serializable?: boolean } = {}): Promise<{ kvs: Kv[]; revision: string; count: number }> {
+    const c = await this.raw();
+    const res = await c.kv.range({ key, range_end: opts.rangeEnd, revision: opts.revision, keys_only: opts.keysOnly, count_only: opts.countOnly, serializable: opts.serializable });
+    return { kvs: res.kvs.map(kvOf), revision: String(res.header.revision), count: Number(res.count) };
+  }
+
+  /** One transaction: `success` when every compare holds, else `failure`. */
+  async txn(compare: Compare[], success: TxnOp[], failure: TxnOp[] = []): Promise<TxnResult> {
+    const c = await this.raw();
+    const target = { mod: 'Mod', version: 'Version', lease: 'Lease' } as const;
+    const column = { mod: 'mod_revision', version: 'version', lease: 'lease' } as const;
+    const op = (o: TxnOp): object =>
+      'put' in o
+        ? { request_put: { key: o.put.key, value: o.put.value, lease: o.put.lease } }
+        : 'deleteRange' in o
+          ? { request_delete_range: { key: o.deleteRange.key, range_end: o.deleteRange.rangeEnd } }
+          : { request_range: { key: o.range.key, range_end: o.range.rangeEnd } };
+    const res = await c.kv.txn({
+      compare: compare.map((cmp) => ({ key: cmp.key, target: target[cmp.target], result: cmp.result === 'equal' ? 'Equal' : 'NotEqual', [column[cmp.target]]: cmp.value })) as never,
+      success: success.map(op) as never,
+      failure: failure.map(op) as never,
+    });
+    const ranges = res.responses.map((r) => (r.response_range ? r.response_range.kvs.map(kvOf) : []));
+    return { succeeded: res.succeeded, revision: String(res.header.revision), ranges };
+  }
+
+  /** A lease of `ttlSeconds`, kept alive until released; `onLost` when etcd let it expire. */
+  async lease(ttlSeconds: number, onLost: (err: Error) => void): Promise<{ id: string; release(): Promise<void> }> {
+    const c = await this.raw();
+    const lease = c.lease(ttlSeconds, { autoKeepAlive: true });
+    lease.on('lost', onLost);
+    const id = await lease.grant();
+    return {
+      id,
+      release: async () => {
+        lease.removeAllListeners('lost');
+        await lease.revoke().catch(() => undefined); // an expired or unreachable lease ends by itself at its TTL
+      },
+    };
+  }
+
+  /** Watches every key under `prefix` from `fromRevision` (inclusive); resolves once the watch is created. */
+  async watch(prefix: Buffer, fromRevision: string, handlers: WatchHandlers): Promise<{ close(): Promise<void> }> {
+    const c = await this.raw();
+    const watcher = await c.watch().prefix(prefix).startRevision(fromRevision).create();
+    watcher.on('data', (res) => {
+      if (res.compact_revision && String(res.compact_revision) !== '0') return;
+      const byRevision = new Map<string, WatchChange[]>();
+      for (const e of res.events) {
+        const kv = kvOf(e.kv);
+        const list = byRevision.get(kv.modRevision) ?? [];
+        list.push({ type: e.type === 'Delete' ? 'delete' : 'put', kv });
+        byRevision.set(kv.modRevision, list);
+      }
+      for (const [revision, changes] of byRevision) handlers.onRevision(revision, changes);
+    });
+    watcher.on('error', (err: Error) => {
+      if (/compacted/i.test(err.message)) handlers.onCompacted();
+      else handlers.onError(err);
+    });
+    return { close: () => watcher.cancel() };
+  }
+
+  /** Compacts the history up to `revision` (tests and operators). */
+  async compact(revision: string): Promise<void> {
+    const c = await this.raw();
+    await c.kv.compact({ revision, physical: true });
+  }
+
+  /** Closes the connection. */
+  async close(): Promise<void> {
+    this.client?.close();
+    this.client = undefined;
+    this.connecting = undefined;
+  }
+}

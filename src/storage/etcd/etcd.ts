@@ -1,0 +1,346 @@
+/**
+ * `EtcdStorage`: the storage protocol on an etcd cluster, so that several processes on several
+ * machines share one configuration. Each protocol call maps natively (see src/storage/types.ts):
+ * reads are linearizable gets, `list` a range folded at `/`, a commit ONE transaction whose
+ * compares are the revisions it read (the compare-and-set behind `ifVersion`, `update()` and
+ * fencing), locks leases (src/storage/etcd/locks.ts), watch etcd's watch from a revision
+ * (src/storage/etcd/watch.ts). Key layout: src/storage/etcd/layout.ts.
+ *
+ * Limits: etcd refuses a request over its size limit (1.5 MiB by default) and a transaction of
+ * more than 128 operations; both are checked before anything is sent, and such a commit is refused
+ * whole with `E_TOO_LARGE` (splitting it would break all-or-nothing).
+ */
+import { ConfigPersistenceError, ioError, LockedError, StaleError, TooLargeError } from '../../errors.js';
+import { keySegments } from '../keys.js';
+import type { Commit, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from '../types.js';
+import { EtcdClient, prefixEnd, type TxnOp } from './client.js';
+import { decodeValue, entryOf, Layout, type Stored } from './layout.js';
+import { EtcdLocks } from './locks.js';
+import { keysOf, Staging, toTxn, type Found } from './stage.js';
+import { EtcdWatch } from './watch.js';
+
+/** Options of {@link EtcdStorage}. */
+export interface EtcdStorageOptions {
+  /** Client URLs of the cluster's members, e.g. `['http://127.0.0.1:2379']`. */
+  endpoints: readonly string[] | string;
+  /** Every key of the store starts with it (default `config/`); several stores can share a cluster. */
+  prefix?: string;
+  /** User and password, when the cluster has authentication on. */
+  auth?: { username: string; password: string };
+  /** TLS: the CA that signed the members' certificates, and a client certificate and key. */
+  tls?: { ca?: Buffer | string; cert?: Buffer | string; key?: Buffer | string };
+  /** How long a call (and the first connection) may take before it fails with `E_IO` (ms, default 5000). */
+  connectTimeoutMs?: number;
+  /** etcd's request size limit (`--max-request-bytes`, default 1.5 MiB): larger commits are `E_TOO_LARGE`. */
+  maxRequestBytes?: number;
+  /** etcd's operations per transaction (`--max-txn-ops`, default 128). */
+  maxTxnOps?: number;
+  /** TTL of the lease behind this process's locks (seconds, default 10): a holder that stalls longer loses them. */
+  leaseTtlSeconds?: number;
+}
+
+const DEFAULT_MAX_REQUEST = 1.5 * 1024 * 1024;
+/** Room left in a request for what is not keys and values (compares, framing). */
+const REQUEST_OVERHEAD = 16 * 1024;
+
+/** The storage protocol on etcd. */
+export class EtcdStorage implements Storage {
+  readonly location: string;
+  /** A commit resolves once a quorum of members has it on disk. */
+  readonly durable = true;
+  private readonly client: EtcdClient;
+  private readonly layout: Layout;
+  private readonly locks: EtcdLocks;
+  private readonly endpoints: readonly string[];
+  private readonly maxRequestBytes: number;
+  private readonly maxTxnOps: number;
+  private readonly watches = new Set<EtcdWatch>();
+  private applied = '0';
+  private stale = false;
+
+  /** Connects lazily: the first call reaches the cluster (or fails with `E_IO` naming the endpoints). */
+  constructor(opts: EtcdStorageOptions) {
+    this.endpoints = typeof opts.endpoints === 'string' ? opts.endpoints.split(',').map((e) => e.trim()) : [...opts.endpoints];
+    if (this.endpoints.length === 0) throw new ConfigPersistenceError('E_INVALID_NAME', 'EtcdStorage needs at least one endpoint, e.g. http://127.0.0.1:2379.');
+    const prefix = opts.prefix ?? 'config/';
+    this.layout = new Layout(prefix);
+    this.location = `etcd:${prefix}`;
+    this.client = new EtcdClient({ endpoints: this.endpoints, auth: opts.auth, tls: opts.tls, callTimeoutMs: opts.connectTimeoutMs ?? 5000 });
+    this.locks = new EtcdLocks(this.client, this.layout, opts.leaseTtlSeconds ?? 10);
+    this.maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST;
+    this.maxTxnOps = opts.maxTxnOps ?? 128;
+  }
+
+  /** The newest revision this process has applied (from its commits and its watches). */
+  get appliedRevision(): string {
+    return this.applied;
+  }
+
+  /**
+   * Whether the last `read`/`readEntry`/`stat` was answered by one member without a quorum (the
+   * cluster had lost it): the value is the newest that member knows, possibly stale.
+   */
+  get lastReadStale(): boolean {
+    return this.stale;
+  }
+
+  /** `etcd:<prefix><key>`. */
+  describe(key: string): string {
+    return `${this.location}${key}`;
+  }
+
+  /** Content of `key` (a journal's records concatenated), or `undefined`. */
+  async read(key: string, opts: ReadOptions = {}): Promise<Uint8Array | undefined> {
+    return (await this.readEntry(key, opts))?.bytes;
+  }
+
+  /** Content and metadata of `key`, read at one revision. */
+  async readEntry(key: string, opts: ReadOptions = {}): Promise<{ bytes: Uint8Array; entry: StorageEntry } | undefined> {
+    keySegments(key);
+    const { stored, revision } = await this.call('read', key, () => this.readGet(key));
+    if (!stored) {
+      if (await this.isDirectory(key)) throw ioError('read', this.describe(key), Object.assign(new Error('EISDIR: is a directory'), { code: 'EISDIR' }));
+      return undefined;
+    }
+    if (opts.maxBytes !== undefined && stored.header.s > opts.maxBytes) {
+      const display = this.describe(key);
+      throw new TooLargeError(`${display} is ${stored.header.s} bytes, over the limit of ${opts.maxBytes} (maxFileBytes). Shrink it or raise maxFileBytes.`, display);
+    }
+    const bytes = stored.header.g === undefined ? Buffer.from(stored.body) : Buffer.concat(await this.call('read', key, () => this.records(key, stored, revision, this.stale)));
+    return { bytes, entry: entryOf(key, stored) };
+  }
+
+  /** Metadata of a key, or of a prefix other keys live under. */
+  async stat(key: string): Promise<StorageEntry | undefined> {
+    keySegments(key);
+    const { stored } = await this.call('stat', key, () => this.readGet(key));
+    if (stored) return entryOf(key, stored);
+    return (await this.isDirectory(key)) ? { key, name: key.slice(key.lastIndexOf('/') + 1), kind: 'directory', size: 0, mtimeMs: 0, revision: 'd' } : undefined;
+  }
+
+  /** Direct children of `prefix`: one range over it, folded at the next `/`. */
+  async list(prefix: string): Promise<StorageEntry[]> {
+    if (prefix !== '') keySegments(prefix);
+    const start = prefix === '' ? '' : `${prefix}/`;
+    const from = this.layout.docs(start);
+    const { kvs } = await this.call('list', prefix || '.', () => this.client.range(from, { rangeEnd: prefixEnd(from) }));
+    const children = new Map<string, StorageEntry>();
+    for (const kv of kvs) {
+      const key = this.layout.keyOf(kv.key);
+      const slash = key.indexOf('/', start.length);
+      if (slash === -1) children.set(key, entryOf(key, decodeValue(kv.value, kv.modRevision)));
+      else {
+        const dir = key.slice(0, slash);
+        const old = children.get(dir);
+        const newer = !old || BigInt(kv.modRevision) > BigInt(old.revision.slice(1));
+        if (newer) children.set(dir, { key: dir, name: dir.slice(dir.lastIndexOf('/') + 1), kind: 'directory', size: 0, mtimeMs: decodeValue(kv.value, '').header.t, revision: `d${kv.modRevision}` });
+      }
+    }
+    return [...children.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /**
+   * Applies the commit as one transaction: the keys it touches are read at one revision, the
+   * commit is staged on that view, and the transaction compares every key read (and every lock
+   * this process holds) before writing. A compare that fails on a key the caller `expect`ed is
+   * `E_CONFLICT`; on a held lock `E_LOCKED` (its lease expired); on any other key someone wrote
+   * in between, so the commit is staged again on a fresh read.
+   */
+  async commit(commit: Commit): Promise<void> {
+    validateKeys(commit);
+    for (let attempt = 0; ; attempt++) {
+      const found = await this.call('write', firstKey(commit), () => this.readForCommit(commit));
+      this.checkExpectations(commit, found);
+      const staging = new Staging(found);
+      try {
+        staging.run(commit);
+      } catch (err) {
+        throw ioError('write', this.describe(firstKey(commit)), err);
+      }
+      if (staging.next.size === 0) return;
+      const { compare, ops, bytes } = toTxn(this.layout, found, staging.next, Date.now());
+      this.checkLimits(commit, compare.length + this.locks.held.size, ops.length, bytes);
+      const fences = [...this.locks.held.values()];
+      const failure: TxnOp[] = [...fences.map((f) => ({ range: { key: f.compare.key } }))];
+      const res = await this.call('write', firstKey(commit), () => this.client.txn([...compare, ...fences.map((f) => f.compare)], ops, failure));
+      if (res.succeeded) {
+        this.advance(res.revision);
+        return;
+      }
+      const lost = fences.find((f, i) => res.ranges[i]?.[0]?.lease !== f.compare.value);
+      if (lost) throw new LockedError(`${this.describe(lost.name)}: this process lost its lock (its lease expired while it was stalled or cut off); nothing was written. Take the lock again and retry.`, lost.name);
+      if (attempt >= 20) throw new StaleError(`${this.describe(firstKey(commit))} kept changing while this commit was prepared; nothing was written. Retry.`, firstKey(commit));
+    }
+  }
+
+  /** A lease-backed lock shared by every process on the cluster; `E_LOCKED` after `timeoutMs` (default 10 s). */
+  async lock(name: string, opts: LockOptions = {}): Promise<Release> {
+    keySegments(name);
+    const release = await this.call('lock', name, () => this.locks.acquire(name, opts.timeoutMs ?? 10_000, this.describe(name)));
+    return () => this.call('unlock', name, release);
+  }
+
+  /** Reports every committed change of `keys`, by any process, from the revision the watch was armed at. */
+  async watch(keys: readonly string[], onEvent: (event: StorageWatchEvent) => void, onError: (error: Error) => void): Promise<StorageWatcher> {
+    for (const key of keys) keySegments(key);
+    const watch = new EtcdWatch(this.client, this.layout, keys, { onEvent, onError, applied: (r) => this.advance(r) });
+    await this.call('watch', keys[0] ?? '.', () => watch.start());
+    this.watches.add(watch);
+    return {
+      update: (next) => {
+        for (const key of next) keySegments(key);
+        return watch.update(next);
+      },
+      close: async () => {
+        this.watches.delete(watch);
+        await watch.close();
+      },
+    };
+  }
+
+  /** Stops watches, releases locks and the lease, closes the connection. */
+  async close(): Promise<void> {
+    await Promise.all([...this.watches].map((w) => w.close()));
+    this.watches.clear();
+    await this.locks.close().catch(() => undefined); // unreachable cluster: the lease expires on its own
+    await this.client.close();
+  }
+
+  /** Compacts the cluster's history up to its current revision (operators and tests). */
+  async compact(): Promise<string> {
+    const { revision } = await this.call('compact', '.', () => this.client.range(this.layout.docs('\0'), { countOnly: true }));
+    await this.call('compact', '.', () => this.client.compact(revision));
+    return revision;
+  }
+
+  private advance(revision: string): void {
+    if (BigInt(revision) > BigInt(this.applied)) this.applied = revision;
+  }
+
+  /**
+   * A linearizable get; when the cluster cannot answer one (no quorum), the member-local value,
+   * flagged in {@link lastReadStale}: reads still answer, and say that they may be stale.
+   */
+  private async readGet(key: string): Promise<{ stored: Stored | undefined; revision: string }> {
+    try {
+      const got = await this.get(key);
+      this.stale = false;
+      return got;
+    } catch (err) {
+      const local = await this.get(key, undefined, true).catch(() => undefined); // no member answers at all: the first error says why
+      if (!local) throw err;
+      this.stale = true;
+      return local;
+    }
+  }
+
+  private async get(key: string, revision?: string, serializable = false): Promise<{ stored: Stored | undefined; revision: string }> {
+    const res = await this.client.range(this.layout.doc(key), { revision, serializable });
+    const kv = res.kvs[0];
+    return { stored: kv ? decodeValue(kv.value, kv.modRevision) : undefined, revision: revision ?? res.revision };
+  }
+
+  /** A journal's records at `revision`, in commit order. */
+  private async records(key: string, stored: Stored, revision: string, serializable = false): Promise<Buffer[]> {
+    const from = this.layout.records(key, stored.header.g!);
+    const { kvs } = await this.client.range(from, { rangeEnd: prefixEnd(from), revision, serializable });
+    kvs.sort((a, b) => (a.createRevision === b.createRevision ? Buffer.compare(a.key, b.key) : BigInt(a.createRevision) < BigInt(b.createRevision) ? -1 : 1));
+    return kvs.map((kv) => kv.value);
+  }
+
+  private async isDirectory(key: string, revision?: string): Promise<boolean> {
+    const from = this.layout.docs(`${key}/`);
+    return (await this.client.range(from, { rangeEnd: prefixEnd(from), countOnly: true, revision })).count > 0;
+  }
+
+  /** The keys a commit touches, read at one revision (journal sources with their records). */
+  private async readForCommit(commit: Commit): Promise<Map<string, Found>> {
+    const { keys, sources, targets } = keysOf(commit);
+    const [first, ...rest] = [...keys];
+    const found = new Map<string, Found>();
+    if (first === undefined) return found;
+    const head = await this.get(first);
+    const revision = head.revision;
+    const all = await Promise.all([Promise.resolve(head), ...rest.map((k) => this.get(k, revision))]);
+    await Promise.all(
+      [first, ...rest].map(async (key, i) => {
+        const { stored } = all[i]!;
+        const f: Found = { stored };
+        if (stored?.header.g !== undefined && sources.has(key)) f.records = await this.records(key, stored, revision);
+        if (!stored && targets.has(key)) f.hasChildren = await this.isDirectory(key, revision);
+        found.set(key, f);
+      }),
+    );
+    return found;
+  }
+
+  private checkExpectations(commit: Commit, found: ReadonlyMap<string, Found>): void {
+    for (const { key, revision } of commit.expect ?? []) {
+      const now = found.get(key)?.stored?.revision ?? null;
+      if (now === revision) continue;
+      throw new StaleError(
+        `${this.describe(key)} changed since it was read (${revision === null ? 'it did not exist' : 'its revision moved on'}); nothing was written. Read it again and retry.`,
+        key,
+      );
+    }
+  }
+
+  private checkLimits(commit: Commit, compares: number, ops: number, bytes: number): void {
+    const key = firstKey(commit);
+    if (bytes + REQUEST_OVERHEAD > this.maxRequestBytes) {
+      throw new TooLargeError(
+        `${this.describe(key)}: this commit is ${bytes} bytes, over etcd's request limit of ${this.maxRequestBytes} (--max-request-bytes; a save also stores its backup and history in the same transaction); nothing was written. Shrink the document or raise the limit on the cluster and in maxRequestBytes.`,
+        this.describe(key),
+      );
+    }
+    if (Math.max(compares, ops) > this.maxTxnOps) {
+      throw new TooLargeError(
+        `${this.describe(key)}: this commit needs ${Math.max(compares, ops)} operations in one transaction, over etcd's limit of ${this.maxTxnOps} (--max-txn-ops); nothing was written. Commit fewer files at once, or raise the limit on the cluster and in maxTxnOps.`,
+        this.describe(key),
+      );
+    }
+  }
+
+  /** Runs one etcd call; a failure becomes `E_IO` naming the endpoints (our own coded errors pass through). */
+  private async call<R>(action: string, key: string, fn: () => Promise<R>): Promise<R> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ConfigPersistenceError) throw err;
+      throw etcdError(action, `${this.describe(key)} on ${this.endpoints.join(',')}`, err);
+    }
+  }
+}
+
+/** An etcd failure as `E_IO`: unreachable, no quorum, refused credentials (EACCES), and what to do. */
+function etcdError(action: string, where: string, err: unknown): ConfigPersistenceError {
+  const message = err instanceof Error ? err.message : String(err);
+  const name = err instanceof Error ? err.constructor.name : '';
+  const auth = /Authentication|InvalidAuthToken|PermissionDenied|Unauthenticated/.test(name) || /authentication failed|permission denied|invalid auth/i.test(message);
+  const code = auth ? 'EACCES' : /deadline|unavailable|connect|timed? ?out|No connection|leader/i.test(message + name) ? 'ETIMEDOUT' : 'EIO';
+  const hint = auth
+    ? 'etcd refused the credentials: check auth.username/password and the user\'s roles'
+    : 'etcd did not answer in time or has no quorum: check that the members are running and reachable; nothing was written';
+  const cause = Object.assign(new Error(`${code}: ${message}`), { code, cause: err });
+  const wrapped = ioError(action, where, cause);
+  wrapped.message = `Cannot ${action} ${where} (${code}: ${message}): ${hint}.`;
+  return wrapped;
+}
+
+function firstKey(commit: Commit): string {
+  const op = commit.changes?.[0] ?? commit.prepare?.[0] ?? commit.after?.[0];
+  if (!op) return commit.expect?.[0]?.key ?? commit.cleanup?.keys[0] ?? '.';
+  return op.type === 'copy' || op.type === 'move' ? op.to : op.key;
+}
+
+function validateKeys(commit: Commit): void {
+  for (const op of [...(commit.prepare ?? []), ...(commit.changes ?? []), ...(commit.after ?? [])]) {
+    if (op.type === 'copy' || op.type === 'move') {
+      keySegments(op.from);
+      keySegments(op.to);
+    } else keySegments(op.key);
+  }
+  for (const e of commit.expect ?? []) keySegments(e.key);
+  for (const key of commit.cleanup?.keys ?? []) keySegments(key);
+  for (const key of commit.cleanup?.keepAs?.values() ?? []) keySegments(key);
+}

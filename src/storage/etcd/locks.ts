@@ -1,0 +1,90 @@
+/**
+ * Locks as etcd leases: a lock is the key `<prefix>l/<name>` put with this process's lease, only
+ * when it does not exist (one transaction). A holder that dies or stalls past the lease's TTL loses
+ * the key with the lease, and every commit it makes while it believes it holds the lock carries a
+ * compare that the key is still attached to its lease: a stalled holder that wakes up cannot
+ * overwrite what the next holder wrote (fencing).
+ */
+import { LockedError } from '../../errors.js';
+import type { Release } from '../types.js';
+import type { Compare, EtcdClient } from './client.js';
+import type { Layout } from './layout.js';
+
+/** One held lock: the compare its holder's commits carry. */
+export interface Fence {
+  name: string;
+  compare: Compare;
+}
+
+/** The locks one EtcdStorage holds. */
+export class EtcdLocks {
+  private lease: Promise<{ id: string; release(): Promise<void> }> | undefined;
+  readonly held = new Map<Release, Fence>();
+
+  constructor(
+    private readonly client: EtcdClient,
+    private readonly layout: Layout,
+    private readonly ttlSeconds: number,
+  ) {}
+
+  /** This process's lease, granted once and kept alive; a lost one is replaced on the next lock. */
+  private leaseId(): Promise<{ id: string; release(): Promise<void> }> {
+    this.lease ??= this.client.lease(this.ttlSeconds, () => {
+      this.lease = undefined;
+    });
+    this.lease.catch(() => (this.lease = undefined));
+    return this.lease;
+  }
+
+  /** Takes `name`, polling until `timeoutMs` has passed; `display` names it in the error. */
+  async acquire(name: string, timeoutMs: number, display: string): Promise<Release> {
+    const deadline = Date.now() + timeoutMs;
+    const key = this.layout.lock(name);
+    for (let wait = 10; ; wait = Math.min(wait * 2, 100)) {
+      const { id } = await this.leaseId();
+      const res = await this.client.txn([{ key, target: 'version', result: 'equal', value: '0' }], [{ put: { key, value: Buffer.from(String(process.pid)), lease: id } }]);
+      if (res.succeeded) return this.holding(name, key, id);
+      if (Date.now() + wait > deadline) throw new LockedError(`${display} is locked by another holder; retry later.`, name);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
+  private holding(name: string, key: Buffer, leaseId: string): Release {
+    let released = false;
+    const release: Release = async () => {
+      if (released) return;
+      released = true;
+      this.held.delete(release);
+      // Only our own key goes: a lock taken over after our lease expired stays with its holder.
+      // Retried: a member lost under the call must not leave the key behind, held by a lease this
+      // process keeps alive (every other process would wait for it in vain).
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.client.txn([{ key, target: 'lease', result: 'equal', value: leaseId }], [{ deleteRange: { key } }]);
+          return;
+        } catch (err) {
+          if (attempt >= 5) {
+            await this.dropLease(); // the lock goes with the lease, at worst after its TTL
+            throw err;
+          }
+          await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
+        }
+      }
+    };
+    this.held.set(release, { name, compare: { key, target: 'lease', result: 'equal', value: leaseId } });
+    return release;
+  }
+
+  /** Gives up this process's lease: every lock held with it is gone once etcd sees the revoke or the TTL runs out. */
+  private async dropLease(): Promise<void> {
+    const lease = this.lease;
+    this.lease = undefined;
+    if (lease) await (await lease.catch(() => undefined))?.release();
+  }
+
+  /** Releases every lock and revokes the lease (like a process that exits). */
+  async close(): Promise<void> {
+    await Promise.all([...this.held.keys()].map((release) => release().catch(() => undefined))); // the lease revoke below drops them anyway
+    await this.dropLease();
+  }
+}

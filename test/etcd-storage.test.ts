@@ -1,0 +1,100 @@
+/**
+ * The storage contract (test/storage/contract.ts) on EtcdStorage against a real etcd member, and
+ * what only etcd shows: its limits, errors when the cluster is unreachable, compaction under a
+ * watch, lease-backed locks.
+ */
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { EtcdStorage } from '../src/storage/etcd/index.js';
+import { startEtcd, type EtcdCluster } from './helpers/etcd.js';
+import { codeOf, storageContract, type Backend } from './storage/contract.js';
+
+let member: Promise<EtcdCluster> | undefined;
+const etcd = (): Promise<EtcdCluster> => (member ??= startEtcd(1));
+const fresh = (): string => `t-${randomBytes(6).toString('hex')}/`;
+
+const backend: Backend = {
+  name: 'EtcdStorage',
+  watchLatencyMs: 3000,
+  injects: false,
+  async open() {
+    const { endpoints } = await etcd();
+    const prefix = fresh();
+    const others: EtcdStorage[] = [];
+    return {
+      storage: new EtcdStorage({ endpoints, prefix }),
+      other: () => {
+        const s = new EtcdStorage({ endpoints, prefix });
+        others.push(s);
+        return s;
+      },
+      dispose: async () => void (await Promise.all(others.map((s) => s.close()))),
+    };
+  },
+};
+
+storageContract(backend);
+
+const enc = (text: string): Uint8Array => Buffer.from(text);
+
+describe('EtcdStorage on a real member', () => {
+  it('refuses a commit over the request limit or the transaction limit with E_TOO_LARGE, writing nothing', async () => {
+    const { endpoints } = await etcd();
+    const s = new EtcdStorage({ endpoints, prefix: fresh() });
+    try {
+      const err = await s.commit({ changes: [{ type: 'put', key: 'big.json', data: new Uint8Array(1.6 * 1024 * 1024) }] }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'E_TOO_LARGE' });
+      expect((err as Error).message).toContain('request limit');
+      const many = Array.from({ length: 200 }, (_, i) => ({ type: 'put' as const, key: `k/${i}`, data: enc(String(i)) }));
+      const tooMany = await s.commit({ changes: many }).catch((e: unknown) => e);
+      expect(tooMany).toMatchObject({ code: 'E_TOO_LARGE' });
+      expect((tooMany as Error).message).toContain('--max-txn-ops');
+      expect(await s.list('')).toEqual([]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('an unreachable cluster is E_IO naming the endpoints, after the connect timeout', async () => {
+    const s = new EtcdStorage({ endpoints: ['http://127.0.0.1:1'], prefix: fresh(), connectTimeoutMs: 500 });
+    const started = Date.now();
+    const err = await s.read('current.json').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_IO' });
+    expect((err as Error).message).toContain('http://127.0.0.1:1');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await s.close();
+  });
+
+  it('a watch whose revision is compacted away reloads its keys and goes on from there', async () => {
+    const { endpoints } = await etcd();
+    const prefix = fresh();
+    const s = new EtcdStorage({ endpoints, prefix });
+    const seen: string[] = [];
+    const watcher = await s.watch(['a'], (e) => seen.push(e.type), () => undefined);
+    await s.commit({ changes: [{ type: 'put', key: 'a', data: enc('1') }] });
+    await s.compact();
+    await s.commit({ changes: [{ type: 'put', key: 'a', data: enc('2') }] });
+    for (const deadline = Date.now() + 3000; seen.length < 2 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(Buffer.from((await s.read('a'))!).toString()).toBe('2');
+    expect(BigInt(s.appliedRevision)).toBeGreaterThan(0n);
+    await watcher.close();
+    await s.close();
+  });
+
+  it('a holder whose lease expired cannot commit under its lock: E_LOCKED, nothing written', async () => {
+    const { endpoints } = await etcd();
+    const prefix = fresh();
+    const s = new EtcdStorage({ endpoints, prefix, leaseTtlSeconds: 1 });
+    const other = new EtcdStorage({ endpoints, prefix });
+    await s.lock('current.json');
+    expect(await codeOf(other.lock('current.json', { timeoutMs: 100 }))).toBe('E_LOCKED');
+    await s.close(); // revokes the lease: as if it had expired
+    const s2 = new EtcdStorage({ endpoints, prefix, leaseTtlSeconds: 1 });
+    await s2.lock('x');
+    const release = await other.lock('current.json', { timeoutMs: 3000 });
+    await release();
+    await s2.close();
+    await other.close();
+  });
+});
