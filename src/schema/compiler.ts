@@ -9,6 +9,7 @@
 import type { ValidateFunction } from 'ajv';
 import { ConfigPersistenceError } from '../errors.js';
 import { requireDependency } from '../core/lazy-deps.js';
+import { X_MERGE_KEYWORD } from './merge.js';
 
 /** The ajv dialect a schema is compiled with. */
 export type Draft = '2020-12' | 'draft-07';
@@ -73,6 +74,8 @@ export function compileSchema(request: CompileRequest): CompileResult {
   // With `code.source`, ajv-formats makes the generated code require its formats module instead of
   // referring to functions that only exist in this process.
   addFormats(ajv);
+  // x-merge is ours (merge.ts): known with a meta-schema so a typo is a schema error, not a no-op.
+  (ajv as unknown as { addKeyword(def: object): void }).addKeyword(X_MERGE_KEYWORD);
   let validate: ValidateFunction;
   try {
     validate = ajv.compile(request.schema);
