@@ -4,7 +4,8 @@
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigPersistence } from '../src/index.js';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { ConfigPersistence, Configuration } from '../src/index.js';
 import { mergeWithSchema, strategyOf } from '../src/schema/merge.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -57,5 +58,38 @@ describe('x-merge', () => {
     await good.saveConfig({ tags: ['x'] });
     expect(await good.loadConfig()).toEqual({ tags: ['x'] });
     await Promise.all([bad.close(), bykey.close(), good.close()]);
+  });
+});
+
+describe('x-merge in every layering', () => {
+  const layered = {
+    'default.json': JSON.stringify({ tags: ['d'], hosts: ['h-default'], servers: [{ id: 'a', port: 1 }] }),
+    'profiles/base.json': JSON.stringify({ tags: ['base'], servers: [{ id: 'b', port: 2 }] }),
+    'profiles/staging.json': JSON.stringify({ $profile: { extends: 'base' }, tags: ['staging'], hosts: ['h-staging'], servers: [{ id: 'a', port: 10 }] }),
+    'current.json': JSON.stringify({ tags: ['cur'], servers: [{ id: 'b', name: 'bee' }] }),
+  };
+  async function dirWith(files: Record<string, string>): Promise<string> {
+    const dir = await tempDir();
+    await mkdir(path.join(dir, 'profiles'), { recursive: true });
+    for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, name), text);
+    return dir;
+  }
+
+  it("Configuration's layers and the profiles' extends chain follow the schema", async () => {
+    const dir = await dirWith(layered);
+    const config = await Configuration.open({ baseDir: dir, schema, env: {}, profile: 'staging' });
+    expect(config.data).toEqual({
+      tags: ['d', 'base', 'staging', 'cur'],
+      hosts: ['h-staging'],
+      servers: [
+        { id: 'a', port: 10 },
+        { id: 'b', port: 2, name: 'bee' },
+      ],
+    });
+    await config.close();
+    const cp = new ConfigPersistence({ baseDir: dir, schema });
+    const profile = await cp.loadProfile('staging');
+    expect(profile.data).toEqual({ tags: ['base', 'staging'], hosts: ['h-staging'], servers: [{ id: 'b', port: 2 }, { id: 'a', port: 10 }] });
+    await cp.close();
   });
 });
