@@ -10,6 +10,7 @@ import type { ValidateFunction } from 'ajv';
 import { ConfigPersistenceError } from '../errors.js';
 import { requireDependency } from '../core/lazy-deps.js';
 import { X_MERGE_KEYWORD } from './merge.js';
+import { X_SECRET_KEYWORD } from './secrets.js';
 
 /** The ajv dialect a schema is compiled with. */
 export type Draft = '2020-12' | 'draft-07';
@@ -75,7 +76,7 @@ export function compileSchema(request: CompileRequest): CompileResult {
   // referring to functions that only exist in this process.
   addFormats(ajv);
   // x-merge is ours (merge.ts): known with a meta-schema so a typo is a schema error, not a no-op.
-  (ajv as unknown as { addKeyword(def: object): void }).addKeyword(X_MERGE_KEYWORD);
+  for (const keyword of [X_MERGE_KEYWORD, X_SECRET_KEYWORD]) (ajv as unknown as { addKeyword(def: object): void }).addKeyword(keyword);
   let validate: ValidateFunction;
   try {
     validate = ajv.compile(request.schema);
