@@ -27,10 +27,12 @@ export function draftOf(schema: object): Draft {
 /**
  * The ajv options that shape the generated code (part of the validator cache key).
  * allErrors: a human fixes every problem in one go; strict off: schemas written for other tools
- * often carry extra keywords (title, examples, x-*) that are harmless here.
+ * often carry extra keywords (title, examples, x-*) that are harmless here. Our own keywords
+ * (x-merge, x-secret) are known with meta-schemas so a typo is a schema error; being options, they
+ * are in the cache key too, so a validator cached before they existed is not reused unchecked.
  */
 export function codeOptions(useDefaults: boolean): Record<string, unknown> {
-  return { allErrors: true, strict: false, useDefaults, allowUnionTypes: true, formats: 'ajv-formats/full' };
+  return { allErrors: true, strict: false, useDefaults, allowUnionTypes: true, formats: 'ajv-formats/full', keywords: [X_MERGE_KEYWORD, X_SECRET_KEYWORD] };
 }
 
 /** What to compile. */
@@ -75,8 +77,6 @@ export function compileSchema(request: CompileRequest): CompileResult {
   // With `code.source`, ajv-formats makes the generated code require its formats module instead of
   // referring to functions that only exist in this process.
   addFormats(ajv);
-  // x-merge is ours (merge.ts): known with a meta-schema so a typo is a schema error, not a no-op.
-  for (const keyword of [X_MERGE_KEYWORD, X_SECRET_KEYWORD]) (ajv as unknown as { addKeyword(def: object): void }).addKeyword(keyword);
   let validate: ValidateFunction;
   try {
     validate = ajv.compile(request.schema);
