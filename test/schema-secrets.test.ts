@@ -3,9 +3,10 @@
  * (nested, in lists, under additionalProperties), never touches the input, and ajv refuses a
  * non-boolean `x-secret`.
  */
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigPersistence } from '../src/index.js';
+import { ConfigPersistence, Configuration } from '../src/index.js';
 import { declaresSecrets, redact, secretPaths } from '../src/schema/secrets.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -41,5 +42,25 @@ describe('redact', () => {
     const cp = new ConfigPersistence({ baseDir: path.join(dir, 'c'), schema: { type: 'object', properties: { p: { type: 'string', 'x-secret': 'yes' } } } });
     await expect(cp.saveConfig({ p: 'x' })).rejects.toMatchObject({ code: 'E_PARSE' });
     await cp.close();
+  });
+});
+
+describe('explain redacts', () => {
+  it('shows secrets as *** in every layer unless includeSecrets is set', async () => {
+    const dir = await tempDir();
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'default.json'), JSON.stringify({ db: { host: 'h', password: 'default-pw' } }));
+    await writeFile(path.join(dir, 'current.json'), JSON.stringify({ db: { password: 'current-pw' } }));
+    const config = await Configuration.open({ baseDir: dir, schema, env: {} });
+    for (const at of ['db.password', 'db']) {
+      const shown = JSON.stringify(config.explain(at));
+      expect(shown).not.toMatch(/-pw/);
+      expect(shown).toMatch(/\*\*\*/);
+    }
+    expect(config.explain('db.password').layers.map((l) => l.value)).toEqual(['***', '***']);
+    expect(config.explain('db').value).toEqual({ host: 'h', password: '***' });
+    expect(config.explain('db.password', { includeSecrets: true }).value).toBe('current-pw');
+    expect(config.explain('db.host').value).toBe('h');
+    await config.close();
   });
 });

@@ -86,3 +86,26 @@ function safeTest(pattern: string, key: string): boolean {
     return false;
   }
 }
+
+/**
+ * {@link redact} for a value found at `segments` of a document: `"***"` when the path or one of
+ * its parents is secret, otherwise the value with its secret parts redacted.
+ */
+export function redactAt(value: unknown, schema: unknown, segments: readonly string[]): unknown {
+  let node = schema;
+  for (const segment of segments) {
+    if (isSecretNode(node)) return REDACTED;
+    node = /^(?:0|[1-9][0-9]*)$/.test(segment) && isPlainObject(node) && isPlainObject(node.items) ? node.items : childOf(node, segment);
+  }
+  return redactNode(value, node);
+}
+
+/** An explanation of a path (`Configuration#explain`) with every value in it redacted. */
+export function redactExplanation<E extends { path: string; value: unknown; source?: { value: unknown }; layers: Array<{ value: unknown }> }>(explained: E, schema: unknown): E {
+  const segments = explained.path === '' ? [] : explained.path.split('.');
+  const hide = <S extends { value: unknown }>(s: S): S => ({ ...s, value: redactAt(s.value, schema, segments) });
+  const layers = explained.layers.map(hide);
+  const out: E = { ...explained, value: redactAt(explained.value, schema, segments), layers };
+  if (explained.source) out.source = explained.layers[0] === explained.source ? layers[0]! : hide(explained.source);
+  return out;
+}
