@@ -64,3 +64,22 @@ describe('explain redacts', () => {
     await config.close();
   });
 });
+
+describe('CLI get redacts', () => {
+  it('prints *** for a secret unless --show-secrets', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { CLI } = await import('./helpers/tmp.js');
+    const dir = await tempDir();
+    await mkdir(path.join(dir, 'schemas'), { recursive: true });
+    await writeFile(path.join(dir, 'schemas', 'config.schema.json'), JSON.stringify(schema));
+    await writeFile(path.join(dir, 'current.json'), JSON.stringify({ db: { host: 'h', password: 'hunter2' } }));
+    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, '--dir', dir, '--schema-dir', path.join(dir, 'schemas'), ...args], { encoding: 'utf8' });
+    for (const args of [['get', 'db'], ['get', 'db.password', '--explain'], ['--json', 'get', 'db']]) {
+      const out = run(...args);
+      expect(out.status).toBe(0);
+      expect(out.stdout + out.stderr).not.toMatch(/hunter2/);
+      expect(out.stdout).toMatch(/\*\*\*/);
+    }
+    expect(run('get', 'db.password', '--show-secrets').stdout.trim()).toBe('hunter2');
+  });
+});
