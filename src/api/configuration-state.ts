@@ -6,7 +6,7 @@
 import type { Context } from '../core/context.js';
 import { cloneDocument, deepFreeze, getPath, hasPath, setPath } from '../document/tree.js';
 import { applyEnv, envDocument, type AppliedEnv, type EnvEntry } from './env.js';
-import { mergeLayers, validateLayers, type Found, type Layer } from './layers.js';
+import { mergeLayersIn, validateLayers, type Found, type Layer } from './layers.js';
 import { parseDotPath } from '../core/names.js';
 import { envTyping, type Stack } from './configuration-sources.js';
 import type { ActiveProfileSource, DeepReadonly, LayerInfo, ValueExplanation, ValueSource } from '../types.js';
@@ -34,7 +34,7 @@ export function buildState<T>(ctx: Context, env: readonly EnvEntry[], stack: Sta
   if (stack.current.doc) current.text = stack.current.doc.text;
   const currentLayer: Layer = { kind: 'current', key: current.key, file: current.file, data: overlay, exists: current.exists };
   if (current.text !== undefined) currentLayer.text = current.text;
-  const { data: merged, applied } = applyEnv(mergeLayers(stack.lower, overlay), env, envTyping(ctx));
+  const { data: merged, applied } = applyEnv(mergeLayersIn(ctx, stack.lower, overlay), env, envTyping(ctx));
   const envLayer: Layer = {
     kind: 'env',
     file: 'environment',
@@ -55,7 +55,7 @@ export function assertValidWithoutEnv(ctx: Context, env: readonly EnvEntry[], cu
   if (env.length === 0) return;
   const { key, file } = current;
   const currentLayer: Layer = { kind: 'current', key, file, data: overlay, exists: true };
-  validateLayers(ctx, mergeLayers(lower, overlay), [...lower, currentLayer], { target: file, applyDefaults: true });
+  validateLayers(ctx, mergeLayersIn(ctx, lower, overlay), [...lower, currentLayer], { target: file, applyDefaults: true });
 }
 
 export function currentFound(st: State<unknown>): Found {

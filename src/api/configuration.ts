@@ -36,6 +36,7 @@ import { explicitProfile, resolveStack, storeOptions, type Stack } from './confi
 import { assertValidWithoutEnv, buildState, currentFound, explainValue, layerInfos, type State, type Touched } from './configuration-state.js';
 import { reportError, type Listener } from './configuration-events.js';
 import { jsonProblem, overlayWithDelete, overlayWithSet, persistActiveProfile, rebase, writeCurrent } from './configuration-edits.js';
+import { declaresSecrets, redactExplanation } from '../schema/secrets.js';
 import type {
   ActiveProfileSource,
   Change,
@@ -282,8 +283,11 @@ export class Configuration<T = Record<string, unknown>> {
    * Where the value at a dot path comes from: the deciding layer (file and line, profile, or
    * environment variable) and every other layer that holds a value there, highest first.
    */
-  explain(path: string): ValueExplanation {
-    return explainValue(this.ctx, this.state, this.pending.values(), path);
+  explain(path: string, opts: { includeSecrets?: boolean } = {}): ValueExplanation {
+    // Values the schema marks secret (x-secret, writeOnly) are shown as "***" unless asked for.
+    const explained = explainValue(this.ctx, this.state, this.pending.values(), path);
+    const schema = this.ctx.schema.isReady ? this.ctx.schema.document : undefined;
+    return opts.includeSecrets === true || !declaresSecrets(schema) ? explained : redactExplanation(explained, schema);
   }
 
   /**

@@ -9,6 +9,7 @@
  */
 import type { Context } from '../core/context.js';
 import { hasPath, isPlainObject, mergeDocuments } from '../document/tree.js';
+import { mergeWithSchema } from '../schema/merge.js';
 import { readDocument, readDocumentSync, type StoredDocument } from '../changeset/documents.js';
 import { ValidationError, type ValidationIssue } from '../errors.js';
 import { configKey, CURRENT, DEFAULT, defaultExtension, findExisting, profileKey, PROFILES_DIR } from '../core/keys.js';
@@ -199,4 +200,14 @@ function startsWith(path: readonly string[], prefix: readonly string[]): boolean
 /** Merges layers' data, lowest first, into a new object (never `undefined`). */
 export function mergeLayers(layers: readonly Layer[], ...extra: unknown[]): Record<string, unknown> {
   return mergeDocuments({}, ...layers.map((l) => l.data), ...extra) as Record<string, unknown>;
+}
+
+/**
+ * {@link mergeLayers} following the schema's `x-merge` strategies (src/schema/merge.ts). The schema
+ * is only consulted once loaded: every caller has awaited `ctx.schema.ready()` before merging.
+ */
+export function mergeLayersIn(ctx: Context, layers: readonly Layer[], ...extra: unknown[]): Record<string, unknown> {
+  const schema = ctx.schema.isReady ? ctx.schema.document : undefined;
+  if (schema === undefined) return mergeLayers(layers, ...extra);
+  return mergeWithSchema(schema, {}, ...layers.map((l) => l.data), ...extra) as Record<string, unknown>;
 }

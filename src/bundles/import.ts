@@ -20,7 +20,7 @@ import { readDocument, readForOverwrite, validateDocument, type StoredDocument }
 import { ConfigPersistenceError, TooLargeError, ValidationError } from '../errors.js';
 import { findExisting, PROFILES_DIR } from '../core/keys.js';
 import { readJournal } from '../history/journal.js';
-import { mergeLayers, runAsync, validateLayers } from '../api/layers.js';
+import { mergeLayersIn, runAsync, validateLayers } from '../api/layers.js';
 import { PROFILE_META_KEY, profileLayer, resolveProfileLayers } from '../profiles/chain.js';
 import { configAndProfileKeys } from '../backups/snapshots.js';
 import type { BackupInfo, BundleItem, ImportedItem, ImportOptions, ImportReport } from '../types.js';
@@ -204,7 +204,7 @@ export function touchesOthers(writes: readonly PlannedWrite[]): boolean {
 async function validateProfile(ctx: Context, name: string, read: (ctx: Context, key: string) => Promise<StoredDocument | undefined>, target: string): Promise<void> {
   const { base, chain } = await runAsync(ctx, resolveProfileLayers(ctx, name), read);
   const layers = [base, ...chain.map(profileLayer)];
-  validateLayers(ctx, mergeLayers(layers), layers, { target });
+  validateLayers(ctx, mergeLayersIn(ctx, layers), layers, { target });
 }
 
 async function validNow(ctx: Context, name: string): Promise<boolean> {

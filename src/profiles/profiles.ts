@@ -11,7 +11,7 @@ import { cloneDocument, isPlainObject, safeSet } from '../document/tree.js';
 import { readDocument, removeDocument, writeBytes, writeDocument, type StoredDocument } from '../changeset/documents.js';
 import { ConflictError, NotFoundError, ParseError, ValidationError } from '../errors.js';
 import { PROFILES_DIR, profileKey } from '../core/keys.js';
-import { mergeLayers, runAsync, validateLayers } from '../api/layers.js';
+import { mergeLayersIn, runAsync, validateLayers } from '../api/layers.js';
 import type { ChangedBy, CopyProfileOptions, DeleteProfileOptions, Profile, ProfileInfo, ProfileMeta, SaveProfileOptions, SaveResult } from '../types.js';
 import { assertProfile, parentsOf, PROFILE_META_KEY, profileLayer, resolveProfileLayers, splitProfile, type ProfileDocument } from './chain.js';
 
@@ -32,8 +32,8 @@ export async function loadProfile<T>(ctx: Context, name: string, resolve: boolea
   const { base, chain } = await runAsync(ctx, resolveProfileLayers(ctx, name));
   const own = chain[chain.length - 1]!;
   const layers = [base, ...chain.map(profileLayer)];
-  validateLayers(ctx, mergeLayers(layers), layers, { target: own.file });
-  return { name, data: mergeLayers(chain.map(profileLayer)) as T, meta: own.meta, chain: chain.map((c) => c.name) };
+  validateLayers(ctx, mergeLayersIn(ctx, layers), layers, { target: own.file });
+  return { name, data: mergeLayersIn(ctx, chain.map(profileLayer)) as T, meta: own.meta, chain: chain.map((c) => c.name) };
 }
 
 /**
@@ -58,7 +58,7 @@ export async function saveProfile(ctx: Context, key: string, name: string, data:
   await ctx.schema.ready();
   const { base, chain } = await runAsync(ctx, resolveProfileLayers(ctx, name, { root: own }));
   const layers = [base, ...chain.map(profileLayer)];
-  validateLayers(ctx, mergeLayers(layers), layers, { target: file });
+  validateLayers(ctx, mergeLayersIn(ctx, layers), layers, { target: file });
   return writeDocument(ctx, key, profileDocument(meta, data), withReason({ changedBy: opts.changedBy ?? 'user', operation: 'save' }, opts.reason));
 }
 
@@ -202,7 +202,7 @@ export async function copyProfile(ctx: Context, from: { name: string; key: strin
   await ctx.schema.ready();
   const { base, chain } = await runAsync(ctx, resolveProfileLayers(ctx, to.name, { root: own }));
   const layers = [base, ...chain.map(profileLayer)];
-  validateLayers(ctx, mergeLayers(layers), layers, { target });
+  validateLayers(ctx, mergeLayersIn(ctx, layers), layers, { target });
   // A new target gets the source's permission bits: a copy of a 0600 profile is no more readable.
   const mode = (await ctx.storage.stat(from.key))?.mode;
   const meta = withReason({ changedBy: opts.changedBy ?? 'user', operation, details: { from: from.key }, ...(mode !== undefined ? { mode: mode & 0o666 } : {}) }, opts.reason);

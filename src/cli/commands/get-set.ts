@@ -19,7 +19,9 @@ export function registerGetSet(program: Command, kit: Kit): void {
         .command('get')
         .description('print one value of the effective configuration (objects print as YAML); --json adds where it came from')
         .argument('<path>', 'dot path, e.g. server.port'),
-    ).option('--explain', 'also print which file (and line) or variable the value comes from'),
+    )
+      .option('--explain', 'also print which file (and line) or variable the value comes from')
+      .option('--show-secrets', 'print values the schema marks secret (x-secret, writeOnly) instead of "***"'),
     'config-persistence get server.port',
     'config-persistence get server.port --profile production --explain',
     'config-persistence --json get database',
@@ -47,7 +49,7 @@ async function get(rt: Runtime, path: string): Promise<number> {
   if (!config.has(path)) {
     throw new NotFoundError(`"${path}" is not set in the effective configuration of ${config.store.baseDir}; list every value with \`config-persistence status\`.`);
   }
-  const explanation = config.explain(path);
+  const explanation = config.explain(path, { includeSecrets: rt.opts.showSecrets === true });
   const value = explanation.value;
   rt.print({ path, value, source: explanation.source ?? null, profile: config.activeProfile ?? null }, () => {
     const text = value !== null && typeof value === 'object' ? formatDocument(value) : formatValue(value, Infinity);
