@@ -38,24 +38,32 @@ const generation = (dir: string, f: string): string => (JSON.parse(readFileSync(
 async function atTargetRename(work: string, template: string, spec: Omit<OpSpec, 'baseDir'>, nth: number, action: string, opts: { onward?: boolean } = {}) {
   const dry = path.join(work, 'dry');
   cloneDir(template, dry);
-  const traced = await runTraced({ ...spec, baseDir: dry }, ['-e', 'trace=rename,renameat2'], { threads: ['pool'] });
+  // Both threads: which one makes the renames differs between Node versions (Node 24 makes them on
+  // the main thread here, Node 20 on the pool); the injection attaches to the one that made it.
+  const traced = await runTraced({ ...spec, baseDir: dry }, ['-e', 'trace=rename,renameat,renameat2'], { threads: ['main', 'pool'] });
   expect(traced.result.ok, JSON.stringify(traced.result)).toBe(true);
   const renames = parseTrace(traced.trace).filter((c) => /^rename/.test(c.name));
   const targets = new Set(FILES.map((f) => `"${path.join(dry, f)}"`));
   const hits = renames.filter((c) => [...targets].some((t) => c.args.includes(`, ${t}`) || c.args.includes(`${t})`)));
   const target = hits[nth - 1]!;
   expect(target, `the dry run's renames: ${renames.map((r) => r.args).join('\n')}`).toBeDefined();
-  const when = renames.filter((c) => c.name === target.name).indexOf(target) + 1;
+  const when = target.ordinal;
   const runDir = path.join(work, `run-${action.replace(/\W/g, '')}`);
   cloneDir(template, runDir);
   const run = await runTraced({ ...spec, baseDir: runDir }, ['-e', `trace=${target.name}`, '-e', `inject=${target.name}:${action}:when=${when}${opts.onward ? '+' : ''}`], {
-    threads: ['pool'],
+    threads: [target.thread],
     expectKill: action.startsWith('signal='),
   });
   return { runDir, run };
 }
 
-describe.runIf(process.platform === 'linux' && hasCommand('strace'))('a snapshot restore interrupted at its second file', () => {
+// Node 24 only: the harness's injection does not reach the pool thread that makes the restore's
+// renames (the dry run sees only the snapshot's rename on the traced threads; strace -f shows the
+// renames on other pool threads). Until runTraced finds that thread, these kills run on Node 20 —
+// a known gap, written down in the stop note of 2026-12-03, not a pass.
+const HARNESS_REACHES_RENAMES = Number(process.versions.node.split('.')[0]) < 24;
+
+describe.runIf(process.platform === 'linux' && hasCommand('strace') && HARNESS_REACHES_RENAMES)('a snapshot restore interrupted at its second file', () => {
   for (const nth of [1, 3]) it(`killed at file ${nth}: verify() first thing after the crash reports nothing the recovery consumes, repair() fixes nothing`, async () => {
     const work = await tempDir('cp-interrupted-');
     const { template, id } = await snapshotted(work);
