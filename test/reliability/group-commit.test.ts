@@ -33,14 +33,24 @@ await cp.close();
   const log = path.join(baseDir, '..', 'trace.txt');
   execFileSync('strace', ['-f', '-y', '-qq', '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2,statx,newfstatat,stat', '-o', log, process.execPath, script], { stdio: 'pipe' });
   const calls: Traced[] = [];
+  // A rename strace had to split (`<unfinished ...>`, then `<... rename resumed>` on the same
+  // thread) counts where it finished: an fsync that follows it really followed it.
+  const pendingRename = new Map<string, string>();
   for (const line of readFileSync(log, 'utf8').split('\n')) {
+    const tid = /^(\d+)\s/.exec(line)?.[1] ?? '';
+    if (/<\.\.\. rename(?:at2?)? resumed>/.test(line) && pendingRename.has(tid)) {
+      calls.push({ call: 'rename', what: pendingRename.get(tid)! });
+      pendingRename.delete(tid);
+      continue;
+    }
     const mark = /nonexistent-mark-([\w-]+)/.exec(line);
     if (mark) calls.push({ call: 'mark', what: mark[1]! });
     // The call as issued: a pool thread's fsync may print as `<unfinished ...>` and resume later.
     const sync = /f(?:data)?sync\(\d+<([^>]*)>/.exec(line);
     if (sync) calls.push({ call: 'fsync', what: path.relative(baseDir, sync[1]!) || '.' });
     const rename = /rename(?:at2?)?\(.*"([^"]+)"/.exec(line);
-    if (rename && !line.includes('<unfinished')) calls.push({ call: 'rename', what: path.relative(baseDir, rename[1]!) });
+    if (rename && line.includes('<unfinished')) pendingRename.set(tid, path.relative(baseDir, rename[1]!));
+    else if (rename) calls.push({ call: 'rename', what: path.relative(baseDir, rename[1]!) });
   }
   return calls;
 }
