@@ -9,7 +9,7 @@
  * instances given the same {@link MemoryVolume} behave like two processes sharing one store.
  */
 import { ioError, StaleError, TooLargeError } from '../errors.js';
-import { keySegments } from './keys.js';
+import { keySegments, validateCommitKeys } from './keys.js';
 import { MemoryLocks } from './memory-locks.js';
 import type { AppendOp, Commit, CopyOp, Expectation, LockOptions, MoveOp, PutOp, ReadOptions, Release, RemoveOp, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from './types.js';
 
@@ -171,7 +171,7 @@ export class MemoryStorage implements Storage {
     this.steps = 0;
     const armed = this.armed;
     this.armed = undefined;
-    validateKeys(commit);
+    validateCommitKeys(commit);
     this.checkExpectations(commit.expect ?? []);
     const staged: Staged = new Map();
     let current = '.';
@@ -349,17 +349,6 @@ export class MemoryStorage implements Storage {
   }
 }
 
-function validateKeys(commit: Commit): void {
-  for (const op of [...(commit.prepare ?? []), ...(commit.changes ?? []), ...(commit.after ?? [])]) {
-    if (op.type === 'copy' || op.type === 'move') {
-      keySegments(op.from);
-      keySegments(op.to);
-    } else keySegments(op.key);
-  }
-  for (const e of commit.expect ?? []) keySegments(e.key);
-  for (const key of commit.cleanup?.keys ?? []) keySegments(key);
-  for (const key of commit.cleanup?.keepAs?.values() ?? []) keySegments(key);
-}
 
 function targetOf(op: PutOp | CopyOp | AppendOp | RemoveOp | MoveOp): string {
   return op.type === 'copy' || op.type === 'move' ? op.to : op.key;

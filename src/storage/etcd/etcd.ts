@@ -11,7 +11,7 @@
  * whole with `E_TOO_LARGE` (splitting it would break all-or-nothing).
  */
 import { ConfigPersistenceError, ioError, LockedError, StaleError, TooLargeError } from '../../errors.js';
-import { keySegments } from '../keys.js';
+import { keySegments, validateCommitKeys } from '../keys.js';
 import type { Commit, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from '../types.js';
 import { EtcdClient, prefixEnd, type TxnOp } from './client.js';
 import { decodeValue, entryOf, Layout, type Stored } from './layout.js';
@@ -147,7 +147,7 @@ export class EtcdStorage implements Storage {
    * in between, so the commit is staged again on a fresh read.
    */
   async commit(commit: Commit): Promise<void> {
-    validateKeys(commit);
+    validateCommitKeys(commit);
     for (let attempt = 0; ; attempt++) {
       const found = await this.call('write', firstKey(commit), () => this.readForCommit(commit));
       this.checkExpectations(commit, found);
@@ -333,14 +333,3 @@ function firstKey(commit: Commit): string {
   return op.type === 'copy' || op.type === 'move' ? op.to : op.key;
 }
 
-function validateKeys(commit: Commit): void {
-  for (const op of [...(commit.prepare ?? []), ...(commit.changes ?? []), ...(commit.after ?? [])]) {
-    if (op.type === 'copy' || op.type === 'move') {
-      keySegments(op.from);
-      keySegments(op.to);
-    } else keySegments(op.key);
-  }
-  for (const e of commit.expect ?? []) keySegments(e.key);
-  for (const key of commit.cleanup?.keys ?? []) keySegments(key);
-  for (const key of commit.cleanup?.keepAs?.values() ?? []) keySegments(key);
-}
