@@ -57,13 +57,8 @@ async function atTargetRename(work: string, template: string, spec: Omit<OpSpec,
   return { runDir, run };
 }
 
-// Node 24 only: the harness's injection does not reach the pool thread that makes the restore's
-// renames (the dry run sees only the snapshot's rename on the traced threads; strace -f shows the
-// renames on other pool threads). Until runTraced finds that thread, these kills run on Node 20 —
-// a known gap, written down in the stop note of 2026-12-03, not a pass.
-const HARNESS_REACHES_RENAMES = Number(process.versions.node.split('.')[0]) < 24;
 
-describe.runIf(process.platform === 'linux' && hasCommand('strace') && HARNESS_REACHES_RENAMES)('a snapshot restore interrupted at its second file', () => {
+describe.runIf(process.platform === 'linux' && hasCommand('strace'))('a snapshot restore interrupted at its second file', () => {
   for (const nth of [1, 3]) it(`killed at file ${nth}: verify() first thing after the crash reports nothing the recovery consumes, repair() fixes nothing`, async () => {
     const work = await tempDir('cp-interrupted-');
     const { template, id } = await snapshotted(work);

@@ -9,7 +9,7 @@
  */
 import { ConfigPersistence } from '../../../dist/index.js';
 import { LocalStorage } from '../../../dist/storage/index.js';
-import { readdirSync, readFileSync } from 'node:fs';
+import { promises, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 
@@ -37,6 +37,10 @@ const ops = {
 // Warm up: load code paths, resolve names, start the thread pool, so that after "go" the only
 // system calls are the operation's own.
 await cp.loadConfig(spec.file).catch(() => undefined); // missing or unreadable: fine, only warming up
+// The thread pool starts on its first request; Node 24 reads the warm-up load synchronously, so
+// without this there is no pool thread yet when fsThread() looks for it (and the tracer attaches
+// to a V8 thread instead).
+await promises.access(spec.baseDir).catch(() => undefined);
 // The time zone is read from /etc/localtime on the main thread when V8 first needs it, at a point
 // that differs between Node versions and runs (seen on Node 24: inside the first save, shifting
 // the main thread's openat count against the dry run). Read here, before tracing starts.
