@@ -98,3 +98,26 @@ describe.runIf(process.platform === 'linux' && hasCommand('strace'))('a snapshot
     }
   }, 60_000);
 });
+
+describe.runIf(process.platform === 'linux' && hasCommand('strace'))('a snapshot restore whose undo fails too', () => {
+  it('EIO from the rename of the 2nd file on (the undo of the 1st included): E_IO with the syscall code, and the next open finishes the undo', async () => {
+    const work = await tempDir('cp-undo-fails-');
+    const { template, id } = await snapshotted(work);
+    const { runDir, run } = await atTargetRename(work, template, { op: 'call', method: 'restoreBackup', args: [id] }, 2, 'error=EIO', { onward: true });
+    expect(run.result).toMatchObject({ ok: false, code: 'E_IO', syscallCode: 'EIO' });
+    // The 1st file could not be put back: what recovery needs to do it later is all still there.
+    expect(generation(runDir, 'a.json')).toBe('old');
+    expect(readdirSync(path.join(runDir, '.txn')).length).toBeGreaterThan(0);
+
+    const cp = new ConfigPersistence({ baseDir: runDir, schemaDir: path.join(work, 'no-schemas') });
+    try {
+      expect((await cp.loadConfig<{ gen: string }>('a.json')).gen).toBe('new');
+      expect(FILES.map((f) => generation(runDir, f))).toEqual(['new', 'new', 'new']);
+      expect(readdirSync(path.join(runDir, '.txn'))).toEqual([]);
+      expect(findTemps(runDir)).toEqual([]);
+      expect((await cp.verify()).ok).toBe(true);
+    } finally {
+      await cp.close();
+    }
+  }, 60_000);
+});

@@ -5,7 +5,7 @@
  * a crash the set can always be rolled forward, and on an error it is rolled back from the links.
  */
 import { randomBytes } from 'node:crypto';
-import { linkSync, lstatSync, promises as fs, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, lstatSync, openSync, promises as fs, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { ioError, isErrno } from '../../errors.js';
 import type { Commit, PutOp } from '../types.js';
@@ -24,6 +24,9 @@ interface TxnStep {
   to: string;
   /** Hard link of the previous target, for rollback on error. */
   old?: string;
+  /** In a pending undo: the inode the step left at `to` (only that one may be taken back). */
+  ino?: number;
+  dev?: number;
 }
 
 interface TxnRecord {
@@ -66,8 +69,7 @@ export class IntentJournal {
       }
       for (const op of changes) if (op.type === 'put') temps.delete(op);
     } catch (err) {
-      for (const step of done.reverse()) await undoStep(step);
-      finishTxn(intent, steps);
+      await this.rollBack(intent, steps, done);
       throw err;
     }
     if (this.durable) await syncDirectories(dirs);
@@ -106,6 +108,28 @@ export class IntentJournal {
       throw ioError('finish interrupted writes in', this.describe(TXN_DIR), err);
     }
     this.done = true;
+  }
+
+  /**
+   * Takes back the steps `done` of a commit that failed half way. The undo is recorded durably first
+   * (`<id>.undo.json`, written in place: the failing call may be rename itself), so if a step cannot
+   * be taken back now — the disk that refused the commit often refuses its undo too — the intent,
+   * the links and the record stay, and the next read or write (of this process or any other) takes
+   * it back before it sees anything: never a half-applied commit, never the old content lost.
+   */
+  private async rollBack(intent: string, steps: TxnStep[], done: TxnStep[]): Promise<void> {
+    if (done.length === 0) return finishTxn(intent, steps);
+    const record = undoPath(intent);
+    const recorded = tryWriteUndo(record, done, this.durable);
+    let failed = false;
+    for (const step of [...done].reverse()) failed = !(await undoStep(step)) || failed;
+    if (failed && recorded) {
+      this.done = false; // the pending undo runs before this instance reads or writes again
+      this.recovered = undefined;
+      return;
+    }
+    if (recorded) removeQuietly(record);
+    finishTxn(intent, steps);
   }
 
   /** The steps, with links to the previous content, recorded durably in `intent`; nothing applied yet. */
@@ -147,14 +171,23 @@ export class IntentJournal {
   }
 }
 
-/** Rolls one intent forward, unless its owner is still alive and applying it. */
+/** Rolls one intent forward, unless its owner is still alive and applying it; a pending undo (`<id>.undo.json`) runs instead. */
 function recoverIntent(intent: string): void {
-  // As bytes: Node 20's fast path of readFileSync(file, 'utf8') aborts the process when close(2) fails.
-  const text = readFileSync(intent).toString('utf8');
-  let record: TxnRecord;
-  try {
-    record = JSON.parse(text) as TxnRecord;
-  } catch {
+  const base = intent.endsWith(UNDO_SUFFIX) ? `${intent.slice(0, -UNDO_SUFFIX.length)}.json` : intent;
+  const pending = readRecord(undoPath(intent));
+  if (pending && exists(base)) {
+    // Anyone may take it back: its owner failed and handed it over (see IntentJournal.rollBack).
+    for (const step of [...pending.steps].reverse()) takeBackStep(step);
+    finishTxn(base, readRecord(base)?.steps ?? pending.steps); // every link of the intent, taken or not
+    removeQuietly(undoPath(intent));
+    return;
+  }
+  if (intent !== base) {
+    removeQuietly(intent); // its intent was finished: nothing is left to take back
+    return;
+  }
+  const record = readRecord(intent);
+  if (!record) {
     // A torn intent was never durable, so none of its steps ran: drop it.
     removeQuietly(intent);
     return;
@@ -162,6 +195,82 @@ function recoverIntent(intent: string): void {
   if (ownerAppliesIt(record)) return;
   for (const step of record.steps) redoStep(step);
   finishTxn(intent, record.steps);
+}
+
+const UNDO_SUFFIX = '.undo.json';
+
+/** The pending-undo record of `intent` (`<id>.json` → `<id>.undo.json`). */
+function undoPath(intent: string): string {
+  return intent.endsWith(UNDO_SUFFIX) ? intent : intent.replace(/\.json$/, UNDO_SUFFIX);
+}
+
+/** An intent or undo record; undefined when absent or torn (a torn record was never durable, so never acted on). */
+function readRecord(file: string): TxnRecord | undefined {
+  let text: string;
+  try {
+    // As bytes: Node 20's fast path of readFileSync(file, 'utf8') aborts the process when close(2) fails.
+    text = readFileSync(file).toString('utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+  try {
+    return JSON.parse(text) as TxnRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Writes the undo record of `done` (each step with the inode it left at its target) durably,
+ * without a rename. False when it could not be written: the undo then runs unrecorded, as before.
+ */
+function tryWriteUndo(file: string, done: TxnStep[], durable: boolean): boolean {
+  let fd: number | undefined;
+  try {
+    const steps = done.map((step) => {
+      const now = lstatSync(step.to, { throwIfNoEntry: false });
+      return now ? { ...step, ino: now.ino, dev: now.dev } : step;
+    });
+    const record: TxnRecord = { pid: process.pid, owner: selfIdentity(), steps };
+    fd = openSync(file, 'wx', 0o600);
+    const data = Buffer.from(JSON.stringify(record));
+    for (let off = 0; off < data.length; ) off += writeSync(fd, data, off);
+    if (durable) fsyncSync(fd);
+    return true;
+  } catch {
+    if (fd !== undefined) removeQuietly(file);
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * One step of a pending undo, idempotent: only while its target still holds what the step left
+ * there (the recorded inode) — otherwise it was taken back already, or a later write replaced it.
+ */
+function takeBackStep(step: TxnStep): void {
+  try {
+    takeBack(step);
+  } catch (err) {
+    // A racing recovery (or the owner's own undo) got there first.
+    if (!isErrno(err, 'ENOENT') && !isErrno(err, 'EEXIST')) throw err;
+  }
+}
+
+function takeBack(step: TxnStep): void {
+  const now = lstatSync(step.to, { throwIfNoEntry: false });
+  const left = now !== undefined && step.ino !== undefined && now.ino === step.ino && now.dev === step.dev;
+  if (step.kind === 'move') {
+    if (!left) return;
+    if (!exists(step.from!)) linkSync(step.to, step.from!);
+    unlinkSync(step.to);
+  } else if (step.kind === 'put') {
+    if (!left) return;
+    if (step.old && exists(step.old)) renameSync(step.old, step.to);
+    else if (!step.old) unlinkSync(step.to);
+  } else if (now === undefined && step.old && exists(step.old)) renameSync(step.old, step.to); // a remove
 }
 
 /**
@@ -187,13 +296,20 @@ async function applyStep(step: TxnStep): Promise<void> {
   }
 }
 
-async function undoStep(step: TxnStep): Promise<void> {
-  // Best effort per step: keep undoing the others even if one fails.
-  if (step.kind === 'move') {
-    await fs.link(step.to, step.from!).catch(() => undefined);
-    await fs.unlink(step.to).catch(() => undefined);
-  } else if (step.old) await fs.rename(step.old, step.to).catch(() => undefined);
-  else await fs.unlink(step.to).catch(() => undefined);
+/** Takes one applied step back; false when that failed. Each step is tried, whatever the others did. */
+async function undoStep(step: TxnStep): Promise<boolean> {
+  try {
+    if (step.kind === 'move') {
+      await fs.link(step.to, step.from!).catch((err: unknown) => {
+        if (!isErrno(err, 'EEXIST')) throw err;
+      });
+      await fs.unlink(step.to);
+    } else if (step.old) await fs.rename(step.old, step.to);
+    else await fs.unlink(step.to);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function redoStep(step: TxnStep): void {
