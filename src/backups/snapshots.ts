@@ -18,7 +18,7 @@ import { commitChangeset, type FileChange } from '../changeset/changeset.js';
 import { readForOverwrite, type OldContent } from '../changeset/documents.js';
 import { ChecksumError, NotFoundError } from '../errors.js';
 import { configKey, PROFILES_DIR } from '../core/keys.js';
-import { readJournal } from '../history/journal.js';
+import { readJournal, settledJournal } from '../history/journal.js';
 import { zlibLib } from '../core/lazy-deps.js';
 import { RESERVED_NAMES } from '../core/names.js';
 import type { BackupInfo, BackupTrigger, RestoreResult, SnapshotOptions } from '../types.js';
@@ -237,7 +237,7 @@ export async function restoreSnapshot(
       key,
       ...(want ? { next: { bytes: want, sha256: sha256(want), ...(mode !== undefined ? { mode: mode & 0o666 } : {}) } } : {}),
       old: have,
-      journal: await readJournal(ctx, key),
+      journal: await settledJournal(ctx, key, await readJournal(ctx, key), have?.sha256),
       operation: 'restore',
       // Replaced or removed in this commit: a hard link keeps the old bytes for free.
       ...(have ? { backup: 'pre-restore' as const } : {}),

@@ -16,10 +16,9 @@
 import { sha256, type Context } from '../core/context.js';
 import { deepEqual, isPlainObject } from '../document/tree.js';
 import { commitChangeset, type FileChange } from '../changeset/changeset.js';
-import { readDocument, readForOverwrite, validateDocument, type StoredDocument } from '../changeset/documents.js';
+import { readCurrent, readDocument, readForOverwrite, validateDocument, type StoredDocument } from '../changeset/documents.js';
 import { ConfigPersistenceError, TooLargeError, ValidationError } from '../errors.js';
 import { findExisting, PROFILES_DIR } from '../core/keys.js';
-import { readJournal } from '../history/journal.js';
 import { mergeLayersIn, runAsync, validateLayers } from '../api/layers.js';
 import { PROFILE_META_KEY, profileLayer, resolveProfileLayers } from '../profiles/chain.js';
 import { configAndProfileKeys } from '../backups/snapshots.js';
@@ -234,8 +233,7 @@ export async function commitImport(ctx: Context, checked: CheckedBundle, plan: I
   if (hooks.snapshot) report.snapshot = (await hooks.snapshot()).id;
   const files: FileChange[] = [];
   for (const w of plan.writes) {
-    const old = await readForOverwrite(ctx, w.key);
-    const journal = await readJournal(ctx, w.key);
+    const [old, journal] = await readCurrent(ctx, w.key);
     files.push({ key: w.key, next: { bytes: w.bytes, sha256: w.sha256 }, old, journal, operation: 'import', ...(old && ctx.options.backupOnWrite ? { backup: 'overwrite' } : {}) });
   }
   const done = await commitChangeset(ctx, {

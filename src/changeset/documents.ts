@@ -6,7 +6,7 @@
 import { commitChangeset, type FileChange, type OldContent } from './changeset.js';
 import { sha256, type Context } from '../core/context.js';
 import { ConflictError, NotFoundError, TooLargeError } from '../errors.js';
-import { readJournal, versionOf, type Journal } from '../history/journal.js';
+import { readJournal, settledJournal, versionOf, type Journal } from '../history/journal.js';
 import type { BackupInfo, BackupTrigger, ChangedBy, SaveResult } from '../types.js';
 import type { AppendOp, CopyOp, PutOp } from '../storage/types.js';
 import { readSyncFrom } from '../storage/sync-read.js';
@@ -114,8 +114,7 @@ export interface WriteMeta {
  */
 export async function writeDocument(ctx: Context, key: string, data: unknown, meta: WriteMeta = {}): Promise<SaveResult> {
   const display = ctx.storage.describe(key);
-  // Independent reads under the lock: issued together, a save waits for the slower one, not both.
-  const [old, journal] = await Promise.all([readForOverwrite(ctx, key), readJournal(ctx, key)]);
+  const [old, journal] = await readCurrent(ctx, key);
   checkVersion(ctx, key, journal, old?.sha256, meta.ifVersion);
   const bytes = ctx.codecs.encode(key, data, old?.text);
   if (bytes.byteLength > ctx.options.maxFileBytes) {
@@ -130,7 +129,7 @@ export async function writeDocument(ctx: Context, key: string, data: unknown, me
  * are content this file already had. The caller must hold the key's lock.
  */
 export async function writeBytes(ctx: Context, key: string, bytes: Uint8Array, meta: WriteMeta = {}): Promise<SaveResult> {
-  const [old, journal] = await Promise.all([readForOverwrite(ctx, key), readJournal(ctx, key)]);
+  const [old, journal] = await readCurrent(ctx, key);
   checkVersion(ctx, key, journal, old?.sha256, meta.ifVersion);
   return commitUnlessSame(ctx, key, bytes, old, journal, meta);
 }
@@ -147,12 +146,18 @@ async function commitUnlessSame(ctx: Context, key: string, bytes: Uint8Array, ol
 
 /** Removes `key` after backing it up; the caller must hold the key's lock. */
 export async function removeDocument(ctx: Context, key: string, meta: WriteMeta = {}): Promise<{ version: number; backup?: BackupInfo }> {
-  const old = await readForOverwrite(ctx, key);
+  const [old, journal] = await readCurrent(ctx, key);
   if (!old) throw notFound(ctx, key);
-  const journal = await readJournal(ctx, key);
   checkVersion(ctx, key, journal, old.sha256, meta.ifVersion);
   const result = await commitChange(ctx, key, undefined, old, journal, { ...meta, operation: meta.operation ?? 'delete', trigger: meta.trigger ?? 'delete' });
   return { version: result.version, ...(result.backup ? { backup: result.backup } : {}) };
+}
+
+/** The file's content and its journal, settled against it (a version that never landed left out). */
+export async function readCurrent(ctx: Context, key: string): Promise<[OldContent | undefined, Journal]> {
+  // Independent reads under the lock: issued together, a save waits for the slower one, not both.
+  const [old, journal] = await Promise.all([readForOverwrite(ctx, key), readJournal(ctx, key)]);
+  return [old, await settledJournal(ctx, key, journal, old?.sha256)];
 }
 
 /** Reads the content about to be replaced (past maxFileBytes: it must be backed up whatever its size). */

@@ -12,9 +12,13 @@
  * the next append starts on a fresh line, and a version line glued to a torn fragment (written by a
  * version that did not know) is still recovered.
  * A journal line whose sha256 does not match the file (crash between append and rename) describes a
- * change that never landed; the next save records the file's real content as an `external` version.
+ * change that never landed. When the storage still holds the dead writer's staged content with that
+ * hash (Storage.abandonedContent), the line is known never to have happened: readers leave it out
+ * (see settledJournal) and the next append starts with a `{"void":n}` line that takes it back for
+ * good. Without that evidence the file was edited outside the library, and the next save records
+ * its real content as an `external` version.
  */
-import type { Context } from '../core/context.js';
+import { sha256, type Context } from '../core/context.js';
 import { flattenKey, legacyFlattenKey, PROFILES_DIR, unflattenKey } from '../core/keys.js';
 import type { BackupInfo, ChangedBy, VersionInfo } from '../types.js';
 import type { AppendOp, CopyOp } from '../storage/types.js';
@@ -47,6 +51,8 @@ export interface Journal {
   torn?: boolean;
   /** Read from the journal an older version named differently (see legacyJournalKey); moved on the next change. */
   from?: string;
+  /** The tail from this version on never happened (see settledJournal): the next append voids it first. */
+  voids?: number;
 }
 
 /** What the writer knows about the newest recorded version of a file. */
@@ -120,6 +126,12 @@ export function parseJournal(text: string): Journal {
   const lines = text.split('\n');
   lines.forEach((line, i) => {
     if (line === '') return;
+    const voided = voidOf(line);
+    if (voided !== undefined) {
+      // Versions from `voided` on were recorded for writes that never landed.
+      while (entries.length && entries[entries.length - 1]!.version >= voided) entries.pop();
+      return;
+    }
     const info = parseLine(line);
     if (info) {
       entries.push(info);
@@ -132,6 +144,42 @@ export function parseJournal(text: string): Journal {
     if (recovered) entries.push(recovered);
   });
   return { entries, badLines, size: Buffer.byteLength(text), torn: text !== '' && !text.endsWith('\n') };
+}
+
+/** The version a `{"void":n}` line takes back, else undefined. */
+function voidOf(line: string): number | undefined {
+  if (!line.startsWith('{"void":')) return undefined;
+  try {
+    const raw = JSON.parse(line) as { void?: unknown };
+    return typeof raw.void === 'number' && Number.isInteger(raw.void) ? raw.void : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `journal` without a newest version that never happened: its sha256 is not the file's
+ * (`currentSha`, undefined when the file is absent) but is the content a dead writer staged and
+ * never renamed into place. Returned as a copy marked `voids`, so the next append takes the line
+ * back; otherwise `journal` itself.
+ */
+export async function settledJournal(ctx: Context, key: string, journal: Journal, currentSha: string | undefined): Promise<Journal> {
+  const tail = journal.entries[journal.entries.length - 1];
+  if (!tail || !tail.sha256 || tail.sha256 === (currentSha ?? '') || !ctx.storage.abandonedContent) return journal;
+  const abandoned = await ctx.storage.abandonedContent(key);
+  if (!abandoned.includes(tail.sha256)) return journal;
+  return { ...journal, entries: journal.entries.slice(0, -1), voids: tail.version };
+}
+
+/** The line that takes back a settled journal's versions that never happened (see settledJournal). */
+export function voidLine(journal: Journal): Uint8Array {
+  return Buffer.from(`${journal.torn ? '\n' : ''}{"void":${journal.voids}}\n`);
+}
+
+/** A file's journal as readers should see it: settled against the file's content as it is now. */
+export async function readCurrentJournal(ctx: Context, key: string): Promise<Journal> {
+  const [journal, file] = await Promise.all([readJournal(ctx, key), ctx.storage.abandonedContent ? ctx.storage.readEntry(key) : undefined]);
+  return settledJournal(ctx, key, journal, file ? sha256(file.bytes) : undefined);
 }
 
 function parseLine(line: string): VersionInfo | undefined {
@@ -209,7 +257,8 @@ export function planVersion(plan: VersionPlan): { ops: Array<AppendOp | CopyOp>;
   if (plan.backupId !== undefined) line.backup = plan.backupId;
   lines.push(line);
   // After a torn tail, start on a new line so the fragment cannot swallow this version.
-  const text = `${plan.journal.torn ? '\n' : ''}${lines.map((l) => `${JSON.stringify(l)}\n`).join('')}`;
+  const voided = plan.journal.voids !== undefined ? `{"void":${plan.journal.voids}}\n` : '';
+  const text = `${plan.journal.torn ? '\n' : ''}${voided}${lines.map((l) => `${JSON.stringify(l)}\n`).join('')}`;
   ops.push({ type: 'append', key: journalKey(plan.key), data: Buffer.from(text), ofChange: true });
   return { ops, version, lines };
 }

@@ -20,13 +20,13 @@ import { sha256, type Context } from '../core/context.js';
 import { diffDocuments } from '../document/tree.js';
 import { writeBytes } from '../changeset/documents.js';
 import { ChecksumError, NotFoundError } from '../errors.js';
-import { objectKey, readJournal, type Journal } from './journal.js';
+import { objectKey, readCurrentJournal, type Journal } from './journal.js';
 import { historyKeep } from './pruning.js';
 import type { Change, ChangeOptions, SaveResult, VersionInfo } from '../types.js';
 
 /** Versions of `key`, newest first (the same order as `listBackups`). */
 export async function listVersions(ctx: Context, key: string): Promise<VersionInfo[]> {
-  const journal = await readJournal(ctx, key);
+  const journal = await readCurrentJournal(ctx, key);
   return journal.entries.map((e) => ({ ...e })).reverse();
 }
 
@@ -46,7 +46,7 @@ function entryOf(ctx: Context, key: string, journal: Journal, version: number): 
  */
 export async function versionBytes(ctx: Context, key: string, version: number): Promise<{ info: VersionInfo; bytes: Uint8Array; mode?: number }> {
   const display = ctx.storage.describe(key);
-  const journal = await readJournal(ctx, key);
+  const journal = await readCurrentJournal(ctx, key);
   const info = entryOf(ctx, key, journal, version);
   if (!info.sha256) {
     throw new NotFoundError(`Version ${version} of ${display} is its deletion (${info.createdAt}); it has no content. Pick an earlier version.`, display);
@@ -106,7 +106,7 @@ export async function getVersion<T>(ctx: Context, key: string, version: number):
  * "no document", so diffing against it lists everything as added or removed.
  */
 export async function diffVersions(ctx: Context, key: string, from: number, to?: number): Promise<Change[]> {
-  const journal = await readJournal(ctx, key);
+  const journal = await readCurrentJournal(ctx, key);
   const target = to ?? journal.entries.at(-1)?.version ?? 0;
   const [before, after] = await Promise.all([documentOrDeletion(ctx, key, journal, from), documentOrDeletion(ctx, key, journal, target)]);
   return diffDocuments(before, after);

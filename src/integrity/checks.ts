@@ -19,7 +19,7 @@ import { sha256, type Context } from '../core/context.js';
 import { readDocument, validateDocument } from '../changeset/documents.js';
 import { ChecksumError, ConfigPersistenceError, InvalidNameError, NotFoundError, ValidationError } from '../errors.js';
 import { CURRENT, PROFILES_DIR, unflattenKey } from '../core/keys.js';
-import { HISTORY_DIR, journalKey, OBJECTS_DIR, readJournal } from '../history/journal.js';
+import { allJournals, HISTORY_DIR, journalKey, OBJECTS_DIR, readJournal, settledJournal, voidLine } from '../history/journal.js';
 import { parentsOf, PROFILE_META_KEY, ProfileCycleError } from '../profiles/chain.js';
 import { loadProfile } from '../profiles/profiles.js';
 import { configAndProfileKeys, readSnapshot } from '../backups/snapshots.js';
@@ -61,7 +61,7 @@ export async function inspect(ctx: Context): Promise<Finding[]> {
   }
   findings.push(...(await checkProfiles(ctx, keys, unreadable, findings)));
   findings.push(...(await area(BACKUPS_DIR, () => checkBackups(ctx))));
-  findings.push(...(await area(HISTORY_DIR, () => checkHistory(ctx))));
+  findings.push(...(await area(HISTORY_DIR, async () => [...(await checkHistory(ctx)), ...(await checkPhantoms(ctx))])));
   findings.push(...(await area('.', () => checkStorage(ctx))));
   return findings;
 }
@@ -287,6 +287,36 @@ async function checkHistory(ctx: Context): Promise<Finding[]> {
       kind: 'checksum-mismatch',
       message: `${ctx.storage.describe(entry.key)}: its content hashes to ${actual.slice(0, 12)}…, not to its name; that version's content is damaged. Repair moves it to quarantine/ (other copies, such as backups, are used instead).`,
       fix: { type: 'quarantine', key: entry.key, document: false },
+    });
+  }
+  return out;
+}
+
+/**
+ * Newest versions recorded for a write that never landed (its writer was killed between the
+ * history line and the rename; its staged content is still there as evidence). Readers already
+ * leave them out; repair takes them back in the journal itself, so the evidence may go.
+ */
+async function checkPhantoms(ctx: Context): Promise<Finding[]> {
+  if (!ctx.storage.abandonedContent) return [];
+  const out: Finding[] = [];
+  for (const { file, journal } of await allJournals(ctx)) {
+    const entry = await ctx.storage.readEntry(file).catch(() => undefined); // unreadable: reported by the document checks
+    const settled = await settledJournal(ctx, file, journal, entry ? sha256(entry.bytes) : undefined);
+    if (settled.voids === undefined) continue;
+    const key = journalKey(file);
+    const display = ctx.storage.describe(file);
+    out.push({
+      path: key,
+      kind: 'phantom-version',
+      message: `${display}: version ${settled.voids} is recorded but never happened (its writer was killed before the file was replaced; the file is still at version ${settled.voids - 1}). It is not listed in its history; repair takes it back in ${ctx.storage.describe(key)}.`,
+      fix: {
+        type: 'storage',
+        key: file,
+        action: 'rewrite-history',
+        description: `take back version ${settled.voids} of ${display}, which never happened`,
+        commit: { prepare: [{ type: 'append', key, data: voidLine(settled), sync: 'commit' }] },
+      },
     });
   }
   return out;

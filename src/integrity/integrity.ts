@@ -15,6 +15,7 @@
  * | unindexed-backup   | a backup file without a record               | add the record, or quarantine if unreadable   |
  * | broken-index       | damaged lines in `backups/index.jsonl`       | rewrite it with its readable records          |
  * | broken-history     | damaged or torn lines in a history journal   | rewrite it with its readable lines            |
+ * | phantom-version    | a newest version whose write never landed (writer killed before its rename; its staged content is the evidence) | take it back with a `{"void":n}` line |
  * | stray-temp         | leftovers of an interrupted write (the storage's findings(): temp files, orphaned intent links) | its fix (remove it) |
  * | too-large          | a file over `maxFileBytes`                   | nothing (raise the limit or shrink the file)  |
  *

@@ -21,7 +21,7 @@ import { commitChangeset } from '../changeset/changeset.js';
 import { readForOverwrite, validateDocument, writeBytes } from '../changeset/documents.js';
 import { ConfigPersistenceError } from '../errors.js';
 import { flattenKey } from '../core/keys.js';
-import { readJournal } from '../history/journal.js';
+import { readJournal, settledJournal } from '../history/journal.js';
 import type { BackupInfo, RepairAction, RepairOptions } from '../types.js';
 import type { AppendOp } from '../storage/types.js';
 import type { Finding, Fix } from './checks.js';
@@ -160,7 +160,7 @@ async function quarantine(
   if (old) {
     // A config or profile leaving its place is a change of that file: recorded in its history.
     await commitChangeset(ctx, {
-      files: [{ key, moveTo: to, old, journal: await readJournal(ctx, key), operation: 'quarantine' }],
+      files: [{ key, moveTo: to, old, journal: await settledJournal(ctx, key, await readJournal(ctx, key), old.sha256), operation: 'quarantine' }],
       changedBy: 'system',
       reason: `quarantined by repair (${finding.kind})`,
       now,
@@ -214,8 +214,10 @@ export function readableJournalLines(text: string): string[] {
 
 function isJournalLine(line: string): boolean {
   try {
-    const raw = JSON.parse(line) as { v?: unknown; sha256?: unknown } | null;
-    return typeof raw === 'object' && raw !== null && typeof raw.v === 'number' && typeof raw.sha256 === 'string';
+    const raw = JSON.parse(line) as { v?: unknown; sha256?: unknown; void?: unknown } | null;
+    if (typeof raw !== 'object' || raw === null) return false;
+    // A void line takes back versions that never happened: dropping it would bring them back.
+    return (typeof raw.v === 'number' && typeof raw.sha256 === 'string') || typeof raw.void === 'number';
   } catch {
     return false; // not JSON: a torn or damaged line
   }

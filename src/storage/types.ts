@@ -276,6 +276,13 @@ export interface Storage {
   describe(key: string): string;
   /** Backend-specific problems for `verify` and their fixes for `repair` (see {@link StorageFinding}). */
   findings?(): Promise<StorageFinding[]>;
+  /**
+   * sha256 (hex) of each content a writer that is gone staged for `key` but never put in place (a
+   * process killed between its commit's journal lines and the rename). Evidence that such a line
+   * describes a change that never happened. Backends whose commits are one atomic step have none
+   * and leave this out.
+   */
+  abandonedContent?(key: string): Promise<string[]>;
   /** Releases handles and timers. */
   close(): Promise<void>;
 }

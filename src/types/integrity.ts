@@ -49,6 +49,7 @@ export interface Problem {
     | 'unindexed-backup'
     | 'broken-index'
     | 'broken-history'
+    | 'phantom-version'
     | 'stray-temp'
     | 'unreadable'
     | 'unsafe-path'

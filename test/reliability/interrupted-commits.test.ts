@@ -42,7 +42,7 @@ async function atTargetRename(work: string, template: string, spec: Omit<OpSpec,
   // the main thread here, Node 20 on the pool); the injection attaches to the one that made it.
   const traced = await runTraced({ ...spec, baseDir: dry }, ['-e', 'trace=rename,renameat,renameat2'], { threads: ['main', 'pool'] });
   expect(traced.result.ok, JSON.stringify(traced.result)).toBe(true);
-  const renames = parseTrace(traced.trace).filter((c) => /^rename/.test(c.name));
+  const renames = parseTrace(traced.trace, traced.roles).filter((c) => /^rename/.test(c.name));
   const targets = new Set(FILES.map((f) => `"${path.join(dry, f)}"`));
   const hits = renames.filter((c) => [...targets].some((t) => c.args.includes(`, ${t}`) || c.args.includes(`${t})`)));
   const target = hits[nth - 1]!;
@@ -116,6 +116,53 @@ describe.runIf(process.platform === 'linux' && hasCommand('strace'))('a snapshot
       expect(readdirSync(path.join(runDir, '.txn'))).toEqual([]);
       expect(findTemps(runDir)).toEqual([]);
       expect((await cp.verify()).ok).toBe(true);
+    } finally {
+      await cp.close();
+    }
+  }, 60_000);
+});
+
+describe.runIf(process.platform === 'linux' && hasCommand('strace'))('a save killed between its history line and its rename', () => {
+  /** a.json saved as `old`, then a save of `new` killed at the rename that would put it in place. */
+  async function killedSave(work: string) {
+    const template = path.join(work, 'template');
+    await mkdir(template);
+    const cp = new ConfigPersistence({ baseDir: template, schemaDir: path.join(work, 'no-schemas') });
+    await cp.saveConfig({ gen: 'old' }, 'a.json');
+    await cp.close();
+    const { runDir } = await atTargetRename(work, template, { op: 'save', file: 'a.json', data: { gen: 'new' } }, 1, 'signal=KILL');
+    expect(generation(runDir, 'a.json')).toBe('old');
+    expect(readFileSync(path.join(runDir, 'history', 'a.json.jsonl'), 'utf8').trim().split('\n')).toHaveLength(2); // the line of the save that never landed
+    return new ConfigPersistence({ baseDir: runDir, schemaDir: path.join(work, 'no-schemas') });
+  }
+
+  it('history shows no version that never happened, and ifVersion of the real one still holds', async () => {
+    const cp = await killedSave(await tempDir('cp-phantom-'));
+    try {
+      expect((await cp.history('a.json')).map((v) => v.version)).toEqual([1]);
+      const saved = await cp.saveConfig({ gen: 'third' }, 'a.json', { ifVersion: 1 });
+      expect(saved.version).toBe(2);
+      const versions = await cp.history('a.json');
+      expect(versions.map((v) => [v.version, v.operation])).toEqual([[2, 'save'], [1, 'save']]);
+      expect(await cp.diff('a.json', 1, 2)).toEqual([{ path: 'gen', type: 'changed', oldValue: 'old', newValue: 'third' }]);
+      const repaired = await cp.repair();
+      expect(repaired.actions.map((a) => a.action)).toEqual(['remove-temp']);
+      expect((await cp.verify()).ok).toBe(true);
+      expect((await cp.history('a.json')).map((v) => v.version)).toEqual([2, 1]);
+    } finally {
+      await cp.close();
+    }
+  }, 60_000);
+
+  it('verify names it and repair takes it back before it removes the evidence', async () => {
+    const cp = await killedSave(await tempDir('cp-phantom-'));
+    try {
+      const report = await cp.verify();
+      expect(report.problems.map((p) => p.kind).sort()).toEqual(['phantom-version', 'stray-temp']);
+      await cp.repair();
+      expect((await cp.verify()).ok).toBe(true);
+      expect((await cp.history('a.json')).map((v) => v.version)).toEqual([1]);
+      expect((await cp.saveConfig({ gen: 'next' }, 'a.json', { ifVersion: 1 })).version).toBe(2);
     } finally {
       await cp.close();
     }

@@ -4,6 +4,7 @@
  * commit.ts (the commit engine), intent.ts (multi-file commits and their recovery), locks.ts,
  * deferred.ts (background fsyncs), durable.ts (the durable write), watch.ts (chokidar).
  */
+import { createHash } from 'node:crypto';
 import { constants, fstatSync, lstatSync, openSync, promises as fs, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
@@ -206,6 +207,21 @@ export class LocalStorage implements Storage {
     };
     await walk('', 0);
     return found;
+  }
+
+  /** Hashes of `key`'s temp files whose writer is gone (see Storage.abandonedContent). */
+  async abandonedContent(key: string): Promise<string[]> {
+    await this.intents.recover(); // a recorded multi-file commit's temps are recovery's, not abandoned
+    const target = this.paths.resolve(key);
+    const prefix = `.${path.basename(target).slice(0, 60)}.`;
+    const names = await fs.readdir(path.dirname(target)).catch(() => [] as string[]); // no directory: none
+    const hashes: string[] = [];
+    for (const name of names) {
+      if (!name.startsWith(prefix) || !name.endsWith(TEMP_SUFFIX) || ownedByLiveProcess(name)) continue;
+      const bytes = await fs.readFile(path.join(path.dirname(target), name)).catch(() => undefined); // removed meanwhile
+      if (bytes) hashes.push(createHash('sha256').update(bytes).digest('hex'));
+    }
+    return hashes;
   }
 
   /**
