@@ -119,6 +119,24 @@ describe('hostile names', () => {
     }
     await cp.close();
   });
+
+  it('names that flatten alike (profiles/dev, profiles__dev, profiles~dev) share no lock: multi-file operations never wait for themselves', async () => {
+    const root = await tempDir('cp-names-');
+    const cp = new ConfigPersistence({ baseDir: path.join(root, 'config'), schemaDir: path.join(root, 'no-schemas'), lockTimeoutMs: 2_000 });
+    try {
+      for (const [i, name] of ['profiles/dev.json', 'profiles__dev.json', 'profiles~dev.json'].entries()) await cp.saveConfig({ i }, name);
+      const { id } = await cp.createSnapshot({ label: 'alike' });
+      expect((await cp.repair()).actions).toEqual([]);
+      const bundle = await cp.exportBundle();
+      await cp.importBundle(bundle, { onConflict: 'overwrite' });
+      await cp.saveConfig({ i: 9 }, 'profiles__dev.json');
+      await cp.restoreBackup(id);
+      expect(await cp.loadConfig('profiles__dev.json')).toEqual({ i: 1 });
+      expect(await cp.loadConfig('profiles/dev.json')).toEqual({ i: 0 });
+    } finally {
+      await cp.close();
+    }
+  }, 60_000);
 });
 
 describe('symbolic links that escape the base directory', () => {
