@@ -125,7 +125,7 @@ export function findTemps(dir: string): string[] {
   return walkFiles(dir).filter((f) => f.endsWith('.cp-tmp'));
 }
 
-/** A history journal parsed strictly: every complete line must be JSON; versions must increase. */
+/** A history journal parsed strictly: every complete line must be JSON; versions must increase (after void lines are applied). */
 export function readJournalStrict(file: string): Array<{ v: number; sha256: string; op: string }> {
   let text: string;
   try {
@@ -141,8 +141,14 @@ export function readJournalStrict(file: string): Array<{ v: number; sha256: stri
   for (const [i, l] of text.split('\n').entries()) {
     if (l === '') continue;
     try {
-      entries.push(JSON.parse(l) as { v: number; sha256: string; op: string });
-    } catch {
+      const line = JSON.parse(l) as { v: number; sha256: string; op: string; void?: number };
+      if (line.void === undefined) entries.push(line);
+      // A void line takes back the newest version, recorded for a save killed before its rename
+      // (its staged temp file was the evidence); it may take back nothing else.
+      else if (entries.at(-1)?.v === line.void) entries.pop();
+      else throw new Error(`${file}:${i + 1} voids version ${line.void}, but the newest is ${entries.at(-1)?.v}`);
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith(file)) throw err;
       if (!l.startsWith('{"v":')) throw new Error(`${file}:${i + 1} is not JSON and not a torn record: ${JSON.stringify(l)}`);
     }
   }
