@@ -105,7 +105,6 @@ export async function runKillLoop(opts: KillLoopOptions): Promise<KillLoopReport
     // The history journal is intact and records every acknowledged version.
     const entries = readJournalStrict(journal);
     expect(entries.at(-1)!.v, context).toBeGreaterThanOrEqual(maxVersion);
-    maxVersion = entries.at(-1)!.v;
     // What is on disk now is the state the next worker continues from, acknowledged or not.
     maxAcked = doc.seq;
 
@@ -120,6 +119,9 @@ export async function runKillLoop(opts: KillLoopOptions): Promise<KillLoopReport
     expect((await storage.strayTemps()).sort(), context).toEqual(temps.sort());
     if (opts.clearLocks) rmSync(path.join(opts.dir, '.locks'), { recursive: true, force: true });
     await verifyAndRepair(opts.dir, context);
+    // After repair: a version of a save killed before its rename was taken back, and the next
+    // worker's save reuses its number.
+    maxVersion = readJournalStrict(journal).at(-1)!.v;
   }
   return report;
 }
