@@ -227,11 +227,23 @@ export class EtcdStorage implements Storage {
       this.stale = false;
       return got;
     } catch (err) {
-      const local = await this.get(key, undefined, true).catch(() => undefined); // no member answers at all: the first error says why
-      if (!local) throw err;
+      const local = await this.serializableGet(key);
+      if (!local) throw err; // no member answers at all: the linearizable read's error says why
       this.stale = true;
       return local;
     }
+  }
+
+  /**
+   * A member-local read, tried on up to every endpoint: etcd3 sends each call to one host picked at
+   * random and gives up when that host is down, so one try would often hit a dead member.
+   */
+  private async serializableGet(key: string): Promise<{ stored: Stored | undefined; revision: string } | undefined> {
+    for (let attempt = 0; attempt < this.endpoints.length * 2; attempt++) {
+      const local = await this.get(key, undefined, true).catch(() => undefined);
+      if (local) return local;
+    }
+    return undefined;
   }
 
   private async get(key: string, revision?: string, serializable = false): Promise<{ stored: Stored | undefined; revision: string }> {
