@@ -99,7 +99,7 @@ export class EtcdStorage implements Storage {
     keySegments(key);
     const { stored, revision } = await this.call('read', key, () => this.readGet(key));
     if (!stored) {
-      if (await this.isDirectory(key)) throw ioError('read', this.describe(key), Object.assign(new Error('EISDIR: is a directory'), { code: 'EISDIR' }));
+      if (await this.call('read', key, () => this.isDirectory(key, undefined, this.stale))) throw ioError('read', this.describe(key), Object.assign(new Error('EISDIR: is a directory'), { code: 'EISDIR' }));
       return undefined;
     }
     if (opts.maxBytes !== undefined && stored.header.s > opts.maxBytes) {
@@ -115,7 +115,7 @@ export class EtcdStorage implements Storage {
     keySegments(key);
     const { stored } = await this.call('stat', key, () => this.readGet(key));
     if (stored) return entryOf(key, stored);
-    return (await this.isDirectory(key)) ? { key, name: key.slice(key.lastIndexOf('/') + 1), kind: 'directory', size: 0, mtimeMs: 0, revision: 'd' } : undefined;
+    return (await this.call('stat', key, () => this.isDirectory(key, undefined, this.stale))) ? { key, name: key.slice(key.lastIndexOf('/') + 1), kind: 'directory', size: 0, mtimeMs: 0, revision: 'd' } : undefined;
   }
 
   /** Direct children of `prefix`: one range over it, folded at the next `/`. */
@@ -260,9 +260,10 @@ export class EtcdStorage implements Storage {
     return kvs.map((kv) => kv.value);
   }
 
-  private async isDirectory(key: string, revision?: string): Promise<boolean> {
+  /** Whether other keys live under `key/`; `serializable` after a read that had to be member-local. */
+  private async isDirectory(key: string, revision?: string, serializable = false): Promise<boolean> {
     const from = this.layout.docs(`${key}/`);
-    return (await this.client.range(from, { rangeEnd: prefixEnd(from), countOnly: true, revision })).count > 0;
+    return (await this.client.range(from, { rangeEnd: prefixEnd(from), countOnly: true, revision, serializable })).count > 0;
   }
 
   /** The keys a commit touches, read at one revision (journal sources with their records). */
