@@ -33,6 +33,8 @@ describe('config-persistence --etcd', () => {
     const down = await cli(cwd, ['--etcd', 'http://127.0.0.1:1', 'get', 'server.port'], { timeoutMs: 30_000 });
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(/^E_IO: .*http:\/\/127\.0\.0\.1:1/m);
+    expect(down.stderr).toContain('hint: check the --etcd endpoints');
+    expect(down.stderr).not.toContain('disk space');
     const usage = await cli(cwd, ['--prefix', 'x/', 'status']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('--prefix applies to an etcd store only');
