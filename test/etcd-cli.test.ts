@@ -23,6 +23,9 @@ describe('config-persistence --etcd', () => {
     const status = await cli(cwd, [...on('a/'), 'status']);
     expect(status.code, status.stderr).toBe(0);
     expect(status.stdout).toContain('etcd:a/');
+    expect(status.stdout).toMatch(/revision applied +\d+/);
+    const revision = json<{ appliedRevision?: string }>(await cli(cwd, [...on('a/'), '--json', 'status'])).appliedRevision;
+    expect(BigInt(revision ?? '0')).toBeGreaterThan(0n);
     const other = await cli(cwd, [...on('b/'), 'get', 'server.port']);
     expect(other.code).not.toBe(0);
     expect(await readdir(cwd)).toEqual([]);

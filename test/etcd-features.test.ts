@@ -134,6 +134,33 @@ describe('ConfigPersistence on EtcdStorage', () => {
   });
 });
 
+describe('a fleet on one etcd store: jitterMs and the applied revision', () => {
+  it('jitterMs delays deliveries without reordering them; the watcher has applied the writer\'s revision; stats() shows it', async () => {
+    const { cp, other } = await open();
+    await cp.saveConfig({ n: 0 }, 'current.json');
+    const seen: number[] = [];
+    const handle = await cp.watch('current.json', (e) => void seen.push((e.data as { n: number }).n), { jitterMs: 50, debounceMs: 5 });
+    const o = other();
+    for (let n = 1; n <= 5; n++) await o.commit({ changes: [{ type: 'put', key: 'current.json', data: Buffer.from(JSON.stringify({ n })) }] });
+    await waitFor('the last value', () => seen.at(-1) === 5, 10_000);
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(BigInt(cp.appliedRevision!)).toBeGreaterThanOrEqual(BigInt(o.appliedRevision));
+    expect((await cp.stats()).appliedRevision).toBe(cp.appliedRevision);
+    await handle.close();
+    await o.close();
+    await cp.close();
+  });
+
+  it('a jitterMs that is not a number of milliseconds >= 0 is E_VALIDATION before anything is armed', async () => {
+    const { cp } = await open();
+    for (const jitterMs of [-1, Number.NaN, '10' as unknown as number]) {
+      expect(await codeOf(cp.watch('current.json', () => undefined, { jitterMs }))).toBe('E_VALIDATION');
+    }
+    await cp.close();
+  });
+});
+
 describe('Configuration on EtcdStorage', () => {
   it('opens layered, saves, hot-reloads a change made by another process; openSync is E_UNSUPPORTED', async () => {
     const { cp, other, base } = await open();

@@ -71,7 +71,7 @@ export class EtcdStorage implements Storage {
     this.maxTxnOps = opts.maxTxnOps ?? 128;
   }
 
-  /** The newest revision this process has applied (from its commits and its watches). */
+  /** The newest revision this process has applied (from its linearizable reads, commits and watches). */
   get appliedRevision(): string {
     return this.applied;
   }
@@ -225,6 +225,7 @@ export class EtcdStorage implements Storage {
     try {
       const got = await this.get(key);
       this.stale = false;
+      this.advance(got.revision); // a linearizable read has seen the store up to this revision
       return got;
     } catch (err) {
       const local = await this.serializableGet(key);
