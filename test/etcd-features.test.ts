@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Configuration, ConfigPersistence } from '../src/index.js';
 import type { WatchEvent } from '../src/index.js';
 import { EtcdStorage } from '../src/storage/etcd/index.js';
@@ -24,8 +24,20 @@ async function open(extra: ConstructorParameters<typeof ConfigPersistence>[0] = 
   const base = { baseDir: path.join(work, 'config'), schemaDir: path.join(work, 'schemas'), validatorCache: false as const };
   const storage = new EtcdStorage({ endpoints, prefix });
   const cp = new ConfigPersistence({ ...base, storage, ...extra });
-  return { cp, storage, other: () => new EtcdStorage({ endpoints, prefix }), base };
+  opened.push(storage);
+  const other = (): EtcdStorage => {
+    const s = new EtcdStorage({ endpoints, prefix });
+    opened.push(s);
+    return s;
+  };
+  return { cp, storage, other, base };
 }
+
+/** Every storage a test made, closed after it even when the test failed or handed it to a store it never closed. */
+const opened: EtcdStorage[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((s) => s.close()));
+});
 
 async function waitFor(what: string, done: () => boolean, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;
