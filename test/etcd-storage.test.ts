@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { EtcdStorage } from '../src/storage/etcd/index.js';
-import { startEtcd, type EtcdCluster } from './helpers/etcd.js';
+import { ctl, startEtcd, type EtcdCluster } from './helpers/etcd.js';
 import { codeOf, storageContract, type Backend } from './storage/contract.js';
 
 let member: Promise<EtcdCluster> | undefined;
@@ -97,4 +97,27 @@ describe('EtcdStorage on a real member', () => {
     await s2.close();
     await other.close();
   });
+});
+
+describe('EtcdStorage on a member with authentication on', () => {
+  it('wrong credentials are E_IO saying etcd refused them (EACCES); the right ones work', async () => {
+    const secured = await startEtcd(1);
+    try {
+      const { endpoints } = secured;
+      await ctl(endpoints, ['user', 'add', 'root:rootpw']);
+      await ctl(endpoints, ['auth', 'enable']);
+      const wrong = new EtcdStorage({ endpoints, prefix: fresh(), auth: { username: 'root', password: 'nope' }, connectTimeoutMs: 2000 });
+      const err = await wrong.read('current.json').catch((e: unknown) => e);
+      await wrong.close();
+      expect(err).toMatchObject({ code: 'E_IO' });
+      expect((err as Error).message).toContain('refused the credentials');
+      expect((err as { cause?: { code?: string } }).cause?.code).toBe('EACCES');
+      const right = new EtcdStorage({ endpoints, prefix: fresh(), auth: { username: 'root', password: 'rootpw' } });
+      await right.commit({ changes: [{ type: 'put', key: 'current.json', data: enc('{}') }] });
+      expect(Buffer.from((await right.read('current.json'))!).toString()).toBe('{}');
+      await right.close();
+    } finally {
+      await secured.stop();
+    }
+  }, 30_000);
 });

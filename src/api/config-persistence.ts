@@ -80,6 +80,14 @@ export class ConfigPersistence<T = Record<string, unknown>> {
     return this.ctx.storage.location;
   }
 
+  /**
+   * On a shared, revisioned store (etcd): the newest store revision this process has seen, from
+   * its reads, commits and watches, to tell whether it has caught up with a change. Else undefined.
+   */
+  get appliedRevision(): string | undefined {
+    return this.ctx.storage.appliedRevision;
+  }
+
   /** The schema file this store validates with (absolute; it may not exist), unless the schema was given as an object. */
   get schemaFile(): string | undefined {
     return this.ctx.schema.schemaFile;

@@ -72,6 +72,8 @@ function hintFor(err: ConfigPersistenceError, context: ReportContext): string | 
     case 'E_TOO_LARGE':
       return 'the file is over the size or nesting limit (maxFileBytes in the settings file); shrink it';
     case 'E_IO':
+      // The etcd backend's message already says what failed (unreachable, no quorum, credentials).
+      if (err.file?.startsWith('etcd:')) return `check the --etcd endpoints: the members must be running and reachable${WRITING.has(command) ? '; nothing was written' : ''}`;
       return `check disk space and permissions of the directory${WRITING.has(command) ? '; the previous content was kept' : ''}`;
     default:
       return undefined;

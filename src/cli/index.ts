@@ -40,6 +40,8 @@ export function buildProgram(io: Io, state: RunState): Command {
     .version(version(), '-V, --version', 'print the version')
     .option('-d, --dir <dir>', 'the managed configuration directory', 'config')
     .option('--schema-dir <dir>', 'directory of JSON Schemas (config.schema.json is the default schema); default: the settings file\'s schemaDir, else schemas')
+    .option('--etcd <endpoints>', 'keep the store on etcd instead of --dir: comma-separated client URLs, e.g. http://127.0.0.1:2379')
+    .option('--prefix <prefix>', 'with --etcd: the key prefix of the store (default config/)')
     .option('--json', 'print machine-readable JSON only (no colour, no decoration)')
     .option('--no-color', 'no colours (also off with NO_COLOR or when output is not a terminal)')
     .option('--debug', 'print the stack trace of a failure, mapped to the TypeScript sources (also DEBUG=1)')

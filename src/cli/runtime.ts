@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import type { ConfigPersistence } from '../api/config-persistence.js';
 import type { Configuration } from '../api/configuration.js';
-import { CliError } from './errors.js';
+import { CliError, usageError } from './errors.js';
 import { colorEnabled, jsonText, palette, terminalText, type Palette } from './output.js';
 
 /** The process streams and environment, injectable so the CLI can run inside tests. */
@@ -45,6 +45,10 @@ export interface GlobalOptions {
   schemaDir?: string;
   json?: boolean;
   color?: boolean;
+  /** `--etcd`: the store lives on these etcd members (comma-separated client URLs) instead of `--dir`. */
+  etcd?: string;
+  /** `--prefix`: the key prefix of the store on etcd. */
+  prefix?: string;
 }
 
 /** A progress line on the terminal: `label 120/5000`. Does nothing when stderr is not a TTY. */
@@ -92,7 +96,9 @@ export class Runtime {
    * the codecs cost more to load than the rest of the CLI).
    */
   store(): Promise<ConfigPersistence> {
-    this.store_ ??= import('./library.js').then(({ ConfigPersistence }) => new ConfigPersistence({ baseDir: this.opts.dir, ...this.schemaOption() }));
+    this.store_ ??= Promise.all([import('./library.js'), this.storageOption()]).then(
+      ([{ ConfigPersistence }, storage]) => new ConfigPersistence({ baseDir: this.opts.dir, ...this.schemaOption(), ...storage }),
+    );
     return this.store_;
   }
 
@@ -103,17 +109,31 @@ export class Runtime {
    * layer is unreadable or the result invalid.
    */
   configuration(extra: { watch?: boolean } = {}): Promise<Configuration> {
-    this.config_ ??= import('./library.js').then(({ Configuration }) =>
+    this.config_ ??= Promise.all([import('./library.js'), this.storageOption()]).then(([{ Configuration }, storage]) =>
       Configuration.open({
         ...(extra.watch ? { watch: true } : {}),
         baseDir: this.opts.dir,
         ...this.schemaOption(),
+        ...storage,
         env: this.io.env,
         ...(typeof this.opts.profile === 'string' ? { profile: this.opts.profile } : {}),
         ...(typeof this.opts.envPrefix === 'string' ? { envPrefix: this.opts.envPrefix } : {}),
       }),
     );
     return this.config_;
+  }
+
+  /**
+   * With `--etcd`, an EtcdStorage on those members (`--prefix`, default `config/`); the etcd backend
+   * (and its client library) is loaded only then. Without it, nothing: the store is `--dir`.
+   */
+  private async storageOption(): Promise<{ storage?: import('../storage/types.js').Storage }> {
+    if (this.opts.etcd === undefined) {
+      if (this.opts.prefix !== undefined) throw usageError('--prefix applies to an etcd store only: give --etcd <endpoints> too');
+      return {};
+    }
+    const { EtcdStorage } = await import('../storage/etcd/index.js');
+    return { storage: new EtcdStorage({ endpoints: this.opts.etcd, ...(this.opts.prefix !== undefined ? { prefix: this.opts.prefix } : {}) }) };
   }
 
   /**

@@ -58,5 +58,6 @@ export async function collectStats(ctx: Context): Promise<Stats> {
       audit: auditBytes,
       total: configBytes + profileBytes + backupBytes + historyBytes + auditBytes,
     },
+    ...(ctx.storage.appliedRevision !== undefined ? { appliedRevision: ctx.storage.appliedRevision } : {}),
   };
 }

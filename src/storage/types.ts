@@ -244,6 +244,11 @@ export interface ReadOptions {
 export interface Storage {
   /** Human-readable location used in messages (an absolute directory for local storage). */
   readonly location: string;
+  /**
+   * A shared, revisioned backend (etcd): the newest revision of the store this process has
+   * applied, from its own commits and its watches (`stats()` and `status` show it). Absent elsewhere.
+   */
+  readonly appliedRevision?: string;
   /** Whether commits are made durable (fsync) before resolving. */
   readonly durable: boolean;
   /** Content of `key`, or `undefined` when it does not exist. */

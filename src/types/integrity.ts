@@ -32,6 +32,11 @@ export interface Stats {
     audit: number;
     total: number;
   };
+  /**
+   * On a shared, revisioned store (etcd): the newest revision this process has applied, so an
+   * operator can compare processes ("has this one seen the change?"). Absent on local storage.
+   */
+  appliedRevision?: string;
 }
 
 /** An integrity problem found by `verify`. */

@@ -17,6 +17,11 @@ export interface WatchOptions {
   onError?: (error: Error) => void;
   /** Coalescing window for bursts of events (ms). */
   debounceMs?: number;
+  /**
+   * A random delay of 0..jitterMs ms before each delivery, so a fleet watching one shared store
+   * (etcd) does not reload all at the same instant. Deliveries stay in order; default 0.
+   */
+  jitterMs?: number;
 }
 
 /** A running watch. */

@@ -6,7 +6,7 @@
  */
 import type { Context } from '../core/context.js';
 import { validateDocument, type StoredDocument } from '../changeset/documents.js';
-import { ConfigPersistenceError } from '../errors.js';
+import { ConfigPersistenceError, ValidationError } from '../errors.js';
 import type { WatchEvent, WatchHandle, WatchOptions } from '../types.js';
 import type { StorageWatcher, StorageWatchEvent } from '../storage/types.js';
 import { KeyTracker, type AcceptDocument, type TrackerSettings } from './tracker.js';
@@ -20,6 +20,8 @@ export const DEFAULT_DEBOUNCE_MS = 15;
 export interface WatchKeysOptions {
   /** Coalescing window (ms). Default {@link DEFAULT_DEBOUNCE_MS}. */
   debounceMs?: number;
+  /** A random delay of 0..jitterMs ms before each delivery (see {@link WatchOptions.jitterMs}). */
+  jitterMs?: number;
   /** Validation of each key's document; default: the schema, with defaults filled in. */
   accept?: AcceptDocument;
   /**
@@ -66,7 +68,7 @@ export async function watchKeys(ctx: Context, keys: readonly string[], opts: Wat
     accept: opts.accept ?? defaultAccept(ctx),
     emptyDocument: opts.emptyDocument,
     deletions: opts.deletions ?? 'error',
-    onChange: opts.onChange,
+    onChange: jittered(keys[0] ?? '', opts.jitterMs, opts.onChange),
     onError: opts.onError,
   };
   const trackers = new Map<string, KeyTracker>();
@@ -135,10 +137,26 @@ export async function watchDocument<T>(
   await ctx.schema.ready();
   const watch = await watchKeys(ctx, [key], {
     ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
+    ...(opts.jitterMs !== undefined ? { jitterMs: opts.jitterMs } : {}),
     onChange: (event) => listener(event as WatchEvent<T>),
     onError: opts.onError ?? warn,
   });
   return { close: () => watch.close() };
+}
+
+/**
+ * `onChange` behind a random wait of up to `jitterMs`: the tracker awaits `onChange`, so the wait
+ * holds the next delivery back too and the order is kept. A bad value is refused before arming.
+ */
+function jittered(key: string, jitterMs: number | undefined, onChange: WatchKeysOptions['onChange']): WatchKeysOptions['onChange'] {
+  if (jitterMs === undefined || jitterMs === 0) return onChange;
+  if (typeof jitterMs !== 'number' || !Number.isFinite(jitterMs) || jitterMs < 0) {
+    throw new ValidationError(key, [{ path: 'jitterMs', message: 'must be a number of milliseconds >= 0' }], 'the watch options');
+  }
+  return async (event) => {
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * jitterMs));
+    return onChange(event);
+  };
 }
 
 /** Without an `onError`, problems still reach someone: a process warning (stderr by default). */

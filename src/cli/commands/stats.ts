@@ -22,6 +22,7 @@ async function stats(rt: Runtime): Promise<number> {
     return pairs(
       [
         ['directory', store.baseDir],
+        ...(s.appliedRevision !== undefined ? [['revision applied', s.appliedRevision] as [string, string]] : []),
         ['config files', `${s.configs}  ${rt.p.dim(formatSize(s.bytes.configs))}`],
         ['profiles', `${s.profiles}  ${rt.p.dim(formatSize(s.bytes.profiles))}`],
         ['backups', `${s.backups.count} (${plural(s.backups.snapshots, 'snapshot')})  ${rt.p.dim(formatSize(s.bytes.backups))}`],

@@ -48,6 +48,7 @@ async function status(rt: Runtime): Promise<number> {
   const data = {
     ok: validation.ok,
     baseDir: store.baseDir,
+    ...(store.appliedRevision !== undefined ? { appliedRevision: store.appliedRevision } : {}),
     schema,
     profile: config ? { active: config.activeProfile ?? null, source: config.activeProfileSource } : null,
     profiles: profiles.map((p) => p.name),
@@ -56,7 +57,7 @@ async function status(rt: Runtime): Promise<number> {
     backups: { count: backups.length, list: backups },
     validation,
   };
-  rt.print(data, () => render(rt.p, { store: store.baseDir, schema, config, profiles, values, backups, validationText: renderValidation(validation, rt.p, '  ') }, validation.ok, effectiveError(validation), rt.columns));
+  rt.print(data, () => render(rt.p, { store: store.baseDir, revision: store.appliedRevision, schema, config, profiles, values, backups, validationText: renderValidation(validation, rt.p, '  ') }, validation.ok, effectiveError(validation), rt.columns));
   return validation.ok ? 0 : 1;
 }
 
@@ -68,6 +69,8 @@ function effectiveError(validation: Awaited<ReturnType<typeof validateEverything
 
 interface View {
   store: string;
+  /** The revision this process has applied, on etcd. */
+  revision: string | undefined;
   schema: string | null;
   config: Configuration | undefined;
   profiles: ProfileInfo[];
@@ -83,6 +86,7 @@ function render(p: Palette, v: View, ok: boolean, openError: string | undefined,
     pairs(
       [
         ['directory', v.store],
+        ...(v.revision !== undefined ? [['revision applied', v.revision] as [string, string]] : []),
         ['schema', v.schema ?? 'none (syntax is checked, values are not)'],
         ['active profile', v.config ? (active ? `${p.bold(active)}  ${p.dim(`(${PROFILE_SOURCES[v.config.activeProfileSource]})`)}` : p.dim(`none  (choose one with \`config-persistence profile use <name>\`)`)) : p.red('unknown (the configuration does not open)')],
         ['profiles', v.profiles.length ? v.profiles.map((x) => (x.name === active ? p.bold(x.name) : x.name)).join(', ') : p.dim('none')],

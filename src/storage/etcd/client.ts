@@ -49,7 +49,7 @@ export interface WatchChange {
 export interface WatchHandlers {
   /** All changes of one revision, together, in revision order. */
   onRevision(revision: string, changes: WatchChange[]): void;
-  /** The revision asked for was compacted: reload a snapshot and watch again. */
+  /** The revision asked for was compacted (or etcd cancelled the watch): reload a snapshot and watch again. */
   onCompacted(): void;
   onError(err: Error): void;
 }
@@ -95,6 +95,28 @@ export function prefixEnd(prefix: Buffer): Buffer {
   return Buffer.from([0]);
 }
 
+/**
+ * etcd3's default policy retries every "recoverable" error 3 times, a deadline included: a
+ * transaction that timed out after etcd applied it would be sent again (an update() applied twice),
+ * and three deadlines in a row open the circuit breaker of the one member still answering (its
+ * member-local reads refused for 5 s). Ours resends only a call that never reached a member (no
+ * connection), on the next member; any other failure goes to the caller as it is.
+ */
+function failover(attempts: number): { execute<T>(fn: () => Promise<T>): Promise<T> } {
+  const notSent = (err: unknown): boolean => err instanceof Error && /No connection established|ECONNREFUSED|ECONNRESET before/i.test(err.message);
+  return {
+    async execute(fn) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await fn();
+        } catch (err) {
+          if (attempt >= attempts || !notSent(err)) throw err;
+        }
+      }
+    },
+  };
+}
+
 /** A connection to an etcd cluster. */
 export class EtcdClient {
   private client: Etcd3 | undefined;
@@ -112,6 +134,7 @@ export class EtcdClient {
         ...(this.opts.auth ? { auth: this.opts.auth } : {}),
         ...tls,
         dialTimeout: this.opts.callTimeoutMs,
+        faultHandling: { global: failover(this.opts.endpoints.length + 1) as never },
         defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + this.opts.callTimeoutMs }),
       });
       return this.client;
@@ -177,7 +200,10 @@ export class EtcdClient {
       for (const [revision, changes] of byRevision) handlers.onRevision(revision, changes);
     });
     watcher.on('error', (err: Error) => {
-      if (/compacted/i.test(err.message)) handlers.onCompacted();
+      // etcd 3.4 cancels a watch whose start revision was compacted with an empty cancel_reason, and
+      // etcd3 reports that as "Watcher canceled: " only: a cancelled watch cannot go on, so it is
+      // treated as a compaction (a snapshot reload never skips a change, whatever the cause).
+      if (/compacted|Watcher canceled/i.test(err.message)) handlers.onCompacted();
       else handlers.onError(err);
     });
     return { close: () => watcher.cancel() };

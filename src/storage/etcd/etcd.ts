@@ -71,7 +71,7 @@ export class EtcdStorage implements Storage {
     this.maxTxnOps = opts.maxTxnOps ?? 128;
   }
 
-  /** The newest revision this process has applied (from its commits and its watches). */
+  /** The newest revision this process has applied (from its linearizable reads, commits and watches). */
   get appliedRevision(): string {
     return this.applied;
   }
@@ -99,7 +99,7 @@ export class EtcdStorage implements Storage {
     keySegments(key);
     const { stored, revision } = await this.call('read', key, () => this.readGet(key));
     if (!stored) {
-      if (await this.isDirectory(key)) throw ioError('read', this.describe(key), Object.assign(new Error('EISDIR: is a directory'), { code: 'EISDIR' }));
+      if (await this.call('read', key, () => this.isDirectory(key, undefined, this.stale))) throw ioError('read', this.describe(key), Object.assign(new Error('EISDIR: is a directory'), { code: 'EISDIR' }));
       return undefined;
     }
     if (opts.maxBytes !== undefined && stored.header.s > opts.maxBytes) {
@@ -115,7 +115,7 @@ export class EtcdStorage implements Storage {
     keySegments(key);
     const { stored } = await this.call('stat', key, () => this.readGet(key));
     if (stored) return entryOf(key, stored);
-    return (await this.isDirectory(key)) ? { key, name: key.slice(key.lastIndexOf('/') + 1), kind: 'directory', size: 0, mtimeMs: 0, revision: 'd' } : undefined;
+    return (await this.call('stat', key, () => this.isDirectory(key, undefined, this.stale))) ? { key, name: key.slice(key.lastIndexOf('/') + 1), kind: 'directory', size: 0, mtimeMs: 0, revision: 'd' } : undefined;
   }
 
   /** Direct children of `prefix`: one range over it, folded at the next `/`. */
@@ -225,13 +225,26 @@ export class EtcdStorage implements Storage {
     try {
       const got = await this.get(key);
       this.stale = false;
+      this.advance(got.revision); // a linearizable read has seen the store up to this revision
       return got;
     } catch (err) {
-      const local = await this.get(key, undefined, true).catch(() => undefined); // no member answers at all: the first error says why
-      if (!local) throw err;
+      const local = await this.serializableGet(key);
+      if (!local) throw err; // no member answers at all: the linearizable read's error says why
       this.stale = true;
       return local;
     }
+  }
+
+  /**
+   * A member-local read, tried on up to every endpoint: etcd3 sends each call to one host picked at
+   * random and gives up when that host is down, so one try would often hit a dead member.
+   */
+  private async serializableGet(key: string): Promise<{ stored: Stored | undefined; revision: string } | undefined> {
+    for (let attempt = 0; attempt < this.endpoints.length * 2; attempt++) {
+      const local = await this.get(key, undefined, true).catch(() => undefined);
+      if (local) return local;
+    }
+    return undefined;
   }
 
   private async get(key: string, revision?: string, serializable = false): Promise<{ stored: Stored | undefined; revision: string }> {
@@ -248,9 +261,10 @@ export class EtcdStorage implements Storage {
     return kvs.map((kv) => kv.value);
   }
 
-  private async isDirectory(key: string, revision?: string): Promise<boolean> {
+  /** Whether other keys live under `key/`; `serializable` after a read that had to be member-local. */
+  private async isDirectory(key: string, revision?: string, serializable = false): Promise<boolean> {
     const from = this.layout.docs(`${key}/`);
-    return (await this.client.range(from, { rangeEnd: prefixEnd(from), countOnly: true, revision })).count > 0;
+    return (await this.client.range(from, { rangeEnd: prefixEnd(from), countOnly: true, revision, serializable })).count > 0;
   }
 
   /** The keys a commit touches, read at one revision (journal sources with their records). */

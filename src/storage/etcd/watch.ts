@@ -69,7 +69,8 @@ export class EtcdWatch implements StorageWatcher {
   private async reload(): Promise<void> {
     if (this.closed) return;
     try {
-      await this.stream?.close();
+      // etcd already cancelled that stream: cancelling it again never resolves.
+      this.stream = undefined;
       const { revision } = await this.client.range(this.layout.docs('\0'), { countOnly: true });
       for (const key of this.keys) {
         const { kvs } = await this.client.range(this.layout.doc(key), { revision, keysOnly: true });

@@ -1,0 +1,106 @@
+/**
+ * etcd backend (#22): on a single etcd member started here (127.0.0.1, data in the work directory),
+ * `saveConfig` on an EtcdStorage against a bare etcd3 put of the same bytes, and `update()` against
+ * a bare compare-and-set transaction (get, then a txn comparing the key's mod revision). Both bare
+ * calls are what the store's own work costs at the least: a save is one transaction too, but it
+ * also writes the backup and the history records and reads the keys it compares first.
+ * Candidates alternate within each round; ratios are per round, then the median. Needs the etcd
+ * binary (ETCD_BIN, /usr/bin/etcd or etcd on the PATH).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { DIST, makeConfig, median, now, percentile, progress, round } from './lib.mjs';
+
+export const description = 'saveConfig / update() on etcd against a bare etcd3 put / compare-and-set transaction';
+
+const ETCD_BIN = process.env.ETCD_BIN ?? (existsSync('/usr/bin/etcd') ? '/usr/bin/etcd' : 'etcd');
+
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+
+/** One member; resolves with its client URL once it answers, and a stop(). */
+async function startMember(workDir) {
+  const [client, peer] = [await freePort(), await freePort()];
+  const url = `http://127.0.0.1:${client}`;
+  const peerUrl = `http://127.0.0.1:${peer}`;
+  const child = spawn(ETCD_BIN, ['--name', 'bench', '--data-dir', path.join(workDir, 'etcd'), '--listen-client-urls', url, '--advertise-client-urls', url, '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl, '--initial-cluster', `bench=${peerUrl}`, '--log-level', 'error', '--logger', 'zap'], { stdio: 'ignore' });
+  for (const deadline = Date.now() + 20_000; ; ) {
+    if (spawnSync('etcdctl', ['--endpoints', url, 'endpoint', 'health'], { env: { ...process.env, ETCDCTL_API: '3' } }).status === 0) break;
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`etcd (${ETCD_BIN}) did not start at ${url}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url, stop: () => child.kill('SIGKILL') };
+}
+
+export async function run({ quick, rounds, workDir }) {
+  const member = await startMember(workDir);
+  try {
+    return await measureAll(member.url, quick, rounds);
+  } finally {
+    member.stop();
+  }
+}
+
+async function measureAll(url, quick, rounds) {
+  const { ConfigPersistence } = await import(pathToFileURL(DIST).href);
+  const { EtcdStorage } = await import(pathToFileURL(path.join(path.dirname(DIST), 'etcd.js')).href);
+  const { Etcd3 } = await import('etcd3');
+  const bare = new Etcd3({ hosts: [url] });
+  const cp = new ConfigPersistence({ baseDir: path.join(process.cwd(), 'config'), storage: new EtcdStorage({ endpoints: [url], prefix: 'bench/' }), validatorCache: false });
+  const perRound = quick ? 5 : 100;
+  const base = makeConfig(2048);
+  let n = 0;
+  const doc = () => ({ ...base, app: { ...base.app, revision: ++n } });
+  const candidates = [
+    { label: 'bare etcd3 put (2 KB)', kind: 'baseline', op: () => bare.put('bare/current.json').value(JSON.stringify(doc())) },
+    { label: 'config-persistence saveConfig on EtcdStorage', target: { metric: 'ratio', max: 5, text: '≤ 5× a bare put (backup + history in the same txn)' }, op: () => cp.saveConfig(doc(), 'current.json') },
+    {
+      label: 'bare compare-and-set: get + txn on mod revision',
+      kind: 'baseline',
+      op: async () => {
+        const got = await bare.get('bare/counter.json').exec();
+        const kv = got.kvs[0];
+        const next = String(Number(kv?.value.toString() ?? '0') + 1);
+        await bare.if('bare/counter.json', 'Mod', '==', kv ? kv.mod_revision : '0').then(bare.put('bare/counter.json').value(next)).commit();
+      },
+    },
+    { label: 'config-persistence update() on EtcdStorage', target: { metric: 'ratio', max: 5, text: '≤ 5× a bare compare-and-set' }, op: () => cp.update('counter.json', (c) => ({ n: (c?.n ?? 0) + 1 })) },
+  ];
+  for (const c of candidates) for (let i = 0; i < 3; i++) await c.op(); // connections, first keys
+  const samples = candidates.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, c] of candidates.entries()) {
+      for (let k = 0; k < perRound; k++) {
+        const start = now();
+        await c.op();
+        samples[i].push(now() - start);
+      }
+    }
+    progress(`etcd round ${r + 1}/${rounds}`);
+  }
+  await cp.close();
+  bare.close();
+  const rows = candidates.map((c, i) => {
+    const reference = samples[c.kind ? i : i - 1];
+    const row = { label: c.label, p50_ms: round(median(samples[i])), p95_ms: round(percentile(samples[i], 95)), ratio: round(median(samples[i]) / median(reference), 2) };
+    if (c.kind) row.kind = c.kind;
+    if (c.target) row.target = c.target;
+    return row;
+  });
+  return {
+    name: 'etcd',
+    description,
+    rows,
+    notes: [`${perRound} calls per candidate per round, ${rounds} round(s), one etcd member on loopback; a ratio compares p50 latencies with the bare call above it. Watch propagation across processes is not measured yet.`],
+  };
+}
