@@ -45,10 +45,97 @@ async function startMember(workDir) {
 export async function run({ quick, rounds, workDir }) {
   const member = await startMember(workDir);
   try {
-    return await measureAll(member.url, quick, rounds);
+    const result = await measureAll(member.url, quick, rounds);
+    result.rows.push(...(await measurePropagation(member.url, quick ? 5 : 40 * rounds)));
+    return result;
   } finally {
     member.stop();
   }
+}
+
+const LISTENERS = 3;
+
+/** Starts the listener processes of one mode; resolves once every one is armed. */
+async function startListeners(mode, url) {
+  const script = path.join(path.dirname(new URL(import.meta.url).pathname), 'etcd-listener.mjs');
+  const listeners = [];
+  for (let i = 0; i < LISTENERS; i++) {
+    const child = spawn(process.execPath, [script, mode, url, path.dirname(DIST)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const heard = new Map();
+    const waiters = new Set();
+    let buffer = '';
+    child.stdout.on('data', (chunk) => {
+      buffer += chunk;
+      for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        const m = /^got (\d+) ([\d.]+)$/.exec(line);
+        if (m) heard.set(Number(m[1]), Number(m[2]));
+        else if (line === 'ready') heard.set('ready', 0);
+        for (const w of waiters) w();
+      }
+    });
+    const until = (key) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`etcd listener (${mode}) did not hear ${key} in 10 s`)), 10_000);
+        const check = () => {
+          if (!heard.has(key)) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve(heard.get(key));
+        };
+        waiters.add(check);
+        check();
+      });
+    listeners.push({ child, until });
+  }
+  await Promise.all(listeners.map((l) => l.until('ready')));
+  return listeners;
+}
+
+/**
+ * Watch propagation: a save (or a bare put) in this process, heard by listeners in three other
+ * processes; each delivery's delay from just before the write, on the shared epoch clock.
+ */
+async function measurePropagation(url, count) {
+  const { ConfigPersistence } = await import(pathToFileURL(DIST).href);
+  const { EtcdStorage } = await import(pathToFileURL(path.join(path.dirname(DIST), 'etcd.js')).href);
+  const { Etcd3 } = await import('etcd3');
+  const bare = new Etcd3({ hosts: [url] });
+  const cp = new ConfigPersistence({ baseDir: path.join(process.cwd(), 'config'), storage: new EtcdStorage({ endpoints: [url], prefix: 'bench/' }), validatorCache: false });
+  const pad = 'x'.repeat(1500);
+  const modes = [
+    { mode: 'bare', write: (seq) => bare.put('bare/prop.json').value(JSON.stringify({ seq, pad })) },
+    { mode: 'store', write: (seq) => cp.saveConfig({ seq, pad }, 'prop.json') },
+  ];
+  const delays = {};
+  try {
+    for (const { mode, write } of modes) {
+      await write(0);
+      const listeners = await startListeners(mode, url);
+      delays[mode] = [];
+      try {
+        for (let seq = 1; seq <= count; seq++) {
+          const start = performance.timeOrigin + performance.now();
+          await write(seq);
+          for (const at of await Promise.all(listeners.map((l) => l.until(seq)))) delays[mode].push(at - start);
+        }
+      } finally {
+        for (const l of listeners) l.child.kill('SIGKILL');
+      }
+      progress(`etcd watch propagation (${mode})`);
+    }
+  } finally {
+    await cp.close();
+    bare.close();
+  }
+  const p95 = (mode) => percentile(delays[mode], 95);
+  const row = (label, mode) => ({ label, p50_ms: round(median(delays[mode])), p95_ms: round(p95(mode)) });
+  return [
+    { ...row(`bare etcd3 watch: a put here, heard in ${LISTENERS} other processes`, 'bare'), kind: 'baseline' },
+    { ...row(`config-persistence watch on EtcdStorage: a saveConfig here, heard in ${LISTENERS} other processes (p95 vs the bare p95)`, 'store'), ratio: round(p95('store') / p95('bare'), 2), target: { metric: 'ratio', max: 2, text: '≤ 2× the bare watch (p95)' } },
+    { ...row('the same deliveries, p95 on loopback', 'store'), target: { metric: 'p95_ms', max: 100, text: 'p95 ≤ 100 ms' } },
+  ];
 }
 
 async function measureAll(url, quick, rounds) {
@@ -101,6 +188,6 @@ async function measureAll(url, quick, rounds) {
     name: 'etcd',
     description,
     rows,
-    notes: [`${perRound} calls per candidate per round, ${rounds} round(s), one etcd member on loopback; a ratio compares p50 latencies with the bare call above it. Watch propagation across processes is not measured yet.`],
+    notes: [`${perRound} calls per candidate per round, ${rounds} round(s), one etcd member on loopback; a ratio compares p50 latencies with the bare call above it. Watch propagation: each write here waits until all listener processes heard it; the delay runs from just before the write to each delivery (one epoch clock on this machine).`],
   };
 }
