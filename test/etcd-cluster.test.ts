@@ -174,6 +174,15 @@ describe('EtcdStorage on a 3-member cluster', () => {
     const put = (text: string): Promise<void> => storage.commit({ changes: [{ type: 'put', key: 'q.json', data: Buffer.from(text) }] });
     try {
       await put('before');
+      // The member left alone must have applied it: a stale (serializable) read answers from what
+      // that member has, and a follower may lag the leader's acknowledgement. A linearizable read
+      // through it alone waits until it has caught up.
+      const survivor = new EtcdStorage({ endpoints: [c.endpoints[0]!], prefix, connectTimeoutMs: 1500 });
+      try {
+        expect(Buffer.from((await survivor.read('q.json'))!).toString()).toBe('before');
+      } finally {
+        await survivor.close();
+      }
       await Promise.all([c.kill(1), c.kill(2)]);
       const started = Date.now();
       const err = await put('during').catch((e: unknown) => e);
