@@ -9,8 +9,9 @@
  * 2. A history version per file (history/journal.ts); a version whose old content is held by the
  *    backup just planned links no history object (retention later moves the backup there).
  * 3. Own writes announced before they become visible, so watchers recognise them by content.
- * 4. Retention of the files' older backups and a few history contents no kept version needs,
- *    folded into the same commit as best-effort cleanup (removed while its last fsyncs run).
+ * 4. Retention of the files' older backups, folded into the same commit as best-effort cleanup
+ *    (removed while its last fsyncs run); history contents no kept version needs are removed in
+ *    background batches (history/pruning.ts).
  * 5. One storage commit: `prepare` (backups, versions, index) durable before `changes`, which are
  *    all-or-nothing; the audit line after them, so it never describes what did not happen.
  * 6. Caches brought up to date from what was written (journals, the backup index) and own writes
@@ -22,7 +23,7 @@ import { BACKUP_INDEX, indexAppendOp, loadIndex, serialize, type IndexLine } fro
 import { planRetention, type RetentionPlan } from '../backups/retention.js';
 import type { Context } from '../core/context.js';
 import { journalKey, keepsHistory, planVersion, rememberAppend, type Journal, type JournalLine } from '../history/journal.js';
-import { maybePruneHistory, takeUnneeded } from '../history/pruning.js';
+import { keepContents, maybePruneHistory } from '../history/pruning.js';
 import type { BackupInfo, BackupTrigger, ChangedBy } from '../types.js';
 import type { AppendOp, Commit, CopyOp, Expectation, MoveOp, PutOp, RemoveOp } from '../storage/types.js';
 
@@ -102,8 +103,8 @@ interface Plan {
 export async function commitChangeset(ctx: Context, cs: Changeset): Promise<ChangesetResult> {
   const plan = await planChangeset(ctx, cs);
   const retention = plan.backups.length > 0 ? await recordBackups(ctx, plan) : undefined;
-  const unneeded = takeUnneeded(ctx, cs.files.flatMap((f) => [f.next?.sha256, f.old?.sha256]));
-  const cleanup = withRemovals(retention?.cleanup, [...unneeded, ...plan.movedJournals]);
+  await keepContents(ctx, cs.files.flatMap((f) => [f.next?.sha256, f.old?.sha256]));
+  const cleanup = withRemovals(retention?.cleanup, plan.movedJournals);
   announce(ctx, cs.files);
   await ctx.storage.commit({
     expect: fences(cs.files),

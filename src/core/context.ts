@@ -71,6 +71,9 @@ export interface ContextState {
     readonly saves: Map<string, number>;
     readonly cut: Map<string, { journal: Journal; cut: number }>;
     readonly unneeded: Set<string>;
+    /** The background batch removing contents (see startRemoval), and what it removes. */
+    removal: Promise<void> | undefined;
+    readonly removing: Set<string>;
     flushOnClose: boolean;
   };
 }
@@ -83,7 +86,7 @@ export function createState(): ContextState {
     backupIndex: { view: undefined, chain: Promise.resolve() },
     backupStamps: new Map(),
     snapshotDigests: new Map(),
-    pruning: { saves: new Map(), cut: new Map(), unneeded: new Set(), flushOnClose: false },
+    pruning: { saves: new Map(), cut: new Map(), unneeded: new Set(), removal: undefined, removing: new Set(), flushOnClose: false },
   };
 }
 
