@@ -22,6 +22,7 @@ import { registerHistory } from './commands/history.js';
 import { registerStats } from './commands/stats.js';
 import { registerBundle } from './commands/bundle.js';
 import { registerIntegrity } from './commands/integrity.js';
+import { registerTypes } from './commands/types.js';
 
 /** The package version, read once from package.json next to `dist/`. */
 function version(): string {
@@ -80,6 +81,7 @@ Examples:
   registerBundle(program, kit);
   registerIntegrity(program, kit);
   registerStats(program, kit);
+  registerTypes(program, kit);
   registerWatch(program, kit);
   for (const command of walk(program)) {
     command.exitOverride((err) => {
