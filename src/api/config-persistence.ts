@@ -88,6 +88,15 @@ export class ConfigPersistence<T = Record<string, unknown>> {
     return this.ctx.storage.appliedRevision;
   }
 
+  /**
+   * The schema document this store validates with (loaded and compiled on first use), or undefined
+   * when validation is off. For output paths of your own: `redact(doc, await store.schemaDocument())`.
+   */
+  async schemaDocument(): Promise<object | undefined> {
+    await this.ctx.schema.ready();
+    return this.ctx.schema.document;
+  }
+
   /** The schema file this store validates with (absolute; it may not exist), unless the schema was given as an object. */
   get schemaFile(): string | undefined {
     return this.ctx.schema.schemaFile;
@@ -305,10 +314,13 @@ export class ConfigPersistence<T = Record<string, unknown>> {
     return versions.getVersion<T>(this.ctx, await this.s.keyFor(file), version);
   }
 
-  /** Changes from version `from` to version `to` (default: the newest) by dot path. */
-  async diff(file: string | undefined, from: number, to?: number): Promise<Change[]> {
+  /**
+   * Changes from version `from` to version `to` (default: the newest) by dot path. Values the
+   * schema marks secret (`x-secret`, `writeOnly`) are `"***"` on both sides unless `includeSecrets`.
+   */
+  async diff(file: string | undefined, from: number, to?: number, opts: { includeSecrets?: boolean } = {}): Promise<Change[]> {
     this.s.assertOpen('ConfigPersistence');
-    return versions.diffVersions(this.ctx, await this.s.keyFor(file), from, to);
+    return versions.diffVersions(this.ctx, await this.s.keyFor(file), from, to, { ...opts });
   }
 
   /**

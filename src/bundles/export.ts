@@ -3,6 +3,7 @@ import path from 'node:path';
 import { extensionOf } from '../codecs/index.js';
 import { sha256, type Context } from '../core/context.js';
 import { readDocument } from '../changeset/documents.js';
+import { redactorOf, secretPaths } from '../schema/secrets.js';
 import { NotFoundError } from '../errors.js';
 import { configKey, findExisting, PROFILES_DIR, profileKey } from '../core/keys.js';
 import { configAndProfileKeys } from '../backups/snapshots.js';
@@ -14,12 +15,16 @@ import { baseName, BUNDLE_FORMAT, BUNDLE_VERSION, canonicalJson, toolVersion } f
 /** Builds a bundle of the selected configs and profiles (all of them by default). */
 export async function exportBundle(ctx: Context, selection: BundleSelection = {}): Promise<Bundle> {
   const keys = await selectKeys(ctx, selection);
+  // Secrets leave as "***" unless asked for; the checksums are of what the bundle holds.
+  const hide = await redactorOf(ctx, { includeSecrets: selection.includeSecrets === true });
   const items: BundleItem[] = [];
   for (const key of keys) {
     const doc = await readDocument(ctx, key);
     if (!doc) throw new NotFoundError(`${ctx.storage.describe(key)} disappeared while exporting; run the export again.`, ctx.storage.describe(key));
     const kind = key.startsWith(`${PROFILES_DIR}/`) ? 'profile' : 'config';
-    items.push({ kind, name: baseName(key), format: extensionOf(key), data: doc.data, sha256: sha256(canonicalJson(doc.data)) });
+    const redacted = hide.active ? secretPaths(doc.data, ctx.schema.document) : [];
+    const data = redacted.length > 0 ? hide.doc(doc.data) : doc.data;
+    items.push({ kind, name: baseName(key), format: extensionOf(key), data, sha256: sha256(canonicalJson(data)), ...(redacted.length > 0 ? { redacted } : {}) });
   }
   const body = {
     format: BUNDLE_FORMAT,

@@ -107,9 +107,18 @@ function checkBundle(ctx: Context, raw: unknown, label: string): Bundle {
     if (item.kind === 'profile' && !isPlainObject(item.data)) {
       throw new ValidationError(`${label} (profile "${name}")`, [{ path: '', message: 'a profile must be a mapping of settings' }]);
     }
-    return { kind: item.kind, name, format, data: item.data, sha256: item.sha256 as string };
+    return { kind: item.kind, name, format, data: item.data, sha256: item.sha256 as string, ...redactedOf(item.redacted, where, label) };
   });
   return { ...(raw as unknown as Bundle), items };
+}
+
+/** An item's `redacted` list (dot paths exported as "***"), checked; `{}` when there is none. */
+function redactedOf(value: unknown, where: string, label: string): { redacted?: string[] } {
+  if (value === undefined) return {};
+  if (!Array.isArray(value) || !value.every((p) => typeof p === 'string')) {
+    throw new ParseError(label, `${where} has "redacted" ${JSON.stringify(value)}, expected a list of dot paths; nothing was imported`);
+  }
+  return value.length > 0 ? { redacted: [...value] } : {};
 }
 
 function checkFormat(ctx: Context, format: unknown, where: string): string {

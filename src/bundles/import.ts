@@ -23,6 +23,7 @@ import { mergeLayersIn, runAsync, validateLayers } from '../api/layers.js';
 import { PROFILE_META_KEY, profileLayer, resolveProfileLayers } from '../profiles/chain.js';
 import { configAndProfileKeys } from '../backups/snapshots.js';
 import type { BackupInfo, BundleItem, ImportedItem, ImportOptions, ImportReport } from '../types.js';
+import { restoreSecrets } from './secrets.js';
 import { baseName, checkItemName, dirOf, keyOf, stripExtension, type CheckedBundle } from './format.js';
 
 /** One file an import writes. */
@@ -55,7 +56,8 @@ export async function planImport(ctx: Context, checked: CheckedBundle, opts: Imp
   }
   const report: ImportReport = { dryRun: Boolean(opts.dryRun), created: [], renamed: [], overwritten: [], skipped: [] };
   const writes: PlannedWrite[] = [];
-  const decided: Array<{ item: BundleItem; key: string; name: string; action: PlannedWrite['action']; previousText: string | undefined }> = [];
+  const decided: Array<{ item: BundleItem; data: unknown; key: string; name: string; action: PlannedWrite['action']; previousText: string | undefined }> = [];
+  const labelOf = (item: BundleItem): string => `${checked.label} (${item.kind} "${item.name}")`;
   const claimed = new Set<string>(); // `kind\0name` of every name this import takes
   const conflicts: Array<{ item: BundleItem; existing: string }> = [];
   for (const item of checked.bundle.items) {
@@ -63,26 +65,29 @@ export async function planImport(ctx: Context, checked: CheckedBundle, opts: Imp
     if (existing) conflicts.push({ item, existing });
     else {
       claimed.add(`${item.kind}\u0000${item.name}`);
-      decided.push({ item, key: keyOf(item.kind, item.name, item.format), name: item.name, action: 'create', previousText: undefined });
+      const data = restoreSecrets(item, { label: labelOf(item) });
+      decided.push({ item, data, key: keyOf(item.kind, item.name, item.format), name: item.name, action: 'create', previousText: undefined });
     }
   }
   for (const { item, existing } of conflicts) {
     const old = await readForOverwrite(ctx, existing);
     const entry: ImportedItem = { kind: item.kind, name: item.name, file: existing };
-    if (old && sameData(ctx, existing, old.text, item.data)) {
+    const existingData = old ? parsedOrUndefined(ctx, existing, old.text) : undefined;
+    const data = importedData(item, labelOf(item), onConflict, existingData);
+    if (existingData !== undefined && deepEqual(existingData, data)) {
       report.skipped.push({ ...entry, reason: 'identical' });
       continue;
     }
     if (onConflict === 'skip') report.skipped.push({ ...entry, reason: 'exists' });
-    else if (onConflict === 'overwrite') decided.push({ item, key: existing, name: item.name, action: 'overwrite', previousText: old?.text });
+    else if (onConflict === 'overwrite') decided.push({ item, data, key: existing, name: item.name, action: 'overwrite', previousText: old?.text });
     else {
       const name = await freeName(ctx, item, claimed);
       claimed.add(`${item.kind}\u0000${name}`);
-      decided.push({ item, key: keyOf(item.kind, name, item.format), name, action: 'rename', previousText: undefined });
+      decided.push({ item, data, key: keyOf(item.kind, name, item.format), name, action: 'rename', previousText: undefined });
     }
   }
   const renamed = new Map(decided.filter((d) => d.action === 'rename' && d.item.kind === 'profile').map((d) => [d.item.name, d.name]));
-  for (const d of decided) writes.push(encodeWrite(ctx, d.item, d.key, d.name, d.action, d.previousText, renamed));
+  for (const d of decided) writes.push(encodeWrite(ctx, d, renamed));
   if (validate) await validatePlan(ctx, checked.label, writes);
   const order = new Map(checked.bundle.items.map((item, i) => [item, i]));
   writes.sort((a, b) => order.get(a.item)! - order.get(b.item)!);
@@ -105,16 +110,27 @@ async function freeName(ctx: Context, item: BundleItem, claimed: ReadonlySet<str
   }
 }
 
+/**
+ * An item's data as an import of it writes it: redacted secrets (an export without
+ * `includeSecrets`) taken from the file it overwrites — a renamed item is a new file, so it has
+ * none to keep. A skipped item is never written, so its secrets need no value.
+ */
+function importedData(item: BundleItem, label: string, onConflict: string, existing: unknown): unknown {
+  try {
+    return restoreSecrets(item, { label, ...(onConflict !== 'rename' && existing !== undefined ? { existing } : {}) });
+  } catch (err) {
+    if (onConflict === 'skip' && err instanceof ValidationError) return item.data;
+    throw err;
+  }
+}
+
 function encodeWrite(
   ctx: Context,
-  item: BundleItem,
-  key: string,
-  name: string,
-  action: PlannedWrite['action'],
-  previousText: string | undefined,
+  d: { item: BundleItem; data: unknown; key: string; name: string; action: PlannedWrite['action']; previousText: string | undefined },
   renamed: ReadonlyMap<string, string>,
 ): PlannedWrite {
-  const data = item.kind === 'profile' ? followRenames(item.data, renamed) : item.data;
+  const { item, key, name, action, previousText } = d;
+  const data = item.kind === 'profile' ? followRenames(d.data, renamed) : d.data;
   const bytes = ctx.codecs.encode(key, data, previousText);
   if (bytes.byteLength > ctx.options.maxFileBytes) {
     const display = ctx.storage.describe(key);
@@ -138,11 +154,11 @@ function followRenames(data: unknown, renamed: ReadonlyMap<string, string>): unk
   return { ...data, [PROFILE_META_KEY]: { ...meta, extends: parents } };
 }
 
-function sameData(ctx: Context, key: string, text: string, data: unknown): boolean {
+function parsedOrUndefined(ctx: Context, key: string, text: string): unknown {
   try {
-    return deepEqual(ctx.codecs.parse(ctx.storage.describe(key), text), data);
+    return ctx.codecs.parse(ctx.storage.describe(key), text);
   } catch (err) {
-    if (err instanceof ConfigPersistenceError) return false; // an unparsable file is not the same content
+    if (err instanceof ConfigPersistenceError) return undefined; // an unparsable file has no content to compare or keep
     throw err;
   }
 }

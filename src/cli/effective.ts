@@ -2,6 +2,7 @@
  * The effective configuration as the CLI shows it: every value with the layer it came from.
  */
 import type { Configuration } from '../api/configuration.js';
+import type { Redactor } from '../schema/secrets.js';
 import type { ValueSource } from '../types.js';
 import { leaves, type Palette } from './output.js';
 
@@ -12,9 +13,12 @@ export interface ValueRow {
   source: ValueSource | undefined;
 }
 
-/** Every leaf (arrays whole) of the effective configuration with its deciding layer. */
-export function explainAll(config: Configuration): ValueRow[] {
-  return leaves(config.data).map(([path, value]) => {
+/**
+ * Every leaf (arrays whole) of the effective configuration with its deciding layer, read from the
+ * document as `hide` shows it: a secret is one `"***"` leaf, whatever its keys look like.
+ */
+export function explainAll(config: Configuration, hide: Redactor): ValueRow[] {
+  return leaves(hide.doc(config.data)).map(([path, value]) => {
     const explanation = safePath(path) ? config.explain(path) : undefined;
     return { path, value, source: explanation?.source };
   });

@@ -22,6 +22,7 @@ import { registerHistory } from './commands/history.js';
 import { registerStats } from './commands/stats.js';
 import { registerBundle } from './commands/bundle.js';
 import { registerIntegrity } from './commands/integrity.js';
+import { registerTypes } from './commands/types.js';
 
 /** The package version, read once from package.json next to `dist/`. */
 function version(): string {
@@ -43,6 +44,7 @@ export function buildProgram(io: Io, state: RunState): Command {
     .option('--etcd <endpoints>', 'keep the store on etcd instead of --dir: comma-separated client URLs, e.g. http://127.0.0.1:2379')
     .option('--prefix <prefix>', 'with --etcd: the key prefix of the store (default config/)')
     .option('--json', 'print machine-readable JSON only (no colour, no decoration)')
+    .option('--show-secrets', 'print values the schema marks secret (x-secret, writeOnly) instead of "***" (get, status, diff, profile show, export, watch...)')
     .option('--no-color', 'no colours (also off with NO_COLOR or when output is not a terminal)')
     .option('--debug', 'print the stack trace of a failure, mapped to the TypeScript sources (also DEBUG=1)')
     .helpOption('-h, --help', 'show help')
@@ -79,6 +81,7 @@ Examples:
   registerBundle(program, kit);
   registerIntegrity(program, kit);
   registerStats(program, kit);
+  registerTypes(program, kit);
   registerWatch(program, kit);
   for (const command of walk(program)) {
     command.exitOverride((err) => {

@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import type { ConfigPersistence } from '../api/config-persistence.js';
 import type { Configuration } from '../api/configuration.js';
+import { redactor, type Redactor } from '../schema/secrets.js';
 import { CliError, usageError } from './errors.js';
 import { colorEnabled, jsonText, palette, terminalText, type Palette } from './output.js';
 
@@ -49,6 +50,8 @@ export interface GlobalOptions {
   etcd?: string;
   /** `--prefix`: the key prefix of the store on etcd. */
   prefix?: string;
+  /** `--show-secrets`: print values the schema marks secret as they are. */
+  showSecrets?: boolean;
 }
 
 /** A progress line on the terminal: `label 120/5000`. Does nothing when stderr is not a TTY. */
@@ -142,6 +145,20 @@ export class Runtime {
    */
   private schemaOption(): { schemaDir?: string } {
     return this.opts.schemaDir === undefined ? {} : { schemaDir: this.opts.schemaDir };
+  }
+
+  /**
+   * What this command's output hides: values the store's schema marks secret are `"***"` unless
+   * `--show-secrets` was given. Every command that prints configuration values goes through it.
+   */
+  async secrets(): Promise<Redactor> {
+    if (this.opts.showSecrets === true) return redactor(undefined);
+    return redactor(await (await this.store()).schemaDocument());
+  }
+
+  /** Whether `--show-secrets` was given (for library calls that take `includeSecrets`). */
+  get includeSecrets(): { includeSecrets: boolean } {
+    return { includeSecrets: this.opts.showSecrets === true };
   }
 
   /** Runs `fn` when the command ends (successful or not), before the store closes. */

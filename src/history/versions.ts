@@ -14,6 +14,7 @@
  * to `history/objects/`, so after backup retention the object alone keeps the content.
  * Reading a pruned version fails with `E_NOT_FOUND` (its metadata stays in `history`).
  */
+import { redactorOf } from '../schema/secrets.js';
 import { loadIndex } from '../backups/records.js';
 import { backupKey, readBackup } from '../backups/backups.js';
 import { sha256, type Context } from '../core/context.js';
@@ -105,11 +106,12 @@ export async function getVersion<T>(ctx: Context, key: string, version: number):
  * Changes from version `from` to version `to` (default: the newest) by dot path. A deletion reads as
  * "no document", so diffing against it lists everything as added or removed.
  */
-export async function diffVersions(ctx: Context, key: string, from: number, to?: number): Promise<Change[]> {
+export async function diffVersions(ctx: Context, key: string, from: number, to?: number, opts: { includeSecrets?: boolean } = {}): Promise<Change[]> {
   const journal = await readCurrentJournal(ctx, key);
   const target = to ?? journal.entries.at(-1)?.version ?? 0;
   const [before, after] = await Promise.all([documentOrDeletion(ctx, key, journal, from), documentOrDeletion(ctx, key, journal, target)]);
-  return diffDocuments(before, after);
+  // Values the schema marks secret are shown as "***" on both sides unless asked for.
+  return (await redactorOf(ctx, opts)).changes(diffDocuments(before, after));
 }
 
 async function documentOrDeletion(ctx: Context, key: string, journal: Journal, version: number): Promise<unknown> {

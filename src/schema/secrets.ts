@@ -5,6 +5,9 @@
  * path redacts alike.
  */
 import { cloneDocument, isPlainObject, safeSet } from '../document/tree.js';
+import type { Context } from '../core/context.js';
+import type { Change } from '../types.js';
+import { itemNodes, nodesAt, propertyNodes, rootNodes, type Nodes } from './nodes.js';
 
 /** What a secret value is shown as. */
 export const REDACTED = '***';
@@ -25,66 +28,45 @@ export function declaresSecrets(schema: unknown): boolean {
 }
 
 /**
- * A copy of `doc` with every value the schema marks secret replaced by {@link REDACTED}. Nodes are
- * found through `properties`, `patternProperties`, `additionalProperties` and `items` (not `$ref`).
- * Without a schema, or with nothing secret, the copy equals the input.
+ * A copy of `doc` with every value the schema marks secret replaced by {@link REDACTED}. A value is
+ * secret when any schema node applying to it says so: through `properties`, `patternProperties`,
+ * `additionalProperties`, `items`, `prefixItems`, local `$ref`s, `allOf` / `anyOf` / `oneOf` and
+ * `if` / `then` / `else` (see nodes.ts). Without a schema, or with nothing secret, the copy equals
+ * the input.
  */
 export function redact<T>(doc: T, schema: unknown): T {
-  return redactNode(doc, schema) as T;
+  return redactNode(doc, rootNodes(schema), schema) as T;
 }
 
 /** The secret dot paths (`db.password`, `users.0.token`) present in `doc`. */
 export function secretPaths(doc: unknown, schema: unknown): string[] {
   const out: string[] = [];
-  walk(doc, schema, [], out);
+  walk(doc, rootNodes(schema), schema, [], out);
   return out;
 }
 
-function redactNode(value: unknown, node: unknown): unknown {
+const secret = (nodes: Nodes): boolean => nodes.some(isSecretNode);
+
+function redactNode(value: unknown, nodes: Nodes, root: unknown): unknown {
   if (value === undefined) return value;
-  if (isSecretNode(node)) return REDACTED;
-  if (Array.isArray(value)) return value.map((item) => redactNode(item, itemsOf(node)));
+  if (secret(nodes)) return REDACTED;
+  if (Array.isArray(value)) return value.map((item, i) => redactNode(item, itemNodes(nodes, i, root), root));
   if (isPlainObject(value)) {
     const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value)) safeSet(out, key, redactNode(value[key], childOf(node, key)));
+    for (const key of Object.keys(value)) safeSet(out, key, redactNode(value[key], propertyNodes(nodes, key, root), root));
     return out;
   }
   return cloneDocument(value);
 }
 
-function walk(value: unknown, node: unknown, at: string[], out: string[]): void {
+function walk(value: unknown, nodes: Nodes, root: unknown, at: string[], out: string[]): void {
   if (value === undefined) return;
-  if (isSecretNode(node)) {
+  if (secret(nodes)) {
     out.push(at.join('.'));
     return;
   }
-  if (Array.isArray(value)) value.forEach((item, i) => walk(item, itemsOf(node), [...at, String(i)], out));
-  else if (isPlainObject(value)) for (const key of Object.keys(value)) walk(value[key], childOf(node, key), [...at, key], out);
-}
-
-function itemsOf(node: unknown): unknown {
-  return isPlainObject(node) && isPlainObject(node.items) ? node.items : undefined;
-}
-
-function childOf(node: unknown, key: string): unknown {
-  if (!isPlainObject(node)) return undefined;
-  if (isPlainObject(node.properties) && Object.hasOwn(node.properties, key)) return node.properties[key];
-  if (isPlainObject(node.patternProperties)) {
-    for (const [pattern, sub] of Object.entries(node.patternProperties)) {
-      // A pattern ajv accepted but JavaScript cannot compile (unicode flags) just does not match here.
-      if (safeTest(pattern, key)) return sub;
-    }
-  }
-  return isPlainObject(node.additionalProperties) ? node.additionalProperties : undefined;
-}
-
-function safeTest(pattern: string, key: string): boolean {
-  try {
-    return new RegExp(pattern, 'u').test(key);
-  } catch {
-    // An invalid pattern would have failed ajv's compile; treat it as matching nothing.
-    return false;
-  }
+  if (Array.isArray(value)) value.forEach((item, i) => walk(item, itemNodes(nodes, i, root), root, [...at, String(i)], out));
+  else if (isPlainObject(value)) for (const key of Object.keys(value)) walk(value[key], propertyNodes(nodes, key, root), root, [...at, key], out);
 }
 
 /**
@@ -92,12 +74,8 @@ function safeTest(pattern: string, key: string): boolean {
  * its parents is secret, otherwise the value with its secret parts redacted.
  */
 export function redactAt(value: unknown, schema: unknown, segments: readonly string[]): unknown {
-  let node = schema;
-  for (const segment of segments) {
-    if (isSecretNode(node)) return REDACTED;
-    node = /^(?:0|[1-9][0-9]*)$/.test(segment) && isPlainObject(node) && isPlainObject(node.items) ? node.items : childOf(node, segment);
-  }
-  return redactNode(value, node);
+  const nodes = nodesAt(schema, segments, secret);
+  return redactNode(value, nodes, schema);
 }
 
 /** An explanation of a path (`Configuration#explain`) with every value in it redacted. */
@@ -108,4 +86,43 @@ export function redactExplanation<E extends { path: string; value: unknown; sour
   const out: E = { ...explained, value: redactAt(explained.value, schema, segments), layers };
   if (explained.source) out.source = explained.layers[0] === explained.source ? layers[0]! : hide(explained.source);
   return out;
+}
+
+/**
+ * What an output path redacts with, built once per schema: documents, values at a path, and diffs.
+ * `includeSecrets` (the caller asked to see secrets) and a schema without secrets give one that
+ * returns its input unchanged.
+ */
+export interface Redactor {
+  /** Whether anything is hidden (false: every method returns its input). */
+  readonly active: boolean;
+  /** A copy of a whole document with its secrets hidden. */
+  doc<D>(doc: D): D;
+  /** A value found at a dot path (`db.password`) or its segments, with its secrets hidden. */
+  at(value: unknown, path: string | readonly string[]): unknown;
+  /** Changes by dot path (diffs, watch events) with both sides' secrets hidden. */
+  changes(changes: readonly Change[]): Change[];
+}
+
+/** A {@link Redactor} for `schema`; see there. */
+export function redactor(schema: unknown, opts: { includeSecrets?: boolean } = {}): Redactor {
+  if (opts.includeSecrets === true || !declaresSecrets(schema)) {
+    return { active: false, doc: (d) => d, at: (v) => v, changes: (c) => [...c] };
+  }
+  const at = (value: unknown, path: string | readonly string[]): unknown =>
+    redactAt(value, schema, typeof path === 'string' ? (path === '' ? [] : path.split('.')) : path);
+  const side = (change: Change, key: 'oldValue' | 'newValue'): Partial<Change> => (key in change ? { [key]: at(change[key], change.path) } : {});
+  return {
+    active: true,
+    doc: (d) => redact(d, schema),
+    at,
+    changes: (list) => list.map((c) => ({ ...c, ...side(c, 'oldValue'), ...side(c, 'newValue') })),
+  };
+}
+
+/** The {@link Redactor} for a store's schema (loaded on first use). */
+export async function redactorOf(ctx: Context, opts: { includeSecrets?: boolean } = {}): Promise<Redactor> {
+  if (opts.includeSecrets === true) return redactor(undefined);
+  await ctx.schema.ready();
+  return redactor(ctx.schema.document);
 }

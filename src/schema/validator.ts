@@ -15,6 +15,7 @@ import jsyaml from 'js-yaml';
 import { cloneDocument } from '../document/tree.js';
 import { ioError, isErrno, ParseError, ValidationError, type ValidationIssue } from '../errors.js';
 import { codeOptions, compileSchema, compilerVersions, draftOf } from './compiler.js';
+import { redactor } from './secrets.js';
 import type { SourcePosition } from '../types.js';
 import { cacheKey, noteUncacheable, type ValidatorCache } from '../storage/local/validator-cache.js';
 
@@ -189,7 +190,7 @@ export class SchemaValidator {
     const target = fill && !opts.owned ? cloneDocument(data) : data;
     const fn = fill ? compiled.withDefaults : compiled.check;
     if (fn(target)) return target;
-    throw new ValidationError(file, toIssues(fn.errors ?? [], data, opts.locate));
+    throw new ValidationError(file, toIssues(fn.errors ?? [], data, opts.locate, compiled.schema));
   }
 
   private missing(file: string, err: unknown): null {
@@ -224,7 +225,9 @@ const ECHO_KEYWORDS = new Set(['if']);
  * 65535` points at `70000`), the unknown key for `additionalProperties`, and the parent's key for a
  * missing required property (a missing value has no position of its own).
  */
-export function toIssues(errors: ErrorObject[], data: unknown, locate?: Locate): ValidationIssue[] {
+export function toIssues(errors: ErrorObject[], data: unknown, locate?: Locate, schema?: unknown): ValidationIssue[] {
+  // An issue's value is shown wherever the error goes (logs, CLI, HTTP): a secret one is "***".
+  const hide = redactor(schema);
   const issues: ValidationIssue[] = [];
   const seen = new Set<string>();
   for (const error of errors) {
@@ -250,7 +253,7 @@ export function toIssues(errors: ErrorObject[], data: unknown, locate?: Locate):
     const issue: ValidationIssue = { path: dotPath, message, keyword: error.keyword };
     if (error.keyword !== 'required') {
       const value = valueAt(data, pathSegments);
-      if (value !== undefined) issue.value = value;
+      if (value !== undefined) issue.value = hide.at(value, pathSegments);
     }
     const target = error.keyword === 'required' || pathSegments !== segments ? 'key' : 'value';
     const position = locateNearest(locate, error.keyword === 'required' ? segments : pathSegments, target);

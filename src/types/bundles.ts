@@ -9,6 +9,12 @@ export interface BundleSelection {
   profiles?: readonly string[] | boolean;
   /** Config file names (`current`, `default.yaml`...), or `true` for every config. */
   configs?: readonly string[] | boolean;
+  /**
+   * Export the values the schema marks secret (`x-secret`, `writeOnly`) as they are. By default
+   * they are `"***"` (listed in each item's `redacted`), and an import keeps the target's values
+   * there.
+   */
+  includeSecrets?: boolean;
 }
 
 /** One file inside a bundle. */
@@ -22,6 +28,8 @@ export interface BundleItem {
   data: unknown;
   /** sha256 (hex) of `data` in canonical JSON (keys sorted, no whitespace). */
   sha256: string;
+  /** Dot paths of secret values exported as `"***"` (absent when none were hidden). */
+  redacted?: string[];
 }
 
 /** An export bundle: one JSON document holding configs and profiles, with checksums. */

@@ -50,7 +50,7 @@ async function exportCommand(rt: Runtime, out: string): Promise<number> {
   const store = await rt.store();
   const profiles = listOption(rt.opts.profiles);
   const configs = listOption(rt.opts.configs);
-  const selection: BundleSelection = { ...(profiles !== undefined ? { profiles } : {}), ...(configs !== undefined ? { configs } : {}) };
+  const selection: BundleSelection = { ...(profiles !== undefined ? { profiles } : {}), ...(configs !== undefined ? { configs } : {}), ...rt.includeSecrets };
   if (out === '-') {
     // The bundle itself is the output: JSON whatever --json says.
     const bundle = await rt.busy('exporting', store.exportBundle(selection));

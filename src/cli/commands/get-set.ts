@@ -20,8 +20,7 @@ export function registerGetSet(program: Command, kit: Kit): void {
         .description('print one value of the effective configuration (objects print as YAML); --json adds where it came from')
         .argument('<path>', 'dot path, e.g. server.port'),
     )
-      .option('--explain', 'also print which file (and line) or variable the value comes from')
-      .option('--show-secrets', 'print values the schema marks secret (x-secret, writeOnly) instead of "***"'),
+      .option('--explain', 'also print which file (and line) or variable the value comes from'),
     'config-persistence get server.port',
     'config-persistence get server.port --profile production --explain',
     'config-persistence --json get database',
@@ -49,7 +48,7 @@ async function get(rt: Runtime, path: string): Promise<number> {
   if (!config.has(path)) {
     throw new NotFoundError(`"${path}" is not set in the effective configuration of ${config.store.baseDir}; list every value with \`config-persistence status\`.`);
   }
-  const explanation = config.explain(path, { includeSecrets: rt.opts.showSecrets === true });
+  const explanation = config.explain(path, rt.includeSecrets);
   const value = explanation.value;
   rt.print({ path, value, source: explanation.source ?? null, profile: config.activeProfile ?? null }, () => {
     const text = value !== null && typeof value === 'object' ? formatDocument(value) : formatValue(value, Infinity);
@@ -60,14 +59,17 @@ async function get(rt: Runtime, path: string): Promise<number> {
 
 async function set(rt: Runtime, path: string, raw: string): Promise<number> {
   if (parseDotPath(path).length === 0) throw usageError('set needs a dot path such as "server.port"');
-  const value = parseCliValue(raw);
+  const typed = parseCliValue(raw);
   const config = await rt.configuration();
-  config.set(path, value);
+  config.set(path, typed);
   const result = await config.save({
     changedBy: (rt.opts.changedBy as string | undefined) ?? 'user',
     ...(rt.opts.reason !== undefined ? { reason: rt.opts.reason as string } : {}),
   });
-  const effective = config.get(path);
+  // What was typed is echoed back like any other value: a secret one as "***".
+  const hide = await rt.secrets();
+  const value = hide.at(typed, path);
+  const effective = hide.at(config.get(path), path);
   rt.print({ path, value, effective, changed: result !== undefined, file: result?.path ?? null, version: result?.version ?? null, backup: result?.backup?.id ?? null }, () => {
     if (!result) return `${path} = ${formatValue(effective)}  ${rt.p.dim('(unchanged; nothing written)')}`;
     const backup = result.backup ? `, backup ${result.backup.id}` : '';

@@ -69,7 +69,7 @@ async function diff(rt: Runtime, file: string, a: string, b?: string): Promise<n
   const from = parseCount(a, 'version a', 1);
   const to = b === undefined ? undefined : parseCount(b, 'version b', 1);
   const store = await rt.store();
-  const changes = await store.diff(file, from, to);
+  const changes = await store.diff(file, from, to, rt.includeSecrets);
   rt.print({ file, from, to: to ?? null, changes }, () => renderChanges(changes, rt.p, `no differences between version ${from} and ${to ?? 'the newest'}`));
   return 0;
 }

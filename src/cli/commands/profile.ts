@@ -110,7 +110,8 @@ async function list(rt: Runtime): Promise<number> {
 
 async function show(rt: Runtime, name: string): Promise<number> {
   const store = await rt.store();
-  const profile = await store.loadProfile(name, { resolve: !rt.opts.own });
+  const loaded = await store.loadProfile(name, { resolve: !rt.opts.own });
+  const profile = { ...loaded, data: (await rt.secrets()).doc(loaded.data) };
   rt.print(profile, () => {
     const header: string[] = [];
     const parents = profile.meta.extends === undefined ? [] : ([] as string[]).concat(profile.meta.extends);
@@ -164,7 +165,7 @@ async function remove(rt: Runtime, name: string): Promise<number> {
 async function diff(rt: Runtime, a: string, b: string): Promise<number> {
   const store = await rt.store();
   const [left, right] = await Promise.all([store.loadProfile(a), store.loadProfile(b)]);
-  const changes = diffDocuments(left.data, right.data);
+  const changes = (await rt.secrets()).changes(diffDocuments(left.data, right.data));
   rt.print({ from: a, to: b, changes }, () => renderChanges(changes, rt.p, `profiles ${a} and ${b} resolve to the same values`));
   return 0;
 }

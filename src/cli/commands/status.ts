@@ -44,7 +44,8 @@ async function status(rt: Runtime): Promise<number> {
   // Validation has tried to open it; here it is either open or its error is in the report.
   const config = await rt.configuration().catch(() => undefined);
   const [backups, profiles] = await Promise.all([store.listBackups(), store.listProfiles().catch(() => [] as ProfileInfo[])]);
-  const values = config ? explainAll(config) : [];
+  const hide = config ? await rt.secrets() : undefined;
+  const values = config && hide ? explainAll(config, hide) : [];
   const data = {
     ok: validation.ok,
     baseDir: store.baseDir,
@@ -53,7 +54,7 @@ async function status(rt: Runtime): Promise<number> {
     profile: config ? { active: config.activeProfile ?? null, source: config.activeProfileSource } : null,
     profiles: profiles.map((p) => p.name),
     layers: config?.sources ?? null,
-    effective: config ? { data: config.data, values } : null,
+    effective: config && hide ? { data: hide.doc(config.data), values } : null,
     backups: { count: backups.length, list: backups },
     validation,
   };

@@ -25,6 +25,7 @@ export function registerWatch(program: Command, kit: Kit): void {
 }
 
 async function watch(rt: Runtime, file?: string): Promise<number> {
+  const hide = await rt.secrets();
   const stopped = untilInterrupted(rt.io.closed);
   const onError = (err: Error): void => {
     const report = toReport(err);
@@ -35,14 +36,14 @@ async function watch(rt: Runtime, file?: string): Promise<number> {
     const config = await rt.configuration({ watch: true });
     const label = `effective configuration${config.activeProfile ? ` (profile ${config.activeProfile})` : ''}`;
     config.on('error', onError);
-    config.on('change', (event) => print(rt, { scope: 'effective', profile: config.activeProfile ?? null }, label, event.changes, event.data));
+    config.on('change', (event) => print(rt, { scope: 'effective', profile: config.activeProfile ?? null }, label, hide.changes(event.changes), hide.doc(event.data)));
     const files = config.sources.map((s) => s.file);
     announce(rt, { scope: 'effective', profile: config.activeProfile ?? null, files }, `watching the ${label}: ${files.join(' ← ')} — press Ctrl-C to stop`);
     await stopped;
     return 0;
   }
   const store = await rt.store();
-  const handle = await store.watch(file, (event) => print(rt, { scope: 'file', file: event.file }, event.file, event.changes, event.data), { onError });
+  const handle = await store.watch(file, (event) => print(rt, { scope: 'file', file: event.file }, event.file, hide.changes(event.changes), hide.doc(event.data)), { onError });
   announce(rt, { scope: 'file', file, baseDir: store.baseDir }, `watching ${file} in ${store.baseDir} — press Ctrl-C to stop`);
   await stopped;
   await handle.close();
