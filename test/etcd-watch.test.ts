@@ -11,6 +11,7 @@ import { ConfigPersistence } from '../src/index.js';
 import type { WatchEvent } from '../src/index.js';
 import { EtcdStorage } from '../src/storage/etcd/index.js';
 import { startEtcd, type EtcdCluster } from './helpers/etcd.js';
+import { codeOf } from './storage/contract.js';
 import { tempDir } from './helpers/tmp.js';
 
 let member: Promise<EtcdCluster> | undefined;
@@ -96,4 +97,22 @@ describe('EtcdStorage watch delivers the content its event carries', () => {
     expect((errors[0] as { code?: string }).code).toBe('E_NOT_FOUND');
     await handle.close();
   });
+});
+
+describe('EtcdStorage reads what a commit touches in one transaction, or in steps when it is too wide', () => {
+  // maxTxnOps 8: five new keys need 5 reads + 5 "anything below?" counts (> 8, read in steps) but only 5 puts.
+  for (const maxTxnOps of [128, 8]) {
+    it(`maxTxnOps ${maxTxnOps}: the commit lands, a key with keys below it is refused (EISDIR as E_IO), nothing half-done`, async () => {
+      const { endpoints } = await etcd();
+      const s = new EtcdStorage({ endpoints, prefix: `r-${randomBytes(6).toString('hex')}/`, maxTxnOps });
+      opened.push(s);
+      const puts = (keys: string[]) => keys.map((key) => ({ type: 'put' as const, key, data: Buffer.from(`{"k": "${key}"}`) }));
+      await s.commit({ changes: puts(['a/b.json', 'c.json', 'd.json', 'e.json', 'f.json']) });
+      expect(Buffer.from((await s.read('f.json'))!).toString()).toBe('{"k": "f.json"}');
+      const refused = await s.commit({ changes: puts(['g.json', 'h.json', 'i.json', 'j.json', 'a']) }).catch((err: unknown) => err);
+      expect(await codeOf(Promise.reject(refused))).toBe('E_IO');
+      expect(String((refused as Error).message) + String((refused as Error).cause)).toMatch(/EISDIR|directory/);
+      expect(await s.read('g.json')).toBeUndefined();
+    });
+  }
 });
