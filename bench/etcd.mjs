@@ -42,8 +42,28 @@ async function startMember(workDir) {
   return { url, stop: () => child.kill('SIGKILL') };
 }
 
+/** Why this machine cannot start a member (no etcd or etcdctl binary), or undefined when it can. */
+function missingBinary() {
+  for (const [bin, hint] of [[ETCD_BIN, 'ETCD_BIN'], ['etcdctl', 'PATH']]) {
+    const probe = spawnSync(bin, ['version'], { stdio: 'ignore', env: { ...process.env, ETCDCTL_API: '3' } });
+    if (probe.error) return `${bin} not found (${hint}; on Debian: apt-get install etcd-server etcd-client)`;
+  }
+  return undefined;
+}
+
+/**
+ * ETCD_ENDPOINTS (comma-separated client URLs) measures that cluster instead of a member started
+ * here; the scenario writes under the keys bench/ and bare/ there. Without it and without the etcd
+ * binaries the scenario is skipped with a note, so `npm run bench` works on a fresh machine.
+ */
 export async function run({ quick, rounds, workDir }) {
-  const member = await startMember(workDir);
+  const given = process.env.ETCD_ENDPOINTS?.split(',').map((u) => u.trim()).filter(Boolean) ?? [];
+  const missing = given.length === 0 ? missingBinary() : undefined;
+  if (missing) {
+    progress(`etcd skipped: ${missing}`);
+    return { name: 'etcd', description, rows: [], notes: [`skipped: ${missing}; or set ETCD_ENDPOINTS to a running cluster.`] };
+  }
+  const member = given.length > 0 ? { url: given[0], stop: () => undefined } : await startMember(workDir);
   try {
     const result = await measureAll(member.url, quick, rounds);
     result.rows.push(...(await measurePropagation(member.url, quick ? 5 : 40 * rounds)));

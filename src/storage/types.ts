@@ -200,6 +200,11 @@ export interface StorageWatchEvent {
    * share it and arrive together, so a listener can tell one change set from the next.
    */
   revision?: string;
+  /**
+   * The key's complete content at `revision`, when the backend's watch already carries it and a
+   * change is atomic (etcd): the watcher delivers it without a debounce or a re-read.
+   */
+  value?: Uint8Array;
 }
 
 /** A running {@link Storage.watch}. */

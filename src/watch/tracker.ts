@@ -79,6 +79,8 @@ export class KeyTracker {
   /** Own writes that became visible before this tracker read them: the next check starts from them. */
   private landed: OwnWriteEvent[] = [];
   private inPlace = false;
+  /** Content the storage's event carried, newer than anything read so far: the next check uses it. */
+  private pushed: Uint8Array | undefined;
   private running = false;
   private again = false;
   private closed = false;
@@ -136,6 +138,12 @@ export class KeyTracker {
   /** Something may have changed: debounce, bound the wait under a stream, re-read after the last event. */
   poke(event: StorageWatchEvent): void {
     if (this.closed) return;
+    if (event.value !== undefined) {
+      // The content of an atomic change at one revision: complete now, so no debounce and no re-read
+      // (a burst still coalesces: pushes during a check leave only the newest for the next one).
+      this.pushed = event.value;
+      return this.fire();
+    }
     if (event.inPlace) this.inPlace = true;
     clearTimeout(this.debounceTimer);
     this.debounceTimer = setTimeout(() => this.fire(), this.settings.debounceMs);
@@ -188,7 +196,7 @@ export class KeyTracker {
     this.inPlace = false;
     // Own writes visible before this read started: what is read now is at least as new as them.
     const landed = this.landed.splice(0).at(-1);
-    const first = await this.read();
+    const first = this.takePushed() ?? (await this.read());
     if (this.closed) return;
     if (this.adoptIfOwn(first)) return;
     // Not ours: the application runs with its last own write, whether or not it was ever read here
@@ -310,6 +318,15 @@ export class KeyTracker {
       // The listener's own failure: report it, keep watching.
       this.report(err instanceof Error ? err : new Error(String(err)));
     }
+  }
+
+  /** The pushed content, unless it is over maxFileBytes (then a read reports that with its code). */
+  private takePushed(): ReadResult {
+    const bytes = this.pushed;
+    this.pushed = undefined;
+    const max = this.ctx.options.maxFileBytes;
+    if (bytes === undefined || (max !== undefined && bytes.length > max)) return undefined;
+    return { sha: sha256(bytes), bytes };
   }
 
   private async read(): Promise<ReadResult> {

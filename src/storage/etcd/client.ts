@@ -30,13 +30,14 @@ export interface Compare {
 export type TxnOp =
   | { put: { key: Buffer; value: Buffer; lease?: string } }
   | { deleteRange: { key: Buffer; rangeEnd?: Buffer } }
-  | { range: { key: Buffer; rangeEnd?: Buffer } };
+  | { range: { key: Buffer; rangeEnd?: Buffer; countOnly?: boolean } };
 
-/** A transaction's outcome: which branch ran, at which revision, and the ranges it read. */
+/** A transaction's outcome: which branch ran, at which revision, and the ranges it read (with their counts). */
 export interface TxnResult {
   succeeded: boolean;
   revision: string;
   ranges: Kv[][];
+  counts: number[];
 }
 
 /** One change seen by a watch. */
@@ -159,14 +160,15 @@ export class EtcdClient {
         ? { request_put: { key: o.put.key, value: o.put.value, lease: o.put.lease } }
         : 'deleteRange' in o
           ? { request_delete_range: { key: o.deleteRange.key, range_end: o.deleteRange.rangeEnd } }
-          : { request_range: { key: o.range.key, range_end: o.range.rangeEnd } };
+          : { request_range: { key: o.range.key, range_end: o.range.rangeEnd, count_only: o.range.countOnly } };
     const res = await c.kv.txn({
       compare: compare.map((cmp) => ({ key: cmp.key, target: target[cmp.target], result: cmp.result === 'equal' ? 'Equal' : 'NotEqual', [column[cmp.target]]: cmp.value })) as never,
       success: success.map(op) as never,
       failure: failure.map(op) as never,
     });
     const ranges = res.responses.map((r) => (r.response_range ? r.response_range.kvs.map(kvOf) : []));
-    return { succeeded: res.succeeded, revision: String(res.header.revision), ranges };
+    const counts = res.responses.map((r) => Number(r.response_range?.count ?? 0));
+    return { succeeded: res.succeeded, revision: String(res.header.revision), ranges, counts };
   }
 
   /** A lease of `ttlSeconds`, kept alive until released; `onLost` when etcd let it expire. */

@@ -267,25 +267,51 @@ export class EtcdStorage implements Storage {
     return (await this.client.range(from, { rangeEnd: prefixEnd(from), countOnly: true, revision, serializable })).count > 0;
   }
 
-  /** The keys a commit touches, read at one revision (journal sources with their records). */
+  /**
+   * The keys a commit touches, read at one revision (journal sources with their records). Every key
+   * and whether each target has keys below it come from one read-only transaction: one round trip
+   * before the commit's own instead of two or three (a watcher in another process hears a save
+   * that much sooner). A commit touching more keys than a transaction may hold reads them in steps.
+   */
   private async readForCommit(commit: Commit): Promise<Map<string, Found>> {
     const { keys, sources, targets } = keysOf(commit);
-    const [first, ...rest] = [...keys];
-    const found = new Map<string, Found>();
-    if (first === undefined) return found;
-    const head = await this.get(first);
+    const list = [...keys];
+    const below = list.filter((k) => targets.has(k));
+    if (list.length === 0) return new Map();
+    if (list.length + below.length > this.maxTxnOps) return this.readInSteps(list, sources, targets);
+    const ops: TxnOp[] = list.map((k) => ({ range: { key: this.layout.doc(k) } }));
+    for (const k of below) {
+      const from = this.layout.docs(`${k}/`);
+      ops.push({ range: { key: from, rangeEnd: prefixEnd(from), countOnly: true } });
+    }
+    const res = await this.client.txn([], ops);
+    const stored = list.map((_, i) => {
+      const kv = res.ranges[i]![0];
+      return kv ? decodeValue(kv.value, kv.modRevision) : undefined;
+    });
+    return this.complete(list, stored, res.revision, sources, targets, async (key) => res.counts[list.length + below.indexOf(key)]! > 0);
+  }
+
+  /** readForCommit for a commit too wide for one transaction: the first key fixes the revision the others are read at. */
+  private async readInSteps(list: string[], sources: ReadonlySet<string>, targets: ReadonlySet<string>): Promise<Map<string, Found>> {
+    const head = await this.get(list[0]!);
     const revision = head.revision;
-    const all = await Promise.all([Promise.resolve(head), ...rest.map((k) => this.get(k, revision))]);
+    const all = await Promise.all([Promise.resolve(head), ...list.slice(1).map((k) => this.get(k, revision))]);
+    return this.complete(list, all.map((a) => a.stored), revision, sources, targets, (key) => this.isDirectory(key, revision));
+  }
+
+  /** What a commit needs of each key read at `revision`: a journal source's records, whether a missing target is a directory. */
+  private async complete(list: string[], stored: (Stored | undefined)[], revision: string, sources: ReadonlySet<string>, targets: ReadonlySet<string>, hasChildren: (key: string) => Promise<boolean>): Promise<Map<string, Found>> {
+    const found = new Map<string, Found>();
     await Promise.all(
-      [first, ...rest].map(async (key, i) => {
-        const { stored } = all[i]!;
-        const f: Found = { stored };
-        if (stored?.header.g !== undefined && sources.has(key)) f.records = await this.records(key, stored, revision);
-        if (!stored && targets.has(key)) f.hasChildren = await this.isDirectory(key, revision);
+      list.map(async (key, i) => {
+        const f: Found = { stored: stored[i] };
+        if (f.stored?.header.g !== undefined && sources.has(key)) f.records = await this.records(key, f.stored, revision);
+        if (!f.stored && targets.has(key)) f.hasChildren = await hasChildren(key);
         found.set(key, f);
       }),
     );
-    return found;
+    return new Map(list.map((k) => [k, found.get(k)!]));
   }
 
   private checkExpectations(commit: Commit, found: ReadonlyMap<string, Found>): void {

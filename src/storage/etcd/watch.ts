@@ -11,13 +11,20 @@
  */
 import type { StorageWatcher, StorageWatchEvent } from '../types.js';
 import type { EtcdClient, WatchChange } from './client.js';
-import type { Layout } from './layout.js';
+import { decodeValue, type Layout } from './layout.js';
 
 /** What the watch reports to its storage (the revision this process has applied, for stats). */
 export interface WatchSink {
   onEvent(event: StorageWatchEvent): void;
   onError(error: Error): void;
   applied(revision: string): void;
+}
+
+/** The protocol's event for one change; a document's bytes go with it (a journal's live elsewhere: re-read). */
+function eventOf(key: string, revision: string, change: WatchChange): StorageWatchEvent {
+  if (change.type === 'delete') return { type: 'remove', key, revision };
+  const stored = decodeValue(change.kv.value, revision);
+  return stored.header.g === undefined ? { type: 'change', key, revision, value: stored.body } : { type: 'change', key, revision };
 }
 
 /** A running watch of some keys of one store. */
@@ -60,7 +67,7 @@ export class EtcdWatch implements StorageWatcher {
     this.last = revision;
     for (const change of changes) {
       const key = this.layout.keyOf(change.kv.key);
-      if (this.keys.has(key)) this.sink.onEvent({ type: change.type === 'put' ? 'change' : 'remove', key, revision });
+      if (this.keys.has(key)) this.sink.onEvent(eventOf(key, revision, change));
     }
     this.sink.applied(revision);
   }
