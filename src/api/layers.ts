@@ -12,7 +12,7 @@ import { hasPath, isPlainObject, mergeDocuments } from '../document/tree.js';
 import { mergeWithSchema } from '../schema/merge.js';
 import { readDocument, readDocumentSync, type StoredDocument } from '../changeset/documents.js';
 import { ValidationError, type ValidationIssue } from '../errors.js';
-import { configKey, CURRENT, DEFAULT, defaultExtension, findExisting, profileKey, PROFILES_DIR } from '../core/keys.js';
+import { configKey, formatOfDefault, CURRENT, DEFAULT, defaultExtension, findExisting, profileKey, PROFILES_DIR } from '../core/keys.js';
 import { readSyncFrom } from '../storage/sync-read.js';
 
 /** What a resolution step needs read: a profile by name, or the root `default.*` / `current.*`. */
@@ -68,7 +68,7 @@ async function findAsync(ctx: Context, need: Need, read: (ctx: Context, key: str
 
 /**
  * Sync lookup without listing (storage has no sync list): probes `<base>.<ext>` in the same order
- * `findExisting` prefers (yaml, yml, json, then the extra codecs).
+ * `findExisting` prefers (yaml, yml, json, jsonc, json5, toml, then the extra codecs).
  */
 function findSync(ctx: Context, need: Need, extensions: readonly string[]): Found {
   const dir = need.kind === 'profile' ? PROFILES_DIR : '';
@@ -85,14 +85,14 @@ function findSync(ctx: Context, need: Need, extensions: readonly string[]): Foun
 function defaultExtensionSync(ctx: Context, extensions: readonly string[]): string {
   if (ctx.options.defaultFormat) return ctx.options.defaultFormat;
   for (const ext of extensions) {
-    if (readSyncFrom(ctx.storage, `${DEFAULT}.${ext}`) !== undefined) return ext === 'yml' ? 'yaml' : ext === 'yaml' || ext === 'json' ? ext : 'json';
+    if (readSyncFrom(ctx.storage, `${DEFAULT}.${ext}`) !== undefined) return formatOfDefault(ext);
   }
   return 'json';
 }
 
 /** The extensions to probe, in preference order: the built-ins, then those of extra codecs. */
 export function probeOrder(extraExtensions: readonly string[]): string[] {
-  const order = ['yaml', 'yml', 'json'];
+  const order = ['yaml', 'yml', 'json', 'jsonc', 'json5', 'toml'];
   for (const ext of extraExtensions) {
     const clean = ext.replace(/^\./, '').toLowerCase();
     if (!order.includes(clean)) order.push(clean);

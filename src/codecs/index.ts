@@ -8,9 +8,13 @@ import type { Codec, SourcePosition } from '../types.js';
 import { jsonCodec } from './json.js';
 import { CodecLimitError, CodecSyntaxError } from './shared.js';
 import { yamlCodec } from './yaml.js';
+import { jsoncCodec } from './jsonc.js';
+import { tomlCodec } from './toml.js';
 
 export { jsonCodec } from './json.js';
 export { yamlCodec, MAX_ALIAS_EXPANSION } from './yaml.js';
+export { jsoncCodec } from './jsonc.js';
+export { tomlCodec } from './toml.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -20,12 +24,12 @@ export function extensionOf(name: string): string {
   return dot > 0 ? name.slice(dot + 1).toLowerCase() : '';
 }
 
-/** Codecs by extension. Built-ins: json, yaml, yml; anything unknown is read as JSON. */
+/** Codecs by extension. Built-ins: json, yaml, yml, jsonc, json5, toml; anything unknown is read as JSON. */
 export class CodecRegistry {
   private readonly byExtension = new Map<string, Codec>();
 
   constructor(extra: readonly Codec[] = []) {
-    for (const codec of [jsonCodec, yamlCodec, ...extra]) {
+    for (const codec of [jsonCodec, yamlCodec, jsoncCodec, tomlCodec, ...extra]) {
       for (const ext of codec.extensions) this.byExtension.set(ext.replace(/^\./, '').toLowerCase(), codec);
     }
   }
