@@ -1,5 +1,5 @@
 /**
- * TOML (`.toml`), read and written with smol-toml (an optional peer, src/core/lazy-deps.ts).
+ * TOML (`.toml`), read and written with smol-toml (loaded lazily, src/core/lazy-deps.ts).
  * Dates and times become their ISO text, since a configuration document holds JSON values only
  * (the schema can check them with `format: date-time`). TOML has no null: saving a null is refused
  * with the path, instead of dropping the key as the serialiser would. Saving re-prints the file in

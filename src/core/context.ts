@@ -165,7 +165,9 @@ export function createContext(given: ConfigPersistenceOptions = {}, loaded?: Loa
   const settings = loaded ?? readSettings(storage);
   const { options, overrides } = applySettings(given, settings, baseDir);
   warnOverrides(settings, overrides);
-  const schemaDir = path.resolve(options.schemaDir ?? 'schemas');
+  // A per-user directory (projectName) is the app's own: its schema lives there, not in the working directory.
+  const fallbackSchemaDir = given.baseDir === undefined && given.projectName !== undefined ? path.join(baseDir, 'schemas') : 'schemas';
+  const schemaDir = path.resolve(options.schemaDir ?? fallbackSchemaDir);
   const resolved: ResolvedOptions = Object.freeze({
     baseDir,
     schemaDir,

@@ -58,7 +58,7 @@ export function packageVersion(): string {
 }
 
 /**
- * `smol-toml` (the `.toml` codec): an optional peer, loaded when a TOML file is first read or written,
+ * `smol-toml` (the `.toml` codec): a dependency loaded lazily, when a TOML file is first read or written,
  * so an application without TOML files needs neither the package nor its load time.
  */
 export function tomlLib(): TomlModule {
@@ -78,7 +78,7 @@ export function missingPeer(name: string, purpose: string, cause: unknown): Conf
 type EnvPathsModule = typeof import('env-paths');
 let envPathsModule: EnvPathsModule | undefined;
 
-/** `env-paths` (the `projectName` option): an optional peer, loaded only when that option is used. */
+/** `env-paths` (the `projectName` option): a runtime dependency, loaded only when that option is used. */
 export function envPathsLib(): EnvPathsModule {
   if (envPathsModule) return envPathsModule;
   try {

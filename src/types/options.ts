@@ -49,7 +49,7 @@ export interface ConfigPersistenceOptions {
    * For CLI and desktop apps (as in `conf`): keep the configuration in the user's configuration
    * directory for this project (`~/.config/<projectName>` on Linux, `~/Library/Preferences/<projectName>`
    * on macOS, `%APPDATA%\\<projectName>\\Config` on Windows) instead of `./config`. `baseDir` wins
-   * when both are given. Needs the optional peer dependency `env-paths`.
+   * when both are given.
    */
   projectName?: string;
   /** Format for names without a known extension and for the default `current.*`. Default `yaml` when a `default.yaml` exists, else `json`. */
