@@ -46,11 +46,29 @@ export function explicitProfile(ctx: Context, options: ConfigurationOptions, env
   }
 }
 
+/**
+ * `NODE_ENV` as a profile name, when it is one. `NODE_ENV=production` is set in many deployments
+ * that have no such profile, so the caller uses it only when `profiles/<name>.*` exists.
+ */
+export function nodeEnvProfile(ctx: Context, env: Readonly<Record<string, string | undefined>>): string | undefined {
+  const value = env[NODE_ENV];
+  if (value === undefined || value === '') return undefined;
+  try {
+    return assertProfile(value, (ext: string) => ctx.codecs.knows(ext));
+  } catch {
+    return undefined; // not a profile name, so it cannot name one: nothing to choose
+  }
+}
+
+/** The environment variable node-config chooses its files by; a profile of that name is used when nothing else chose one. */
+export const NODE_ENV = 'NODE_ENV';
+
 const CHOSEN_BY: Record<ActiveProfileSource, string | undefined> = {
   option: 'the `profile` option',
   env: `the ${PROFILE_ENV} environment variable`,
   persisted: `an earlier useProfile (saved in ${ACTIVE_PROFILE_KEY}; change it with \`config-persistence profile use <name>\`)`,
   useProfile: 'useProfile',
+  nodeEnv: `the ${NODE_ENV} environment variable (nothing else chose a profile)`,
   none: undefined,
 };
 

@@ -24,7 +24,7 @@ import { readActiveProfile, readActiveProfileSync } from '../profiles/active.js'
 import { ConfigPersistence } from './config-persistence.js';
 import { STORE, type Store } from './store.js';
 import type { Context } from '../core/context.js';
-import { assertDepth, diffDocuments, getPath, hasPath } from '../document/tree.js';
+import { assertDepth, deepEqual, diffDocuments, getPath, hasPath } from '../document/tree.js';
 import { readDocument, type WriteMeta } from '../changeset/documents.js';
 import { readEnv, type EnvEntry } from './env.js';
 import { ClosedError, InvalidNameError, ValidationError } from '../errors.js';
@@ -32,7 +32,9 @@ import { mappingOf, probeOrder, runAsync, runSync, type Layer } from './layers.j
 import { parseDotPath } from '../core/names.js';
 import { assertProfile } from '../profiles/chain.js';
 import { watchLayerFiles, type LayerWatch, type ReadDocument } from '../watch/layers.js';
-import { explicitProfile, resolveStack, storeOptions, type Stack } from './configuration-sources.js';
+import { explicitProfile, nodeEnvProfile, resolveStack, storeOptions, type Stack } from './configuration-sources.js';
+import { findExisting, PROFILES_DIR } from '../core/keys.js';
+import { readSyncFrom } from '../storage/sync-read.js';
 import { assertValidWithoutEnv, buildState, currentFound, explainValue, layerInfos, type State, type Touched } from './configuration-state.js';
 import { reportError, type Listener } from './configuration-events.js';
 import { jsonProblem, overlayWithDelete, overlayWithSet, persistActiveProfile, rebase, writeCurrent } from './configuration-edits.js';
@@ -105,7 +107,8 @@ export class Configuration<T = Record<string, unknown>> {
       await store[STORE].ready();
       const { ctx, env, entries } = opening(store, options);
       await ctx.schema.ready();
-      const choice = explicitProfile(ctx, options, env) ?? persistedChoice(await readActiveProfile(ctx));
+      const nodeEnv = nodeEnvProfile(ctx, env);
+      const choice = explicitProfile(ctx, options, env) ?? persistedChoice(await readActiveProfile(ctx), nodeEnv !== undefined && (await findExisting(ctx, PROFILES_DIR, nodeEnv)) !== undefined ? nodeEnv : undefined);
       const stack = await runAsync(ctx, resolveStack(ctx, choice.profile, choice.source));
       const config = new Configuration<T>(store, entries, stack, choice.profile, choice.source);
       if (options.watch) await config.watchLayers();
@@ -125,8 +128,10 @@ export class Configuration<T = Record<string, unknown>> {
     try {
       const { ctx, env, entries } = opening(store, options);
       ctx.schema.readySync();
-      const choice = explicitProfile(ctx, options, env) ?? persistedChoice(readActiveProfileSync(ctx));
       const extensions = probeOrder((options.codecs ?? []).flatMap((c) => c.extensions));
+      const nodeEnv = nodeEnvProfile(ctx, env);
+      const nodeEnvExists = nodeEnv !== undefined && extensions.some((ext) => readSyncFrom(ctx.storage, `${PROFILES_DIR}/${nodeEnv}.${ext}`) !== undefined);
+      const choice = explicitProfile(ctx, options, env) ?? persistedChoice(readActiveProfileSync(ctx), nodeEnvExists ? nodeEnv : undefined);
       const stack = runSync(ctx, resolveStack(ctx, choice.profile, choice.source), extensions);
       const config = new Configuration<T>(store, entries, stack, choice.profile, choice.source);
       // The watch arms in the background (this cannot await); a failure goes to the `error` listeners.
@@ -149,7 +154,7 @@ export class Configuration<T = Record<string, unknown>> {
     return this.state.profile;
   }
 
-  /** Why that profile is active: the `profile` option, `CONFIG_PROFILE`, the persisted choice, `useProfile`, or none. */
+  /** Why that profile is active: the `profile` option, `CONFIG_PROFILE`, the persisted choice, `useProfile`, `NODE_ENV`, or none. */
   get activeProfileSource(): ActiveProfileSource {
     return this.state.source;
   }
@@ -310,6 +315,23 @@ export class Configuration<T = Record<string, unknown>> {
     };
   }
 
+  /**
+   * Calls `listener(newValue, oldValue)` when the value at `path` changes (as `conf`'s
+   * `onDidChange`): once per change set — one `set`, `save`, `reload` or `useProfile` — however
+   * many keys under `path` it touched, and not at all when the value reads the same after it.
+   * Returns the unsubscribe function.
+   */
+  onDidChange<V = unknown>(path: string, listener: (newValue: V | undefined, oldValue: V | undefined) => void): () => void {
+    if (typeof path !== 'string' || typeof listener !== 'function') {
+      throw new InvalidNameError('onDidChange(path, listener) takes a dot path such as "server.port" and a function.');
+    }
+    return this.on('change', (event) => {
+      const before = getPath(event.previous, path) as V | undefined;
+      const after = getPath(event.data, path) as V | undefined;
+      if (!deepEqual(before, after)) listener(after, before);
+    });
+  }
+
   /** Stops hot reload, waits for queued saves and closes the store. Later calls fail with `E_IO`. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -423,7 +445,11 @@ function opening<T>(store: ConfigPersistence<T>, options: ConfigurationOptions):
   return { ctx, env, entries: envPrefix === undefined ? [] : readEnv(env, envPrefix) };
 }
 
-/** The profile choice when neither an option nor the environment made one. */
-function persistedChoice(persisted: string | undefined): { profile: string | undefined; source: ActiveProfileSource } {
-  return persisted === undefined ? { profile: undefined, source: 'none' } : { profile: persisted, source: 'persisted' };
+/**
+ * The profile choice when neither an option nor `CONFIG_PROFILE` made one: the persisted choice,
+ * else `NODE_ENV` (as node-config does) when a profile of that name exists, else none.
+ */
+function persistedChoice(persisted: string | undefined, nodeEnv: string | undefined): { profile: string | undefined; source: ActiveProfileSource } {
+  if (persisted !== undefined) return { profile: persisted, source: 'persisted' };
+  return nodeEnv === undefined ? { profile: undefined, source: 'none' } : { profile: nodeEnv, source: 'nodeEnv' };
 }

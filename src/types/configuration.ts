@@ -12,7 +12,7 @@ import type { ConfigPersistenceOptions } from './options.js';
 export interface ConfigurationOptions extends ConfigPersistenceOptions {
   /**
    * The active profile; `null` means none, whatever the environment or the persisted choice say.
-   * Default: env `CONFIG_PROFILE`, else the one last chosen with `useProfile`, else none.
+   * Default: env `CONFIG_PROFILE`, else the one last chosen with `useProfile`, else `NODE_ENV` when such a profile exists, else none.
    */
   profile?: string | null;
   /**
@@ -27,7 +27,7 @@ export interface ConfigurationOptions extends ConfigPersistenceOptions {
 }
 
 /** Where the active profile came from. */
-export type ActiveProfileSource = 'option' | 'env' | 'persisted' | 'useProfile' | 'none';
+export type ActiveProfileSource = 'option' | 'env' | 'persisted' | 'useProfile' | 'nodeEnv' | 'none';
 
 /** The layers of a Configuration, lowest first. `schema` is a default filled in from the JSON Schema. */
 export type ConfigLayer = 'schema' | 'default' | 'profile' | 'current' | 'env';
