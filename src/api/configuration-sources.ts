@@ -23,7 +23,7 @@ export interface Stack {
 
 /** The store's options: everything but the Configuration-only ones (the caller's object is not modified). */
 export function storeOptions(options: ConfigurationOptions): ConfigPersistenceOptions {
-  const { profile: _profile, envPrefix: _envPrefix, env: _env, watch: _watch, ...rest } = options;
+  const { profile: _profile, envPrefix: _envPrefix, env: _env, watch: _watch, dotenv: _dotenv, ...rest } = options;
   return rest;
 }
 

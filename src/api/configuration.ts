@@ -19,6 +19,7 @@
  * - `save()` applies exactly the paths you changed onto the file as it is on disk (under its
  *   cross-process lock), so edits made meanwhile by a human or another process are kept.
  */
+import path from 'node:path';
 import { envPrefixOf } from '../core/settings.js';
 import { readActiveProfile, readActiveProfileSync } from '../profiles/active.js';
 import { ConfigPersistence } from './config-persistence.js';
@@ -35,6 +36,7 @@ import { watchLayerFiles, type LayerWatch, type ReadDocument } from '../watch/la
 import { explicitProfile, nodeEnvProfile, resolveStack, storeOptions, type Stack } from './configuration-sources.js';
 import { findExisting, PROFILES_DIR } from '../core/keys.js';
 import { readSyncFrom } from '../storage/sync-read.js';
+import { envMappings, mappedEntries, withDotenv, type LoadedEnv } from './env-sources.js';
 import { assertValidWithoutEnv, buildState, currentFound, explainValue, layerInfos, type State, type Touched } from './configuration-state.js';
 import { reportError, type Listener } from './configuration-events.js';
 import { jsonProblem, overlayWithDelete, overlayWithSet, persistActiveProfile, rebase, writeCurrent } from './configuration-edits.js';
@@ -105,12 +107,12 @@ export class Configuration<T = Record<string, unknown>> {
     const store = new ConfigPersistence<T>(storeOptions(options));
     try {
       await store[STORE].ready();
-      const { ctx, env, entries } = opening(store, options);
+      const { ctx, env, entriesFor } = opening(store, options);
       await ctx.schema.ready();
       const nodeEnv = nodeEnvProfile(ctx, env);
       const choice = explicitProfile(ctx, options, env) ?? persistedChoice(await readActiveProfile(ctx), nodeEnv !== undefined && (await findExisting(ctx, PROFILES_DIR, nodeEnv)) !== undefined ? nodeEnv : undefined);
       const stack = await runAsync(ctx, resolveStack(ctx, choice.profile, choice.source));
-      const config = new Configuration<T>(store, entries, stack, choice.profile, choice.source);
+      const config = new Configuration<T>(store, entriesFor(choice.profile), stack, choice.profile, choice.source);
       if (options.watch) await config.watchLayers();
       return config;
     } catch (err) {
@@ -126,14 +128,14 @@ export class Configuration<T = Record<string, unknown>> {
   static openSync<T = Record<string, unknown>>(options: ConfigurationOptions = {}): Configuration<T> {
     const store = new ConfigPersistence<T>(storeOptions(options));
     try {
-      const { ctx, env, entries } = opening(store, options);
+      const { ctx, env, entriesFor } = opening(store, options);
       ctx.schema.readySync();
       const extensions = probeOrder((options.codecs ?? []).flatMap((c) => c.extensions));
       const nodeEnv = nodeEnvProfile(ctx, env);
       const nodeEnvExists = nodeEnv !== undefined && extensions.some((ext) => readSyncFrom(ctx.storage, `${PROFILES_DIR}/${nodeEnv}.${ext}`) !== undefined);
       const choice = explicitProfile(ctx, options, env) ?? persistedChoice(readActiveProfileSync(ctx), nodeEnvExists ? nodeEnv : undefined);
       const stack = runSync(ctx, resolveStack(ctx, choice.profile, choice.source), extensions);
-      const config = new Configuration<T>(store, entries, stack, choice.profile, choice.source);
+      const config = new Configuration<T>(store, entriesFor(choice.profile), stack, choice.profile, choice.source);
       // The watch arms in the background (this cannot await); a failure goes to the `error` listeners.
       if (options.watch) void config.watchLayers().catch((err: unknown) => !config.closed && config.report(err));
       return config;
@@ -437,12 +439,25 @@ export class Configuration<T = Record<string, unknown>> {
   }
 }
 
-/** What `open` and `openSync` start from: the store's context, the environment and its entries. */
-function opening<T>(store: ConfigPersistence<T>, options: ConfigurationOptions): { ctx: Context; env: NonNullable<ConfigurationOptions['env']>; entries: EnvEntry[] } {
+/**
+ * What `open` and `openSync` start from: the store's context, the environment the profile is
+ * chosen by (with `.env` under it when `dotenv` is on), and the environment layer's entries once
+ * the profile is known (`.env.<profile>` joins then; named variables after the prefixed ones, so
+ * an explicit mapping wins).
+ */
+function opening<T>(store: ConfigPersistence<T>, options: ConfigurationOptions): { ctx: Context; env: NonNullable<ConfigurationOptions['env']>; entriesFor: (profile: string | undefined) => EnvEntry[] } {
   const ctx = store[STORE].ctx;
-  const env = options.env ?? process.env;
+  const real = options.env ?? process.env;
+  const dir = options.dotenv ? path.resolve(typeof options.dotenv === 'string' ? options.dotenv : '.') : undefined;
+  const load = (profile: string | undefined): LoadedEnv => (dir === undefined ? { env: real, origins: new Map() } : withDotenv(real, dir, profile));
   const envPrefix = envPrefixOf(ctx.settings, options.envPrefix);
-  return { ctx, env, entries: envPrefix === undefined ? [] : readEnv(env, envPrefix) };
+  const entriesFor = (profile: string | undefined): EnvEntry[] => {
+    const loaded = load(profile);
+    const prefixed = envPrefix === undefined ? [] : readEnv(loaded.env, envPrefix);
+    const withOrigin = prefixed.map((e) => (loaded.origins.has(e.variable) ? { ...e, origin: loaded.origins.get(e.variable)! } : e));
+    return [...withOrigin, ...mappedEntries(envMappings(ctx), loaded)];
+  };
+  return { ctx, env: load(undefined).env, entriesFor };
 }
 
 /**

@@ -22,6 +22,11 @@ export interface ConfigurationOptions extends ConfigPersistenceOptions {
   envPrefix?: string;
   /** The environment to read (default `process.env`); never modified. */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Read `.env`, then `.env.<profile>`, under the environment (a real variable wins), as dotenv and
+   * c12 do: `true` for the working directory's files, or the directory holding them. Default false.
+   */
+  dotenv?: boolean | string;
   /** Re-resolve every layer when one of its files changes (hot reload). Default false. */
   watch?: boolean;
 }
