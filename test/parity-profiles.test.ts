@@ -80,3 +80,24 @@ describe('onDidChange', () => {
     expect(levels).toEqual(['info->debug']);
   });
 });
+
+describe('host and local files', () => {
+  it('layers <hostname>.* then local.* over the profile and under current.*, and explains them', async () => {
+    const os = await import('node:os');
+    const host = os.hostname().split('.')[0]!.toLowerCase();
+    const dir = await layered();
+    await writeFile(path.join(dir, `${host}.yaml`), 'server:\n  host: 10.1.1.1\n  port: 8181\n');
+    await writeFile(path.join(dir, 'local.json'), '{ "server": { "port": 8282 } }\n');
+    await writeFile(path.join(dir, 'current.yaml'), 'logging:\n  level: error\n');
+    const config = await open(dir, { NODE_ENV: 'production' });
+    expect(config.data).toEqual({ server: { host: '10.1.1.1', port: 8282 }, logging: { level: 'error' } });
+    expect(config.explain('server.host').source).toMatchObject({ layer: 'host', file: path.join(dir, `${host}.yaml`), line: 2 });
+    expect(config.explain('server.port').source).toMatchObject({ layer: 'local' });
+    expect(config.sources.map((s) => s.layer)).toEqual(['default', 'profile', 'host', 'local', 'current']);
+    const sync = Configuration.openSync({ baseDir: dir, schemaDir: dir, env: {} });
+    expect(sync.get('server.port')).toBe(8282);
+    config.set('server.port', 1);
+    await config.save();
+    expect((await open(dir, {})).get('server.port')).toBe(1); // saved into current.*, over local
+  });
+});

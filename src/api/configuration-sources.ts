@@ -3,6 +3,7 @@
  * option or the environment, how environment values are typed, and the layer stack read from the
  * files (`default.*`, the profile's chain, `current.*`).
  */
+import os from 'node:os';
 import { ACTIVE_PROFILE_KEY } from '../profiles/active.js';
 import type { Context } from '../core/context.js';
 import type { EnvTyping } from './env.js';
@@ -72,12 +73,34 @@ const CHOSEN_BY: Record<ActiveProfileSource, string | undefined> = {
   none: undefined,
 };
 
-/** Reads the layer stack: `default.*`, the profile's chain, `current.*`. */
+/** Names a host file cannot take: they are the directory's own files. */
+const RESERVED_BASES = new Set(['default', 'current', 'local', 'settings']);
+
+/**
+ * The host file's base name, as node-config uses it: the host name up to its first dot
+ * (`web-1.example.com` → `web-1`), undefined when it is not a usable file name.
+ */
+export function hostBase(): string | undefined {
+  const short = os.hostname().split('.')[0]?.toLowerCase() ?? '';
+  return /^[a-z0-9][a-z0-9_-]*$/.test(short) && !RESERVED_BASES.has(short) ? short : undefined;
+}
+
+/**
+ * Reads the layer stack: `default.*`, the profile's chain, `<hostname>.*` and `local.*` (machine-
+ * specific overrides kept out of version control, as in node-config; only when they exist), `current.*`.
+ */
 export function* resolveStack(ctx: Context, profile: string | undefined, source: ActiveProfileSource): Resolution<Stack> {
   const base = fileLayer(ctx, 'default', yield { kind: 'file', base: 'default' });
   const chosenBy = CHOSEN_BY[source];
   const chain = profile === undefined ? [] : yield* resolveChain(ctx, profile, chosenBy === undefined ? {} : { chosenBy });
+  const machine: Layer[] = [];
+  const host = hostBase();
+  for (const [kind, name] of [['host', host], ['local', 'local']] as const) {
+    if (name === undefined) continue;
+    const found: Found = yield { kind: 'file', base: name };
+    if (found.doc) machine.push(fileLayer(ctx, kind, found));
+  }
   const current = yield { kind: 'file', base: 'current' };
   mappingOf(ctx, current); // refuse a current.* that is not a mapping now, naming it
-  return { lower: [base, ...chain.map(profileLayer)], current };
+  return { lower: [base, ...chain.map(profileLayer), ...machine], current };
 }

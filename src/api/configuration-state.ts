@@ -97,7 +97,7 @@ export function explainValue(ctx: Context, st: State<unknown>, pending: Iterable
   });
   for (const layer of [...st.lower].reverse()) {
     candidates.push({
-      source: { layer: layer.kind === 'profile' ? 'profile' : 'default', file: layer.file, ...(layer.profile !== undefined ? { profile: layer.profile } : {}) },
+      source: { layer: layer.kind === 'env' || layer.kind === 'current' ? 'default' : layer.kind, file: layer.file, ...(layer.profile !== undefined ? { profile: layer.profile } : {}) },
       data: layer.data,
       ...(layer.key !== undefined ? { key: layer.key } : {}),
       ...(layer.text !== undefined ? { text: layer.text } : {}),

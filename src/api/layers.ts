@@ -15,8 +15,8 @@ import { ValidationError, type ValidationIssue } from '../errors.js';
 import { configKey, formatOfDefault, CURRENT, DEFAULT, defaultExtension, findExisting, profileKey, PROFILES_DIR } from '../core/keys.js';
 import { readSyncFrom } from '../storage/sync-read.js';
 
-/** What a resolution step needs read: a profile by name, or the root `default.*` / `current.*`. */
-export type Need = { kind: 'profile'; name: string } | { kind: 'file'; base: 'default' | 'current' };
+/** What a resolution step needs read: a profile by name, or a root file (`default.*`, `current.*`, `local.*`, `<hostname>.*`). */
+export type Need = { kind: 'profile'; name: string } | { kind: 'file'; base: string };
 
 /** The answer to a {@link Need}: the key it resolved to, and the document when the file exists. */
 export interface Found {
@@ -29,7 +29,7 @@ export type Resolution<R> = Generator<Need, R, Found>;
 
 /** One document that contributes to a merged configuration. */
 export interface Layer {
-  kind: 'default' | 'profile' | 'current' | 'env';
+  kind: 'default' | 'profile' | 'host' | 'local' | 'current' | 'env';
   /** Storage key; absent for the environment. */
   key?: string;
   /** As shown to humans: `config/default.yaml`, or `environment` for the env layer. */
@@ -61,7 +61,7 @@ async function findAsync(ctx: Context, need: Need, read: (ctx: Context, key: str
   let key: string;
   if (need.kind === 'profile') key = await profileKey(ctx, need.name);
   else if (need.base === 'current') key = await configKey(ctx, undefined);
-  else key = (await findExisting(ctx, '', DEFAULT)) ?? `${DEFAULT}.${await defaultExtension(ctx)}`;
+  else key = (await findExisting(ctx, '', need.base)) ?? `${need.base}.${await defaultExtension(ctx)}`;
   const doc = await read(ctx, key);
   return doc ? { key, doc } : { key };
 }
@@ -72,7 +72,7 @@ async function findAsync(ctx: Context, need: Need, read: (ctx: Context, key: str
  */
 function findSync(ctx: Context, need: Need, extensions: readonly string[]): Found {
   const dir = need.kind === 'profile' ? PROFILES_DIR : '';
-  const base = need.kind === 'profile' ? need.name : need.base === 'current' ? CURRENT : DEFAULT;
+  const base = need.kind === 'profile' ? need.name : need.base;
   const prefix = dir ? `${dir}/${base}` : base;
   for (const ext of extensions) {
     const key = `${prefix}.${ext}`;
@@ -115,7 +115,7 @@ export function mappingOf(ctx: Context, found: Found): Record<string, unknown> {
 }
 
 /** A file layer from what a resolution read. */
-export function fileLayer(ctx: Context, kind: 'default' | 'current', found: Found): Layer {
+export function fileLayer(ctx: Context, kind: 'default' | 'host' | 'local' | 'current', found: Found): Layer {
   const layer: Layer = { kind, key: found.key, file: ctx.storage.describe(found.key), data: mappingOf(ctx, found), exists: Boolean(found.doc) };
   if (found.doc) layer.text = found.doc.text;
   return layer;

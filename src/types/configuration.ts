@@ -35,7 +35,7 @@ export interface ConfigurationOptions extends ConfigPersistenceOptions {
 export type ActiveProfileSource = 'option' | 'env' | 'persisted' | 'useProfile' | 'nodeEnv' | 'none';
 
 /** The layers of a Configuration, lowest first. `schema` is a default filled in from the JSON Schema. */
-export type ConfigLayer = 'schema' | 'default' | 'profile' | 'current' | 'env';
+export type ConfigLayer = 'schema' | 'default' | 'profile' | 'host' | 'local' | 'current' | 'env';
 
 /** Why `Configuration` emitted `change`. */
 export type ConfigurationChangeSource = 'set' | 'delete' | 'save' | 'profile' | 'reload';
