@@ -80,4 +80,19 @@ describe('dotenv', () => {
     const off = await Configuration.open({ baseDir: dir, schema: SCHEMA, env: {} });
     expect(off.get('server.port')).toBe(8080);
   });
+
+  it('follows the profile: useProfile swaps .env.<profile> for the new one', async () => {
+    const dir = await dirWith({ 'default.yaml': DEFAULT, 'profiles/production.yaml': '{}\n', 'profiles/staging.yaml': '{}\n' });
+    const envDir = await tempDir();
+    await writeFile(path.join(envDir, '.env'), 'PORT=7000\n');
+    await writeFile(path.join(envDir, '.env.staging'), '\n\nPORT=7100\n');
+    const config = await Configuration.open({ baseDir: dir, schema: SCHEMA, dotenv: envDir, profile: 'production', env: {} });
+    expect(config.get('server.port')).toBe(7000);
+    const ports: unknown[] = [];
+    config.onDidChange('server.port', (now) => ports.push(now));
+    await config.useProfile('staging');
+    expect(config.get('server.port')).toBe(7100);
+    expect(config.explain('server.port').source).toMatchObject({ file: path.join(envDir, '.env.staging'), line: 3 });
+    expect(ports).toEqual([7100]);
+  });
 });

@@ -79,7 +79,9 @@ export class Configuration<T = Record<string, unknown>> {
   readonly store: ConfigPersistence<T>;
   private readonly engine: Store;
   private readonly ctx: Context;
-  private readonly env: EnvEntry[];
+  /** The environment layer's entries; they follow the profile when `.env.<profile>` is read. */
+  private env: EnvEntry[];
+  private readonly entriesFor: (profile: string | undefined) => EnvEntry[];
   private state: State<T>;
   private readonly pending = new Map<string, Touched>();
   private seq = 0;
@@ -90,11 +92,12 @@ export class Configuration<T = Record<string, unknown>> {
   /** Hot reload (`watch: true`). */
   private layerWatch: LayerWatch | undefined;
 
-  private constructor(store: ConfigPersistence<T>, env: EnvEntry[], stack: Stack, profile: string | undefined, source: ActiveProfileSource) {
+  private constructor(store: ConfigPersistence<T>, entriesFor: (profile: string | undefined) => EnvEntry[], stack: Stack, profile: string | undefined, source: ActiveProfileSource) {
     this.store = store;
     this.engine = store[STORE];
     this.ctx = this.engine.ctx;
-    this.env = env;
+    this.entriesFor = entriesFor;
+    this.env = entriesFor(profile);
     this.state = this.build(stack, profile, source, mappingOf(this.ctx, stack.current));
   }
 
@@ -112,7 +115,7 @@ export class Configuration<T = Record<string, unknown>> {
       const nodeEnv = nodeEnvProfile(ctx, env);
       const choice = explicitProfile(ctx, options, env) ?? persistedChoice(await readActiveProfile(ctx), nodeEnv !== undefined && (await findExisting(ctx, PROFILES_DIR, nodeEnv)) !== undefined ? nodeEnv : undefined);
       const stack = await runAsync(ctx, resolveStack(ctx, choice.profile, choice.source));
-      const config = new Configuration<T>(store, entriesFor(choice.profile), stack, choice.profile, choice.source);
+      const config = new Configuration<T>(store, entriesFor, stack, choice.profile, choice.source);
       if (options.watch) await config.watchLayers();
       return config;
     } catch (err) {
@@ -135,7 +138,7 @@ export class Configuration<T = Record<string, unknown>> {
       const nodeEnvExists = nodeEnv !== undefined && extensions.some((ext) => readSyncFrom(ctx.storage, `${PROFILES_DIR}/${nodeEnv}.${ext}`) !== undefined);
       const choice = explicitProfile(ctx, options, env) ?? persistedChoice(readActiveProfileSync(ctx), nodeEnvExists ? nodeEnv : undefined);
       const stack = runSync(ctx, resolveStack(ctx, choice.profile, choice.source), extensions);
-      const config = new Configuration<T>(store, entriesFor(choice.profile), stack, choice.profile, choice.source);
+      const config = new Configuration<T>(store, entriesFor, stack, choice.profile, choice.source);
       // The watch arms in the background (this cannot await); a failure goes to the `error` listeners.
       if (options.watch) void config.watchLayers().catch((err: unknown) => !config.closed && config.report(err));
       return config;
@@ -258,8 +261,10 @@ export class Configuration<T = Record<string, unknown>> {
     return this.serial(async () => {
       const profile = name === null ? undefined : assertProfile(name, (ext) => this.ctx.codecs.knows(ext));
       const stack = await runAsync(this.ctx, resolveStack(this.ctx, profile, 'useProfile'));
-      const next = this.build(stack, profile, 'useProfile', rebase(mappingOf(this.ctx, stack.current), [...this.pending.values()], this.state.overlay));
+      const env = this.entriesFor(profile); // `.env.<profile>` follows the profile
+      const next = buildState<T>(this.ctx, env, stack, profile, 'useProfile', rebase(mappingOf(this.ctx, stack.current), [...this.pending.values()], this.state.overlay));
       await persistActiveProfile(this.engine, profile, 'user');
+      this.env = env;
       this.swap(next, 'profile');
       await this.layerWatch?.refresh(); // the new profile's chain has other files
     });
