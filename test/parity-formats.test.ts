@@ -2,7 +2,7 @@
  * Parity with node-config / c12 / conf (issue #25): TOML files, `.jsonc` files whose comments survive
  * set() + save(), and `projectName` choosing the per-user configuration directory (as env-paths does).
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -36,6 +36,20 @@ describe('TOML', () => {
     expect(saved).toContain('port = 9090');
     const again = await Configuration.open({ baseDir: dir, schemaDir: dir, env: {} });
     expect(again.get('server.port')).toBe(9090);
+  });
+
+  it('reads a TOML profile over a YAML default, and refuses to save a null (TOML has none)', async () => {
+    const dir = await dirWith({ 'default.yaml': 'server:\n  port: 8080\n  host: a\n' });
+    await mkdir(path.join(dir, 'profiles'));
+    await writeFile(path.join(dir, 'profiles/edge.toml'), '[server]\nport = 443\nstarted = 2024-01-02T03:04:05Z\n');
+    await writeFile(path.join(dir, 'current.toml'), 'note = "x"\n');
+    const config = await Configuration.open({ baseDir: dir, schemaDir: dir, env: {}, profile: 'edge' });
+    expect(config.get('server')).toEqual({ port: 443, host: 'a', started: '2024-01-02T03:04:05.000Z' });
+    config.set('note', null);
+    const err = await failure(config.save());
+    expect(err.message).toContain('current.toml note is null, which TOML cannot hold');
+    expect(err.code).toBe('E_VALIDATION');
+    expect(await readFile(path.join(dir, 'current.toml'), 'utf8')).toBe('note = "x"\n');
   });
 
   it('refuses a syntax error with E_PARSE and the position', async () => {

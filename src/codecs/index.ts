@@ -2,11 +2,11 @@
  * The codec registry: picks a format by file extension and turns bytes into documents and back,
  * converting codec failures into the library's coded errors with the file name.
  */
-import { ConfigPersistenceError, ParseError, TooLargeError } from '../errors.js';
+import { ConfigPersistenceError, ParseError, TooLargeError, ValidationError } from '../errors.js';
 import { assertDepth } from '../document/tree.js';
 import type { Codec, SourcePosition } from '../types.js';
 import { jsonCodec } from './json.js';
-import { CodecLimitError, CodecSyntaxError } from './shared.js';
+import { CodecLimitError, CodecSyntaxError, CodecValueError } from './shared.js';
 import { yamlCodec } from './yaml.js';
 import { jsoncCodec } from './jsonc.js';
 import { tomlCodec } from './toml.js';
@@ -83,7 +83,12 @@ export class CodecRegistry {
 
   /** Serialises `data` for `file`, keeping the layout of `previousText` when given. */
   encode(file: string, data: unknown, previousText?: string): Uint8Array {
-    return Buffer.from(this.forFile(file).stringify(data, previousText), 'utf8');
+    try {
+      return Buffer.from(this.forFile(file).stringify(data, previousText), 'utf8');
+    } catch (err) {
+      if (err instanceof CodecValueError) throw new ValidationError(file, [{ path: err.path, message: err.message }], `what a .${extensionOf(file)} file can hold`);
+      throw err;
+    }
   }
 
   /** Where the value at `path` sits in `text`, when the codec can tell. */

@@ -8,7 +8,7 @@
 import { tomlLib } from '../core/lazy-deps.js';
 import { isPlainObject, orderLike } from '../document/tree.js';
 import type { Codec } from '../types.js';
-import { CodecSyntaxError, stripBom } from './shared.js';
+import { CodecSyntaxError, CodecValueError, stripBom } from './shared.js';
 
 /** The TOML codec (`.toml`). */
 export const tomlCodec: Codec = {
@@ -27,7 +27,7 @@ export const tomlCodec: Codec = {
   stringify(data: unknown, previousText?: string): string {
     if (!isPlainObject(data)) throw new CodecSyntaxError('a TOML file holds a table of settings at its top level');
     const nullAt = findNull(data, []);
-    if (nullAt !== undefined) throw new CodecSyntaxError(`TOML has no null: "${nullAt}" cannot be saved as null; delete the key instead`);
+    if (nullAt !== undefined) throw new CodecValueError(nullAt, "is null, which TOML cannot hold; delete the key instead");
     let before: unknown;
     try {
       before = previousText === undefined ? undefined : tomlCodec.parse(previousText);
