@@ -27,7 +27,7 @@ export const tomlCodec: Codec = {
   stringify(data: unknown, previousText?: string): string {
     if (!isPlainObject(data)) throw new CodecSyntaxError('a TOML file holds a table of settings at its top level');
     const nullAt = findNull(data, []);
-    if (nullAt !== undefined) throw new CodecValueError(nullAt, "is null, which TOML cannot hold; delete the key instead");
+    if (nullAt !== undefined) throw new CodecValueError(nullAt, 'is null, which TOML cannot hold; delete the key instead');
     let before: unknown;
     try {
       before = previousText === undefined ? undefined : tomlCodec.parse(previousText);
