@@ -18,7 +18,7 @@ export {
   IOError,
 } from './errors.js';
 export type { ErrorCode, ValidationIssue } from './errors.js';
-export { jsonCodec, yamlCodec } from './codecs/index.js';
+export { jsonCodec, jsoncCodec, tomlCodec, yamlCodec } from './codecs/index.js';
 export { mergeDocuments, diffDocuments, getPath, setPath, deletePath, hasPath } from './document/tree.js';
 export type * from './types.js';
 

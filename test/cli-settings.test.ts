@@ -116,7 +116,7 @@ describe('CLI: init', () => {
     const run = await cli(ws, ['init']);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/updated\s+config\/\.gitignore/);
-    expect(await readFile(path.join(ws, 'config', '.gitignore'), 'utf8')).toBe('node_modules\n/backups/\n/current.*\n/history/\n/quarantine/\n/.admin-token\n');
+    expect(await readFile(path.join(ws, 'config', '.gitignore'), 'utf8')).toBe('node_modules\n/backups/\n/current.*\n/history/\n/quarantine/\n/.admin-token\n/local.*\n');
     expect(await readFile(path.join(ws, 'config', 'config-persistence.json'), 'utf8')).toBe('{"maxBackups": 50}\n');
   });
 });

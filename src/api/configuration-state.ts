@@ -87,7 +87,7 @@ export function explainValue(ctx: Context, st: State<unknown>, pending: Iterable
   const found = hasPath(st.data, segments);
   const value = getPath(st.data, segments);
   const candidates: Array<{ source: Omit<ValueSource, 'value'>; data: unknown; key?: string; text?: string }> = [];
-  for (const a of [...st.applied].reverse()) candidates.push({ source: { layer: 'env', variable: a.variable }, data: setPath({}, a.path, a.value) });
+  for (const a of [...st.applied].reverse()) candidates.push({ source: { layer: 'env', variable: a.variable, ...(a.origin ? { file: a.origin.file, line: a.origin.line } : {}) }, data: setPath({}, a.path, a.value) });
   const unsaved = [...pending].some((t) => startsWith(segments, t.segments) || startsWith(t.segments, segments));
   candidates.push({
     source: { layer: 'current', file: st.current.file, ...(unsaved ? { unsaved: true } : {}) },
@@ -97,7 +97,7 @@ export function explainValue(ctx: Context, st: State<unknown>, pending: Iterable
   });
   for (const layer of [...st.lower].reverse()) {
     candidates.push({
-      source: { layer: layer.kind === 'profile' ? 'profile' : 'default', file: layer.file, ...(layer.profile !== undefined ? { profile: layer.profile } : {}) },
+      source: { layer: layer.kind === 'env' || layer.kind === 'current' ? 'default' : layer.kind, file: layer.file, ...(layer.profile !== undefined ? { profile: layer.profile } : {}) },
       data: layer.data,
       ...(layer.key !== undefined ? { key: layer.key } : {}),
       ...(layer.text !== undefined ? { text: layer.text } : {}),

@@ -19,12 +19,13 @@
  * - `save()` applies exactly the paths you changed onto the file as it is on disk (under its
  *   cross-process lock), so edits made meanwhile by a human or another process are kept.
  */
+import path from 'node:path';
 import { envPrefixOf } from '../core/settings.js';
 import { readActiveProfile, readActiveProfileSync } from '../profiles/active.js';
 import { ConfigPersistence } from './config-persistence.js';
 import { STORE, type Store } from './store.js';
 import type { Context } from '../core/context.js';
-import { assertDepth, diffDocuments, getPath, hasPath } from '../document/tree.js';
+import { assertDepth, deepEqual, diffDocuments, getPath, hasPath } from '../document/tree.js';
 import { readDocument, type WriteMeta } from '../changeset/documents.js';
 import { readEnv, type EnvEntry } from './env.js';
 import { ClosedError, InvalidNameError, ValidationError } from '../errors.js';
@@ -32,7 +33,10 @@ import { mappingOf, probeOrder, runAsync, runSync, type Layer } from './layers.j
 import { parseDotPath } from '../core/names.js';
 import { assertProfile } from '../profiles/chain.js';
 import { watchLayerFiles, type LayerWatch, type ReadDocument } from '../watch/layers.js';
-import { explicitProfile, resolveStack, storeOptions, type Stack } from './configuration-sources.js';
+import { explicitProfile, nodeEnvProfile, resolveStack, storeOptions, type Stack } from './configuration-sources.js';
+import { findExisting, PROFILES_DIR } from '../core/keys.js';
+import { readSyncFrom } from '../storage/sync-read.js';
+import { envMappings, mappedEntries, withDotenv, type LoadedEnv } from './env-sources.js';
 import { assertValidWithoutEnv, buildState, currentFound, explainValue, layerInfos, type State, type Touched } from './configuration-state.js';
 import { reportError, type Listener } from './configuration-events.js';
 import { jsonProblem, overlayWithDelete, overlayWithSet, persistActiveProfile, rebase, writeCurrent } from './configuration-edits.js';
@@ -75,7 +79,9 @@ export class Configuration<T = Record<string, unknown>> {
   readonly store: ConfigPersistence<T>;
   private readonly engine: Store;
   private readonly ctx: Context;
-  private readonly env: EnvEntry[];
+  /** The environment layer's entries; they follow the profile when `.env.<profile>` is read. */
+  private env: EnvEntry[];
+  private readonly entriesFor: (profile: string | undefined) => EnvEntry[];
   private state: State<T>;
   private readonly pending = new Map<string, Touched>();
   private seq = 0;
@@ -86,11 +92,12 @@ export class Configuration<T = Record<string, unknown>> {
   /** Hot reload (`watch: true`). */
   private layerWatch: LayerWatch | undefined;
 
-  private constructor(store: ConfigPersistence<T>, env: EnvEntry[], stack: Stack, profile: string | undefined, source: ActiveProfileSource) {
+  private constructor(store: ConfigPersistence<T>, entriesFor: (profile: string | undefined) => EnvEntry[], stack: Stack, profile: string | undefined, source: ActiveProfileSource) {
     this.store = store;
     this.engine = store[STORE];
     this.ctx = this.engine.ctx;
-    this.env = env;
+    this.entriesFor = entriesFor;
+    this.env = entriesFor(profile);
     this.state = this.build(stack, profile, source, mappingOf(this.ctx, stack.current));
   }
 
@@ -103,11 +110,12 @@ export class Configuration<T = Record<string, unknown>> {
     const store = new ConfigPersistence<T>(storeOptions(options));
     try {
       await store[STORE].ready();
-      const { ctx, env, entries } = opening(store, options);
+      const { ctx, env, entriesFor } = opening(store, options);
       await ctx.schema.ready();
-      const choice = explicitProfile(ctx, options, env) ?? persistedChoice(await readActiveProfile(ctx));
+      const nodeEnv = nodeEnvProfile(ctx, env);
+      const choice = explicitProfile(ctx, options, env) ?? persistedChoice(await readActiveProfile(ctx), nodeEnv !== undefined && (await findExisting(ctx, PROFILES_DIR, nodeEnv)) !== undefined ? nodeEnv : undefined);
       const stack = await runAsync(ctx, resolveStack(ctx, choice.profile, choice.source));
-      const config = new Configuration<T>(store, entries, stack, choice.profile, choice.source);
+      const config = new Configuration<T>(store, entriesFor, stack, choice.profile, choice.source);
       if (options.watch) await config.watchLayers();
       return config;
     } catch (err) {
@@ -123,12 +131,14 @@ export class Configuration<T = Record<string, unknown>> {
   static openSync<T = Record<string, unknown>>(options: ConfigurationOptions = {}): Configuration<T> {
     const store = new ConfigPersistence<T>(storeOptions(options));
     try {
-      const { ctx, env, entries } = opening(store, options);
+      const { ctx, env, entriesFor } = opening(store, options);
       ctx.schema.readySync();
-      const choice = explicitProfile(ctx, options, env) ?? persistedChoice(readActiveProfileSync(ctx));
       const extensions = probeOrder((options.codecs ?? []).flatMap((c) => c.extensions));
+      const nodeEnv = nodeEnvProfile(ctx, env);
+      const nodeEnvExists = nodeEnv !== undefined && extensions.some((ext) => readSyncFrom(ctx.storage, `${PROFILES_DIR}/${nodeEnv}.${ext}`) !== undefined);
+      const choice = explicitProfile(ctx, options, env) ?? persistedChoice(readActiveProfileSync(ctx), nodeEnvExists ? nodeEnv : undefined);
       const stack = runSync(ctx, resolveStack(ctx, choice.profile, choice.source), extensions);
-      const config = new Configuration<T>(store, entries, stack, choice.profile, choice.source);
+      const config = new Configuration<T>(store, entriesFor, stack, choice.profile, choice.source);
       // The watch arms in the background (this cannot await); a failure goes to the `error` listeners.
       if (options.watch) void config.watchLayers().catch((err: unknown) => !config.closed && config.report(err));
       return config;
@@ -149,7 +159,7 @@ export class Configuration<T = Record<string, unknown>> {
     return this.state.profile;
   }
 
-  /** Why that profile is active: the `profile` option, `CONFIG_PROFILE`, the persisted choice, `useProfile`, or none. */
+  /** Why that profile is active: the `profile` option, `CONFIG_PROFILE`, the persisted choice, `useProfile`, `NODE_ENV`, or none. */
   get activeProfileSource(): ActiveProfileSource {
     return this.state.source;
   }
@@ -251,8 +261,10 @@ export class Configuration<T = Record<string, unknown>> {
     return this.serial(async () => {
       const profile = name === null ? undefined : assertProfile(name, (ext) => this.ctx.codecs.knows(ext));
       const stack = await runAsync(this.ctx, resolveStack(this.ctx, profile, 'useProfile'));
-      const next = this.build(stack, profile, 'useProfile', rebase(mappingOf(this.ctx, stack.current), [...this.pending.values()], this.state.overlay));
+      const env = this.entriesFor(profile); // `.env.<profile>` follows the profile
+      const next = buildState<T>(this.ctx, env, stack, profile, 'useProfile', rebase(mappingOf(this.ctx, stack.current), [...this.pending.values()], this.state.overlay));
       await persistActiveProfile(this.engine, profile, 'user');
+      this.env = env;
       this.swap(next, 'profile');
       await this.layerWatch?.refresh(); // the new profile's chain has other files
     });
@@ -308,6 +320,23 @@ export class Configuration<T = Record<string, unknown>> {
     return () => {
       set.delete(entry);
     };
+  }
+
+  /**
+   * Calls `listener(newValue, oldValue)` when the value at `path` changes (as `conf`'s
+   * `onDidChange`): once per change set — one `set`, `save`, `reload` or `useProfile` — however
+   * many keys under `path` it touched, and not at all when the value reads the same after it.
+   * Returns the unsubscribe function.
+   */
+  onDidChange<V = unknown>(path: string, listener: (newValue: V | undefined, oldValue: V | undefined) => void): () => void {
+    if (typeof path !== 'string' || typeof listener !== 'function') {
+      throw new InvalidNameError('onDidChange(path, listener) takes a dot path such as "server.port" and a function.');
+    }
+    return this.on('change', (event) => {
+      const before = getPath(event.previous, path) as V | undefined;
+      const after = getPath(event.data, path) as V | undefined;
+      if (!deepEqual(before, after)) listener(after, before);
+    });
   }
 
   /** Stops hot reload, waits for queued saves and closes the store. Later calls fail with `E_IO`. */
@@ -415,15 +444,32 @@ export class Configuration<T = Record<string, unknown>> {
   }
 }
 
-/** What `open` and `openSync` start from: the store's context, the environment and its entries. */
-function opening<T>(store: ConfigPersistence<T>, options: ConfigurationOptions): { ctx: Context; env: NonNullable<ConfigurationOptions['env']>; entries: EnvEntry[] } {
+/**
+ * What `open` and `openSync` start from: the store's context, the environment the profile is
+ * chosen by (with `.env` under it when `dotenv` is on), and the environment layer's entries once
+ * the profile is known (`.env.<profile>` joins then; named variables after the prefixed ones, so
+ * an explicit mapping wins).
+ */
+function opening<T>(store: ConfigPersistence<T>, options: ConfigurationOptions): { ctx: Context; env: NonNullable<ConfigurationOptions['env']>; entriesFor: (profile: string | undefined) => EnvEntry[] } {
   const ctx = store[STORE].ctx;
-  const env = options.env ?? process.env;
+  const real = options.env ?? process.env;
+  const dir = options.dotenv ? path.resolve(typeof options.dotenv === 'string' ? options.dotenv : '.') : undefined;
+  const load = (profile: string | undefined): LoadedEnv => (dir === undefined ? { env: real, origins: new Map() } : withDotenv(real, dir, profile));
   const envPrefix = envPrefixOf(ctx.settings, options.envPrefix);
-  return { ctx, env, entries: envPrefix === undefined ? [] : readEnv(env, envPrefix) };
+  const entriesFor = (profile: string | undefined): EnvEntry[] => {
+    const loaded = load(profile);
+    const prefixed = envPrefix === undefined ? [] : readEnv(loaded.env, envPrefix);
+    const withOrigin = prefixed.map((e) => (loaded.origins.has(e.variable) ? { ...e, origin: loaded.origins.get(e.variable)! } : e));
+    return [...withOrigin, ...mappedEntries(envMappings(ctx), loaded)];
+  };
+  return { ctx, env: load(undefined).env, entriesFor };
 }
 
-/** The profile choice when neither an option nor the environment made one. */
-function persistedChoice(persisted: string | undefined): { profile: string | undefined; source: ActiveProfileSource } {
-  return persisted === undefined ? { profile: undefined, source: 'none' } : { profile: persisted, source: 'persisted' };
+/**
+ * The profile choice when neither an option nor `CONFIG_PROFILE` made one: the persisted choice,
+ * else `NODE_ENV` (as node-config does) when a profile of that name exists, else none.
+ */
+function persistedChoice(persisted: string | undefined, nodeEnv: string | undefined): { profile: string | undefined; source: ActiveProfileSource } {
+  if (persisted !== undefined) return { profile: persisted, source: 'persisted' };
+  return nodeEnv === undefined ? { profile: undefined, source: 'none' } : { profile: nodeEnv, source: 'nodeEnv' };
 }

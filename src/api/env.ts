@@ -28,6 +28,10 @@ export interface EnvEntry {
   raw: string;
   /** The typed value (see the module comment). */
   value: unknown;
+  /** The path a named variable is mapped to (`x-env`, the mapping file), instead of matching `segments`. */
+  path?: string[];
+  /** The `.env` file and line it was read from, when not from the real environment. */
+  origin?: { file: string; line: number };
 }
 
 /** A variable as applied: the configuration path it set. */
@@ -35,6 +39,7 @@ export interface AppliedEnv {
   variable: string;
   path: string[];
   value: unknown;
+  origin?: { file: string; line: number };
 }
 
 /** Reads the variables of `prefix` (`APP` or `APP__`; matched case-insensitively). */
@@ -96,12 +101,12 @@ export function applyEnv(doc: Record<string, unknown>, entries: readonly EnvEntr
   let data = doc;
   const applied: AppliedEnv[] = [];
   for (const entry of entries) {
-    const path = resolvePath(data, entry.segments);
+    const path = entry.path ?? resolvePath(data, entry.segments);
     const existing = getPath(data, path);
     const typed = typing?.isString(path) ? entry.raw : entry.value;
     const value = isPlainObject(existing) && isPlainObject(typed) ? mergeDocuments(existing, typed) : typed;
     data = setPath(data, path, value);
-    applied.push({ variable: entry.variable, path, value: cloneDocument(value) });
+    applied.push({ variable: entry.variable, path, value: cloneDocument(value), ...(entry.origin ? { origin: entry.origin } : {}) });
   }
   return { data, applied };
 }

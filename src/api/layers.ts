@@ -12,11 +12,11 @@ import { hasPath, isPlainObject, mergeDocuments } from '../document/tree.js';
 import { mergeWithSchema } from '../schema/merge.js';
 import { readDocument, readDocumentSync, type StoredDocument } from '../changeset/documents.js';
 import { ValidationError, type ValidationIssue } from '../errors.js';
-import { configKey, CURRENT, DEFAULT, defaultExtension, findExisting, profileKey, PROFILES_DIR } from '../core/keys.js';
+import { configKey, formatOfDefault, CURRENT, DEFAULT, defaultExtension, findExisting, profileKey, PROFILES_DIR } from '../core/keys.js';
 import { readSyncFrom } from '../storage/sync-read.js';
 
-/** What a resolution step needs read: a profile by name, or the root `default.*` / `current.*`. */
-export type Need = { kind: 'profile'; name: string } | { kind: 'file'; base: 'default' | 'current' };
+/** What a resolution step needs read: a profile by name, or a root file (`default.*`, `current.*`, `local.*`, `<hostname>.*`). */
+export type Need = { kind: 'profile'; name: string } | { kind: 'file'; base: string };
 
 /** The answer to a {@link Need}: the key it resolved to, and the document when the file exists. */
 export interface Found {
@@ -29,7 +29,7 @@ export type Resolution<R> = Generator<Need, R, Found>;
 
 /** One document that contributes to a merged configuration. */
 export interface Layer {
-  kind: 'default' | 'profile' | 'current' | 'env';
+  kind: 'default' | 'profile' | 'host' | 'local' | 'current' | 'env';
   /** Storage key; absent for the environment. */
   key?: string;
   /** As shown to humans: `config/default.yaml`, or `environment` for the env layer. */
@@ -61,18 +61,18 @@ async function findAsync(ctx: Context, need: Need, read: (ctx: Context, key: str
   let key: string;
   if (need.kind === 'profile') key = await profileKey(ctx, need.name);
   else if (need.base === 'current') key = await configKey(ctx, undefined);
-  else key = (await findExisting(ctx, '', DEFAULT)) ?? `${DEFAULT}.${await defaultExtension(ctx)}`;
+  else key = (await findExisting(ctx, '', need.base)) ?? `${need.base}.${await defaultExtension(ctx)}`;
   const doc = await read(ctx, key);
   return doc ? { key, doc } : { key };
 }
 
 /**
  * Sync lookup without listing (storage has no sync list): probes `<base>.<ext>` in the same order
- * `findExisting` prefers (yaml, yml, json, then the extra codecs).
+ * `findExisting` prefers (yaml, yml, json, jsonc, json5, toml, then the extra codecs).
  */
 function findSync(ctx: Context, need: Need, extensions: readonly string[]): Found {
   const dir = need.kind === 'profile' ? PROFILES_DIR : '';
-  const base = need.kind === 'profile' ? need.name : need.base === 'current' ? CURRENT : DEFAULT;
+  const base = need.kind === 'profile' ? need.name : need.base;
   const prefix = dir ? `${dir}/${base}` : base;
   for (const ext of extensions) {
     const key = `${prefix}.${ext}`;
@@ -85,14 +85,14 @@ function findSync(ctx: Context, need: Need, extensions: readonly string[]): Foun
 function defaultExtensionSync(ctx: Context, extensions: readonly string[]): string {
   if (ctx.options.defaultFormat) return ctx.options.defaultFormat;
   for (const ext of extensions) {
-    if (readSyncFrom(ctx.storage, `${DEFAULT}.${ext}`) !== undefined) return ext === 'yml' ? 'yaml' : ext === 'yaml' || ext === 'json' ? ext : 'json';
+    if (readSyncFrom(ctx.storage, `${DEFAULT}.${ext}`) !== undefined) return formatOfDefault(ext);
   }
   return 'json';
 }
 
 /** The extensions to probe, in preference order: the built-ins, then those of extra codecs. */
 export function probeOrder(extraExtensions: readonly string[]): string[] {
-  const order = ['yaml', 'yml', 'json'];
+  const order = ['yaml', 'yml', 'json', 'jsonc', 'json5', 'toml'];
   for (const ext of extraExtensions) {
     const clean = ext.replace(/^\./, '').toLowerCase();
     if (!order.includes(clean)) order.push(clean);
@@ -115,7 +115,7 @@ export function mappingOf(ctx: Context, found: Found): Record<string, unknown> {
 }
 
 /** A file layer from what a resolution read. */
-export function fileLayer(ctx: Context, kind: 'default' | 'current', found: Found): Layer {
+export function fileLayer(ctx: Context, kind: 'default' | 'host' | 'local' | 'current', found: Found): Layer {
   const layer: Layer = { kind, key: found.key, file: ctx.storage.describe(found.key), data: mappingOf(ctx, found), exists: Boolean(found.doc) };
   if (found.doc) layer.text = found.doc.text;
   return layer;

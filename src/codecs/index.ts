@@ -2,15 +2,19 @@
  * The codec registry: picks a format by file extension and turns bytes into documents and back,
  * converting codec failures into the library's coded errors with the file name.
  */
-import { ConfigPersistenceError, ParseError, TooLargeError } from '../errors.js';
+import { ConfigPersistenceError, ParseError, TooLargeError, ValidationError } from '../errors.js';
 import { assertDepth } from '../document/tree.js';
 import type { Codec, SourcePosition } from '../types.js';
 import { jsonCodec } from './json.js';
-import { CodecLimitError, CodecSyntaxError } from './shared.js';
+import { CodecLimitError, CodecSyntaxError, CodecValueError } from './shared.js';
 import { yamlCodec } from './yaml.js';
+import { jsoncCodec } from './jsonc.js';
+import { tomlCodec } from './toml.js';
 
 export { jsonCodec } from './json.js';
 export { yamlCodec, MAX_ALIAS_EXPANSION } from './yaml.js';
+export { jsoncCodec } from './jsonc.js';
+export { tomlCodec } from './toml.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -20,12 +24,12 @@ export function extensionOf(name: string): string {
   return dot > 0 ? name.slice(dot + 1).toLowerCase() : '';
 }
 
-/** Codecs by extension. Built-ins: json, yaml, yml; anything unknown is read as JSON. */
+/** Codecs by extension. Built-ins: json, yaml, yml, jsonc, json5, toml; anything unknown is read as JSON. */
 export class CodecRegistry {
   private readonly byExtension = new Map<string, Codec>();
 
   constructor(extra: readonly Codec[] = []) {
-    for (const codec of [jsonCodec, yamlCodec, ...extra]) {
+    for (const codec of [jsonCodec, yamlCodec, jsoncCodec, tomlCodec, ...extra]) {
       for (const ext of codec.extensions) this.byExtension.set(ext.replace(/^\./, '').toLowerCase(), codec);
     }
   }
@@ -79,7 +83,12 @@ export class CodecRegistry {
 
   /** Serialises `data` for `file`, keeping the layout of `previousText` when given. */
   encode(file: string, data: unknown, previousText?: string): Uint8Array {
-    return Buffer.from(this.forFile(file).stringify(data, previousText), 'utf8');
+    try {
+      return Buffer.from(this.forFile(file).stringify(data, previousText), 'utf8');
+    } catch (err) {
+      if (err instanceof CodecValueError) throw new ValidationError(file, [{ path: err.path, message: err.message }], `what a .${extensionOf(file)} file can hold`);
+      throw err;
+    }
   }
 
   /** Where the value at `path` sits in `text`, when the codec can tell. */

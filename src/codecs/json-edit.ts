@@ -19,10 +19,11 @@ export const MAX_EDITS = 64;
  * `previous` changed so that it reads as `after` (`before` is what it reads as now), or undefined
  * when the change is better made by re-printing (the root's type changed, too many changes).
  */
-export function editJson(previous: string, before: unknown, after: unknown, indent: string | number): string | undefined {
+export function editJson(previous: string, before: unknown, after: unknown, indent: string | number, opts: { comments?: boolean } = {}): string | undefined {
   const changes: Array<{ path: JSONPath; value: unknown }> = [];
   if (!collect(before, after, [], changes)) return undefined;
-  const replaced = replaceScalars(previous, changes);
+  // The fast scan knows no comments: a text that may hold them is edited by jsonc-parser only.
+  const replaced = opts.comments ? undefined : replaceScalars(previous, changes);
   if (replaced !== undefined) return replaced;
   const { applyEdits, modify } = jsoncLib();
   const formattingOptions: FormattingOptions = {

@@ -4,6 +4,16 @@ import type { SourcePosition } from '../types.js';
  * A syntax error raised by a codec, with the position when known. The document layer turns it into
  * a `ParseError` that names the file.
  */
+/**
+ * A value the format cannot hold (TOML has no null), thrown by a codec's stringify; the registry
+ * turns it into `E_VALIDATION` naming the file and the path.
+ */
+export class CodecValueError extends Error {
+  constructor(readonly path: string, reason: string) {
+    super(reason);
+  }
+}
+
 export class CodecSyntaxError extends Error {
   readonly position?: SourcePosition;
 

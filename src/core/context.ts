@@ -14,6 +14,8 @@ import { resolveCacheDir, ValidatorCache } from '../storage/local/validator-cach
 import type { IndexView } from '../backups/records.js';
 import type { Journal } from '../history/journal.js';
 import { applySettings, readSettings, readSettingsAsync, warnOverrides, type LoadedSettings } from './settings.js';
+import { InvalidNameError } from '../errors.js';
+import { envPathsLib } from './lazy-deps.js';
 
 /** Options with defaults applied. Never mutated after construction. */
 export interface ResolvedOptions {
@@ -139,6 +141,20 @@ export class OwnWrites extends Map<string, string> {
   }
 }
 
+/**
+ * The directory: `baseDir`, else the platform's per-user configuration directory of `projectName`
+ * (as env-paths computes it, without its `-nodejs` suffix: `~/.config/<name>` on Linux,
+ * `~/Library/Preferences/<name>` on macOS, `%APPDATA%\\<name>\\Config` on Windows), else `config`.
+ */
+export function resolveBaseDir(given: Pick<ConfigPersistenceOptions, 'baseDir' | 'projectName'>): string {
+  if (given.baseDir !== undefined) return path.resolve(given.baseDir);
+  if (given.projectName === undefined) return path.resolve('config');
+  if (typeof given.projectName !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(given.projectName)) {
+    throw new InvalidNameError(`projectName ${JSON.stringify(given.projectName)} must be a plain name such as "my-app" (letters, digits, ".", "_", "-"): it becomes a directory name.`);
+  }
+  return envPathsLib().default(given.projectName, { suffix: '' }).config;
+}
+
 /** Default `maxFileBytes`: 10 MiB. */
 export const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024;
 
@@ -147,12 +163,14 @@ export const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024;
  * settings file: options given in code win for this process, with a warning where they differ.
  */
 export function createContext(given: ConfigPersistenceOptions = {}, loaded?: LoadedSettings): Context {
-  const baseDir = path.resolve(given.baseDir ?? 'config');
+  const baseDir = resolveBaseDir(given);
   const storage = given.storage ?? new LocalStorage(baseDir, { durable: given.durable ?? true });
   const settings = loaded ?? readSettings(storage);
   const { options, overrides } = applySettings(given, settings, baseDir);
   warnOverrides(settings, overrides);
-  const schemaDir = path.resolve(options.schemaDir ?? 'schemas');
+  // A per-user directory (projectName) is the app's own: its schema lives there, not in the working directory.
+  const fallbackSchemaDir = given.baseDir === undefined && given.projectName !== undefined ? path.join(baseDir, 'schemas') : 'schemas';
+  const schemaDir = path.resolve(options.schemaDir ?? fallbackSchemaDir);
   const resolved: ResolvedOptions = Object.freeze({
     baseDir,
     schemaDir,

@@ -14,14 +14,19 @@ export const DEFAULT = 'default';
 /** Directory of profiles. */
 export const PROFILES_DIR = 'profiles';
 
-const KNOWN_ORDER = ['yaml', 'yml', 'json'];
+const KNOWN_ORDER = ['yaml', 'yml', 'json', 'jsonc', 'json5', 'toml'];
 
 /** The default format's extension: the option, else the format of `default.*`, else json. */
 export async function defaultExtension(ctx: Context): Promise<string> {
   if (ctx.options.defaultFormat) return ctx.options.defaultFormat;
   const existing = await findExisting(ctx, '', DEFAULT);
-  const ext = existing ? extensionOf(existing) : '';
-  return ext === 'yml' ? 'yaml' : ext === 'yaml' || ext === 'json' ? ext : 'json';
+  return formatOfDefault(existing ? extensionOf(existing) : '');
+}
+
+/** The format new files take after `default.<ext>`: a built-in's own (yml → yaml), else json. */
+export function formatOfDefault(ext: string): string {
+  if (ext === 'yml') return 'yaml';
+  return KNOWN_ORDER.includes(ext) ? ext : 'json';
 }
 
 /** The key of an existing `<base>.*` in `dir` ('' for the root), preferring yaml, yml, json, then others. */

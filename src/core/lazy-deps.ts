@@ -13,16 +13,19 @@
  * CLI) share one module instance.
  */
 import { createRequire } from 'node:module';
+import { ConfigPersistenceError } from '../errors.js';
 
 const require = createRequire(import.meta.url);
 
 type YamlModule = typeof import('yaml');
 type ZlibModule = typeof import('node:zlib');
 type JsoncModule = typeof import('jsonc-parser');
+type TomlModule = typeof import('smol-toml');
 
 let yamlModule: YamlModule | undefined;
 let jsoncModule: JsoncModule | undefined;
 let zlibModule: ZlibModule | undefined;
+let tomlModule: TomlModule | undefined;
 
 /** The `yaml` package (Document API: positions, anchors and tags, edits that keep comments). */
 export function yamlLib(): YamlModule {
@@ -52,4 +55,35 @@ let ownVersion: string | undefined;
  */
 export function packageVersion(): string {
   return (ownVersion ??= require('config-persistence/package.json').version as string);
+}
+
+/**
+ * `smol-toml` (the `.toml` codec): a dependency loaded lazily, when a TOML file is first read or written,
+ * so an application without TOML files needs neither the package nor its load time.
+ */
+export function tomlLib(): TomlModule {
+  if (tomlModule) return tomlModule;
+  try {
+    return (tomlModule = require('smol-toml') as TomlModule);
+  } catch (err) {
+    throw missingPeer('smol-toml', 'read and write .toml files', err);
+  }
+}
+
+/** `E_UNSUPPORTED` for an optional peer dependency that is not installed, saying how to install it. */
+export function missingPeer(name: string, purpose: string, cause: unknown): ConfigPersistenceError {
+  return new ConfigPersistenceError('E_UNSUPPORTED', `To ${purpose}, install the optional peer dependency "${name}": npm install ${name}`, { cause });
+}
+
+type EnvPathsModule = typeof import('env-paths');
+let envPathsModule: EnvPathsModule | undefined;
+
+/** `env-paths` (the `projectName` option): a runtime dependency, loaded only when that option is used. */
+export function envPathsLib(): EnvPathsModule {
+  if (envPathsModule) return envPathsModule;
+  try {
+    return (envPathsModule = require('env-paths') as EnvPathsModule);
+  } catch (err) {
+    throw missingPeer('env-paths', 'use the projectName option (a per-user configuration directory)', err);
+  }
 }

@@ -11,6 +11,7 @@ import { ConfigPersistenceError } from '../errors.js';
 import { requireDependency } from '../core/lazy-deps.js';
 import { X_MERGE_KEYWORD } from './merge.js';
 import { X_SECRET_KEYWORD } from './secrets.js';
+import { X_ENV_KEYWORD } from './env-names.js';
 
 /** The ajv dialect a schema is compiled with. */
 export type Draft = '2020-12' | 'draft-07';
@@ -28,11 +29,11 @@ export function draftOf(schema: object): Draft {
  * The ajv options that shape the generated code (part of the validator cache key).
  * allErrors: a human fixes every problem in one go; strict off: schemas written for other tools
  * often carry extra keywords (title, examples, x-*) that are harmless here. Our own keywords
- * (x-merge, x-secret) are known with meta-schemas so a typo is a schema error; being options, they
+ * (x-merge, x-secret, x-env) are known with meta-schemas so a typo is a schema error; being options, they
  * are in the cache key too, so a validator cached before they existed is not reused unchecked.
  */
 export function codeOptions(useDefaults: boolean): Record<string, unknown> {
-  return { allErrors: true, strict: false, useDefaults, allowUnionTypes: true, formats: 'ajv-formats/full', keywords: [X_MERGE_KEYWORD, X_SECRET_KEYWORD] };
+  return { allErrors: true, strict: false, useDefaults, allowUnionTypes: true, formats: 'ajv-formats/full', keywords: [X_MERGE_KEYWORD, X_SECRET_KEYWORD, X_ENV_KEYWORD] };
 }
 
 /** What to compile. */

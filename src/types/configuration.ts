@@ -12,7 +12,7 @@ import type { ConfigPersistenceOptions } from './options.js';
 export interface ConfigurationOptions extends ConfigPersistenceOptions {
   /**
    * The active profile; `null` means none, whatever the environment or the persisted choice say.
-   * Default: env `CONFIG_PROFILE`, else the one last chosen with `useProfile`, else none.
+   * Default: env `CONFIG_PROFILE`, else the one last chosen with `useProfile`, else `NODE_ENV` when such a profile exists, else none.
    */
   profile?: string | null;
   /**
@@ -22,15 +22,20 @@ export interface ConfigurationOptions extends ConfigPersistenceOptions {
   envPrefix?: string;
   /** The environment to read (default `process.env`); never modified. */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Read `.env`, then `.env.<profile>`, under the environment (a real variable wins), as dotenv and
+   * c12 do: `true` for the working directory's files, or the directory holding them. Default false.
+   */
+  dotenv?: boolean | string;
   /** Re-resolve every layer when one of its files changes (hot reload). Default false. */
   watch?: boolean;
 }
 
 /** Where the active profile came from. */
-export type ActiveProfileSource = 'option' | 'env' | 'persisted' | 'useProfile' | 'none';
+export type ActiveProfileSource = 'option' | 'env' | 'persisted' | 'useProfile' | 'nodeEnv' | 'none';
 
 /** The layers of a Configuration, lowest first. `schema` is a default filled in from the JSON Schema. */
-export type ConfigLayer = 'schema' | 'default' | 'profile' | 'current' | 'env';
+export type ConfigLayer = 'schema' | 'default' | 'profile' | 'host' | 'local' | 'current' | 'env';
 
 /** Why `Configuration` emitted `change`. */
 export type ConfigurationChangeSource = 'set' | 'delete' | 'save' | 'profile' | 'reload';

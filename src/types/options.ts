@@ -45,6 +45,13 @@ export type ChangedBy = 'user' | 'system' | 'optimizer' | 'external' | (string &
 export interface ConfigPersistenceOptions {
   /** Directory holding everything; relative to the working directory unless absolute. Default `config`. */
   baseDir?: string;
+  /**
+   * For CLI and desktop apps (as in `conf`): keep the configuration in the user's configuration
+   * directory for this project (`~/.config/<projectName>` on Linux, `~/Library/Preferences/<projectName>`
+   * on macOS, `%APPDATA%\\<projectName>\\Config` on Windows) instead of `./config`. `baseDir` wins
+   * when both are given.
+   */
+  projectName?: string;
   /** Format for names without a known extension and for the default `current.*`. Default `yaml` when a `default.yaml` exists, else `json`. */
   defaultFormat?: 'json' | 'yaml';
   /** A JSON Schema object, or a file name under `schemaDir`. Default: `schemas/config.schema.json` when present. */

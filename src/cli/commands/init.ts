@@ -3,7 +3,9 @@
  * defaults, a `default.yaml`, a schema stub, and `.gitignore` entries for what is runtime state
  * (current values, backups, history). Never overwrites: what exists is kept and reported.
  */
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { InvalidNameError } from '../../errors.js';
 import type { Command } from 'commander';
 import { SETTINGS_FILE } from '../../core/names.js';
 import { DEFAULT_MAX_FILE_BYTES } from '../input.js';
@@ -16,8 +18,10 @@ export function registerInit(program: Command, kit: Kit): void {
   examples(
     program
       .command('init')
-      .description(`set up the directory: ${SETTINGS_FILE} with the defaults, default.yaml, a schema stub, .gitignore entries; never overwrites`),
+      .description(`set up the directory: ${SETTINGS_FILE} with the defaults, default.yaml, a schema stub, .gitignore entries; never overwrites`)
+      .option('--format <format>', `the default file's format: ${Object.keys(DEFAULT_FILES).join(', ')}`, 'yaml'),
     'config-persistence init',
+    'config-persistence init --format toml',
     'config-persistence --dir app/config --schema-dir app/schemas init',
   ).action(kit.act(init));
 }
@@ -29,10 +33,16 @@ interface Step {
   detail?: string;
 }
 
-/** Runtime state a repository should not track, as `.gitignore` lines relative to the base directory. */
-const IGNORED = ['/current.*', '/backups/', '/history/', '/quarantine/', '/.admin-token'];
+/**
+ * What a repository should not track, as `.gitignore` lines relative to the base directory: runtime
+ * state (current values, backups, history) and `local.*`, this machine's own overrides.
+ */
+const IGNORED = ['/current.*', '/backups/', '/history/', '/quarantine/', '/.admin-token', '/local.*'];
 
 async function init(rt: Runtime): Promise<number> {
+  const format = String(rt.opts.format ?? 'yaml');
+  const defaultText = DEFAULT_FILES[format];
+  if (defaultText === undefined) throw new InvalidNameError(`--format ${JSON.stringify(format)} is not one init writes; use one of: ${Object.keys(DEFAULT_FILES).join(', ')}.`);
   const baseDir = path.resolve(rt.opts.dir);
   const schemaDir = path.resolve(rt.opts.schemaDir ?? 'schemas');
   const steps: Step[] = [];
@@ -40,7 +50,9 @@ async function init(rt: Runtime): Promise<number> {
     steps.push({ file, action: (await createNew(file, text)) ? 'created' : 'kept' });
   };
   await create(path.join(baseDir, SETTINGS_FILE), settingsText(baseDir, schemaDir));
-  await create(path.join(baseDir, 'default.yaml'), DEFAULT_YAML);
+  const existing = await existingDefault(baseDir);
+  if (existing) steps.push({ file: existing, action: 'kept' });
+  else await create(path.join(baseDir, `default.${format}`), defaultText);
   await create(path.join(schemaDir, 'config.schema.json'), SCHEMA_STUB);
   const gitignore = path.join(baseDir, '.gitignore');
   const added = await addLines(gitignore, IGNORED);
@@ -74,11 +86,31 @@ function settingsText(baseDir: string, schemaDir: string): string {
   return `${JSON.stringify(settings, null, 2)}\n`;
 }
 
-const DEFAULT_YAML = `# Base settings shipped with the application: the lowest layer of the effective configuration.
-# The active profile (profiles/<name>.yaml), then current.yaml (runtime changes) and environment
-# variables override these values.
-{}
-`;
+const LAYERS_NOTE = [
+  'Base settings shipped with the application: the lowest layer of the effective configuration.',
+  'The active profile (profiles/<name>.*), <hostname>.* and local.* (this machine), then current.*',
+  '(runtime changes) and environment variables override these values.',
+];
+
+/** The empty default file init writes, by format, each saying what it is in its own comment syntax. */
+const DEFAULT_FILES: Record<string, string> = {
+  yaml: `${LAYERS_NOTE.map((l) => `# ${l}`).join('\n')}\n{}\n`,
+  toml: `${LAYERS_NOTE.map((l) => `# ${l}`).join('\n')}\n`,
+  jsonc: `${LAYERS_NOTE.map((l) => `// ${l}`).join('\n')}\n{}\n`,
+  json: '{}\n',
+};
+
+/** An existing `default.*` of any format: init must not add a second one beside it. */
+async function existingDefault(baseDir: string): Promise<string | undefined> {
+  let names: string[];
+  try {
+    names = await readdir(baseDir);
+  } catch {
+    return undefined; // no directory yet: nothing exists
+  }
+  const found = names.sort().find((n) => /^default\.[a-z0-9]+$/i.test(n));
+  return found === undefined ? undefined : path.join(baseDir, found);
+}
 
 const SCHEMA_STUB = `${JSON.stringify(
   {

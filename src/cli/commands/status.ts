@@ -34,6 +34,7 @@ const PROFILE_SOURCES: Record<ActiveProfileSource, string> = {
   env: 'from CONFIG_PROFILE',
   persisted: 'chosen with `profile use`',
   useProfile: 'chosen with `profile use`',
+  nodeEnv: 'from NODE_ENV',
   none: 'none active',
 };
 

@@ -1,0 +1,90 @@
+/**
+ * Where the environment layer's variables come from besides the prefix scheme (issue #25):
+ *
+ * - `dotenv: true` reads `.env` and then `.env.<profile>` (c12 / dotenv): their values sit below
+ *   the real environment (a variable set in the process wins), and `explain()` names file and line.
+ * - Named variables mapped onto paths: `"x-env": "DATABASE_URL"` in the schema, or a node-config
+ *   style `custom-environment-variables.{yaml,yml,json}` in the directory. A mapped variable applies
+ *   whether or not an `envPrefix` is set: declaring it is the opt-in.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseEnv } from 'node:util';
+import type { Context } from '../core/context.js';
+import { readSyncFrom } from '../storage/sync-read.js';
+import { documentEnvMappings, schemaEnvMappings, type EnvMapping } from '../schema/env-names.js';
+import { parseEnvValue, type EnvEntry } from './env.js';
+
+/** Where a variable read from a `.env` file was written. */
+export interface EnvOrigin {
+  file: string;
+  line: number;
+}
+
+/** The environment with the `.env` files under it, and where each file-given variable was written. */
+export interface LoadedEnv {
+  env: Readonly<Record<string, string | undefined>>;
+  origins: ReadonlyMap<string, EnvOrigin>;
+}
+
+/** The mapping file node-config users already have, read from the configuration directory. */
+export const ENV_MAPPING_BASE = 'custom-environment-variables';
+
+/**
+ * `real` with the `.env` files of `dir` below it: `.env`, then `.env.<profile>` over it. A missing
+ * file is no error (`.env.<profile>` usually exists for some profiles only).
+ */
+export function withDotenv(real: Readonly<Record<string, string | undefined>>, dir: string, profile: string | undefined): LoadedEnv {
+  const values: Record<string, string> = {};
+  const origins = new Map<string, EnvOrigin>();
+  for (const name of profile === undefined ? ['.env'] : ['.env', `.env.${profile}`]) {
+    const file = path.join(dir, name);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    for (const [variable, value] of Object.entries(parseEnv(text))) {
+      if (value === undefined) continue;
+      values[variable] = value;
+      origins.set(variable, { file, line: lineOf(text, variable) });
+    }
+  }
+  for (const variable of Object.keys(real)) if (real[variable] !== undefined) origins.delete(variable);
+  return { env: { ...values, ...real }, origins };
+}
+
+/** The line of the last assignment of `variable` (the one that wins, as in util.parseEnv). */
+function lineOf(text: string, variable: string): number {
+  const lines = text.split(/\r?\n/);
+  const assigns = new RegExp(`^\\s*(?:export\\s+)?${variable.replace(/[^A-Za-z0-9_]/g, '\\$&')}\\s*=`);
+  for (let i = lines.length - 1; i >= 0; i--) if (assigns.test(lines[i]!)) return i + 1;
+  return 1;
+}
+
+/** Every variable → path mapping: the schema's `x-env`, then the mapping file's (which wins on a clash). */
+export function envMappings(ctx: Context): EnvMapping[] {
+  const fromSchema = schemaEnvMappings(ctx.schema.document);
+  for (const ext of ['yaml', 'yml', 'json']) {
+    const key = `${ENV_MAPPING_BASE}.${ext}`;
+    const bytes = readSyncFrom(ctx.storage, key);
+    if (bytes === undefined) continue;
+    const file = path.join(ctx.options.baseDir, key);
+    return [...fromSchema, ...documentEnvMappings(ctx.codecs.decode(file, bytes), file)];
+  }
+  return fromSchema;
+}
+
+/** Entries for the mapped variables that are set, with their `.env` origin when they came from one. */
+export function mappedEntries(mappings: readonly EnvMapping[], loaded: LoadedEnv): EnvEntry[] {
+  const entries: EnvEntry[] = [];
+  for (const { variable, path: target } of mappings) {
+    const raw = loaded.env[variable];
+    if (raw === undefined) continue;
+    const origin = loaded.origins.get(variable);
+    entries.push({ variable, segments: target, path: target, raw, value: parseEnvValue(raw), ...(origin ? { origin } : {}) });
+  }
+  return entries;
+}
