@@ -3,7 +3,7 @@
  * hono + @hono/node-server. Both are imported only here and only when a server is created, so an
  * application that never serves pays nothing for them.
  */
-import { writeFile, chmod, rm } from 'node:fs/promises';
+import { writeFile, chmod, rm, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
@@ -78,7 +78,15 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
   app.notFound((c) => sendError(c, new ConfigPersistenceError('E_NOT_FOUND', `no such endpoint: ${c.req.method} ${c.req.path}`)));
   const server = await listen(serve, app, host, options.port ?? 4800);
   bound.port = (server.address() as AddressInfo).port;
-  const tokenFile = await writeTokenFile(store.baseDir, token);
+  let tokenFile: string | undefined;
+  try {
+    tokenFile = await writeTokenFile(store.baseDir, token);
+  } catch (err) {
+    // Nothing half-done: a server whose token could not be stored does not stay up.
+    await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+    await events.configuration?.close();
+    throw err;
+  }
   const shown = host.includes(':') ? `[${host}]` : host;
   return {
     url: `http://${shown}:${bound.port}/`,
@@ -147,6 +155,7 @@ async function writeTokenFile(baseDir: string, token: string): Promise<string | 
   if (!path.isAbsolute(baseDir)) return undefined;
   const file = path.join(baseDir, '.admin-token');
   try {
+    await mkdir(baseDir, { recursive: true });
     await writeFile(file, `${token}\n`, { mode: 0o600 });
     await chmod(file, 0o600); // an existing file keeps its mode on writeFile: tighten it
     return file;

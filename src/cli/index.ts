@@ -22,6 +22,7 @@ import { registerHistory } from './commands/history.js';
 import { registerStats } from './commands/stats.js';
 import { registerBundle } from './commands/bundle.js';
 import { registerIntegrity } from './commands/integrity.js';
+import { registerServe } from './commands/serve.js';
 
 /** The package version, read once from package.json next to `dist/`. */
 function version(): string {
@@ -78,6 +79,7 @@ Examples:
   registerHistory(program, kit);
   registerBundle(program, kit);
   registerIntegrity(program, kit);
+  registerServe(program, kit);
   registerStats(program, kit);
   registerWatch(program, kit);
   for (const command of walk(program)) {
