@@ -43,6 +43,10 @@ describe('admin API over real HTTP', () => {
     expect(s.json.baseDir).toBe(dir);
     expect((await api('GET', 'stats')).json).toHaveProperty('configs');
     expect((await api('GET', 'verify')).json.ok).toBe(true);
+    const audit = await api('GET', 'audit?limit=1');
+    expect(audit.status).toBe(200);
+    expect(audit.json.entries).toHaveLength(1);
+    expect((await api('GET', 'audit?limit=-1')).status).toBe(422);
     const repair = await api('POST', 'repair?dryRun=1');
     expect(repair.status).toBe(200);
   });

@@ -18,6 +18,8 @@ export interface Api {
   events: EventHub;
   /** A `Configuration` over the store's directory and schema. */
   openConfiguration(extra?: { profile?: string; watch?: boolean }): Promise<Configuration>;
+  /** The raw audit log (JSON lines), undefined when nothing was audited yet. */
+  audit(): Promise<Uint8Array | undefined>;
 }
 
 type Kind = 'plain' | 'document';
@@ -193,6 +195,13 @@ function registerOperations(app: Hono, api: Api): void {
   app.post('/api/v1/repair', async (c) => respond(c, api, await store.repair({ dryRun: c.req.query('dryRun') === '1' })));
   app.get('/api/v1/stats', async (c) => respond(c, api, await store.stats()));
   app.get('/api/v1/events', (c) => events(c, api));
+  app.get('/api/v1/audit', async (c) => {
+    const limit = c.req.query('limit') === undefined ? 100 : intParam(c.req.query('limit'), 'limit');
+    const text = Buffer.from((await api.audit()) ?? new Uint8Array()).toString('utf8');
+    // A torn last line (a writer killed mid-append) is not an entry; newest first.
+    const entries = text.split('\n').flatMap((line) => { try { return line ? [JSON.parse(line) as unknown] : []; } catch { return []; } });
+    return respond(c, api, { entries: entries.reverse().slice(0, limit) });
+  });
 }
 
 /** Server-sent events: a `change` message per committed change set, a comment every 15 s so proxies keep the stream. */

@@ -13,6 +13,7 @@ import { STORE } from '../api/store.js';
 import { Configuration } from '../api/configuration.js';
 import { ConfigPersistenceError } from '../errors.js';
 import { errorResponse } from './errors.js';
+import { AUDIT_LOG } from '../changeset/audit.js';
 import { hostAllowed, newToken, originAllowed, tokenMatches } from './security.js';
 import { registerRoutes, type Api } from './routes.js';
 
@@ -72,7 +73,7 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
   const app = new Hono();
   const bound = { port: 0 };
   app.use('*', guard(host, bound, token));
-  const api: Api = { store, schema: () => schema, maxBodyBytes: ctx.options.maxFileBytes, events, openConfiguration: open };
+  const api: Api = { store, schema: () => schema, maxBodyBytes: ctx.options.maxFileBytes, events, openConfiguration: open, audit: () => ctx.storage.read(AUDIT_LOG) };
   registerRoutes(app, api);
   app.onError((err, c) => sendError(c, err));
   app.notFound((c) => sendError(c, new ConfigPersistenceError('E_NOT_FOUND', `no such endpoint: ${c.req.method} ${c.req.path}`)));
