@@ -23,7 +23,7 @@ import { build } from 'esbuild';
 for (const dir of ['dist/chunks']) rmSync(dir, { recursive: true, force: true });
 
 await build({
-  entryPoints: { index: 'src/index.ts', 'storage/index': 'src/storage/index.ts', etcd: 'src/storage/etcd/index.ts', cli: 'src/cli.ts' },
+  entryPoints: { index: 'src/index.ts', 'storage/index': 'src/storage/index.ts', etcd: 'src/storage/etcd/index.ts', admin: 'src/admin/index.ts', cli: 'src/cli.ts' },
   outdir: 'dist',
   chunkNames: 'chunks/[name]-[hash]',
   bundle: true,

@@ -76,15 +76,16 @@ describe('the package from a consumer', () => {
 });
 
 describe('the packed package', () => {
-  it('ships each module once: the four entries and their shared chunks, with maps and declarations', () => {
+  it('ships each module once: the five entries and their shared chunks, with maps and declarations', () => {
     const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const files = (JSON.parse(out) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
     const code = files.filter((f) => f.endsWith('.js')).sort();
-    const entries = ['dist/cli.js', 'dist/etcd.js', 'dist/index.js', 'dist/storage/index.js'];
+    const entries = ['dist/admin.js', 'dist/cli.js', 'dist/etcd.js', 'dist/index.js', 'dist/storage/index.js'];
     expect(code.filter((f) => !f.startsWith('dist/chunks/'))).toEqual(entries);
     for (const f of code) expect(files, `${f} has its source map`).toContain(`${f}.map`);
     expect(files).toContain('dist/index.d.ts');
     expect(files).toContain('dist/storage/index.d.ts');
+    expect(files).toContain('dist/admin/index.d.ts');
     // The CLI's internals are no API: their declarations stay out of the package.
     expect(files.filter((f) => f.startsWith('dist/cli/'))).toEqual([]);
   });

@@ -23,6 +23,7 @@ import { registerStats } from './commands/stats.js';
 import { registerBundle } from './commands/bundle.js';
 import { registerIntegrity } from './commands/integrity.js';
 import { registerTypes } from './commands/types.js';
+import { registerServe } from './commands/serve.js';
 
 /** The package version, read once from package.json next to `dist/`. */
 function version(): string {
@@ -80,6 +81,7 @@ Examples:
   registerHistory(program, kit);
   registerBundle(program, kit);
   registerIntegrity(program, kit);
+  registerServe(program, kit);
   registerStats(program, kit);
   registerTypes(program, kit);
   registerWatch(program, kit);

@@ -80,7 +80,7 @@ function print(rt: Runtime, what: Record<string, unknown>, label: string, change
  * installed until the process ends, so a signal that arrives while the watch closes cannot end the
  * process before it is closed.
  */
-function untilInterrupted(closed: AbortSignal | undefined): Promise<void> {
+export function untilInterrupted(closed: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
     closed?.addEventListener('abort', () => resolve(), { once: true });
     let seen = false;
