@@ -6,7 +6,7 @@ import type { Context as HonoContext, Hono } from 'hono';
 import type { ConfigPersistence } from '../api/config-persistence.js';
 import type { Configuration } from '../api/configuration.js';
 import { ConfigPersistenceError, TooLargeError } from '../errors.js';
-import { redact } from '../schema/secrets.js';
+import { redact, redactor } from '../schema/secrets.js';
 import { explainAll } from '../cli/effective.js';
 import type { EventHub } from './server.js';
 
@@ -80,7 +80,7 @@ function registerConfig(app: Hono, api: Api): void {
     const profile = c.req.query('profile');
     const config = await api.openConfiguration(profile ? { profile } : {});
     try {
-      const explained = c.req.query('explain') === '1' ? { values: explainAll(config) } : {};
+      const explained = c.req.query('explain') === '1' ? { values: explainAll(config, redactor(api.schema())) } : {};
       return respond(c, api, { profile: config.activeProfile ?? null, data: redactData(api, config.data), ...explained });
     } finally {
       await config.close();
