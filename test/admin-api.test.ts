@@ -167,10 +167,11 @@ describe('admin API over real HTTP', () => {
   it('export and import with a dry-run preview, then rename', async () => {
     await store.saveProfile('dev', { port: 5 });
     const bundle = (await api('POST', 'export', { body: { profiles: ['dev'], configs: [] } })).json;
+    expect(bundle.items.map((i: { name: string }) => i.name)).toEqual(['dev']); // the selection is honoured (a chunked body too)
     expect(bundle.format).toBe('config-persistence-bundle');
     await store.saveProfile('dev', { port: 6 }); // now the bundle's dev conflicts
     const preview = await api('POST', 'import?onConflict=rename&dryRun=1', { body: bundle });
-    expect(preview.status).toBe(200);
+    expect(preview.status, JSON.stringify(preview.json)).toBe(200);
     expect(preview.json.dryRun).toBe(true);
     expect(preview.json.renamed).toHaveLength(1);
     expect((await store.listProfiles()).length).toBe(1);

@@ -152,7 +152,9 @@ function registerBackups(app: Hono, api: Api): void {
     return respond(c, api, await store.createBackup(input.file, label === undefined ? {} : { label }), 'plain', 201);
   });
   app.post('/api/v1/backups/cleanup', async (c) => {
-    const input = (c.req.header('content-length') ?? '0') === '0' ? {} : await body(c, api);
+    // A chunked request has no content-length: its selection must not be taken for "everything".
+    const sent = (c.req.header('content-length') ?? '0') !== '0' || c.req.header('transfer-encoding') !== undefined;
+    const input = sent ? await body(c, api) : {};
     return respond(c, api, await store.cleanupBackups(input ?? {}));
   });
   app.post('/api/v1/backups/:id/restore', async (c) => respond(c, api, await store.restoreBackup(c.req.param('id'), meta)));
@@ -181,7 +183,9 @@ function registerHistory(app: Hono, api: Api): void {
 function registerOperations(app: Hono, api: Api): void {
   const { store } = api;
   app.post('/api/v1/export', async (c) => {
-    const input = (c.req.header('content-length') ?? '0') === '0' ? {} : await body(c, api);
+    // A chunked request has no content-length: its selection must not be taken for "everything".
+    const sent = (c.req.header('content-length') ?? '0') !== '0' || c.req.header('transfer-encoding') !== undefined;
+    const input = sent ? await body(c, api) : {};
     return respond(c, api, await store.exportBundle(input ?? {}));
   });
   app.post('/api/v1/import', async (c) => {
