@@ -36,7 +36,7 @@ import { watchLayerFiles, type LayerWatch, type ReadDocument } from '../watch/la
 import { explicitProfile, nodeEnvProfile, resolveStack, storeOptions, type Stack } from './configuration-sources.js';
 import { findExisting, PROFILES_DIR } from '../core/keys.js';
 import { readSyncFrom } from '../storage/sync-read.js';
-import { envMappings, mappedEntries, withDotenv, type LoadedEnv } from './env-sources.js';
+import { envMappings, loadEnvMappingFile, mappedEntries, withDotenv, type LoadedEnv } from './env-sources.js';
 import { assertValidWithoutEnv, buildState, currentFound, explainValue, layerInfos, type State, type Touched } from './configuration-state.js';
 import { reportError, type Listener } from './configuration-events.js';
 import { jsonProblem, overlayWithDelete, overlayWithSet, persistActiveProfile, rebase, writeCurrent } from './configuration-edits.js';
@@ -111,7 +111,7 @@ export class Configuration<T = Record<string, unknown>> {
     try {
       await store[STORE].ready();
       const { ctx, env, entriesFor } = opening(store, options);
-      await ctx.schema.ready();
+      await Promise.all([ctx.schema.ready(), loadEnvMappingFile(ctx)]);
       const nodeEnv = nodeEnvProfile(ctx, env);
       const choice = explicitProfile(ctx, options, env) ?? persistedChoice(await readActiveProfile(ctx), nodeEnv !== undefined && (await findExisting(ctx, PROFILES_DIR, nodeEnv)) !== undefined ? nodeEnv : undefined);
       const stack = await runAsync(ctx, resolveStack(ctx, choice.profile, choice.source));

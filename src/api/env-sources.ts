@@ -64,17 +64,40 @@ function lineOf(text: string, variable: string): number {
   return 1;
 }
 
-/** Every variable → path mapping: the schema's `x-env`, then the mapping file's (which wins on a clash). */
-export function envMappings(ctx: Context): EnvMapping[] {
-  const fromSchema = schemaEnvMappings(ctx.schema.document);
+/** The mapping file as `open` read it (asynchronously: a storage such as etcd has no sync reads). */
+const mappingFiles = new WeakMap<Context, { key: string; bytes: Uint8Array } | null>();
+
+/** Reads the mapping file ahead, for storages without synchronous reads (see {@link envMappings}). */
+export async function loadEnvMappingFile(ctx: Context): Promise<void> {
+  for (const ext of ['yaml', 'yml', 'json']) {
+    const key = `${ENV_MAPPING_BASE}.${ext}`;
+    const bytes = await ctx.storage.read(key);
+    if (bytes === undefined) continue;
+    mappingFiles.set(ctx, { key, bytes });
+    return;
+  }
+  mappingFiles.set(ctx, null);
+}
+
+/** The mapping file: as read ahead by `open`, else read now (`openSync`). */
+function mappingFile(ctx: Context): { key: string; bytes: Uint8Array } | undefined {
+  const ahead = mappingFiles.get(ctx);
+  if (ahead !== undefined) return ahead ?? undefined;
   for (const ext of ['yaml', 'yml', 'json']) {
     const key = `${ENV_MAPPING_BASE}.${ext}`;
     const bytes = readSyncFrom(ctx.storage, key);
-    if (bytes === undefined) continue;
-    const file = path.join(ctx.options.baseDir, key);
-    return [...fromSchema, ...documentEnvMappings(ctx.codecs.decode(file, bytes), file)];
+    if (bytes !== undefined) return { key, bytes };
   }
-  return fromSchema;
+  return undefined;
+}
+
+/** Every variable → path mapping: the schema's `x-env`, then the mapping file's (which wins on a clash). */
+export function envMappings(ctx: Context): EnvMapping[] {
+  const fromSchema = schemaEnvMappings(ctx.schema.document);
+  const found = mappingFile(ctx);
+  if (!found) return fromSchema;
+  const file = path.join(ctx.options.baseDir, found.key);
+  return [...fromSchema, ...documentEnvMappings(ctx.codecs.decode(file, found.bytes), file)];
 }
 
 /** Entries for the mapped variables that are set, with their `.env` origin when they came from one. */
