@@ -3,7 +3,6 @@
  * hono + @hono/node-server. Both are imported only here and only when a server is created, so an
  * application that never serves pays nothing for them.
  */
-import { writeFile, chmod, rm, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
@@ -81,7 +80,7 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
   bound.port = (server.address() as AddressInfo).port;
   let tokenFile: string | undefined;
   try {
-    tokenFile = await writeTokenFile(store.baseDir, token);
+    tokenFile = await writeTokenFile(store, token);
   } catch (err) {
     // Nothing half-done: a server whose token could not be stored does not stay up.
     await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
@@ -100,7 +99,7 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
         server.closeAllConnections();
       });
       await events.configuration?.close();
-      if (tokenFile !== undefined) await rm(tokenFile, { force: true });
+      if (tokenFile !== undefined) await removeTokenFile(store);
     },
   };
 }
@@ -151,18 +150,30 @@ function listen(serve: ServeFn, app: Hono, host: string, port: number): Promise<
   });
 }
 
-/** Writes the token for local tools; a backend without a directory (etcd) has no place for it. */
-async function writeTokenFile(baseDir: string, token: string): Promise<string | undefined> {
-  if (!path.isAbsolute(baseDir)) return undefined;
-  const file = path.join(baseDir, '.admin-token');
+/** Where the token is kept for local tools, under the store's directory. */
+const TOKEN_KEY = '.admin-token';
+
+/**
+ * Writes the token for local tools, through the store's storage (an atomic, durable put); a backend
+ * without a directory (etcd) has no place for it: a token there would reach every member's readers.
+ */
+async function writeTokenFile(store: ConfigPersistence<any>, token: string): Promise<string | undefined> {
+  if (!path.isAbsolute(store.baseDir)) return undefined;
+  const storage = store[STORE].ctx.storage;
+  const file = path.join(store.baseDir, TOKEN_KEY);
   try {
-    await mkdir(baseDir, { recursive: true });
-    await writeFile(file, `${token}\n`, { mode: 0o600 });
-    await chmod(file, 0o600); // an existing file keeps its mode on writeFile: tighten it
+    // Removed first: a put keeps an existing file's permission bits, and a leftover may be readable.
+    if (await storage.stat(TOKEN_KEY)) await storage.commit({ changes: [{ type: 'remove', key: TOKEN_KEY }] });
+    await storage.commit({ changes: [{ type: 'put', key: TOKEN_KEY, data: Buffer.from(`${token}\n`), mode: 0o600 }] });
     return file;
   } catch (err) {
     throw new ConfigPersistenceError('E_IO', `cannot write the admin token to ${file}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** Removes the token written by {@link writeTokenFile} (best effort: the server is going away). */
+async function removeTokenFile(store: ConfigPersistence<any>): Promise<void> {
+  await store[STORE].ctx.storage.commit({ changes: [{ type: 'remove', key: TOKEN_KEY }] }).catch(() => undefined);
 }
 
 /** Subscribers of `GET /api/v1/events`: one message per committed change set of the effective configuration. */

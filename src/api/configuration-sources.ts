@@ -104,3 +104,12 @@ export function* resolveStack(ctx: Context, profile: string | undefined, source:
   mappingOf(ctx, current); // refuse a current.* that is not a mapping now, naming it
   return { lower: [base, ...chain.map(profileLayer), ...machine], current };
 }
+
+/**
+ * The profile choice when neither an option nor `CONFIG_PROFILE` made one: the persisted choice,
+ * else `NODE_ENV` (as node-config does) when a profile of that name exists, else none.
+ */
+export function persistedChoice(persisted: string | undefined, nodeEnv: string | undefined): { profile: string | undefined; source: ActiveProfileSource } {
+  if (persisted !== undefined) return { profile: persisted, source: 'persisted' };
+  return nodeEnv === undefined ? { profile: undefined, source: 'none' } : { profile: nodeEnv, source: 'nodeEnv' };
+}

@@ -19,24 +19,22 @@
  * - `save()` applies exactly the paths you changed onto the file as it is on disk (under its
  *   cross-process lock), so edits made meanwhile by a human or another process are kept.
  */
-import path from 'node:path';
-import { envPrefixOf } from '../core/settings.js';
 import { readActiveProfile, readActiveProfileSync } from '../profiles/active.js';
 import { ConfigPersistence } from './config-persistence.js';
 import { STORE, type Store } from './store.js';
 import type { Context } from '../core/context.js';
 import { assertDepth, deepEqual, diffDocuments, getPath, hasPath } from '../document/tree.js';
 import { readDocument, type WriteMeta } from '../changeset/documents.js';
-import { readEnv, type EnvEntry } from './env.js';
+import type { EnvEntry } from './env.js';
 import { ClosedError, InvalidNameError, ValidationError } from '../errors.js';
 import { mappingOf, probeOrder, runAsync, runSync, type Layer } from './layers.js';
 import { parseDotPath } from '../core/names.js';
 import { assertProfile } from '../profiles/chain.js';
 import { watchLayerFiles, type LayerWatch, type ReadDocument } from '../watch/layers.js';
-import { explicitProfile, nodeEnvProfile, resolveStack, storeOptions, type Stack } from './configuration-sources.js';
+import { explicitProfile, nodeEnvProfile, persistedChoice, resolveStack, storeOptions, type Stack } from './configuration-sources.js';
 import { findExisting, PROFILES_DIR } from '../core/keys.js';
 import { readSyncFrom } from '../storage/sync-read.js';
-import { envMappings, loadEnvMappingFile, mappedEntries, withDotenv, type LoadedEnv } from './env-sources.js';
+import { loadEnvMappingFile, opening } from './env-sources.js';
 import { assertValidWithoutEnv, buildState, currentFound, explainValue, layerInfos, type State, type Touched } from './configuration-state.js';
 import { reportError, type Listener } from './configuration-events.js';
 import { jsonProblem, overlayWithDelete, overlayWithSet, persistActiveProfile, rebase, writeCurrent } from './configuration-edits.js';
@@ -442,34 +440,4 @@ export class Configuration<T = Record<string, unknown>> {
   private assertOpen(): void {
     if (this.closed) throw new ClosedError(`This Configuration for ${this.ctx.storage.location} was closed; open a new one.`);
   }
-}
-
-/**
- * What `open` and `openSync` start from: the store's context, the environment the profile is
- * chosen by (with `.env` under it when `dotenv` is on), and the environment layer's entries once
- * the profile is known (`.env.<profile>` joins then; named variables after the prefixed ones, so
- * an explicit mapping wins).
- */
-function opening<T>(store: ConfigPersistence<T>, options: ConfigurationOptions): { ctx: Context; env: NonNullable<ConfigurationOptions['env']>; entriesFor: (profile: string | undefined) => EnvEntry[] } {
-  const ctx = store[STORE].ctx;
-  const real = options.env ?? process.env;
-  const dir = options.dotenv ? path.resolve(typeof options.dotenv === 'string' ? options.dotenv : '.') : undefined;
-  const load = (profile: string | undefined): LoadedEnv => (dir === undefined ? { env: real, origins: new Map() } : withDotenv(real, dir, profile));
-  const envPrefix = envPrefixOf(ctx.settings, options.envPrefix);
-  const entriesFor = (profile: string | undefined): EnvEntry[] => {
-    const loaded = load(profile);
-    const prefixed = envPrefix === undefined ? [] : readEnv(loaded.env, envPrefix);
-    const withOrigin = prefixed.map((e) => (loaded.origins.has(e.variable) ? { ...e, origin: loaded.origins.get(e.variable)! } : e));
-    return [...withOrigin, ...mappedEntries(envMappings(ctx), loaded)];
-  };
-  return { ctx, env: load(undefined).env, entriesFor };
-}
-
-/**
- * The profile choice when neither an option nor `CONFIG_PROFILE` made one: the persisted choice,
- * else `NODE_ENV` (as node-config does) when a profile of that name exists, else none.
- */
-function persistedChoice(persisted: string | undefined, nodeEnv: string | undefined): { profile: string | undefined; source: ActiveProfileSource } {
-  if (persisted !== undefined) return { profile: persisted, source: 'persisted' };
-  return nodeEnv === undefined ? { profile: undefined, source: 'none' } : { profile: nodeEnv, source: 'nodeEnv' };
 }

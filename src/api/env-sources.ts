@@ -7,13 +7,17 @@
  *   style `custom-environment-variables.{yaml,yml,json}` in the directory. A mapped variable applies
  *   whether or not an `envPrefix` is set: declaring it is the opt-in.
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
 import type { Context } from '../core/context.js';
+import { envPrefixOf } from '../core/settings.js';
+import type { ConfigPersistence } from './config-persistence.js';
+import { STORE } from './store.js';
+import type { ConfigurationOptions } from '../types.js';
+import { LocalStorage } from '../storage/local/local.js';
 import { readSyncFrom } from '../storage/sync-read.js';
 import { documentEnvMappings, schemaEnvMappings, type EnvMapping } from '../schema/env-names.js';
-import { parseEnvValue, type EnvEntry } from './env.js';
+import { parseEnvValue, readEnv, type EnvEntry } from './env.js';
 
 /** Where a variable read from a `.env` file was written. */
 export interface EnvOrigin {
@@ -37,15 +41,14 @@ export const ENV_MAPPING_BASE = 'custom-environment-variables';
 export function withDotenv(real: Readonly<Record<string, string | undefined>>, dir: string, profile: string | undefined): LoadedEnv {
   const values: Record<string, string> = {};
   const origins = new Map<string, EnvOrigin>();
+  // Read through a storage on `dir` like every other file: a `.env` that is a link leading out of
+  // it is refused, not followed.
+  const files = new LocalStorage(dir, { durable: false });
   for (const name of profile === undefined ? ['.env'] : ['.env', `.env.${profile}`]) {
     const file = path.join(dir, name);
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw err;
-    }
+    const bytes = readSyncFrom(files, name);
+    if (bytes === undefined) continue;
+    const text = Buffer.from(bytes).toString('utf8');
     for (const [variable, value] of Object.entries(parseEnv(text))) {
       if (value === undefined) continue;
       values[variable] = value;
@@ -111,3 +114,25 @@ export function mappedEntries(mappings: readonly EnvMapping[], loaded: LoadedEnv
   }
   return entries;
 }
+
+/**
+ * What `open` and `openSync` start from: the store's context, the environment the profile is
+ * chosen by (with `.env` under it when `dotenv` is on), and the environment layer's entries once
+ * the profile is known (`.env.<profile>` joins then; named variables after the prefixed ones, so
+ * an explicit mapping wins).
+ */
+export function opening<T>(store: ConfigPersistence<T>, options: ConfigurationOptions): { ctx: Context; env: NonNullable<ConfigurationOptions['env']>; entriesFor: (profile: string | undefined) => EnvEntry[] } {
+  const ctx = store[STORE].ctx;
+  const real = options.env ?? process.env;
+  const dir = options.dotenv ? path.resolve(typeof options.dotenv === 'string' ? options.dotenv : '.') : undefined;
+  const load = (profile: string | undefined): LoadedEnv => (dir === undefined ? { env: real, origins: new Map() } : withDotenv(real, dir, profile));
+  const envPrefix = envPrefixOf(ctx.settings, options.envPrefix);
+  const entriesFor = (profile: string | undefined): EnvEntry[] => {
+    const loaded = load(profile);
+    const prefixed = envPrefix === undefined ? [] : readEnv(loaded.env, envPrefix);
+    const withOrigin = prefixed.map((e) => (loaded.origins.has(e.variable) ? { ...e, origin: loaded.origins.get(e.variable)! } : e));
+    return [...withOrigin, ...mappedEntries(envMappings(ctx), loaded)];
+  };
+  return { ctx, env: load(undefined).env, entriesFor };
+}
+
