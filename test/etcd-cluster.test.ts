@@ -140,9 +140,11 @@ describe('EtcdStorage on a 3-member cluster', () => {
     `;
     const watchers = [0, 1, 2].map((i) => child([endpoints[i]!], prefix, watcher));
     await Promise.all(watchers.map((w) => w.waitLine((l) => l === 'armed')));
+    // The key's own revision: appliedRevision may already include a later commit of the writer's
+    // (a background history-pruning batch).
     const writer = child(endpoints, prefix, `
       const revisions = [];
-      for (let n = 1; n <= 200; n++) { await cp.saveConfig({ n }, 'current.json'); revisions.push(storage.appliedRevision); }
+      for (let n = 1; n <= 200; n++) { await cp.saveConfig({ n }, 'current.json'); revisions.push((await storage.stat('current.json')).revision); }
       say('wrote ' + revisions.join(','));
     `);
     const wrote = (await writer.waitLine((l) => l.startsWith('wrote '))).slice(6).split(',');
