@@ -87,7 +87,7 @@ describe('admin security by default', () => {
   });
 
   it('hostile names get the library codes, not a file outside the directory', async () => {
-    for (const name of ['..%2Fescape.json', '%2Fetc%2Fpasswd', 'a%5C..%5Cb.json']) {
+    for (const name of ['..%2Fescape.json', '%2Fetc%2Fpasswd', 'a%5C..%5Cb.json', 'a%00.json']) {
       const r = await request(server.url, 'PUT', `/api/v1/files/${name}`, { token: server.token, body: { a: 1 } });
       expect(r.status, `${name}: ${r.text}`).toBe(400);
       expect(r.json.error.code).toBe('E_INVALID_NAME');
@@ -99,5 +99,58 @@ describe('admin security by default', () => {
 
   it('refuses a short token', async () => {
     await expect(createAdminServer({ store, port: 0, token: 'short' })).rejects.toMatchObject({ code: 'E_VALIDATION' });
+  });
+});
+
+describe('secrets never leave the server', () => {
+  const SECRET = 'hunter2-never-shown';
+  let sdir: string;
+  let sstore: ConfigPersistence;
+  let sserver: AdminServer;
+  const secretSchema = { type: 'object', properties: { port: { type: 'integer' }, db: { type: 'object', properties: { password: { type: 'string', 'x-secret': true } } } } };
+
+  beforeAll(async () => {
+    sdir = await mkdtemp(path.join(tmpdir(), 'cp-admin-secret-'));
+    sstore = new ConfigPersistence({ baseDir: sdir, schema: secretSchema });
+    await sstore.saveConfig({ port: 1, db: { password: 'first-secret' } }, 'current.json');
+    await sstore.saveConfig({ port: 2, db: { password: SECRET } }, 'current.json');
+    await sstore.saveProfile('dev', { db: { password: SECRET } });
+    sserver = await createAdminServer({ store: sstore, port: 0 });
+  });
+  afterAll(async () => {
+    await sserver.close();
+    await sstore.close();
+    await rm(sdir, { recursive: true, force: true });
+  });
+
+  it('no endpoint that returns data shows an x-secret value', async () => {
+    const call = (method: string, p: string, body?: unknown) => request(sserver.url, method, `/api/v1/${p}`, { token: sserver.token, body });
+    const history = await call('GET', 'history/current.json');
+    expect(history.status, history.text).toBe(200);
+    const versions = (history.json.versions ?? history.json.entries ?? history.json) as Array<{ version: number }>;
+    const latest = Math.max(...versions.map((v) => v.version));
+    const replies: Array<[string, Reply]> = [
+      ['files', await call('GET', 'files/current.json')],
+      ['config', await call('GET', 'config')],
+      ['config explain', await call('GET', 'config?explain=1')],
+      ['config dev', await call('GET', 'config?profile=dev&explain=1')],
+      ['profiles', await call('GET', 'profiles')],
+      ['profile', await call('GET', 'profiles/dev')],
+      ['backup', await call('POST', 'backups', { file: 'current.json', label: 'b1' })],
+      ['backups', await call('GET', 'backups')],
+      ['history', history],
+      ['version', await call('GET', `history/current.json/${latest}`)],
+      ['diff', await call('GET', `diff/current.json?from=${latest - 1}&to=${latest}`)],
+      ['export', await call('POST', 'export', {})],
+      ['audit', await call('GET', 'audit')],
+      ['stats', await call('GET', 'stats')],
+      ['status', await call('GET', 'status')],
+    ];
+    for (const [name, r] of replies) {
+      expect(r.status, `${name}: ${r.text}`).toBeLessThan(300);
+      expect(r.text, name).not.toContain(SECRET);
+      expect(r.text, name).not.toContain('first-secret');
+    }
+    expect(replies[0]![1].json.data.db.password).toBe('***');
   });
 });
