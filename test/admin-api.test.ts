@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
 import { ConfigPersistence } from '../src/index.js';
+import { MemoryStorage } from '../src/storage/index.js';
 import { createAdminServer, type AdminServer } from '../src/admin/index.js';
 import { request } from './helpers/admin-http.js';
 
@@ -207,4 +208,29 @@ describe('admin API over real HTTP', () => {
     expect(got).toContain('4242');
     expect(got).not.toContain('zzz');
   }, 30000);
+});
+
+describe('admin API over a storage backend without a directory', () => {
+  it('serves files, profiles and backups from MemoryStorage, and writes no token file', async () => {
+    const mem = new ConfigPersistence({ storage: new MemoryStorage(), schema });
+    const srv = await createAdminServer({ store: mem, port: 0 });
+    try {
+      const call = (method: string, p: string, body?: unknown) => request(srv.url, method, `/api/v1/${p}`, { token: srv.token, body });
+      expect(srv.tokenFile).toBeUndefined();
+      const put = await call('PUT', 'files/current.json', { port: 7, db: { password: 'in-memory' } });
+      expect(put.status, put.text).toBeLessThan(300);
+      const got = await call('GET', 'files/current.json');
+      expect(got.json.data).toEqual({ port: 7, db: { password: '***' } });
+      expect((await mem.loadConfig('current.json')).port).toBe(7);
+      expect((await call('PUT', 'files/current.json', { port: 0 })).status).toBe(422);
+      expect((await call('PUT', 'profiles/dev', { data: { port: 9 } })).status).toBe(200);
+      expect((await call('GET', 'profiles')).json.profiles.map((p: { name: string }) => p.name)).toEqual(['dev']);
+      expect((await call('POST', 'backups', { file: 'current.json', label: 'm' })).status).toBe(201);
+      expect((await call('GET', 'verify')).json.ok).toBe(true);
+      expect((await request(srv.url, 'GET', '/api/v1/status')).status).toBe(401);
+    } finally {
+      await srv.close();
+      await mem.close();
+    }
+  });
 });
