@@ -188,23 +188,7 @@ describe('admin API over real HTTP', () => {
   });
 
   it('events: one SSE message per committed change set', async () => {
-    const target = new URL('/api/v1/events', server.url);
-    const got = await new Promise<string>((resolve, reject) => {
-      const req = http.get(target, { headers: { authorization: `Bearer ${server.token}` } }, (res) => {
-        expect(res.headers['content-type']).toContain('text/event-stream');
-        let buf = '';
-        res.on('data', (c: Buffer) => {
-          buf += c.toString('utf8');
-          if (buf.includes(': connected')) void writeFile(path.join(dir, 'current.json'), JSON.stringify({ port: 4242, db: { password: 'zzz' } }));
-          if (buf.includes('event: change')) {
-            req.destroy();
-            resolve(buf);
-          }
-        });
-      });
-      req.on('error', reject);
-      setTimeout(() => reject(new Error('no event within 20 s')), 20000);
-    });
+    const got = await firstChangeEvent(server, () => writeFile(path.join(dir, 'current.json'), JSON.stringify({ port: 4242, db: { password: 'zzz' } })));
     expect(got).toContain('4242');
     expect(got).not.toContain('zzz');
   }, 30000);
@@ -228,9 +212,39 @@ describe('admin API over a storage backend without a directory', () => {
       expect((await call('POST', 'backups', { file: 'current.json', label: 'm' })).status).toBe(201);
       expect((await call('GET', 'verify')).json.ok).toBe(true);
       expect((await request(srv.url, 'GET', '/api/v1/status')).status).toBe(401);
+      // The effective configuration and its events come from the store's storage, not from a
+      // directory named like it.
+      expect((await call('GET', 'config')).json.data).toEqual({ port: 7, db: { password: '***' } });
+      const event = await firstChangeEvent(srv, () => mem.saveConfig({ port: 8, db: { password: 'in-memory' } }, 'current.json'));
+      expect(event).toContain('"newValue":8');
+      expect(event).not.toContain('in-memory');
     } finally {
       await srv.close();
       await mem.close();
     }
   });
 });
+
+/** Opens `GET /api/v1/events`, runs `trigger` once connected, and resolves with the stream up to the first change event. */
+function firstChangeEvent(srv: AdminServer, trigger: () => Promise<unknown>): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const req = http.get(new URL('/api/v1/events', srv.url), { headers: { authorization: `Bearer ${srv.token}` } }, (res) => {
+      expect(res.headers['content-type']).toContain('text/event-stream');
+      let buf = '';
+      let triggered = false;
+      res.on('data', (c: Buffer) => {
+        buf += c.toString('utf8');
+        if (!triggered && buf.includes(': connected')) {
+          triggered = true;
+          trigger().catch(reject);
+        }
+        if (buf.includes('event: change')) {
+          req.destroy();
+          resolve(buf);
+        }
+      });
+    });
+    req.on('error', reject);
+    setTimeout(() => reject(new Error('no event within 20 s')), 20000);
+  });
+}

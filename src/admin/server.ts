@@ -11,6 +11,7 @@ import type { ConfigPersistence } from '../api/config-persistence.js';
 import { STORE } from '../api/store.js';
 import { Configuration } from '../api/configuration.js';
 import { ConfigPersistenceError } from '../errors.js';
+import type { Storage } from '../storage/types.js';
 import { errorResponse } from './errors.js';
 import { AUDIT_LOG } from '../changeset/audit.js';
 import { hostAllowed, newToken, originAllowed, tokenMatches } from './security.js';
@@ -67,8 +68,10 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
   const [{ Hono }, { serve }] = await Promise.all([import('hono'), import('@hono/node-server')]);
   const schema = ctx.schema.isReady ? ctx.schema.document : undefined;
   // The effective configuration must validate with the store's schema, not one found from the cwd.
-  const open: Api['openConfiguration'] = (extra = {}) => Configuration.open({ baseDir: store.baseDir, schemaDir: ctx.options.schemaDir, ...(schema === undefined ? {} : { schema }), ...extra });
-  const events = await openEvents(store, open);
+  // On the store's own storage (any backend), which closing the Configuration must not close.
+  const storage = borrowed(ctx.storage);
+  const open: Api['openConfiguration'] = (extra = {}) => Configuration.open({ baseDir: store.baseDir, storage, schemaDir: ctx.options.schemaDir, ...(schema === undefined ? {} : { schema }), ...extra });
+  const events = await openEvents(open);
   const app = new Hono();
   const bound = { port: 0 };
   app.use('*', guard(host, bound, token));
@@ -176,6 +179,17 @@ async function removeTokenFile(store: ConfigPersistence<any>): Promise<void> {
   await store[STORE].ctx.storage.commit({ changes: [{ type: 'remove', key: TOKEN_KEY }] }).catch(() => undefined);
 }
 
+/** `storage` with every call forwarded but `close()`: it stays the store's to close. */
+function borrowed(storage: Storage): Storage {
+  return new Proxy(storage, {
+    get(target, prop) {
+      if (prop === 'close') return async () => undefined;
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 /** Subscribers of `GET /api/v1/events`: one message per committed change set of the effective configuration. */
 export interface EventHub {
   configuration?: Configuration;
@@ -183,19 +197,16 @@ export interface EventHub {
   close(): void;
 }
 
-async function openEvents(store: ConfigPersistence<any>, open: Api['openConfiguration']): Promise<EventHub> {
+async function openEvents(open: Api['openConfiguration']): Promise<EventHub> {
   const subscribers = new Set<(event: { changes: unknown; at: string }) => void>();
-  let configuration: Configuration | undefined;
-  if (path.isAbsolute(store.baseDir)) {
-    configuration = await open({ watch: true });
-    configuration.on('change', (e) => {
-      const event = { changes: e.changes, at: new Date().toISOString() };
-      for (const fn of subscribers) fn(event);
-    });
-    configuration.on('error', () => undefined); // invalid external edits are reported by verify, not the stream
-  }
+  const configuration = await open({ watch: true });
+  configuration.on('change', (e) => {
+    const event = { changes: e.changes, at: new Date().toISOString() };
+    for (const fn of subscribers) fn(event);
+  });
+  configuration.on('error', () => undefined); // invalid external edits are reported by verify, not the stream
   return {
-    ...(configuration === undefined ? {} : { configuration }),
+    configuration,
     subscribe(fn) {
       subscribers.add(fn);
       return () => subscribers.delete(fn);
