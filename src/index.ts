@@ -2,7 +2,23 @@
  * config-persistence — configuration in plain JSON/YAML files that is never lost or corrupted.
  * This file only re-exports; each feature lives in its own module.
  */
-export { ConfigPersistence } from './api/config-persistence.js';
+import { ConfigPersistence as Store } from './api/config-persistence.js';
+import type { ConfigOf, ConfigPersistenceOptions, SchemaOption } from './types.js';
+
+/**
+ * The constructor of {@link ConfigPersistence}, typed so that a schema declared `as const` gives the
+ * document type: `new ConfigPersistence({ schema })`. An explicit `new ConfigPersistence<T>()` wins.
+ */
+export interface ConfigPersistenceConstructor {
+  /** Creates a store over `options.baseDir` (default `config`); see the class for the details. */
+  new <T = never, const S extends SchemaOption = SchemaOption>(options?: ConfigPersistenceOptions<S>): ConfigPersistence<ConfigOf<T, S>>;
+  readonly prototype: ConfigPersistence<any>;
+}
+
+/** A store of configuration documents of type `T`; see {@link ConfigPersistenceConstructor}. */
+export type ConfigPersistence<T = Record<string, unknown>> = Store<T>;
+/** Keeps an application's configuration in plain JSON/YAML files and never loses or corrupts them. */
+export const ConfigPersistence = Store as ConfigPersistenceConstructor;
 export {
   ConfigPersistenceError,
   ParseError,

@@ -15,5 +15,6 @@ export type * from './types/configuration.js';
 export type * from './types/integrity.js';
 export type * from './types/bundles.js';
 export type * from './types/watch.js';
+export type * from './types/inferred.js';
 
 export type { ValidationIssue };

@@ -47,6 +47,8 @@ import type {
   ConfigurationChangeEvent,
   ConfigurationChangeSource,
   ConfigurationOptions,
+  ConfigOf,
+  SchemaOption,
   DeepPartial,
   DeepReadonly,
   LayerInfo,
@@ -104,8 +106,8 @@ export class Configuration<T = Record<string, unknown>> {
    * validates the result against the schema. Rejects with a coded error (`E_PARSE`, `E_VALIDATION`,
    * `E_NOT_FOUND` for a missing active profile or parent, ...) naming the file to fix.
    */
-  static async open<T = Record<string, unknown>>(options: ConfigurationOptions = {}): Promise<Configuration<T>> {
-    const store = new ConfigPersistence<T>(storeOptions(options));
+  static async open<T = never, const S extends SchemaOption = SchemaOption>(options: ConfigurationOptions<S> = {}): Promise<Configuration<ConfigOf<T, S>>> {
+    const store = new ConfigPersistence<ConfigOf<T, S>>(storeOptions(options));
     try {
       await store[STORE].ready();
       const { ctx, env, entriesFor } = opening(store, options);
@@ -113,7 +115,7 @@ export class Configuration<T = Record<string, unknown>> {
       const nodeEnv = nodeEnvProfile(ctx, env);
       const choice = explicitProfile(ctx, options, env) ?? persistedChoice(await readActiveProfile(ctx), nodeEnv !== undefined && (await findExisting(ctx, PROFILES_DIR, nodeEnv)) !== undefined ? nodeEnv : undefined);
       const stack = await runAsync(ctx, resolveStack(ctx, choice.profile, choice.source));
-      const config = new Configuration<T>(store, entriesFor, stack, choice.profile, choice.source);
+      const config = new Configuration<ConfigOf<T, S>>(store, entriesFor, stack, choice.profile, choice.source);
       if (options.watch) await config.watchLayers();
       return config;
     } catch (err) {
@@ -126,8 +128,8 @@ export class Configuration<T = Record<string, unknown>> {
    * {@link Configuration.open} for startup code that cannot await: reads every layer synchronously.
    * The instance is the same as from `open` (its `save()` and `useProfile()` are still async).
    */
-  static openSync<T = Record<string, unknown>>(options: ConfigurationOptions = {}): Configuration<T> {
-    const store = new ConfigPersistence<T>(storeOptions(options));
+  static openSync<T = never, const S extends SchemaOption = SchemaOption>(options: ConfigurationOptions<S> = {}): Configuration<ConfigOf<T, S>> {
+    const store = new ConfigPersistence<ConfigOf<T, S>>(storeOptions(options));
     try {
       const { ctx, env, entriesFor } = opening(store, options);
       ctx.schema.readySync();
@@ -136,7 +138,7 @@ export class Configuration<T = Record<string, unknown>> {
       const nodeEnvExists = nodeEnv !== undefined && extensions.some((ext) => readSyncFrom(ctx.storage, `${PROFILES_DIR}/${nodeEnv}.${ext}`) !== undefined);
       const choice = explicitProfile(ctx, options, env) ?? persistedChoice(readActiveProfileSync(ctx), nodeEnvExists ? nodeEnv : undefined);
       const stack = runSync(ctx, resolveStack(ctx, choice.profile, choice.source), extensions);
-      const config = new Configuration<T>(store, entriesFor, stack, choice.profile, choice.source);
+      const config = new Configuration<ConfigOf<T, S>>(store, entriesFor, stack, choice.profile, choice.source);
       // The watch arms in the background (this cannot await); a failure goes to the `error` listeners.
       if (options.watch) void config.watchLayers().catch((err: unknown) => !config.closed && config.report(err));
       return config;

@@ -3,13 +3,14 @@
  */
 import type { Change, DeepReadonly } from './documents.js';
 import type { ConfigPersistenceOptions } from './options.js';
+import type { SchemaOption } from './inferred.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration (src/api/configuration.ts)
 // ---------------------------------------------------------------------------------------------
 
 /** Options of `Configuration.open` / `Configuration.openSync`: the store's options plus these. */
-export interface ConfigurationOptions extends ConfigPersistenceOptions {
+export interface ConfigurationOptions<S extends SchemaOption = SchemaOption> extends ConfigPersistenceOptions<S> {
   /**
    * The active profile; `null` means none, whatever the environment or the persisted choice say.
    * Default: env `CONFIG_PROFILE`, else the one last chosen with `useProfile`, else `NODE_ENV` when such a profile exists, else none.

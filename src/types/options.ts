@@ -2,6 +2,7 @@
  * Public types of file formats (codecs) and the options of `new ConfigPersistence(options)`.
  */
 import type { Storage } from '../storage/types.js';
+import type { SchemaOption } from './inferred.js';
 
 // ---------------------------------------------------------------------------------------------
 // Formats
@@ -41,8 +42,11 @@ export interface Codec {
 /** Who made a change. Any string is accepted; these are the conventional ones. */
 export type ChangedBy = 'user' | 'system' | 'optimizer' | 'external' | (string & {});
 
-/** Options of `new ConfigPersistence(options)`. All are optional. */
-export interface ConfigPersistenceOptions {
+/**
+ * Options of `new ConfigPersistence(options)`. All are optional. `S` is the schema's own type, so a
+ * schema declared `as const` can type the store (see {@link SchemaConfig}).
+ */
+export interface ConfigPersistenceOptions<S extends SchemaOption = SchemaOption> {
   /** Directory holding everything; relative to the working directory unless absolute. Default `config`. */
   baseDir?: string;
   /**
@@ -55,7 +59,7 @@ export interface ConfigPersistenceOptions {
   /** Format for names without a known extension and for the default `current.*`. Default `yaml` when a `default.yaml` exists, else `json`. */
   defaultFormat?: 'json' | 'yaml';
   /** A JSON Schema object, or a file name under `schemaDir`. Default: `schemas/config.schema.json` when present. */
-  schema?: object | string;
+  schema?: S;
   /** Directory of schema files. Default `schemas`. */
   schemaDir?: string;
   /** Backups kept per file. Default 10. */
