@@ -144,9 +144,10 @@ export class EtcdClient {
   }
 
   /** A linearizable range (`rangeEnd` for a prefix); `revision` reads an older state; `serializable` answers from one member without a quorum (maybe stale). */
-  async range(key: Buffer, opts: { rangeEnd?: Buffer; revision?: string; keysOnly?: boolean; countOnly?: boolean; serializable?: boolean } = {}): Promise<{ kvs: Kv[]; revision: string; count: number }> {
+  async range(key: Buffer, opts: { rangeEnd?: Buffer; revision?: string; keysOnly?: boolean; countOnly?: boolean; serializable?: boolean; timeoutMs?: number } = {}): Promise<{ kvs: Kv[]; revision: string; count: number }> {
     const c = await this.raw();
-    const res = await c.kv.range({ key, range_end: opts.rangeEnd, revision: opts.revision, keys_only: opts.keysOnly, count_only: opts.countOnly, serializable: opts.serializable });
+    const call = opts.timeoutMs === undefined ? undefined : { deadline: Date.now() + opts.timeoutMs };
+    const res = await c.kv.range({ key, range_end: opts.rangeEnd, revision: opts.revision, keys_only: opts.keysOnly, count_only: opts.countOnly, serializable: opts.serializable }, call);
     return { kvs: res.kvs.map(kvOf), revision: String(res.header.revision), count: Number(res.count) };
   }
 
@@ -186,8 +187,12 @@ export class EtcdClient {
     };
   }
 
-  /** Watches every key under `prefix` from `fromRevision` (inclusive); resolves once the watch is created. */
-  async watch(prefix: Buffer, fromRevision: string, handlers: WatchHandlers): Promise<{ close(): Promise<void> }> {
+  /**
+   * Watches every key under `prefix` from `fromRevision` (inclusive); resolves once the watch is
+   * created. `abandon()` drops a stream whose member stopped answering: `close()` would wait for
+   * that member to confirm the cancel, forever if it is frozen.
+   */
+  async watch(prefix: Buffer, fromRevision: string, handlers: WatchHandlers): Promise<{ close(): Promise<void>; abandon(): void }> {
     const c = await this.raw();
     const watcher = await c.watch().prefix(prefix).startRevision(fromRevision).create();
     watcher.on('data', (res) => {
@@ -208,7 +213,20 @@ export class EtcdClient {
       if (/compacted|Watcher canceled/i.test(err.message)) handlers.onCompacted();
       else handlers.onError(err);
     });
-    return { close: () => watcher.cancel() };
+    return {
+      close: () => watcher.cancel(),
+      abandon: () => {
+        watcher.removeAllListeners('data');
+        watcher.removeAllListeners('error');
+        watcher.on('error', () => undefined); // an abandoned stream's late failure has no one left to tell
+        // etcd3 keeps no handle to cancel one watcher locally: taking it off its manager's list and
+        // failing the manager's stream ends the gRPC call now; the manager finds no watcher left
+        // to re-create and stays idle.
+        const manager = (watcher as unknown as { manager: { watchers: unknown[]; handleError(err: Error): void } }).manager;
+        manager.watchers = manager.watchers.filter((w) => w !== watcher);
+        manager.handleError(new Error('abandoned: the member stopped answering'));
+      },
+    };
   }
 
   /** Compacts the history up to `revision` (tests and operators). */

@@ -13,7 +13,7 @@
 import { ConfigPersistenceError, ioError, LockedError, StaleError, TooLargeError } from '../../errors.js';
 import { keySegments, validateCommitKeys } from '../keys.js';
 import type { Commit, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from '../types.js';
-import { EtcdClient, prefixEnd, type TxnOp } from './client.js';
+import { EtcdClient, prefixEnd, type ClientOptions, type TxnOp } from './client.js';
 import { decodeValue, entryOf, Layout, type Stored } from './layout.js';
 import { EtcdLocks } from './locks.js';
 import { keysOf, Staging, toTxn, type Found } from './stage.js';
@@ -37,6 +37,12 @@ export interface EtcdStorageOptions {
   maxTxnOps?: number;
   /** TTL of the lease behind this process's locks (seconds, default 10): a holder that stalls longer loses them. */
   leaseTtlSeconds?: number;
+  /**
+   * How often a watch checks that its member can still answer a linearizable read (ms, default
+   * 1000); one that cannot within twice that (at most `connectTimeoutMs`) is left for the next
+   * endpoint, the watch resuming from the last revision it delivered + 1.
+   */
+  watchHealthMs?: number;
 }
 
 const DEFAULT_MAX_REQUEST = 1.5 * 1024 * 1024;
@@ -49,6 +55,8 @@ export class EtcdStorage implements Storage {
   /** A commit resolves once a quorum of members has it on disk. */
   readonly durable = true;
   private readonly client: EtcdClient;
+  private readonly clientOptions: ClientOptions;
+  private readonly watchHealthMs: number;
   private readonly layout: Layout;
   private readonly locks: EtcdLocks;
   private readonly endpoints: readonly string[];
@@ -65,7 +73,9 @@ export class EtcdStorage implements Storage {
     const prefix = opts.prefix ?? 'config/';
     this.layout = new Layout(prefix);
     this.location = `etcd:${prefix}`;
-    this.client = new EtcdClient({ endpoints: this.endpoints, auth: opts.auth, tls: opts.tls, callTimeoutMs: opts.connectTimeoutMs ?? 5000 });
+    this.clientOptions = { endpoints: this.endpoints, auth: opts.auth, tls: opts.tls, callTimeoutMs: opts.connectTimeoutMs ?? 5000 };
+    this.client = new EtcdClient(this.clientOptions);
+    this.watchHealthMs = opts.watchHealthMs ?? 1000;
     this.locks = new EtcdLocks(this.client, this.layout, opts.leaseTtlSeconds ?? 10);
     this.maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST;
     this.maxTxnOps = opts.maxTxnOps ?? 128;
@@ -183,8 +193,19 @@ export class EtcdStorage implements Storage {
   /** Reports every committed change of `keys`, by any process, from the revision the watch was armed at. */
   async watch(keys: readonly string[], onEvent: (event: StorageWatchEvent) => void, onError: (error: Error) => void): Promise<StorageWatcher> {
     for (const key of keys) keySegments(key);
-    const watch = new EtcdWatch(this.client, this.layout, keys, { onEvent, onError, applied: (r) => this.advance(r) });
-    await this.call('watch', keys[0] ?? '.', () => watch.start());
+    const endpoints = {
+      count: this.endpoints.length,
+      open: (i: number) => new EtcdClient({ ...this.clientOptions, endpoints: [this.endpoints[i]!] }),
+      healthMs: this.watchHealthMs,
+      healthTimeoutMs: Math.min(this.clientOptions.callTimeoutMs, 2 * this.watchHealthMs),
+    };
+    const watch = new EtcdWatch(endpoints, this.layout, keys, { onEvent, onError, applied: (r) => this.advance(r) });
+    try {
+      await this.call('watch', keys[0] ?? '.', () => watch.start());
+    } catch (err) {
+      await watch.close();
+      throw err;
+    }
     this.watches.add(watch);
     return {
       update: (next) => {

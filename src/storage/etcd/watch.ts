@@ -8,6 +8,13 @@
  * replayed: the watcher reads its keys at one revision (a snapshot), reports each of them, and
  * watches again from that revision + 1 — a reader re-reads and ends at the final state, nothing
  * skipped (apache/apisix#13721 skipped ahead instead).
+ *
+ * etcd does not require a leader on watch streams: a watch on a member that is frozen or cut off
+ * from the others stays open and hears nothing (portworx/kvdb#66). So the watch is held on ONE
+ * endpoint at a time, with a client of its own, and that member is asked for a linearizable read
+ * every `healthMs`: a member that cannot answer one within `healthTimeoutMs` (frozen, partitioned,
+ * without a leader) is left for the next endpoint, and the watch resumes there from the last
+ * revision delivered + 1 — the revision guard in deliver() drops anything delivered twice.
  */
 import type { StorageWatcher, StorageWatchEvent } from '../types.js';
 import type { EtcdClient, WatchChange } from './client.js';
@@ -20,6 +27,14 @@ export interface WatchSink {
   applied(revision: string): void;
 }
 
+/** Where a watch may run: a client on endpoint `i` of `count`, and how often its member is checked. */
+export interface WatchEndpoints {
+  count: number;
+  open(i: number): EtcdClient;
+  healthMs: number;
+  healthTimeoutMs: number;
+}
+
 /** The protocol's event for one change; a document's bytes go with it (a journal's live elsewhere: re-read). */
 function eventOf(key: string, revision: string, change: WatchChange): StorageWatchEvent {
   if (change.type === 'delete') return { type: 'remove', key, revision };
@@ -27,43 +42,106 @@ function eventOf(key: string, revision: string, change: WatchChange): StorageWat
   return stored.header.g === undefined ? { type: 'change', key, revision, value: stored.body } : { type: 'change', key, revision };
 }
 
+type Stream = Awaited<ReturnType<EtcdClient['watch']>>;
+
 /** A running watch of some keys of one store. */
 export class EtcdWatch implements StorageWatcher {
   private keys: Set<string>;
   private last = '0';
-  private stream: { close(): Promise<void> } | undefined;
+  private stream: Stream | undefined;
   private closed = false;
+  private endpoint = 0;
+  private client: EtcdClient;
+  private timer: NodeJS.Timeout | undefined;
+  private moving: Promise<void> | undefined;
+  /** Failovers made (tests and stats). */
+  failovers = 0;
 
   constructor(
-    private readonly client: EtcdClient,
+    private readonly endpoints: WatchEndpoints,
     private readonly layout: Layout,
     keys: readonly string[],
     private readonly sink: WatchSink,
   ) {
     this.keys = new Set(keys);
+    this.client = endpoints.open(0);
   }
 
-  /** Arms the watch from the current revision + 1. */
+  /** Arms the watch from the current revision + 1, on the first endpoint that answers. */
   async start(): Promise<void> {
-    const { revision } = await this.client.range(this.layout.docs('\0'), { countOnly: true });
-    await this.resume(revision);
+    for (let tried = 1; ; tried++) {
+      try {
+        const { revision } = await this.client.range(this.layout.docs('\0'), { countOnly: true });
+        await this.resume(revision);
+        break;
+      } catch (err) {
+        if (tried >= this.endpoints.count) throw err;
+        await this.next();
+      }
+    }
+    this.timer = setInterval(() => void this.check(), this.endpoints.healthMs);
+    this.timer.unref();
   }
 
   private async resume(applied: string): Promise<void> {
     this.last = applied;
-    const stream = await this.client.watch(this.layout.docs(), String(BigInt(applied) + 1n), {
-      onRevision: (revision, changes) => this.deliver(revision, changes),
-      onCompacted: () => void this.reload(),
+    const client = this.client;
+    const stream = await client.watch(this.layout.docs(), String(BigInt(applied) + 1n), {
+      onRevision: (revision, changes) => {
+        if (client === this.client) this.deliver(revision, changes);
+      },
+      onCompacted: () => {
+        if (client === this.client) void this.reload();
+      },
       onError: (err) => {
-        if (!this.closed) this.sink.onError(err);
+        if (!this.closed && client === this.client) this.sink.onError(err);
       },
     });
-    if (this.closed) await stream.close();
+    if (this.closed || client !== this.client) stream.abandon();
     else this.stream = stream;
   }
 
+  /**
+   * The member's health: a linearizable read needs its leader, so a frozen member, one cut off
+   * from the others and one without a leader all fail it (a watch on them would hear nothing).
+   */
+  private async check(): Promise<void> {
+    if (this.closed || this.moving) return;
+    try {
+      await this.client.range(this.layout.docs('\0'), { countOnly: true, timeoutMs: this.endpoints.healthTimeoutMs });
+    } catch {
+      // unhealthy (the error itself says nothing more): go on from another member
+      if (!this.closed && !this.moving) this.moving = this.failover().finally(() => (this.moving = undefined));
+    }
+  }
+
+  /** Moves the watch to the next endpoint, resuming from the last revision delivered + 1; tries each in turn. */
+  private async failover(): Promise<void> {
+    for (let tried = 0; !this.closed && tried < this.endpoints.count * 2; tried++) {
+      await this.next();
+      try {
+        await this.client.range(this.layout.docs('\0'), { countOnly: true, timeoutMs: this.endpoints.healthTimeoutMs });
+        await this.resume(this.last);
+        this.failovers++;
+        return;
+      } catch {
+        // this one is not healthy either: the next
+      }
+    }
+  }
+
+  /** Drops the stream and client of the current endpoint (without waiting for its member) and opens the next. */
+  private async next(): Promise<void> {
+    this.stream?.abandon();
+    this.stream = undefined;
+    const old = this.client;
+    this.endpoint = (this.endpoint + 1) % this.endpoints.count;
+    this.client = this.endpoints.open(this.endpoint);
+    await old.close();
+  }
+
   private deliver(revision: string, changes: WatchChange[]): void {
-    if (this.closed || BigInt(revision) <= BigInt(this.last)) return; // a replay after a reconnect: already delivered
+    if (this.closed || BigInt(revision) <= BigInt(this.last)) return; // a replay after a reconnect or failover: already delivered
     this.last = revision;
     for (const change of changes) {
       const key = this.layout.keyOf(change.kv.key);
@@ -95,9 +173,13 @@ export class EtcdWatch implements StorageWatcher {
     this.keys = new Set(keys);
   }
 
-  /** Stops the stream; nothing is reported afterwards. */
+  /** Stops the stream and the health checks; nothing is reported afterwards. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.stream?.close();
+    clearInterval(this.timer);
+    await this.moving;
+    this.stream?.abandon();
+    this.stream = undefined;
+    await this.client.close();
   }
 }
