@@ -65,6 +65,8 @@ export class EtcdStorage implements Storage {
   private readonly watches = new Set<EtcdWatch>();
   private applied = '0';
   private stale = false;
+  /** Set by close(): a read being retried gives up instead of outliving the store. */
+  private closing = false;
 
   /** Connects lazily: the first call reaches the cluster (or fails with `E_IO` naming the endpoints). */
   constructor(opts: EtcdStorageOptions) {
@@ -109,14 +111,14 @@ export class EtcdStorage implements Storage {
     keySegments(key);
     const { stored, revision } = await this.call('read', key, () => this.readGet(key));
     if (!stored) {
-      if (await this.call('read', key, () => this.isDirectory(key, undefined, this.stale))) throw ioError('read', this.describe(key), Object.assign(new Error('EISDIR: is a directory'), { code: 'EISDIR' }));
+      if (await this.call('read', key, () => this.isDirectory(key, undefined, this.stale), { retry: true })) throw ioError('read', this.describe(key), Object.assign(new Error('EISDIR: is a directory'), { code: 'EISDIR' }));
       return undefined;
     }
     if (opts.maxBytes !== undefined && stored.header.s > opts.maxBytes) {
       const display = this.describe(key);
       throw new TooLargeError(`${display} is ${stored.header.s} bytes, over the limit of ${opts.maxBytes} (maxFileBytes). Shrink it or raise maxFileBytes.`, display);
     }
-    const bytes = stored.header.g === undefined ? Buffer.from(stored.body) : Buffer.concat(await this.call('read', key, () => this.records(key, stored, revision, this.stale)));
+    const bytes = stored.header.g === undefined ? Buffer.from(stored.body) : Buffer.concat(await this.call('read', key, () => this.records(key, stored, revision, this.stale), { retry: true }));
     return { bytes, entry: entryOf(key, stored) };
   }
 
@@ -125,7 +127,7 @@ export class EtcdStorage implements Storage {
     keySegments(key);
     const { stored } = await this.call('stat', key, () => this.readGet(key));
     if (stored) return entryOf(key, stored);
-    return (await this.call('stat', key, () => this.isDirectory(key, undefined, this.stale))) ? { key, name: key.slice(key.lastIndexOf('/') + 1), kind: 'directory', size: 0, mtimeMs: 0, revision: 'd' } : undefined;
+    return (await this.call('stat', key, () => this.isDirectory(key, undefined, this.stale), { retry: true })) ? { key, name: key.slice(key.lastIndexOf('/') + 1), kind: 'directory', size: 0, mtimeMs: 0, revision: 'd' } : undefined;
   }
 
   /** Direct children of `prefix`: one range over it, folded at the next `/`. */
@@ -133,7 +135,7 @@ export class EtcdStorage implements Storage {
     if (prefix !== '') keySegments(prefix);
     const start = prefix === '' ? '' : `${prefix}/`;
     const from = this.layout.docs(start);
-    const { kvs } = await this.call('list', prefix || '.', () => this.client.range(from, { rangeEnd: prefixEnd(from) }));
+    const { kvs } = await this.call('list', prefix || '.', () => this.client.range(from, { rangeEnd: prefixEnd(from) }), { retry: true });
     const children = new Map<string, StorageEntry>();
     for (const kv of kvs) {
       const key = this.layout.keyOf(kv.key);
@@ -159,7 +161,7 @@ export class EtcdStorage implements Storage {
   async commit(commit: Commit): Promise<void> {
     validateCommitKeys(commit);
     for (let attempt = 0; ; attempt++) {
-      const found = await this.call('write', firstKey(commit), () => this.readForCommit(commit));
+      const found = await this.call('write', firstKey(commit), () => this.readForCommit(commit), { retry: true });
       this.checkExpectations(commit, found);
       const staging = new Staging(found);
       try {
@@ -172,7 +174,7 @@ export class EtcdStorage implements Storage {
       this.checkLimits(commit, compare.length + this.locks.held.size, ops.length, bytes);
       const fences = [...this.locks.held.values()];
       const failure: TxnOp[] = [...fences.map((f) => ({ range: { key: f.compare.key } }))];
-      const res = await this.call('write', firstKey(commit), () => this.client.txn([...compare, ...fences.map((f) => f.compare)], ops, failure));
+      const res = await this.call('write', firstKey(commit), () => this.client.txn([...compare, ...fences.map((f) => f.compare)], ops, failure), { applies: true });
       if (res.succeeded) {
         this.advance(res.revision);
         return;
@@ -221,6 +223,7 @@ export class EtcdStorage implements Storage {
 
   /** Stops watches, releases locks and the lease, closes the connection. */
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all([...this.watches].map((w) => w.close()));
     this.watches.clear();
     await this.locks.close().catch(() => undefined); // unreachable cluster: the lease expires on its own
@@ -362,30 +365,66 @@ export class EtcdStorage implements Storage {
     }
   }
 
-  /** Runs one etcd call; a failure becomes `E_IO` naming the endpoints (our own coded errors pass through). */
-  private async call<R>(action: string, key: string, fn: () => Promise<R>): Promise<R> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof ConfigPersistenceError) throw err;
-      throw etcdError(action, `${this.describe(key)} on ${this.endpoints.join(',')}`, err);
+  /**
+   * Runs one etcd call; a failure becomes `E_IO` naming the endpoints (our own coded errors pass
+   * through). A `retry` call only reads, so a transient failure (a leader election, a member that
+   * timed out) is tried again a few times with backoff before it is reported. A call that `applies`
+   * a transaction is never resent: if its answer was lost, etcd may have applied it, and the error
+   * says that the outcome is unknown.
+   */
+  private async call<R>(action: string, key: string, fn: () => Promise<R>, how: { retry?: boolean; applies?: boolean } = {}): Promise<R> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (err instanceof ConfigPersistenceError) throw err;
+        const wrapped = etcdError(action, `${this.describe(key)} on ${this.endpoints.join(',')}`, err, how.applies === true);
+        if (!how.retry || attempt >= READ_ATTEMPTS || !isTransient(wrapped) || this.closing) throw wrapped;
+        await sleep(READ_BACKOFF_MS * 2 ** (attempt - 1) * (0.5 + Math.random()));
+      }
     }
   }
 }
 
+/** A read is tried this many times in all; the backoffs (~100, 200, 400 ms) span a leader election. */
+const READ_ATTEMPTS = 4;
+const READ_BACKOFF_MS = 100;
+
+/**
+ * A failure that a retry soon after can cure: an election under way, a member's connection reset.
+ * Not a deadline: that call already waited the whole timeout, and deadlines in a row open the
+ * circuit breaker of the member still answering (see client.ts), which would cost the stale reads
+ * that still work without a quorum.
+ */
+function isTransient(err: ConfigPersistenceError): boolean {
+  const message = (err.cause as Error | undefined)?.message ?? '';
+  return !/deadline|circuit breaker/i.test(message) && /leader changed|no leader|UNAVAILABLE|ECONNRESET|not leader/i.test(message);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /** An etcd failure as `E_IO`: unreachable, no quorum, refused credentials (EACCES), and what to do. */
-function etcdError(action: string, where: string, err: unknown): ConfigPersistenceError {
+function etcdError(action: string, where: string, err: unknown, applies = false): ConfigPersistenceError {
   const message = err instanceof Error ? err.message : String(err);
   const name = err instanceof Error ? err.constructor.name : '';
   const auth = /Authentication|InvalidAuthToken|PermissionDenied|Unauthenticated/.test(name) || /authentication failed|permission denied|invalid auth/i.test(message);
   const code = auth ? 'EACCES' : /deadline|unavailable|connect|timed? ?out|No connection|leader/i.test(message + name) ? 'ETIMEDOUT' : 'EIO';
   const hint = auth
     ? 'etcd refused the credentials: check auth.username/password and the user\'s roles'
-    : 'etcd did not answer in time or has no quorum: check that the members are running and reachable; nothing was written';
+    : applies && !notSent(message)
+      ? 'the transaction was sent but its answer was lost, so etcd may or may not have applied it (the outcome is unknown): read the key again before retrying; check that the members are running and reachable'
+      : 'etcd did not answer in time or has no quorum: check that the members are running and reachable; nothing was written';
   const cause = Object.assign(new Error(`${code}: ${message}`), { code, cause: err });
   const wrapped = ioError(action, where, cause);
   wrapped.message = `Cannot ${action} ${where} (${code}: ${message}): ${hint}.`;
   return wrapped;
+}
+
+/** A failure that shows the request never reached a member: nothing can have been applied. */
+function notSent(message: string): boolean {
+  return /No connection established|ECONNREFUSED|ECONNRESET before|circuit breaker/i.test(message);
 }
 
 function firstKey(commit: Commit): string {
