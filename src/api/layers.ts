@@ -12,7 +12,7 @@ import { hasPath, isPlainObject, mergeDocuments } from '../document/tree.js';
 import { mergeWithSchema } from '../schema/merge.js';
 import { readDocument, readDocumentSync, type StoredDocument } from '../changeset/documents.js';
 import { ValidationError, type ValidationIssue } from '../errors.js';
-import { configKey, formatOfDefault, CURRENT, DEFAULT, defaultExtension, findExisting, profileKey, PROFILES_DIR } from '../core/keys.js';
+import { configKey, formatOfDefault, DEFAULT, defaultExtension, findExisting, profileKey, PROFILES_DIR } from '../core/keys.js';
 import { readSyncFrom } from '../storage/sync-read.js';
 
 /** What a resolution step needs read: a profile by name, or a root file (`default.*`, `current.*`, `local.*`, `<hostname>.*`). */
