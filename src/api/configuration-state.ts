@@ -8,6 +8,7 @@ import { cloneDocument, deepFreeze, getPath, hasPath, setPath } from '../documen
 import { applyEnv, envDocument, type AppliedEnv, type EnvEntry } from './env.js';
 import { mergeLayersIn, validateLayers, type Found, type Layer } from './layers.js';
 import { parseDotPath } from '../core/names.js';
+import { layerPaths } from '../schema/merge.js';
 import { envTyping, type Stack } from './configuration-sources.js';
 import type { ActiveProfileSource, DeepReadonly, LayerInfo, ValueExplanation, ValueSource } from '../types.js';
 
@@ -103,14 +104,18 @@ export function explainValue(ctx: Context, st: State<unknown>, pending: Iterable
       ...(layer.text !== undefined ? { text: layer.text } : {}),
     });
   }
+  // Through a list merged with `append` or `{ by }`, an element's path differs from layer to layer.
+  const schema = ctx.schema.isReady ? ctx.schema.document : undefined;
+  const paths = layerPaths(schema, [...candidates].reverse().map((c) => c.data), st.data, segments).reverse();
   const layers: ValueSource[] = [];
   let blocked = false;
-  for (const c of candidates) {
-    const relation = relationOf(c.data, segments);
+  for (const [i, c] of candidates.entries()) {
+    const at = paths[i];
+    const relation = at === undefined ? 'none' : relationOf(c.data, at);
     if (relation === 'blocks' && layers.length === 0) blocked = true;
-    if (relation !== 'has') continue;
-    const source: ValueSource = { ...c.source, value: cloneDocument(getPath(c.data, segments)) };
-    const position = c.key !== undefined && c.text !== undefined ? ctx.codecs.locate(c.key, c.text, segments) : undefined;
+    if (relation !== 'has' || at === undefined) continue;
+    const source: ValueSource = { ...c.source, value: cloneDocument(getPath(c.data, at)) };
+    const position = c.key !== undefined && c.text !== undefined ? ctx.codecs.locate(c.key, c.text, at) : undefined;
     if (position) {
       source.line = position.line;
       source.column = position.column;

@@ -97,3 +97,63 @@ function mergeByKey(items: unknown, key: string, base: readonly unknown[], over:
   }
   return out;
 }
+
+/**
+ * Where the value at `segments` of the merged document sits in each layer (lowest first), for
+ * `explain()`: through a list merged with `append` an index is the element's own index in the one
+ * layer it came from, through `{ by }` the index of the element with the same key in every layer
+ * that has it. A layer that does not hold that element gets `undefined`. Elsewhere the path is the
+ * same in every layer.
+ */
+export function layerPaths(schema: unknown, layers: readonly unknown[], merged: unknown, segments: readonly string[]): Array<string[] | undefined> {
+  let paths: Array<string[] | undefined> = layers.map(() => []);
+  let node = schema;
+  let value = merged;
+  for (const segment of segments) {
+    const strategy = strategyOf(node);
+    const index = Number(segment);
+    if (Array.isArray(value) && Number.isInteger(index) && (strategy === 'append' || typeof strategy === 'object')) {
+      const item = value[index];
+      paths = strategy === 'append' ? appendedAt(layers, paths, index) : keyedAt(layers, paths, strategy.by, item);
+      node = itemsNode(node);
+      value = item;
+      continue;
+    }
+    paths = paths.map((p) => (p === undefined ? undefined : [...p, segment]));
+    node = Array.isArray(value) ? itemsNode(node) : propertyNode(node, segment);
+    value = isPlainObject(value) || Array.isArray(value) ? (value as Record<string, unknown>)[segment] : undefined;
+  }
+  return paths;
+}
+
+/** The one layer whose own list holds element `index` of the appended list, at its own index. */
+function appendedAt(layers: readonly unknown[], paths: Array<string[] | undefined>, index: number): Array<string[] | undefined> {
+  let offset = 0;
+  return paths.map((p, i) => {
+    const list = p === undefined ? undefined : valueAt(layers[i], p);
+    if (p === undefined || !Array.isArray(list)) return undefined;
+    const local = index - offset;
+    offset += list.length;
+    return local >= 0 && local < list.length ? [...p, String(local)] : undefined;
+  });
+}
+
+/** Every layer's element with the same `key` value as the merged `item`. */
+function keyedAt(layers: readonly unknown[], paths: Array<string[] | undefined>, key: string, item: unknown): Array<string[] | undefined> {
+  const id = isPlainObject(item) && Object.hasOwn(item, key) ? item[key] : undefined;
+  return paths.map((p, i) => {
+    const list = p === undefined ? undefined : valueAt(layers[i], p);
+    if (p === undefined || !Array.isArray(list) || id === undefined) return undefined;
+    const local = list.findIndex((e) => isPlainObject(e) && e[key] === id);
+    return local < 0 ? undefined : [...p, String(local)];
+  });
+}
+
+function valueAt(doc: unknown, path: readonly string[]): unknown {
+  let node = doc;
+  for (const s of path) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[s];
+  }
+  return node;
+}
