@@ -6,7 +6,7 @@ import type { Context as HonoContext, Hono } from 'hono';
 import type { ConfigPersistence } from '../api/config-persistence.js';
 import type { Configuration } from '../api/configuration.js';
 import { ConfigPersistenceError, TooLargeError } from '../errors.js';
-import { redact, redactor } from '../schema/secrets.js';
+import { declaresSecrets, keepRedacted, redact, redactor } from '../schema/secrets.js';
 import { explainAll } from '../cli/effective.js';
 import type { EventHub } from './server.js';
 
@@ -97,10 +97,26 @@ function registerConfig(app: Hono, api: Api): void {
     const file = c.req.param('file');
     const ifMatch = c.req.header('if-match');
     const ifVersion = ifMatch === undefined ? undefined : intParam(ifMatch.replace(/^W\//, '').replace(/"/g, ''), 'If-Match');
-    const result = await store.saveConfig(await body(c, api), file, { ...meta, reason: 'admin edit', ...(ifVersion === undefined ? {} : { ifVersion }) });
+    const data = await keepSecrets(api, await body(c, api), `PUT files/${file}`, () => store.loadConfig(file));
+    const result = await store.saveConfig(data, file, { ...meta, reason: 'admin edit', ...(ifVersion === undefined ? {} : { ifVersion }) });
     c.header('ETag', `"${result.version}"`);
     return respond(c, api, result);
   });
+}
+
+/**
+ * A document sent back after a GET holds "***" where a secret was: those paths keep the stored
+ * value (read only when the schema declares secrets), so an edit never writes the placeholder.
+ */
+async function keepSecrets(api: Api, data: unknown, label: string, stored: () => Promise<unknown>): Promise<unknown> {
+  const schema = api.schema();
+  if (schema === undefined || !declaresSecrets(schema)) return data;
+  const existing = await stored().catch((err: unknown) => {
+    // Nothing stored yet: every placeholder is then refused as having no value to keep.
+    if (err instanceof ConfigPersistenceError && err.code === 'E_NOT_FOUND') return undefined;
+    throw err;
+  });
+  return keepRedacted(data, schema, existing, label);
 }
 
 /** The files endpoint's `data` goes through redaction too: `respond` redacts whole documents only. */
@@ -127,7 +143,9 @@ function registerProfiles(app: Hono, api: Api): void {
       throw new ConfigPersistenceError('E_VALIDATION', 'body must be { data, extends?, description? }');
     }
     const opts = { ...meta, ...(input.extends === undefined ? {} : { extends: input.extends }), ...(input.description === undefined ? {} : { description: input.description }) };
-    return respond(c, api, await store.saveProfile(c.req.param('name'), input.data, opts));
+    const name = c.req.param('name');
+    const data = await keepSecrets(api, input.data, `PUT profiles/${name}`, async () => (await store.loadProfile(name, { resolve: false })).data);
+    return respond(c, api, await store.saveProfile(name, data, opts));
   });
   app.delete('/api/v1/profiles/:name', async (c) => {
     await store.deleteProfile(c.req.param('name'));

@@ -4,7 +4,8 @@
  * the audit log, exports, the admin server). The one place redaction is decided, so every output
  * path redacts alike.
  */
-import { cloneDocument, isPlainObject, safeSet } from '../document/tree.js';
+import { cloneDocument, getPath, hasPath, isPlainObject, safeSet, setPath } from '../document/tree.js';
+import { ValidationError } from '../errors.js';
 import type { Context } from '../core/context.js';
 import type { Change } from '../types.js';
 import { itemNodes, nodesAt, propertyNodes, rootNodes, type Nodes } from './nodes.js';
@@ -125,4 +126,25 @@ export async function redactorOf(ctx: Context, opts: { includeSecrets?: boolean 
   if (opts.includeSecrets === true) return redactor(undefined);
   await ctx.schema.ready();
   return redactor(ctx.schema.document);
+}
+
+/**
+ * The inverse of {@link redact} for an edited document sent back by a client that was shown
+ * `"***"`: each secret path still holding the placeholder takes the value `existing` has there,
+ * so an edit of another value never writes the placeholder over a password. `E_VALIDATION`
+ * naming every placeholder that has no stored value to keep (nothing is written).
+ */
+export function keepRedacted<T>(doc: T, schema: unknown, existing: unknown, label: string): T {
+  let data: unknown = doc;
+  const missing: string[] = [];
+  for (const path of secretPaths(doc, schema)) {
+    const segments = path === '' ? [] : path.split('.');
+    if (getPath(data, segments) !== REDACTED) continue;
+    if (existing !== undefined && hasPath(existing, segments) && getPath(existing, segments) !== REDACTED) data = setPath(data, segments, getPath(existing, segments));
+    else missing.push(path);
+  }
+  if (missing.length > 0) {
+    throw new ValidationError(label, missing.map((path) => ({ path, message: `is "${REDACTED}", the placeholder shown for a secret, and there is no stored value to keep: send the real value` })));
+  }
+  return data as T;
 }
