@@ -86,6 +86,7 @@ function registerConfig(app: Hono, api: Api): void {
       await config.close();
     }
   });
+  app.get('/api/v1/files', async (c) => respond(c, api, { files: await store.listConfigs() }));
   app.get('/api/v1/files/:file', async (c) => {
     const file = c.req.param('file');
     const data = await store.loadConfig(file);

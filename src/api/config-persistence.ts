@@ -38,6 +38,7 @@ import type {
 } from '../types.js';
 import * as retention from '../backups/retention.js';
 import { collectStats } from '../integrity/stats.js';
+import { configAndProfileKeys } from '../backups/snapshots.js';
 import * as integrity from '../integrity/integrity.js';
 import type { RepairOptions, RepairReport, VerifyResult } from '../types.js';
 import * as bundleExport from '../bundles/export.js';
@@ -165,6 +166,13 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   async loadProfile(name: string, opts: LoadProfileOptions = {}): Promise<Profile<DeepPartial<T>>> {
     this.s.assertOpen('ConfigPersistence');
     return loadProfileDocument<DeepPartial<T>>(this.ctx, name, opts.resolve ?? true);
+  }
+
+  /** The config files in the directory (`current.json`, `default.yaml`, ...), sorted; profiles are listed by {@link listProfiles}. */
+  async listConfigs(): Promise<string[]> {
+    this.s.assertOpen('ConfigPersistence');
+    await this.s.ready();
+    return (await configAndProfileKeys(this.ctx)).filter((key) => !key.includes('/'));
   }
 
   /** Every profile with its format, parents, description, size and modification time, by name. */

@@ -43,6 +43,9 @@ export function featureSuite(backend: FeatureBackend): void {
     it('saves, loads, updates and deletes with versions, backups and an audit log', async () => {
       const { cp, storage } = await open();
       expect((await cp.saveConfig({ port: 80 }, 'current.json')).version).toBe(1);
+      await cp.saveConfig({ log: 'info' }, 'default.json');
+      await cp.saveProfile('dev', { port: 1 });
+      expect(await cp.listConfigs()).toEqual(['current.json', 'default.json']);
       const second = await cp.saveConfig({ port: 81 }, 'current.json', { changedBy: 'user', reason: 'bump' });
       expect(second.version).toBe(2);
       expect(second.backup).toMatchObject({ file: 'current.json', trigger: 'overwrite' });
