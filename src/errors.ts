@@ -191,3 +191,25 @@ export function ioError(action: string, file: string, cause: unknown): ConfigPer
 export function isErrno(err: unknown, code: string): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === code;
 }
+
+/** Why an encrypted object could not be opened (or sealed): see {@link DecryptionError}. */
+export type DecryptionReason = 'no-key' | 'wrong-key' | 'damaged' | 'not-encrypted';
+
+/**
+ * An encrypted backup, history version, snapshot, live file or bundle cannot be decrypted (or a
+ * process cannot encrypt for its directory): no key was given (`no-key`), the key is not the one
+ * it was encrypted with (`wrong-key`), its bytes were changed or cut (`damaged`: GCM's tag does
+ * not match), or it is plain where the directory keeps everything encrypted (`not-encrypted`).
+ * Never garbage data: nothing is returned and nothing is written. `object` names what failed
+ * (`config/backups/current.20261123T081218.123Z.yaml`, `the bundle`).
+ */
+export class DecryptionError extends ChecksumError {
+  readonly reason: DecryptionReason;
+  readonly object: string;
+
+  constructor(reason: DecryptionReason, object: string, problem: string, advice?: string) {
+    super(problem, object, advice);
+    this.reason = reason;
+    this.object = object;
+  }
+}
