@@ -16,6 +16,8 @@ import type { Journal } from '../history/journal.js';
 import { applySettings, readSettings, readSettingsAsync, warnOverrides, type LoadedSettings } from './settings.js';
 import { InvalidNameError } from '../errors.js';
 import { envPathsLib } from './lazy-deps.js';
+import { EncryptedStorage } from '../encryption/storage.js';
+import { resolveKey } from '../encryption/key-source.js';
 
 /** Options with defaults applied. Never mutated after construction. */
 export interface ResolvedOptions {
@@ -39,6 +41,12 @@ export interface Context {
   /** `<baseDir>/config-persistence.json` as read when the context was built (src/core/settings.ts). */
   readonly settings: LoadedSettings;
   readonly storage: Storage;
+  /**
+   * The same storage as `storage`, typed as the encryption layer every context puts over its
+   * backend (src/encryption/storage.ts; a pass-through while nothing is encrypted): bundles and
+   * key rotation ask it for the key.
+   */
+  readonly encryption: EncryptedStorage;
   readonly codecs: CodecRegistry;
   readonly schema: SchemaValidator;
   /**
@@ -164,8 +172,12 @@ export const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024;
  */
 export function createContext(given: ConfigPersistenceOptions = {}, loaded?: LoadedSettings): Context {
   const baseDir = resolveBaseDir(given);
-  const storage = given.storage ?? new LocalStorage(baseDir, { durable: given.durable ?? true });
-  const settings = loaded ?? readSettings(storage);
+  const backend = given.storage ?? new LocalStorage(baseDir, { durable: given.durable ?? true });
+  const settings = loaded ?? readSettings(backend);
+  const storage =
+    backend instanceof EncryptedStorage
+      ? backend
+      : new EncryptedStorage(backend, { key: resolveKey(given), files: given.encryptFiles === true, recorded: settings.values.encryption });
   const { options, overrides } = applySettings(given, settings, baseDir);
   warnOverrides(settings, overrides);
   // A per-user directory (projectName) is the app's own: its schema lives there, not in the working directory.
@@ -188,6 +200,7 @@ export function createContext(given: ConfigPersistenceOptions = {}, loaded?: Loa
     options: resolved,
     settings,
     storage,
+    encryption: storage,
     codecs: new CodecRegistry(options.codecs ?? []),
     schema: new SchemaValidator({ schema: options.schema, schemaDir, ...validatorCacheOf(options) }),
     ownWrites: new OwnWrites(),
@@ -206,6 +219,7 @@ export async function settleSettings(ctx: Context, given: ConfigPersistenceOptio
   const loaded = await readSettingsAsync(ctx.storage);
   if (!loaded.exists) return;
   const { options, settings, codecs, schema } = createContext({ ...given, storage: ctx.storage }, loaded);
+  ctx.encryption.noteRecorded(loaded.values.encryption);
   Object.assign(ctx as { -readonly [K in keyof Context]: Context[K] }, { options, settings, codecs, schema });
 }
 

@@ -30,6 +30,19 @@ export interface DirectorySettings {
   schemaDir?: string;
   envPrefix?: string;
   defaultFormat?: 'json' | 'yaml';
+  /**
+   * Written by the library, never by hand: the id of the key backups, history contents and
+   * snapshots are encrypted with (never the key), and whether live files are too (`files`). A
+   * process without that key is refused instead of writing plain copies beside encrypted ones
+   * (docs/encryption.md).
+   */
+  encryption?: EncryptionSettings;
+}
+
+/** See {@link DirectorySettings.encryption}. */
+export interface EncryptionSettings {
+  keyId: string;
+  files?: boolean;
 }
 
 /** The settings read from a directory, and where from (for messages). */
@@ -58,6 +71,11 @@ const CHECKS: Readonly<Record<keyof DirectorySettings, Check>> = {
   schemaDir: text,
   envPrefix: text,
   defaultFormat: (v) => (v === 'json' || v === 'yaml' ? undefined : 'must be "json" or "yaml"'),
+  encryption: (v) => {
+    const e = v as Record<string, unknown> | null;
+    const ok = typeof e === 'object' && e !== null && typeof e.keyId === 'string' && /^[0-9a-f]{16}$/.test(e.keyId) && (e.files === undefined || typeof e.files === 'boolean') && Object.keys(e).every((k) => k === 'keyId' || k === 'files');
+    return ok ? undefined : 'must be {"keyId": "<16 hex digits>", "files"?: true|false}, as rotateEncryptionKey writes it';
+  },
 };
 
 /** The keys, in the order `init` writes them. */
@@ -88,7 +106,7 @@ export async function readSettingsAsync(storage: Storage): Promise<LoadedSetting
 }
 
 /** The settings in `bytes` (the file `file`; `undefined`: there is none). */
-function parseSettings(file: string, bytes: Uint8Array | undefined): LoadedSettings {
+export function parseSettings(file: string, bytes: Uint8Array | undefined): LoadedSettings {
   if (bytes === undefined) return { file, exists: false, values: {} };
   const doc = new CodecRegistry().decode(file, bytes);
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
@@ -128,7 +146,7 @@ export function applySettings<O extends ConfigPersistenceOptions & { envPrefix?:
   const overrides: SettingsOverride[] = [];
   for (const key of SETTINGS_KEYS) {
     let inFile: unknown = settings.values[key];
-    if (inFile === undefined) continue;
+    if (inFile === undefined || key === 'encryption') continue; // the library's record, not an option (encryption/storage.ts reads it)
     if (key === 'schemaDir') inFile = path.resolve(baseDir, inFile as string);
     const inCode = (options as Record<string, unknown>)[key];
     if (inCode === undefined) merged[key] = inFile;

@@ -88,4 +88,19 @@ export interface ConfigPersistenceOptions<S extends SchemaOption = SchemaOption>
    * others, or fail their checksum are never run. Safe to delete at any time.
    */
   validatorCache?: string | false;
+  /**
+   * Encrypts backups, snapshots, history contents and bundles at rest with AES-256-GCM: 32 bytes,
+   * or 64 hex digits or base64 of them. Default: env `CONFIG_PERSISTENCE_KEY`, else the file named
+   * by `encryptionKeyFile` or env `CONFIG_PERSISTENCE_KEY_FILE`, else none. The directory records
+   * the key's id (never the key); a missing or wrong key is `E_CHECKSUM`, never garbage data.
+   * See docs/encryption.md.
+   */
+  encryptionKey?: string | Uint8Array;
+  /** A file holding the key (text or 32 raw bytes), readable by its owner only. */
+  encryptionKeyFile?: string;
+  /**
+   * Encrypt the live files (config files and profiles) too; they are no longer readable by a
+   * human. Recorded in the directory, so every process with the key does the same. Default false.
+   */
+  encryptFiles?: boolean;
 }
