@@ -28,12 +28,17 @@ export {
   ConflictError,
   LockedError,
   ChecksumError,
+  DecryptionError,
   ClosedError,
   StaleError,
   TooLargeError,
   IOError,
 } from './errors.js';
-export type { ErrorCode, ValidationIssue } from './errors.js';
+export type { DecryptionReason, ErrorCode, ValidationIssue } from './errors.js';
+
+// Encryption at rest (src/encryption/)
+export { ENCRYPTED_BUNDLE_FORMAT } from './encryption/bundles.js';
+export { KEY_ENV, KEY_FILE_ENV } from './encryption/key-source.js';
 export { jsonCodec, jsoncCodec, tomlCodec, yamlCodec } from './codecs/index.js';
 export { mergeDocuments, diffDocuments, getPath, setPath, deletePath, hasPath } from './document/tree.js';
 export type * from './types.js';

@@ -205,7 +205,9 @@ function registerOperations(app: Hono, api: Api): void {
     // A chunked request has no content-length: its selection must not be taken for "everything".
     const sent = (c.req.header('content-length') ?? '0') !== '0' || c.req.header('transfer-encoding') !== undefined;
     const input = sent ? await body(c, api) : {};
-    return respond(c, api, await store.exportBundle(input ?? {}));
+    // A bundle leaving the process is encrypted whenever the store has a key (docs/encryption.md), whatever the body asks.
+    const selection = { ...((input ?? {}) as object), ...(store.encryptionKeyId !== undefined ? { encrypt: true } : {}) };
+    return respond(c, api, await store.exportBundle(selection));
   });
   app.post('/api/v1/import', async (c) => {
     const onConflict = c.req.query('onConflict') ?? 'skip';

@@ -4,7 +4,7 @@
  * snapshot.
  */
 import { Store } from './store.js';
-import type { Bundle, ImportOptions, ImportReport } from '../types.js';
+import type { Bundle, EncryptedBundle, ImportOptions, ImportReport } from '../types.js';
 import { ConflictError } from '../errors.js';
 import { SNAPSHOT_FILE } from '../backups/records.js';
 import * as retention from '../backups/retention.js';
@@ -13,7 +13,7 @@ import * as bundleFormat from '../bundles/format.js';
 import * as bundleImport from '../bundles/import.js';
 
 /** The body of `ConfigPersistence#importBundle` (documented there), after its open check. */
-export async function importBundle(s: Store, source: Bundle | string, opts: ImportOptions): Promise<ImportReport> {
+export async function importBundle(s: Store, source: Bundle | EncryptedBundle | string, opts: ImportOptions): Promise<ImportReport> {
   const options = { ...opts };
   const checked = await bundleFormat.readBundle(s.ctx, source);
   if (options.dryRun) return (await bundleImport.planImport(s.ctx, checked, options)).report;

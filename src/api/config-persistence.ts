@@ -42,12 +42,13 @@ import { configAndProfileKeys } from '../backups/snapshots.js';
 import * as integrity from '../integrity/integrity.js';
 import type { RepairOptions, RepairReport, VerifyResult } from '../types.js';
 import * as bundleExport from '../bundles/export.js';
-import type { Bundle, BundleSelection, BundleWriteResult, ImportOptions, ImportReport } from '../types.js';
+import type { Bundle, BundleSelection, BundleWriteResult, EncryptedBundle, ImportOptions, ImportReport, RotationResult } from '../types.js';
 import * as versions from '../history/versions.js';
 import * as documentOps from './documents.js';
 import * as profileOps from './profiles.js';
 import * as backupOps from './backups.js';
 import * as bundleOps from './bundles.js';
+import * as rotation from './encryption.js';
 
 /**
  * Keeps an application's configuration in plain JSON/YAML files under `baseDir` and never loses or
@@ -349,10 +350,15 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * The selected configs and profiles as one bundle object (everything when `selection` is
    * omitted; naming only profiles exports only profiles), with a sha256 per item and over the whole.
    */
-  async exportBundle(selection: BundleSelection = {}): Promise<Bundle> {
+  exportBundle(selection: BundleSelection & { encrypt: true }): Promise<EncryptedBundle>;
+  exportBundle(selection?: BundleSelection & { encrypt?: false }): Promise<Bundle>;
+  exportBundle(selection?: BundleSelection): Promise<Bundle | EncryptedBundle>;
+  /** With `encrypt: true`, sealed with the store's key as an {@link EncryptedBundle} (docs/encryption.md). */
+  async exportBundle(selection: BundleSelection = {}): Promise<Bundle | EncryptedBundle> {
     this.s.assertOpen('ConfigPersistence');
     await this.s.settle();
-    return bundleExport.exportBundle(this.ctx, { ...selection });
+    const bundle = await bundleExport.exportBundle(this.ctx, { ...selection });
+    return selection.encrypt === true ? bundleExport.sealedBundle(this.ctx, bundle, selection)! : bundle;
   }
 
   /** Exports to one JSON file at `path` (atomic, durable, mode 0600) and says what it wrote. */
@@ -369,9 +375,32 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * `overwrite` with the usual backup and history), a `pre-import` snapshot taken, and every file
    * written in one commit. `dryRun` returns the plan and writes nothing.
    */
-  async importBundle(source: Bundle | string, opts: ImportOptions = {}): Promise<ImportReport> {
+  async importBundle(source: Bundle | EncryptedBundle | string, opts: ImportOptions = {}): Promise<ImportReport> {
     this.s.assertOpen('ConfigPersistence');
     return bundleOps.importBundle(this.s, source, opts);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Encryption at rest (src/encryption/)
+  // ------------------------------------------------------------------------------------------
+
+  /** Id of this store's encryption key (16 hex digits; never the key), or `undefined` without one. */
+  get encryptionKeyId(): string | undefined {
+    return this.ctx.encryption.currentKey?.id;
+  }
+
+  /**
+   * Re-encrypts every backup, snapshot, history content (and, with encryption of files, every
+   * live file) with `newKey`, and records its id in the settings file, in ONE all-or-nothing
+   * commit under the lock of every file: a crash leaves all of it under the old key or all under
+   * the new. Also the way to encrypt a directory that was plain (the store's current key, if any,
+   * opens the old objects) and, with `null`, to decrypt one. `encryptFiles` turns encryption of
+   * the live files on or off at the same time. See docs/encryption.md.
+   */
+  async rotateEncryptionKey(newKey: string | Uint8Array | null, opts: { encryptFiles?: boolean; changedBy?: ChangedBy; reason?: string } = {}): Promise<RotationResult> {
+    this.s.assertOpen('ConfigPersistence');
+    await this.s.ready();
+    return rotation.rotateKey(this.s, newKey, { ...opts });
   }
 
   // ------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@
  *   floor), the index is rewritten atomically with only the live records. An append by another
  *   process racing that rename can lose its record; its file then shows up as `recovered`.
  */
+import { DecryptionError } from '../errors.js';
 import { sha256, type Context } from '../core/context.js';
 import { unflattenKey } from '../core/keys.js';
 import { zlibLib } from '../core/lazy-deps.js';
@@ -283,7 +284,13 @@ export async function reconcile(ctx: Context): Promise<ReconciledIndex> {
 async function recoverRecord(ctx: Context, id: string): Promise<BackupInfo | undefined> {
   const parsed = parseBackupId(id);
   if (!parsed) return undefined; // not a backup name: someone else's file, left alone
-  const stored = await ctx.storage.read(backupKey(id));
+  let stored: Uint8Array | undefined;
+  try {
+    stored = await ctx.storage.read(backupKey(id));
+  } catch (err) {
+    if (err instanceof DecryptionError) return undefined; // nothing this key can offer; verify reports it as undecryptable
+    throw err;
+  }
   if (!stored) return undefined; // removed meanwhile
   let bytes: Uint8Array = stored;
   if (parsed.compressed) {

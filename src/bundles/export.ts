@@ -8,7 +8,8 @@ import { NotFoundError } from '../errors.js';
 import { configKey, findExisting, PROFILES_DIR, profileKey } from '../core/keys.js';
 import { configAndProfileKeys } from '../backups/snapshots.js';
 import { writeUserFile } from '../storage/local/files.js';
-import type { Bundle, BundleItem, BundleSelection, BundleWriteResult } from '../types.js';
+import type { Bundle, BundleItem, BundleSelection, BundleWriteResult, EncryptedBundle } from '../types.js';
+import { encryptBundle } from '../encryption/bundles.js';
 import { baseName, BUNDLE_FORMAT, BUNDLE_VERSION, canonicalJson, toolVersion } from './format.js';
 
 
@@ -44,9 +45,20 @@ export async function exportBundle(ctx: Context, selection: BundleSelection = {}
 export async function writeBundle(ctx: Context, target: string, selection: BundleSelection = {}): Promise<BundleWriteResult> {
   const bundle = await exportBundle(ctx, selection);
   const file = path.resolve(target);
-  const data = Buffer.from(`${JSON.stringify(bundle, null, 2)}\n`);
+  const sealed = sealedBundle(ctx, bundle, selection);
+  const data = Buffer.from(`${JSON.stringify(sealed ?? bundle, null, 2)}\n`);
   await writeUserFile(file, data, { what: 'the bundle', durable: ctx.options.durable, mode: 0o600 });
-  return { path: file, itemCount: bundle.itemCount, checksum: bundle.checksum, size: data.byteLength };
+  return { path: file, itemCount: bundle.itemCount, checksum: bundle.checksum, size: data.byteLength, ...(sealed ? { keyId: sealed.keyId } : {}) };
+}
+
+/**
+ * The bundle encrypted when `selection.encrypt` says so, or by default when the store has a key
+ * (a bundle leaving the process: writeBundle, the CLI, the admin API); `undefined` for plain.
+ */
+export function sealedBundle(ctx: Context, bundle: Bundle, selection: BundleSelection): EncryptedBundle | undefined {
+  const key = ctx.encryption.currentKey;
+  if (!(selection.encrypt ?? key !== undefined)) return undefined;
+  return encryptBundle(key, bundle);
 }
 
 /**

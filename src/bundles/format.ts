@@ -18,7 +18,8 @@ import { PROFILES_DIR } from '../core/keys.js';
 import { assertFileName } from '../core/names.js';
 import { assertProfile } from '../profiles/chain.js';
 import { readUserFile } from '../storage/local/files.js';
-import type { Bundle, BundleItem } from '../types.js';
+import type { Bundle, BundleItem, EncryptedBundle } from '../types.js';
+import { decryptBundle, isEncryptedBundle } from '../encryption/bundles.js';
 
 
 /** `format` of a bundle. */
@@ -38,15 +39,23 @@ export interface CheckedBundle {
  * checksum, every kind, name and format. Throws `E_PARSE`, `E_CHECKSUM`, `E_INVALID_NAME` or
  * `E_TOO_LARGE` before anything else happens.
  */
-export async function readBundle(ctx: Context, source: Bundle | string): Promise<CheckedBundle> {
+export async function readBundle(ctx: Context, source: Bundle | EncryptedBundle | string): Promise<CheckedBundle> {
   if (typeof source === 'string') {
     const file = path.resolve(source);
     const raw = parseBundleText(file, await readBundleFile(ctx, file));
-    return { bundle: checkBundle(ctx, raw, source), label: source };
+    return { bundle: checkBundle(ctx, opened(ctx, raw, source), source), label: source };
   }
   const label = 'the bundle';
   assertDepth(source, label);
-  return { bundle: checkBundle(ctx, cloneDocument(source), label), label };
+  return { bundle: checkBundle(ctx, opened(ctx, cloneDocument(source), label), label), label };
+}
+
+/** An encrypted bundle's content (decrypted with the store's key: E_CHECKSUM when it cannot be), else `raw`. */
+function opened(ctx: Context, raw: unknown, label: string): unknown {
+  if (!isEncryptedBundle(raw)) return raw;
+  const inner = decryptBundle(ctx.encryption.currentKey, raw, label);
+  assertDepth(inner, label);
+  return inner;
 }
 
 function readBundleFile(ctx: Context, file: string): Promise<string> {

@@ -20,7 +20,7 @@ import { backupKey, readBackup } from '../backups/backups.js';
 import { sha256, type Context } from '../core/context.js';
 import { diffDocuments } from '../document/tree.js';
 import { writeBytes } from '../changeset/documents.js';
-import { ChecksumError, NotFoundError } from '../errors.js';
+import { ChecksumError, DecryptionError, NotFoundError } from '../errors.js';
 import { objectKey, readCurrentJournal, type Journal } from './journal.js';
 import { historyKeep } from './pruning.js';
 import type { Change, ChangeOptions, SaveResult, VersionInfo } from '../types.js';
@@ -57,11 +57,24 @@ export async function versionBytes(ctx: Context, key: string, version: number): 
   // copies of this one, so a mismatch there is damage.
   const file = await ctx.storage.readEntry(key);
   if (file && sha256(file.bytes) === info.sha256) return { info, bytes: file.bytes, ...modeOf(file.entry.mode) };
+  let undecryptable: DecryptionError | undefined;
   for (const candidate of await copiesOf(ctx, info.sha256)) {
-    const copy = await candidate();
+    let copy: Copy;
+    try {
+      copy = await candidate();
+    } catch (err) {
+      // An encrypted copy this key cannot open: another copy may still serve (docs/encryption.md).
+      if (!(err instanceof DecryptionError)) throw err;
+      undecryptable ??= err;
+      continue;
+    }
     if (!copy) continue;
     if (sha256(copy.bytes) === info.sha256) return { info, bytes: copy.bytes, ...modeOf(copy.mode) };
     damaged++;
+  }
+  if (undecryptable) {
+    const what = `version ${version} of ${display}`;
+    throw new DecryptionError(undecryptable.reason, what, `${what} cannot be read: ${undecryptable.problem}`, 'Nothing was read or written.');
   }
   if (damaged > 0) {
     throw new ChecksumError(`Every stored copy of version ${version} of ${display} is damaged (sha256 mismatch); it cannot be read. Run config-persistence verify.`, display);
@@ -92,7 +105,7 @@ async function copiesOf(ctx: Context, sha: string): Promise<Array<() => Promise<
     () => entry(objectKey(sha)),
     ...backups.map((b) => () => entry(backupKey(b.id))),
     // A damaged gzip reads as an empty copy: counted as damage by the caller.
-    ...compressed.map((b) => () => readBackup(ctx, b).catch(() => ({ bytes: new Uint8Array(0) }))),
+    ...compressed.map((b) => () => readBackup(ctx, b).catch((err: unknown) => (err instanceof DecryptionError ? Promise.reject(err) : { bytes: new Uint8Array(0) }))),
   ];
 }
 

@@ -17,7 +17,7 @@ import { readBackup } from '../backups/backups.js';
 import { extensionOf } from '../codecs/index.js';
 import { sha256, type Context } from '../core/context.js';
 import { readDocument, validateDocument } from '../changeset/documents.js';
-import { ChecksumError, ConfigPersistenceError, InvalidNameError, NotFoundError, ValidationError } from '../errors.js';
+import { ChecksumError, ConfigPersistenceError, DecryptionError, InvalidNameError, NotFoundError, ValidationError } from '../errors.js';
 import { CURRENT, PROFILES_DIR, unflattenKey } from '../core/keys.js';
 import { allJournals, HISTORY_DIR, journalKey, OBJECTS_DIR, readJournal, settledJournal, voidLine } from '../history/journal.js';
 import { parentsOf, PROFILE_META_KEY, ProfileCycleError } from '../profiles/chain.js';
@@ -57,7 +57,7 @@ export async function inspect(ctx: Context): Promise<Finding[]> {
     const finding = await checkDocument(ctx, key);
     if (!finding) continue;
     findings.push(finding);
-    if (finding.kind === 'unparsable' || finding.kind === 'too-large' || finding.kind === 'unreadable') unreadable.add(key);
+    if (finding.kind === 'unparsable' || finding.kind === 'too-large' || finding.kind === 'unreadable' || finding.kind === 'undecryptable') unreadable.add(key);
   }
   findings.push(...(await checkProfiles(ctx, keys, unreadable, findings)));
   findings.push(...(await area(BACKUPS_DIR, () => checkBackups(ctx))));
@@ -72,9 +72,19 @@ export async function inspect(ctx: Context): Promise<Finding[]> {
  * leaves it alone: it needs a person.
  */
 export function unreadableFinding(path: string, err: unknown): Finding | undefined {
+  if (err instanceof DecryptionError) return undecryptableFinding(path, err);
   if (hasCode(err, 'E_IO')) return { path, kind: 'unreadable', message: `${(err as Error).message} Fix its permissions or the disk, then verify again; repair leaves it alone.` };
   if (hasCode(err, 'E_INVALID_NAME')) return { path, kind: 'unsafe-path', message: `${(err as Error).message} Replace the link with a plain file or directory; repair leaves it alone.` };
   return undefined;
+}
+
+/**
+ * An encrypted object this process cannot open (no key, another key, changed bytes): reported with
+ * no fix, because repair must never move or drop what it cannot read; a person decides (the right
+ * key, a restore of another backup). docs/encryption.md.
+ */
+export function undecryptableFinding(path: string, err: DecryptionError): Finding {
+  return { path, kind: 'undecryptable', message: `${err.problem} Repair leaves it alone: open the store with the key it was encrypted with, or restore another copy.` };
 }
 
 /** Runs one area's checks; an area that cannot be read at all is one finding, and the others go on. */
@@ -158,7 +168,7 @@ async function resolveProfile(ctx: Context, key: string, name: string): Promise<
     if (err instanceof ValidationError) return { path: key, kind: 'schema-invalid', message, fix };
     if (err instanceof NotFoundError || err instanceof InvalidNameError) return { path: key, kind: 'missing-parent', message, fix };
     // An unreadable parent or default.* is reported as itself.
-    if (hasCode(err, 'E_PARSE') || hasCode(err, 'E_TOO_LARGE') || hasCode(err, 'E_IO')) return undefined;
+    if (hasCode(err, 'E_PARSE') || hasCode(err, 'E_TOO_LARGE') || hasCode(err, 'E_IO') || err instanceof DecryptionError) return undefined;
     throw err;
   }
 }
@@ -218,6 +228,11 @@ async function checkBackups(ctx: Context): Promise<Finding[]> {
   const listed = new Set(backups.map((b) => b.id));
   for (const entry of await ctx.storage.list(BACKUPS_DIR)) {
     if (entry.kind !== 'file' || entry.name === INDEX_NAME || entry.name.startsWith('.') || listed.has(entry.name)) continue;
+    const undecryptable = await decryptionProblem(ctx, entry.key);
+    if (undecryptable) {
+      out.push(undecryptableFinding(entry.key, undecryptable));
+      continue;
+    }
     out.push({
       path: entry.key,
       kind: 'unindexed-backup',
@@ -228,7 +243,8 @@ async function checkBackups(ctx: Context): Promise<Finding[]> {
   for (const info of backups) {
     if (recoveredIds.has(info.id)) continue; // its checksum was just computed from its content
     const problem = await backupProblem(ctx, info);
-    if (problem) {
+    if (problem instanceof DecryptionError) out.push(undecryptableFinding(backupKey(info.id), problem));
+    else if (problem) {
       out.push({
         path: backupKey(info.id),
         kind: 'checksum-mismatch',
@@ -240,13 +256,17 @@ async function checkBackups(ctx: Context): Promise<Finding[]> {
   return out;
 }
 
-/** Why a backup does not match its record, or `undefined` when it does (snapshots: every file inside too). */
-async function backupProblem(ctx: Context, info: BackupInfo): Promise<string | undefined> {
+/**
+ * Why a backup does not match its record, or `undefined` when it does (snapshots: every file
+ * inside too); the DecryptionError itself when it cannot be decrypted.
+ */
+async function backupProblem(ctx: Context, info: BackupInfo): Promise<string | DecryptionError | undefined> {
   try {
     if (info.kind === 'snapshot') await readSnapshot(ctx, info);
     else await readBackup(ctx, info);
     return undefined;
   } catch (err) {
+    if (err instanceof DecryptionError) return err;
     if (err instanceof ChecksumError) return err.problem;
     if (hasCode(err, 'E_NOT_FOUND')) return undefined; // removed meanwhile (retention): not damage
     throw err;
@@ -278,7 +298,14 @@ async function checkHistory(ctx: Context): Promise<Finding[]> {
   }
   for (const entry of await ctx.storage.list(OBJECTS_DIR)) {
     if (entry.kind !== 'file' || entry.name.startsWith('.')) continue;
-    const bytes = await ctx.storage.read(entry.key);
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = await ctx.storage.read(entry.key);
+    } catch (err) {
+      if (!(err instanceof DecryptionError)) throw err;
+      out.push(undecryptableFinding(entry.key, err));
+      continue;
+    }
     if (!bytes) continue; // pruned meanwhile
     const actual = sha256(bytes);
     if (actual === entry.name) continue;
@@ -320,6 +347,17 @@ async function checkPhantoms(ctx: Context): Promise<Finding[]> {
     });
   }
   return out;
+}
+
+/** The DecryptionError reading `key` gives, if any (other failures are left to the checks that follow). */
+async function decryptionProblem(ctx: Context, key: string): Promise<DecryptionError | undefined> {
+  try {
+    await ctx.storage.read(key);
+    return undefined;
+  } catch (err) {
+    if (err instanceof DecryptionError) return err;
+    throw err;
+  }
 }
 
 /** Number of physical lines of a journal (the last one, when torn, has no newline). */

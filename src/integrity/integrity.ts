@@ -18,6 +18,7 @@
  * | phantom-version    | a newest version whose write never landed (writer killed before its rename; its staged content is the evidence) | take it back with a `{"void":n}` line |
  * | stray-temp         | leftovers of an interrupted write (the storage's findings(): temp files, orphaned intent links) | its fix (remove it) |
  * | too-large          | a file over `maxFileBytes`                   | nothing (raise the limit or shrink the file)  |
+ * | undecryptable      | an encrypted backup, history content or live file that this key cannot open (no key, another key, changed bytes) | nothing (a person decides: the right key, a restore) |
  *
  * Never deleting user data: files go to `quarantine/` with a move (which never overwrites), under a
  * name that cannot collide (`current.20261123T081218.123Z.yaml`, then `-2`, `-3`...); journals and

@@ -15,6 +15,24 @@ export interface BundleSelection {
    * there.
    */
   includeSecrets?: boolean;
+  /**
+   * Wrap the bundle in an {@link EncryptedBundle} (AES-256-GCM with the store's key). Default for
+   * `writeBundle`, the CLI's `export` and the admin API's `POST export`: true when a key is set;
+   * for `exportBundle` (an object in your own process): false. `true` without a key is `E_VALIDATION`.
+   */
+  encrypt?: boolean;
+}
+
+/**
+ * A bundle encrypted with the store's key: `data` is the bundle's JSON as one encrypted object
+ * (docs/encryption.md), base64. `importBundle` takes it like a plain bundle, given the same key.
+ */
+export interface EncryptedBundle {
+  format: 'config-persistence-bundle-encrypted';
+  version: 1;
+  /** Id of the key it is encrypted with (never the key). */
+  keyId: string;
+  data: string;
 }
 
 /** One file inside a bundle. */
@@ -54,6 +72,8 @@ export interface BundleWriteResult {
   checksum: string;
   /** Bytes written. */
   size: number;
+  /** Id of the key the file is encrypted with; absent for a plain bundle. */
+  keyId?: string;
 }
 
 /** Options of `importBundle`. */

@@ -57,6 +57,7 @@ export interface Problem {
     | 'phantom-version'
     | 'stray-temp'
     | 'unreadable'
+    | 'undecryptable'
     | 'unsafe-path'
     | (string & {});
   message: string;

@@ -53,7 +53,8 @@ async function exportCommand(rt: Runtime, out: string): Promise<number> {
   const selection: BundleSelection = { ...(profiles !== undefined ? { profiles } : {}), ...(configs !== undefined ? { configs } : {}), ...rt.includeSecrets };
   if (out === '-') {
     // The bundle itself is the output: JSON whatever --json says.
-    const bundle = await rt.busy('exporting', store.exportBundle(selection));
+    // Encrypted whenever a key is set, like a file (writeBundle decides that itself).
+    const bundle = await rt.busy('exporting', store.exportBundle({ ...selection, encrypt: store.encryptionKeyId !== undefined }));
     rt.raw(`${JSON.stringify(bundle, null, 2)}\n`);
     return 0;
   }
