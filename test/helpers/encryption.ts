@@ -76,8 +76,9 @@ export async function snapshotOf(s: Storage): Promise<Record<string, string>> {
   return Object.fromEntries([...(await rawDump(s))].map(([k, v]) => [k, v.toString('hex')]));
 }
 
-/** Keys that hold content: backups (not the index), history objects. */
+/** Keys that hold content: backups (not the index), history objects; not a write's temp files (dot names: staged, never visible). */
 export function isContentKey(key: string): boolean {
+  if (key.slice(key.lastIndexOf('/') + 1).startsWith('.')) return false;
   return (key.startsWith('backups/') && key !== 'backups/index.jsonl') || key.startsWith('history/objects/');
 }
 
