@@ -42,7 +42,7 @@ import { configAndProfileKeys } from '../backups/snapshots.js';
 import * as integrity from '../integrity/integrity.js';
 import type { RepairOptions, RepairReport, VerifyResult } from '../types.js';
 import * as bundleExport from '../bundles/export.js';
-import type { Bundle, BundleSelection, BundleWriteResult, EncryptedBundle, ImportOptions, ImportReport, RotationResult } from '../types.js';
+import type { Bundle, BundleSelection, BundleWriteResult, EncryptedBundle, ImportOptions, ImportReport, RotationResult, EncryptionInfo } from '../types.js';
 import * as versions from '../history/versions.js';
 import * as documentOps from './documents.js';
 import * as profileOps from './profiles.js';
@@ -387,6 +387,14 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   /** Id of this store's encryption key (16 hex digits; never the key), or `undefined` without one. */
   get encryptionKeyId(): string | undefined {
     return this.ctx.encryption.currentKey?.id;
+  }
+
+  /** Which key the directory records (read again now), whether live files are encrypted, and this store's key id. */
+  async encryptionInfo(): Promise<EncryptionInfo> {
+    this.s.assertOpen('ConfigPersistence');
+    await this.s.ready();
+    const { recorded } = await this.ctx.encryption.refresh();
+    return { directoryKeyId: recorded?.keyId ?? null, encryptFiles: recorded?.files === true, keyId: this.ctx.encryption.currentKey?.id ?? null };
   }
 
   /**

@@ -20,6 +20,7 @@ import { registerWatch } from './commands/watch.js';
 import { registerBackup } from './commands/backup.js';
 import { registerHistory } from './commands/history.js';
 import { registerStats } from './commands/stats.js';
+import { registerKey } from './commands/key.js';
 import { registerBundle } from './commands/bundle.js';
 import { registerIntegrity } from './commands/integrity.js';
 import { registerTypes } from './commands/types.js';
@@ -44,6 +45,7 @@ export function buildProgram(io: Io, state: RunState): Command {
     .option('--schema-dir <dir>', 'directory of JSON Schemas (config.schema.json is the default schema); default: the settings file\'s schemaDir, else schemas')
     .option('--etcd <endpoints>', 'keep the store on etcd instead of --dir: comma-separated client URLs, e.g. http://127.0.0.1:2379')
     .option('--prefix <prefix>', 'with --etcd: the key prefix of the store (default config/)')
+    .option('--key-file <path>', 'the encryption key (64 hex digits or base64, mode 0600) for an encrypted directory; default: env CONFIG_PERSISTENCE_KEY, else CONFIG_PERSISTENCE_KEY_FILE')
     .option('--json', 'print machine-readable JSON only (no colour, no decoration)')
     .option('--show-secrets', 'print values the schema marks secret (x-secret, writeOnly) instead of "***" (get, status, diff, profile show, export, watch...)')
     .option('--no-color', 'no colours (also off with NO_COLOR or when output is not a terminal)')
@@ -83,6 +85,7 @@ Examples:
   registerIntegrity(program, kit);
   registerServe(program, kit);
   registerStats(program, kit);
+  registerKey(program, kit);
   registerTypes(program, kit);
   registerWatch(program, kit);
   for (const command of walk(program)) {

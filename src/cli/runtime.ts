@@ -52,6 +52,8 @@ export interface GlobalOptions {
   prefix?: string;
   /** `--show-secrets`: print values the schema marks secret as they are. */
   showSecrets?: boolean;
+  /** `--key-file`: the encryption key's file (else env CONFIG_PERSISTENCE_KEY / CONFIG_PERSISTENCE_KEY_FILE). */
+  keyFile?: string;
 }
 
 /** A progress line on the terminal: `label 120/5000`. Does nothing when stderr is not a TTY. */
@@ -100,7 +102,7 @@ export class Runtime {
    */
   store(): Promise<ConfigPersistence> {
     this.store_ ??= Promise.all([import('./library.js'), this.storageOption()]).then(
-      ([{ ConfigPersistence }, storage]) => new ConfigPersistence({ baseDir: this.opts.dir, ...this.schemaOption(), ...storage }),
+      ([{ ConfigPersistence }, storage]) => new ConfigPersistence({ baseDir: this.opts.dir, ...this.schemaOption(), ...storage, ...this.keyOption() }),
     );
     return this.store_;
   }
@@ -118,12 +120,26 @@ export class Runtime {
         baseDir: this.opts.dir,
         ...this.schemaOption(),
         ...storage,
+        ...this.keyOption(),
         env: this.io.env,
         ...(typeof this.opts.profile === 'string' ? { profile: this.opts.profile } : {}),
         ...(typeof this.opts.envPrefix === 'string' ? { envPrefix: this.opts.envPrefix } : {}),
       }),
     );
     return this.config_;
+  }
+
+  /**
+   * The encryption key: `--key-file`, else env `CONFIG_PERSISTENCE_KEY`, else env
+   * `CONFIG_PERSISTENCE_KEY_FILE` of this invocation's environment (docs/encryption.md). Never an
+   * argument of its own: a key on the command line is visible to every user in `ps`.
+   */
+  keyOption(): { encryptionKey?: string; encryptionKeyFile?: string } {
+    if (this.opts.keyFile !== undefined) return { encryptionKeyFile: this.opts.keyFile };
+    const key = this.io.env.CONFIG_PERSISTENCE_KEY;
+    if (key !== undefined && key !== '') return { encryptionKey: key };
+    const file = this.io.env.CONFIG_PERSISTENCE_KEY_FILE;
+    return file !== undefined && file !== '' ? { encryptionKeyFile: file } : {};
   }
 
   /**

@@ -13,3 +13,13 @@ export interface RotationResult {
   /** Storage keys rewritten (backups, snapshots, history contents, live files), in the one commit. */
   rewritten: string[];
 }
+
+/** What `encryptionInfo()` says. */
+export interface EncryptionInfo {
+  /** Id of the key the directory is encrypted with (from its settings file); `null`: not encrypted. */
+  directoryKeyId: string | null;
+  /** Whether live files are encrypted too. */
+  encryptFiles: boolean;
+  /** Id of this store's key; `null`: none given. */
+  keyId: string | null;
+}
