@@ -15,7 +15,7 @@ import { BENCH_DIR, capture, DIST, fsTypeOf, ROOT, round, settleDisk } from './l
 import { renderSvg } from './svg.mjs';
 
 /** Scenarios in the order they run (and appear in the table and chart). */
-const SCENARIOS = ['save', 'group', 'burst', 'backups', 'load', 'startup', 'watch', 'eventloop', 'restart', 'scale', 'etcd', 'admin'];
+const SCENARIOS = ['save', 'group', 'burst', 'backups', 'load', 'startup', 'watch', 'eventloop', 'restart', 'scale', 'etcd', 'admin', 'schema'];
 
 /** Rounds of a full run, where a scenario needs more than {@link DEFAULT_ROUNDS}. */
 const SCENARIO_ROUNDS = {

@@ -89,7 +89,7 @@ describe('bench harness (--quick)', () => {
   }, 90_000);
 
   it('runs every other scenario that exists, so none of them rots', async () => {
-    const others = ['backups', 'load', 'startup', 'watch', 'eventloop', 'etcd', 'admin'].filter((n) => existsSync(path.join(ROOT, 'bench', `${n}.mjs`)));
+    const others = ['backups', 'load', 'startup', 'watch', 'eventloop', 'etcd', 'admin', 'schema'].filter((n) => existsSync(path.join(ROOT, 'bench', `${n}.mjs`)));
     const { results } = await runBench(['--only', others.join(',')], 240_000);
     expect(results.summary.errors).toEqual([]);
     expect(results.scenarios.map((s) => s.name)).toEqual(others);
