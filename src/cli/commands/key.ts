@@ -13,7 +13,11 @@ import { examples, type Kit, type Runtime } from '../runtime.js';
 
 /** Registers `key` and its subcommands. */
 export function registerKey(program: Command, kit: Kit): void {
-  const key = program.command('key').description('encryption at rest: which key the directory uses, new keys, rotation');
+  const key = examples(
+    program.command('key').description('encryption at rest: which key the directory uses, new keys, rotation'),
+    'config-persistence key generate --out /etc/app/config.key',
+    'config-persistence --key-file old.key key rotate --new-key-file new.key',
+  );
   examples(
     key.command('status').description("the directory's key id, whether live files are encrypted, and whether this process has that key"),
     'CONFIG_PERSISTENCE_KEY_FILE=/etc/app/config.key config-persistence key status',
