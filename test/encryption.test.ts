@@ -9,6 +9,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Configuration, ConfigPersistence } from '../src/index.js';
 import { parseKey } from '../src/encryption/cipher.js';
+import { createAdminServer } from '../src/admin/index.js';
+import { request } from './helpers/admin-http.js';
 import { BACKENDS, errorOf, isContentKey, keyIds, newKey, rawDump, snapshotOf, type Place } from './helpers/encryption.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -307,6 +309,50 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe('leaving the process and coming back', () => {
+  it('admin POST export returns an encrypted bundle whatever the body asks; POST import opens it, a wrong key is E_CHECKSUM with nothing imported', async () => {
+    const p = await BACKENDS[1]!.make();
+    const key = newKey();
+    const cp = store(p, { encryptionKey: key });
+    await cp.saveConfig({ password: MARKER }, 'current.json');
+    const server = await createAdminServer({ store: cp, port: 0 });
+    try {
+      const exported = await request(server.url, 'POST', '/api/v1/export', { token: server.token, body: { encrypt: false } });
+      expect(exported.status).toBe(200);
+      expect(exported.json.format).toBe('config-persistence-bundle-encrypted');
+      expect(exported.text).not.toContain(MARKER);
+      const target = store(await BACKENDS[1]!.make(), { encryptionKey: newKey() });
+      const other = await createAdminServer({ store: target, port: 0 });
+      try {
+        const refused = await request(other.url, 'POST', '/api/v1/import', { token: other.token, body: exported.json });
+        expect(refused.json.error.code).toBe('E_CHECKSUM');
+        expect(await target.listConfigs()).toEqual([]);
+      } finally {
+        await other.close();
+      }
+      const back = await request(server.url, 'POST', '/api/v1/import?onConflict=overwrite', { token: server.token, body: exported.json });
+      expect(back.status, back.text).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('hot reload of an encrypted live file: Configuration.open({ watch: true }) sees another process\'s save', async () => {
+    const p = await BACKENDS[0]!.make();
+    const key = newKey();
+    const writer = store(p, { encryptionKey: key, encryptFiles: true });
+    await writer.saveConfig({ port: 1 }, 'current.json');
+    const config = await Configuration.open({ baseDir: p.dir, storage: p.storage(), encryptionKey: key, watch: true, validatorCache: false, schemaDir: path.join(p.dir, 'none') });
+    try {
+      const changed = new Promise<unknown>((resolve) => config.on('change', () => resolve(config.get('port'))));
+      await writer.saveConfig({ port: 2 }, 'current.json');
+      expect(await changed).toBe(2);
+    } finally {
+      await config.close();
+    }
+  }, 20_000);
+});
 
 describe('where the key comes from', () => {
   it('env CONFIG_PERSISTENCE_KEY, or a key file only its owner can read; a bad key is E_VALIDATION', async () => {
