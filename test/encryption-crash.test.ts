@@ -40,7 +40,6 @@ describe('kill -9 during key rotation', () => {
           const keys = ${JSON.stringify(keys)};
           const { readFileSync } = await import('node:fs');
           const recorded = JSON.parse(readFileSync(dir + '/config-persistence.json', 'utf8')).encryption.keyId;
-          const { parseKey } = { parseKey: (k) => k };
           let cur = ${JSON.stringify(ids)}.indexOf(recorded);
           const cp = new ConfigPersistence({ baseDir: dir, schemaDir: dir + '/none', validatorCache: false, encryptionKey: keys[cur] });
         `,

@@ -19,7 +19,7 @@ import type { Context } from '../core/context.js';
 import { SETTINGS_FILE } from '../core/names.js';
 import type { ChangedBy, RotationResult } from '../types.js';
 import type { Expectation, PutOp } from '../storage/types.js';
-import { isSealed, open, parseKey, seal, type EncryptionKey, type KeyInput } from './cipher.js';
+import { isSealed, open, parseKey, seal, type KeyInput } from './cipher.js';
 import { classOf, settingsPut } from './storage.js';
 import { DecryptionError } from '../errors.js';
 
@@ -42,8 +42,8 @@ export async function rotate(ctx: Context, newKey: KeyInput | null, opts: Rotate
     const what = storage.describe(SETTINGS_FILE);
     throw new DecryptionError(old ? 'wrong-key' : 'no-key', what, `Cannot rotate the key of ${storage.location}: it is encrypted with key ${previousKeyId}, and this store ${old ? `has key ${old.id}` : 'has no key'}.`, 'Open the store with the current key to rotate it; nothing was written.');
   }
-  const wasFiles = record.recorded?.files === true;
-  const files = next !== undefined && (opts.encryptFiles ?? wasFiles);
+  // Live files: as asked, else as the directory records or this store's encryptFiles option says.
+  const files = next !== undefined && (opts.encryptFiles ?? layer.files);
   const candidates = [...(await objectKeys(ctx)), ...liveKeys];
   const changes: PutOp[] = [];
   const expect: Expectation[] = [];
@@ -75,13 +75,8 @@ export async function rotate(ctx: Context, newKey: KeyInput | null, opts: Rotate
       }),
     ],
   });
-  layer.useKey(next, files, await readRecord(ctx));
+  layer.useKey(next, files, await layer.refresh());
   return { keyId, previousKeyId, encryptFiles: files, rewritten: changes.slice(0, -1).map((c) => c.key) };
-}
-
-/** The record after the commit, as the layer keeps it. */
-async function readRecord(ctx: Context): Promise<Awaited<ReturnType<Context['encryption']['refresh']>>> {
-  return ctx.encryption.refresh();
 }
 
 /** Every backup, snapshot and history content key. */
@@ -90,5 +85,3 @@ async function objectKeys(ctx: Context): Promise<string[]> {
   const entries = [...(await storage.list('backups')), ...(await storage.list('history/objects'))];
   return entries.filter((e) => e.kind === 'file' && classOf(e.key, false) === 'sealed').map((e) => e.key);
 }
-
-export type { EncryptionKey };
