@@ -118,7 +118,8 @@ export function open(key: EncryptionKey | undefined, sealed: Uint8Array, what: s
   decipher.setAuthTag(bytes.subarray(bytes.byteLength - TAG_BYTES));
   const body = decipher.update(bytes.subarray(HEADER_BYTES, bytes.byteLength - TAG_BYTES));
   try {
-    return Buffer.concat([body, decipher.final()]);
+    const rest = decipher.final(); // GCM is a stream mode: empty, unless the platform buffers a block
+    return rest.byteLength === 0 ? body : Buffer.concat([body, rest]);
   } catch {
     // final() throws only when the tag does not authenticate header + ciphertext: the bytes above are discarded.
     return damaged('its authentication tag does not match');
