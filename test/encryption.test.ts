@@ -280,6 +280,17 @@ for (const backend of BACKENDS) {
       await again.saveConfig({ password: 'v4' }, 'current.json');
     });
 
+    it('maxFileBytes counts the plaintext: an encrypted file at the limit loads, a plain one just over it is E_TOO_LARGE', async () => {
+      const p = await backend.make();
+      const cp = store(p, { encryptionKey: newKey(), encryptFiles: true, maxFileBytes: 200 });
+      const fill = (n: number): string => JSON.stringify({ v: 'x'.repeat(n) }, null, 2);
+      const atLimit = JSON.parse(fill(200 - fill(0).length - 1)) as unknown; // 200 bytes with the newline
+      await cp.saveConfig(atLimit, 'current.json');
+      expect(await cp.loadConfig('current.json')).toEqual(atLimit);
+      await p.raw.commit({ changes: [{ type: 'put', key: 'other.json', data: Buffer.from(`${fill(200 - fill(0).length + 10)}\n`) }] });
+      expect((await errorOf(cp.loadConfig('other.json'))).code).toBe('E_TOO_LARGE');
+    });
+
     it('encryptFiles: live files are encrypted too, recorded for every process; Configuration loads them with the key only', async () => {
       const p = await backend.make();
       const key = newKey();

@@ -96,6 +96,7 @@ export class EncryptedStorage implements Storage {
         const cls = this.classOf(key);
         if (cls === 'plain') return readSync(key, o);
         const raw = readSync(key, widen(o));
+        if (raw !== undefined && overLimit(raw, o)) return readSync(key, o); // the backend's own E_TOO_LARGE
         return raw === undefined ? undefined : this.unseal(key, cls, raw);
       };
     }
@@ -153,6 +154,7 @@ export class EncryptedStorage implements Storage {
     const cls = this.classOf(key);
     if (cls === 'plain') return this.inner.read(key, opts);
     const raw = await this.inner.read(key, widen(opts));
+    if (raw !== undefined && overLimit(raw, opts)) return this.inner.read(key, opts); // the backend's own E_TOO_LARGE
     return raw === undefined ? undefined : this.unseal(key, cls, raw);
   }
 
@@ -160,6 +162,7 @@ export class EncryptedStorage implements Storage {
     const cls = this.classOf(key);
     if (cls === 'plain') return this.inner.readEntry(key, opts);
     const raw = await this.inner.readEntry(key, widen(opts));
+    if (raw !== undefined && overLimit(raw.bytes, opts)) return this.inner.readEntry(key, opts); // the backend's own E_TOO_LARGE
     return raw === undefined ? undefined : { bytes: this.unseal(key, cls, raw.bytes), entry: raw.entry };
   }
 
@@ -320,6 +323,11 @@ export function settingsPut(current: Uint8Array | undefined, record: EncryptionS
   if (record) next.encryption = record;
   else delete next.encryption;
   return { type: 'put', key: SETTINGS_FILE, data: Buffer.from(`${JSON.stringify(next, null, 2)}\n`), mode: 0o644 };
+}
+
+/** A plain value over `maxBytes` that {@link widen} let through (an encrypted one holds 41 bytes less than it reads). */
+function overLimit(raw: Uint8Array, opts: ReadOptions | undefined): boolean {
+  return opts?.maxBytes !== undefined && raw.byteLength > opts.maxBytes && !isSealed(raw);
 }
 
 /** `maxBytes` allowing for the encryption overhead. */
