@@ -30,6 +30,11 @@ export interface DirectorySettings {
   schemaDir?: string;
   envPrefix?: string;
   defaultFormat?: 'json' | 'yaml';
+  /**
+   * The version of the document layout the directory's files are at, written by migrations
+   * (src/migrations/migrate.ts); not an option a process can override.
+   */
+  schemaVersion?: number;
 }
 
 /** The settings read from a directory, and where from (for messages). */
@@ -58,6 +63,7 @@ const CHECKS: Readonly<Record<keyof DirectorySettings, Check>> = {
   schemaDir: text,
   envPrefix: text,
   defaultFormat: (v) => (v === 'json' || v === 'yaml' ? undefined : 'must be "json" or "yaml"'),
+  schemaVersion: integer(0),
 };
 
 /** The keys, in the order `init` writes them. */
@@ -87,8 +93,8 @@ export async function readSettingsAsync(storage: Storage): Promise<LoadedSetting
   return parseSettings(storage.describe(SETTINGS_FILE), await storage.read(SETTINGS_FILE, { maxBytes: MAX_SETTINGS_BYTES }));
 }
 
-/** The settings in `bytes` (the file `file`; `undefined`: there is none). */
-function parseSettings(file: string, bytes: Uint8Array | undefined): LoadedSettings {
+/** The settings in `bytes` (the file `file`; `undefined`: there is none): checked as {@link readSettings} checks them. */
+export function parseSettings(file: string, bytes: Uint8Array | undefined): LoadedSettings {
   if (bytes === undefined) return { file, exists: false, values: {} };
   const doc = new CodecRegistry().decode(file, bytes);
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
@@ -127,6 +133,7 @@ export function applySettings<O extends ConfigPersistenceOptions & { envPrefix?:
   const merged: Record<string, unknown> = { ...(options as Record<string, unknown>) };
   const overrides: SettingsOverride[] = [];
   for (const key of SETTINGS_KEYS) {
+    if (key === 'schemaVersion') continue; // a record of the directory, not an option
     let inFile: unknown = settings.values[key];
     if (inFile === undefined) continue;
     if (key === 'schemaDir') inFile = path.resolve(baseDir, inFile as string);

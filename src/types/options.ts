@@ -3,6 +3,7 @@
  */
 import type { Storage } from '../storage/types.js';
 import type { SchemaOption } from './inferred.js';
+import type { Migration } from './migrations.js';
 
 // ---------------------------------------------------------------------------------------------
 // Formats
@@ -88,4 +89,12 @@ export interface ConfigPersistenceOptions<S extends SchemaOption = SchemaOption>
    * others, or fail their checksum are never run. Safe to delete at any time.
    */
   validatorCache?: string | false;
+  /**
+   * The steps that bring every config and profile to the document layout this code expects. The
+   * directory records the version it is at (`schemaVersion` in `config-persistence.json`); before
+   * its first operation, a store at an older version runs the newer steps over every file in one
+   * all-or-nothing commit (history reason `migrate to <version>`, a backup of each file first). A
+   * directory at a newer version than the newest step is refused with `E_CONFLICT`.
+   */
+  migrations?: readonly Migration[];
 }
