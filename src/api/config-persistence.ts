@@ -48,7 +48,8 @@ import * as documentOps from './documents.js';
 import * as profileOps from './profiles.js';
 import * as backupOps from './backups.js';
 import * as bundleOps from './bundles.js';
-import { checkMigrations } from '../migrations/migrate.js';
+import { checkMigrations, recordedVersion } from '../migrations/migrate.js';
+import { readSettingsAsync } from '../core/settings.js';
 import type { MigrateOptions, Migration, MigrationReport } from '../types.js';
 
 /**
@@ -433,6 +434,13 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * option) in one all-or-nothing commit, or with `dryRun` reports the changes without writing.
    * See the option's documentation; a store given the option runs it by itself before first use.
    */
+  /** The version the directory's documents are at, as migrations recorded it (`schemaVersion` in the settings file; 0 when none). */
+  async schemaVersion(): Promise<number> {
+    this.s.assertOpen('ConfigPersistence');
+    await this.s.ready();
+    return recordedVersion((await readSettingsAsync(this.ctx.storage)).values);
+  }
+
   async migrate(migrations?: readonly Migration[], opts: MigrateOptions = {}): Promise<MigrationReport> {
     this.s.assertOpen('ConfigPersistence');
     const steps = migrations === undefined ? this.s.migrations : checkMigrations(migrations);

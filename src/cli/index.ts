@@ -24,6 +24,7 @@ import { registerBundle } from './commands/bundle.js';
 import { registerIntegrity } from './commands/integrity.js';
 import { registerTypes } from './commands/types.js';
 import { registerServe } from './commands/serve.js';
+import { registerMigrate } from './commands/migrate.js';
 
 /** The package version, read once from package.json next to `dist/`. */
 function version(): string {
@@ -84,6 +85,7 @@ Examples:
   registerServe(program, kit);
   registerStats(program, kit);
   registerTypes(program, kit);
+  registerMigrate(program, kit);
   registerWatch(program, kit);
   for (const command of walk(program)) {
     command.exitOverride((err) => {

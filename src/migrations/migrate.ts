@@ -24,13 +24,13 @@ import { readForOverwrite, validateDocument, type OldContent, type StoredDocumen
 import { configAndProfileKeys } from '../backups/snapshots.js';
 import { PROFILES_DIR } from '../core/keys.js';
 import { parseSettings, SETTINGS_FILE } from '../core/settings.js';
-import { cloneDocument, diffDocuments, isPlainObject } from '../document/tree.js';
+import { cloneDocument, diffDocuments, getPath, isPlainObject } from '../document/tree.js';
 import { ConfigPersistenceError, ConflictError, TooLargeError, ValidationError, type ValidationIssue } from '../errors.js';
 import { readJournal, settledJournal } from '../history/journal.js';
 import { mergeLayersIn, runAsync, validateLayers } from '../api/layers.js';
 import { PROFILE_META_KEY, profileLayer, resolveProfileLayers } from '../profiles/chain.js';
-import { redactorOf } from '../schema/secrets.js';
-import type { MigrateOptions, MigratedFile, Migration, MigrationContext, MigrationReport } from '../types.js';
+import { REDACTED, redactorOf, secretPaths } from '../schema/secrets.js';
+import type { Change, MigrateOptions, MigratedFile, Migration, MigrationContext, MigrationReport } from '../types.js';
 
 /**
  * `E_VALIDATION` for a migration that could not be applied: a step threw, or its result is not a
@@ -135,7 +135,8 @@ export async function migrate(ctx: Context, steps: readonly Migration[], opts: M
   await validateAll(ctx, subjects, changed, to);
 
   const redactor = await redactorOf(ctx, opts);
-  report.files = subjects.map((s): MigratedFile => ({ key: s.key, file: s.file, kind: s.kind, changed: changed.includes(s), changes: redactor.changes(diffDocuments(s.before, s.after)) }));
+  const hide = redactor.active ? movedSecrets(ctx.schema.document, s => s.after, subjects) : (c: Change[]) => c;
+  report.files = subjects.map((s): MigratedFile => ({ key: s.key, file: s.file, kind: s.kind, changed: changed.includes(s), changes: hide(redactor.changes(diffDocuments(s.before, s.after))) }));
   if (dryRun) return report;
 
   const settingsNext = settingsBytes(ctx, settingsOld, to);
@@ -262,6 +263,30 @@ async function validateAll(ctx: Context, subjects: readonly Subject[], changed: 
       throw refused(s, err);
     }
   }
+}
+
+/**
+ * Hides the values the migrated documents keep at secret paths wherever else they appear in the
+ * changes: the old layout's field (`dbPassword`) is not secret by the new schema, but its value
+ * is the password `db.password` now holds.
+ */
+function movedSecrets(schema: unknown, after: (s: Subject) => unknown, subjects: readonly Subject[]): (changes: Change[]) => Change[] {
+  const values = new Set<unknown>();
+  for (const s of subjects) {
+    const doc = after(s);
+    for (const p of secretPaths(doc, schema)) {
+      const v = getPath(doc, p.split('.'));
+      if ((typeof v === 'string' && v !== '' && v !== REDACTED) || typeof v === 'number') values.add(v);
+    }
+  }
+  if (values.size === 0) return (c) => c;
+  const scrub = (v: unknown): unknown => {
+    if (values.has(v)) return REDACTED;
+    if (Array.isArray(v)) return v.map(scrub);
+    if (isPlainObject(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, scrub(x)]));
+    return v;
+  };
+  return (changes) => changes.map((c) => ({ ...c, ...('oldValue' in c ? { oldValue: scrub(c.oldValue) } : {}), ...('newValue' in c ? { newValue: scrub(c.newValue) } : {}) }));
 }
 
 /** The settings file with `schemaVersion: to`, in its own layout (a new file when there is none). */
