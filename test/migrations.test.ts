@@ -278,8 +278,39 @@ describe('migrations given as an option', () => {
   });
 });
 
+describe('snapshots and migrations', () => {
+  it('a snapshot from before a migration brings its version back with its files, and they are migrated again', async () => {
+    const dir = await tempDir();
+    await seed(dir);
+    const plain = open(dir);
+    const before = await plain.createSnapshot({ label: 'v0' });
+    await plain.migrate(STEPS);
+    const migrated = await contents(dir);
+    const after = await plain.createSnapshot({ label: 'v3' });
+
+    // Restored by a store that knows no migrations: the old layout, and the version it was at.
+    await plain.restoreBackup(before.id);
+    const restored = await contents(dir);
+    expect(JSON.parse(restored['config-persistence.json']!)).toEqual({ schemaVersion: 0 });
+    expect(restored['current.json']).toBe(FILES['current.json']);
+    expect(await plain.schemaVersion()).toBe(0);
+    // ... so the application's next open migrates them again.
+    const app = open(dir, { migrations: STEPS });
+    expect(await app.loadConfig()).toEqual({ server: { port: 8080 } });
+    expect(await contents(dir)).toEqual(migrated);
+
+    // A store with the migrations restores and migrates at once; the newer snapshot restores as it is.
+    await app.restoreBackup(before.id);
+    expect(await contents(dir)).toEqual(migrated);
+    expect((await app.history('current'))[0]).toMatchObject({ reason: 'migrate to 3' });
+    await app.restoreBackup(after.id);
+    expect(await app.schemaVersion()).toBe(3);
+    await Promise.all([plain.close(), app.close()]);
+  });
+});
+
 describe('a crash inside the migration commit', () => {
-  it('leaves every file and the version all old or all new (kill -9 at instants across the commit)', async () => {
+  it('leaves every file and the version all old or all new (kill -9 at 16 instants from the start to twice its duration)', async () => {
     const template = await tempDir();
     await seed(template);
     for (let i = 0; i < 12; i++) await writeFile(path.join(template, `extra${i}.json`), `{ "port": "${9000 + i}" }\n`);
@@ -290,12 +321,15 @@ describe('a crash inside the migration commit', () => {
       const store = new ConfigPersistence({ baseDir: process.argv[1], schemaDir: '/nonexistent-schemas' });
       await store.listProfiles();
       process.stdout.write('ready\\n');
-      const t = performance.now();
-      await store.migrate(steps);
-      process.stdout.write('done ' + (performance.now() - t) + '\\n');
+      process.stdin.once('data', async () => {
+        const t = performance.now();
+        await store.migrate(steps);
+        process.stdout.write('done ' + (performance.now() - t) + '\\n');
+        process.exit(0);
+      });
     `;
     const run = async (dir: string, killAfterMs: number | undefined): Promise<number | undefined> => {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script, dir], { stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       child.stderr.on('data', (d: Buffer) => (err += d.toString()));
@@ -307,6 +341,7 @@ describe('a crash inside the migration commit', () => {
         });
         child.on('close', () => reject(new Error(`child ended early: ${err}`)));
       });
+      child.stdin.write('go\n'); // the migration starts now, the kill is timed from here
       if (killAfterMs !== undefined) setTimeout(() => child.kill('SIGKILL'), killAfterMs);
       await closed;
       const done = /done ([\d.]+)/.exec(out);
@@ -320,22 +355,27 @@ describe('a crash inside the migration commit', () => {
       }
       return dir;
     };
-    const full = await copy();
-    const took = await run(full, undefined);
+    // The longest of three runs: the kills must reach past the end of a slow one too.
+    let took = 0;
+    let migrated: Record<string, string> = {};
+    for (let t = 0; t < 3; t++) {
+      const full = await copy();
+      took = Math.max(took, (await run(full, undefined)) ?? 0);
+      migrated = await contents(full);
+    }
     expect(took).toBeGreaterThan(0);
-    const migrated = await contents(full);
     expect(JSON.parse(migrated['config-persistence.json']!)).toEqual({ schemaVersion: 3 });
 
     const outcomes = { old: 0, new: 0 };
-    const rounds = 14;
+    const rounds = 16;
     for (let k = 0; k < rounds; k++) {
       const dir = await copy();
-      await run(dir, (took! * 1.3 * k) / (rounds - 1));
+      await run(dir, (took * 2 * k) / (rounds - 1));
       await rm(path.join(dir, '.locks'), { recursive: true, force: true });
       await new LocalStorage(dir).commit({}); // the next writer finishes an interrupted commit first
       const now = await contents(dir);
       const which = JSON.stringify(now) === JSON.stringify(old) ? 'old' : JSON.stringify(now) === JSON.stringify(migrated) ? 'new' : 'mixed';
-      expect(which, `kill at ${((took! * 1.3 * k) / (rounds - 1)).toFixed(1)} ms: ${JSON.stringify(now, null, 1)}`).not.toBe('mixed');
+      expect(which, `kill at ${((took * 2 * k) / (rounds - 1)).toFixed(1)} ms: ${JSON.stringify(now, null, 1)}`).not.toBe('mixed');
       outcomes[which as 'old' | 'new']++;
       // Whatever the outcome, the directory opens and is consistent with its recorded version.
       const store = open(dir, { migrations: STEPS });

@@ -78,6 +78,15 @@ export class Store {
   }
 
   /**
+   * After something brought older documents back with their version (a snapshot restore): runs the
+   * `migrations` option again when the directory is now behind it. Holds no lock when called.
+   */
+  async migrateIfBehind(): Promise<MigrationReport | undefined> {
+    if (this.migrations.length === 0 || recordedVersion(this.ctx.settings.values) >= latestVersion(this.migrations)) return undefined;
+    return this.lockAll(() => migrationLockKeys(this.ctx), () => migrate(this.ctx, this.migrations, {}));
+  }
+
+  /**
    * For `Configuration.openSync`, which cannot run a migration: fails with `E_CONFLICT` unless the
    * directory is at the `migrations` option's version (or there is no such option).
    */

@@ -13,6 +13,7 @@ import { ValidationError, type ValidationIssue } from '../errors.js';
 import { CodecRegistry } from '../codecs/index.js';
 import type { ConfigPersistenceOptions } from '../types.js';
 import type { Storage } from '../storage/types.js';
+import type { Context } from './context.js';
 import { SETTINGS_FILE } from './names.js';
 
 export { SETTINGS_FILE };
@@ -169,4 +170,10 @@ export function envPrefixOf(settings: LoadedSettings, given: string | undefined)
   const inFile = settings.values.envPrefix;
   if (given !== undefined && inFile !== undefined && given !== inFile) warnOverrides(settings, [{ option: 'envPrefix', inCode: given, inFile }]);
   return given ?? inFile;
+}
+
+/** The settings file with `schemaVersion: to`, in its own layout (a new file when there is none). */
+export function withSchemaVersion(ctx: Pick<Context, 'codecs' | 'storage'>, old: { bytes: Uint8Array; text: string } | undefined, to: number): Uint8Array {
+  const doc = old ? (ctx.codecs.decode(ctx.storage.describe(SETTINGS_FILE), old.bytes) as Record<string, unknown>) : {};
+  return ctx.codecs.encode(SETTINGS_FILE, { ...doc, schemaVersion: to }, old?.text);
 }

@@ -23,7 +23,7 @@ import { commitChangeset, type FileChange } from '../changeset/changeset.js';
 import { readForOverwrite, validateDocument, type OldContent, type StoredDocument } from '../changeset/documents.js';
 import { configAndProfileKeys } from '../backups/snapshots.js';
 import { PROFILES_DIR } from '../core/keys.js';
-import { parseSettings, SETTINGS_FILE } from '../core/settings.js';
+import { parseSettings, SETTINGS_FILE, withSchemaVersion } from '../core/settings.js';
 import { cloneDocument, diffDocuments, getPath, isPlainObject } from '../document/tree.js';
 import { ConfigPersistenceError, ConflictError, TooLargeError, ValidationError, type ValidationIssue } from '../errors.js';
 import { readJournal, settledJournal } from '../history/journal.js';
@@ -139,7 +139,7 @@ export async function migrate(ctx: Context, steps: readonly Migration[], opts: M
   report.files = subjects.map((s): MigratedFile => ({ key: s.key, file: s.file, kind: s.kind, changed: changed.includes(s), changes: hide(redactor.changes(diffDocuments(s.before, s.after))) }));
   if (dryRun) return report;
 
-  const settingsNext = settingsBytes(ctx, settingsOld, to);
+  const settingsNext = withSchemaVersion(ctx, settingsOld, to);
   const files: FileChange[] = [];
   for (const s of changed) {
     files.push({
@@ -289,8 +289,3 @@ function movedSecrets(schema: unknown, after: (s: Subject) => unknown, subjects:
   return (changes) => changes.map((c) => ({ ...c, ...('oldValue' in c ? { oldValue: scrub(c.oldValue) } : {}), ...('newValue' in c ? { newValue: scrub(c.newValue) } : {}) }));
 }
 
-/** The settings file with `schemaVersion: to`, in its own layout (a new file when there is none). */
-function settingsBytes(ctx: Context, old: OldContent | undefined, to: number): Uint8Array {
-  const doc = old ? (ctx.codecs.decode(ctx.storage.describe(SETTINGS_FILE), old.bytes) as Record<string, unknown>) : {};
-  return ctx.codecs.encode(SETTINGS_FILE, { ...doc, schemaVersion: to }, old?.text);
-}
