@@ -56,5 +56,8 @@ export { parseEnvValue } from './api/env.js';
 export { BUNDLE_FORMAT, BUNDLE_VERSION, canonicalJson } from './bundles/format.js';
 export { QUARANTINE_DIR } from './integrity/integrity.js';
 
+// Migrations (src/migrations/migrate.ts)
+export { MigrationError } from './migrations/migrate.js';
+
 // Watching (src/watch/watch.ts)
 export { DEFAULT_DEBOUNCE_MS } from './watch/watch.js';

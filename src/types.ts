@@ -17,5 +17,6 @@ export type * from './types/bundles.js';
 export type * from './types/watch.js';
 export type * from './types/inferred.js';
 export type * from './types/encryption.js';
+export type * from './types/migrations.js';
 
 export type { ValidationIssue };

@@ -188,7 +188,7 @@ describe('admin API over real HTTP', () => {
   });
 
   it('events: one SSE message per committed change set', async () => {
-    const got = await firstChangeEvent(server, () => writeFile(path.join(dir, 'current.json'), JSON.stringify({ port: 4242, db: { password: 'zzz' } })));
+    const got = await firstChangeEvent(server, () => writeFile(path.join(dir, 'current.json'), JSON.stringify({ port: 4242, db: { password: 'zzz' } })), '4242');
     expect(got).toContain('4242');
     expect(got).not.toContain('zzz');
   }, 30000);
@@ -215,7 +215,7 @@ describe('admin API over a storage backend without a directory', () => {
       // The effective configuration and its events come from the store's storage, not from a
       // directory named like it.
       expect((await call('GET', 'config')).json.data).toEqual({ port: 7, db: { password: '***' } });
-      const event = await firstChangeEvent(srv, () => mem.saveConfig({ port: 8, db: { password: 'in-memory' } }, 'current.json'));
+      const event = await firstChangeEvent(srv, () => mem.saveConfig({ port: 8, db: { password: 'in-memory' } }, 'current.json'), '"newValue":8');
       expect(event).toContain('"newValue":8');
       expect(event).not.toContain('in-memory');
     } finally {
@@ -226,7 +226,11 @@ describe('admin API over a storage backend without a directory', () => {
 });
 
 /** Opens `GET /api/v1/events`, runs `trigger` once connected, and resolves with the stream up to the first change event. */
-function firstChangeEvent(srv: AdminServer, trigger: () => Promise<unknown>): Promise<string> {
+/**
+ * The event stream from connection until a change event containing `until` (default: any): an
+ * earlier change whose delivery was still under way when the stream connected may come first.
+ */
+function firstChangeEvent(srv: AdminServer, trigger: () => Promise<unknown>, until = 'event: change'): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     const req = http.get(new URL('/api/v1/events', srv.url), { headers: { authorization: `Bearer ${srv.token}` } }, (res) => {
       expect(res.headers['content-type']).toContain('text/event-stream');
@@ -238,7 +242,7 @@ function firstChangeEvent(srv: AdminServer, trigger: () => Promise<unknown>): Pr
           triggered = true;
           trigger().catch(reject);
         }
-        if (buf.includes('event: change')) {
+        if (buf.includes('event: change') && buf.includes(until)) {
           req.destroy();
           resolve(buf);
         }

@@ -89,6 +89,12 @@ describe('the CLI never prints a secret', () => {
       await run(...json, 'profile', 'save', `copy${json.length}`);
       await run(...json, 'rollback', 'current', '1');
       await run(...json, 'repair');
+      // A migration that rewrites the objects holding secrets: its diff is printed.
+      const steps = path.join(dir, `migrations${json.length}.mjs`);
+      await writeFile(steps, `export default [${[1, 2].slice(0, json.length + 1).map((v) => `{ version: ${v}, up: (doc) => doc.db ? { ...doc, db: { ...doc.db, host: 'db-v${v}.local', password: doc.db.password } } : doc }`).join(', ')}];\n`);
+      await run(...json, 'migrate', '--migrations', steps, '--dry-run');
+      await run(...json, 'migrate', '--migrations', steps, '--yes');
+      await run(...json, 'migrate');
     }
     await run('export', '-');
     await run('backup', 'prune', '--keep', '50');

@@ -54,13 +54,13 @@ export async function restoreBackup(s: Store, id: string, opts: ChangeOptions): 
   }
   const doc = await snapshots.readSnapshot(s.ctx, info); // verified before anything is locked or written
   await s.settle();
-  return s.withSnapshotLocks(
+  const result = await s.withSnapshotLocks(
     () => snapshots.restoreTargets(s.ctx, doc),
-    async (targets) => {
-      const { result } = await snapshots.restoreSnapshot(s.ctx, info, doc, targets, actor);
-      return result;
-    },
+    async (targets) => (await snapshots.restoreSnapshot(s.ctx, info, doc, targets, actor)).result,
   );
+  // A snapshot from before a migration brought its version back with its files: migrate them again.
+  await s.migrateIfBehind();
+  return result;
 }
 
 /** The body of `ConfigPersistence#deleteBackup` (documented there), after its open check. */

@@ -49,6 +49,9 @@ import * as profileOps from './profiles.js';
 import * as backupOps from './backups.js';
 import * as bundleOps from './bundles.js';
 import * as rotation from './encryption.js';
+import { checkMigrations, recordedVersion } from '../migrations/migrate.js';
+import { readSettingsAsync } from '../core/settings.js';
+import type { MigrateOptions, Migration, MigrationReport } from '../types.js';
 
 /**
  * Keeps an application's configuration in plain JSON/YAML files under `baseDir` and never loses or
@@ -166,6 +169,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   async loadProfile(name: string, opts: LoadProfileOptions = {}): Promise<Profile<DeepPartial<T>>> {
     this.s.assertOpen('ConfigPersistence');
+    await this.s.ready();
     return loadProfileDocument<DeepPartial<T>>(this.ctx, name, opts.resolve ?? true);
   }
 
@@ -179,6 +183,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   /** Every profile with its format, parents, description, size and modification time, by name. */
   async listProfiles(): Promise<ProfileInfo[]> {
     this.s.assertOpen('ConfigPersistence');
+    await this.s.ready();
     return listProfileDocuments(this.ctx);
   }
 
@@ -194,6 +199,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   /** Whether profile `name` exists (in any format). Invalid names are `E_INVALID_NAME`, not `false`. */
   async profileExists(name: string): Promise<boolean> {
     this.s.assertOpen('ConfigPersistence');
+    await this.s.ready();
     return profileFileExists(this.ctx, name);
   }
 
@@ -219,6 +225,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   /** The profile last chosen with `setActiveProfile` / `Configuration#useProfile` (persisted), if any. */
   async getActiveProfile(): Promise<string | undefined> {
     this.s.assertOpen('ConfigPersistence');
+    await this.s.ready();
     return readActiveProfile(this.ctx);
   }
 
@@ -288,6 +295,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   async cleanupBackups(opts: CleanupOptions = {}): Promise<CleanupResult> {
     this.s.assertOpen('ConfigPersistence');
+    await this.s.ready();
     return retention.cleanupBackups(this.ctx, { ...opts });
   }
 
@@ -356,6 +364,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   /** With `encrypt: true`, sealed with the store's key as an {@link EncryptedBundle} (docs/encryption.md). */
   async exportBundle(selection: BundleSelection = {}): Promise<Bundle | EncryptedBundle> {
     this.s.assertOpen('ConfigPersistence');
+    await this.s.ready();
     await this.s.settle();
     const bundle = await bundleExport.exportBundle(this.ctx, { ...selection });
     return selection.encrypt === true ? bundleExport.sealedBundle(this.ctx, bundle, selection)! : bundle;
@@ -364,6 +373,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   /** Exports to one JSON file at `path` (atomic, durable, mode 0600) and says what it wrote. */
   async writeBundle(path: string, selection: BundleSelection = {}): Promise<BundleWriteResult> {
     this.s.assertOpen('ConfigPersistence');
+    await this.s.ready();
     await this.s.settle();
     return bundleExport.writeBundle(this.ctx, path, { ...selection });
   }
@@ -422,6 +432,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   async verify(): Promise<VerifyResult> {
     this.s.assertOpen('ConfigPersistence');
+    await this.s.ready();
     await this.s.settle();
     return integrity.verify(this.ctx);
   }
@@ -434,6 +445,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   async repair(opts: RepairOptions = {}): Promise<RepairReport> {
     this.s.assertOpen('ConfigPersistence');
+    await this.s.ready();
     const options = { ...opts };
     if (options.dryRun) return integrity.repair(this.ctx, options);
     await this.s.settle();
@@ -446,7 +458,30 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   /** Counts and sizes: configs, profiles, backups (count, bytes, oldest, newest), history, audit. */
   async stats(): Promise<Stats> {
     this.s.assertOpen('ConfigPersistence');
+    await this.s.ready();
     return collectStats(this.ctx);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Migrations (src/migrations/migrate.ts)
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * Brings every config and profile to the newest of `migrations` (default: the `migrations`
+   * option) in one all-or-nothing commit, or with `dryRun` reports the changes without writing.
+   * See the option's documentation; a store given the option runs it by itself before first use.
+   */
+  /** The version the directory's documents are at, as migrations recorded it (`schemaVersion` in the settings file; 0 when none). */
+  async schemaVersion(): Promise<number> {
+    this.s.assertOpen('ConfigPersistence');
+    await this.s.ready();
+    return recordedVersion((await readSettingsAsync(this.ctx.storage)).values);
+  }
+
+  async migrate(migrations?: readonly Migration[], opts: MigrateOptions = {}): Promise<MigrationReport> {
+    this.s.assertOpen('ConfigPersistence');
+    const steps = migrations === undefined ? this.s.migrations : checkMigrations(migrations);
+    return this.s.runMigrations(steps, { ...opts });
   }
 
   // ------------------------------------------------------------------------------------------

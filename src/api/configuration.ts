@@ -132,6 +132,7 @@ export class Configuration<T = Record<string, unknown>> {
     const store = new ConfigPersistence<ConfigOf<T, S>>(storeOptions(options));
     try {
       const { ctx, env, entriesFor } = opening(store, options);
+      store[STORE].assertMigrated();
       ctx.schema.readySync();
       const extensions = probeOrder((options.codecs ?? []).flatMap((c) => c.extensions));
       const nodeEnv = nodeEnvProfile(ctx, env);

@@ -14,8 +14,10 @@
 import { createContext, settleSettings, type Context } from '../core/context.js';
 import { KeyedQueue } from '../core/queue.js';
 import { configKey } from '../core/keys.js';
-import { ClosedError } from '../errors.js';
-import type { ConfigPersistenceOptions } from '../types.js';
+import { ClosedError, ConflictError } from '../errors.js';
+import { SETTINGS_FILE } from '../core/settings.js';
+import type { ConfigPersistenceOptions, MigrateOptions, Migration, MigrationReport } from '../types.js';
+import { checkMigrations, latestVersion, migrate, migrationLockKeys, recordedVersion, tooNew } from '../migrations/migrate.js';
 
 /** Lock held while a snapshot is taken or restored (or anything else that touches every file). */
 export const SNAPSHOT_LOCK = 'backups~snapshot';
@@ -34,19 +36,82 @@ export class Store {
   private intake: Promise<void> = Promise.resolve();
   private closed = false;
   private settled: Promise<void> | undefined;
+  /** Set once {@link ready} resolved: the hot path then skips the await. */
+  private prepared = false;
+  /** The `migrations` option, checked and sorted. */
+  readonly migrations: readonly Migration[];
 
   constructor(private readonly options: ConfigPersistenceOptions) {
+    this.migrations = options.migrations === undefined ? [] : checkMigrations(options.migrations);
     this.ctx = createContext(options);
   }
 
-  /** Resolves once the directory settings are in effect (read asynchronously on a backend without readSync). */
+  /**
+   * Resolves once the store may operate: the directory settings in effect (read asynchronously on a
+   * backend without readSync) and the directory at the version of the `migrations` option. A
+   * failure rejects this call (and the operation waiting on it); the next one tries again.
+   */
   ready(): Promise<void> {
-    if (typeof this.ctx.storage.readSync === 'function') return Promise.resolve();
-    this.settled ??= settleSettings(this.ctx, this.options).catch((err: unknown) => {
-      this.settled = undefined;
-      throw err;
-    });
+    if (this.prepared) return Promise.resolve();
+    this.settled ??= this.prepare().then(
+      () => {
+        this.prepared = true;
+      },
+      (err: unknown) => {
+        this.settled = undefined;
+        throw err;
+      },
+    );
     return this.settled;
+  }
+
+  private async prepare(): Promise<void> {
+    if (typeof this.ctx.storage.readSync !== 'function') await settleSettings(this.ctx, this.options);
+    if (this.migrations.length === 0) return;
+    // The common case, a directory already at this version, costs no lock and no read.
+    const at = recordedVersion(this.ctx.settings.values);
+    const latest = latestVersion(this.migrations);
+    if (at === latest) return;
+    if (at > latest) throw tooNew(this.ctx, at, latest);
+    // Nothing has run yet (every call waits for this): no settle, which would wait for those calls.
+    await this.lockAll(() => migrationLockKeys(this.ctx), () => migrate(this.ctx, this.migrations, {}));
+  }
+
+  /**
+   * After something brought older documents back with their version (a snapshot restore): runs the
+   * `migrations` option again when the directory is now behind it. Holds no lock when called.
+   */
+  async migrateIfBehind(): Promise<MigrationReport | undefined> {
+    if (this.migrations.length === 0 || recordedVersion(this.ctx.settings.values) >= latestVersion(this.migrations)) return undefined;
+    return this.lockAll(() => migrationLockKeys(this.ctx), () => migrate(this.ctx, this.migrations, {}));
+  }
+
+  /**
+   * For `Configuration.openSync`, which cannot run a migration: fails with `E_CONFLICT` unless the
+   * directory is at the `migrations` option's version (or there is no such option).
+   */
+  assertMigrated(): void {
+    if (this.migrations.length === 0) return;
+    const at = recordedVersion(this.ctx.settings.values);
+    const latest = latestVersion(this.migrations);
+    if (at > latest) throw tooNew(this.ctx, at, latest);
+    if (at < latest) {
+      throw new ConflictError(
+        `${this.ctx.storage.location} is at schema version ${at} and needs the migrations up to ${latest}, which Configuration.openSync cannot run (a migration is an async commit). Open it once with Configuration.open, or run \`config-persistence migrate --migrations <file>\`.`,
+        this.ctx.storage.describe(SETTINGS_FILE),
+      );
+    }
+  }
+
+  /**
+   * Brings the directory to the newest of `steps` (see src/migrations/migrate.ts) holding the
+   * snapshot lock and every file's; a dry run reads without locks and writes nothing.
+   */
+  async runMigrations(steps: readonly Migration[], opts: MigrateOptions): Promise<MigrationReport> {
+    await this.ready();
+    if (opts.dryRun) return migrate(this.ctx, steps, opts);
+    await this.settle();
+    return this.lockAll(() => migrationLockKeys(this.ctx), () => migrate(this.ctx, steps, opts));
   }
 
   /**
@@ -55,7 +120,7 @@ export class Store {
    */
   enqueue<R>(file: string | undefined, kind: 'coalesce' | 'exclusive', prepare: (key: string) => () => Promise<R>): Promise<R> {
     const queued = this.intake.then(async () => {
-      if (typeof this.ctx.storage.readSync !== 'function') await this.ready(); // no await per save where there is nothing to read
+      if (!this.prepared) await this.ready(); // no await per save once the store is ready
       // Cached key and compiled schema: no await (each one is a turn of the microtask queue per save).
       const key = this.cachedKey(file) ?? (await this.keyFor(file));
       if (!this.ctx.schema.isReady) await this.ctx.schema.ready();
@@ -86,6 +151,7 @@ export class Store {
 
   /** Runs `fn` holding the cross-process lock of `key`. */
   async withLock<R>(key: string, fn: () => Promise<R>): Promise<R> {
+    if (!this.prepared) await this.ready();
     const release = await this.ctx.storage.lock(key, { timeoutMs: this.ctx.options.lockTimeoutMs });
     try {
       return await fn();
@@ -105,6 +171,12 @@ export class Store {
    * appear while locking are locked too.
    */
   async withSnapshotLocks<R>(targets: () => Promise<readonly string[]>, fn: (keys: string[]) => Promise<R>): Promise<R> {
+    if (!this.prepared) await this.ready();
+    return this.lockAll(targets, fn);
+  }
+
+  /** {@link withSnapshotLocks} without waiting for {@link ready} (the migration run inside it). */
+  private async lockAll<R>(targets: () => Promise<readonly string[]>, fn: (keys: string[]) => Promise<R>): Promise<R> {
     const timeoutMs = this.ctx.options.lockTimeoutMs;
     const held = new Map<string, () => Promise<void>>();
     try {

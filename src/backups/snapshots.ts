@@ -21,6 +21,7 @@ import { configKey, PROFILES_DIR } from '../core/keys.js';
 import { readJournal, settledJournal } from '../history/journal.js';
 import { zlibLib } from '../core/lazy-deps.js';
 import { RESERVED_NAMES } from '../core/names.js';
+import { parseSettings, readSettingsAsync, SETTINGS_FILE, withSchemaVersion } from '../core/settings.js';
 import type { BackupInfo, BackupTrigger, RestoreResult, SnapshotOptions } from '../types.js';
 import type { PutOp } from '../storage/types.js';
 
@@ -49,6 +50,13 @@ interface SnapshotDocument {
   /** `all`: every config and profile; otherwise the keys the snapshot was limited to. */
   scope: 'all' | string[];
   files: SnapshotEntry[];
+  /**
+   * The directory's schema version (src/migrations/migrate.ts; 0 when none was recorded) when the
+   * snapshot was taken: restoring brings it back with the files, so their layout and the recorded
+   * version always agree and the next open with migrations migrates them again. Absent in
+   * snapshots made before versions existed, whose restore leaves the version alone.
+   */
+  schemaVersion?: number;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -93,7 +101,7 @@ async function planSnapshot(
   ctx: Context,
   contents: Map<string, OldContent>,
   scope: 'all' | string[],
-  opts: { label?: string; trigger: BackupTrigger; now: Date },
+  opts: { label?: string; trigger: BackupTrigger; now: Date; schemaVersion: number | undefined },
 ): Promise<{ ops: PutOp[]; info: BackupInfo }> {
   const files: SnapshotEntry[] = [];
   let mode = 0o666;
@@ -114,6 +122,7 @@ async function planSnapshot(
   }
   const doc: SnapshotDocument = { format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, createdAt: opts.now.toISOString(), scope, files };
   if (opts.label) doc.label = opts.label;
+  if (opts.schemaVersion !== undefined) doc.schemaVersion = opts.schemaVersion;
   const bytes = Buffer.from(JSON.stringify(doc));
   const id = await newBackupId(ctx, SNAPSHOT_FILE, opts.now, opts.label, true, SNAPSHOT_BASE);
   const info: BackupInfo = {
@@ -154,7 +163,9 @@ export async function createSnapshot(
   const now = new Date();
   const trigger = opts.trigger ?? 'manual';
   const contents = await readAll(ctx, keys);
-  const planned = await planSnapshot(ctx, contents, scope, { ...(opts.label !== undefined ? { label: opts.label } : {}), trigger, now });
+  // Under the snapshot lock a migration cannot run: the version read now is the files' version.
+  const schemaVersion = (await readSettingsAsync(ctx.storage)).values.schemaVersion ?? 0;
+  const planned = await planSnapshot(ctx, contents, scope, { ...(opts.label !== undefined ? { label: opts.label } : {}), trigger, now, schemaVersion });
   const line: IndexLine = { op: 'add', ...planned.info };
   await commitRecorded(ctx, {
     prepare: [...planned.ops, indexAppendOp(ctx, [line])],
@@ -199,10 +210,14 @@ export async function readSnapshot(ctx: Context, info: BackupInfo): Promise<Snap
   return { ...doc, contents };
 }
 
-/** The keys a restore of `doc` touches: its files, plus whatever is in its scope now. */
-export async function restoreTargets(ctx: Context, doc: { scope: 'all' | string[]; contents: Map<string, Uint8Array> }): Promise<string[]> {
+/**
+ * The keys a restore of `doc` touches: its files, plus whatever is in its scope now, plus the
+ * settings file when the snapshot records a schema version (locked, and rewritten if it differs).
+ */
+export async function restoreTargets(ctx: Context, doc: { scope: 'all' | string[]; contents: Map<string, Uint8Array>; schemaVersion?: number }): Promise<string[]> {
   const present = doc.scope === 'all' ? await configAndProfileKeys(ctx) : [...doc.scope];
-  return [...new Set([...present, ...doc.contents.keys()])].sort();
+  const settings = doc.schemaVersion === undefined ? [] : [SETTINGS_FILE];
+  return [...new Set([...present, ...doc.contents.keys(), ...settings])].sort();
 }
 
 /**
@@ -217,16 +232,21 @@ export async function restoreSnapshot(
   actor: BackupActor = {},
 ): Promise<{ result: RestoreResult; backups: BackupInfo[] }> {
   const now = new Date();
-  const current = await readAll(ctx, targets);
-  const changed = targets.filter((key) => {
+  const documents = targets.filter((key) => key !== SETTINGS_FILE);
+  const current = await readAll(ctx, documents);
+  const changed = documents.filter((key) => {
     const want = doc.contents.get(key);
     const have = current.get(key);
     return want ? have?.sha256 !== sha256(want) : have !== undefined;
   });
-  if (changed.length === 0) return { result: { restored: info, files: [] }, backups: [] };
+  const settingsOld = await readForOverwrite(ctx, SETTINGS_FILE);
+  const settings = parseSettings(ctx.storage.describe(SETTINGS_FILE), settingsOld?.bytes);
+  const version = settings.values.schemaVersion;
+  const versionChange = doc.schemaVersion !== undefined && doc.schemaVersion !== (version ?? 0) ? withSchemaVersion(ctx, settingsOld, doc.schemaVersion) : undefined;
+  if (changed.length === 0 && !versionChange) return { result: { restored: info, files: [] }, backups: [] };
 
-  const scope = doc.scope === 'all' ? 'all' : [...targets];
-  const safety = await planSnapshot(ctx, current, scope, { trigger: 'pre-restore', now });
+  const scope = doc.scope === 'all' ? 'all' : [...documents];
+  const safety = await planSnapshot(ctx, current, scope, { trigger: 'pre-restore', now, schemaVersion: version ?? 0 });
   const modes = new Map(doc.files.map((f) => [f.file, f.mode]));
   const files: FileChange[] = [];
   for (const key of changed) {
@@ -243,6 +263,8 @@ export async function restoreSnapshot(
       ...(have ? { backup: 'pre-restore' as const } : {}),
     });
   }
+  // The recorded version goes back with the files, in the same commit.
+  if (versionChange) files.push({ key: SETTINGS_FILE, next: { bytes: versionChange, sha256: sha256(versionChange) }, old: settingsOld, operation: 'restore' });
   const done = await commitChangeset(ctx, {
     files,
     changedBy: actor.changedBy ?? 'user',
@@ -254,9 +276,15 @@ export async function restoreSnapshot(
       op: 'restore',
       file: SNAPSHOT_FILE,
       backup: info.id,
-      details: { safetySnapshot: safety.info.id, written: files.filter((f) => f.next).map((f) => f.key), removed: files.filter((f) => !f.next).map((f) => f.key) },
+      details: {
+        safetySnapshot: safety.info.id,
+        written: files.filter((f) => f.next && f.key !== SETTINGS_FILE).map((f) => f.key),
+        removed: files.filter((f) => !f.next).map((f) => f.key),
+        ...(versionChange ? { schemaVersion: doc.schemaVersion } : {}),
+      },
     }),
   });
+  if (versionChange) Object.assign(ctx as { settings: Context['settings'] }, { settings: parseSettings(settings.file, versionChange) });
   return { result: { restored: info, safetyBackup: safety.info, files: changed }, backups: done.backups };
 }
 

@@ -25,6 +25,7 @@ import { registerBundle } from './commands/bundle.js';
 import { registerIntegrity } from './commands/integrity.js';
 import { registerTypes } from './commands/types.js';
 import { registerServe } from './commands/serve.js';
+import { registerMigrate } from './commands/migrate.js';
 
 /** The package version, read once from package.json next to `dist/`. */
 function version(): string {
@@ -87,6 +88,7 @@ Examples:
   registerStats(program, kit);
   registerKey(program, kit);
   registerTypes(program, kit);
+  registerMigrate(program, kit);
   registerWatch(program, kit);
   for (const command of walk(program)) {
     command.exitOverride((err) => {

@@ -13,6 +13,7 @@ import { ValidationError, type ValidationIssue } from '../errors.js';
 import { CodecRegistry } from '../codecs/index.js';
 import type { ConfigPersistenceOptions } from '../types.js';
 import type { Storage } from '../storage/types.js';
+import type { Context } from './context.js';
 import { SETTINGS_FILE } from './names.js';
 
 export { SETTINGS_FILE };
@@ -30,6 +31,11 @@ export interface DirectorySettings {
   schemaDir?: string;
   envPrefix?: string;
   defaultFormat?: 'json' | 'yaml';
+  /**
+   * The version of the document layout the directory's files are at, written by migrations
+   * (src/migrations/migrate.ts); not an option a process can override.
+   */
+  schemaVersion?: number;
   /**
    * Written by the library, never by hand: the id of the key backups, history contents and
    * snapshots are encrypted with (never the key), and whether live files are too (`files`). A
@@ -71,6 +77,7 @@ const CHECKS: Readonly<Record<keyof DirectorySettings, Check>> = {
   schemaDir: text,
   envPrefix: text,
   defaultFormat: (v) => (v === 'json' || v === 'yaml' ? undefined : 'must be "json" or "yaml"'),
+  schemaVersion: integer(0),
   encryption: (v) => {
     const e = v as Record<string, unknown> | null;
     const ok = typeof e === 'object' && e !== null && typeof e.keyId === 'string' && /^[0-9a-f]{16}$/.test(e.keyId) && (e.files === undefined || typeof e.files === 'boolean') && Object.keys(e).every((k) => k === 'keyId' || k === 'files');
@@ -105,7 +112,7 @@ export async function readSettingsAsync(storage: Storage): Promise<LoadedSetting
   return parseSettings(storage.describe(SETTINGS_FILE), await storage.read(SETTINGS_FILE, { maxBytes: MAX_SETTINGS_BYTES }));
 }
 
-/** The settings in `bytes` (the file `file`; `undefined`: there is none). */
+/** The settings in `bytes` (the file `file`; `undefined`: there is none): checked as {@link readSettings} checks them. */
 export function parseSettings(file: string, bytes: Uint8Array | undefined): LoadedSettings {
   if (bytes === undefined) return { file, exists: false, values: {} };
   const doc = new CodecRegistry().decode(file, bytes);
@@ -145,6 +152,7 @@ export function applySettings<O extends ConfigPersistenceOptions & { envPrefix?:
   const merged: Record<string, unknown> = { ...(options as Record<string, unknown>) };
   const overrides: SettingsOverride[] = [];
   for (const key of SETTINGS_KEYS) {
+    if (key === 'schemaVersion') continue; // a record of the directory, not an option
     let inFile: unknown = settings.values[key];
     if (inFile === undefined || key === 'encryption') continue; // the library's record, not an option (encryption/storage.ts reads it)
     if (key === 'schemaDir') inFile = path.resolve(baseDir, inFile as string);
@@ -180,4 +188,10 @@ export function envPrefixOf(settings: LoadedSettings, given: string | undefined)
   const inFile = settings.values.envPrefix;
   if (given !== undefined && inFile !== undefined && given !== inFile) warnOverrides(settings, [{ option: 'envPrefix', inCode: given, inFile }]);
   return given ?? inFile;
+}
+
+/** The settings file with `schemaVersion: to`, in its own layout (a new file when there is none). */
+export function withSchemaVersion(ctx: Pick<Context, 'codecs' | 'storage'>, old: { bytes: Uint8Array; text: string } | undefined, to: number): Uint8Array {
+  const doc = old ? (ctx.codecs.decode(ctx.storage.describe(SETTINGS_FILE), old.bytes) as Record<string, unknown>) : {};
+  return ctx.codecs.encode(SETTINGS_FILE, { ...doc, schemaVersion: to }, old?.text);
 }

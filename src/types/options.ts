@@ -3,6 +3,7 @@
  */
 import type { Storage } from '../storage/types.js';
 import type { SchemaOption } from './inferred.js';
+import type { Migration } from './migrations.js';
 
 // ---------------------------------------------------------------------------------------------
 // Formats
@@ -88,6 +89,14 @@ export interface ConfigPersistenceOptions<S extends SchemaOption = SchemaOption>
    * others, or fail their checksum are never run. Safe to delete at any time.
    */
   validatorCache?: string | false;
+  /**
+   * The steps that bring every config and profile to the document layout this code expects. The
+   * directory records the version it is at (`schemaVersion` in `config-persistence.json`); before
+   * its first operation, a store at an older version runs the newer steps over every file in one
+   * all-or-nothing commit (history reason `migrate to <version>`, a backup of each file first). A
+   * directory at a newer version than the newest step is refused with `E_CONFLICT`.
+   */
+  migrations?: readonly Migration[];
   /**
    * Encrypts backups, snapshots, history contents and bundles at rest with AES-256-GCM: 32 bytes,
    * or 64 hex digits or base64 of them. Default: env `CONFIG_PERSISTENCE_KEY`, else the file named

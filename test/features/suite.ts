@@ -176,6 +176,27 @@ export function featureSuite(backend: FeatureBackend): void {
       await o.close();
       await cp.close();
     });
+
+    it('migrations: two processes open an old store, it is migrated once in one commit; a newer one is refused', async () => {
+      const { cp, other, base } = await open();
+      await cp.saveConfig({ port: '80' }, 'current.json');
+      await cp.saveProfile('dev', { port: '81' } as never, { description: 'laptop' });
+      const steps = [
+        { version: 1, up: (d: { port?: string }) => ({ ...d, port: Number(d.port) }) },
+        { version: 2, up: ({ port, ...rest }: { port?: number }) => ({ ...rest, server: { port } }) },
+      ];
+      const a = new ConfigPersistence({ ...base, storage: other(), migrations: steps });
+      const b = new ConfigPersistence({ ...base, storage: other(), migrations: steps });
+      const [x, y] = await Promise.all([a.loadConfig('current.json'), b.loadProfile('dev')]);
+      expect(x).toEqual({ server: { port: 80 } });
+      expect(y.data).toEqual({ server: { port: 81 } });
+      expect(y.meta).toEqual({ description: 'laptop' });
+      expect((await cp.history('current.json')).filter((v) => v.reason === 'migrate to 2')).toHaveLength(1);
+      expect(await cp.schemaVersion()).toBe(2);
+      const old = new ConfigPersistence({ ...base, storage: other(), migrations: steps.slice(0, 1) });
+      expect(await codeOf(old.saveConfig({ port: 1 }, 'current.json'))).toBe('E_CONFLICT');
+      await Promise.all([a.close(), b.close(), old.close(), cp.close()]);
+    });
   });
 }
 
