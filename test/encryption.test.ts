@@ -291,6 +291,22 @@ for (const backend of BACKENDS) {
       expect((await errorOf(cp.loadConfig('other.json'))).code).toBe('E_TOO_LARGE');
     });
 
+    it('a migration on an encrypted directory: its backups are encrypted, the key record and the version sit side by side', async () => {
+      const p = await backend.make();
+      const key = newKey();
+      const first = store(p, { encryptionKey: key, encryptFiles: true });
+      await first.saveConfig({ password: MARKER, port: '80' }, 'current.json');
+      await first.close();
+      const migrations = [{ version: 1, up: (doc: Record<string, unknown>) => ({ ...doc, port: Number(doc.port) }) }];
+      const migrated = store(p, { encryptionKey: key, migrations });
+      expect(await migrated.loadConfig('current.json')).toEqual({ password: MARKER, port: 80 });
+      await noPlaintext(p, true);
+      const settings = JSON.parse(Buffer.from((await p.raw.read('config-persistence.json'))!).toString());
+      expect(settings).toEqual({ encryption: { keyId: parseKey(key).id, files: true }, schemaVersion: 1 });
+      expect(await migrated.getVersion('current.json', 1)).toEqual({ password: MARKER, port: '80' });
+      expect((await migrated.verify()).ok).toBe(true);
+    });
+
     it('encryptFiles: live files are encrypted too, recorded for every process; Configuration loads them with the key only', async () => {
       const p = await backend.make();
       const key = newKey();
