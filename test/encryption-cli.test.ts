@@ -81,6 +81,9 @@ describe('encryption from the CLI', () => {
     expect(stale.stdout).toContain('NOT');
     const get = await cli(ws, ['--key-file', k2, 'get', 'app.name']);
     expect(get.stdout.trim()).toBe('shop-2');
+    // `profile save` from the encrypted current.yaml reads it through the key too.
+    expect((await cli(ws, ['--key-file', k2, 'profile', 'save', 'snap'])).code).toBe(0);
+    expect((await cli(ws, ['--key-file', k2, 'get', 'app.name', '--profile', 'snap'])).stdout.trim()).toBe('shop-2');
     expect((await cli(ws, ['--key-file', k2, 'key', 'decrypt'])).code).toBe(0);
     expect(await readFile(path.join(ws, 'config', 'current.yaml'), 'utf8')).toContain('shop-2');
     expect((await cli(ws, ['get', 'app.name'])).stdout.trim()).toBe('shop-2');

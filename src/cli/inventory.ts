@@ -4,6 +4,7 @@
  */
 import { NotFoundError } from '../errors.js';
 import { RESERVED_NAMES } from '../core/names.js';
+import type { KeyOptions } from '../encryption/key-source.js';
 
 /** Extension of a file name, lower-case, without the dot (as the codec registry reads it). */
 function extensionOf(name: string): string {
@@ -50,11 +51,13 @@ function byRole(a: string, b: string): number {
  * The parsed content of `current.*` exactly as written: no schema defaults filled in (unlike
  * `loadConfig`), so saving it elsewhere does not copy defaults into another file.
  */
-export async function readCurrentAsWritten(baseDir: string): Promise<unknown> {
+export async function readCurrentAsWritten(baseDir: string, keys: KeyOptions = {}): Promise<unknown> {
   const { configs } = await inventory(baseDir);
   const file = configs.find((name) => name.startsWith('current.'));
-  const { LocalStorage, CodecRegistry } = await import('./library.js');
-  const storage = new LocalStorage(baseDir, { durable: false });
+  const { LocalStorage, CodecRegistry, EncryptedStorage, readSettings, resolveKey } = await import('./library.js');
+  const local = new LocalStorage(baseDir, { durable: false });
+  // Through the encryption layer: with encryptFiles, current.* is stored encrypted (docs/encryption.md).
+  const storage = new EncryptedStorage(local, { key: resolveKey(keys, {}), files: false, recorded: readSettings(local).values.encryption });
   try {
     const bytes = file === undefined ? undefined : await storage.read(file);
     if (file === undefined || bytes === undefined) {

@@ -8,3 +8,6 @@ export { ConfigPersistence } from '../api/config-persistence.js';
 export { Configuration } from '../api/configuration.js';
 export { LocalStorage } from '../storage/local/local.js';
 export { CodecRegistry } from '../codecs/index.js';
+export { EncryptedStorage } from '../encryption/storage.js';
+export { resolveKey } from '../encryption/key-source.js';
+export { readSettings } from '../core/settings.js';

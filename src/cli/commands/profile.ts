@@ -125,7 +125,7 @@ async function show(rt: Runtime, name: string): Promise<number> {
 
 async function save(rt: Runtime, name: string, source?: string): Promise<number> {
   const store = await rt.store();
-  const data = source === undefined ? await readCurrentAsWritten(store.baseDir) : await readInputDocument(source, rt.io);
+  const data = source === undefined ? await readCurrentAsWritten(store.baseDir, rt.keyOption()) : await readInputDocument(source, rt.io);
   const parents = rt.opts.extends as string | undefined;
   const result = await store.saveProfile(name, data as Record<string, unknown>, {
     ...(parents !== undefined ? { extends: parents.trim() === '' ? null : parents.split(',').map((p) => p.trim()).filter(Boolean) } : {}),
