@@ -41,6 +41,7 @@ function Admin() {
   const [revision, setRevision] = useState(0);
   const [stream, setStream] = useState<StreamState>('connecting');
   const [message, setMessage] = useState('');
+  const [lastChange, setLastChange] = useState('');
   const [baseDir, setBaseDir] = useState('');
   const main = useRef<HTMLElement>(null);
   useEffect(() => {
@@ -48,7 +49,7 @@ function Admin() {
     return followEvents((e) => {
       setRevision((r) => r + 1);
       const paths = e.changes.map((c) => c.path);
-      setMessage(`Configuration changed: ${paths.slice(0, 5).join(', ')}${paths.length > 5 ? ` and ${paths.length - 5} more` : ''}.`);
+      setLastChange(`Configuration changed at ${new Date(e.at).toLocaleTimeString()}: ${paths.slice(0, 5).join(', ')}${paths.length > 5 ? ` and ${paths.length - 5} more` : ''}.`);
     }, setStream);
   }, []);
   const shell: Shell = useMemo(() => ({ revision, announce: setMessage }), [revision]);
@@ -63,12 +64,13 @@ function Admin() {
       <a class="skip" href="#main">Skip to the content</a>
       <header class="top">
         <h1>config-persistence <span class="muted">${baseDir}</span></h1>
-        <p class=${`stream ${stream}`} aria-live="polite">${stream === 'live' ? 'Live: changes show up here as they happen' : stream === 'connecting' ? 'Connecting to live updates…' : 'Live updates interrupted, reconnecting…'}</p>
+        <p class=${`stream ${stream}`} role="status">${stream === 'live' ? 'Live: changes show up here as they happen' : stream === 'connecting' ? 'Connecting to live updates…' : 'Live updates interrupted, reconnecting…'}
+          ${lastChange && html`<br /><span class="change">${lastChange}</span>`}</p>
       </header>
       <nav aria-label="views">
         <ul>${(Object.keys(VIEWS) as ViewName[]).map((name) => html`<li><button type="button" aria-current=${view === name ? 'page' : undefined} onClick=${() => go(name)}>${VIEWS[name].label}</button></li>`)}</ul>
       </nav>
-      <p class="status" role="status" aria-live="polite">${message}</p>
+      <p class="status" role="status">${message}</p>
       <main id="main" ref=${main} tabindex="-1"><${View} /></main>
     <//>`;
 }

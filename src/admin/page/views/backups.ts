@@ -57,12 +57,12 @@ export function BackupsView() {
   return html`
     <h2>Backups and snapshots</h2>
     <${ErrorNote} error=${list.error ?? action.error} />
-    ${restored && html`<div class="success" role="status" aria-labelledby="restored-title">
+    ${restored && html`<section class="success" aria-labelledby="restored-title">
       <h3 id="restored-title">Restored ${restored.restored.id}</h3>
       ${restored.safetyBackup
         ? html`<p>Safety backup taken first, of what the restore replaced: <code class="safety-backup">${restored.safetyBackup.id}</code>. Restore it to undo.</p>`
         : html`<p>No safety backup was needed: nothing was replaced.</p>`}
-    </div>`}
+    </section>`}
     <${TakeBackup} files=${files.data?.files ?? []} busy=${action.busy} run=${action.run} onTaken=${list.reload} />
     <div class="scroll" tabindex="0" role="region" aria-label="backups">
       <table>

@@ -91,9 +91,12 @@ function Diff({ from, to, changes }: { from: number; to: number; changes: Change
     <section aria-labelledby="diff-title" class="diff">
       <h3 id="diff-title">Changes from version ${from} to version ${to}</h3>
       ${changes.length === 0 ? html`<p>No differences.</p>` : html`
-        <ul>${changes.map((c) => html`<li class=${c.type}>
-          <code>${c.path}</code> <strong>${c.type}</strong>:
-          ${c.type !== 'added' && html`<del>${show(c.oldValue)}</del>`} ${c.type === 'changed' && '→'} ${c.type !== 'removed' && html`<ins>${show(c.newValue)}</ins>`}
-        </li>`)}</ul>`}
+        <ul>${changes.map((c) => html`<li class=${c.type}><code>${c.path}</code> <strong>${c.type}</strong>: ${change(c)}</li>`)}</ul>`}
     </section>`;
+}
+
+function change(c: Change) {
+  if (c.type === 'added') return html`<ins>${show(c.newValue)}</ins>`;
+  if (c.type === 'removed') return html`<del>${show(c.oldValue)}</del>`;
+  return html`<del>${show(c.oldValue)}</del> → <ins>${show(c.newValue)}</ins>`;
 }

@@ -1,0 +1,231 @@
+/**
+ * The admin web page in a real Chromium (Debian's /usr/bin/chromium, driven by playwright-core,
+ * offline flags, a fresh profile): the scenarios of issue #23, found the way a keyboard or screen
+ * reader user finds things (roles and labels). Screenshots of the main views at 1280×800 are taken
+ * on the way; `CP_UPDATE_SCREENSHOTS=1` writes them to docs/screenshots/ for the README.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium, pngSize, serveExample, type Served } from './helpers/admin-page.js';
+import { CLI, ROOT, runProcess } from './helpers/tmp.js';
+
+let browser: Awaited<ReturnType<typeof launchChromium>>;
+let context: BrowserContext;
+let served: Served;
+let page: Page;
+let problems: string[];
+let shots: string;
+
+beforeAll(async () => {
+  browser = await launchChromium();
+  context = browser.context;
+  // Nothing may leave the machine: any request to another origin fails the test that made it.
+  await context.route('**/*', (route) => {
+    const url = new URL(route.request().url());
+    if (url.hostname === '127.0.0.1' || url.protocol === 'data:') return route.continue();
+    problems.push(`request to another origin: ${url.href}`);
+    return route.abort();
+  });
+  shots = process.env.CP_UPDATE_SCREENSHOTS === '1' ? path.join(ROOT, 'docs', 'screenshots') : await mkdtemp(path.join(os.tmpdir(), 'cp-shots-'));
+  await mkdir(shots, { recursive: true });
+}, 180_000);
+afterAll(async () => {
+  await browser?.close();
+  if (process.env.CP_UPDATE_SCREENSHOTS !== '1' && shots) await rm(shots, { recursive: true, force: true });
+});
+
+beforeEach(async () => {
+  problems = [];
+  served = await serveExample();
+  page = await context.newPage();
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    // Chromium logs every 4xx answer; the validation (422) and conflict (409) scenarios expect theirs.
+    if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of (409|422)\b/.test(m.text())) problems.push(`console error: ${m.text()}`);
+  });
+}, 60_000);
+afterEach(async () => {
+  await page?.close();
+  await served?.close();
+});
+
+/** Opens the page the way `serve` prints it and waits for the live stream. */
+async function open(): Promise<void> {
+  await page.goto(served.pageUrl);
+  await expect.poll(() => page.getByText('Live: changes show up here').count(), { timeout: 30_000 }).toBe(1);
+}
+
+async function view(name: string): Promise<void> {
+  await page.getByRole('navigation', { name: 'views' }).getByRole('button', { name }).click();
+}
+
+/** A 1280×800 screenshot, small enough for the README. */
+async function shoot(name: string): Promise<void> {
+  const png = await page.screenshot({ path: path.join(shots, `${name}.png`) });
+  expect(pngSize(png)).toEqual({ width: 1280, height: 800 });
+  expect(png.length, `${name}.png size`).toBeLessThan(150_000);
+}
+
+const T = 120_000;
+
+describe('the admin web page in Chromium', () => {
+  it('takes the token from the fragment into sessionStorage, out of the address bar', async () => {
+    await open();
+    expect(page.url()).toBe(served.server.url);
+    expect(await page.evaluate(() => sessionStorage.getItem('config-persistence.token'))).toBe(served.server.token);
+    await page.reload();
+    await expect.poll(() => page.getByRole('heading', { name: /Edit default\.yaml/ }).count(), { timeout: 30_000 }).toBe(1);
+    await shoot('files');
+    expect(problems).toEqual([]);
+  }, T);
+
+  it('restores a backup and shows the safety backup it took first', async () => {
+    const backup = await served.store.createBackup('default.yaml', { label: 'before' });
+    await served.store.saveConfig({ ...(await served.store.loadConfig('default.yaml')), server: { host: '0.0.0.0', port: 9000 } }, 'default.yaml');
+    await open();
+    await view('Backups');
+    await page.getByRole('button', { name: `Restore ${backup.id}` }).click();
+    const note = page.getByRole('region', { name: `Restored ${backup.id}` });
+    await expect.poll(() => note.count(), { timeout: 30_000 }).toBe(1);
+    const safety = (await served.store.listBackups('default.yaml')).find((b) => b.trigger === 'pre-restore');
+    expect(safety, 'the restore took a safety backup').toBeDefined();
+    expect(await note.locator('.safety-backup').textContent()).toBe(safety!.id);
+    // The list shows it too, marked.
+    await expect.poll(() => page.locator('tr.highlight').filter({ hasText: safety!.id }).count(), { timeout: 30_000 }).toBe(1);
+    expect(((await served.store.loadConfig('default.yaml')) as { server: { port: number } }).server.port).toBe(8080);
+    await shoot('backups');
+    expect(problems).toEqual([]);
+  }, T);
+
+  it('imports a bundle with a conflict: preview (skip), choose rename, preview, confirm', async () => {
+    const other = new served.lib.ConfigPersistence({ baseDir: await mkdtemp(path.join(os.tmpdir(), 'cp-page-other-')) });
+    await other.saveConfig({ app: { name: 'imported' } }, 'default.yaml');
+    await other.saveProfile('staging', { logging: { level: 'debug' } });
+    const bundle = await other.exportBundle({});
+    await other.close();
+    await rm(other.baseDir, { recursive: true, force: true });
+
+    await open();
+    await view('Import and export');
+    await page.getByLabel('Bundle (JSON)').fill(JSON.stringify(bundle));
+    await page.getByRole('button', { name: 'Preview the import' }).click();
+    const skipped = page.getByRole('list', { name: 'Skipped' });
+    await expect.poll(() => skipped.textContent(), { timeout: 30_000 }).toContain('default.yaml (exists)');
+    expect(await page.getByRole('list', { name: 'Created' }).textContent()).toContain('profiles/staging.yaml');
+
+    await page.getByLabel('rename the imported one').check();
+    await expect.poll(() => page.getByText('preview again').count()).toBe(1);
+    await page.getByRole('button', { name: 'Preview the import' }).click();
+    const renamed = page.getByRole('list', { name: 'Renamed' });
+    await expect.poll(() => renamed.textContent(), { timeout: 30_000 }).toContain('default-2.yaml (was default in the bundle)');
+    expect(await served.store.listConfigs(), 'a preview writes nothing').toEqual(['default.yaml']);
+    await shoot('import-preview');
+
+    await page.getByRole('button', { name: 'Confirm the import (rename)' }).click();
+    await expect.poll(() => page.getByRole('heading', { name: /^Imported: 1 created, 1 renamed/ }).count(), { timeout: 30_000 }).toBe(1);
+    expect(await served.store.listConfigs()).toEqual(['default-2.yaml', 'default.yaml']);
+    expect(await served.store.loadConfig('default-2.yaml')).toEqual({ app: { name: 'imported' } });
+    expect((await served.store.loadConfig('default.yaml') as { app: { name: string } }).app.name).toBe('shop');
+    expect(await served.store.profileExists('staging')).toBe(true);
+    expect(problems).toEqual([]);
+  }, T);
+
+  it('shows a validation error at its field, and a stale If-Match as a conflict to reload', async () => {
+    await served.store.saveConfig(await served.store.loadConfig('default.yaml'), 'default.yaml');
+    await open();
+    const port = page.getByLabel('server.port');
+    await port.fill('0');
+    await page.getByRole('button', { name: 'Save default.yaml' }).click();
+    await expect.poll(() => port.getAttribute('aria-invalid'), { timeout: 30_000 }).toBe('true');
+    const errorId = await port.getAttribute('aria-describedby');
+    expect(await page.locator(`#${errorId}`).textContent()).toContain('must be >= 1');
+    expect(await page.getByRole('alert').first().textContent()).toContain('1 problem: nothing was saved');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-invalid'))).toBe('true');
+    expect(await page.getByLabel('server.host').getAttribute('aria-invalid')).toBeNull();
+    await shoot('edit-invalid');
+    expect(((await served.store.loadConfig('default.yaml')) as { server: { port: number } }).server.port).toBe(8080);
+
+    // Someone else saves meanwhile: the page's save is refused (409), and Reload shows their value.
+    await port.fill('8081');
+    const current = (await served.store.loadConfig('default.yaml')) as Record<string, any>;
+    await served.store.saveConfig({ ...current, server: { ...current.server, host: 'elsewhere' } }, 'default.yaml');
+    await page.getByRole('button', { name: 'Save default.yaml' }).click();
+    await expect.poll(() => page.getByRole('alert').filter({ hasText: 'was saved by someone else' }).count(), { timeout: 30_000 }).toBe(1);
+    expect(((await served.store.loadConfig('default.yaml')) as { server: { port: number } }).server.port).toBe(8080);
+    await page.getByRole('alert').getByRole('button', { name: 'Reload default.yaml' }).click();
+    await expect.poll(() => page.getByLabel('server.host').inputValue(), { timeout: 30_000 }).toBe('elsewhere');
+    expect(await port.inputValue()).toBe('8080');
+    await port.fill('8082');
+    await page.getByRole('button', { name: 'Save default.yaml' }).click();
+    await expect.poll(() => page.getByRole('status').filter({ hasText: /Saved default\.yaml as version \d+/ }).count(), { timeout: 30_000 }).toBe(1);
+    expect(((await served.store.loadConfig('default.yaml')) as { server: { port: number } }).server.port).toBe(8082);
+    expect(problems).toEqual([]);
+  }, T);
+
+  it('shows an edit made with the CLI live, with its source', async () => {
+    await open();
+    await view('Effective configuration');
+    const row = page.locator('tr[data-path="server.port"]');
+    await expect.poll(() => row.textContent(), { timeout: 30_000 }).toContain('8080');
+    expect(await row.textContent()).toMatch(/default\.yaml:11:3/);
+    const set = await runProcess(process.execPath, [CLI, '--dir', served.dir, 'set', 'server.port', '9191'], { timeoutMs: 60_000 });
+    expect(set.code, set.stderr).toBe(0);
+    await expect.poll(() => row.textContent(), { timeout: 30_000 }).toContain('9191');
+    expect(await row.textContent()).toMatch(/current\.yaml:\d+:\d+/);
+    expect(await page.getByRole('status').filter({ hasText: /Configuration changed at [^:]+:[^:]+:.+: server\.port\./ }).count()).toBe(1);
+    await shoot('effective');
+    expect(problems).toEqual([]);
+  }, T);
+
+  it('diffs two versions of a file and rolls back to one', async () => {
+    const doc = (await served.store.loadConfig('default.yaml')) as Record<string, any>;
+    await served.store.saveConfig(doc, 'default.yaml');
+    await served.store.saveConfig({ ...doc, logging: { level: 'debug', format: 'json' } }, 'default.yaml');
+    const versions = (await served.store.history('default.yaml')).map((v) => v.version).sort((a, b) => a - b);
+    const [older, newer] = [versions[versions.length - 2]!, versions[versions.length - 1]!];
+    await open();
+    await view('History');
+    await page.getByLabel('From').selectOption(String(older));
+    await page.getByLabel('To').selectOption(String(newer));
+    await page.getByRole('button', { name: 'Show the diff' }).click();
+    const diff = page.getByRole('region', { name: `Changes from version ${older} to version ${newer}` });
+    await expect.poll(() => diff.textContent(), { timeout: 30_000 }).toContain('logging.level changed: info → debug');
+    expect(await diff.textContent()).toContain('logging.format changed: text → json');
+    await shoot('history');
+    await page.getByRole('button', { name: `Roll back to version ${older}` }).click();
+    await expect.poll(() => page.getByRole('status').filter({ hasText: `Rolled default.yaml back to version ${older}` }).count(), { timeout: 30_000 }).toBe(1);
+    expect(((await served.store.loadConfig('default.yaml')) as { logging: { level: string } }).logging.level).toBe('info');
+    expect(problems).toEqual([]);
+  }, T);
+
+  it('works with the keyboard alone and fits a phone (390 px) without sideways scrolling', async () => {
+    await open();
+    // Tab from the top: the skip link, then the views; Enter opens one and focus moves to it.
+    let reached = false;
+    for (let i = 0; i < 12 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = (await page.evaluate(() => document.activeElement?.textContent)) === 'Backups';
+    }
+    expect(reached, 'Tab reaches the Backups view button').toBe(true);
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.getByRole('heading', { name: 'Backups and snapshots' }).count(), { timeout: 30_000 }).toBe(1);
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main');
+    expect(await page.evaluate(() => !!document.querySelector('nav') && !!document.querySelector('main'))).toBe(true);
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const name of ['Files and profiles', 'Effective configuration', 'History', 'Backups', 'Import and export', 'Verify and repair']) {
+      await view(name);
+      await page.waitForTimeout(300);
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      expect(width, `${name} at 390 px`).toBeLessThanOrEqual(390);
+    }
+    await view('Files and profiles');
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(shots, 'phone.png') });
+    await page.setViewportSize({ width: 1280, height: 800 });
+    expect(problems).toEqual([]);
+  }, T);
+});
