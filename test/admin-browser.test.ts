@@ -18,6 +18,8 @@ let served: Served;
 let page: Page;
 let problems: string[];
 let shots: string;
+/** HTTP statuses the scenario expects (Chromium logs each 4xx answer as a console error). */
+let expectedStatuses: number[];
 
 beforeAll(async () => {
   browser = await launchChromium();
@@ -39,12 +41,13 @@ afterAll(async () => {
 
 beforeEach(async () => {
   problems = [];
+  expectedStatuses = [409, 422];
   served = await serveExample();
   page = await context.newPage();
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
-    // Chromium logs every 4xx answer; the validation (422) and conflict (409) scenarios expect theirs.
-    if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of (409|422)\b/.test(m.text())) problems.push(`console error: ${m.text()}`);
+    const status = /^Failed to load resource: the server responded with a status of (\d+)/.exec(m.text());
+    if (m.type() === 'error' && !(status && expectedStatuses.includes(Number(status[1])))) problems.push(`console error: ${m.text()}`);
   });
 }, 60_000);
 afterEach(async () => {
@@ -97,6 +100,14 @@ describe('the admin web page in Chromium', () => {
     await expect.poll(() => page.locator('tr.highlight').filter({ hasText: safety!.id }).count(), { timeout: 30_000 }).toBe(1);
     expect(((await served.store.loadConfig('default.yaml')) as { server: { port: number } }).server.port).toBe(8080);
     await shoot('backups');
+
+    // Delete asks once more; "Keep" keeps it.
+    await page.getByRole('button', { name: `Delete ${backup.id}` }).click();
+    await page.getByRole('button', { name: 'Keep' }).click();
+    await page.getByRole('button', { name: `Delete ${backup.id}` }).click();
+    await page.getByRole('button', { name: `Confirm deleting ${backup.id}` }).click();
+    await expect.poll(() => page.getByRole('button', { name: `Restore ${backup.id}` }).count(), { timeout: 30_000 }).toBe(0);
+    expect((await served.store.listBackups()).map((b) => b.id)).not.toContain(backup.id);
     expect(problems).toEqual([]);
   }, T);
 
@@ -145,6 +156,7 @@ describe('the admin web page in Chromium', () => {
     expect(await page.getByRole('alert').first().textContent()).toContain('1 problem: nothing was saved');
     expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-invalid'))).toBe('true');
     expect(await page.getByLabel('server.host').getAttribute('aria-invalid')).toBeNull();
+    await page.evaluate(() => window.scrollTo(0, 0));
     await shoot('edit-invalid');
     expect(((await served.store.loadConfig('default.yaml')) as { server: { port: number } }).server.port).toBe(8080);
 
@@ -168,6 +180,9 @@ describe('the admin web page in Chromium', () => {
   it('shows an edit made with the CLI live, with its source', async () => {
     await open();
     await view('Effective configuration');
+    await page.getByLabel('Profile').selectOption('production');
+    await expect.poll(() => page.locator('tr[data-path="logging.level"]').textContent(), { timeout: 30_000 }).toMatch(/warn.*profile production — .*production\.yaml:\d+:\d+/);
+    await page.getByLabel('Profile').selectOption('');
     const row = page.locator('tr[data-path="server.port"]');
     await expect.poll(() => row.textContent(), { timeout: 30_000 }).toContain('8080');
     expect(await row.textContent()).toMatch(/default\.yaml:11:3/);
@@ -177,6 +192,51 @@ describe('the admin web page in Chromium', () => {
     expect(await row.textContent()).toMatch(/current\.yaml:\d+:\d+/);
     expect(await page.getByRole('status').filter({ hasText: /Configuration changed at [^:]+:[^:]+:.+: server\.port\./ }).count()).toBe(1);
     await shoot('effective');
+    expect(problems).toEqual([]);
+  }, T);
+
+  it('reconnects to the event stream after the server restarts', async () => {
+    await open();
+    await view('Effective configuration');
+    const port = Number(new URL(served.server.url).port);
+    await served.server.close();
+    await expect.poll(() => page.getByText('Live updates interrupted, reconnecting').count(), { timeout: 30_000 }).toBe(1);
+    served.server = await served.admin.createAdminServer({ store: served.store, port, token: served.server.token });
+    await expect.poll(() => page.getByText('Live: changes show up here').count(), { timeout: 60_000 }).toBe(1);
+    const set = await runProcess(process.execPath, [CLI, '--dir', served.dir, 'set', 'logging.level', 'debug'], { timeoutMs: 60_000 });
+    expect(set.code, set.stderr).toBe(0);
+    await expect.poll(() => page.locator('tr[data-path="logging.level"]').textContent(), { timeout: 30_000 }).toContain('debug');
+    // The stream cut off and the refused connections while the server was down are the point here.
+    expect(problems.filter((p) => !/net::ERR_(INCOMPLETE_CHUNKED_ENCODING|CONNECTION_REFUSED)/.test(p))).toEqual([]);
+  }, T);
+
+  it('asks for the token when the one in the address is refused', async () => {
+    expectedStatuses = [401];
+    await page.goto(`${served.server.url}#token=not-the-token-at-all`);
+    await expect.poll(() => page.getByRole('alert').filter({ hasText: 'The server refused the token' }).count(), { timeout: 30_000 }).toBe(1);
+    await page.getByLabel('Admin token').fill(served.server.token);
+    await page.getByRole('button', { name: 'Open' }).click();
+    await expect.poll(() => page.getByText('Live: changes show up here').count(), { timeout: 30_000 }).toBe(1);
+    expect(problems).toEqual([]);
+  }, T);
+
+  it('exports a selection, and verifies and repairs the directory', async () => {
+    await open();
+    await view('Import and export');
+    await page.getByLabel('production').uncheck();
+    await page.getByRole('button', { name: 'Export', exact: true }).click();
+    await expect.poll(() => page.getByLabel('The bundle').inputValue(), { timeout: 30_000 }).toContain('config-persistence-bundle');
+    const bundle = JSON.parse(await page.getByLabel('The bundle').inputValue()) as { items: { kind: string; name: string }[] };
+    expect(bundle.items.map((i) => `${i.kind}:${i.name}`).sort()).toEqual(['config:default', 'profile:development']);
+    expect(await page.getByRole('link', { name: /Download the bundle/ }).getAttribute('download')).toBe('config-bundle.json');
+
+    await writeFile(path.join(served.dir, 'profiles', 'production.yaml'), 'logging: [unclosed\n');
+    await view('Verify and repair');
+    await page.getByRole('button', { name: 'Verify', exact: true }).click();
+    await expect.poll(() => page.getByRole('heading', { name: /^\d+ problems?$/ }).count(), { timeout: 30_000 }).toBe(1);
+    expect(await page.getByRole('main').textContent()).toContain('profiles/production.yaml');
+    await page.getByRole('button', { name: 'Preview repair' }).click();
+    await expect.poll(() => page.getByRole('heading', { name: /^Repair would: \d+ actions/ }).count(), { timeout: 30_000 }).toBe(1);
     expect(problems).toEqual([]);
   }, T);
 

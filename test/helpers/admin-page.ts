@@ -24,10 +24,12 @@ export async function built(): Promise<{ lib: Lib; admin: Admin }> {
 export interface Served {
   dir: string;
   store: InstanceType<Lib['ConfigPersistence']>;
+  /** The running server (a test may restart it). */
   server: Awaited<ReturnType<Admin['createAdminServer']>>;
   lib: Lib;
+  admin: Admin;
   /** The address `serve` prints: the page with the token in the fragment. */
-  pageUrl: string;
+  readonly pageUrl: string;
   close(): Promise<void>;
 }
 
@@ -38,18 +40,22 @@ export async function serveExample(): Promise<Served> {
   const schema = JSON.parse(await readFile(path.join(ROOT, 'schemas', 'config.schema.json'), 'utf8')) as object;
   const store = new lib.ConfigPersistence({ baseDir: dir, schema });
   const server = await admin.createAdminServer({ store, port: 0 });
-  return {
+  const served: Served = {
     dir,
     store,
     server,
     lib,
-    pageUrl: `${server.url}#token=${server.token}`,
+    admin,
+    get pageUrl() {
+      return `${served.server.url}#token=${served.server.token}`;
+    },
     close: async () => {
-      await server.close();
+      await served.server.close();
       await store.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
+  return served;
 }
 
 /** Debian's Chromium package: the browser tests need it and fail (never skip) without it. */

@@ -27,11 +27,13 @@ type ViewName = keyof typeof VIEWS;
 
 export function App() {
   const [token, setToken] = useState<string | undefined>(() => takeToken());
+  const [wasRefused, setWasRefused] = useState(false);
   const refused = () => {
     forgetToken();
+    setWasRefused(true);
     setToken(undefined);
   };
-  if (token === undefined) return html`<${TokenForm} onToken=${(t: string) => { keepToken(t); setToken(t); }} />`;
+  if (token === undefined) return html`<${TokenForm} refused=${wasRefused} onToken=${(t: string) => { keepToken(t); setToken(t); }} />`;
   useToken(token, refused);
   return html`<${Admin} key=${token} />`;
 }
@@ -75,11 +77,12 @@ function Admin() {
     <//>`;
 }
 
-function TokenForm({ onToken }: { onToken(token: string): void }) {
+function TokenForm({ refused, onToken }: { refused: boolean; onToken(token: string): void }) {
   const [value, setValue] = useState('');
   return html`
     <main id="main" class="token">
       <h1>config-persistence admin</h1>
+      ${refused && html`<p class="error" role="alert">The server refused the token (each start of <code>serve</code> makes a new one).</p>`}
       <p>Open this page with the address <code>serve</code> printed (it carries the token after <code>#token=</code>), or paste the token from <code>&lt;dir&gt;/.admin-token</code>.</p>
       <form onSubmit=${(e: Event) => { e.preventDefault(); if (value.trim()) onToken(value.trim()); }}>
         <label for="token">Admin token</label>
