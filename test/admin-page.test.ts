@@ -52,15 +52,22 @@ describe('the admin web page', () => {
     expect((await request(served.server.url, 'GET', '/assets/../api/v1/status')).status).not.toBe(200);
   });
 
-  it('the API still needs the token; the page keeps the Host check (DNS rebinding)', async () => {
-    expect((await request(served.server.url, 'GET', '/api/v1/status')).status).toBe(401);
-    expect((await request(served.server.url, 'GET', '/api/v1/status', { token: served.server.token })).status).toBe(200);
-    expect((await request(served.server.url, 'GET', '/', { headers: { host: 'evil.example:80' } })).status).toBe(403);
+  it('the page needs no token but the API still does, and both keep the Host check (DNS rebinding)', async () => {
+    const url = served.server.url;
+    expect((await request(url, 'GET', '/')).status).toBe(200);
+    expect((await request(url, 'GET', '/api/v1/status')).status).toBe(401);
+    expect((await request(url, 'GET', '/api/v1/status', { token: served.server.token })).status).toBe(200);
+    const foreign = { host: `evil.example:${new URL(url).port}` };
+    expect((await request(url, 'GET', '/', { headers: foreign })).status).toBe(403);
+    expect((await request(url, 'GET', '/assets/app.js', { headers: foreign })).status).toBe(403);
+    expect((await request(url, 'GET', '/', { headers: { host: `localhost:${new URL(url).port}` } })).status).toBe(200);
   });
 
   it('the bundle fetches nothing from elsewhere: no URL but XML namespace names, no eval, small', async () => {
-    const js = (await request(served.server.url, 'GET', '/assets/app.js')).text;
-    const css = (await request(served.server.url, 'GET', '/assets/app.css')).text;
+    const [jsReply, cssReply] = await Promise.all([request(served.server.url, 'GET', '/assets/app.js'), request(served.server.url, 'GET', '/assets/app.css')]);
+    expect([jsReply.status, cssReply.status]).toEqual([200, 200]);
+    const [js, css] = [jsReply.text, cssReply.text];
+    expect(js).toContain('/api/v1/');
     const urls = [...`${js}\n${css}`.matchAll(/(?:https?:|wss?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}[^\s"'`)]*/gi)].map((m) => m[0]);
     // preact names the SVG/MathML/XHTML namespaces; those are identifiers, never fetched.
     expect(urls.filter((u) => !/^http:\/\/www\.w3\.org\/(2000\/svg|1998\/Math\/MathML|1999\/xhtml|1999\/xlink|XML\/1998\/namespace)$/.test(u))).toEqual([]);
