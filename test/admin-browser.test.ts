@@ -177,6 +177,34 @@ describe('the admin web page in Chromium', () => {
     expect(problems).toEqual([]);
   }, T);
 
+  it('edits a file as JSON: an issue names its line and selects it; a new key is saved', async () => {
+    await open();
+    await page.getByRole('group', { name: 'edit as' }).getByRole('button', { name: 'JSON' }).click();
+    const area = page.getByLabel('default.yaml as JSON');
+    const text = await area.inputValue();
+    expect(JSON.parse(text)).toEqual(await served.store.loadConfig('default.yaml'));
+    const edited = text.replace('"port": 8080', '"port": 0').replace('"recommendations": true', '"recommendations": true,\n    "darkMode": true');
+    await area.fill(edited);
+    await page.getByRole('button', { name: 'Save default.yaml' }).click();
+    await expect.poll(() => area.getAttribute('aria-invalid'), { timeout: 30_000 }).toBe('true');
+    const issues = page.locator(`#${await area.getAttribute('aria-describedby')}`);
+    const line = JSON.stringify(JSON.parse(edited), null, 2).split('\n').findIndex((l) => l.includes('"port": 0')) + 1;
+    expect(await issues.textContent()).toContain(`line ${line} server.port must be >= 1`);
+    await issues.getByRole('button', { name: `line ${line}` }).click();
+    expect(await page.evaluate(() => { const el = document.activeElement as HTMLTextAreaElement; return el.value.slice(el.selectionStart, el.selectionEnd); })).toBe('    "port": 0,');
+    await shoot('edit-json');
+    await area.fill((await area.inputValue()).replace('"port": 0', '"port": 8081'));
+    await page.getByRole('button', { name: 'Save default.yaml' }).click();
+    await expect.poll(() => page.getByRole('status').filter({ hasText: /Saved default\.yaml as version \d+/ }).count(), { timeout: 30_000 }).toBe(1);
+    const saved = (await served.store.loadConfig('default.yaml')) as { server: { port: number }; features: Record<string, boolean> };
+    expect(saved.server.port).toBe(8081);
+    expect(saved.features.darkMode).toBe(true);
+    // Back to the form: the new key has its field.
+    await page.getByRole('group', { name: 'edit as' }).getByRole('button', { name: 'Form' }).click();
+    expect(await page.getByLabel('features.darkMode').isChecked()).toBe(true);
+    expect(problems).toEqual([]);
+  }, T);
+
   it('shows an edit made with the CLI live, with its source', async () => {
     await open();
     await view('Effective configuration');

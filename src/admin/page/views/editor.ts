@@ -1,13 +1,16 @@
 /**
- * Editing one config file: a field per value, saved with `PUT files/{file}` and `If-Match` on the
- * version it was loaded at. A 422 puts each issue at its field (`aria-invalid`, `aria-describedby`);
+ * Editing one config file: a field per value (or the whole file as JSON text, to add or remove
+ * keys), saved with `PUT files/{file}` and `If-Match` on the version it was loaded at. A 422 puts
+ * each issue at its field (`aria-invalid`, `aria-describedby`), or at its line in the JSON text;
  * a 409 (someone saved first) offers to reload. A change seen on the event stream reloads the
  * fields unless there are unsaved edits, which are then flagged as stale.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, call, seg, type Issue } from '../api.js';
 import { documentOf, fieldId, fieldsOf, issuesByField, type Field } from '../fields.js';
+import { printJson } from '../json-text.js';
 import { ErrorNote, html, useLoad, useShell } from '../ui.js';
+import { JsonEditor } from './json-editor.js';
 
 interface FileDoc {
   file: string;
@@ -19,6 +22,9 @@ export function Editor({ file }: { file: string }) {
   const { announce } = useShell();
   const loaded = useLoad(() => call<FileDoc>('GET', `files/${seg(file)}`), [file]);
   const [fields, setFields] = useState<Field[]>([]);
+  const [mode, setMode] = useState<'form' | 'json'>('form');
+  const [text, setText] = useState('');
+  const [lineOf, setLineOf] = useState<Map<string, number>>(new Map());
   const [version, setVersion] = useState<number | null>(null);
   const [dirty, setDirty] = useState(false);
   const [stale, setStale] = useState(false);
@@ -36,6 +42,9 @@ export function Editor({ file }: { file: string }) {
       return;
     }
     setFields(fieldsOf(doc.data));
+    const printed = printJson(doc.data);
+    setText(printed.text);
+    setLineOf(printed.lineOf);
     setVersion(doc.version);
     setStale(false);
   }, [loaded.data]);
@@ -52,9 +61,34 @@ export function Editor({ file }: { file: string }) {
     setFields((fs) => fs.map((f, i) => (i === index ? { ...f, text } : f)));
     setDirty(true);
   };
+  const editText = (value: string): void => {
+    setText(value);
+    setDirty(true);
+  };
+  /** The document being edited, from the form or the JSON text, with what cannot be read. */
+  const current = (): { doc: unknown; issues: Issue[] } => {
+    if (mode === 'form') return documentOf(fields);
+    try {
+      return { doc: JSON.parse(text), issues: [] };
+    } catch (err) {
+      return { doc: undefined, issues: [{ path: '', message: `is not JSON: ${(err as Error).message}` }] };
+    }
+  };
+  const switchTo = (next: 'form' | 'json'): void => {
+    if (next === mode) return;
+    const { doc, issues: unreadable } = current();
+    setIssues(unreadable);
+    if (unreadable.length > 0) return;
+    if (next === 'json') {
+      const printed = printJson(doc);
+      setText(printed.text);
+      setLineOf(printed.lineOf);
+    } else setFields(fieldsOf(doc));
+    setMode(next);
+  };
   const save = async (e: Event): Promise<void> => {
     e.preventDefault();
-    const { doc, issues: unreadable } = documentOf(fields);
+    const { doc, issues: unreadable } = current();
     setConflict(false);
     setError(undefined);
     setIssues(unreadable);
@@ -68,6 +102,12 @@ export function Editor({ file }: { file: string }) {
       loaded.reload();
     } catch (err) {
       if (err instanceof ApiError && err.status === 422 && err.issues.length > 0) {
+        if (mode === 'json') {
+          // Laid out again so that each issue's line is where its value is.
+          const printed = printJson(doc);
+          setText(printed.text);
+          setLineOf(printed.lineOf);
+        }
         setIssues(err.issues);
         focusFirstInvalid(form.current);
       } else if (err instanceof ApiError && err.status === 409) setConflict(true);
@@ -78,16 +118,22 @@ export function Editor({ file }: { file: string }) {
   };
 
   if (loaded.data === undefined) return html`<${ErrorNote} error=${loaded.error} /><p>Loading ${file}…</p>`;
-  const { at, general } = issuesByField(fields, issues);
+  const { at, general } = mode === 'form' ? issuesByField(fields, issues) : { at: new Map<string, Issue[]>(), general: [] };
   return html`
     <form ref=${form} class="editor" onSubmit=${save} aria-labelledby="editor-title" novalidate>
       <h3 id="editor-title">Edit ${file} <span class="muted">${version === null ? '(no history yet)' : `version ${version}`}</span></h3>
       ${conflict && html`<div class="error" role="alert"><p>${file} was saved by someone else since you loaded it, so your save was refused (If-Match). Reload to see the current version; your edits here will be discarded.</p><button type="button" onClick=${reset}>Reload ${file}</button></div>`}
       ${stale && !conflict && html`<div class="warning" role="status"><p>${file} changed elsewhere while you were editing. Saving will be refused; reload to edit the new version.</p><button type="button" onClick=${reset}>Reload ${file}</button></div>`}
-      ${(issues.length > 0) && html`<div class="error" role="alert"><p>${issues.length === 1 ? '1 problem' : `${issues.length} problems`}: nothing was saved. Fix the marked fields.</p>
+      ${(issues.length > 0) && html`<div class="error" role="alert"><p>${issues.length === 1 ? '1 problem' : `${issues.length} problems`}: nothing was saved. ${mode === 'form' ? 'Fix the marked fields.' : 'Each is listed under the text with its line.'}</p>
         ${general.length > 0 && html`<ul>${general.map((i) => html`<li><code>${i.path || '(document)'}</code> ${i.message}</li>`)}</ul>`}</div>`}
       <${ErrorNote} error=${error} />
-      ${fields.map((f, i) => html`<${FieldInput} field=${f} issues=${at.get(f.path) ?? []} onInput=${(text: string) => edit(i, text)} />`)}
+      <div class="toolbar" role="group" aria-label="edit as">
+        <button type="button" class="toggle" aria-pressed=${mode === 'form'} onClick=${() => switchTo('form')}>Form</button>
+        <button type="button" class="toggle" aria-pressed=${mode === 'json'} onClick=${() => switchTo('json')}>JSON</button>
+      </div>
+      ${mode === 'form'
+        ? fields.map((f, i) => html`<${FieldInput} field=${f} issues=${at.get(f.path) ?? []} onInput=${(value: string) => edit(i, value)} />`)
+        : html`<${JsonEditor} file=${file} text=${text} issues=${issues} lineOf=${lineOf} onInput=${editText} />`}
       <div class="actions">
         <button type="submit" disabled=${busy}>${busy ? 'Saving…' : `Save ${file}`}</button>
         <button type="button" onClick=${reset} disabled=${busy || !dirty}>Discard changes</button>
