@@ -192,6 +192,7 @@ describe('the admin web page in Chromium', () => {
     expect(await issues.textContent()).toContain(`line ${line} server.port must be >= 1`);
     await issues.getByRole('button', { name: `line ${line}` }).click();
     expect(await page.evaluate(() => { const el = document.activeElement as HTMLTextAreaElement; return el.value.slice(el.selectionStart, el.selectionEnd); })).toBe('    "port": 0,');
+    await page.evaluate(() => window.scrollTo(0, 0));
     await shoot('edit-json');
     await area.fill((await area.inputValue()).replace('"port": 0', '"port": 8081'));
     await page.getByRole('button', { name: 'Save default.yaml' }).click();
@@ -205,22 +206,32 @@ describe('the admin web page in Chromium', () => {
     expect(problems).toEqual([]);
   }, T);
 
-  it('shows an edit made with the CLI live, with its source', async () => {
-    await open();
-    await view('Effective configuration');
-    await page.getByLabel('Profile').selectOption('production');
-    await expect.poll(() => page.locator('tr[data-path="logging.level"]').textContent(), { timeout: 30_000 }).toMatch(/warn.*profile production — .*production\.yaml:\d+:\d+/);
-    await page.getByLabel('Profile').selectOption('');
-    const row = page.locator('tr[data-path="server.port"]');
-    await expect.poll(() => row.textContent(), { timeout: 30_000 }).toContain('8080');
-    expect(await row.textContent()).toMatch(/default\.yaml:11:3/);
-    const set = await runProcess(process.execPath, [CLI, '--dir', served.dir, 'set', 'server.port', '9191'], { timeoutMs: 60_000 });
-    expect(set.code, set.stderr).toBe(0);
-    await expect.poll(() => row.textContent(), { timeout: 30_000 }).toContain('9191');
-    expect(await row.textContent()).toMatch(/current\.yaml:\d+:\d+/);
-    expect(await page.getByRole('status').filter({ hasText: /Configuration changed at [^:]+:[^:]+:.+: server\.port\./ }).count()).toBe(1);
-    await shoot('effective');
-    expect(problems).toEqual([]);
+  it('shows an edit made with the CLI live, and where every value comes from (file:line, profile, env)', async () => {
+    await served.close();
+    process.env.SHOP__CACHE__TTL_SECONDS = '60';
+    try {
+      served = await serveExample({ settings: { envPrefix: 'SHOP' } });
+      await open();
+      await view('Effective configuration');
+      const row = (p: string) => page.locator(`tr[data-path="${p}"]`);
+      await expect.poll(() => row('server.port').textContent(), { timeout: 30_000 }).toContain('8080');
+      // Named from the store's directory, with line and column.
+      expect(await row('server.port').textContent()).toBe('server.port8080default.yaml:11:3');
+      expect(await row('cache.ttlSeconds').textContent()).toMatch(/^cache\.ttlSeconds60env SHOP__CACHE__TTL_SECONDS$/);
+      const set = await runProcess(process.execPath, [CLI, '--dir', served.dir, 'set', 'server.port', '9191'], { timeoutMs: 60_000 });
+      expect(set.code, set.stderr).toBe(0);
+      await expect.poll(() => row('server.port').textContent(), { timeout: 30_000 }).toContain('9191');
+      expect(await row('server.port').textContent()).toMatch(/current\.yaml:\d+:\d+$/);
+      expect(await page.getByRole('status').filter({ hasText: /Configuration changed at [^:]+:[^:]+:.+: server\.port\./ }).count()).toBe(1);
+      // Under another profile: its values name it and its file.
+      await page.getByLabel('Profile').selectOption('production');
+      await expect.poll(() => row('logging.level').textContent(), { timeout: 30_000 }).toMatch(/warnprofile production — .*production\.yaml:\d+:\d+$/);
+      expect(await row('server.port').textContent()).toContain('9191');
+      await shoot('effective');
+      expect(problems).toEqual([]);
+    } finally {
+      delete process.env.SHOP__CACHE__TTL_SECONDS;
+    }
   }, T);
 
   it('reconnects to the event stream after the server restarts', async () => {

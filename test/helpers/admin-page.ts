@@ -3,7 +3,7 @@
  * bundle exists only there (scripts/bundle.mjs inlines it), over a copy of the bundled example
  * directory with its schema; and a Chromium driven by playwright-core, kept offline.
  */
-import { access, cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -33,10 +33,12 @@ export interface Served {
   close(): Promise<void>;
 }
 
-export async function serveExample(): Promise<Served> {
+/** Serves a fresh copy; `settings` become its `config-persistence.json` (directory settings). */
+export async function serveExample(opts: { settings?: object } = {}): Promise<Served> {
   const { lib, admin } = await built();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cp-page-'));
   await cp(path.join(ROOT, 'config'), dir, { recursive: true });
+  if (opts.settings) await writeFile(path.join(dir, 'config-persistence.json'), JSON.stringify(opts.settings));
   const schema = JSON.parse(await readFile(path.join(ROOT, 'schemas', 'config.schema.json'), 'utf8')) as object;
   const store = new lib.ConfigPersistence({ baseDir: dir, schema });
   const server = await admin.createAdminServer({ store, port: 0 });

@@ -54,7 +54,7 @@ function Admin() {
       setLastChange(`Configuration changed at ${new Date(e.at).toLocaleTimeString()}: ${paths.slice(0, 5).join(', ')}${paths.length > 5 ? ` and ${paths.length - 5} more` : ''}.`);
     }, setStream);
   }, []);
-  const shell: Shell = useMemo(() => ({ revision, announce: setMessage }), [revision]);
+  const shell: Shell = useMemo(() => ({ revision, announce: setMessage, baseDir }), [revision, baseDir]);
   const go = (name: ViewName) => {
     setView(name);
     setMessage('');

@@ -15,9 +15,11 @@ export interface Shell {
   revision: number;
   /** Says something in the page's polite live region. */
   announce(message: string): void;
+  /** The store's directory (absolute), '' until known. */
+  baseDir: string;
 }
 
-export const ShellContext = createContext<Shell>({ revision: 0, announce: () => undefined });
+export const ShellContext = createContext<Shell>({ revision: 0, announce: () => undefined, baseDir: '' });
 
 /** The shell of the page. */
 export function useShell(): Shell {

@@ -1,7 +1,7 @@
 /** The effective configuration, optionally under another profile, with the source of every value. */
 import { useState } from 'preact/hooks';
 import { call } from '../api.js';
-import { ErrorNote, html, show, useLoad } from '../ui.js';
+import { ErrorNote, html, show, useLoad, useShell } from '../ui.js';
 
 interface Source {
   layer: string;
@@ -19,9 +19,11 @@ interface Effective {
 }
 
 /** `config/default.yaml:4:9`, `profile production — config/profiles/production.yaml:3:3`, `env SHOP_PORT`, `schema default`. */
-export function describeSource(source: Source | undefined): string {
+export function describeSource(source: Source | undefined, baseDir: string): string {
   if (!source) return 'unknown';
-  const where = source.file ? `${source.file}${source.line !== undefined ? `:${source.line}:${source.column ?? 1}` : ''}` : '';
+  // Files inside the store's directory are named from it, as the Files view names them.
+  const file = baseDir && source.file?.startsWith(`${baseDir}/`) ? source.file.slice(baseDir.length + 1) : source.file;
+  const where = file ? `${file}${source.line !== undefined ? `:${source.line}:${source.column ?? 1}` : ''}` : '';
   switch (source.layer) {
     case 'env':
       return `env ${source.variable ?? ''}`.trim();
@@ -35,6 +37,7 @@ export function describeSource(source: Source | undefined): string {
 }
 
 export function EffectiveView() {
+  const { baseDir } = useShell();
   const profiles = useLoad(() => call<{ profiles: { name: string }[]; active: string | null }>('GET', 'profiles'), []);
   const [profile, setProfile] = useState('');
   const config = useLoad(() => call<Effective>('GET', `config?explain=1${profile ? `&profile=${encodeURIComponent(profile)}` : ''}`), [profile]);
@@ -56,7 +59,7 @@ export function EffectiveView() {
           <thead><tr><th scope="col">Path</th><th scope="col">Value</th><th scope="col">Source</th></tr></thead>
           <tbody>${config.data.values.map((v) => html`<tr data-path=${v.path}>
             <th scope="row"><code>${v.path}</code></th><td><code>${show(v.value)}</code></td>
-            <td class=${`source ${v.source?.layer ?? ''}`}>${describeSource(v.source)}</td></tr>`)}</tbody>
+            <td class=${`source ${v.source?.layer ?? ''}`}>${describeSource(v.source, baseDir)}</td></tr>`)}</tbody>
         </table>
       </div>`}`;
 }

@@ -16,11 +16,14 @@ export function JsonEditor({ file, text, issues, lineOf, onInput }: { file: stri
     const [start, end] = lineRange(el.value, line);
     el.focus();
     el.setSelectionRange(start, end);
+    // Selecting does not scroll a textarea: bring the line into view, a few lines from the top.
+    const lineHeight = parseFloat(getComputedStyle(el).lineHeight) || 20;
+    el.scrollTop = Math.max(0, (line - 3) * lineHeight);
   };
   return html`
     <div class=${`field json${invalid ? ' invalid' : ''}`}>
       <label for="json-editor">${file} as JSON</label>
-      <textarea id="json-editor" ref=${area} rows=${Math.min(30, Math.max(8, text.split('\n').length + 1))} spellcheck=${false} value=${text}
+      <textarea id="json-editor" ref=${area} rows=${Math.min(24, Math.max(8, text.split('\n').length + 1))} spellcheck=${false} value=${text}
         onInput=${(e: Event) => onInput((e.currentTarget as HTMLTextAreaElement).value)}
         ...${invalid ? { 'aria-invalid': 'true', 'aria-describedby': 'json-editor-issues' } : {}}></textarea>
       ${invalid && html`<ul id="json-editor-issues" class="field-error">${issues.map((i) => {
