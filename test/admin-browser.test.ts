@@ -249,6 +249,20 @@ describe('the admin web page in Chromium', () => {
     expect(problems.filter((p) => !/net::ERR_(INCOMPLETE_CHUNKED_ENCODING|CONNECTION_REFUSED)/.test(p))).toEqual([]);
   }, T);
 
+  it('asks for the new token when the server comes back with another one', async () => {
+    expectedStatuses = [401];
+    await open();
+    const port = Number(new URL(served.server.url).port);
+    await served.server.close();
+    served.server = await served.admin.createAdminServer({ store: served.store, port });
+    await expect.poll(() => page.getByRole('alert').filter({ hasText: 'The server refused the token' }).count(), { timeout: 60_000 }).toBe(1);
+    await page.getByLabel('Admin token').fill(served.server.token);
+    await page.getByRole('button', { name: 'Open' }).click();
+    await expect.poll(() => page.getByText('Live: changes show up here').count(), { timeout: 30_000 }).toBe(1);
+    expect(await page.evaluate(() => sessionStorage.getItem('config-persistence.token'))).toBe(served.server.token);
+    expect(problems.filter((p) => !/net::ERR_(INCOMPLETE_CHUNKED_ENCODING|CONNECTION_REFUSED)/.test(p))).toEqual([]);
+  }, T);
+
   it('asks for the token when the one in the address is refused', async () => {
     expectedStatuses = [401];
     await page.goto(`${served.server.url}#token=not-the-token-at-all`);

@@ -27,6 +27,11 @@ export function useToken(value: string, unauthorized: () => void): void {
   onUnauthorized = unauthorized;
 }
 
+/** Reports a refused token (the event stream, which does not go through {@link call}). */
+export function tokenRefused(): void {
+  onUnauthorized();
+}
+
 /** The token calls send (the event stream reads it too). */
 export function currentToken(): string {
   return token;

@@ -2,9 +2,9 @@
  * The live event stream, `GET /api/v1/events` (server-sent events, one `change` message per
  * committed change set). `EventSource` cannot send the `Authorization` header, so the stream is
  * read with `fetch` and a reader, and re-opened with a growing delay (1 s doubling to 30 s) when it
- * ends or fails.
+ * ends or fails. A refused token (401) stops it: the page then asks for the new one.
  */
-import { currentToken } from './api.js';
+import { currentToken, tokenRefused } from './api.js';
 
 /** One committed change set: the changed dot paths of the effective configuration. */
 export interface ChangeEvent {
@@ -26,6 +26,11 @@ export function followEvents(onChange: (e: ChangeEvent) => void, onState: (s: St
       onState('connecting');
       try {
         const res = await fetch('/api/v1/events', { headers: { authorization: `Bearer ${currentToken()}` }, signal: controller.signal });
+        if (res.status === 401) {
+          // A restarted `serve` has a new token: retrying with the old one cannot succeed.
+          tokenRefused();
+          return;
+        }
         if (!res.ok || res.body === null) throw new Error(`HTTP ${res.status}`);
         onState('live');
         delay = 1000;
