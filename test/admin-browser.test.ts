@@ -5,6 +5,7 @@
  * on the way; `CP_UPDATE_SCREENSHOTS=1` writes them to docs/screenshots/ for the README.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -83,6 +84,35 @@ describe('the admin web page in Chromium', () => {
     await expect.poll(() => page.getByRole('heading', { name: /Edit default\.yaml/ }).count(), { timeout: 30_000 }).toBe(1);
     await shoot('files');
     expect(problems).toEqual([]);
+  }, T);
+
+  it('opens the address `serve` prints (the built CLI) and edits through it', async () => {
+    const child = spawn(process.execPath, [CLI, '--json', '--dir', served.dir, 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (c: Buffer) => {
+          out += c.toString();
+          const line = out.split('\n').find((l) => l.includes('"url"'));
+          if (line) resolve((JSON.parse(line) as { url: string }).url);
+        });
+        void exited.then((code) => reject(new Error(`serve exited ${code} before listening`)));
+      });
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#token=[\w-]{32,}$/);
+      await page.goto(url);
+      await expect.poll(() => page.getByText('Live: changes show up here').count(), { timeout: 30_000 }).toBe(1);
+      expect(page.url()).toBe(url.slice(0, url.indexOf('#')));
+      await page.getByLabel('app.name').fill('shop-from-the-page');
+      await page.getByRole('button', { name: 'Save default.yaml' }).click();
+      await expect.poll(() => page.getByRole('status').filter({ hasText: /Saved default\.yaml as version \d+/ }).count(), { timeout: 30_000 }).toBe(1);
+      expect(((await served.store.loadConfig('default.yaml')) as { app: { name: string } }).app.name).toBe('shop-from-the-page');
+      // Checked before the server stops: its end cuts the page's event stream.
+      expect(problems).toEqual([]);
+    } finally {
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    }
   }, T);
 
   it('restores a backup and shows the safety backup it took first', async () => {
