@@ -207,6 +207,27 @@ describe('the admin web page in Chromium', () => {
     expect(problems).toEqual([]);
   }, T);
 
+  it('never shows a secret, and an edit of another value keeps it', async () => {
+    await served.close();
+    served = await serveExample({ schema: (s) => void (s.properties.database.properties.password = { type: 'string', 'x-secret': true }) });
+    const doc = (await served.store.loadConfig('default.yaml')) as Record<string, any>;
+    await served.store.saveConfig({ ...doc, database: { ...doc.database, password: 'hunter2' } }, 'default.yaml');
+    await open();
+    expect(await page.getByLabel('database.password').inputValue()).toBe('***');
+    await page.getByLabel('server.port').fill('8081');
+    await page.getByRole('button', { name: 'Save default.yaml' }).click();
+    await expect.poll(() => page.getByRole('status').filter({ hasText: /Saved default\.yaml as version \d+/ }).count(), { timeout: 30_000 }).toBe(1);
+    const saved = (await served.store.loadConfig('default.yaml')) as { server: { port: number }; database: { password: string } };
+    expect(saved.server.port).toBe(8081);
+    expect(saved.database.password).toBe('hunter2');
+    for (const name of ['Effective configuration', 'History', 'Files and profiles']) {
+      await view(name);
+      await page.waitForTimeout(300);
+      expect(await page.content(), name).not.toContain('hunter2');
+    }
+    expect(problems).toEqual([]);
+  }, T);
+
   it('edits a file as JSON: an issue names its line and selects it; a new key is saved', async () => {
     await open();
     await page.getByRole('group', { name: 'edit as' }).getByRole('button', { name: 'JSON' }).click();

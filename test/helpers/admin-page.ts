@@ -33,13 +33,17 @@ export interface Served {
   close(): Promise<void>;
 }
 
-/** Serves a fresh copy; `settings` become its `config-persistence.json` (directory settings). */
-export async function serveExample(opts: { settings?: object } = {}): Promise<Served> {
+/**
+ * Serves a fresh copy; `settings` become its `config-persistence.json` (directory settings),
+ * `schema` changes the example's schema before it is used.
+ */
+export async function serveExample(opts: { settings?: object; schema?: (schema: any) => void } = {}): Promise<Served> {
   const { lib, admin } = await built();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cp-page-'));
   await cp(path.join(ROOT, 'config'), dir, { recursive: true });
   if (opts.settings) await writeFile(path.join(dir, 'config-persistence.json'), JSON.stringify(opts.settings));
   const schema = JSON.parse(await readFile(path.join(ROOT, 'schemas', 'config.schema.json'), 'utf8')) as object;
+  opts.schema?.(schema);
   const store = new lib.ConfigPersistence({ baseDir: dir, schema });
   const server = await admin.createAdminServer({ store, port: 0 });
   const served: Served = {

@@ -63,7 +63,8 @@ function FieldInput({ field, issues, onInput }: { field: Field; issues: Issue[];
       <input type="checkbox" id=${id} checked=${field.text === 'true'} onChange=${(e: Event) => onInput(String((e.currentTarget as HTMLInputElement).checked))} ...${described} />
       <label for=${id}>${label}</label>${note}</div>`;
   }
-  const hint = field.kind === 'json' ? ' (JSON)' : field.kind === 'number' ? ' (number)' : '';
+  // The API shows secrets as "***" and keeps the stored value when "***" comes back.
+  const hint = field.kind === 'json' ? ' (JSON)' : field.kind === 'number' ? ' (number)' : field.text === '***' ? ' (secret: *** keeps it)' : '';
   return html`<div class=${`field${invalid ? ' invalid' : ''}`}>
     <label for=${id}>${label}<span class="muted">${hint}</span></label>
     <input type="text" id=${id} value=${field.text} inputmode=${field.kind === 'number' ? 'decimal' : undefined}
