@@ -220,11 +220,12 @@ describe('the admin web page in Chromium', () => {
     const saved = (await served.store.loadConfig('default.yaml')) as { server: { port: number }; database: { password: string } };
     expect(saved.server.port).toBe(8081);
     expect(saved.database.password).toBe('hunter2');
-    for (const name of ['Effective configuration', 'History', 'Files and profiles']) {
-      await view(name);
-      await page.waitForTimeout(300);
-      expect(await page.content(), name).not.toContain('hunter2');
-    }
+    await view('Effective configuration');
+    await expect.poll(() => page.locator('tr[data-path="database.password"]').textContent(), { timeout: 30_000 }).toContain('***');
+    expect(await page.content()).not.toContain('hunter2');
+    await view('History');
+    await expect.poll(() => page.getByRole('button', { name: /^Roll back to version/ }).count(), { timeout: 30_000 }).toBeGreaterThan(0);
+    expect(await page.content()).not.toContain('hunter2');
     expect(problems).toEqual([]);
   }, T);
 
@@ -380,9 +381,17 @@ describe('the admin web page in Chromium', () => {
     expect(await page.evaluate(() => !!document.querySelector('nav') && !!document.querySelector('main'))).toBe(true);
 
     await page.setViewportSize({ width: 390, height: 844 });
-    for (const name of ['Files and profiles', 'Effective configuration', 'History', 'Backups', 'Import and export', 'Verify and repair']) {
+    const loaded: Record<string, string> = {
+      'Files and profiles': 'label[for="field-server_2eport"]',
+      'Effective configuration': 'tr[data-path="server.port"]',
+      History: '#history-file option',
+      Backups: 'table caption',
+      'Import and export': '#export-config\\:default\\.yaml',
+      'Verify and repair': 'button.danger',
+    };
+    for (const [name, selector] of Object.entries(loaded)) {
       await view(name);
-      await page.waitForTimeout(300);
+      await page.locator(selector).first().waitFor({ state: 'attached', timeout: 30_000 });
       const width = await page.evaluate(() => document.documentElement.scrollWidth);
       expect(width, `${name} at 390 px`).toBeLessThanOrEqual(390);
     }
