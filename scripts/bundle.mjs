@@ -22,7 +22,23 @@ import { build } from 'esbuild';
 // Old outputs must not linger: a stale module from a previous layout would ship twice.
 for (const dir of ['dist/chunks']) rmSync(dir, { recursive: true, force: true });
 
+const page = await build({
+  entryPoints: { app: 'src/admin/page/main.ts', 'app-style': 'src/admin/page/app.css' },
+  outdir: 'dist/admin-page',
+  write: false,
+  bundle: true,
+  platform: 'browser',
+  format: 'esm',
+  target: ['chrome111', 'firefox115', 'safari16'],
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+const pageOutput = (ext) => page.outputFiles.find((f) => f.path.endsWith(ext)).text;
+const pageAssets = { js: pageOutput('.js'), css: pageOutput('.css') };
+
 await build({
+  plugins: [inlinePage(pageAssets)],
   entryPoints: { index: 'src/index.ts', 'storage/index': 'src/storage/index.ts', etcd: 'src/storage/etcd/index.ts', admin: 'src/admin/index.ts', cli: 'src/cli.ts' },
   outdir: 'dist',
   chunkNames: 'chunks/[name]-[hash]',
@@ -45,3 +61,13 @@ await build({
   sourcesContent: false,
   logLevel: 'warning',
 });
+
+/** Replaces src/admin/page-bundle.ts with the built page. */
+function inlinePage(assets) {
+  return {
+    name: 'inline-admin-page',
+    setup(b) {
+      b.onLoad({ filter: /[\\/]src[\\/]admin[\\/]page-bundle\.ts$/ }, () => ({ contents: `export const PAGE = ${JSON.stringify(assets)};`, loader: 'js' }));
+    },
+  };
+}

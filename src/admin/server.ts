@@ -1,5 +1,5 @@
 /**
- * `createAdminServer`: the HTTP API (and, later, the web page) over a {@link ConfigPersistence}, on
+ * `createAdminServer`: the HTTP API and the web page (./page.ts) over a {@link ConfigPersistence}, on
  * hono + @hono/node-server. Both are imported only here and only when a server is created, so an
  * application that never serves pays nothing for them.
  */
@@ -77,6 +77,9 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
   app.use('*', guard(host, bound, token));
   const api: Api = { store, schema: () => schema, maxBodyBytes: ctx.options.maxFileBytes, events, openConfiguration: open, audit: () => ctx.storage.read(AUDIT_LOG) };
   registerRoutes(app, api);
+  // The page's code is inlined in its own module (large), loaded on the first request for it.
+  app.get('/', async (c) => (await import('./page.js')).answer(c, 'index'));
+  app.get('/assets/:name', async (c) => (await import('./page.js')).answer(c, c.req.param('name')));
   app.onError((err, c) => sendError(c, err));
   app.notFound((c) => sendError(c, new ConfigPersistenceError('E_NOT_FOUND', `no such endpoint: ${c.req.method} ${c.req.path}`)));
   const server = await listen(serve, app, host, options.port ?? 4800);
