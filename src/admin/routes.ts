@@ -89,18 +89,19 @@ function registerConfig(app: Hono, api: Api): void {
   app.get('/api/v1/files', async (c) => respond(c, api, { files: await store.listConfigs() }));
   app.get('/api/v1/files/:file', async (c) => {
     const file = c.req.param('file');
-    const data = await store.loadConfig(file);
-    const version = await currentVersion(store, file);
-    if (version !== undefined) c.header('ETag', `"${version}"`);
-    return respond(c, api, { file, version: version ?? null, data: redactData(api, data) });
+    // Data, version and checksum from one read: an ETag newer than the data shown would let a
+    // conditional PUT overwrite a change its sender never saw.
+    const { data, version, sha256 } = await store.loadVersioned(file);
+    const etag = entityTag(version, sha256);
+    c.header('ETag', etag);
+    return respond(c, api, { file, version, sha256, etag, data: redactData(api, data) });
   });
   app.put('/api/v1/files/:file', async (c) => {
     const file = c.req.param('file');
-    const ifMatch = c.req.header('if-match');
-    const ifVersion = ifMatch === undefined ? undefined : intParam(ifMatch.replace(/^W\//, '').replace(/"/g, ''), 'If-Match');
+    const condition = ifMatchOf(c.req.header('if-match'));
     const data = await keepSecrets(api, await body(c, api), `PUT files/${file}`, () => store.loadConfig(file));
-    const result = await store.saveConfig(data, file, { ...meta, reason: 'admin edit', ...(ifVersion === undefined ? {} : { ifVersion }) });
-    c.header('ETag', `"${result.version}"`);
+    const result = await store.saveConfig(data, file, { ...meta, reason: 'admin edit', ...condition });
+    c.header('ETag', entityTag(result.version, result.sha256));
     return respond(c, api, result);
   });
 }
@@ -126,10 +127,26 @@ function redactData(api: Api, data: unknown): unknown {
   return schema === undefined ? data : redact(data, schema);
 }
 
-async function currentVersion(store: ConfigPersistence<any>, file: string): Promise<number | undefined> {
-  const versions = await store.history(file);
-  return versions.reduce<number | undefined>((max, v) => (max === undefined || v.version > max ? v.version : max), undefined);
+/**
+ * A file's entity tag: its version, or for content without one (changed outside config-persistence,
+ * never saved through it) `sha256:<hex>` of its bytes — so a client can always make its PUT
+ * conditional. (A version-only ETag was the newest history version even when the content had been
+ * changed outside since: every PUT with it was refused, and a reload gave the same tag again.)
+ */
+function entityTag(version: number | null, sha256: string): string {
+  return version === null ? `"sha256:${sha256}"` : `"${version}"`;
 }
+
+/** `If-Match: "<version>"` or `"sha256:<hex>"` as save options; `*` and absence: unconditional. */
+function ifMatchOf(header: string | undefined): { ifVersion?: number; ifSha256?: string } {
+  if (header === undefined || header.trim() === '*') return {};
+  const tag = header.trim().replace(/^W\//, '').replace(/"/g, '');
+  const sha = /^sha256:([0-9a-f]{64})$/.exec(tag);
+  if (sha) return { ifSha256: sha[1]! };
+  if (!/^[0-9]+$/.test(tag)) throw new ConfigPersistenceError('E_VALIDATION', `If-Match must be an ETag this server gave ("<version>" or "sha256:<hex>"), got ${JSON.stringify(header)}`);
+  return { ifVersion: Number(tag) };
+}
+
 
 function registerProfiles(app: Hono, api: Api): void {
   const { store } = api;

@@ -7,7 +7,7 @@
  */
 import type { Context } from '../core/context.js';
 import { STORE, Store } from './store.js';
-import { loadDocument } from '../changeset/documents.js';
+import { loadDocument, loadVersioned } from '../changeset/documents.js';
 import { watchDocument } from '../watch/watch.js';
 import type { WatchEvent, WatchHandle, WatchOptions } from '../types.js';
 import type { ConfigPersistenceOptions, SaveOptions, SaveResult } from '../types.js';
@@ -127,6 +127,17 @@ export class ConfigPersistence<T = Record<string, unknown>> {
     return loadDocument<T>(this.ctx, await this.s.keyFor(file));
   }
 
+  /**
+   * {@link loadConfig} with the version the file's content is at (`null` when it was changed
+   * outside config-persistence, or never saved through it) and its sha256, from one read: pass
+   * `ifVersion` (or, without a version, `ifSha256`) to a later save so that it is refused with
+   * `E_CONFLICT` if the file moved on meanwhile.
+   */
+  async loadVersioned(file?: string): Promise<{ data: T; version: number | null; sha256: string }> {
+    this.s.assertOpen('ConfigPersistence');
+    return loadVersioned<T>(this.ctx, await this.s.keyFor(file));
+  }
+
   /** Deletes `file` after backing it up (the backup id is in the audit log and `listBackups`). */
   deleteConfig(file: string, opts: SaveOptions = {}): Promise<void> {
     this.s.assertOpen('ConfigPersistence');
@@ -137,7 +148,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * Read-modify-write under a cross-process lock: `fn` gets the current document (`undefined` when
    * the file does not exist) and returns the new one. No update is lost across processes.
    */
-  update(file: string | undefined, fn: (current: T | undefined) => T | Promise<T>, opts: Omit<SaveOptions, 'ifVersion'> = {}): Promise<SaveResult> {
+  update(file: string | undefined, fn: (current: T | undefined) => T | Promise<T>, opts: Omit<SaveOptions, 'ifVersion' | 'ifSha256'> = {}): Promise<SaveResult> {
     this.s.assertOpen('ConfigPersistence');
     return documentOps.update<T>(this.s, file, fn, opts);
   }

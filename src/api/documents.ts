@@ -18,9 +18,10 @@ export function saveConfig<T>(s: Store, data: T, file: string | undefined, opts:
     operation: 'save',
     ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
     ...(opts.ifVersion !== undefined ? { ifVersion: opts.ifVersion } : {}),
+    ...(opts.ifSha256 !== undefined ? { ifSha256: opts.ifSha256 } : {}),
   };
   // A conditional save must be checked against exactly the state before it: never merge it.
-  return s.enqueue(file, opts.ifVersion === undefined ? 'coalesce' : 'exclusive', (key) => {
+  return s.enqueue(file, opts.ifVersion === undefined && opts.ifSha256 === undefined ? 'coalesce' : 'exclusive', (key) => {
     validateDocument(s.ctx, key, snapshot);
     return () => s.withLock(key, () => writeDocument(s.ctx, key, snapshot, meta));
   });
@@ -34,13 +35,14 @@ export function deleteConfig(s: Store, file: string, opts: SaveOptions): Promise
         changedBy: opts.changedBy ?? 'user',
         ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
         ...(opts.ifVersion !== undefined ? { ifVersion: opts.ifVersion } : {}),
+        ...(opts.ifSha256 !== undefined ? { ifSha256: opts.ifSha256 } : {}),
       }),
     );
   });
 }
 
 /** The body of `ConfigPersistence#update` (documented there), after its open check. */
-export function update<T>(s: Store, file: string | undefined, fn: (current: T | undefined) => T | Promise<T>, opts: Omit<SaveOptions, 'ifVersion'>): Promise<SaveResult> {
+export function update<T>(s: Store, file: string | undefined, fn: (current: T | undefined) => T | Promise<T>, opts: Omit<SaveOptions, 'ifVersion' | 'ifSha256'>): Promise<SaveResult> {
   return s.enqueue(file, 'exclusive', (key) => () =>
     s.withLock(key, () =>
       retryStale(s.ctx.storage.describe(key), async () => {

@@ -74,6 +74,23 @@ export async function loadDocument<T>(ctx: Context, key: string, opts: { applyDe
   return validateDocument(ctx, key, data, text, opts.applyDefaults ?? true, true);
 }
 
+/**
+ * {@link loadDocument} with the version its content is at (`null`: changed outside
+ * config-persistence or never saved through it) and its sha256, from the same read: what a
+ * conditional save (`ifVersion`, `ifSha256`) based on this document compares against.
+ */
+export async function loadVersioned<T>(ctx: Context, key: string): Promise<{ data: T; version: number | null; sha256: string }> {
+  const [read, journal] = await Promise.all([ctx.storage.readEntry(key, { maxBytes: ctx.options.maxFileBytes }), readJournal(ctx, key)]);
+  if (!read) throw notFound(ctx, key);
+  const hash = sha256(read.bytes);
+  const version = versionOf(await settledJournal(ctx, key, journal, hash), hash);
+  const display = ctx.storage.describe(key);
+  const text = ctx.codecs.text(display, read.bytes);
+  await ctx.schema.ready();
+  const data = validateDocument(ctx, key, ctx.codecs.parse(display, text) as T, text, true, true);
+  return { data, version: version ?? null, sha256: hash };
+}
+
 /** The `E_NOT_FOUND` error for a missing file. */
 export function notFound(ctx: Context, key: string): NotFoundError {
   const display = ctx.storage.describe(key);
@@ -85,6 +102,8 @@ export interface WriteMeta {
   changedBy?: ChangedBy;
   reason?: string;
   ifVersion?: number;
+  /** The sha256 the current content must have (`''`: no file), see SaveOptions.ifSha256. */
+  ifSha256?: string;
   /** The history/audit operation name: save, restore, rollback, import... */
   operation?: string;
   /** Why the automatic backup is taken. */
@@ -116,6 +135,7 @@ export async function writeDocument(ctx: Context, key: string, data: unknown, me
   const display = ctx.storage.describe(key);
   const [old, journal] = await readCurrent(ctx, key);
   checkVersion(ctx, key, journal, old?.sha256, meta.ifVersion);
+  checkContent(ctx, key, old?.sha256, meta.ifSha256);
   const bytes = ctx.codecs.encode(key, data, old?.text);
   if (bytes.byteLength > ctx.options.maxFileBytes) {
     throw new TooLargeError(`${display} would be ${bytes.byteLength} bytes, over maxFileBytes (${ctx.options.maxFileBytes}); nothing was written.`, display);
@@ -149,6 +169,7 @@ export async function removeDocument(ctx: Context, key: string, meta: WriteMeta 
   const [old, journal] = await readCurrent(ctx, key);
   if (!old) throw notFound(ctx, key);
   checkVersion(ctx, key, journal, old.sha256, meta.ifVersion);
+  checkContent(ctx, key, old.sha256, meta.ifSha256);
   const result = await commitChange(ctx, key, undefined, old, journal, { ...meta, operation: meta.operation ?? 'delete', trigger: meta.trigger ?? 'delete' });
   return { version: result.version, ...(result.backup ? { backup: result.backup } : {}) };
 }
@@ -171,6 +192,14 @@ export async function readForOverwrite(ctx: Context, key: string): Promise<OldCo
   if (stat?.mode !== undefined) content.mode = stat.mode;
   if (stat?.revision !== undefined) content.revision = stat.revision;
   return content;
+}
+
+/** `E_CONFLICT` unless the current content has the `expected` sha256 (`''`: no file). */
+function checkContent(ctx: Context, key: string, sha: string | undefined, expected: string | undefined): void {
+  if (expected === undefined || expected === (sha ?? '')) return;
+  const display = ctx.storage.describe(key);
+  const now = sha === undefined ? 'it does not exist' : 'its content changed';
+  throw new ConflictError(`${display} is not the content you read (sha256 ${expected === '' ? 'of no file' : expected.slice(0, 12)}…): ${now}. Reload it, reapply your change and save again.`, display);
 }
 
 function checkVersion(ctx: Context, key: string, journal: Journal, sha: string | undefined, expected: number | undefined): void {

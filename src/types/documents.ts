@@ -11,6 +11,12 @@ export interface SaveOptions {
   reason?: string;
   /** Reject with `E_CONFLICT` unless the file's current version is this one. */
   ifVersion?: number;
+  /**
+   * Reject with `E_CONFLICT` unless the file's current content has this sha256 (hex): the guard for
+   * content that has no version, changed outside config-persistence or never saved through it
+   * (see `loadVersioned`). `''`: unless the file does not exist.
+   */
+  ifSha256?: string;
 }
 
 /** What a save produced. */

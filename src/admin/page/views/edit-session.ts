@@ -13,6 +13,8 @@ import { useLoad, useShell } from '../ui.js';
 interface FileDoc {
   file: string;
   version: number | null;
+  /** The If-Match value for a save based on this document (its version, or its sha256 without one). */
+  etag: string;
   data: unknown;
 }
 
@@ -24,6 +26,8 @@ export interface Draft {
   /** Line of each dot path in `text` as last laid out. */
   lineOf: Map<string, number>;
   version: number | null;
+  /** What the GET's ETag said: sent back as If-Match, so a save is refused when the file moved on. */
+  etag: string | null;
   dirty: boolean;
   /** The file changed elsewhere while the draft had unsaved edits. */
   stale: boolean;
@@ -34,7 +38,7 @@ export interface Draft {
   busy: boolean;
 }
 
-const EMPTY: Draft = { mode: 'form', fields: [], text: '', lineOf: new Map(), version: null, dirty: false, stale: false, issues: [], conflict: false, error: undefined, busy: false };
+const EMPTY: Draft = { mode: 'form', fields: [], text: '', lineOf: new Map(), version: null, etag: null, dirty: false, stale: false, issues: [], conflict: false, error: undefined, busy: false };
 
 /** A document as both the form's fields and JSON text (with the line of each path). */
 function laidOut(doc: unknown): Pick<Draft, 'fields' | 'text' | 'lineOf'> {
@@ -61,7 +65,7 @@ export function useEditSession(file: string, onInvalid: () => void) {
   useEffect(() => {
     const doc = loaded.data;
     if (doc === undefined) return;
-    setDraft((d) => (d.dirty ? { ...d, stale: d.stale || doc.version !== d.version } : { ...d, ...laidOut(doc.data), version: doc.version, stale: false }));
+    setDraft((d) => (d.dirty ? { ...d, stale: d.stale || doc.etag !== d.etag } : { ...d, ...laidOut(doc.data), version: doc.version, etag: doc.etag, stale: false }));
   }, [loaded.data]);
 
   const reset = (): void => {
@@ -81,7 +85,7 @@ export function useEditSession(file: string, onInvalid: () => void) {
     if (issues.length > 0) return onInvalid();
     patch({ busy: true });
     try {
-      const headers: Record<string, string> = draft.version === null ? {} : { 'if-match': `"${draft.version}"` };
+      const headers: Record<string, string> = draft.etag === null ? {} : { 'if-match': draft.etag };
       const saved = await call<{ version: number }>('PUT', `files/${seg(file)}`, { body: doc, headers });
       patch({ dirty: false, busy: false });
       announce(`Saved ${file} as version ${saved.version}.`);
