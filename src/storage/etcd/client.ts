@@ -152,8 +152,9 @@ export class EtcdClient {
   }
 
   /** One transaction: `success` when every compare holds, else `failure`. */
-  async txn(compare: Compare[], success: TxnOp[], failure: TxnOp[] = []): Promise<TxnResult> {
+  async txn(compare: Compare[], success: TxnOp[], failure: TxnOp[] = [], opts: { timeoutMs?: number } = {}): Promise<TxnResult> {
     const c = await this.raw();
+    const call = opts.timeoutMs === undefined ? undefined : { deadline: Date.now() + opts.timeoutMs };
     const target = { mod: 'Mod', version: 'Version', lease: 'Lease' } as const;
     const column = { mod: 'mod_revision', version: 'version', lease: 'lease' } as const;
     const op = (o: TxnOp): object =>
@@ -166,10 +167,16 @@ export class EtcdClient {
       compare: compare.map((cmp) => ({ key: cmp.key, target: target[cmp.target], result: cmp.result === 'equal' ? 'Equal' : 'NotEqual', [column[cmp.target]]: cmp.value })) as never,
       success: success.map(op) as never,
       failure: failure.map(op) as never,
-    });
+    }, call);
     const ranges = res.responses.map((r) => (r.response_range ? r.response_range.kvs.map(kvOf) : []));
     const counts = res.responses.map((r) => Number(r.response_range?.count ?? 0));
     return { succeeded: res.succeeded, revision: String(res.header.revision), ranges, counts };
+  }
+
+  /** A lease of `ttlSeconds` that is not kept alive: etcd revokes it, with every key put with it, when the TTL runs out. */
+  async grant(ttlSeconds: number): Promise<string> {
+    const c = await this.raw();
+    return String((await c.leaseClient.leaseGrant({ TTL: ttlSeconds })).ID);
   }
 
   /** A lease of `ttlSeconds`, kept alive until released; `onLost` when etcd let it expire. */

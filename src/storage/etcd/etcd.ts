@@ -13,9 +13,10 @@
 import { ConfigPersistenceError, ioError, LockedError, StaleError, TooLargeError } from '../../errors.js';
 import { keySegments, validateCommitKeys } from '../keys.js';
 import type { Commit, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from '../types.js';
-import { EtcdClient, prefixEnd, type ClientOptions, type TxnOp } from './client.js';
+import { EtcdClient, prefixEnd, type ClientOptions, type Compare, type TxnOp, type TxnResult } from './client.js';
 import { decodeValue, entryOf, Layout, type Stored } from './layout.js';
 import { EtcdLocks } from './locks.js';
+import { CommitMarkers, type Outcome } from './outcome.js';
 import { keysOf, Staging, toTxn, type Found } from './stage.js';
 import { EtcdWatch } from './watch.js';
 
@@ -59,6 +60,7 @@ export class EtcdStorage implements Storage {
   private readonly watchHealthMs: number;
   private readonly layout: Layout;
   private readonly locks: EtcdLocks;
+  private readonly markers: CommitMarkers;
   private readonly endpoints: readonly string[];
   private readonly maxRequestBytes: number;
   private readonly maxTxnOps: number;
@@ -79,6 +81,7 @@ export class EtcdStorage implements Storage {
     this.client = new EtcdClient(this.clientOptions);
     this.watchHealthMs = opts.watchHealthMs ?? 1000;
     this.locks = new EtcdLocks(this.client, this.layout, opts.leaseTtlSeconds ?? 10);
+    this.markers = new CommitMarkers(this.client, this.layout);
     this.maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST;
     this.maxTxnOps = opts.maxTxnOps ?? 128;
   }
@@ -160,29 +163,68 @@ export class EtcdStorage implements Storage {
    */
   async commit(commit: Commit): Promise<void> {
     validateCommitKeys(commit);
+    const key = firstKey(commit);
     for (let attempt = 0; ; attempt++) {
-      const found = await this.call('write', firstKey(commit), () => this.readForCommit(commit), { retry: true });
+      const lease = this.markers.lease(); // granted (rarely) while the keys are read
+      lease.catch(() => undefined); // awaited below; a read failing first must not leave it unhandled
+      const found = await this.call('write', key, () => this.readForCommit(commit), { retry: true });
       this.checkExpectations(commit, found);
       const staging = new Staging(found);
       try {
         staging.run(commit);
       } catch (err) {
-        throw ioError('write', this.describe(firstKey(commit)), err);
+        throw ioError('write', this.describe(key), err);
       }
       if (staging.next.size === 0) return;
-      const { compare, ops, bytes } = toTxn(this.layout, found, staging.next, Date.now());
-      this.checkLimits(commit, compare.length + this.locks.held.size, ops.length, bytes);
+      const { compare, ops, bytes, commitId } = toTxn(this.layout, found, staging.next, Date.now());
       const fences = [...this.locks.held.values()];
+      this.checkLimits(commit, compare.length + 1 + fences.length, ops.length + 1, bytes);
+      const marker = this.markers.mark(commitId, await this.call('write', key, () => lease));
       const failure: TxnOp[] = [...fences.map((f) => ({ range: { key: f.compare.key } }))];
-      const res = await this.call('write', firstKey(commit), () => this.client.txn([...compare, ...fences.map((f) => f.compare)], ops, failure), { applies: true });
+      const res = await this.transact(key, commitId, [...compare, marker.compare, ...fences.map((f) => f.compare)], [...ops, marker.op], failure);
       if (res.succeeded) {
         this.advance(res.revision);
         return;
       }
       const lost = fences.find((f, i) => res.ranges[i]?.[0]?.lease !== f.compare.value);
       if (lost) throw new LockedError(`${this.describe(lost.name)}: this process lost its lock (its lease expired while it was stalled or cut off); nothing was written. Take the lock again and retry.`, lost.name);
-      if (attempt >= 20) throw new StaleError(`${this.describe(firstKey(commit))} kept changing while this commit was prepared; nothing was written. Retry.`, firstKey(commit));
+      if (attempt >= 20) throw new StaleError(`${this.describe(key)} kept changing while this commit was prepared; nothing was written. Retry.`, key);
     }
+  }
+
+  /**
+   * Sends a commit's transaction once. When its answer is lost after it was sent, the commit's
+   * marker says what became of it (src/storage/etcd/outcome.ts): applied → as if the answer had
+   * arrived; not applied → `E_IO` saying nothing was written (it can no longer apply: retrying is
+   * safe); no member answers the question → `E_IO` saying the outcome is unknown.
+   */
+  private async transact(key: string, commitId: string, compare: Compare[], ops: TxnOp[], failure: TxnOp[]): Promise<Pick<TxnResult, 'succeeded' | 'revision' | 'ranges'>> {
+    const where = `${this.describe(key)} on ${this.endpoints.join(',')}`;
+    try {
+      return await this.client.txn(compare, ops, failure);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (notSent(message) || isAuthFailure(err)) throw etcdError('write', where, err, 'unsent');
+      const outcome = await this.askOutcome(commitId);
+      if (outcome === undefined) throw etcdError('write', where, err, 'unknown');
+      if (!outcome.applied) throw etcdError('write', where, err, 'not-applied');
+      return { succeeded: true, revision: outcome.revision, ranges: [] };
+    }
+  }
+
+  /** Whether commit `commitId` was applied, asked up to {@link OUTCOME_ATTEMPTS} times; `undefined` when no member could say. */
+  private async askOutcome(commitId: string): Promise<Outcome | undefined> {
+    let deadlines = 0;
+    for (let attempt = 1; attempt <= OUTCOME_ATTEMPTS && !this.closing; attempt++) {
+      try {
+        return await this.markers.ask(commitId, this.clientOptions.callTimeoutMs);
+      } catch (err) {
+        // Deadlines in a row open the circuit breaker of a member still answering (see client.ts): two at most.
+        if (/deadline/i.test(err instanceof Error ? err.message : String(err)) && ++deadlines >= 2) return undefined;
+        await sleep(READ_BACKOFF_MS * 2 ** (attempt - 1) * (0.5 + Math.random()));
+      }
+    }
+    return undefined;
   }
 
   /** A lease-backed lock shared by every process on the cluster; `E_LOCKED` after `timeoutMs` (default 10 s). */
@@ -368,17 +410,16 @@ export class EtcdStorage implements Storage {
   /**
    * Runs one etcd call; a failure becomes `E_IO` naming the endpoints (our own coded errors pass
    * through). A `retry` call only reads, so a transient failure (a leader election, a member that
-   * timed out) is tried again a few times with backoff before it is reported. A call that `applies`
-   * a transaction is never resent: if its answer was lost, etcd may have applied it, and the error
-   * says that the outcome is unknown.
+   * timed out) is tried again a few times with backoff before it is reported. A commit's own
+   * transaction does not go through here but through {@link transact}: it is never resent.
    */
-  private async call<R>(action: string, key: string, fn: () => Promise<R>, how: { retry?: boolean; applies?: boolean } = {}): Promise<R> {
+  private async call<R>(action: string, key: string, fn: () => Promise<R>, how: { retry?: boolean } = {}): Promise<R> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn();
       } catch (err) {
         if (err instanceof ConfigPersistenceError) throw err;
-        const wrapped = etcdError(action, `${this.describe(key)} on ${this.endpoints.join(',')}`, err, how.applies === true);
+        const wrapped = etcdError(action, `${this.describe(key)} on ${this.endpoints.join(',')}`, err);
         if (!how.retry || attempt >= READ_ATTEMPTS || !isTransient(wrapped) || this.closing) throw wrapped;
         await sleep(READ_BACKOFF_MS * 2 ** (attempt - 1) * (0.5 + Math.random()));
       }
@@ -389,6 +430,8 @@ export class EtcdStorage implements Storage {
 /** A read is tried this many times in all; the backoffs (~100, 200, 400 ms) span a leader election. */
 const READ_ATTEMPTS = 4;
 const READ_BACKOFF_MS = 100;
+/** How many times the outcome of a commit whose answer was lost is asked (with the reads' backoff) before it is called unknown. */
+const OUTCOME_ATTEMPTS = 4;
 
 /**
  * A failure that a retry soon after can cure: an election under way, a member's connection reset.
@@ -405,21 +448,34 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** An etcd failure as `E_IO`: unreachable, no quorum, refused credentials (EACCES), and what to do. */
-function etcdError(action: string, where: string, err: unknown, applies = false): ConfigPersistenceError {
+/**
+ * An etcd failure as `E_IO`: unreachable, no quorum, refused credentials (EACCES), and what to do.
+ * `outcome` says what is known of a commit's transaction: never sent (or refused), lost and then
+ * found not applied, or lost and unknown.
+ */
+function etcdError(action: string, where: string, err: unknown, outcome: 'unsent' | 'not-applied' | 'unknown' = 'unsent'): ConfigPersistenceError {
   const message = err instanceof Error ? err.message : String(err);
   const name = err instanceof Error ? err.constructor.name : '';
-  const auth = /Authentication|InvalidAuthToken|PermissionDenied|Unauthenticated/.test(name) || /authentication failed|permission denied|invalid auth/i.test(message);
+  const auth = isAuthFailure(err);
   const code = auth ? 'EACCES' : /deadline|unavailable|connect|timed? ?out|No connection|leader/i.test(message + name) ? 'ETIMEDOUT' : 'EIO';
   const hint = auth
     ? 'etcd refused the credentials: check auth.username/password and the user\'s roles'
-    : applies && !notSent(message)
-      ? 'the transaction was sent but its answer was lost, so etcd may or may not have applied it (the outcome is unknown): read the key again before retrying; check that the members are running and reachable'
-      : 'etcd did not answer in time or has no quorum: check that the members are running and reachable; nothing was written';
+    : outcome === 'unknown'
+      ? `the transaction was sent but its answer was lost, and no member could tell within ${OUTCOME_ATTEMPTS} tries whether etcd applied it (the outcome is unknown): read the key again before retrying; check that the members are running and reachable`
+      : outcome === 'not-applied'
+        ? 'the transaction\'s answer was lost, and etcd confirmed that it was not applied and can no longer apply: nothing was written, and retrying is safe'
+        : 'etcd did not answer in time or has no quorum: check that the members are running and reachable; nothing was written';
   const cause = Object.assign(new Error(`${code}: ${message}`), { code, cause: err });
   const wrapped = ioError(action, where, cause);
   wrapped.message = `Cannot ${action} ${where} (${code}: ${message}): ${hint}.`;
   return wrapped;
+}
+
+/** etcd refused the credentials or the user's permissions. */
+function isAuthFailure(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  const name = err instanceof Error ? err.constructor.name : '';
+  return /Authentication|InvalidAuthToken|PermissionDenied|Unauthenticated/.test(name) || /authentication failed|permission denied|invalid auth/i.test(message);
 }
 
 /** A failure that shows the request never reached a member: nothing can have been applied. */

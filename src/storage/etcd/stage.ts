@@ -143,14 +143,14 @@ export class Staging {
   }
 }
 
-/** The transaction's compares (every key read, at its read revision) and operations. */
-export function toTxn(layout: Layout, found: ReadonlyMap<string, Found>, next: ReadonlyMap<string, Next>, now: number): { compare: Compare[]; ops: TxnOp[]; bytes: number } {
+/** The transaction's compares (every key read, at its read revision) and operations; `commitId` is unique to this commit. */
+export function toTxn(layout: Layout, found: ReadonlyMap<string, Found>, next: ReadonlyMap<string, Next>, now: number): { compare: Compare[]; ops: TxnOp[]; bytes: number; commitId: string } {
   const compare: Compare[] = [];
   for (const [key, f] of found) {
     compare.push(f.stored ? { key: layout.doc(key), target: 'mod', result: 'equal', value: f.stored.revision } : { key: layout.doc(key), target: 'version', result: 'equal', value: '0' });
   }
   const ops: TxnOp[] = [];
-  const commitId = `${now.toString(36)}-${randomBytes(4).toString('hex')}`;
+  const commitId = `${now.toString(36)}-${randomBytes(6).toString('hex')}`; // unique across the fleet: it names the commit's marker
   let bytes = 0;
   for (const [key, value] of next) {
     const old = found.get(key)?.stored;
@@ -175,7 +175,7 @@ export function toTxn(layout: Layout, found: ReadonlyMap<string, Found>, next: R
       ops.push({ put: { key: layout.record(key, generation, `${commitId}.${String(i).padStart(6, '0')}`), value: record } });
     });
   }
-  return { compare, ops, bytes };
+  return { compare, ops, bytes, commitId };
 }
 
 function rangeDelete(prefix: Buffer): TxnOp {
