@@ -10,6 +10,7 @@
  * more than 128 operations; both are checked before anything is sent, and such a commit is refused
  * whole with `E_TOO_LARGE` (splitting it would break all-or-nothing).
  */
+import { randomInt } from 'node:crypto';
 import { ConfigPersistenceError, ioError, LockedError, StaleError, TooLargeError } from '../../errors.js';
 import { keySegments, validateCommitKeys } from '../keys.js';
 import type { Commit, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from '../types.js';
@@ -65,6 +66,8 @@ export class EtcdStorage implements Storage {
   private readonly maxRequestBytes: number;
   private readonly maxTxnOps: number;
   private readonly watches = new Set<EtcdWatch>();
+  /** Where this storage's watches start: a random endpoint, then the next for each further watch. */
+  private nextWatchEndpoint: number;
   private applied = '0';
   private stale = false;
   /** Set by close(): a read being retried gives up instead of outliving the store. */
@@ -80,6 +83,7 @@ export class EtcdStorage implements Storage {
     this.clientOptions = { endpoints: this.endpoints, auth: opts.auth, tls: opts.tls, callTimeoutMs: opts.connectTimeoutMs ?? 5000 };
     this.client = new EtcdClient(this.clientOptions);
     this.watchHealthMs = opts.watchHealthMs ?? 1000;
+    this.nextWatchEndpoint = randomInt(this.endpoints.length);
     this.locks = new EtcdLocks(this.client, this.layout, opts.leaseTtlSeconds ?? 10);
     this.markers = new CommitMarkers(this.client, this.layout);
     this.maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST;
@@ -234,11 +238,23 @@ export class EtcdStorage implements Storage {
     return () => this.call('unlock', name, release);
   }
 
+  /**
+   * The endpoint each open watch is on now, in the order they were opened (status and tests).
+   * Watches start on a random endpoint and the next one for each further watch, so that the
+   * streams of a fleet are spread over the members instead of all held by the first one listed.
+   */
+  get watchEndpoints(): string[] {
+    return [...this.watches].map((w) => this.endpoints[w.on]!);
+  }
+
   /** Reports every committed change of `keys`, by any process, from the revision the watch was armed at. */
   async watch(keys: readonly string[], onEvent: (event: StorageWatchEvent) => void, onError: (error: Error) => void): Promise<StorageWatcher> {
     for (const key of keys) keySegments(key);
+    const first = this.nextWatchEndpoint;
+    this.nextWatchEndpoint = (first + 1) % this.endpoints.length;
     const endpoints = {
       count: this.endpoints.length,
+      first,
       open: (i: number) => new EtcdClient({ ...this.clientOptions, endpoints: [this.endpoints[i]!] }),
       healthMs: this.watchHealthMs,
       healthTimeoutMs: Math.min(this.clientOptions.callTimeoutMs, 2 * this.watchHealthMs),
