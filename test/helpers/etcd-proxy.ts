@@ -33,8 +33,12 @@ afterAll(async () => {
   await Promise.all([...proxies].map((p) => p.close()));
 });
 
-/** A proxy to `target` (a member's client URL). */
-export async function lossProxy(target: string): Promise<LossProxy> {
+/**
+ * A proxy to `target` (a member's client URL). `delayMs` holds every byte the client sends that
+ * long before passing it on: each round trip to etcd then costs at least that, so a call's time
+ * counts its round trips.
+ */
+export async function lossProxy(target: string, opts: { delayMs?: number } = {}): Promise<LossProxy> {
   const { hostname, port } = new URL(target);
   let armed: { needle: Buffer; mode: LossMode } | undefined;
   let cuts = 0;
@@ -42,6 +46,7 @@ export async function lossProxy(target: string): Promise<LossProxy> {
   let held: { upstream: Socket; bytes: Buffer[] } | undefined;
   const sockets = new Set<Socket>();
   const track = (s: Socket): Socket => {
+    s.setNoDelay(true); // as gRPC's own sockets: no Nagle stalls that would be the proxy's, not etcd's
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
     s.on('error', () => undefined); // a cut connection's errors are the point of this proxy
@@ -71,7 +76,8 @@ export async function lossProxy(target: string): Promise<LossProxy> {
       tail = seen.subarray(Math.max(0, seen.length - 256));
       const cut = armed && seen.includes(armed.needle) ? armed.mode : undefined;
       if (!cut) {
-        upstream.write(chunk);
+        if (opts.delayMs) setTimeout(() => upstream.write(chunk), opts.delayMs); // equal delays fire in order
+        else upstream.write(chunk);
         return;
       }
       armed = undefined;

@@ -18,6 +18,7 @@ import { EtcdClient, prefixEnd, type ClientOptions, type Compare, type TxnOp, ty
 import { decodeValue, entryOf, Layout, type Stored } from './layout.js';
 import { EtcdLocks } from './locks.js';
 import { CommitMarkers, type Outcome } from './outcome.js';
+import { RecentReads } from './recent.js';
 import { keysOf, Staging, toTxn, type Found } from './stage.js';
 import { EtcdWatch } from './watch.js';
 
@@ -62,6 +63,8 @@ export class EtcdStorage implements Storage {
   private readonly layout: Layout;
   private readonly locks: EtcdLocks;
   private readonly markers: CommitMarkers;
+  /** What the last reads saw: a commit right after them is staged on them (src/storage/etcd/recent.ts). */
+  private readonly recent = new RecentReads();
   private readonly endpoints: readonly string[];
   private readonly maxRequestBytes: number;
   private readonly maxTxnOps: number;
@@ -116,25 +119,37 @@ export class EtcdStorage implements Storage {
   /** Content and metadata of `key`, read at one revision. */
   async readEntry(key: string, opts: ReadOptions = {}): Promise<{ bytes: Uint8Array; entry: StorageEntry } | undefined> {
     keySegments(key);
-    const { stored, revision } = await this.call('read', key, () => this.readGet(key));
+    const { stored, revision, hasChildren } = await this.call('read', key, () => this.readGet(key));
+    const linearizable = !this.stale;
     if (!stored) {
-      if (await this.call('read', key, () => this.isDirectory(key, undefined, this.stale), { retry: true })) throw ioError('read', this.describe(key), Object.assign(new Error('EISDIR: is a directory'), { code: 'EISDIR' }));
+      if (linearizable) this.recent.note(key, { stored: undefined, hasChildren });
+      if (hasChildren) throw ioError('read', this.describe(key), Object.assign(new Error('EISDIR: is a directory'), { code: 'EISDIR' }));
       return undefined;
     }
     if (opts.maxBytes !== undefined && stored.header.s > opts.maxBytes) {
       const display = this.describe(key);
       throw new TooLargeError(`${display} is ${stored.header.s} bytes, over the limit of ${opts.maxBytes} (maxFileBytes). Shrink it or raise maxFileBytes.`, display);
     }
-    const bytes = stored.header.g === undefined ? Buffer.from(stored.body) : Buffer.concat(await this.call('read', key, () => this.records(key, stored, revision, this.stale), { retry: true }));
-    return { bytes, entry: entryOf(key, stored) };
+    if (stored.header.g === undefined) {
+      if (linearizable) this.recent.note(key, { stored });
+      return { bytes: Buffer.from(stored.body), entry: entryOf(key, stored) };
+    }
+    const records = await this.call('read', key, () => this.records(key, stored, revision, this.stale), { retry: true });
+    if (linearizable) this.recent.note(key, { stored, records });
+    return { bytes: Buffer.concat(records), entry: entryOf(key, stored) };
   }
 
   /** Metadata of a key, or of a prefix other keys live under. */
   async stat(key: string): Promise<StorageEntry | undefined> {
     keySegments(key);
-    const { stored } = await this.call('stat', key, () => this.readGet(key));
-    if (stored) return entryOf(key, stored);
-    return (await this.call('stat', key, () => this.isDirectory(key, undefined, this.stale), { retry: true })) ? { key, name: key.slice(key.lastIndexOf('/') + 1), kind: 'directory', size: 0, mtimeMs: 0, revision: 'd' } : undefined;
+    const { stored, hasChildren } = await this.call('stat', key, () => this.readGet(key));
+    const linearizable = !this.stale;
+    if (stored) {
+      if (linearizable) this.recent.note(key, { stored });
+      return entryOf(key, stored);
+    }
+    if (linearizable) this.recent.note(key, { stored: undefined, hasChildren });
+    return hasChildren ? { key, name: key.slice(key.lastIndexOf('/') + 1), kind: 'directory', size: 0, mtimeMs: 0, revision: 'd' } : undefined;
   }
 
   /** Direct children of `prefix`: one range over it, folded at the next `/`. */
@@ -171,7 +186,10 @@ export class EtcdStorage implements Storage {
     for (let attempt = 0; ; attempt++) {
       const lease = this.markers.lease(); // granted (rarely) while the keys are read
       lease.catch(() => undefined); // awaited below; a read failing first must not leave it unhandled
-      const found = await this.call('write', key, () => this.readForCommit(commit), { retry: true });
+      // First staged on what this storage just read, when that covers the commit; then on a fresh read.
+      const recent = attempt === 0 ? this.recent.lookup(commit) : undefined;
+      const found = recent ?? (await this.call('write', key, () => this.readForCommit(commit), { retry: true }));
+      this.recent.forget(found.keys()); // changed by this commit, or its compare failed: read again next time
       this.checkExpectations(commit, found);
       const staging = new Staging(found);
       try {
@@ -180,14 +198,16 @@ export class EtcdStorage implements Storage {
         throw ioError('write', this.describe(key), err);
       }
       if (staging.next.size === 0) return;
-      const { compare, ops, bytes, commitId } = toTxn(this.layout, found, staging.next, Date.now());
+      const { compare, ops, bytes, commitId } = toTxn(this.layout, found, staging.next, Date.now(), { guardChildren: recent !== undefined });
       const fences = [...this.locks.held.values()];
+      if (recent && compare.length + 1 + fences.length > this.maxTxnOps) continue; // its extra compares do not fit: read and stage again
       this.checkLimits(commit, compare.length + 1 + fences.length, ops.length + 1, bytes);
       const marker = this.markers.mark(commitId, await this.call('write', key, () => lease));
       const failure: TxnOp[] = [...fences.map((f) => ({ range: { key: f.compare.key } }))];
       const res = await this.transact(key, commitId, [...compare, marker.compare, ...fences.map((f) => f.compare)], [...ops, marker.op], failure);
       if (res.succeeded) {
         this.advance(res.revision);
+        this.recent.wrote(this.layout, ops, res.revision);
         return;
       }
       const lost = fences.find((f, i) => res.ranges[i]?.[0]?.lease !== f.compare.value);
@@ -218,17 +238,23 @@ export class EtcdStorage implements Storage {
 
   /** Whether commit `commitId` was applied, asked up to {@link OUTCOME_ATTEMPTS} times; `undefined` when no member could say. */
   private async askOutcome(commitId: string): Promise<Outcome | undefined> {
-    let deadlines = 0;
-    for (let attempt = 1; attempt <= OUTCOME_ATTEMPTS && !this.closing; attempt++) {
-      try {
-        return await this.markers.ask(commitId, this.clientOptions.callTimeoutMs);
-      } catch (err) {
-        // Deadlines in a row open the circuit breaker of a member still answering (see client.ts): two at most.
-        if (/deadline/i.test(err instanceof Error ? err.message : String(err)) && ++deadlines >= 2) return undefined;
-        await sleep(READ_BACKOFF_MS * 2 ** (attempt - 1) * (0.5 + Math.random()));
+    // A connection of its own, so that its deadlines leave the storage's circuit breakers alone (see client.ts).
+    const asking = new EtcdClient(this.clientOptions);
+    try {
+      let deadlines = 0;
+      for (let attempt = 1; attempt <= OUTCOME_ATTEMPTS && !this.closing; attempt++) {
+        try {
+          return await this.markers.ask(asking, commitId, this.clientOptions.callTimeoutMs);
+        } catch (err) {
+          // Two deadlines: no quorum, most likely (a frozen member fails one, the next try goes elsewhere).
+          if (/deadline/i.test(err instanceof Error ? err.message : String(err)) && ++deadlines >= 2) return undefined;
+          await sleep(READ_BACKOFF_MS * 2 ** (attempt - 1) * (0.5 + Math.random()));
+        }
       }
+      return undefined;
+    } finally {
+      await asking.close();
     }
-    return undefined;
   }
 
   /** A lease-backed lock shared by every process on the cluster; `E_LOCKED` after `timeoutMs` (default 10 s). */
@@ -300,17 +326,19 @@ export class EtcdStorage implements Storage {
   }
 
   /**
-   * A linearizable get; when the cluster cannot answer one (no quorum), the member-local value,
-   * flagged in {@link lastReadStale}: reads still answer, and say that they may be stale.
+   * A linearizable get of a key and whether other keys live below it, in one read-only
+   * transaction (one round trip: a missing key is a file, a directory or nothing). When the
+   * cluster cannot answer one (no quorum), the member-local state, flagged in
+   * {@link lastReadStale}: reads still answer, and say that they may be stale.
    */
-  private async readGet(key: string): Promise<{ stored: Stored | undefined; revision: string }> {
+  private async readGet(key: string): Promise<Looked> {
     try {
-      const got = await this.get(key);
+      const got = await this.lookKey(key);
       this.stale = false;
       this.advance(got.revision); // a linearizable read has seen the store up to this revision
       return got;
     } catch (err) {
-      const local = await this.serializableGet(key);
+      const local = await this.serializableLook(key);
       if (!local) throw err; // no member answers at all: the linearizable read's error says why
       this.stale = true;
       return local;
@@ -321,12 +349,19 @@ export class EtcdStorage implements Storage {
    * A member-local read, tried on up to every endpoint: etcd3 sends each call to one host picked at
    * random and gives up when that host is down, so one try would often hit a dead member.
    */
-  private async serializableGet(key: string): Promise<{ stored: Stored | undefined; revision: string } | undefined> {
+  private async serializableLook(key: string): Promise<Looked | undefined> {
     for (let attempt = 0; attempt < this.endpoints.length * 2; attempt++) {
-      const local = await this.get(key, undefined, true).catch(() => undefined);
+      const local = await this.lookKey(key, true).catch(() => undefined);
       if (local) return local;
     }
     return undefined;
+  }
+
+  private async lookKey(key: string, serializable = false): Promise<Looked> {
+    const below = this.layout.docs(`${key}/`);
+    const res = await this.client.txn([], [{ range: { key: this.layout.doc(key), serializable } }, { range: { key: below, rangeEnd: prefixEnd(below), countOnly: true, serializable } }]);
+    const kv = res.ranges[0]![0];
+    return { stored: kv ? decodeValue(kv.value, kv.modRevision) : undefined, revision: res.revision, hasChildren: res.counts[1]! > 0 };
   }
 
   private async get(key: string, revision?: string, serializable = false): Promise<{ stored: Stored | undefined; revision: string }> {
@@ -441,6 +476,13 @@ export class EtcdStorage implements Storage {
       }
     }
   }
+}
+
+/** A key as one read found it: its value, the revision read at, whether keys live below it. */
+interface Looked {
+  stored: Stored | undefined;
+  revision: string;
+  hasChildren: boolean;
 }
 
 /** A read is tried this many times in all; the backoffs (~100, 200, 400 ms) span a leader election. */

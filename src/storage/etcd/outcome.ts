@@ -15,7 +15,9 @@
  *   apply: nothing was written, and a retry is safe;
  * - "a": an earlier try of this question wrote it and its own answer was lost — not written either.
  * The question is idempotent, so it is asked again (on whichever member answers) a few times; when
- * no member answers within that bound, the outcome stays unknown.
+ * no member answers within that bound, the outcome stays unknown. It is asked on a connection of its
+ * own: its deadlines (a cluster without quorum) must not open the circuit breaker of the member that
+ * still answers the storage's stale reads.
  *
  * Markers live on a lease of their own (TTL {@link MARKER_TTL_SECONDS}, never kept alive): etcd
  * deletes them by itself. A commit uses a lease with at least half its TTL left, so its marker (or
@@ -40,11 +42,11 @@ export class CommitMarkers {
     private readonly layout: Layout,
   ) {}
 
-  /** A lease with at least half its TTL left (a new one is granted when the last is older). */
-  lease(): Promise<string> {
+  /** A lease with at least half its TTL left (a new one is granted, through `client`, when the last is older). */
+  lease(client: EtcdClient = this.client): Promise<string> {
     const now = Date.now();
     if (this.current && now - this.current.grantedAt < (MARKER_TTL_SECONDS * 1000) / 2) return Promise.resolve(this.current.id);
-    this.granting ??= this.client
+    this.granting ??= client
       .grant(MARKER_TTL_SECONDS)
       .then((id) => {
         this.current = { id, grantedAt: now }; // measured before the grant was sent: the lease lives at least this long
@@ -60,11 +62,14 @@ export class CommitMarkers {
     return { compare: { key, target: 'version', result: 'equal', value: '0' }, op: { put: { key, value: Buffer.from('c'), lease } } };
   }
 
-  /** Asks once whether commit `id` was applied, blocking it for good if it was not (see the file's comment). */
-  async ask(id: string, timeoutMs: number): Promise<Outcome> {
+  /**
+   * Asks once, through `client`, whether commit `id` was applied, blocking it for good if it was not
+   * (see the file's comment).
+   */
+  async ask(client: EtcdClient, id: string, timeoutMs: number): Promise<Outcome> {
     const key = this.layout.marker(id);
-    const lease = await this.lease();
-    const res = await this.client.txn([{ key, target: 'version', result: 'equal', value: '0' }], [{ put: { key, value: Buffer.from('a'), lease } }], [{ range: { key } }], { timeoutMs });
+    const lease = await this.lease(client);
+    const res = await client.txn([{ key, target: 'version', result: 'equal', value: '0' }], [{ put: { key, value: Buffer.from('a'), lease } }], [{ range: { key } }], { timeoutMs });
     if (res.succeeded) return { applied: false };
     const kv = res.ranges[0]?.[0];
     if (!kv) throw new Error(`the marker ${key.toString()} exists but could not be read`); // one transaction: cannot happen
