@@ -3,7 +3,8 @@
  * that delays every request by 30 ms (test/helpers/etcd-proxy.ts): the lock, the document's read
  * (with its journal's stat), the backup name's and the index's stats together, then the commit's
  * transaction — staged on those reads (src/storage/etcd/recent.ts) instead of reading every key
- * again. And the reads it is staged on are never trusted blindly: a key another process changed
+ * again; and the member's own count of calls (lookups made together go as one transaction,
+ * src/storage/etcd/batch.ts). The reads a commit is staged on are never trusted blindly: a key another process changed
  * in between fails the commit's compare and the commit is staged again on a fresh read.
  */
 import { randomBytes } from 'node:crypto';
@@ -53,6 +54,32 @@ describe('a save on etcd', () => {
     expect(best).toBeGreaterThan(3.5 * DELAY);
     expect(best).toBeLessThan(5.5 * DELAY); // was 7: a second stat for a missing key's children, the index after the backup name, a re-read of every key
   }, 60_000);
+});
+
+/** Unary gRPC calls member `url` has started, by method (its own /metrics). */
+async function callsOn(url: string): Promise<Map<string, number>> {
+  const calls = new Map<string, number>();
+  for (const line of (await (await fetch(`${url}/metrics`)).text()).split('\n')) {
+    const m = /^grpc_server_started_total\{grpc_method="(\w+)",grpc_service="[\w.]+",grpc_type="unary"\} (\d+)/.exec(line);
+    if (m) calls.set(m[1]!, Number(m[2]));
+  }
+  return calls;
+}
+
+describe('a save on etcd, counted by the member', () => {
+  it('makes 5 calls: lock, the read with its journal, the backup name with the index, the commit, unlock', async () => {
+    const { endpoints } = await etcd();
+    const work = await tempDir('cp-etcd-calls-');
+    const storage = new EtcdStorage({ endpoints, prefix: fresh() });
+    const cp = new ConfigPersistence({ baseDir: path.join(work, 'config'), schemaDir: path.join(work, 'schemas'), validatorCache: false, storage });
+    opened.push(cp, storage);
+    for (let n = 0; n < 3; n++) await cp.saveConfig({ n }, 'current.json');
+    const before = await callsOn(endpoints[0]!);
+    await cp.saveConfig({ n: 3 }, 'current.json');
+    const after = await callsOn(endpoints[0]!);
+    const made = [...after].map(([method, n]) => [method, n - (before.get(method) ?? 0)] as const).filter(([, n]) => n > 0);
+    expect(Object.fromEntries(made)).toEqual({ Txn: 5 }); // was 9: Range ×5 (a missing key's children apart), a re-read of every key, Txn ×3
+  }, 30_000);
 });
 
 describe('a commit staged on recent reads', () => {

@@ -12,11 +12,13 @@
  */
 import { randomInt } from 'node:crypto';
 import { ConfigPersistenceError, ioError, LockedError, StaleError, TooLargeError } from '../../errors.js';
+import { etcdError, isAuthFailure, isTransient, notSent, OUTCOME_ATTEMPTS, READ_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
 import { keySegments, validateCommitKeys } from '../keys.js';
 import type { Commit, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from '../types.js';
 import { EtcdClient, prefixEnd, type ClientOptions, type Compare, type TxnOp, type TxnResult } from './client.js';
 import { decodeValue, entryOf, Layout, type Stored } from './layout.js';
 import { EtcdLocks } from './locks.js';
+import { Lookups, type Looked } from './batch.js';
 import { CommitMarkers, type Outcome } from './outcome.js';
 import { RecentReads } from './recent.js';
 import { keysOf, Staging, toTxn, type Found } from './stage.js';
@@ -65,6 +67,8 @@ export class EtcdStorage implements Storage {
   private readonly markers: CommitMarkers;
   /** What the last reads saw: a commit right after them is staged on them (src/storage/etcd/recent.ts). */
   private readonly recent = new RecentReads();
+  /** Lookups made together go as one transaction (src/storage/etcd/batch.ts). */
+  private readonly lookups: Lookups;
   private readonly endpoints: readonly string[];
   private readonly maxRequestBytes: number;
   private readonly maxTxnOps: number;
@@ -91,6 +95,7 @@ export class EtcdStorage implements Storage {
     this.markers = new CommitMarkers(this.client, this.layout);
     this.maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST;
     this.maxTxnOps = opts.maxTxnOps ?? 128;
+    this.lookups = new Lookups(this.client, this.layout, Math.max(1, Math.floor(this.maxTxnOps / 2)));
   }
 
   /** The newest revision this process has applied (from its linearizable reads, commits and watches). */
@@ -357,11 +362,8 @@ export class EtcdStorage implements Storage {
     return undefined;
   }
 
-  private async lookKey(key: string, serializable = false): Promise<Looked> {
-    const below = this.layout.docs(`${key}/`);
-    const res = await this.client.txn([], [{ range: { key: this.layout.doc(key), serializable } }, { range: { key: below, rangeEnd: prefixEnd(below), countOnly: true, serializable } }]);
-    const kv = res.ranges[0]![0];
-    return { stored: kv ? decodeValue(kv.value, kv.modRevision) : undefined, revision: res.revision, hasChildren: res.counts[1]! > 0 };
+  private lookKey(key: string, serializable = false): Promise<Looked> {
+    return this.lookups.look(key, serializable);
   }
 
   private async get(key: string, revision?: string, serializable = false): Promise<{ stored: Stored | undefined; revision: string }> {
@@ -476,69 +478,6 @@ export class EtcdStorage implements Storage {
       }
     }
   }
-}
-
-/** A key as one read found it: its value, the revision read at, whether keys live below it. */
-interface Looked {
-  stored: Stored | undefined;
-  revision: string;
-  hasChildren: boolean;
-}
-
-/** A read is tried this many times in all; the backoffs (~100, 200, 400 ms) span a leader election. */
-const READ_ATTEMPTS = 4;
-const READ_BACKOFF_MS = 100;
-/** How many times the outcome of a commit whose answer was lost is asked (with the reads' backoff) before it is called unknown. */
-const OUTCOME_ATTEMPTS = 4;
-
-/**
- * A failure that a retry soon after can cure: an election under way, a member's connection reset.
- * Not a deadline: that call already waited the whole timeout, and deadlines in a row open the
- * circuit breaker of the member still answering (see client.ts), which would cost the stale reads
- * that still work without a quorum.
- */
-function isTransient(err: ConfigPersistenceError): boolean {
-  const message = (err.cause as Error | undefined)?.message ?? '';
-  return !/deadline|circuit breaker/i.test(message) && /leader changed|no leader|UNAVAILABLE|ECONNRESET|not leader/i.test(message);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * An etcd failure as `E_IO`: unreachable, no quorum, refused credentials (EACCES), and what to do.
- * `outcome` says what is known of a commit's transaction: never sent (or refused), lost and then
- * found not applied, or lost and unknown.
- */
-function etcdError(action: string, where: string, err: unknown, outcome: 'unsent' | 'not-applied' | 'unknown' = 'unsent'): ConfigPersistenceError {
-  const message = err instanceof Error ? err.message : String(err);
-  const name = err instanceof Error ? err.constructor.name : '';
-  const auth = isAuthFailure(err);
-  const code = auth ? 'EACCES' : /deadline|unavailable|connect|timed? ?out|No connection|leader/i.test(message + name) ? 'ETIMEDOUT' : 'EIO';
-  const hint = auth
-    ? 'etcd refused the credentials: check auth.username/password and the user\'s roles'
-    : outcome === 'unknown'
-      ? `the transaction was sent but its answer was lost, and no member could tell within ${OUTCOME_ATTEMPTS} tries whether etcd applied it (the outcome is unknown): read the key again before retrying; check that the members are running and reachable`
-      : outcome === 'not-applied'
-        ? 'the transaction\'s answer was lost, and etcd confirmed that it was not applied and can no longer apply: nothing was written, and retrying is safe'
-        : 'etcd did not answer in time or has no quorum: check that the members are running and reachable; nothing was written';
-  const cause = Object.assign(new Error(`${code}: ${message}`), { code, cause: err });
-  const wrapped = ioError(action, where, cause);
-  wrapped.message = `Cannot ${action} ${where} (${code}: ${message}): ${hint}.`;
-  return wrapped;
-}
-
-/** etcd refused the credentials or the user's permissions. */
-function isAuthFailure(err: unknown): boolean {
-  const message = err instanceof Error ? err.message : String(err);
-  const name = err instanceof Error ? err.constructor.name : '';
-  return /Authentication|InvalidAuthToken|PermissionDenied|Unauthenticated/.test(name) || /authentication failed|permission denied|invalid auth/i.test(message);
-}
-
-/** A failure that shows the request never reached a member: nothing can have been applied. */
-function notSent(message: string): boolean {
-  return /No connection established|ECONNREFUSED|ECONNRESET before|circuit breaker/i.test(message);
 }
 
 function firstKey(commit: Commit): string {
