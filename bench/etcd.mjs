@@ -66,7 +66,7 @@ export async function run({ quick, rounds, workDir }) {
   const member = given.length > 0 ? { url: given[0], stop: () => undefined } : await startMember(workDir);
   try {
     const result = await measureAll(member.url, quick, rounds);
-    result.rows.push(...(await measurePropagation(member.url, quick ? 5 : 40 * rounds)));
+    result.rows.push(...(await measurePropagation(member.url, quick ? 5 : 40 * rounds, quick ? 1 : rounds)));
     return result;
   } finally {
     member.stop();
@@ -74,6 +74,8 @@ export async function run({ quick, rounds, workDir }) {
 }
 
 const LISTENERS = 3;
+/** Writes heard by each block's fresh listeners before the measured ones. */
+const WARM_WRITES = 5;
 
 /** Starts the listener processes of one mode; resolves once every one is armed. */
 async function startListeners(mode, url) {
@@ -115,9 +117,10 @@ async function startListeners(mode, url) {
 
 /**
  * Watch propagation: a save (or a bare put) in this process, heard by listeners in three other
- * processes; each delivery's delay from just before the write, on the shared epoch clock.
+ * processes; each delivery's delay from just before the write, on the shared epoch clock. `count`
+ * writes of each, in `rounds` alternating blocks.
  */
-async function measurePropagation(url, count) {
+async function measurePropagation(url, count, rounds) {
   const { ConfigPersistence } = await import(pathToFileURL(DIST).href);
   const { EtcdStorage } = await import(pathToFileURL(path.join(path.dirname(DIST), 'etcd.js')).href);
   const { Etcd3 } = await import('etcd3');
@@ -128,22 +131,30 @@ async function measurePropagation(url, count) {
     { mode: 'bare', write: (seq) => bare.put('bare/prop.json').value(JSON.stringify({ seq, pad })) },
     { mode: 'store', write: (seq) => cp.saveConfig({ seq, pad }, 'prop.json') },
   ];
-  const delays = {};
+  const delays = { bare: [], store: [] };
+  // Bare and store alternate in blocks (the order flipped each block), so that a slow spell of a
+  // shared machine lands on both instead of on whichever ran second.
+  const blocks = Math.max(1, Math.min(rounds, Math.floor(count / 5)));
+  let seq = 0;
   try {
-    for (const { mode, write } of modes) {
-      await write(0);
-      const listeners = await startListeners(mode, url);
-      delays[mode] = [];
-      try {
-        for (let seq = 1; seq <= count; seq++) {
-          const start = performance.timeOrigin + performance.now();
-          await write(seq);
-          for (const at of await Promise.all(listeners.map((l) => l.until(seq)))) delays[mode].push(at - start);
+    for (let block = 0; block < blocks; block++) {
+      for (const { mode, write } of block % 2 === 0 ? modes : [...modes].reverse()) {
+        await write(++seq);
+        const listeners = await startListeners(mode, url);
+        try {
+          // The first deliveries of fresh listener processes are cold (JIT, first GC): not measured.
+          for (let i = -WARM_WRITES; i < Math.ceil(count / blocks); i++) {
+            const s = ++seq;
+            const start = performance.timeOrigin + performance.now();
+            await write(s);
+            const heard = await Promise.all(listeners.map((l) => l.until(s)));
+            if (i >= 0) for (const at of heard) delays[mode].push(at - start);
+          }
+        } finally {
+          for (const l of listeners) l.child.kill('SIGKILL');
         }
-      } finally {
-        for (const l of listeners) l.child.kill('SIGKILL');
       }
-      progress(`etcd watch propagation (${mode})`);
+      progress(`etcd watch propagation, block ${block + 1}/${blocks}`);
     }
   } finally {
     await cp.close();
@@ -208,6 +219,6 @@ async function measureAll(url, quick, rounds) {
     name: 'etcd',
     description,
     rows,
-    notes: [`${perRound} calls per candidate per round, ${rounds} round(s), one etcd member on loopback; a ratio compares p50 latencies with the bare call above it. Watch propagation: each write here waits until all listener processes heard it; the delay runs from just before the write to each delivery (one epoch clock on this machine).`],
+    notes: [`${perRound} calls per candidate per round, ${rounds} round(s), one etcd member on loopback; a ratio compares p50 latencies with the bare call above it. Watch propagation: bare puts and saves alternate in blocks (order flipped each block); each write waits until all listener processes heard it; the delay runs from just before the write to each delivery (one epoch clock on this machine).`],
   };
 }

@@ -51,12 +51,18 @@ describe('a watch on a frozen member fails over', () => {
     const prefix = fresh();
     const frozen = await follower(c);
     const rest = c.endpoints.filter((_, i) => i !== frozen);
-    // The frozen member first: the watch starts on it.
-    const watcher = storage([c.endpoints[frozen]!, ...rest], prefix);
+    const watcher = storage(c.endpoints, prefix);
     const writer = storage(rest, prefix);
     const seen: string[] = [];
     const errors: Error[] = [];
-    const handle = await watcher.watch(['current.json'], (e) => void seen.push(`${e.revision} ${Buffer.from(e.value ?? []).toString()}`), (err) => errors.push(err));
+    // Watches start on endpoints in turn from a random one: keep the one on the member to freeze.
+    let handle: Awaited<ReturnType<EtcdStorage['watch']>> | undefined;
+    for (let w = 0; w < c.endpoints.length && !handle; w++) {
+      const h = await watcher.watch(['current.json'], (e) => void seen.push(`${e.revision} ${Buffer.from(e.value ?? []).toString()}`), (err) => errors.push(err));
+      if (watcher.watchEndpoints.at(-1) === c.endpoints[frozen]) handle = h;
+      else await h.close();
+    }
+    if (!handle) throw new Error(`no watch started on ${c.endpoints[frozen]}: ${watcher.watchEndpoints.join(',')}`);
     const wrote: string[] = [];
     const save = async (n: number): Promise<void> => {
       await writer.commit({ changes: [{ type: 'put', key: 'current.json', data: Buffer.from(String(n)) }] });

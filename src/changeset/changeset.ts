@@ -19,7 +19,7 @@
  */
 import { auditAppend, type AuditEntry } from './audit.js';
 import { planBackup } from '../backups/backups.js';
-import { BACKUP_INDEX, indexAppendOp, loadIndex, serialize, type IndexLine } from '../backups/records.js';
+import { BACKUP_INDEX, indexAppendOp, loadIndex, serialize, type IndexLine, type IndexView } from '../backups/records.js';
 import { planRetention, type RetentionPlan } from '../backups/retention.js';
 import type { Context } from '../core/context.js';
 import { journalKey, keepsHistory, planVersion, rememberAppend, type Journal, type JournalLine } from '../history/journal.js';
@@ -101,8 +101,12 @@ interface Plan {
 
 /** Plans, commits and records a changeset; the caller holds the lock of every file in it. */
 export async function commitChangeset(ctx: Context, cs: Changeset): Promise<ChangesetResult> {
+  // The index's state and the new backups' names are independent reads: made together (on a
+  // networked backend such as etcd that is one round trip before the commit instead of two).
+  const index = cs.files.some((f) => f.old && f.backup) || (cs.taken?.length ?? 0) > 0 ? serialize(ctx, () => loadIndex(ctx)) : undefined;
+  index?.catch(() => undefined); // awaited by recordBackups; a failed plan must not leave it unhandled
   const plan = await planChangeset(ctx, cs);
-  const retention = plan.backups.length > 0 ? await recordBackups(ctx, plan) : undefined;
+  const retention = plan.backups.length > 0 ? await recordBackups(ctx, plan, index) : undefined;
   await keepContents(ctx, cs.files.flatMap((f) => [f.next?.sha256, f.old?.sha256]));
   const cleanup = withRemovals(retention?.cleanup, plan.movedJournals);
   announce(ctx, cs.files);
@@ -188,9 +192,9 @@ function changeOf(file: FileChange): PutOp | RemoveOp | MoveOp {
  * Adds the one index append recording every backup of the changeset and plans their files'
  * retention against the index as it is now.
  */
-async function recordBackups(ctx: Context, plan: Plan): Promise<RetentionPlan> {
+async function recordBackups(ctx: Context, plan: Plan, loading: Promise<IndexView> | undefined): Promise<RetentionPlan> {
   // One stat when this instance's view is current; the append then starts a fresh line after a torn tail.
-  const view = await serialize(ctx, () => loadIndex(ctx));
+  const view = await (loading ?? serialize(ctx, () => loadIndex(ctx)));
   const lines: IndexLine[] = plan.backups.map((info) => ({ op: 'add', ...info }));
   // The backup files are durable before the change; their records soon after: a power cut in
   // between loses only the trigger (listings rebuild a record from its file, as `recovered`).

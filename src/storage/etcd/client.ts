@@ -18,9 +18,10 @@ export interface Kv {
   lease: string;
 }
 
-/** A compare of a transaction: `target` of `key` `=` / `!=` the value. */
+/** A compare of a transaction: `target` of `key` (of every key up to `rangeEnd`) `=` / `!=` the value. */
 export interface Compare {
   key: Buffer;
+  rangeEnd?: Buffer;
   target: 'mod' | 'version' | 'lease';
   result: 'equal' | 'not-equal';
   value: string;
@@ -30,7 +31,7 @@ export interface Compare {
 export type TxnOp =
   | { put: { key: Buffer; value: Buffer; lease?: string } }
   | { deleteRange: { key: Buffer; rangeEnd?: Buffer } }
-  | { range: { key: Buffer; rangeEnd?: Buffer; countOnly?: boolean } };
+  | { range: { key: Buffer; rangeEnd?: Buffer; countOnly?: boolean; serializable?: boolean } };
 
 /** A transaction's outcome: which branch ran, at which revision, and the ranges it read (with their counts). */
 export interface TxnResult {
@@ -151,9 +152,10 @@ export class EtcdClient {
     return { kvs: res.kvs.map(kvOf), revision: String(res.header.revision), count: Number(res.count) };
   }
 
-  /** One transaction: `success` when every compare holds, else `failure`. */
-  async txn(compare: Compare[], success: TxnOp[], failure: TxnOp[] = []): Promise<TxnResult> {
+  /** One transaction: `success` when every compare holds, else `failure` (read-only with every range `serializable`: answered by one member). */
+  async txn(compare: Compare[], success: TxnOp[], failure: TxnOp[] = [], opts: { timeoutMs?: number } = {}): Promise<TxnResult> {
     const c = await this.raw();
+    const call = opts.timeoutMs === undefined ? undefined : { deadline: Date.now() + opts.timeoutMs };
     const target = { mod: 'Mod', version: 'Version', lease: 'Lease' } as const;
     const column = { mod: 'mod_revision', version: 'version', lease: 'lease' } as const;
     const op = (o: TxnOp): object =>
@@ -161,15 +163,21 @@ export class EtcdClient {
         ? { request_put: { key: o.put.key, value: o.put.value, lease: o.put.lease } }
         : 'deleteRange' in o
           ? { request_delete_range: { key: o.deleteRange.key, range_end: o.deleteRange.rangeEnd } }
-          : { request_range: { key: o.range.key, range_end: o.range.rangeEnd, count_only: o.range.countOnly } };
+          : { request_range: { key: o.range.key, range_end: o.range.rangeEnd, count_only: o.range.countOnly, serializable: o.range.serializable } };
     const res = await c.kv.txn({
-      compare: compare.map((cmp) => ({ key: cmp.key, target: target[cmp.target], result: cmp.result === 'equal' ? 'Equal' : 'NotEqual', [column[cmp.target]]: cmp.value })) as never,
+      compare: compare.map((cmp) => ({ key: cmp.key, range_end: cmp.rangeEnd, target: target[cmp.target], result: cmp.result === 'equal' ? 'Equal' : 'NotEqual', [column[cmp.target]]: cmp.value })) as never,
       success: success.map(op) as never,
       failure: failure.map(op) as never,
-    });
+    }, call);
     const ranges = res.responses.map((r) => (r.response_range ? r.response_range.kvs.map(kvOf) : []));
     const counts = res.responses.map((r) => Number(r.response_range?.count ?? 0));
     return { succeeded: res.succeeded, revision: String(res.header.revision), ranges, counts };
+  }
+
+  /** A lease of `ttlSeconds` that is not kept alive: etcd revokes it, with every key put with it, when the TTL runs out. */
+  async grant(ttlSeconds: number): Promise<string> {
+    const c = await this.raw();
+    return String((await c.leaseClient.leaseGrant({ TTL: ttlSeconds })).ID);
   }
 
   /** A lease of `ttlSeconds`, kept alive until released; `onLost` when etcd let it expire. */

@@ -10,12 +10,17 @@
  * more than 128 operations; both are checked before anything is sent, and such a commit is refused
  * whole with `E_TOO_LARGE` (splitting it would break all-or-nothing).
  */
+import { randomInt } from 'node:crypto';
 import { ConfigPersistenceError, ioError, LockedError, StaleError, TooLargeError } from '../../errors.js';
+import { etcdError, isAuthFailure, isTransient, notSent, OUTCOME_ATTEMPTS, READ_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
 import { keySegments, validateCommitKeys } from '../keys.js';
 import type { Commit, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from '../types.js';
-import { EtcdClient, prefixEnd, type ClientOptions, type TxnOp } from './client.js';
+import { EtcdClient, prefixEnd, type ClientOptions, type Compare, type TxnOp, type TxnResult } from './client.js';
 import { decodeValue, entryOf, Layout, type Stored } from './layout.js';
 import { EtcdLocks } from './locks.js';
+import { Lookups, type Looked } from './batch.js';
+import { CommitMarkers, type Outcome } from './outcome.js';
+import { RecentReads } from './recent.js';
 import { keysOf, Staging, toTxn, type Found } from './stage.js';
 import { EtcdWatch } from './watch.js';
 
@@ -59,10 +64,17 @@ export class EtcdStorage implements Storage {
   private readonly watchHealthMs: number;
   private readonly layout: Layout;
   private readonly locks: EtcdLocks;
+  private readonly markers: CommitMarkers;
+  /** What the last reads saw: a commit right after them is staged on them (src/storage/etcd/recent.ts). */
+  private readonly recent = new RecentReads();
+  /** Lookups made together go as one transaction (src/storage/etcd/batch.ts). */
+  private readonly lookups: Lookups;
   private readonly endpoints: readonly string[];
   private readonly maxRequestBytes: number;
   private readonly maxTxnOps: number;
   private readonly watches = new Set<EtcdWatch>();
+  /** Where this storage's watches start: a random endpoint, then the next for each further watch. */
+  private nextWatchEndpoint: number;
   private applied = '0';
   private stale = false;
   /** Set by close(): a read being retried gives up instead of outliving the store. */
@@ -78,9 +90,12 @@ export class EtcdStorage implements Storage {
     this.clientOptions = { endpoints: this.endpoints, auth: opts.auth, tls: opts.tls, callTimeoutMs: opts.connectTimeoutMs ?? 5000 };
     this.client = new EtcdClient(this.clientOptions);
     this.watchHealthMs = opts.watchHealthMs ?? 1000;
+    this.nextWatchEndpoint = randomInt(this.endpoints.length);
     this.locks = new EtcdLocks(this.client, this.layout, opts.leaseTtlSeconds ?? 10);
+    this.markers = new CommitMarkers(this.client, this.layout);
     this.maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST;
     this.maxTxnOps = opts.maxTxnOps ?? 128;
+    this.lookups = new Lookups(this.client, this.layout, Math.max(1, Math.floor(this.maxTxnOps / 2)));
   }
 
   /** The newest revision this process has applied (from its linearizable reads, commits and watches). */
@@ -109,25 +124,37 @@ export class EtcdStorage implements Storage {
   /** Content and metadata of `key`, read at one revision. */
   async readEntry(key: string, opts: ReadOptions = {}): Promise<{ bytes: Uint8Array; entry: StorageEntry } | undefined> {
     keySegments(key);
-    const { stored, revision } = await this.call('read', key, () => this.readGet(key));
+    const { stored, revision, hasChildren } = await this.call('read', key, () => this.readGet(key));
+    const linearizable = !this.stale;
     if (!stored) {
-      if (await this.call('read', key, () => this.isDirectory(key, undefined, this.stale), { retry: true })) throw ioError('read', this.describe(key), Object.assign(new Error('EISDIR: is a directory'), { code: 'EISDIR' }));
+      if (linearizable) this.recent.note(key, { stored: undefined, hasChildren });
+      if (hasChildren) throw ioError('read', this.describe(key), Object.assign(new Error('EISDIR: is a directory'), { code: 'EISDIR' }));
       return undefined;
     }
     if (opts.maxBytes !== undefined && stored.header.s > opts.maxBytes) {
       const display = this.describe(key);
       throw new TooLargeError(`${display} is ${stored.header.s} bytes, over the limit of ${opts.maxBytes} (maxFileBytes). Shrink it or raise maxFileBytes.`, display);
     }
-    const bytes = stored.header.g === undefined ? Buffer.from(stored.body) : Buffer.concat(await this.call('read', key, () => this.records(key, stored, revision, this.stale), { retry: true }));
-    return { bytes, entry: entryOf(key, stored) };
+    if (stored.header.g === undefined) {
+      if (linearizable) this.recent.note(key, { stored });
+      return { bytes: Buffer.from(stored.body), entry: entryOf(key, stored) };
+    }
+    const records = await this.call('read', key, () => this.records(key, stored, revision, this.stale), { retry: true });
+    if (linearizable) this.recent.note(key, { stored, records });
+    return { bytes: Buffer.concat(records), entry: entryOf(key, stored) };
   }
 
   /** Metadata of a key, or of a prefix other keys live under. */
   async stat(key: string): Promise<StorageEntry | undefined> {
     keySegments(key);
-    const { stored } = await this.call('stat', key, () => this.readGet(key));
-    if (stored) return entryOf(key, stored);
-    return (await this.call('stat', key, () => this.isDirectory(key, undefined, this.stale), { retry: true })) ? { key, name: key.slice(key.lastIndexOf('/') + 1), kind: 'directory', size: 0, mtimeMs: 0, revision: 'd' } : undefined;
+    const { stored, hasChildren } = await this.call('stat', key, () => this.readGet(key));
+    const linearizable = !this.stale;
+    if (stored) {
+      if (linearizable) this.recent.note(key, { stored });
+      return entryOf(key, stored);
+    }
+    if (linearizable) this.recent.note(key, { stored: undefined, hasChildren });
+    return hasChildren ? { key, name: key.slice(key.lastIndexOf('/') + 1), kind: 'directory', size: 0, mtimeMs: 0, revision: 'd' } : undefined;
   }
 
   /** Direct children of `prefix`: one range over it, folded at the next `/`. */
@@ -160,28 +187,78 @@ export class EtcdStorage implements Storage {
    */
   async commit(commit: Commit): Promise<void> {
     validateCommitKeys(commit);
+    const key = firstKey(commit);
     for (let attempt = 0; ; attempt++) {
-      const found = await this.call('write', firstKey(commit), () => this.readForCommit(commit), { retry: true });
+      const lease = this.markers.lease(); // granted (rarely) while the keys are read
+      lease.catch(() => undefined); // awaited below; a read failing first must not leave it unhandled
+      // First staged on what this storage just read, when that covers the commit; then on a fresh read.
+      const recent = attempt === 0 ? this.recent.lookup(commit) : undefined;
+      const found = recent ?? (await this.call('write', key, () => this.readForCommit(commit), { retry: true }));
+      this.recent.forget(found.keys()); // changed by this commit, or its compare failed: read again next time
       this.checkExpectations(commit, found);
       const staging = new Staging(found);
       try {
         staging.run(commit);
       } catch (err) {
-        throw ioError('write', this.describe(firstKey(commit)), err);
+        throw ioError('write', this.describe(key), err);
       }
       if (staging.next.size === 0) return;
-      const { compare, ops, bytes } = toTxn(this.layout, found, staging.next, Date.now());
-      this.checkLimits(commit, compare.length + this.locks.held.size, ops.length, bytes);
+      const { compare, ops, bytes, commitId } = toTxn(this.layout, found, staging.next, Date.now(), { guardChildren: recent !== undefined });
       const fences = [...this.locks.held.values()];
+      if (recent && compare.length + 1 + fences.length > this.maxTxnOps) continue; // its extra compares do not fit: read and stage again
+      this.checkLimits(commit, compare.length + 1 + fences.length, ops.length + 1, bytes);
+      const marker = this.markers.mark(commitId, await this.call('write', key, () => lease));
       const failure: TxnOp[] = [...fences.map((f) => ({ range: { key: f.compare.key } }))];
-      const res = await this.call('write', firstKey(commit), () => this.client.txn([...compare, ...fences.map((f) => f.compare)], ops, failure), { applies: true });
+      const res = await this.transact(key, commitId, [...compare, marker.compare, ...fences.map((f) => f.compare)], [...ops, marker.op], failure);
       if (res.succeeded) {
         this.advance(res.revision);
+        this.recent.wrote(this.layout, ops, res.revision);
         return;
       }
       const lost = fences.find((f, i) => res.ranges[i]?.[0]?.lease !== f.compare.value);
       if (lost) throw new LockedError(`${this.describe(lost.name)}: this process lost its lock (its lease expired while it was stalled or cut off); nothing was written. Take the lock again and retry.`, lost.name);
-      if (attempt >= 20) throw new StaleError(`${this.describe(firstKey(commit))} kept changing while this commit was prepared; nothing was written. Retry.`, firstKey(commit));
+      if (attempt >= 20) throw new StaleError(`${this.describe(key)} kept changing while this commit was prepared; nothing was written. Retry.`, key);
+    }
+  }
+
+  /**
+   * Sends a commit's transaction once. When its answer is lost after it was sent, the commit's
+   * marker says what became of it (src/storage/etcd/outcome.ts): applied → as if the answer had
+   * arrived; not applied → `E_IO` saying nothing was written (it can no longer apply: retrying is
+   * safe); no member answers the question → `E_IO` saying the outcome is unknown.
+   */
+  private async transact(key: string, commitId: string, compare: Compare[], ops: TxnOp[], failure: TxnOp[]): Promise<Pick<TxnResult, 'succeeded' | 'revision' | 'ranges'>> {
+    const where = `${this.describe(key)} on ${this.endpoints.join(',')}`;
+    try {
+      return await this.client.txn(compare, ops, failure);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (notSent(message) || isAuthFailure(err)) throw etcdError('write', where, err, 'unsent');
+      const outcome = await this.askOutcome(commitId);
+      if (outcome === undefined) throw etcdError('write', where, err, 'unknown');
+      if (!outcome.applied) throw etcdError('write', where, err, 'not-applied');
+      return { succeeded: true, revision: outcome.revision, ranges: [] };
+    }
+  }
+
+  /** Whether commit `commitId` was applied, asked up to {@link OUTCOME_ATTEMPTS} times; `undefined` when no member could say. */
+  private async askOutcome(commitId: string): Promise<Outcome | undefined> {
+    // A connection of its own, so that its deadlines leave the storage's circuit breakers alone (see client.ts).
+    const asking = new EtcdClient(this.clientOptions);
+    try {
+      let deadlines = 0;
+      for (let attempt = 1; attempt <= OUTCOME_ATTEMPTS && !this.closing; attempt++) {
+        try {
+          return await this.markers.ask(asking, commitId, this.clientOptions.callTimeoutMs);
+        } catch (err) {
+          // Two deadlines: no quorum, most likely (a frozen member fails one, the next try goes elsewhere).
+          if (/deadline/i.test(err instanceof Error ? err.message : String(err)) && ++deadlines >= 2) return undefined;
+          await sleep(READ_BACKOFF_MS * 2 ** (attempt - 1) * (0.5 + Math.random()));
+        }
+      }
+      return undefined;
+    } finally {
+      await asking.close();
     }
   }
 
@@ -192,11 +269,23 @@ export class EtcdStorage implements Storage {
     return () => this.call('unlock', name, release);
   }
 
+  /**
+   * The endpoint each open watch is on now, in the order they were opened (status and tests).
+   * Watches start on a random endpoint and the next one for each further watch, so that the
+   * streams of a fleet are spread over the members instead of all held by the first one listed.
+   */
+  get watchEndpoints(): string[] {
+    return [...this.watches].map((w) => this.endpoints[w.on]!);
+  }
+
   /** Reports every committed change of `keys`, by any process, from the revision the watch was armed at. */
   async watch(keys: readonly string[], onEvent: (event: StorageWatchEvent) => void, onError: (error: Error) => void): Promise<StorageWatcher> {
     for (const key of keys) keySegments(key);
+    const first = this.nextWatchEndpoint;
+    this.nextWatchEndpoint = (first + 1) % this.endpoints.length;
     const endpoints = {
       count: this.endpoints.length,
+      first,
       open: (i: number) => new EtcdClient({ ...this.clientOptions, endpoints: [this.endpoints[i]!] }),
       healthMs: this.watchHealthMs,
       healthTimeoutMs: Math.min(this.clientOptions.callTimeoutMs, 2 * this.watchHealthMs),
@@ -242,17 +331,19 @@ export class EtcdStorage implements Storage {
   }
 
   /**
-   * A linearizable get; when the cluster cannot answer one (no quorum), the member-local value,
-   * flagged in {@link lastReadStale}: reads still answer, and say that they may be stale.
+   * A linearizable get of a key and whether other keys live below it, in one read-only
+   * transaction (one round trip: a missing key is a file, a directory or nothing). When the
+   * cluster cannot answer one (no quorum), the member-local state, flagged in
+   * {@link lastReadStale}: reads still answer, and say that they may be stale.
    */
-  private async readGet(key: string): Promise<{ stored: Stored | undefined; revision: string }> {
+  private async readGet(key: string): Promise<Looked> {
     try {
-      const got = await this.get(key);
+      const got = await this.lookKey(key);
       this.stale = false;
       this.advance(got.revision); // a linearizable read has seen the store up to this revision
       return got;
     } catch (err) {
-      const local = await this.serializableGet(key);
+      const local = await this.serializableLook(key);
       if (!local) throw err; // no member answers at all: the linearizable read's error says why
       this.stale = true;
       return local;
@@ -263,12 +354,16 @@ export class EtcdStorage implements Storage {
    * A member-local read, tried on up to every endpoint: etcd3 sends each call to one host picked at
    * random and gives up when that host is down, so one try would often hit a dead member.
    */
-  private async serializableGet(key: string): Promise<{ stored: Stored | undefined; revision: string } | undefined> {
+  private async serializableLook(key: string): Promise<Looked | undefined> {
     for (let attempt = 0; attempt < this.endpoints.length * 2; attempt++) {
-      const local = await this.get(key, undefined, true).catch(() => undefined);
+      const local = await this.lookKey(key, true).catch(() => undefined);
       if (local) return local;
     }
     return undefined;
+  }
+
+  private lookKey(key: string, serializable = false): Promise<Looked> {
+    return this.lookups.look(key, serializable);
   }
 
   private async get(key: string, revision?: string, serializable = false): Promise<{ stored: Stored | undefined; revision: string }> {
@@ -368,63 +463,21 @@ export class EtcdStorage implements Storage {
   /**
    * Runs one etcd call; a failure becomes `E_IO` naming the endpoints (our own coded errors pass
    * through). A `retry` call only reads, so a transient failure (a leader election, a member that
-   * timed out) is tried again a few times with backoff before it is reported. A call that `applies`
-   * a transaction is never resent: if its answer was lost, etcd may have applied it, and the error
-   * says that the outcome is unknown.
+   * timed out) is tried again a few times with backoff before it is reported. A commit's own
+   * transaction does not go through here but through {@link transact}: it is never resent.
    */
-  private async call<R>(action: string, key: string, fn: () => Promise<R>, how: { retry?: boolean; applies?: boolean } = {}): Promise<R> {
+  private async call<R>(action: string, key: string, fn: () => Promise<R>, how: { retry?: boolean } = {}): Promise<R> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn();
       } catch (err) {
         if (err instanceof ConfigPersistenceError) throw err;
-        const wrapped = etcdError(action, `${this.describe(key)} on ${this.endpoints.join(',')}`, err, how.applies === true);
+        const wrapped = etcdError(action, `${this.describe(key)} on ${this.endpoints.join(',')}`, err);
         if (!how.retry || attempt >= READ_ATTEMPTS || !isTransient(wrapped) || this.closing) throw wrapped;
         await sleep(READ_BACKOFF_MS * 2 ** (attempt - 1) * (0.5 + Math.random()));
       }
     }
   }
-}
-
-/** A read is tried this many times in all; the backoffs (~100, 200, 400 ms) span a leader election. */
-const READ_ATTEMPTS = 4;
-const READ_BACKOFF_MS = 100;
-
-/**
- * A failure that a retry soon after can cure: an election under way, a member's connection reset.
- * Not a deadline: that call already waited the whole timeout, and deadlines in a row open the
- * circuit breaker of the member still answering (see client.ts), which would cost the stale reads
- * that still work without a quorum.
- */
-function isTransient(err: ConfigPersistenceError): boolean {
-  const message = (err.cause as Error | undefined)?.message ?? '';
-  return !/deadline|circuit breaker/i.test(message) && /leader changed|no leader|UNAVAILABLE|ECONNRESET|not leader/i.test(message);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** An etcd failure as `E_IO`: unreachable, no quorum, refused credentials (EACCES), and what to do. */
-function etcdError(action: string, where: string, err: unknown, applies = false): ConfigPersistenceError {
-  const message = err instanceof Error ? err.message : String(err);
-  const name = err instanceof Error ? err.constructor.name : '';
-  const auth = /Authentication|InvalidAuthToken|PermissionDenied|Unauthenticated/.test(name) || /authentication failed|permission denied|invalid auth/i.test(message);
-  const code = auth ? 'EACCES' : /deadline|unavailable|connect|timed? ?out|No connection|leader/i.test(message + name) ? 'ETIMEDOUT' : 'EIO';
-  const hint = auth
-    ? 'etcd refused the credentials: check auth.username/password and the user\'s roles'
-    : applies && !notSent(message)
-      ? 'the transaction was sent but its answer was lost, so etcd may or may not have applied it (the outcome is unknown): read the key again before retrying; check that the members are running and reachable'
-      : 'etcd did not answer in time or has no quorum: check that the members are running and reachable; nothing was written';
-  const cause = Object.assign(new Error(`${code}: ${message}`), { code, cause: err });
-  const wrapped = ioError(action, where, cause);
-  wrapped.message = `Cannot ${action} ${where} (${code}: ${message}): ${hint}.`;
-  return wrapped;
-}
-
-/** A failure that shows the request never reached a member: nothing can have been applied. */
-function notSent(message: string): boolean {
-  return /No connection established|ECONNREFUSED|ECONNRESET before|circuit breaker/i.test(message);
 }
 
 function firstKey(commit: Commit): string {

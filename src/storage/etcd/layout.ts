@@ -10,6 +10,8 @@
  *   deletes the old generation's range, which a new generation's records never overlap (etcd
  *   refuses a put inside a range the same transaction deletes).
  * - `<prefix>l/<name>`: a lock, held by the lease its value is attached to.
+ * - `<prefix>t/<commit id>`: a commit's marker, on a lease that expires by itself: tells whether a
+ *   transaction whose answer was lost was applied (src/storage/etcd/outcome.ts).
  */
 import type { StorageEntry } from '../types.js';
 
@@ -58,6 +60,10 @@ export class Layout {
 
   record(key: string, generation: string, name: string): Buffer {
     return Buffer.from(`${this.prefix}j/${key}/${generation}/${name}`);
+  }
+
+  marker(commitId: string): Buffer {
+    return Buffer.from(`${this.prefix}t/${commitId}`);
   }
 
   lock(name: string): Buffer {

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AppendOp, Commit, CopyOp, MoveOp, PutOp, RemoveOp } from '../types.js';
-import type { Compare, TxnOp } from './client.js';
+import { prefixEnd, type Compare, type TxnOp } from './client.js';
 import { encodeValue, type Layout, type Stored } from './layout.js';
 
 /** What the read phase found for a key: its value (with a journal's records when needed) or nothing. */
@@ -15,7 +15,7 @@ export interface Found {
   stored: Stored | undefined;
   /** A journal source's records, in order. */
   records?: Buffer[];
-  /** Whether other keys live below it. */
+  /** Whether other keys live below it (known for a missing target; the commit compares that it still has none). */
   hasChildren?: boolean;
 }
 
@@ -143,14 +143,23 @@ export class Staging {
   }
 }
 
-/** The transaction's compares (every key read, at its read revision) and operations. */
-export function toTxn(layout: Layout, found: ReadonlyMap<string, Found>, next: ReadonlyMap<string, Next>, now: number): { compare: Compare[]; ops: TxnOp[]; bytes: number } {
+/**
+ * The transaction's compares (every key read, at its read revision; with `guardChildren`, also that
+ * a missing target still has no keys below it) and operations; `commitId` is unique to this commit.
+ */
+export function toTxn(layout: Layout, found: ReadonlyMap<string, Found>, next: ReadonlyMap<string, Next>, now: number, opts: { guardChildren?: boolean } = {}): { compare: Compare[]; ops: TxnOp[]; bytes: number; commitId: string } {
   const compare: Compare[] = [];
   for (const [key, f] of found) {
     compare.push(f.stored ? { key: layout.doc(key), target: 'mod', result: 'equal', value: f.stored.revision } : { key: layout.doc(key), target: 'version', result: 'equal', value: '0' });
+    if (opts.guardChildren && f.hasChildren === false) {
+      // Staged on older reads (src/storage/etcd/recent.ts): still nothing below a missing target (a
+      // compare over a range holds only if every key in it does; an empty range has version 0).
+      const below = layout.docs(`${key}/`);
+      compare.push({ key: below, rangeEnd: prefixEnd(below), target: 'version', result: 'equal', value: '0' });
+    }
   }
   const ops: TxnOp[] = [];
-  const commitId = `${now.toString(36)}-${randomBytes(4).toString('hex')}`;
+  const commitId = `${now.toString(36)}-${randomBytes(6).toString('hex')}`; // unique across the fleet: it names the commit's marker
   let bytes = 0;
   for (const [key, value] of next) {
     const old = found.get(key)?.stored;
@@ -175,7 +184,7 @@ export function toTxn(layout: Layout, found: ReadonlyMap<string, Found>, next: R
       ops.push({ put: { key: layout.record(key, generation, `${commitId}.${String(i).padStart(6, '0')}`), value: record } });
     });
   }
-  return { compare, ops, bytes };
+  return { compare, ops, bytes, commitId };
 }
 
 function rangeDelete(prefix: Buffer): TxnOp {

@@ -11,7 +11,8 @@
  *
  * etcd does not require a leader on watch streams: a watch on a member that is frozen or cut off
  * from the others stays open and hears nothing (portworx/kvdb#66). So the watch is held on ONE
- * endpoint at a time, with a client of its own, and that member is asked for a linearizable read
+ * endpoint at a time (the storage spreads its watches' first endpoints, so that a fleet's streams
+ * do not all land on the first member listed), with a client of its own, and that member is asked for a linearizable read
  * every `healthMs`: a member that cannot answer one within `healthTimeoutMs` (frozen, partitioned,
  * without a leader) is left for the next endpoint, and the watch resumes there from the last
  * revision delivered + 1 — the revision guard in deliver() drops anything delivered twice.
@@ -27,9 +28,10 @@ export interface WatchSink {
   applied(revision: string): void;
 }
 
-/** Where a watch may run: a client on endpoint `i` of `count`, and how often its member is checked. */
+/** Where a watch may run: a client on endpoint `i` of `count` (`first` to start with), and how often its member is checked. */
 export interface WatchEndpoints {
   count: number;
+  first: number;
   open(i: number): EtcdClient;
   healthMs: number;
   healthTimeoutMs: number;
@@ -50,7 +52,7 @@ export class EtcdWatch implements StorageWatcher {
   private last = '0';
   private stream: Stream | undefined;
   private closed = false;
-  private endpoint = 0;
+  private endpoint: number;
   private client: EtcdClient;
   private timer: NodeJS.Timeout | undefined;
   private moving: Promise<void> | undefined;
@@ -64,10 +66,16 @@ export class EtcdWatch implements StorageWatcher {
     private readonly sink: WatchSink,
   ) {
     this.keys = new Set(keys);
-    this.client = endpoints.open(0);
+    this.endpoint = endpoints.first;
+    this.client = endpoints.open(this.endpoint);
   }
 
-  /** Arms the watch from the current revision + 1, on the first endpoint that answers. */
+  /** The index of the endpoint the watch is on now. */
+  get on(): number {
+    return this.endpoint;
+  }
+
+  /** Arms the watch from the current revision + 1, on the first endpoint that answers (from `first` on). */
   async start(): Promise<void> {
     for (let tried = 1; ; tried++) {
       try {

@@ -1,0 +1,78 @@
+/**
+ * Finding out what became of a commit whose answer was lost (a connection reset, a deadline, a
+ * leader change after the transaction was sent): etcd may have applied it or not, and resending
+ * it blindly could apply it twice. So every commit's transaction carries a marker of its own:
+ *
+ *   compare  version(<prefix>t/<commit id>) == 0      put  <prefix>t/<commit id> = "c"
+ *
+ * After a lost answer ONE question settles it, in a transaction of its own:
+ *
+ *   if version(t/<id>) == 0  then put t/<id> = "a"  else get t/<id>
+ *
+ * - the marker is there with "c": the commit was applied, at the marker's mod revision;
+ * - it was not there: the "a" just written makes the commit's own compare fail from now on, so a
+ *   transaction still on its way (held in a socket buffer, a proposal not yet applied) can never
+ *   apply: nothing was written, and a retry is safe;
+ * - "a": an earlier try of this question wrote it and its own answer was lost — not written either.
+ * The question is idempotent, so it is asked again (on whichever member answers) a few times; when
+ * no member answers within that bound, the outcome stays unknown. It is asked on a connection of its
+ * own: its deadlines (a cluster without quorum) must not open the circuit breaker of the member that
+ * still answers the storage's stale reads.
+ *
+ * Markers live on a lease of their own (TTL {@link MARKER_TTL_SECONDS}, never kept alive): etcd
+ * deletes them by itself. A commit uses a lease with at least half its TTL left, so its marker (or
+ * the "a" that blocks it) outlives by far any transaction still in flight and any question asked.
+ */
+import type { Compare, EtcdClient, TxnOp } from './client.js';
+import type { Layout } from './layout.js';
+
+/** How long a marker lives at most (s); a lease is used for commits during the first half. */
+export const MARKER_TTL_SECONDS = 120;
+
+/** What the question found: applied at `revision`, or not applied and never to be. */
+export type Outcome = { applied: true; revision: string } | { applied: false };
+
+/** The markers of one EtcdStorage's commits. */
+export class CommitMarkers {
+  private current: { id: string; grantedAt: number } | undefined;
+  private granting: Promise<string> | undefined;
+
+  constructor(
+    private readonly client: EtcdClient,
+    private readonly layout: Layout,
+  ) {}
+
+  /** A lease with at least half its TTL left (a new one is granted, through `client`, when the last is older). */
+  lease(client: EtcdClient = this.client): Promise<string> {
+    const now = Date.now();
+    if (this.current && now - this.current.grantedAt < (MARKER_TTL_SECONDS * 1000) / 2) return Promise.resolve(this.current.id);
+    this.granting ??= client
+      .grant(MARKER_TTL_SECONDS)
+      .then((id) => {
+        this.current = { id, grantedAt: now }; // measured before the grant was sent: the lease lives at least this long
+        return id;
+      })
+      .finally(() => (this.granting = undefined));
+    return this.granting;
+  }
+
+  /** The compare and the put that mark commit `id` in its transaction. */
+  mark(id: string, lease: string): { compare: Compare; op: TxnOp } {
+    const key = this.layout.marker(id);
+    return { compare: { key, target: 'version', result: 'equal', value: '0' }, op: { put: { key, value: Buffer.from('c'), lease } } };
+  }
+
+  /**
+   * Asks once, through `client`, whether commit `id` was applied, blocking it for good if it was not
+   * (see the file's comment).
+   */
+  async ask(client: EtcdClient, id: string, timeoutMs: number): Promise<Outcome> {
+    const key = this.layout.marker(id);
+    const lease = await this.lease(client);
+    const res = await client.txn([{ key, target: 'version', result: 'equal', value: '0' }], [{ put: { key, value: Buffer.from('a'), lease } }], [{ range: { key } }], { timeoutMs });
+    if (res.succeeded) return { applied: false };
+    const kv = res.ranges[0]?.[0];
+    if (!kv) throw new Error(`the marker ${key.toString()} exists but could not be read`); // one transaction: cannot happen
+    return kv.value.toString() === 'c' ? { applied: true, revision: kv.modRevision } : { applied: false };
+  }
+}

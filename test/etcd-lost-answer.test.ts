@@ -1,0 +1,121 @@
+/**
+ * A commit whose answer is lost, with a real fault: a TCP proxy between the client and a real
+ * member (test/helpers/etcd-proxy.ts) cuts the connection when the commit's transaction passes,
+ * after etcd applied it, before it reached etcd, or while holding it to deliver it later. The
+ * commit's marker (src/storage/etcd/outcome.ts) tells the client what happened: applied → the
+ * commit resolves, once; not applied → `E_IO` "nothing was written" (and a transaction delivered
+ * after that can no longer apply); no member answers the question → the outcome stays unknown.
+ */
+import { randomBytes } from 'node:crypto';
+import { Etcd3 } from 'etcd3';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { EtcdStorage } from '../src/storage/etcd/index.js';
+import type { StorageWatchEvent } from '../src/storage/types.js';
+import { startEtcd, type EtcdCluster } from './helpers/etcd.js';
+import { lossProxy, type LossProxy } from './helpers/etcd-proxy.js';
+
+let member: Promise<EtcdCluster> | undefined;
+const etcd = (): Promise<EtcdCluster> => (member ??= startEtcd(1));
+afterAll(async () => {
+  if (member) await (await member).stop();
+});
+
+const opened: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((s) => s.close()));
+});
+
+const text = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString());
+
+/** A storage through a fresh proxy, one straight to the member (another process), on one new prefix. */
+async function setup(connectTimeoutMs = 1500): Promise<{ proxy: LossProxy; cut: EtcdStorage; direct: EtcdStorage; needle: string }> {
+  const { endpoints } = await etcd();
+  const proxy = await lossProxy(endpoints[0]!);
+  const prefix = `lost-${randomBytes(6).toString('hex')}/`;
+  const cut = new EtcdStorage({ endpoints: [proxy.url], prefix, connectTimeoutMs });
+  const direct = new EtcdStorage({ endpoints, prefix });
+  opened.push(cut, direct, proxy);
+  // Warm: connected, the marker lease granted, a first version and a first journal record.
+  await cut.commit({ changes: [{ type: 'put', key: 'a.json', data: Buffer.from('{"v":1}') }, { type: 'append', key: 'log', data: Buffer.from('one\n') }] });
+  return { proxy, cut, direct, needle: `LOSE-${randomBytes(8).toString('hex')}` };
+}
+
+const second = (needle: string) => ({ changes: [{ type: 'put' as const, key: 'a.json', data: Buffer.from(`{"v":2,"m":"${needle}"}`) }, { type: 'append' as const, key: 'log', data: Buffer.from('two\n') }] });
+
+describe('a commit whose answer was lost', () => {
+  it('applied by etcd: the commit resolves as if the answer had arrived, written once, heard once', async () => {
+    const { proxy, cut, direct, needle } = await setup();
+    const events: StorageWatchEvent[] = [];
+    const watch = await direct.watch(['a.json'], (e) => events.push(e), (err) => events.push({ type: 'remove', key: `error ${err.message}`, revision: '' }));
+    proxy.arm(needle, 'applied');
+    await cut.commit(second(needle));
+    expect(proxy.cuts).toBe(1);
+    expect(text(await direct.read('a.json'))).toBe(`{"v":2,"m":"${needle}"}`);
+    expect(text(await direct.read('log'))).toBe('one\ntwo\n');
+    const revision = (await direct.stat('a.json'))!.revision;
+    expect(cut.appliedRevision).toBe(revision);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(events.map((e) => `${e.type} ${e.key} ${e.revision}`)).toEqual([`change a.json ${revision}`]);
+    await watch.close();
+  }, 30_000);
+
+  it('that never reached etcd: E_IO saying nothing was written; a retry then writes it', async () => {
+    const { proxy, cut, direct, needle } = await setup();
+    proxy.arm(needle, 'dropped');
+    const err = await cut.commit(second(needle)).catch((e: unknown) => e);
+    expect(proxy.cuts).toBe(1);
+    expect(err).toMatchObject({ code: 'E_IO' });
+    expect((err as Error).message).toContain('confirmed that it was not applied');
+    expect((err as Error).message).toContain('nothing was written, and retrying is safe');
+    expect(text(await direct.read('a.json'))).toBe('{"v":1}');
+    await cut.commit(second(needle));
+    expect(text(await direct.read('log'))).toBe('one\ntwo\n');
+  }, 30_000);
+
+  it('still in flight when the client asked: E_IO nothing was written, and the transaction delivered afterwards changes nothing', async () => {
+    const { proxy, cut, direct, needle } = await setup();
+    proxy.arm(needle, 'held');
+    const err = await cut.commit(second(needle)).catch((e: unknown) => e);
+    expect(proxy.cuts).toBe(1);
+    expect((err as Error).message).toContain('nothing was written, and retrying is safe');
+    const before = (await direct.stat('a.json'))!.revision;
+    await proxy.deliver(); // the late transaction reaches etcd now: its marker's compare fails
+    expect(text(await direct.read('a.json'))).toBe('{"v":1}');
+    expect(text(await direct.read('log'))).toBe('one\n');
+    expect((await direct.stat('a.json'))!.revision).toBe(before);
+  }, 30_000);
+
+  it('(the proxy itself) a held request delivered late is applied: the test above is not vacuous', async () => {
+    const { endpoints } = await etcd();
+    const proxy = await lossProxy(endpoints[0]!);
+    opened.push(proxy);
+    const key = `lost-ctl-${randomBytes(6).toString('hex')}`;
+    const needle = `LOSE-${randomBytes(8).toString('hex')}`;
+    const raw = new Etcd3({ hosts: [proxy.url], faultHandling: { global: { execute: (fn: () => Promise<unknown>) => fn() } as never } });
+    const direct = new Etcd3({ hosts: endpoints });
+    try {
+      await raw.put(`${key}/warm`).value('1');
+      proxy.arm(needle, 'held');
+      await expect(raw.put(key).value(needle)).rejects.toThrow();
+      expect(await direct.get(key).string()).toBeNull();
+      await proxy.deliver();
+      expect(await direct.get(key).string()).toBe(needle);
+    } finally {
+      raw.close();
+      direct.close();
+    }
+  }, 30_000);
+
+  it('when no member can answer the question: E_IO saying the outcome is unknown, after a bounded wait', async () => {
+    const { proxy, cut, direct, needle } = await setup(500);
+    proxy.arm(needle, 'blackhole');
+    const started = Date.now();
+    const err = await cut.commit(second(needle)).catch((e: unknown) => e);
+    expect(proxy.cuts).toBe(1);
+    expect(err).toMatchObject({ code: 'E_IO' });
+    expect((err as Error).message).toContain('no member could tell within 4 tries whether etcd applied it (the outcome is unknown)');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(text(await direct.read('a.json'))).toBe('{"v":1}');
+    proxy.open();
+  }, 30_000);
+});
