@@ -125,6 +125,12 @@ export class LockedError extends ConfigPersistenceError {
   }
 }
 
+/**
+ * `E_LOCKED` from a commit that went without a lock another process holds (Commit.respectLocks on
+ * an optimistic backend): nothing was written; the writer takes the lock and tries again.
+ */
+export class HeldLockError extends LockedError {}
+
 /** The instance was closed: create a new one. Not an I/O failure — nothing was attempted. */
 export class ClosedError extends ConfigPersistenceError {
   constructor(message: string) {

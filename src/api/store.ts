@@ -14,10 +14,13 @@
 import { createContext, settleSettings, type Context } from '../core/context.js';
 import { KeyedQueue } from '../core/queue.js';
 import { configKey } from '../core/keys.js';
-import { ClosedError, ConflictError } from '../errors.js';
+import { ClosedError, ConflictError, HeldLockError, StaleError } from '../errors.js';
 import { SETTINGS_FILE } from '../core/settings.js';
 import type { ConfigPersistenceOptions, MigrateOptions, Migration, MigrationReport } from '../types.js';
 import { checkMigrations, latestVersion, migrate, migrationLockKeys, recordedVersion, tooNew } from '../migrations/migrate.js';
+
+/** Tries of an optimistic write (Store.optimistic) before it takes the lock. */
+const OPTIMISTIC_ATTEMPTS = 3;
 
 /** Lock held while a snapshot is taken or restored (or anything else that touches every file). */
 export const SNAPSHOT_LOCK = 'backups~snapshot';
@@ -158,6 +161,28 @@ export class Store {
     } finally {
       await release();
     }
+  }
+
+  /**
+   * Runs a single-file write: on an optimistic backend (Storage.optimistic: etcd) without taking
+   * the lock — its commit compares the file's revision and that nobody holds the lock — retried a
+   * few times when it loses a race (another writer committed between its read and its commit);
+   * then, or when another process holds the lock, under the lock like everywhere else.
+   */
+  async optimistic<R>(key: string, fn: (extra: { unlocked?: readonly string[] }) => Promise<R>): Promise<R> {
+    if (!this.prepared) await this.ready();
+    if (this.ctx.storage.optimistic === true) {
+      for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
+        try {
+          return await fn({ unlocked: [key] });
+        } catch (err) {
+          if (err instanceof HeldLockError) break;
+          if (!(err instanceof StaleError)) throw err;
+          await new Promise((r) => setTimeout(r, Math.random() * 10 * (attempt + 1))); // apart from the writer it raced
+        }
+      }
+    }
+    return this.withLock(key, () => fn({}));
   }
 
   /** Waits until every call made before it has been applied (snapshots cover queued saves). */

@@ -71,6 +71,8 @@ export interface Changeset {
   taken?: readonly BackupInfo[];
   /** The audit line, made from the planned versions (`at`, `changedBy` and `reason` are filled in). */
   audit: (planned: readonly PlannedFile[]) => Omit<AuditEntry, 'at' | 'changedBy' | 'reason'>;
+  /** Locks the caller went without, which nobody else may hold at commit time (Commit.respectLocks). */
+  unlocked?: readonly string[];
 }
 
 /** One file of a changeset as planned (and, once committed, as done). */
@@ -116,6 +118,7 @@ export async function commitChangeset(ctx: Context, cs: Changeset): Promise<Chan
     changes: plan.changes,
     ...(cleanup ? { cleanup } : {}),
     after: [auditLine(cs, plan.files)],
+    ...(cs.unlocked ? { respectLocks: cs.unlocked } : {}),
   });
   for (const j of plan.journals) {
     rememberAppend(ctx, j.key, j.journal, j.op.data, j.lines);

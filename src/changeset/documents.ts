@@ -104,6 +104,8 @@ export interface WriteMeta {
   ifVersion?: number;
   /** The sha256 the current content must have (`''`: no file), see SaveOptions.ifSha256. */
   ifSha256?: string;
+  /** The caller holds no lock on the key (an optimistic write, see Store.optimistic): nobody else may. */
+  unlocked?: readonly string[];
   /** The history/audit operation name: save, restore, rollback, import... */
   operation?: string;
   /** Why the automatic backup is taken. */
@@ -227,6 +229,7 @@ async function commitChange(ctx: Context, key: string, next: FileChange['next'],
     ...(meta.reason !== undefined ? { reason: meta.reason } : {}),
     now: new Date(),
     ...(meta.extraPrepare ? { prepare: meta.extraPrepare } : {}),
+    ...(meta.unlocked ? { unlocked: meta.unlocked } : {}),
     audit: ([file]) => ({
       op: operation,
       file: key,

@@ -104,6 +104,10 @@ export class EncryptedStorage implements Storage {
     if (inner.abandonedContent) this.abandonedContent = inner.abandonedContent.bind(inner);
   }
 
+  get optimistic(): boolean | undefined {
+    return this.inner.optimistic;
+  }
+
   get appliedRevision(): string | undefined {
     return this.inner.appliedRevision;
   }

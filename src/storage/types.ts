@@ -151,6 +151,12 @@ export interface Commit {
   changes?: Array<PutOp | RemoveOp | MoveOp>;
   after?: AppendOp[];
   /**
+   * On an {@link Storage.optimistic} backend: locks the caller did not take for this commit, which
+   * no other process may hold when it applies (compared in the same transaction); `E_LOCKED` when
+   * one is held, nothing written. The caller then takes the lock and tries again.
+   */
+  respectLocks?: readonly string[];
+  /**
    * Best-effort removals made once the changes are visible (retention of old backups taken by the
    * same commit): a key that cannot be removed is left for the next pass instead of failing the
    * commit. `records` gets the keys actually gone and returns appends (index and audit lines) that
@@ -256,6 +262,13 @@ export interface Storage {
   readonly appliedRevision?: string;
   /** Whether commits are made durable (fsync) before resolving. */
   readonly durable: boolean;
+  /**
+   * Commits compare every key they change with the revision it was read at, in one transaction
+   * with {@link Commit.respectLocks}: a single-file write may then go without taking the lock (one
+   * round trip less each way on a networked store) and retry when it loses a race (`StaleError`).
+   * Absent (false) on local storage, where the lock is cheap and the check is not atomic.
+   */
+  readonly optimistic?: boolean;
   /** Content of `key`, or `undefined` when it does not exist. */
   read(key: string, opts?: ReadOptions): Promise<Uint8Array | undefined>;
   /** Content and metadata of `key` read together (one consistent view), or `undefined` when it does not exist. */

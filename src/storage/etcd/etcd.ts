@@ -11,7 +11,7 @@
  * whole with `E_TOO_LARGE` (splitting it would break all-or-nothing).
  */
 import { randomInt } from 'node:crypto';
-import { ConfigPersistenceError, ioError, LockedError, StaleError, TooLargeError } from '../../errors.js';
+import { ConfigPersistenceError, HeldLockError, ioError, LockedError, StaleError, TooLargeError } from '../../errors.js';
 import { etcdError, isAuthFailure, isTransient, notSent, OUTCOME_ATTEMPTS, READ_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
 import { keySegments, validateCommitKeys } from '../keys.js';
 import type { Commit, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from '../types.js';
@@ -59,6 +59,8 @@ export class EtcdStorage implements Storage {
   readonly location: string;
   /** A commit resolves once a quorum of members has it on disk. */
   readonly durable = true;
+  /** Commits compare what they change (see Storage.optimistic): single-file saves skip the lock's two writes. */
+  readonly optimistic = true;
   private readonly client: EtcdClient;
   private readonly clientOptions: ClientOptions;
   private readonly watchHealthMs: number;
@@ -205,11 +207,15 @@ export class EtcdStorage implements Storage {
       if (staging.next.size === 0) return;
       const { compare, ops, bytes, commitId } = toTxn(this.layout, found, staging.next, Date.now(), { guardChildren: recent !== undefined });
       const fences = [...this.locks.held.values()];
-      if (recent && compare.length + 1 + fences.length > this.maxTxnOps) continue; // its extra compares do not fit: read and stage again
-      this.checkLimits(commit, compare.length + 1 + fences.length, ops.length + 1, bytes);
+      // Locks this commit goes without: nobody else may hold them when it applies.
+      const ours = new Set(fences.map((f) => f.name));
+      const unheld = (commit.respectLocks ?? []).filter((name) => !ours.has(name)).map((name): Compare => ({ key: this.layout.lock(name), target: 'version', result: 'equal', value: '0' }));
+      const guards = fences.length + unheld.length;
+      if (recent && compare.length + 1 + guards > this.maxTxnOps) continue; // its extra compares do not fit: read and stage again
+      this.checkLimits(commit, compare.length + 1 + guards, ops.length + 1, bytes);
       const marker = this.markers.mark(commitId, await this.call('write', key, () => lease));
-      const failure: TxnOp[] = [...fences.map((f) => ({ range: { key: f.compare.key } }))];
-      const res = await this.transact(key, commitId, [...compare, marker.compare, ...fences.map((f) => f.compare)], [...ops, marker.op], failure);
+      const failure: TxnOp[] = [...fences.map((f) => ({ range: { key: f.compare.key } })), ...unheld.map((u) => ({ range: { key: u.key } }))];
+      const res = await this.transact(key, commitId, [...compare, marker.compare, ...fences.map((f) => f.compare), ...unheld], [...ops, marker.op], failure);
       if (res.succeeded) {
         this.advance(res.revision);
         this.recent.wrote(this.layout, ops, res.revision);
@@ -217,6 +223,8 @@ export class EtcdStorage implements Storage {
       }
       const lost = fences.find((f, i) => res.ranges[i]?.[0]?.lease !== f.compare.value);
       if (lost) throw new LockedError(`${this.describe(lost.name)}: this process lost its lock (its lease expired while it was stalled or cut off); nothing was written. Take the lock again and retry.`, lost.name);
+      const taken = (commit.respectLocks ?? []).filter((name) => !ours.has(name)).find((_, i) => (res.ranges[fences.length + i]?.length ?? 0) > 0);
+      if (taken !== undefined) throw new HeldLockError(`${this.describe(taken)} is locked by another process; nothing was written. Take the lock and retry.`, taken);
       if (attempt >= 20) throw new StaleError(`${this.describe(key)} kept changing while this commit was prepared; nothing was written. Retry.`, key);
     }
   }
