@@ -63,6 +63,17 @@ export function labelSegment(label: string | undefined): string | undefined {
  * `base` overrides the name part (snapshots).
  */
 export async function newBackupId(ctx: Context, key: string, now: Date, label: string | undefined, compressed: boolean, base?: string): Promise<string> {
+  const found = await freeBackupId(ctx, key, now, label, compressed, base);
+  found.take();
+  return found.id;
+}
+
+/**
+ * A free backup id for `key` at `now`, not yet taken: `take()` records its stamp, so that the next
+ * id of the same millisecond gets the next sequence number (an id looked up but never used, by a
+ * write that found no old content to back up, leaves no gap).
+ */
+export async function freeBackupId(ctx: Context, key: string, now: Date, label: string | undefined, compressed: boolean, base?: string): Promise<{ id: string; take(): void }> {
   const ext = base === undefined ? extensionOf(key) : 'json';
   const name = base ?? flattenKey(ext ? key.slice(0, -(ext.length + 1)) : key);
   const stamp = compactStamp(now);
@@ -73,8 +84,8 @@ export async function newBackupId(ctx: Context, key: string, now: Date, label: s
     // `_` sorts after `.`: the first backup of a millisecond lists before its `_001` sibling.
     const id = `${name}.${stamp}${seq ? `_${String(seq).padStart(3, '0')}` : ''}${slug ? `.${slug}` : ''}${ext ? `.${ext}` : ''}${compressed ? '.gz' : ''}`;
     if (!(await ctx.storage.stat(backupKey(id)))) {
-      ctx.state.backupStamps.set(key, { stamp, seq });
-      return id;
+      const at = seq;
+      return { id, take: () => ctx.state.backupStamps.set(key, { stamp, seq: at }) };
     }
     seq += 1;
   }
@@ -98,12 +109,16 @@ export interface BackupPlanInput {
    * backup file itself is always durable first. Default `'commit'`.
    */
   recordSync?: AppendSync;
+  /** Its id, when already looked up (Lookahead: beside the read of the content); taken here. */
+  id?: Promise<{ id: string; take(): void }>;
 }
 
 /** The commit operations that take a backup of `key`'s current content, and the record it adds. */
 export async function planBackup(ctx: Context, input: BackupPlanInput): Promise<{ ops: Array<CopyOp | PutOp | AppendOp>; info: BackupInfo }> {
   const compressed = ctx.options.compressBackups;
-  const id = await newBackupId(ctx, input.key, input.now, input.label, compressed);
+  const looked = input.id ? await input.id : undefined;
+  looked?.take();
+  const id = looked?.id ?? (await newBackupId(ctx, input.key, input.now, input.label, compressed));
   const info: BackupInfo = {
     id,
     file: input.key,

@@ -18,7 +18,7 @@
  *    marked landed — in this one place, whatever the change was.
  */
 import { auditAppend, type AuditEntry } from './audit.js';
-import { planBackup } from '../backups/backups.js';
+import { freeBackupId, planBackup } from '../backups/backups.js';
 import { BACKUP_INDEX, indexAppendOp, loadIndex, serialize, type IndexLine, type IndexView } from '../backups/records.js';
 import { planRetention, type RetentionPlan } from '../backups/retention.js';
 import type { Context } from '../core/context.js';
@@ -73,6 +73,32 @@ export interface Changeset {
   audit: (planned: readonly PlannedFile[]) => Omit<AuditEntry, 'at' | 'changedBy' | 'reason'>;
   /** Locks the caller went without, which nobody else may hold at commit time (Commit.respectLocks). */
   unlocked?: readonly string[];
+  /** Lookups started beside the read of the old content (see {@link lookAhead}); `now` is then theirs. */
+  lookahead?: Lookahead;
+}
+
+/**
+ * What a write's backup will need, looked up in the same turn as the read of the content it
+ * replaces: the backup index's state and a free backup id for the file at `now`. On a networked
+ * backend the lookups of one turn travel as one call (src/storage/etcd/batch.ts), so the save
+ * reads once before its commit instead of twice; locally they are a stat each, as before.
+ */
+export interface Lookahead {
+  now: Date;
+  index: Promise<IndexView>;
+  ids: ReadonlyMap<string, Promise<{ id: string; take(): void }>>;
+}
+
+/** Starts the {@link Lookahead} of a write of `key` that will take an automatic backup. */
+export function lookAhead(ctx: Context, key: string): Lookahead {
+  const now = new Date();
+  const index = serialize(ctx, () => loadIndex(ctx));
+  const id = freeBackupId(ctx, key, now, undefined, ctx.options.compressBackups);
+  // Awaited by the commit when it takes the backup; a write that takes none (no old content, the
+  // same bytes) leaves them: no unhandled rejection.
+  index.catch(() => undefined);
+  id.catch(() => undefined);
+  return { now, index, ids: new Map([[key, id]]) };
 }
 
 /** One file of a changeset as planned (and, once committed, as done). */
@@ -105,7 +131,7 @@ interface Plan {
 export async function commitChangeset(ctx: Context, cs: Changeset): Promise<ChangesetResult> {
   // The index's state and the new backups' names are independent reads: made together (on a
   // networked backend such as etcd that is one round trip before the commit instead of two).
-  const index = cs.files.some((f) => f.old && f.backup) || (cs.taken?.length ?? 0) > 0 ? serialize(ctx, () => loadIndex(ctx)) : undefined;
+  const index = cs.lookahead?.index ?? (cs.files.some((f) => f.old && f.backup) || (cs.taken?.length ?? 0) > 0 ? serialize(ctx, () => loadIndex(ctx)) : undefined);
   index?.catch(() => undefined); // awaited by recordBackups; a failed plan must not leave it unhandled
   const plan = await planChangeset(ctx, cs);
   const retention = plan.backups.length > 0 ? await recordBackups(ctx, plan, index) : undefined;
@@ -150,6 +176,7 @@ async function planFileBackup(ctx: Context, cs: Changeset, file: FileChange, pla
     content: { bytes: old.bytes, sha256: old.sha256, ...(old.mode !== undefined ? { mode: old.mode } : {}) },
     trigger: file.backup!,
     now: cs.now,
+    ...(cs.lookahead?.ids.has(file.key) ? { id: cs.lookahead.ids.get(file.key)! } : {}),
   });
   // Its record goes into the changeset's one index append (recordBackups).
   for (const op of planned.ops) if (!(op.type === 'append' && op.key === BACKUP_INDEX)) plan.prepare.push(op);

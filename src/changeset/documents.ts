@@ -3,7 +3,7 @@
  * path on the way out. Writes of one file go through the changeset pipeline (changeset.ts), which
  * commits the backup, history and audit records of the change together with it.
  */
-import { commitChangeset, type FileChange, type OldContent } from './changeset.js';
+import { commitChangeset, lookAhead, type FileChange, type Lookahead, type OldContent } from './changeset.js';
 import { sha256, type Context } from '../core/context.js';
 import { ConflictError, NotFoundError, TooLargeError } from '../errors.js';
 import { readJournal, settledJournal, versionOf, type Journal } from '../history/journal.js';
@@ -106,6 +106,8 @@ export interface WriteMeta {
   ifSha256?: string;
   /** The caller holds no lock on the key (an optimistic write, see Store.optimistic): nobody else may. */
   unlocked?: readonly string[];
+  /** The backup's lookups, started beside the read of the old content (changeset.ts, lookAhead). */
+  lookahead?: Lookahead;
   /** The history/audit operation name: save, restore, rollback, import... */
   operation?: string;
   /** Why the automatic backup is taken. */
@@ -135,6 +137,8 @@ export interface WriteMeta {
  */
 export async function writeDocument(ctx: Context, key: string, data: unknown, meta: WriteMeta = {}): Promise<SaveResult> {
   const display = ctx.storage.describe(key);
+  // In the same turn as the read: on etcd the backup's lookups then travel with it (one call).
+  const lookahead = wantsBackup(ctx, meta) ? lookAhead(ctx, key) : undefined;
   const [old, journal] = await readCurrent(ctx, key);
   checkVersion(ctx, key, journal, old?.sha256, meta.ifVersion);
   checkContent(ctx, key, old?.sha256, meta.ifSha256);
@@ -142,7 +146,7 @@ export async function writeDocument(ctx: Context, key: string, data: unknown, me
   if (bytes.byteLength > ctx.options.maxFileBytes) {
     throw new TooLargeError(`${display} would be ${bytes.byteLength} bytes, over maxFileBytes (${ctx.options.maxFileBytes}); nothing was written.`, display);
   }
-  return commitUnlessSame(ctx, key, bytes, old, journal, meta);
+  return commitUnlessSame(ctx, key, bytes, old, journal, lookahead ? { ...meta, lookahead } : meta);
 }
 
 /**
@@ -217,19 +221,25 @@ function checkVersion(ctx: Context, key: string, journal: Journal, sha: string |
   );
 }
 
+/** Whether a write with `meta` takes the automatic backup of the content it replaces. */
+function wantsBackup(ctx: Context, meta: WriteMeta): boolean {
+  return (ctx.options.backupOnWrite || meta.alwaysBackup === true) && !meta.skipBackup;
+}
+
 /** One file's change through the changeset pipeline, with the single-file rules of backups and audit. */
 async function commitChange(ctx: Context, key: string, next: FileChange['next'], old: OldContent | undefined, journal: Journal, meta: WriteMeta): Promise<SaveResult> {
-  const wantsBackup = (ctx.options.backupOnWrite || meta.alwaysBackup) && !meta.skipBackup;
+  const backup = wantsBackup(ctx, meta);
   const operation = meta.operation ?? 'save';
   const { files } = await commitChangeset(ctx, {
     files: [
-      { key, ...(next ? { next } : {}), old, journal, operation, ...(wantsBackup ? { backup: meta.trigger ?? 'overwrite' } : {}), ...(meta.basedOn !== undefined ? { basedOn: meta.basedOn } : {}) },
+      { key, ...(next ? { next } : {}), old, journal, operation, ...(backup ? { backup: meta.trigger ?? 'overwrite' } : {}), ...(meta.basedOn !== undefined ? { basedOn: meta.basedOn } : {}) },
     ],
     changedBy: meta.changedBy ?? 'user',
     ...(meta.reason !== undefined ? { reason: meta.reason } : {}),
-    now: new Date(),
+    now: meta.lookahead?.now ?? new Date(),
     ...(meta.extraPrepare ? { prepare: meta.extraPrepare } : {}),
     ...(meta.unlocked ? { unlocked: meta.unlocked } : {}),
+    ...(meta.lookahead ? { lookahead: meta.lookahead } : {}),
     audit: ([file]) => ({
       op: operation,
       file: key,
