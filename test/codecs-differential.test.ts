@@ -273,4 +273,11 @@ describe('mutated (mostly invalid) YAML is refused by the codec exactly when yam
       expect(outcome(() => yamlCodec.parse(text)).ok, `codec refuses ${JSON.stringify(text)}`).toBe(false);
     }
   });
+
+  it('a null-like key of a one-pair mapping inside a flow sequence reads as yaml reads it', () => {
+    // Found by the mutation property (seed -1204332748): js-yaml named the key "null", yaml "".
+    for (const text of ['[ [ null: ] ]\n', '[null: 1]\n', '[~: x, 2]\n', 'a: [NULL: 1]\n', '- [Null: ]\n']) {
+      expect(sameOutcome(outcome(() => yamlCodec.parse(text)), outcome(() => readValue(text))), `codec vs yaml on ${JSON.stringify(text)}`).toBe(true);
+    }
+  });
 });

@@ -232,7 +232,8 @@ function nullLikeKey(s: string, word: string): boolean {
     let k = i + word.length;
     while (k < s.length && isBlank(s.charCodeAt(k))) k++;
     const next = s.charCodeAt(k);
-    if (next === COLON && (onlyItemsBefore(s, i) || afterEntryStart(s, i))) return true;
+    // `null: v` as a block key, after `{`/`,`, or after `[` (`[null: v]`, a one-pair mapping in a flow sequence)
+    if (next === COLON && (onlyItemsBefore(s, i) || afterEntryStart(s, i) || afterFlowSequenceStart(s, i))) return true;
     // `{a: 1, null}`: a key without a value in a flow mapping (a comma in a list is a false alarm)
     if ((next === 0x2c || next === 0x7d) && afterEntryStart(s, i)) return true;
   }
@@ -280,6 +281,13 @@ function multiLineFlow(s: string, open: string): boolean {
 }
 
 /** The previous non-blank character is `{` or `,`: an entry of a flow collection starts here. */
+/** The previous non-blank character opens a flow sequence (`[`). */
+function afterFlowSequenceStart(s: string, j: number): boolean {
+  let k = j - 1;
+  while (k >= 0 && isBlank(s.charCodeAt(k))) k--;
+  return k >= 0 && s.charCodeAt(k) === 0x5b;
+}
+
 function afterEntryStart(s: string, j: number): boolean {
   let k = j - 1;
   while (k >= 0 && isBlank(s.charCodeAt(k))) k--;
