@@ -70,9 +70,26 @@ function checkBinary(): void {
   }
 }
 
-/** Starts `size` members (1 or 3) and waits until the cluster answers writes. */
+/**
+ * Starts `size` members (1 or 3) and waits until the cluster answers writes. A port found free can
+ * be taken by another test file's member before etcd binds it (the member then exits at once):
+ * such a start is given up and made again on fresh ports, up to three times.
+ */
 export async function startEtcd(size = 1): Promise<EtcdCluster> {
   checkBinary();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(size);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof MemberExited)) throw err;
+    }
+  }
+}
+
+/** A member process ended while the cluster was starting (most likely: its port was taken). */
+class MemberExited extends Error {}
+
+async function startOnce(size: number): Promise<EtcdCluster> {
   const token = `cp-test-${process.pid}-${Date.now()}`;
   const members: EtcdMember[] = [];
   for (let i = 0; i < size; i++) {
@@ -141,7 +158,7 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
   };
   running.add(cluster);
   try {
-    await waitHealthy(cluster.endpoints);
+    await waitHealthy(cluster.endpoints, () => members.find((m) => m.process?.exitCode !== null && m.process?.exitCode !== undefined));
   } catch (err) {
     await cluster.stop();
     throw err;
@@ -165,11 +182,13 @@ export function ctl(endpoints: readonly string[], args: string[]): Promise<strin
   });
 }
 
-/** Waits until every endpoint reports healthy (a write through raft succeeds), up to 20 s. */
-async function waitHealthy(endpoints: readonly string[]): Promise<void> {
+/** Waits until every endpoint reports healthy (a write through raft succeeds), up to 20 s; `exited` names a member that died meanwhile. */
+async function waitHealthy(endpoints: readonly string[], exited: () => EtcdMember | undefined = () => undefined): Promise<void> {
   const deadline = Date.now() + 20_000;
   let last: unknown;
   while (Date.now() < deadline) {
+    const dead = exited();
+    if (dead) throw new MemberExited(`etcd member ${dead.name} (${dead.clientUrl}) exited while the cluster was starting (code ${dead.process?.exitCode})`);
     try {
       await ctl(endpoints, ['endpoint', 'health']);
       return;
