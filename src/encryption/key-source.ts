@@ -7,7 +7,7 @@
  * a key readable by everyone protects nothing, and a warning is too easy to miss in a service log.
  * The key file lives outside the managed directory (it is never stored there), like a schema file.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readPrivateFileSync } from '../storage/local/files.js';
 import path from 'node:path';
 import { ConfigPersistenceError, IOError } from '../errors.js';
 import { parseKey, type EncryptionKey, type KeyInput } from './cipher.js';
@@ -39,15 +39,15 @@ export function readKeyFile(file: string): EncryptionKey {
   const full = path.resolve(file);
   let bytes: Buffer;
   try {
-    const stat = statSync(full);
-    if (process.platform !== 'win32' && (stat.mode & 0o077) !== 0) {
+    const read = readPrivateFileSync(full);
+    if (process.platform !== 'win32' && (read.mode & 0o077) !== 0) {
       throw new ConfigPersistenceError(
         'E_VALIDATION',
-        `The key file ${full} may be read by other users (mode ${(stat.mode & 0o777).toString(8)}); a key only its owner can read protects something. Run: chmod 600 ${full}`,
+        `The key file ${full} may be read by other users (mode ${(read.mode & 0o777).toString(8)}); a key only its owner can read protects something. Run: chmod 600 ${full}`,
         { file: full },
       );
     }
-    bytes = readFileSync(full);
+    bytes = read.bytes;
   } catch (err) {
     if (err instanceof ConfigPersistenceError) throw err;
     throw new IOError(`Cannot read the key file ${full} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the path given as the key file.`, full, err);

@@ -4,7 +4,7 @@
  * storage is), so they are read and written here, the one place beside the local backend that
  * touches the file system; writes are as durable as the backend's own (durable.ts).
  */
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs, readFileSync, statSync } from 'node:fs';
 import { writeFileDurable } from './durable.js';
 import { ioError, isErrno, NotFoundError, TooLargeError } from '../../errors.js';
 
@@ -42,6 +42,15 @@ export async function readUserFile(file: string, role: FileRole): Promise<string
 export function readUserFileSync(file: string): string {
   // Not readFileSync(file, 'utf8'): Node 20's C++ fast path for it aborts the process when close(2) fails.
   return readFileSync(file).toString('utf8');
+}
+
+/**
+ * Reads a secret's file (an encryption key) synchronously, with its permission bits: the caller
+ * refuses one that others may read. Raw system errors (the caller words them).
+ */
+export function readPrivateFileSync(file: string): { bytes: Buffer; mode: number } {
+  const mode = statSync(file).mode;
+  return { bytes: readFileSync(file), mode };
 }
 
 /** Reads a UTF-8 file asynchronously; raw system errors (the caller words them). */
