@@ -1,16 +1,30 @@
 /**
- * The bundle import of `ConfigPersistence` over the `Store` (src/bundles/ does the work): planned,
- * then committed all-or-nothing under the locks of every file it writes, after a `pre-import`
- * snapshot.
+ * The bundle export and import of `ConfigPersistence` over the `Store` (src/bundles/ does the
+ * work): an export after every queued call; an import planned, then committed all-or-nothing under
+ * the locks of every file it writes, after a `pre-import` snapshot.
  */
 import { Store } from './store.js';
-import type { Bundle, EncryptedBundle, ImportOptions, ImportReport } from '../types.js';
+import type { Bundle, BundleSelection, BundleWriteResult, EncryptedBundle, ImportOptions, ImportReport } from '../types.js';
+import * as bundleExport from '../bundles/export.js';
 import { ConflictError } from '../errors.js';
 import { SNAPSHOT_FILE } from '../backups/records.js';
 import * as retention from '../backups/retention.js';
 import * as snapshots from '../backups/snapshots.js';
 import * as bundleFormat from '../bundles/format.js';
 import * as bundleImport from '../bundles/import.js';
+
+/** The body of `ConfigPersistence#exportBundle` (documented there), after its open check. */
+export async function exportBundle(s: Store, selection: BundleSelection): Promise<Bundle | EncryptedBundle> {
+  await s.settle();
+  const bundle = await bundleExport.exportBundle(s.ctx, selection);
+  return selection.encrypt === true ? bundleExport.sealedBundle(s.ctx, bundle, selection)! : bundle;
+}
+
+/** The body of `ConfigPersistence#writeBundle` (documented there), after its open check. */
+export async function writeBundle(s: Store, path: string, selection: BundleSelection): Promise<BundleWriteResult> {
+  await s.settle();
+  return bundleExport.writeBundle(s.ctx, path, selection);
+}
 
 /** The body of `ConfigPersistence#importBundle` (documented there), after its open check. */
 export async function importBundle(s: Store, source: Bundle | EncryptedBundle | string, opts: ImportOptions): Promise<ImportReport> {

@@ -6,52 +6,30 @@
  * api/bundles.ts.
  */
 import type { Context } from '../core/context.js';
+import type {
+  AutoBackupOptions, BackupInfo, BackupOptions, Bundle, BundleSelection, BundleWriteResult, Change,
+  ChangedBy, ChangeOptions, CleanupOptions, CleanupResult, ConfigPersistenceOptions, CopyProfileOptions,
+  DeepPartial, DeleteProfileOptions, EncryptedBundle, EncryptionInfo, ImportOptions, ImportReport,
+  LoadProfileOptions, MigrateOptions, Migration, MigrationReport, Profile, ProfileInfo, RepairOptions,
+  RepairReport, RestoreResult, RotationResult, SaveOptions, SaveProfileOptions, SaveResult, SnapshotOptions,
+  Stats, VerifyResult, VersionInfo, WatchEvent, WatchHandle, WatchOptions,
+} from '../types.js';
 import { STORE, Store } from './store.js';
 import { loadDocument, loadVersioned } from '../changeset/documents.js';
 import { watchDocument } from '../watch/watch.js';
-import type { WatchEvent, WatchHandle, WatchOptions } from '../types.js';
-import type { ConfigPersistenceOptions, SaveOptions, SaveResult } from '../types.js';
-import type {
-  ChangedBy,
-  CopyProfileOptions,
-  DeepPartial,
-  DeleteProfileOptions,
-  LoadProfileOptions,
-  Profile,
-  ProfileInfo,
-  SaveProfileOptions,
-} from '../types.js';
 import { readActiveProfile } from '../profiles/active.js';
 import { listProfiles as listProfileDocuments, loadProfile as loadProfileDocument, profileExists as profileFileExists } from '../profiles/profiles.js';
-import type {
-  AutoBackupOptions,
-  BackupInfo,
-  BackupOptions,
-  Change,
-  ChangeOptions,
-  CleanupOptions,
-  CleanupResult,
-  RestoreResult,
-  SnapshotOptions,
-  Stats,
-  VersionInfo,
-} from '../types.js';
 import * as retention from '../backups/retention.js';
 import { collectStats } from '../integrity/stats.js';
 import { configAndProfileKeys } from '../backups/snapshots.js';
-import * as integrity from '../integrity/integrity.js';
-import type { RepairOptions, RepairReport, VerifyResult } from '../types.js';
-import * as bundleExport from '../bundles/export.js';
-import type { Bundle, BundleSelection, BundleWriteResult, EncryptedBundle, ImportOptions, ImportReport, RotationResult, EncryptionInfo } from '../types.js';
+import * as integrityOps from './integrity.js';
 import * as versions from '../history/versions.js';
 import * as documentOps from './documents.js';
 import * as profileOps from './profiles.js';
 import * as backupOps from './backups.js';
 import * as bundleOps from './bundles.js';
 import * as rotation from './encryption.js';
-import { checkMigrations, recordedVersion } from '../migrations/migrate.js';
-import { readSettingsAsync } from '../core/settings.js';
-import type { MigrateOptions, Migration, MigrationReport } from '../types.js';
+import { checkMigrations } from '../migrations/migrate.js';
 
 /**
  * Keeps an application's configuration in plain JSON/YAML files under `baseDir` and never loses or
@@ -74,6 +52,13 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   /** @internal The engine underneath, for `Configuration` (see api/store.ts). */
   get [STORE](): Store {
     return this.s;
+  }
+
+  /** The context, once the store is open (`E_CLOSED` otherwise) and ready (settings, migrations). */
+  private async use(): Promise<Context> {
+    this.s.assertOpen('ConfigPersistence');
+    await this.s.ready();
+    return this.ctx;
   }
 
   private get ctx(): Context {
@@ -107,9 +92,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
     return this.ctx.schema.schemaFile;
   }
 
-  // ------------------------------------------------------------------------------------------
-  // Core: save, load, delete, update
-  // ------------------------------------------------------------------------------------------
+  // --- Core: save, load, delete, update ---
 
   /**
    * Validates and durably saves `data` to `file` (default `current.*`), backing up the old content and
@@ -158,9 +141,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
     return this.s.close();
   }
 
-  // ------------------------------------------------------------------------------------------
-  // Profiles (src/profiles/profiles.ts) — section owned by the profiles work
-  // ------------------------------------------------------------------------------------------
+  // --- Profiles (src/profiles/profiles.ts) — section owned by the profiles work ---
 
   /**
    * Saves profile `name` (`profiles/<name>.<ext>`): `opts.extends` / `opts.description` go into its
@@ -179,22 +160,19 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * the profile's own values, as written. `$profile` is returned as `meta`, never inside `data`.
    */
   async loadProfile(name: string, opts: LoadProfileOptions = {}): Promise<Profile<DeepPartial<T>>> {
-    this.s.assertOpen('ConfigPersistence');
-    await this.s.ready();
+    await this.use();
     return loadProfileDocument<DeepPartial<T>>(this.ctx, name, opts.resolve ?? true);
   }
 
   /** The config files in the directory (`current.json`, `default.yaml`, ...), sorted; profiles are listed by {@link listProfiles}. */
   async listConfigs(): Promise<string[]> {
-    this.s.assertOpen('ConfigPersistence');
-    await this.s.ready();
+    await this.use();
     return (await configAndProfileKeys(this.ctx)).filter((key) => !key.includes('/'));
   }
 
   /** Every profile with its format, parents, description, size and modification time, by name. */
   async listProfiles(): Promise<ProfileInfo[]> {
-    this.s.assertOpen('ConfigPersistence');
-    await this.s.ready();
+    await this.use();
     return listProfileDocuments(this.ctx);
   }
 
@@ -209,8 +187,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
 
   /** Whether profile `name` exists (in any format). Invalid names are `E_INVALID_NAME`, not `false`. */
   async profileExists(name: string): Promise<boolean> {
-    this.s.assertOpen('ConfigPersistence');
-    await this.s.ready();
+    await this.use();
     return profileFileExists(this.ctx, name);
   }
 
@@ -235,8 +212,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
 
   /** The profile last chosen with `setActiveProfile` / `Configuration#useProfile` (persisted), if any. */
   async getActiveProfile(): Promise<string | undefined> {
-    this.s.assertOpen('ConfigPersistence');
-    await this.s.ready();
+    await this.use();
     return readActiveProfile(this.ctx);
   }
 
@@ -250,9 +226,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   }
 
 
-  // ------------------------------------------------------------------------------------------
-  // Backups and snapshots (src/backups/backups.ts, src/backups/snapshots.ts) — section owned by the backups work
-  // ------------------------------------------------------------------------------------------
+  // --- Backups and snapshots (src/backups/backups.ts, src/backups/snapshots.ts) — section owned by the backups work ---
 
   /**
    * Backs up `file` (default `current.*`) as it is now (trigger `manual`). A `label` pins the backup:
@@ -305,8 +279,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * records of vanished backup files and history contents no kept version needs.
    */
   async cleanupBackups(opts: CleanupOptions = {}): Promise<CleanupResult> {
-    this.s.assertOpen('ConfigPersistence');
-    await this.s.ready();
+    await this.use();
     return retention.cleanupBackups(this.ctx, { ...opts });
   }
 
@@ -320,9 +293,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
     return backupOps.startAutoBackup(this.s, opts);
   }
 
-  // ------------------------------------------------------------------------------------------
-  // History (src/history/journal.ts) — section owned by the backups/history work
-  // ------------------------------------------------------------------------------------------
+  // --- History (src/history/journal.ts) — section owned by the backups/history work ---
 
   /**
    * The recorded versions of `file` (default `current.*`), newest first: who changed it, why, the
@@ -361,9 +332,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
     return this.s.enqueue(file, 'exclusive', (key) => () => this.s.withLock(key, () => versions.rollback(this.ctx, key, version, options)));
   }
 
-  // ------------------------------------------------------------------------------------------
-  // Bundles (src/bundles/bundles.ts) — section owned by the schema/integrity/bundles work
-  // ------------------------------------------------------------------------------------------
+  // --- Bundles (src/bundles/bundles.ts) — section owned by the schema/integrity/bundles work ---
 
   /**
    * The selected configs and profiles as one bundle object (everything when `selection` is
@@ -374,19 +343,14 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   exportBundle(selection?: BundleSelection): Promise<Bundle | EncryptedBundle>;
   /** With `encrypt: true`, sealed with the store's key as an {@link EncryptedBundle} (docs/encryption.md). */
   async exportBundle(selection: BundleSelection = {}): Promise<Bundle | EncryptedBundle> {
-    this.s.assertOpen('ConfigPersistence');
-    await this.s.ready();
-    await this.s.settle();
-    const bundle = await bundleExport.exportBundle(this.ctx, { ...selection });
-    return selection.encrypt === true ? bundleExport.sealedBundle(this.ctx, bundle, selection)! : bundle;
+    await this.use();
+    return bundleOps.exportBundle(this.s, { ...selection });
   }
 
   /** Exports to one JSON file at `path` (atomic, durable, mode 0600) and says what it wrote. */
   async writeBundle(path: string, selection: BundleSelection = {}): Promise<BundleWriteResult> {
-    this.s.assertOpen('ConfigPersistence');
-    await this.s.ready();
-    await this.s.settle();
-    return bundleExport.writeBundle(this.ctx, path, { ...selection });
+    await this.use();
+    return bundleOps.writeBundle(this.s, path, { ...selection });
   }
 
   /**
@@ -401,9 +365,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
     return bundleOps.importBundle(this.s, source, opts);
   }
 
-  // ------------------------------------------------------------------------------------------
-  // Encryption at rest (src/encryption/)
-  // ------------------------------------------------------------------------------------------
+  // --- Encryption at rest (src/encryption/) ---
 
   /** Id of this store's encryption key (16 hex digits; never the key), or `undefined` without one. */
   get encryptionKeyId(): string | undefined {
@@ -412,10 +374,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
 
   /** Which key the directory records (read again now), whether live files are encrypted, and this store's key id. */
   async encryptionInfo(): Promise<EncryptionInfo> {
-    this.s.assertOpen('ConfigPersistence');
-    await this.s.ready();
-    const { recorded } = await this.ctx.encryption.refresh();
-    return { directoryKeyId: recorded?.keyId ?? null, encryptFiles: recorded?.files === true, keyId: this.ctx.encryption.currentKey?.id ?? null };
+    return rotation.encryptionInfo(await this.use());
   }
 
   /**
@@ -427,14 +386,11 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * the live files on or off at the same time. See docs/encryption.md.
    */
   async rotateEncryptionKey(newKey: string | Uint8Array | null, opts: { encryptFiles?: boolean; changedBy?: ChangedBy; reason?: string } = {}): Promise<RotationResult> {
-    this.s.assertOpen('ConfigPersistence');
-    await this.s.ready();
+    await this.use();
     return rotation.rotateKey(this.s, newKey, { ...opts });
   }
 
-  // ------------------------------------------------------------------------------------------
-  // Integrity and statistics (src/integrity/integrity.ts, src/integrity/stats.ts)
-  // ------------------------------------------------------------------------------------------
+  // --- Integrity and statistics (src/integrity/integrity.ts, src/integrity/stats.ts) ---
 
   /**
    * Checks everything in the directory: configs and profiles (parse, schema, resolved profile
@@ -442,10 +398,8 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * Read-only. `ok` is true when `problems` is empty.
    */
   async verify(): Promise<VerifyResult> {
-    this.s.assertOpen('ConfigPersistence');
-    await this.s.ready();
-    await this.s.settle();
-    return integrity.verify(this.ctx);
+    await this.use();
+    return integrityOps.verify(this.s);
   }
 
   /**
@@ -455,39 +409,29 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * backup; `dryRun` reports and writes nothing. Holds every config and profile lock meanwhile.
    */
   async repair(opts: RepairOptions = {}): Promise<RepairReport> {
-    this.s.assertOpen('ConfigPersistence');
-    await this.s.ready();
-    const options = { ...opts };
-    if (options.dryRun) return integrity.repair(this.ctx, options);
-    await this.s.settle();
-    return this.s.withSnapshotLocks(
-      () => integrity.repairLockKeys(this.ctx),
-      () => integrity.repair(this.ctx, options),
-    );
+    await this.use();
+    return integrityOps.repair(this.s, { ...opts });
   }
 
   /** Counts and sizes: configs, profiles, backups (count, bytes, oldest, newest), history, audit. */
   async stats(): Promise<Stats> {
-    this.s.assertOpen('ConfigPersistence');
-    await this.s.ready();
+    await this.use();
     return collectStats(this.ctx);
   }
 
-  // ------------------------------------------------------------------------------------------
-  // Migrations (src/migrations/migrate.ts)
-  // ------------------------------------------------------------------------------------------
+  // --- Migrations (src/migrations/migrate.ts) ---
+
+  /** The version the directory's documents are at, as migrations recorded it (`schemaVersion` in the settings file; 0 when none). */
+  async schemaVersion(): Promise<number> {
+    await this.use();
+    return this.s.schemaVersion();
+  }
 
   /**
    * Brings every config and profile to the newest of `migrations` (default: the `migrations`
    * option) in one all-or-nothing commit, or with `dryRun` reports the changes without writing.
    * See the option's documentation; a store given the option runs it by itself before first use.
    */
-  /** The version the directory's documents are at, as migrations recorded it (`schemaVersion` in the settings file; 0 when none). */
-  async schemaVersion(): Promise<number> {
-    this.s.assertOpen('ConfigPersistence');
-    await this.s.ready();
-    return recordedVersion((await readSettingsAsync(this.ctx.storage)).values);
-  }
 
   async migrate(migrations?: readonly Migration[], opts: MigrateOptions = {}): Promise<MigrationReport> {
     this.s.assertOpen('ConfigPersistence');
@@ -495,9 +439,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
     return this.s.runMigrations(steps, { ...opts });
   }
 
-  // ------------------------------------------------------------------------------------------
-  // Watching (src/watch/watch.ts) — section owned by the hot-reload work
-  // ------------------------------------------------------------------------------------------
+  // --- Watching (src/watch/watch.ts) — section owned by the hot-reload work ---
 
   /**
    * Hot reload: calls `listener` with `{ file, data, previous, changes }` for each valid external

@@ -7,7 +7,14 @@ import { Store } from './store.js';
 import { configAndProfileKeys } from '../backups/snapshots.js';
 import { rotate, type RotateOptions } from '../encryption/rotate.js';
 import type { KeyInput } from '../encryption/cipher.js';
-import type { RotationResult } from '../types.js';
+import type { Context } from '../core/context.js';
+import type { EncryptionInfo, RotationResult } from '../types.js';
+
+/** The body of `ConfigPersistence#encryptionInfo` (documented there): the settings file read again now. */
+export async function encryptionInfo(ctx: Context): Promise<EncryptionInfo> {
+  const { recorded } = await ctx.encryption.refresh();
+  return { directoryKeyId: recorded?.keyId ?? null, encryptFiles: recorded?.files === true, keyId: ctx.encryption.currentKey?.id ?? null };
+}
 
 /** The body of `ConfigPersistence#rotateEncryptionKey` (documented there). */
 export async function rotateKey(s: Store, newKey: KeyInput | null, opts: RotateOptions): Promise<RotationResult> {

@@ -15,7 +15,7 @@ import { createContext, settleSettings, type Context } from '../core/context.js'
 import { KeyedQueue } from '../core/queue.js';
 import { configKey } from '../core/keys.js';
 import { ClosedError, ConflictError, HeldLockError, StaleError } from '../errors.js';
-import { SETTINGS_FILE } from '../core/settings.js';
+import { readSettingsAsync, SETTINGS_FILE } from '../core/settings.js';
 import type { ConfigPersistenceOptions, MigrateOptions, Migration, MigrationReport } from '../types.js';
 import { checkMigrations, latestVersion, migrate, migrationLockKeys, recordedVersion, tooNew } from '../migrations/migrate.js';
 
@@ -87,6 +87,11 @@ export class Store {
   async migrateIfBehind(): Promise<MigrationReport | undefined> {
     if (this.migrations.length === 0 || recordedVersion(this.ctx.settings.values) >= latestVersion(this.migrations)) return undefined;
     return this.lockAll(() => migrationLockKeys(this.ctx), () => migrate(this.ctx, this.migrations, {}));
+  }
+
+  /** The version recorded in the settings file now (read again: another process may have migrated). */
+  async schemaVersion(): Promise<number> {
+    return recordedVersion((await readSettingsAsync(this.ctx.storage)).values);
   }
 
   /**
