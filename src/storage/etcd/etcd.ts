@@ -12,14 +12,15 @@
  */
 import { randomInt } from 'node:crypto';
 import { ConfigPersistenceError, HeldLockError, ioError, LockedError, StaleError, TooLargeError } from '../../errors.js';
-import { etcdError, isAuthFailure, isTransient, notSent, OUTCOME_ATTEMPTS, READ_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
+import { etcdError, isAuthFailure, isTransient, notSent, READ_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
 import { keySegments, validateCommitKeys } from '../keys.js';
 import type { Commit, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from '../types.js';
 import { EtcdClient, prefixEnd, type ClientOptions, type Compare, type TxnOp, type TxnResult } from './client.js';
 import { decodeValue, entryOf, Layout, type Stored } from './layout.js';
 import { EtcdLocks } from './locks.js';
 import { Lookups, type Looked } from './batch.js';
-import { CommitMarkers, type Outcome } from './outcome.js';
+import { askOutcome, CommitMarkers } from './outcome.js';
+import { checkExpectations, checkLimits, firstKey } from './limits.js';
 import { RecentReads } from './recent.js';
 import { keysOf, Staging, toTxn, type Found } from './stage.js';
 import { EtcdWatch } from './watch.js';
@@ -51,8 +52,6 @@ export interface EtcdStorageOptions {
 }
 
 const DEFAULT_MAX_REQUEST = 1.5 * 1024 * 1024;
-/** Room left in a request for what is not keys and values (compares, framing). */
-const REQUEST_OVERHEAD = 16 * 1024;
 
 /** The storage protocol on etcd. */
 export class EtcdStorage implements Storage {
@@ -197,7 +196,7 @@ export class EtcdStorage implements Storage {
       const recent = attempt === 0 ? this.recent.lookup(commit) : undefined;
       const found = recent ?? (await this.call('write', key, () => this.readForCommit(commit), { retry: true }));
       this.recent.forget(found.keys()); // changed by this commit, or its compare failed: read again next time
-      this.checkExpectations(commit, found);
+      checkExpectations(commit, found, (k) => this.describe(k));
       const staging = new Staging(found);
       try {
         staging.run(commit);
@@ -212,7 +211,7 @@ export class EtcdStorage implements Storage {
       const unheld = (commit.respectLocks ?? []).filter((name) => !ours.has(name)).map((name): Compare => ({ key: this.layout.lock(name), target: 'version', result: 'equal', value: '0' }));
       const guards = fences.length + unheld.length;
       if (recent && compare.length + 1 + guards > this.maxTxnOps) continue; // its extra compares do not fit: read and stage again
-      this.checkLimits(commit, compare.length + 1 + guards, ops.length + 1, bytes);
+      checkLimits(commit, { compares: compare.length + 1 + guards, ops: ops.length + 1, bytes }, { maxRequestBytes: this.maxRequestBytes, maxTxnOps: this.maxTxnOps }, (k) => this.describe(k));
       const marker = this.markers.mark(commitId, await this.call('write', key, () => lease));
       const failure: TxnOp[] = [...fences.map((f) => ({ range: { key: f.compare.key } })), ...unheld.map((u) => ({ range: { key: u.key } }))];
       const res = await this.transact(key, commitId, [...compare, marker.compare, ...fences.map((f) => f.compare), ...unheld], [...ops, marker.op], failure);
@@ -242,31 +241,10 @@ export class EtcdStorage implements Storage {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       if (notSent(message) || isAuthFailure(err)) throw etcdError('write', where, err, 'unsent');
-      const outcome = await this.askOutcome(commitId);
+      const outcome = await askOutcome(this.clientOptions, this.markers, commitId, () => this.closing);
       if (outcome === undefined) throw etcdError('write', where, err, 'unknown');
       if (!outcome.applied) throw etcdError('write', where, err, 'not-applied');
       return { succeeded: true, revision: outcome.revision, ranges: [] };
-    }
-  }
-
-  /** Whether commit `commitId` was applied, asked up to {@link OUTCOME_ATTEMPTS} times; `undefined` when no member could say. */
-  private async askOutcome(commitId: string): Promise<Outcome | undefined> {
-    // A connection of its own, so that its deadlines leave the storage's circuit breakers alone (see client.ts).
-    const asking = new EtcdClient(this.clientOptions);
-    try {
-      let deadlines = 0;
-      for (let attempt = 1; attempt <= OUTCOME_ATTEMPTS && !this.closing; attempt++) {
-        try {
-          return await this.markers.ask(asking, commitId, this.clientOptions.callTimeoutMs);
-        } catch (err) {
-          // Two deadlines: no quorum, most likely (a frozen member fails one, the next try goes elsewhere).
-          if (/deadline/i.test(err instanceof Error ? err.message : String(err)) && ++deadlines >= 2) return undefined;
-          await sleep(READ_BACKOFF_MS * 2 ** (attempt - 1) * (0.5 + Math.random()));
-        }
-      }
-      return undefined;
-    } finally {
-      await asking.close();
     }
   }
 
@@ -441,33 +419,6 @@ export class EtcdStorage implements Storage {
     return new Map(list.map((k) => [k, found.get(k)!]));
   }
 
-  private checkExpectations(commit: Commit, found: ReadonlyMap<string, Found>): void {
-    for (const { key, revision } of commit.expect ?? []) {
-      const now = found.get(key)?.stored?.revision ?? null;
-      if (now === revision) continue;
-      throw new StaleError(
-        `${this.describe(key)} changed since it was read (${revision === null ? 'it did not exist' : 'its revision moved on'}); nothing was written. Read it again and retry.`,
-        key,
-      );
-    }
-  }
-
-  private checkLimits(commit: Commit, compares: number, ops: number, bytes: number): void {
-    const key = firstKey(commit);
-    if (bytes + REQUEST_OVERHEAD > this.maxRequestBytes) {
-      throw new TooLargeError(
-        `${this.describe(key)}: this commit is ${bytes} bytes, over etcd's request limit of ${this.maxRequestBytes} (--max-request-bytes; a save also stores its backup and history in the same transaction); nothing was written. Shrink the document or raise the limit on the cluster and in maxRequestBytes.`,
-        this.describe(key),
-      );
-    }
-    if (Math.max(compares, ops) > this.maxTxnOps) {
-      throw new TooLargeError(
-        `${this.describe(key)}: this commit needs ${Math.max(compares, ops)} operations in one transaction, over etcd's limit of ${this.maxTxnOps} (--max-txn-ops); nothing was written. Commit fewer files at once, or raise the limit on the cluster and in maxTxnOps.`,
-        this.describe(key),
-      );
-    }
-  }
-
   /**
    * Runs one etcd call; a failure becomes `E_IO` naming the endpoints (our own coded errors pass
    * through). A `retry` call only reads, so a transient failure (a leader election, a member that
@@ -487,10 +438,3 @@ export class EtcdStorage implements Storage {
     }
   }
 }
-
-function firstKey(commit: Commit): string {
-  const op = commit.changes?.[0] ?? commit.prepare?.[0] ?? commit.after?.[0];
-  if (!op) return commit.expect?.[0]?.key ?? commit.cleanup?.keys[0] ?? '.';
-  return op.type === 'copy' || op.type === 'move' ? op.to : op.key;
-}
-

@@ -23,7 +23,8 @@
  * deletes them by itself. A commit uses a lease with at least half its TTL left, so its marker (or
  * the "a" that blocks it) outlives by far any transaction still in flight and any question asked.
  */
-import type { Compare, EtcdClient, TxnOp } from './client.js';
+import { EtcdClient, type ClientOptions, type Compare, type TxnOp } from './client.js';
+import { OUTCOME_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
 import type { Layout } from './layout.js';
 
 /** How long a marker lives at most (s); a lease is used for commits during the first half. */
@@ -74,5 +75,29 @@ export class CommitMarkers {
     const kv = res.ranges[0]?.[0];
     if (!kv) throw new Error(`the marker ${key.toString()} exists but could not be read`); // one transaction: cannot happen
     return kv.value.toString() === 'c' ? { applied: true, revision: kv.modRevision } : { applied: false };
+  }
+}
+
+/**
+ * Whether commit `commitId` was applied, asked up to {@link OUTCOME_ATTEMPTS} times; `undefined`
+ * when no member could say (or the storage is `closing`).
+ */
+export async function askOutcome(clientOptions: ClientOptions, markers: CommitMarkers, commitId: string, closing: () => boolean): Promise<Outcome | undefined> {
+  // A connection of its own, so that its deadlines leave the storage's circuit breakers alone (see client.ts).
+  const asking = new EtcdClient(clientOptions);
+  try {
+    let deadlines = 0;
+    for (let attempt = 1; attempt <= OUTCOME_ATTEMPTS && !closing(); attempt++) {
+      try {
+        return await markers.ask(asking, commitId, clientOptions.callTimeoutMs);
+      } catch (err) {
+        // Two deadlines: no quorum, most likely (a frozen member fails one, the next try goes elsewhere).
+        if (/deadline/i.test(err instanceof Error ? err.message : String(err)) && ++deadlines >= 2) return undefined;
+        await sleep(READ_BACKOFF_MS * 2 ** (attempt - 1) * (0.5 + Math.random()));
+      }
+    }
+    return undefined;
+  } finally {
+    await asking.close();
   }
 }
