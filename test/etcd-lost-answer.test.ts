@@ -8,22 +8,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Etcd3 } from 'etcd3';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EtcdStorage } from '../src/storage/etcd/index.js';
 import type { StorageWatchEvent } from '../src/storage/types.js';
-import { startEtcd, type EtcdCluster } from './helpers/etcd.js';
+import { oneMember } from './helpers/etcd.js';
 import { lossProxy, type LossProxy } from './helpers/etcd-proxy.js';
 
-let member: Promise<EtcdCluster> | undefined;
-const etcd = (): Promise<EtcdCluster> => (member ??= startEtcd(1));
-afterAll(async () => {
-  if (member) await (await member).stop();
-});
-
-const opened: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()));
-});
+const { etcd, opened } = oneMember();
 
 const text = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString());
 

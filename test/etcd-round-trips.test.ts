@@ -10,22 +10,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigPersistence } from '../src/index.js';
 import { EtcdStorage } from '../src/storage/etcd/index.js';
-import { startEtcd, type EtcdCluster } from './helpers/etcd.js';
+import { oneMember } from './helpers/etcd.js';
 import { lossProxy } from './helpers/etcd-proxy.js';
 import { tempDir } from './helpers/tmp.js';
 
-let member: Promise<EtcdCluster> | undefined;
-const etcd = (): Promise<EtcdCluster> => (member ??= startEtcd(1));
-afterAll(async () => {
-  if (member) await (await member).stop();
-});
-const opened: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()));
-});
+const { etcd, opened } = oneMember();
 const fresh = (): string => `rt-${randomBytes(6).toString('hex')}/`;
 const DELAY = 30;
 

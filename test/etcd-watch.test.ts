@@ -6,24 +6,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigPersistence } from '../src/index.js';
 import type { WatchEvent } from '../src/index.js';
 import { EtcdStorage } from '../src/storage/etcd/index.js';
-import { startEtcd, type EtcdCluster } from './helpers/etcd.js';
+import { oneMember } from './helpers/etcd.js';
 import { codeOf } from './storage/contract.js';
 import { tempDir } from './helpers/tmp.js';
 
-let member: Promise<EtcdCluster> | undefined;
-const etcd = (): Promise<EtcdCluster> => (member ??= startEtcd(1));
-afterAll(async () => {
-  if (member) await (await member).stop();
-});
-
-const opened: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()));
-});
+const { etcd, opened } = oneMember();
 
 /** A watching store whose storage counts its reads, and a second storage on the same prefix (another process). */
 async function pair(extra: ConstructorParameters<typeof ConfigPersistence>[0] = {}): Promise<{ cp: ConfigPersistence; reads: () => number; writer: EtcdStorage }> {

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 
 /** The etcd binary: `ETCD_BIN`, else `/usr/bin/etcd`, else `etcd` on the PATH. */
 export const ETCD_BIN = process.env.ETCD_BIN ?? (existsSync('/usr/bin/etcd') ? '/usr/bin/etcd' : 'etcd');
@@ -50,6 +50,19 @@ process.on('exit', () => {
 afterAll(async () => {
   await Promise.all([...running].map((c) => c.stop()));
 });
+
+/**
+ * One member for a test file, started on first use (the module's afterAll stops it), and a list of
+ * what each test opened, closed after it: the setup every single-member etcd test file shares.
+ */
+export function oneMember(): { etcd: () => Promise<EtcdCluster>; opened: Array<{ close(): Promise<void> }> } {
+  let member: Promise<EtcdCluster> | undefined;
+  const opened: Array<{ close(): Promise<void> }> = [];
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((s) => s.close()));
+  });
+  return { etcd: () => (member ??= startEtcd(1)), opened };
+}
 
 /** A free TCP port on 127.0.0.1. */
 async function freePort(): Promise<number> {
