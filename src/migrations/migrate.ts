@@ -135,8 +135,9 @@ export async function migrate(ctx: Context, steps: readonly Migration[], opts: M
   await validateAll(ctx, subjects, changed, to);
 
   const redactor = await redactorOf(ctx, opts);
-  const hide = redactor.active ? movedSecrets(ctx.schema.document, s => s.after, subjects) : (c: Change[]) => c;
-  report.files = subjects.map((s): MigratedFile => ({ key: s.key, file: s.file, kind: s.kind, changed: changed.includes(s), changes: hide(redactor.changes(diffDocuments(s.before, s.after))) }));
+  const changedSet = new Set(changed);
+  const hide = redactor.active ? movedSecrets(ctx.schema.document, subjects) : (c: Change[]) => c;
+  report.files = subjects.map((s): MigratedFile => ({ key: s.key, file: s.file, kind: s.kind, changed: changedSet.has(s), changes: hide(redactor.changes(diffDocuments(s.before, s.after))) }));
   if (dryRun) return report;
 
   const settingsNext = withSchemaVersion(ctx, settingsOld, to);
@@ -161,8 +162,9 @@ export async function migrate(ctx: Context, steps: readonly Migration[], opts: M
     audit: () => ({ op: 'migrate', file: '*', details: { from, to, steps: pending.map((s) => s.version), written: changed.map((s) => s.key) } }),
   });
   Object.assign(ctx as { settings: Context['settings'] }, { settings: parseSettings(settings.file, settingsNext) });
+  const entries = new Map(report.files.map((f) => [f.key, f]));
   for (const planned of done.files) {
-    const entry = report.files.find((f) => f.key === planned.key);
+    const entry = entries.get(planned.key);
     if (!entry) continue; // the settings file
     if (planned.version !== undefined) entry.version = planned.version;
     if (planned.backup) entry.backup = planned.backup;
@@ -270,10 +272,9 @@ async function validateAll(ctx: Context, subjects: readonly Subject[], changed: 
  * changes: the old layout's field (`dbPassword`) is not secret by the new schema, but its value
  * is the password `db.password` now holds.
  */
-function movedSecrets(schema: unknown, after: (s: Subject) => unknown, subjects: readonly Subject[]): (changes: Change[]) => Change[] {
+function movedSecrets(schema: unknown, subjects: readonly Subject[]): (changes: Change[]) => Change[] {
   const values = new Set<unknown>();
-  for (const s of subjects) {
-    const doc = after(s);
+  for (const { after: doc } of subjects) {
     for (const p of secretPaths(doc, schema)) {
       const v = getPath(doc, p.split('.'));
       if ((typeof v === 'string' && v !== '' && v !== REDACTED) || typeof v === 'number') values.add(v);
