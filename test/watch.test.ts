@@ -656,6 +656,28 @@ describe('Configuration.open({ watch: true }): the whole layer stack is re-resol
     }
   });
 
+  it("a reload right after a save, set off by another file before the save's own event was checked, keeps the save", async () => {
+    // The notification for current.yaml is held back (chokidar may drop or delay one); the edit of
+    // base.yaml re-resolves the stack, which must read current.yaml as saved, not as last checked.
+    const dir = await layered();
+    const local = new LocalStorage(dir, { durable: false });
+    const storage: Storage = Object.assign(Object.create(local) as LocalStorage, {
+      watch: (keys: readonly string[], onEvent: (e: StorageWatchEvent) => void, onError: (e: Error) => void) =>
+        local.watch(keys, (e) => (e.key.startsWith('current.') ? undefined : onEvent(e)), onError),
+    });
+    const { config, changes } = await openWatched(dir, { storage });
+    try {
+      config.set('server.port', 5000);
+      await config.save();
+      await renameOver(path.join(dir, 'profiles', 'base.yaml'), 'log: error\n');
+      await waitFor('the external edit', () => changes.length === 2);
+      expect(changes[1]!.changes).toEqual([{ path: 'log', type: 'changed', oldValue: 'warn', newValue: 'error' }]);
+      expect(config.get('server.port')).toBe(5000);
+    } finally {
+      await config.close();
+    }
+  });
+
   it('uses ONE storage watch for the whole stack, and close() releases it', async () => {
     const dir = await layered();
     const local = new LocalStorage(dir, { durable: false });

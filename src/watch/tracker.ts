@@ -102,6 +102,18 @@ export class KeyTracker {
   }
 
   snapshot(): { doc?: StoredDocument } | undefined {
+    // An own write that is visible but not checked yet is what the file holds now (a reload right
+    // after a save, triggered by another file, must not resolve the stack with the pre-save bytes).
+    // Read-only: the check that comes for it still decides (and adopts) as usual.
+    const landed = this.landed.at(-1);
+    if (landed && landed.sha !== this.seen && this.own.includes(landed.sha)) {
+      if (landed.bytes === undefined) return {};
+      const judged = this.judge(landed.bytes);
+      if (!('error' in judged)) {
+        const text = Buffer.from(landed.bytes).toString('utf8');
+        return { doc: { key: this.key, bytes: landed.bytes, text, data: judged.parsed, sha256: landed.sha } };
+      }
+    }
     const last = this.last;
     if (last) {
       const text = Buffer.from(last.bytes).toString('utf8');
