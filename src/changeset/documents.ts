@@ -167,7 +167,13 @@ async function commitUnlessSame(ctx: Context, key: string, bytes: Uint8Array, ol
     // Identical content: no new version, no backup spam.
     return { path: ctx.storage.describe(key), version: current, sha256: hash };
   }
-  return commitChange(ctx, key, { bytes, sha256: hash, ...(meta.mode !== undefined ? { mode: meta.mode } : {}) }, old, journal, meta);
+  // The new bytes are known: the storage may start writing them while the changeset plans the rest.
+  const staged = ctx.storage.prestage?.(key, bytes);
+  try {
+    return await commitChange(ctx, key, { bytes, sha256: hash, ...(meta.mode !== undefined ? { mode: meta.mode } : {}) }, old, journal, meta);
+  } finally {
+    staged?.release();
+  }
 }
 
 /** Removes `key` after backing it up; the caller must hold the key's lock. */

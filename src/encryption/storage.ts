@@ -32,7 +32,7 @@ import { auditAppend } from '../changeset/audit.js';
 import { SETTINGS_FILE } from '../core/names.js';
 import { parseSettings, type EncryptionSettings } from '../core/settings.js';
 import { ConfigPersistenceError, ConflictError, DecryptionError } from '../errors.js';
-import type { AppendOp, Commit, CopyOp, Expectation, MoveOp, PutOp, ReadOptions, RemoveOp, Storage, StorageEntry, StorageFinding, StorageWatchEvent, StorageWatcher } from '../storage/types.js';
+import type { AppendOp, Commit, CopyOp, Expectation, MoveOp, PrestagedPut, PutOp, ReadOptions, RemoveOp, Storage, StorageEntry, StorageFinding, StorageWatchEvent, StorageWatcher } from '../storage/types.js';
 import { isSealed, keyIdIn, open, OVERHEAD, seal, type EncryptionKey } from './cipher.js';
 
 /** How a key is stored: `sealed` always encrypted, `live` encrypted with encryptFiles (plain accepted on read), `plain` never. */
@@ -208,6 +208,12 @@ export class EncryptedStorage implements Storage {
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+
+  /** Forwarded for content stored as it is; sealed content is encrypted by the commit, not staged. */
+  prestage(key: string, data: Uint8Array): PrestagedPut {
+    if (this.classOf(key) !== 'plain') return { release: () => undefined };
+    return this.inner.prestage?.(key, data) ?? { release: () => undefined };
   }
 
   async commit(commit: Commit): Promise<void> {

@@ -252,6 +252,12 @@ export interface ReadOptions {
  * implementation (`E_INVALID_NAME`): relative, `/`-separated, no empty, `.` or `..` segment, no NUL
  * or backslash; none may leave the root.
  */
+/** What {@link Storage.prestage} returns. */
+export interface PrestagedPut {
+  /** Discards the staged work unless a commit used it; safe to call more than once. */
+  release(): void;
+}
+
 export interface Storage {
   /** Human-readable location used in messages (an absolute directory for local storage). */
   readonly location: string;
@@ -287,6 +293,15 @@ export interface Storage {
    * written), with `E_IO` on a failed write (the old content kept, nothing half-applied visible).
    */
   commit(commit: Commit): Promise<void>;
+  /**
+   * Advance notice that a commit will soon put `data` (this very array) at `key`: a backend whose
+   * put has a slow part of its own starts it now, while the caller plans the rest of the commit
+   * (the local storage writes the temp file and starts its fsync). Optional and advisory: a commit
+   * with a put of the same key and array uses what was staged, any other commit works as without
+   * it. The caller calls `release()` once that commit has settled (or will not be made); what no
+   * commit used is then discarded.
+   */
+  prestage?(key: string, data: Uint8Array): PrestagedPut;
   /** Cross-process exclusive lock named `name`; a crashed holder is recovered automatically. `E_LOCKED` after `timeoutMs`. */
   lock(name: string, opts?: LockOptions): Promise<Release>;
   /**

@@ -11,6 +11,7 @@ import type { Checked, Containment } from './containment.js';
 import type { DeferredSyncs } from './deferred.js';
 import { appendUnsynced, removeQuietly, stageTemp, syncDirectories, writeTemp, type OpenJournal, type StagedTemp } from './durable.js';
 import type { IntentJournal } from './intent.js';
+import type { PrestagedTemps } from './prestage.js';
 
 type Change = NonNullable<Commit['changes']>[number];
 
@@ -37,6 +38,8 @@ interface Run {
 /** What the engine works with, owned by the {@link LocalStorage} that composes it. */
 export interface EngineParts {
   readonly paths: Containment;
+  /** Temp files written ahead of their commit (Storage.prestage). */
+  readonly prestaged: PrestagedTemps;
   readonly intents: IntentJournal;
   readonly deferred: DeferredSyncs;
   readonly durable: boolean;
@@ -98,11 +101,14 @@ export class CommitEngine {
       const target = this.p.paths.resolve(op.key);
       await this.p.paths.ensureParent(target, run.seen);
       const known = run.seen.get(target); // the lstat of the containment check: a regular file needs no second stat
-      const temp = await stageTemp(target, op.data, op.mode, known?.isFile() ? known : undefined);
+      // Written ahead by Storage.prestage: its fsync has been running while the changeset planned.
+      const staged = this.p.prestaged.claim(op, target, known);
+      if (staged?.synced) run.started.push(staged.synced);
+      const temp = staged ? await staged.temp : await stageTemp(target, op.data, op.mode, known?.isFile() ? known : undefined);
       run.temps.set(op, temp);
       // Its fsync starts at once: the disk writes the new content while the main thread links
       // the old one and writes the journal lines.
-      if (run.sync) run.started.push(observedLater(temp.sync()));
+      if (run.sync && !staged?.synced) run.started.push(observedLater(temp.sync()));
     }
     /** Lines that need no fsync before the change: written while the phase's fsyncs run. */
     const relaxed: AppendOp[] = [];
@@ -123,7 +129,8 @@ export class CommitEngine {
       }
     }
     run.current = puts.length === 1 ? puts[0]!.key : run.current;
-    const ready = run.sync ? settleAll([...run.started, ...before.map((j) => j.sync()), syncDirectories(early)]) : Promise.resolve();
+    // Without sync, `started` holds only the fsyncs of prestaged temps: a descriptor is closed after its fsync returned.
+    const ready = run.sync ? settleAll([...run.started, ...before.map((j) => j.sync()), syncDirectories(early)]) : settleAll(run.started);
     await whileSyncing(ready, () => this.appendRelaxed(relaxed, run));
     for (const temp of run.temps.values()) temp.close(); // in order, after every fsync of the phase settled
     // Fencing: the phase's fsyncs gave another writer time (this process may have been stopped, or

@@ -75,6 +75,11 @@ export async function writeAllFd(fd: number, data: Uint8Array, position: number 
     await writeAll({ write: (d, o, l, p) => writeAsync(fd, d as Uint8Array, o as number, l as number, p as number | null) } as Pick<FileHandle, 'write'>, data, position);
     return;
   }
+  writeAllSync(fd, data, position);
+}
+
+/** Writes all of `data` synchronously (a short write continues; no progress at all is an error). */
+function writeAllSync(fd: number, data: Uint8Array, position: number | null): void {
   let offset = 0;
   while (offset < data.byteLength) {
     const written = writeSync(fd, data, offset, data.byteLength - offset, position === null ? null : position + offset);
@@ -123,6 +128,36 @@ export interface StagedTemp {
  * it together with the other files of a commit (fsyncs issued together share one journal commit).
  */
 export async function stageTemp(target: string, data: Uint8Array, mode?: number, known?: Stats): Promise<StagedTemp> {
+  if (data.byteLength <= SYNC_IO_LIMIT) return stageTempSync(target, data, mode, known);
+  const temp = openTemp(target, mode, known);
+  try {
+    await writeAllFd(temp.fd, data);
+    temp.settle();
+  } catch (err) {
+    temp.discard();
+    throw err;
+  }
+  return temp.staged;
+}
+
+/**
+ * {@link stageTemp} for up to {@link SYNC_IO_LIMIT} bytes, in the caller's turn: whoever stages it
+ * can issue its fsync before anything else runs (Storage.prestage).
+ */
+export function stageTempSync(target: string, data: Uint8Array, mode?: number, known?: Stats): StagedTemp {
+  const temp = openTemp(target, mode, known);
+  try {
+    writeAllSync(temp.fd, data, 0);
+    temp.settle();
+  } catch (err) {
+    temp.discard();
+    throw err;
+  }
+  return temp.staged;
+}
+
+/** A temp file created for {@link stageTemp}, before its bytes are written. */
+function openTemp(target: string, mode: number | undefined, known: Stats | undefined): { fd: number; staged: StagedTemp; settle(): void; discard(): void } {
   // `known`: the target's stat, when the caller has just made it.
   const old = known ?? statSync(target, { throwIfNoEntry: false });
   const temp = tempPathFor(target);
@@ -130,6 +165,7 @@ export async function stageTemp(target: string, data: Uint8Array, mode?: number,
   // file's permission bits: the umask can only narrow them, so the new bytes are never more readable
   // than the old ones were, not even for a moment.
   let fd: number | undefined = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode ?? (old ? old.mode & 0o777 : 0o666));
+  const opened = fd;
   const discard = (): void => {
     if (fd !== undefined) closeQuietly(fd);
     fd = undefined;
@@ -138,14 +174,15 @@ export async function stageTemp(target: string, data: Uint8Array, mode?: number,
   try {
     // Root rewriting another user's file must not hand it to root.
     if (old && process.getuid?.() === 0 && (old.uid !== 0 || old.gid !== 0)) fchownSync(fd, old.uid, old.gid);
-    await writeAllFd(fd, data);
-    // Overwriting keeps the file's permission bits: what the umask dropped (and any special bit) is
-    // put back. Rare: the umask usually takes nothing from a file's own bits.
-    if (old && (fstatSync(fd).mode & 0o7777) !== (old.mode & 0o7777)) fchmodSync(fd, old.mode & 0o7777);
   } catch (err) {
     discard();
     throw err;
   }
+  const settle = (): void => {
+    // Overwriting keeps the file's permission bits: what the umask dropped (and any special bit) is
+    // put back. Rare: the umask usually takes nothing from a file's own bits.
+    if (old && (fstatSync(opened).mode & 0o7777) !== (old.mode & 0o7777)) fchmodSync(opened, old.mode & 0o7777);
+  };
   const sync = async (): Promise<void> => {
     try {
       // fsync before rename: otherwise a power cut after the rename can leave a zero-length file
@@ -168,7 +205,7 @@ export async function stageTemp(target: string, data: Uint8Array, mode?: number,
       throw err;
     }
   };
-  return {
+  const staged: StagedTemp = {
     path: temp,
     discard,
     sync,
@@ -178,6 +215,7 @@ export async function stageTemp(target: string, data: Uint8Array, mode?: number,
       close();
     },
   };
+  return { fd: opened, staged, settle, discard };
 }
 
 /**

@@ -9,8 +9,9 @@ import { constants, fstatSync, lstatSync, openSync, promises as fs, readdirSync,
 import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { ioError, isErrno, StaleError, TooLargeError } from '../../errors.js';
-import type { Commit, Expectation, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageFinding, StorageWatcher, StorageWatchEvent } from '../types.js';
+import type { Commit, Expectation, LockOptions, PrestagedPut, ReadOptions, Release, Storage, StorageEntry, StorageFinding, StorageWatcher, StorageWatchEvent } from '../types.js';
 import { CommitEngine } from './commit.js';
+import { PrestagedTemps } from './prestage.js';
 import { Containment } from './containment.js';
 import { closeReadFd, DEFERRED_SYNC_MS, DeferredSyncs } from './deferred.js';
 import { readAllFd, TEMP_SUFFIX } from './durable.js';
@@ -48,6 +49,7 @@ export class LocalStorage implements Storage {
   private readonly deferred: DeferredSyncs;
   private readonly intents: IntentJournal;
   private readonly engine: CommitEngine;
+  private readonly prestaged: PrestagedTemps;
   /** Display names by key, for the working directory they were made for. */
   private described: { cwd: string; names: Map<string, string> } = { cwd: '', names: new Map() };
 
@@ -60,7 +62,9 @@ export class LocalStorage implements Storage {
     this.locks = new LocalLocks(this.location, Math.max(2000, opts.staleLockMs ?? 5000), describe, (dir) => this.paths.checkInside(dir));
     this.deferred = new DeferredSyncs(this.paths, Math.max(0, opts.deferredSyncMs ?? DEFERRED_SYNC_MS), describe);
     this.intents = new IntentJournal(this.paths, this.durable, describe);
+    this.prestaged = new PrestagedTemps(this.paths, this.durable);
     this.engine = new CommitEngine({
+      prestaged: this.prestaged,
       paths: this.paths,
       intents: this.intents,
       deferred: this.deferred,
@@ -187,6 +191,14 @@ export class LocalStorage implements Storage {
   }
 
   /** Cross-process lock (see locks.ts). */
+  /**
+   * Writes the temp file of an overwrite of `key` and starts its fsync now, ahead of the commit
+   * that will carry `data` (see prestage.ts): the disk works while the changeset plans.
+   */
+  prestage(key: string, data: Uint8Array): PrestagedPut {
+    return this.prestaged.stage(key, data);
+  }
+
   lock(name: string, opts: LockOptions = {}): Promise<Release> {
     return this.locks.lock(name, opts);
   }
@@ -267,7 +279,7 @@ export class LocalStorage implements Storage {
     // Nothing is held open between operations but a lock released in this very turn and the
     // background fsyncs of `'soon'` appends, which are made now.
     this.locks.close();
-    await this.deferred.close();
+    await Promise.all([this.deferred.close(), this.prestaged.close()]);
   }
 
   /** Opens an existing regular file for reading after the containment check; `undefined` when missing. */
