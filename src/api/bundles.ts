@@ -29,7 +29,9 @@ export async function writeBundle(s: Store, path: string, selection: BundleSelec
 /** The body of `ConfigPersistence#importBundle` (documented there), after its open check. */
 export async function importBundle(s: Store, source: Bundle | EncryptedBundle | string, opts: ImportOptions): Promise<ImportReport> {
   const options = { ...opts };
-  const checked = await bundleFormat.readBundle(s.ctx, source);
+  await s.ready(); // the directory at the version of the store's migrations, which the items are brought to
+  // Items from a directory at an older schema version are migrated by the store's own steps first.
+  const checked = await bundleImport.alignSchema(s.ctx, await bundleFormat.readBundle(s.ctx, source), s.migrations);
   if (options.dryRun) return (await bundleImport.planImport(s.ctx, checked, options)).report;
   await s.settle();
   return s.withSnapshotLocks(

@@ -10,6 +10,7 @@ import { configAndProfileKeys } from '../backups/snapshots.js';
 import { writeUserFile } from '../storage/local/files.js';
 import type { Bundle, BundleItem, BundleSelection, BundleWriteResult, EncryptedBundle } from '../types.js';
 import { encryptBundle } from '../encryption/bundles.js';
+import { recordedVersion } from '../migrations/migrate.js';
 import { baseName, BUNDLE_FORMAT, BUNDLE_VERSION, canonicalJson, toolVersion } from './format.js';
 
 
@@ -32,6 +33,8 @@ export async function exportBundle(ctx: Context, selection: BundleSelection = {}
     version: BUNDLE_VERSION,
     tool: { name: 'config-persistence', version: toolVersion() },
     exportedAt: new Date().toISOString(),
+    // The layout the items are in: an import elsewhere migrates them (absent for version 0, as before).
+    ...(recordedVersion(ctx.settings.values) > 0 ? { schemaVersion: recordedVersion(ctx.settings.values) } : {}),
     itemCount: items.length,
     items,
   } as const;

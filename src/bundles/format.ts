@@ -32,6 +32,8 @@ export interface CheckedBundle {
   bundle: Bundle;
   /** `path/to/bundle.json`, or `the bundle` for an object. */
   label: string;
+  /** Set when the items were migrated from the bundle's schema version to the directory's. */
+  migrated?: { from: number; to: number };
 }
 
 /**
@@ -84,6 +86,9 @@ function checkBundle(ctx: Context, raw: unknown, label: string): Bundle {
   if (typeof raw.version !== 'number' || !Number.isInteger(raw.version)) return notBundle('version is missing');
   if (raw.version > BUNDLE_VERSION) {
     throw new ParseError(label, `the bundle has layout version ${raw.version}, made by a newer config-persistence; this one reads up to ${BUNDLE_VERSION}. Upgrade to import it`);
+  }
+  if (raw.schemaVersion !== undefined && !(Number.isSafeInteger(raw.schemaVersion) && (raw.schemaVersion as number) >= 0)) {
+    return notBundle(`schemaVersion is ${JSON.stringify(raw.schemaVersion)}, expected a whole number >= 0`);
   }
   if (!Array.isArray(raw.items)) return notBundle('items is not a list');
   if (typeof raw.checksum !== 'string') return notBundle('checksum is missing');

@@ -17,14 +17,16 @@ import { sha256, type Context } from '../core/context.js';
 import { deepEqual, isPlainObject } from '../document/tree.js';
 import { commitChangeset, type FileChange } from '../changeset/changeset.js';
 import { readCurrent, readDocument, readForOverwrite, validateDocument, type StoredDocument } from '../changeset/documents.js';
-import { ConfigPersistenceError, TooLargeError, ValidationError } from '../errors.js';
+import { ConfigPersistenceError, ConflictError, TooLargeError, ValidationError } from '../errors.js';
 import { findExisting, PROFILES_DIR } from '../core/keys.js';
 import { mergeLayersIn, runAsync, validateLayers } from '../api/layers.js';
 import { PROFILE_META_KEY, profileLayer, resolveProfileLayers } from '../profiles/chain.js';
 import { configAndProfileKeys } from '../backups/snapshots.js';
-import type { BackupInfo, BundleItem, ImportedItem, ImportOptions, ImportReport } from '../types.js';
+import type { BackupInfo, BundleItem, ImportedItem, ImportOptions, ImportReport, Migration } from '../types.js';
+import { migrateStored, recordedVersion } from '../migrations/migrate.js';
+import { REDACTED } from '../schema/secrets.js';
 import { restoreSecrets } from './secrets.js';
-import { baseName, checkItemName, dirOf, keyOf, stripExtension, type CheckedBundle } from './format.js';
+import { baseName, canonicalJson, checkItemName, dirOf, keyOf, stripExtension, type CheckedBundle } from './format.js';
 
 /** One file an import writes. */
 interface PlannedWrite {
@@ -54,7 +56,7 @@ export async function planImport(ctx: Context, checked: CheckedBundle, opts: Imp
   if (!['skip', 'rename', 'overwrite'].includes(onConflict)) {
     throw new ConfigPersistenceError('E_VALIDATION', `onConflict must be "skip", "rename" or "overwrite", not ${JSON.stringify(onConflict)}.`);
   }
-  const report: ImportReport = { dryRun: Boolean(opts.dryRun), created: [], renamed: [], overwritten: [], skipped: [] };
+  const report: ImportReport = { dryRun: Boolean(opts.dryRun), created: [], renamed: [], overwritten: [], skipped: [], ...(checked.migrated ? { migrated: checked.migrated } : {}) };
   const writes: PlannedWrite[] = [];
   const decided: Array<{ item: BundleItem; data: unknown; key: string; name: string; action: PlannedWrite['action']; previousText: string | undefined }> = [];
   const labelOf = (item: BundleItem): string => `${checked.label} (${item.kind} "${item.name}")`;
@@ -98,6 +100,42 @@ export async function planImport(ctx: Context, checked: CheckedBundle, opts: Imp
     else report.renamed.push({ ...entry, originalName: w.item.name });
   }
   return { writes, report };
+}
+
+/**
+ * The bundle with its items at the directory's schema version. Items exported from a directory at
+ * an older version are brought forward by `steps` (the store's `migrations`), as that directory's
+ * own files would have been, before anything is planned or validated; secrets exported as "***"
+ * stay placeholders wherever the steps moved them. A bundle from a newer directory is refused
+ * (`E_CONFLICT`): this code does not know its layout.
+ */
+export async function alignSchema(ctx: Context, checked: CheckedBundle, steps: readonly Migration[]): Promise<CheckedBundle> {
+  const from = checked.bundle.schemaVersion ?? 0;
+  const to = recordedVersion(ctx.settings.values);
+  if (from === to) return checked;
+  if (from > to) {
+    throw new ConflictError(
+      `${checked.label} was exported from a directory at schema version ${from}; ${ctx.storage.location} is at ${to}. Open this directory with the migrations up to ${from} first (they bring it there), or import into a directory at version ${from}. Nothing was imported.`,
+      checked.label,
+    );
+  }
+  const items: BundleItem[] = [];
+  for (const item of checked.bundle.items) {
+    const target = { key: keyOf(item.kind, item.name, item.format), file: `${checked.label} (${item.kind} "${item.name}")`, kind: item.kind, ...(item.kind === 'profile' ? { profile: item.name } : {}) };
+    const data = await migrateStored(steps, target, item.data, from, to);
+    const { redacted: _was, ...rest } = item;
+    const redacted = item.redacted ? placeholderPaths(data) : [];
+    items.push({ ...rest, data, sha256: sha256(canonicalJson(data)), ...(redacted.length > 0 ? { redacted } : {}) });
+  }
+  return { ...checked, bundle: { ...checked.bundle, items }, migrated: { from, to } };
+}
+
+/** Dot paths of every "***" placeholder in `data` (where an export's redacted secrets are after migrating). */
+function placeholderPaths(data: unknown, prefix: string[] = [], out: string[] = []): string[] {
+  if (data === REDACTED) out.push(prefix.join('.'));
+  else if (Array.isArray(data)) data.forEach((v, i) => placeholderPaths(v, [...prefix, String(i)], out));
+  else if (isPlainObject(data)) for (const [k, v] of Object.entries(data)) placeholderPaths(v, [...prefix, k], out);
+  return out;
 }
 
 /** `name-2`, `name-3`...: the first that neither exists nor is taken by this import. */

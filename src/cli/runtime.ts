@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import type { ConfigPersistence } from '../api/config-persistence.js';
 import type { Configuration } from '../api/configuration.js';
+import type { ConfigPersistenceOptions } from '../types.js';
 import { redactor, type Redactor } from '../schema/secrets.js';
 import { CliError, usageError } from './errors.js';
 import { colorEnabled, jsonText, palette, terminalText, type Palette } from './output.js';
@@ -98,11 +99,11 @@ export class Runtime {
   /**
    * The store over `--dir` and `--schema-dir`, created on first use and closed after the command.
    * The library is imported on first use: `--help` and usage errors stay fast without it (ajv and
-   * the codecs cost more to load than the rest of the CLI).
+   * the codecs cost more to load than the rest of the CLI). `extra` applies to the first call only.
    */
-  store(): Promise<ConfigPersistence> {
+  store(extra: Pick<ConfigPersistenceOptions, 'migrations'> = {}): Promise<ConfigPersistence> {
     this.store_ ??= Promise.all([import('./library.js'), this.storageOption()]).then(
-      ([{ ConfigPersistence }, storage]) => new ConfigPersistence({ baseDir: this.opts.dir, ...this.schemaOption(), ...storage, ...this.keyOption() }),
+      ([{ ConfigPersistence }, storage]) => new ConfigPersistence({ baseDir: this.opts.dir, ...this.schemaOption(), ...storage, ...this.keyOption(), ...extra }),
     );
     return this.store_;
   }

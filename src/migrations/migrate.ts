@@ -187,25 +187,60 @@ function subjectOf(ctx: Context, key: string, old: OldContent): Subject {
 
 /** Runs every pending step over a copy of the subject's document, in version order. */
 async function runChain(s: Subject, pending: readonly Migration[]): Promise<Subject> {
-  let doc = s.before;
+  return { ...s, after: await runSteps(s, s.before, pending) };
+}
+
+/** What a step is told about the document it migrates (MigrationContext without the versions). */
+type Target = Pick<MigrationContext, 'key' | 'file' | 'kind' | 'profile'>;
+
+/** `doc` (a profile without its `$profile` block) through `pending`, in version order. */
+async function runSteps(t: Target, start: unknown, pending: readonly Migration[]): Promise<unknown> {
+  let doc = start;
   let at = pending[0]!.version - 1;
   for (const step of pending) {
-    const mctx: MigrationContext = { key: s.key, file: s.file, kind: s.kind, ...(s.profile !== undefined ? { profile: s.profile } : {}), from: at, to: step.version };
+    const mctx: MigrationContext = { key: t.key, file: t.file, kind: t.kind, ...(t.profile !== undefined ? { profile: t.profile } : {}), from: at, to: step.version };
     const copy = cloneDocument(doc);
     let result: unknown;
     try {
       result = await step.up(copy, mctx);
     } catch (err) {
-      throw new MigrationError(s.file, step.version, `up() threw: ${err instanceof Error ? err.message : String(err)}`, [], err);
+      throw new MigrationError(t.file, step.version, `up() threw: ${err instanceof Error ? err.message : String(err)}`, [], err);
     }
     doc = result === undefined ? copy : result;
-    if (s.kind === 'profile') {
-      if (!isPlainObject(doc)) throw new MigrationError(s.file, step.version, `up() returned ${Array.isArray(doc) ? 'a list' : typeof doc}; a profile must stay a mapping of settings`);
-      if (Object.hasOwn(doc, PROFILE_META_KEY)) throw new MigrationError(s.file, step.version, `up() returned a "${PROFILE_META_KEY}" key; profile metadata is not part of the document a migration sees`);
+    if (t.kind === 'profile') {
+      if (!isPlainObject(doc)) throw new MigrationError(t.file, step.version, `up() returned ${Array.isArray(doc) ? 'a list' : typeof doc}; a profile must stay a mapping of settings`);
+      if (Object.hasOwn(doc, PROFILE_META_KEY)) throw new MigrationError(t.file, step.version, `up() returned a "${PROFILE_META_KEY}" key; profile metadata is not part of the document a migration sees`);
     }
     at = step.version;
   }
-  return { ...s, after: doc };
+  return doc;
+}
+
+/**
+ * One document stored at schema version `from` (a bundle item exported from an older directory)
+ * brought to `to` by `steps`, exactly as a directory run would bring a file: a profile's
+ * `$profile` block is kept out of what the steps see and put back. `E_CONFLICT` when `steps` lack
+ * a version between the two (the caller must be given the chain that built the directory);
+ * `MigrationError` when a step throws.
+ */
+export async function migrateStored(steps: readonly Migration[], t: Target, data: unknown, from: number, to: number): Promise<unknown> {
+  const pending = steps.filter((s) => s.version > from && s.version <= to);
+  const missing: number[] = [];
+  for (let v = from + 1; v <= to; v++) if (!pending.some((s) => s.version === v)) missing.push(v);
+  if (missing.length > 0) {
+    throw new ConflictError(
+      `${t.file} is at schema version ${from} and must be brought to ${to}, but ${steps.length === 0 ? 'no migrations were given' : `the migrations given have no step ${missing.join(', ')}`}. Give the store the migrations that built this directory (the \`migrations\` option; CLI: --migrations <module>); nothing was changed.`,
+      t.file,
+    );
+  }
+  if (pending.length === 0) return data;
+  if (t.kind !== 'profile') return runSteps(t, data, pending);
+  const raw = data === null || data === undefined ? {} : data;
+  if (!isPlainObject(raw)) throw new ValidationError(t.file, [{ path: '', message: 'a profile must be a mapping of settings' }]);
+  const body: Record<string, unknown> = {};
+  for (const k of Object.keys(raw)) if (k !== PROFILE_META_KEY) body[k] = raw[k];
+  const after = (await runSteps(t, body, pending)) as Record<string, unknown>;
+  return Object.hasOwn(raw, PROFILE_META_KEY) ? { [PROFILE_META_KEY]: raw[PROFILE_META_KEY], ...after } : after;
 }
 
 /** The new bytes of a changed subject, in its file's layout (YAML comments and JSON indentation kept). */

@@ -58,6 +58,11 @@ export interface Bundle {
   tool: { name: string; version: string };
   /** ISO-8601 UTC. */
   exportedAt: string;
+  /**
+   * The schema version (migrations) of the directory the items were exported from; absent: 0. An
+   * import into a directory at a newer version migrates the items first, one at an older is refused.
+   */
+  schemaVersion?: number;
   itemCount: number;
   items: BundleItem[];
   /** sha256 (hex) of the canonical JSON of every other field of the bundle. */
@@ -110,4 +115,6 @@ export interface ImportReport {
   skipped: ImportedItem[];
   /** The `pre-import` snapshot taken before anything was written. */
   snapshot?: string;
+  /** The bundle's schema version and the directory's, when the items were migrated to import them. */
+  migrated?: { from: number; to: number };
 }

@@ -7,6 +7,7 @@ import type { Bundle, BundleSelection, ImportedItem, ImportReport } from '../../
 import { readInputDocument } from '../input.js';
 import { formatSize, plural, table } from '../output.js';
 import { examples, type Kit, type Runtime } from '../runtime.js';
+import { loadSteps } from './migrate.js';
 
 /** Registers `export` and `import`. */
 export function registerBundle(program: Command, kit: Kit): void {
@@ -29,7 +30,8 @@ export function registerBundle(program: Command, kit: Kit): void {
       .addOption(new Option('--on-conflict <mode>', 'when a config or profile of the same name exists').choices(['skip', 'rename', 'overwrite']).makeOptionMandatory())
       .option('--dry-run', 'show what would be created, renamed, overwritten and skipped; write nothing')
       .option('-y, --yes', 'do not ask before overwriting')
-      .option('--reason <text>', 'why, recorded in the history and the audit log'),
+      .option('--reason <text>', 'why, recorded in the history and the audit log')
+      .option('-m, --migrations <module>', "the application's migrations module: a bundle exported at an older schema version is migrated to the directory's"),
     'config-persistence import shop-config.bundle.json --on-conflict skip --dry-run',
     'config-persistence import shop-config.bundle.json --on-conflict overwrite --yes',
   ).action(kit.act(importCommand));
@@ -64,7 +66,7 @@ async function exportCommand(rt: Runtime, out: string): Promise<number> {
 }
 
 async function importCommand(rt: Runtime, source: string): Promise<number> {
-  const store = await rt.store();
+  const store = await rt.store(rt.opts.migrations !== undefined ? { migrations: await loadSteps(String(rt.opts.migrations)) } : {});
   const onConflict = rt.opts.onConflict as 'skip' | 'rename' | 'overwrite';
   const bundle: Bundle | string = source === '-' ? ((await readInputDocument('-', rt.io, 'json')) as Bundle) : source;
   const common = { onConflict, ...(rt.opts.reason !== undefined ? { reason: rt.opts.reason as string } : {}) };
@@ -109,5 +111,6 @@ function renderReport(rt: Runtime, report: ImportReport): string {
     );
   const summary = `${report.created.length} created, ${report.renamed.length} renamed, ${report.overwritten.length} overwritten, ${report.skipped.length} skipped`;
   lines.push(report.dryRun ? `dry run: would have ${summary}; nothing was written` : `${summary}${report.snapshot ? rt.p.dim(`; snapshot before import: ${report.snapshot}`) : ''}`);
+  if (report.migrated) lines.push(rt.p.dim(`the bundle's items were migrated from schema version ${report.migrated.from} to ${report.migrated.to} first`));
   return lines.join('\n');
 }

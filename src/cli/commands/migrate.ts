@@ -28,8 +28,8 @@ export function registerMigrate(program: Command, kit: Kit): void {
   ).action(kit.act(migrate));
 }
 
-/** The steps exported by the module at `file`. */
-async function loadSteps(file: string): Promise<Migration[]> {
+/** The steps exported by the module at `file` (`migrate --migrations`, `import --migrations`). */
+export async function loadSteps(file: string): Promise<Migration[]> {
   const resolved = path.resolve(file);
   let mod: Record<string, unknown>;
   try {
