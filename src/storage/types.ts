@@ -47,6 +47,8 @@ export interface PutOp {
   data: Uint8Array;
   /** Permission bits for a new file; an existing file keeps its own. */
   mode?: number;
+  /** See {@link CopyOp.unreferenced}. */
+  unreferenced?: boolean;
 }
 
 /**
@@ -60,6 +62,14 @@ export interface CopyOp {
   to: string;
   /** Content-addressed targets: an existing `to` already holds the same bytes, so skip quietly. */
   ifMissing?: boolean;
+  /**
+   * In `prepare`: the target is a new key that nothing names until this commit's own records do
+   * (a backup's object, named only by the index line the same commit appends). A backend that
+   * must split a commit over its transaction limit (etcd) may write it in an earlier transaction:
+   * until the last one lands it is an unrecorded leftover, never part of what readers see as
+   * changed. Not for content-addressed keys, which other commits may start naming meanwhile.
+   */
+  unreferenced?: boolean;
 }
 
 /**

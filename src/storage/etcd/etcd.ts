@@ -7,14 +7,15 @@
  * (src/storage/etcd/watch.ts). Key layout: src/storage/etcd/layout.ts.
  *
  * Limits: etcd refuses a request over its size limit (1.5 MiB by default) and a transaction of
- * more than 128 operations; both are checked before anything is sent, and such a commit is refused
- * whole with `E_TOO_LARGE` (splitting it would break all-or-nothing).
+ * more than 128 operations; both are checked before anything is sent. A commit over the operation
+ * limit writes its new backups first, in transactions of their own, when that brings the rest
+ * within it (src/storage/etcd/split.ts); otherwise it is refused with `E_TOO_LARGE`.
  */
 import { randomInt } from 'node:crypto';
 import { ConfigPersistenceError, HeldLockError, ioError, LockedError, StaleError, TooLargeError } from '../../errors.js';
 import { etcdError, isAuthFailure, isTransient, notSent, READ_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
 import { keySegments, validateCommitKeys } from '../keys.js';
-import type { Commit, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from '../types.js';
+import type { Commit, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageFinding, StorageWatcher, StorageWatchEvent } from '../types.js';
 import { EtcdClient, prefixEnd, type ClientOptions, type Compare, type TxnOp, type TxnResult } from './client.js';
 import { decodeValue, entryOf, Layout, type Stored } from './layout.js';
 import { EtcdLocks } from './locks.js';
@@ -23,6 +24,7 @@ import { askOutcome, CommitMarkers } from './outcome.js';
 import { checkExpectations, checkLimits, firstKey } from './limits.js';
 import { RecentReads } from './recent.js';
 import { keysOf, Staging, toTxn, type Found } from './stage.js';
+import { abandonedParts, dropPart, PARTS_DIR, recordCompares, splitTxn, type EarlyPart, type PartsView } from './split.js';
 import { EtcdWatch } from './watch.js';
 
 /** Options of {@link EtcdStorage}. */
@@ -204,22 +206,34 @@ export class EtcdStorage implements Storage {
         throw ioError('write', this.describe(key), err);
       }
       if (staging.next.size === 0) return;
-      const { compare, ops, bytes, commitId } = toTxn(this.layout, found, staging.next, Date.now(), { guardChildren: recent !== undefined });
+      const now = Date.now();
+      const { compare, ops, bytes, commitId } = toTxn(this.layout, found, staging.next, now, { guardChildren: recent !== undefined });
       const fences = [...this.locks.held.values()];
       // Locks this commit goes without: nobody else may hold them when it applies.
       const ours = new Set(fences.map((f) => f.name));
       const unheld = (commit.respectLocks ?? []).filter((name) => !ours.has(name)).map((name): Compare => ({ key: this.layout.lock(name), target: 'version', result: 'equal', value: '0' }));
       const guards = fences.length + unheld.length;
-      if (recent && compare.length + 1 + guards > this.maxTxnOps) continue; // its extra compares do not fit: read and stage again
-      checkLimits(commit, { compares: compare.length + 1 + guards, ops: ops.length + 1, bytes }, { maxRequestBytes: this.maxRequestBytes, maxTxnOps: this.maxTxnOps }, (k) => this.describe(k));
+      const over = Math.max(compare.length + 1 + guards, ops.length + 1) > this.maxTxnOps;
+      if (recent && over) continue; // its extra compares may be what does not fit: read and stage again
+      // Over the operation limit: the new backups go ahead in transactions of their own (split.ts).
+      const split = over ? splitTxn(this.layout, commit, { found, next: staging.next }, { commitId, now, guardChildren: false, lease: await this.call('write', key, () => this.locks.liveLease()), maxTxnOps: this.maxTxnOps }) : undefined;
+      const last = split ? { compare: split.final.compare.length + split.early.length, ops: split.final.ops.length } : { compare: compare.length, ops: ops.length };
+      const limits = { maxRequestBytes: this.maxRequestBytes, maxTxnOps: this.maxTxnOps };
+      checkLimits(commit, { compares: last.compare + 1 + guards, ops: last.ops + 1, bytes, earlyKeys: split?.early.reduce((n, p) => n + p.keys.length, 0) }, limits, (k) => this.describe(k));
       const marker = this.markers.mark(commitId, await this.call('write', key, () => lease));
+      const landed = split ? await this.sendEarly(key, commitId, split.early) : [];
+      if (landed === undefined) continue; // a new backup's name was taken meanwhile: stage again
+      const drop = (): Promise<void> => this.dropEarly(commitId, landed);
       const failure: TxnOp[] = [...fences.map((f) => ({ range: { key: f.compare.key } })), ...unheld.map((u) => ({ range: { key: u.key } }))];
-      const res = await this.transact(key, commitId, [...compare, marker.compare, ...fences.map((f) => f.compare), ...unheld], [...ops, marker.op], failure);
+      const finalCompare = [...(split?.final.compare ?? compare), ...recordCompares(this.layout, landed), marker.compare, ...fences.map((f) => f.compare), ...unheld];
+      const finalOps = [...(split?.final.ops ?? ops), marker.op];
+      const res = await this.transact(key, commitId, finalCompare, finalOps, failure, drop);
       if (res.succeeded) {
         this.advance(res.revision);
-        this.recent.wrote(this.layout, ops, res.revision);
+        this.recent.wrote(this.layout, finalOps, res.revision);
         return;
       }
+      await drop();
       const lost = fences.find((f, i) => res.ranges[i]?.[0]?.lease !== f.compare.value);
       if (lost) throw new LockedError(`${this.describe(lost.name)}: this process lost its lock (its lease expired while it was stalled or cut off); nothing was written. Take the lock again and retry.`, lost.name);
       const taken = (commit.respectLocks ?? []).filter((name) => !ours.has(name)).find((_, i) => (res.ranges[fences.length + i]?.length ?? 0) > 0);
@@ -234,18 +248,70 @@ export class EtcdStorage implements Storage {
    * arrived; not applied → `E_IO` saying nothing was written (it can no longer apply: retrying is
    * safe); no member answers the question → `E_IO` saying the outcome is unknown.
    */
-  private async transact(key: string, commitId: string, compare: Compare[], ops: TxnOp[], failure: TxnOp[]): Promise<Pick<TxnResult, 'succeeded' | 'revision' | 'ranges'>> {
+  private async transact(key: string, commitId: string, compare: Compare[], ops: TxnOp[], failure: TxnOp[], notApplied: () => Promise<void>): Promise<Pick<TxnResult, 'succeeded' | 'revision' | 'ranges'>> {
     const where = `${this.describe(key)} on ${this.endpoints.join(',')}`;
     try {
       return await this.client.txn(compare, ops, failure);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      if (notSent(message) || isAuthFailure(err)) throw etcdError('write', where, err, 'unsent');
+      if (notSent(message) || isAuthFailure(err)) {
+        await notApplied();
+        throw etcdError('write', where, err, 'unsent');
+      }
       const outcome = await askOutcome(this.clientOptions, this.markers, commitId, () => this.closing);
       if (outcome === undefined) throw etcdError('write', where, err, 'unknown');
-      if (!outcome.applied) throw etcdError('write', where, err, 'not-applied');
+      if (!outcome.applied) {
+        await notApplied();
+        throw etcdError('write', where, err, 'not-applied');
+      }
       return { succeeded: true, revision: outcome.revision, ranges: [] };
     }
+  }
+
+  /**
+   * Sends a split commit's early parts one by one (src/storage/etcd/split.ts): the revision each
+   * landed at, or `undefined` when one found a key taken (the parts sent are taken back first). A
+   * part whose answer is lost is `E_IO`; if it did land, verify reports it once this process is gone.
+   */
+  private async sendEarly(key: string, commitId: string, parts: readonly EarlyPart[]): Promise<Array<{ part: EarlyPart; revision: string }> | undefined> {
+    const landed: Array<{ part: EarlyPart; revision: string }> = [];
+    for (const part of parts) {
+      let res: TxnResult;
+      try {
+        res = await this.client.txn(part.compare, part.ops);
+      } catch (err) {
+        await this.dropEarly(commitId, landed);
+        throw etcdError('write', `${this.describe(key)} on ${this.endpoints.join(',')}`, err, 'unsent');
+      }
+      if (!res.succeeded) {
+        await this.dropEarly(commitId, landed);
+        return undefined;
+      }
+      this.advance(res.revision);
+      landed.push({ part, revision: res.revision });
+    }
+    return landed;
+  }
+
+  /** Takes back the early parts of a commit whose final transaction did not land (best effort: see split.ts). */
+  private async dropEarly(commitId: string, landed: ReadonlyArray<{ part: EarlyPart; revision: string }>): Promise<void> {
+    for (const { part, revision } of landed) {
+      const { compare, ops } = dropPart(this.layout, part, revision, commitId);
+      // A part that cannot be taken back now stays for verify/repair, which find it by its record.
+      await this.client.txn(compare, ops).catch(() => undefined);
+    }
+  }
+
+  /** The early parts of split commits that never finished (see src/storage/etcd/split.ts), with their removal. */
+  async findings(): Promise<StorageFinding[]> {
+    const from = this.layout.docs(`${PARTS_DIR}/`);
+    const { kvs } = await this.call('verify', PARTS_DIR, () => this.client.range(from, { rangeEnd: prefixEnd(from) }), { retry: true });
+    const view: PartsView = {
+      records: kvs.map((kv) => ({ key: this.layout.keyOf(kv.key), revision: kv.modRevision, value: kv.value })),
+      revisionOf: async (k) => (await this.call('verify', k, () => this.get(k), { retry: true })).stored?.revision,
+      alive: async (id) => (await this.call('verify', PARTS_DIR, () => this.client.range(this.layout.alive(id), { countOnly: true }), { retry: true })).count > 0,
+    };
+    return abandonedParts(view, (k) => this.describe(k));
   }
 
   /** A lease-backed lock shared by every process on the cluster; `E_LOCKED` after `timeoutMs` (default 10 s). */
