@@ -74,6 +74,7 @@ export class EncryptedStorage implements Storage {
   readonly durable: boolean;
   readSync?: Storage['readSync'];
   findings?: () => Promise<StorageFinding[]>;
+  readForWrite?: Storage['readForWrite'];
   abandonedContent?: (key: string) => Promise<string[]>;
   private key: EncryptionKey | undefined;
   private filesOption: boolean;
@@ -101,6 +102,8 @@ export class EncryptedStorage implements Storage {
       };
     }
     if (inner.findings) this.findings = inner.findings.bind(inner);
+    // Its reads and the sealing of its commit run in the scope too: the commit compares what they saw.
+    if (inner.readForWrite) this.readForWrite = inner.readForWrite.bind(inner);
     if (inner.abandonedContent) this.abandonedContent = inner.abandonedContent.bind(inner);
   }
 

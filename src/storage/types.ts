@@ -279,6 +279,14 @@ export interface Storage {
    * Absent (false) on local storage, where the lock is cheap and the check is not atomic.
    */
   readonly optimistic?: boolean;
+  /**
+   * Runs a single-file write (its reads, then its one commit) whose reads may be answered from
+   * what this process last committed or read, without asking the store (etcd: one call per save
+   * instead of two). Only for writes whose commit compares everything they read: a stale answer
+   * makes that commit fail with `StaleError`, never apply, and the caller retries with fresh
+   * reads. Loads never run in it, so they stay linearizable. Absent: reads are always fresh.
+   */
+  readForWrite?<R>(fn: () => Promise<R>): Promise<R>;
   /** Content of `key`, or `undefined` when it does not exist. */
   read(key: string, opts?: ReadOptions): Promise<Uint8Array | undefined>;
   /** Content and metadata of `key` read together (one consistent view), or `undefined` when it does not exist. */

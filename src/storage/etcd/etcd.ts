@@ -23,6 +23,7 @@ import { Lookups, type Looked } from './batch.js';
 import { askOutcome, CommitMarkers } from './outcome.js';
 import { checkExpectations, checkLimits, firstKey } from './limits.js';
 import { RecentReads } from './recent.js';
+import { WriteScopes } from './for-write.js';
 import { keysOf, Staging, toTxn, type Found } from './stage.js';
 import { abandonedParts, dropPart, PARTS_DIR, recordCompares, splitTxn, type EarlyPart, type PartsView } from './split.js';
 import { EtcdWatch } from './watch.js';
@@ -72,6 +73,8 @@ export class EtcdStorage implements Storage {
   private readonly recent = new RecentReads();
   /** Lookups made together go as one transaction (src/storage/etcd/batch.ts). */
   private readonly lookups: Lookups;
+  /** Reads made for a write, answered from memory where that is safe (src/storage/etcd/for-write.ts). */
+  private readonly scopes: WriteScopes;
   private readonly endpoints: readonly string[];
   private readonly maxRequestBytes: number;
   private readonly maxTxnOps: number;
@@ -99,6 +102,16 @@ export class EtcdStorage implements Storage {
     this.maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST;
     this.maxTxnOps = opts.maxTxnOps ?? 128;
     this.lookups = new Lookups(this.client, this.layout, Math.max(1, Math.floor(this.maxTxnOps / 2)));
+    this.scopes = new WriteScopes(this.recent, () => this.applied);
+  }
+
+  /**
+   * Runs a write whose reads may be answered from what this storage's own last commit wrote (see
+   * Storage.readForWrite and src/storage/etcd/for-write.ts): its commit compares them all, and is
+   * refused with `StaleError` rather than staged again when one was stale.
+   */
+  readForWrite<R>(fn: () => Promise<R>): Promise<R> {
+    return this.scopes.run(fn);
   }
 
   /** The newest revision this process has applied (from its linearizable reads, commits and watches). */
@@ -127,8 +140,8 @@ export class EtcdStorage implements Storage {
   /** Content and metadata of `key`, read at one revision. */
   async readEntry(key: string, opts: ReadOptions = {}): Promise<{ bytes: Uint8Array; entry: StorageEntry } | undefined> {
     keySegments(key);
-    const { stored, revision, hasChildren } = await this.call('read', key, () => this.readGet(key));
-    const linearizable = !this.stale;
+    const { stored, revision, hasChildren, cached } = await this.call('read', key, () => this.readGet(key, true));
+    const linearizable = !this.stale && !cached;
     if (!stored) {
       if (linearizable) this.recent.note(key, { stored: undefined, hasChildren });
       if (hasChildren) throw ioError('read', this.describe(key), Object.assign(new Error('EISDIR: is a directory'), { code: 'EISDIR' }));
@@ -150,8 +163,8 @@ export class EtcdStorage implements Storage {
   /** Metadata of a key, or of a prefix other keys live under. */
   async stat(key: string): Promise<StorageEntry | undefined> {
     keySegments(key);
-    const { stored, hasChildren } = await this.call('stat', key, () => this.readGet(key));
-    const linearizable = !this.stale;
+    const { stored, hasChildren, cached } = await this.call('stat', key, () => this.readGet(key, false));
+    const linearizable = !this.stale && !cached;
     if (stored) {
       if (linearizable) this.recent.note(key, { stored });
       return entryOf(key, stored);
@@ -191,6 +204,8 @@ export class EtcdStorage implements Storage {
   async commit(commit: Commit): Promise<void> {
     validateCommitKeys(commit);
     const key = firstKey(commit);
+    const scope = this.scopes.take();
+    const stale = (): StaleError => new StaleError(`${this.describe(key)} changed since this process last wrote it (the write was prepared on that); nothing was written. Read it again and retry.`, key);
     for (let attempt = 0; ; attempt++) {
       const lease = this.markers.lease(); // granted (rarely) while the keys are read
       lease.catch(() => undefined); // awaited below; a read failing first must not leave it unhandled
@@ -198,6 +213,8 @@ export class EtcdStorage implements Storage {
       const recent = attempt === 0 ? this.recent.lookup(commit) : undefined;
       const found = recent ?? (await this.call('write', key, () => this.readForCommit(commit), { retry: true }));
       this.recent.forget(found.keys()); // changed by this commit, or its compare failed: read again next time
+      // Prepared on answers from memory: a fresh read that disagrees with one means the plan is stale.
+      if (!recent && scope?.speculated && [...scope.answers].some(([k, r]) => found.has(k) && (found.get(k)!.stored?.revision ?? null) !== r)) throw stale();
       checkExpectations(commit, found, (k) => this.describe(k));
       const staging = new Staging(found);
       try {
@@ -214,7 +231,10 @@ export class EtcdStorage implements Storage {
       const unheld = (commit.respectLocks ?? []).filter((name) => !ours.has(name)).map((name): Compare => ({ key: this.layout.lock(name), target: 'version', result: 'equal', value: '0' }));
       const guards = fences.length + unheld.length;
       const over = Math.max(compare.length + 1 + guards, ops.length + 1) > this.maxTxnOps;
-      if (recent && over) continue; // its extra compares may be what does not fit: read and stage again
+      if (recent && over) {
+        if (scope?.speculated) throw stale();
+        continue; // its extra compares may be what does not fit: read and stage again
+      }
       // Over the operation limit: the new backups go ahead in transactions of their own (split.ts).
       const split = over ? splitTxn(this.layout, commit, { found, next: staging.next }, { commitId, now, guardChildren: false, lease: await this.call('write', key, () => this.locks.liveLease()), maxTxnOps: this.maxTxnOps }) : undefined;
       const last = split ? { compare: split.final.compare.length + split.early.length, ops: split.final.ops.length } : { compare: compare.length, ops: ops.length };
@@ -222,7 +242,10 @@ export class EtcdStorage implements Storage {
       checkLimits(commit, { compares: last.compare + 1 + guards, ops: last.ops + 1, bytes, earlyKeys: split?.early.reduce((n, p) => n + p.keys.length, 0) }, limits, (k) => this.describe(k));
       const marker = this.markers.mark(commitId, await this.call('write', key, () => lease));
       const landed = split ? await this.sendEarly(key, commitId, split.early) : [];
-      if (landed === undefined) continue; // a new backup's name was taken meanwhile: stage again
+      if (landed === undefined) {
+        if (scope?.speculated) throw stale();
+        continue; // a new backup's name was taken meanwhile: stage again
+      }
       const drop = (): Promise<void> => this.dropEarly(commitId, landed);
       const failure: TxnOp[] = [...fences.map((f) => ({ range: { key: f.compare.key } })), ...unheld.map((u) => ({ range: { key: u.key } }))];
       const finalCompare = [...(split?.final.compare ?? compare), ...recordCompares(this.layout, landed), marker.compare, ...fences.map((f) => f.compare), ...unheld];
@@ -238,6 +261,7 @@ export class EtcdStorage implements Storage {
       if (lost) throw new LockedError(`${this.describe(lost.name)}: this process lost its lock (its lease expired while it was stalled or cut off); nothing was written. Take the lock again and retry.`, lost.name);
       const taken = (commit.respectLocks ?? []).filter((name) => !ours.has(name)).find((_, i) => (res.ranges[fences.length + i]?.length ?? 0) > 0);
       if (taken !== undefined) throw new HeldLockError(`${this.describe(taken)} is locked by another process; nothing was written. Take the lock and retry.`, taken);
+      if (scope?.speculated) throw stale(); // its plan may rest on what failed the compare: the caller reads again
       if (attempt >= 20) throw new StaleError(`${this.describe(key)} kept changing while this commit was prepared; nothing was written. Retry.`, key);
     }
   }
@@ -388,7 +412,9 @@ export class EtcdStorage implements Storage {
    * cluster cannot answer one (no quorum), the member-local state, flagged in
    * {@link lastReadStale}: reads still answer, and say that they may be stale.
    */
-  private async readGet(key: string): Promise<Looked> {
+  private async readGet(key: string, content: boolean): Promise<Looked & { cached?: boolean }> {
+    const cached = await this.scopes.look(key, content);
+    if (cached) return { ...cached, cached: true };
     try {
       const got = await this.lookKey(key);
       this.stale = false;
