@@ -113,3 +113,34 @@ describe('a commit staged on recent reads', () => {
     expect((await b.stat('d'))?.kind).toBe('directory');
   });
 });
+
+/** Watch events member `url` has sent, all watchers together (its own /metrics). */
+async function eventsSent(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = /^etcd_debugging_mvcc_events_total (\d+(?:\.\d+)?(?:e\+\d+)?)/m.exec(text);
+  if (!m) throw new Error('etcd_debugging_mvcc_events_total is not on /metrics');
+  return Number(m[1]);
+}
+
+describe('a listener of one file, counted by the member', () => {
+  it('is sent that file\'s event only, not the backup and journal headers its save also writes', async () => {
+    const { endpoints } = await etcd();
+    const work = await tempDir('cp-etcd-events-');
+    const prefix = fresh();
+    const storage = new EtcdStorage({ endpoints, prefix });
+    const cp = new ConfigPersistence({ baseDir: path.join(work, 'config'), schemaDir: path.join(work, 'schemas'), validatorCache: false, storage });
+    const listener = new EtcdStorage({ endpoints, prefix });
+    opened.push(cp, listener);
+    for (let n = 0; n < 2; n++) await cp.saveConfig({ n }, 'current.json'); // backups and journals exist
+    const heard: string[] = [];
+    const watch = await listener.watch(['current.json'], (e) => heard.push(e.key), (err) => { throw err; });
+    const before = await eventsSent(endpoints[0]!);
+    await cp.saveConfig({ n: 2 }, 'current.json'); // puts the file, its backup, the history, index and audit headers
+    const deadline = Date.now() + 3000;
+    while (heard.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 100)); // anything else on its way arrives too
+    expect(heard).toEqual(['current.json']);
+    expect((await eventsSent(endpoints[0]!)) - before).toBe(1); // was 5: a watch over every document of the store
+    await watch.close();
+  }, 30_000);
+});
