@@ -15,6 +15,7 @@ import { abandonedParts, ABANDONED_AFTER_MS } from '../src/storage/etcd/split.js
 import { encodeValue } from '../src/storage/etcd/layout.js';
 import { oneMember } from './helpers/etcd.js';
 import { lossProxy } from './helpers/etcd-proxy.js';
+import { newKey } from './helpers/encryption.js';
 import { tempDir } from './helpers/tmp.js';
 
 const LIMIT = 32;
@@ -29,13 +30,13 @@ interface Opened {
   other: () => Promise<{ cp: ConfigPersistence; storage: EtcdStorage }>;
 }
 
-async function open(opts: Partial<EtcdStorageOptions> = {}, prefix = `s-${randomBytes(6).toString('hex')}/`): Promise<Opened> {
+async function open(opts: Partial<EtcdStorageOptions> = {}, prefix = `s-${randomBytes(6).toString('hex')}/`, store: Partial<ConstructorParameters<typeof ConfigPersistence>[0]> = {}): Promise<Opened> {
   const { endpoints } = await etcd();
   const work = await tempDir('cp-etcd-split-');
   const base = { baseDir: path.join(work, 'config'), schemaDir: path.join(work, 'schemas'), validatorCache: false as const };
   const make = (o: Partial<EtcdStorageOptions>): { cp: ConfigPersistence; storage: EtcdStorage } => {
     const storage = new EtcdStorage({ endpoints, prefix, maxTxnOps: LIMIT, ...o });
-    const cp = new ConfigPersistence({ ...base, storage });
+    const cp = new ConfigPersistence({ ...base, ...store, storage });
     opened.push(cp); // closes its storage too
     return { cp, storage };
   };
@@ -73,6 +74,21 @@ describe('a commit over --max-txn-ops', () => {
     for (const f of files(N)) expect((await cp.history(f))[0]).toMatchObject({ reason: expect.anything() as unknown });
     expect(await storage.list('.parts')).toEqual([]);
     expect(await cp.verify()).toEqual({ ok: true, problems: [] });
+  }, 60_000);
+
+  it('encrypted: the sealed backups go first the same way', async () => {
+    const M = N - 1; // its commit also expects each backup's source and the settings file: one file less fits
+    const { cp, storage } = await open({}, undefined, { encryptionKey: newKey() });
+    await saveAll(cp, M, 'old');
+    const snap = await cp.createSnapshot({});
+    await saveAll(cp, M, 'new');
+    await cp.restoreBackup(snap.id);
+    expect(await contents(cp, M)).toEqual(files(M).map((_, i) => ({ i, tag: 'old' })));
+    const revision = (await storage.stat('f0.json'))!.revision;
+    const taken = (await cp.listBackups()).filter((b) => b.trigger === 'pre-restore');
+    expect(taken).toHaveLength(M + 1);
+    for (const b of taken) expect(BigInt((await storage.stat(`backups/${b.id}`))!.revision)).toBeLessThan(BigInt(revision));
+    expect((await cp.verify()).ok).toBe(true);
   }, 60_000);
 
   it('a bundle import overwriting 8 files is split the same way and is heard as one change set', async () => {

@@ -263,7 +263,7 @@ export class EncryptedStorage implements Storage {
     if (!source || isSealed(source.bytes)) return op; // missing: the backend fails the copy as before; sealed: the same bytes serve
     if (op.ifMissing && (await this.inner.stat(op.to))) return undefined;
     expect.push({ key: op.from, revision: source.entry.revision });
-    return { type: 'put', key: op.to, data: seal(key, source.bytes), ...(source.entry.mode !== undefined ? { mode: source.entry.mode & 0o666 } : {}) };
+    return { type: 'put', key: op.to, data: seal(key, source.bytes), ...(source.entry.mode !== undefined ? { mode: source.entry.mode & 0o666 } : {}), ...(op.unreferenced ? { unreferenced: true } : {}) };
   }
 
   /**
