@@ -25,7 +25,7 @@ import { checkExpectations, checkLimits, firstKey } from './limits.js';
 import { RecentReads } from './recent.js';
 import { WriteScopes } from './for-write.js';
 import { keysOf, Staging, toTxn, type Found } from './stage.js';
-import { abandonedParts, dropPart, PARTS_DIR, recordCompares, splitTxn, type EarlyPart, type PartsView } from './split.js';
+import { abandonedParts, dropEarly, PARTS_DIR, recordCompares, sendEarly, splitTxn, type PartsView } from './split.js';
 import { EtcdWatch } from './watch.js';
 
 /** Options of {@link EtcdStorage}. */
@@ -241,12 +241,12 @@ export class EtcdStorage implements Storage {
       const limits = { maxRequestBytes: this.maxRequestBytes, maxTxnOps: this.maxTxnOps };
       checkLimits(commit, { compares: last.compare + 1 + guards, ops: last.ops + 1, bytes, earlyKeys: split?.early.reduce((n, p) => n + p.keys.length, 0) }, limits, (k) => this.describe(k));
       const marker = this.markers.mark(commitId, await this.call('write', key, () => lease));
-      const landed = split ? await this.sendEarly(key, commitId, split.early) : [];
+      const landed = split ? await sendEarly(this.client, this.layout, split.early, { where: `${this.describe(key)} on ${this.endpoints.join(',')}`, commitId, applied: (r) => this.advance(r) }) : [];
       if (landed === undefined) {
         if (scope?.speculated) throw stale();
         continue; // a new backup's name was taken meanwhile: stage again
       }
-      const drop = (): Promise<void> => this.dropEarly(commitId, landed);
+      const drop = (): Promise<void> => dropEarly(this.client, this.layout, commitId, landed);
       const failure: TxnOp[] = [...fences.map((f) => ({ range: { key: f.compare.key } })), ...unheld.map((u) => ({ range: { key: u.key } }))];
       const finalCompare = [...(split?.final.compare ?? compare), ...recordCompares(this.layout, landed), marker.compare, ...fences.map((f) => f.compare), ...unheld];
       const finalOps = [...(split?.final.ops ?? ops), marker.op];
@@ -289,40 +289,6 @@ export class EtcdStorage implements Storage {
         throw etcdError('write', where, err, 'not-applied');
       }
       return { succeeded: true, revision: outcome.revision, ranges: [] };
-    }
-  }
-
-  /**
-   * Sends a split commit's early parts one by one (src/storage/etcd/split.ts): the revision each
-   * landed at, or `undefined` when one found a key taken (the parts sent are taken back first). A
-   * part whose answer is lost is `E_IO`; if it did land, verify reports it once this process is gone.
-   */
-  private async sendEarly(key: string, commitId: string, parts: readonly EarlyPart[]): Promise<Array<{ part: EarlyPart; revision: string }> | undefined> {
-    const landed: Array<{ part: EarlyPart; revision: string }> = [];
-    for (const part of parts) {
-      let res: TxnResult;
-      try {
-        res = await this.client.txn(part.compare, part.ops);
-      } catch (err) {
-        await this.dropEarly(commitId, landed);
-        throw etcdError('write', `${this.describe(key)} on ${this.endpoints.join(',')}`, err, 'unsent');
-      }
-      if (!res.succeeded) {
-        await this.dropEarly(commitId, landed);
-        return undefined;
-      }
-      this.advance(res.revision);
-      landed.push({ part, revision: res.revision });
-    }
-    return landed;
-  }
-
-  /** Takes back the early parts of a commit whose final transaction did not land (best effort: see split.ts). */
-  private async dropEarly(commitId: string, landed: ReadonlyArray<{ part: EarlyPart; revision: string }>): Promise<void> {
-    for (const { part, revision } of landed) {
-      const { compare, ops } = dropPart(this.layout, part, revision, commitId);
-      // A part that cannot be taken back now stays for verify/repair, which find it by its record.
-      await this.client.txn(compare, ops).catch(() => undefined);
     }
   }
 

@@ -24,7 +24,8 @@
  *   in flight fail its compare: it can never land on removed backups.
  */
 import type { Commit, StorageFinding } from '../types.js';
-import { prefixEnd, type Compare, type TxnOp } from './client.js';
+import { prefixEnd, type Compare, type EtcdClient, type TxnOp, type TxnResult } from './client.js';
+import { etcdError } from './errors.js';
 import { decodeValue, encodeValue, type Layout } from './layout.js';
 import { toTxn, type Found, type Next } from './stage.js';
 
@@ -120,7 +121,7 @@ export function splitTxn(
 }
 
 /** The compares the final transaction adds: every record still at the revision its part wrote. */
-export function recordCompares(layout: Layout, landed: ReadonlyArray<{ part: EarlyPart; revision: string }>): Compare[] {
+export function recordCompares(layout: Layout, landed: readonly Landed[]): Compare[] {
   return landed.map(({ part, revision }) => ({ key: layout.doc(part.record), target: 'mod', result: 'equal', value: revision }));
 }
 
@@ -133,6 +134,46 @@ export function dropPart(layout: Layout, part: EarlyPart, revision: string, comm
   const ops: TxnOp[] = keys.map((k) => ({ deleteRange: { key: layout.doc(k) } }));
   ops.push({ deleteRange: { key: layout.alive(commitId) } }); // the first part's; gone already after a later one
   return { compare: keys.map((k) => ({ key: layout.doc(k), target: 'mod', result: 'equal', value: revision })), ops };
+}
+
+/** A part that landed, at the revision of its transaction. */
+export interface Landed {
+  part: EarlyPart;
+  revision: string;
+}
+
+/**
+ * Sends a split commit's early parts one by one: the revision each landed at, or `undefined` when
+ * one found a key taken (the parts sent are taken back first). A part whose answer is lost is
+ * `E_IO` (naming `where`); if it did land, verify reports it once its writer's lease is gone.
+ */
+export async function sendEarly(client: EtcdClient, layout: Layout, parts: readonly EarlyPart[], how: { where: string; commitId: string; applied(revision: string): void }): Promise<Landed[] | undefined> {
+  const landed: Landed[] = [];
+  for (const part of parts) {
+    let res: TxnResult;
+    try {
+      res = await client.txn(part.compare, part.ops);
+    } catch (err) {
+      await dropEarly(client, layout, how.commitId, landed);
+      throw etcdError('write', how.where, err, 'unsent');
+    }
+    if (!res.succeeded) {
+      await dropEarly(client, layout, how.commitId, landed);
+      return undefined;
+    }
+    how.applied(res.revision);
+    landed.push({ part, revision: res.revision });
+  }
+  return landed;
+}
+
+/** Takes back the early parts of a commit whose final transaction did not land (best effort). */
+export async function dropEarly(client: EtcdClient, layout: Layout, commitId: string, landed: readonly Landed[]): Promise<void> {
+  for (const { part, revision } of landed) {
+    const { compare, ops } = dropPart(layout, part, revision, commitId);
+    // A part that cannot be taken back now stays for verify/repair, which find it by its record.
+    await client.txn(compare, ops).catch(() => undefined);
+  }
 }
 
 /** What findings() needs to read: the records, each key's revision, whether a lease key lives. */
