@@ -179,7 +179,11 @@ export class Store {
     if (this.ctx.storage.optimistic === true) {
       for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
         try {
-          return await fn({ unlocked: [key] });
+          // Only the first try may read from memory (Storage.readForWrite): a stale answer fails its
+          // commit with StaleError, and the retry reads afresh.
+          const write = (): Promise<R> => fn({ unlocked: [key] });
+          const storage = this.ctx.storage;
+          return await (attempt === 0 && storage.readForWrite ? storage.readForWrite(write) : write());
         } catch (err) {
           if (err instanceof HeldLockError) break;
           if (!(err instanceof StaleError)) throw err;

@@ -133,9 +133,10 @@ export async function planBackup(ctx: Context, input: BackupPlanInput): Promise<
   // Never more readable than the source: its permission bits without execute (umask may remove more).
   const mode = (input.content.mode ?? 0o600) & 0o666;
   const ops: Array<CopyOp | PutOp | AppendOp> = [];
-  if (compressed) ops.push({ type: 'put', key: backupKey(id), data: zlibLib().gzipSync(input.content.bytes), mode });
-  else if (input.source === 'live') ops.push({ type: 'put', key: backupKey(id), data: input.content.bytes, mode });
-  else ops.push({ type: 'copy', from: input.key, to: backupKey(id) });
+  // A fresh id that only the index line below names: a split commit may write it first (PutOp.unreferenced).
+  if (compressed) ops.push({ type: 'put', key: backupKey(id), data: zlibLib().gzipSync(input.content.bytes), mode, unreferenced: true });
+  else if (input.source === 'live') ops.push({ type: 'put', key: backupKey(id), data: input.content.bytes, mode, unreferenced: true });
+  else ops.push({ type: 'copy', from: input.key, to: backupKey(id), unreferenced: true });
   const record = indexAppendOp(ctx, [{ op: 'add', ...info }]);
   ops.push(input.recordSync ? { ...record, sync: input.recordSync } : record);
   return { ops, info };

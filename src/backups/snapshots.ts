@@ -138,7 +138,8 @@ async function planSnapshot(
   };
   if (opts.label) info.label = opts.label;
   // Holds every file: never more readable than the least readable of them.
-  const put: PutOp = { type: 'put', key: backupKey(id), data: zlibLib().gzipSync(bytes), mode: contents.size ? mode & 0o666 : 0o600 };
+  // Named only by the index line of the commit it goes in (PutOp.unreferenced).
+  const put: PutOp = { type: 'put', key: backupKey(id), data: zlibLib().gzipSync(bytes), mode: contents.size ? mode & 0o666 : 0o600, unreferenced: true };
   return { ops: [put], info };
 }
 

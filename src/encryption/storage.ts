@@ -74,6 +74,7 @@ export class EncryptedStorage implements Storage {
   readonly durable: boolean;
   readSync?: Storage['readSync'];
   findings?: () => Promise<StorageFinding[]>;
+  readForWrite?: Storage['readForWrite'];
   abandonedContent?: (key: string) => Promise<string[]>;
   private key: EncryptionKey | undefined;
   private filesOption: boolean;
@@ -101,6 +102,8 @@ export class EncryptedStorage implements Storage {
       };
     }
     if (inner.findings) this.findings = inner.findings.bind(inner);
+    // Its reads and the sealing of its commit run in the scope too: the commit compares what they saw.
+    if (inner.readForWrite) this.readForWrite = inner.readForWrite.bind(inner);
     if (inner.abandonedContent) this.abandonedContent = inner.abandonedContent.bind(inner);
   }
 
@@ -266,7 +269,7 @@ export class EncryptedStorage implements Storage {
     if (!source || isSealed(source.bytes)) return op; // missing: the backend fails the copy as before; sealed: the same bytes serve
     if (op.ifMissing && (await this.inner.stat(op.to))) return undefined;
     expect.push({ key: op.from, revision: source.entry.revision });
-    return { type: 'put', key: op.to, data: seal(key, source.bytes), ...(source.entry.mode !== undefined ? { mode: source.entry.mode & 0o666 } : {}) };
+    return { type: 'put', key: op.to, data: seal(key, source.bytes), ...(source.entry.mode !== undefined ? { mode: source.entry.mode & 0o666 } : {}), ...(op.unreferenced ? { unreferenced: true } : {}) };
   }
 
   /**

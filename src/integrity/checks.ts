@@ -62,8 +62,11 @@ export async function inspect(ctx: Context): Promise<Finding[]> {
   findings.push(...(await checkProfiles(ctx, keys, unreadable, findings)));
   findings.push(...(await area(BACKUPS_DIR, () => checkBackups(ctx))));
   findings.push(...(await area(HISTORY_DIR, async () => [...(await checkHistory(ctx)), ...(await checkPhantoms(ctx))])));
-  findings.push(...(await area('.', () => checkStorage(ctx))));
-  return findings;
+  const own = await area('.', () => checkStorage(ctx));
+  // What a storage fix removes (the backups of a commit interrupted between its etcd transactions)
+  // is reported once, as that: not also as an unindexed backup whose record repair would add.
+  const removed = new Set(own.flatMap((f) => (f.fix?.type === 'storage' ? (f.fix.commit.changes ?? []).flatMap((c) => (c.type === 'remove' ? [c.key] : [])) : [])));
+  return [...findings.filter((f) => !removed.has(f.path)), ...own];
 }
 
 /**

@@ -47,6 +47,8 @@ export interface PutOp {
   data: Uint8Array;
   /** Permission bits for a new file; an existing file keeps its own. */
   mode?: number;
+  /** See {@link CopyOp.unreferenced}. */
+  unreferenced?: boolean;
 }
 
 /**
@@ -60,6 +62,14 @@ export interface CopyOp {
   to: string;
   /** Content-addressed targets: an existing `to` already holds the same bytes, so skip quietly. */
   ifMissing?: boolean;
+  /**
+   * In `prepare`: the target is a new key that nothing names until this commit's own records do
+   * (a backup's object, named only by the index line the same commit appends). A backend that
+   * must split a commit over its transaction limit (etcd) may write it in an earlier transaction:
+   * until the last one lands it is an unrecorded leftover, never part of what readers see as
+   * changed. Not for content-addressed keys, which other commits may start naming meanwhile.
+   */
+  unreferenced?: boolean;
 }
 
 /**
@@ -275,6 +285,14 @@ export interface Storage {
    * Absent (false) on local storage, where the lock is cheap and the check is not atomic.
    */
   readonly optimistic?: boolean;
+  /**
+   * Runs a single-file write (its reads, then its one commit) whose reads may be answered from
+   * what this process last committed or read, without asking the store (etcd: one call per save
+   * instead of two). Only for writes whose commit compares everything they read: a stale answer
+   * makes that commit fail with `StaleError`, never apply, and the caller retries with fresh
+   * reads. Loads never run in it, so they stay linearizable. Absent: reads are always fresh.
+   */
+  readForWrite?<R>(fn: () => Promise<R>): Promise<R>;
   /** Content of `key`, or `undefined` when it does not exist. */
   read(key: string, opts?: ReadOptions): Promise<Uint8Array | undefined>;
   /** Content and metadata of `key` read together (one consistent view), or `undefined` when it does not exist. */

@@ -41,6 +41,11 @@ export interface EtcdCluster {
   stop(): Promise<void>;
 }
 
+/** How members are started: `flags` are added to every member's command line (e.g. `['--max-txn-ops', '32']`). */
+export interface MemberOptions {
+  flags?: readonly string[];
+}
+
 const running = new Set<EtcdCluster>();
 
 process.on('exit', () => {
@@ -55,13 +60,13 @@ afterAll(async () => {
  * One member for a test file, started on first use (the module's afterAll stops it), and a list of
  * what each test opened, closed after it: the setup every single-member etcd test file shares.
  */
-export function oneMember(): { etcd: () => Promise<EtcdCluster>; opened: Array<{ close(): Promise<void> }> } {
+export function oneMember(opts: MemberOptions = {}): { etcd: () => Promise<EtcdCluster>; opened: Array<{ close(): Promise<void> }> } {
   let member: Promise<EtcdCluster> | undefined;
   const opened: Array<{ close(): Promise<void> }> = [];
   afterEach(async () => {
     await Promise.all(opened.splice(0).map((s) => s.close()));
   });
-  return { etcd: () => (member ??= startEtcd(1)), opened };
+  return { etcd: () => (member ??= startEtcd(1, opts)), opened };
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -88,11 +93,11 @@ function checkBinary(): void {
  * be taken by another test file's member before etcd binds it (the member then exits at once):
  * such a start is given up and made again on fresh ports, up to three times.
  */
-export async function startEtcd(size = 1): Promise<EtcdCluster> {
+export async function startEtcd(size = 1, opts: MemberOptions = {}): Promise<EtcdCluster> {
   checkBinary();
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce(size);
+      return await startOnce(size, opts);
     } catch (err) {
       if (attempt >= 3 || !(err instanceof MemberExited)) throw err;
     }
@@ -102,7 +107,7 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
 /** A member process ended while the cluster was starting (most likely: its port was taken). */
 class MemberExited extends Error {}
 
-async function startOnce(size: number): Promise<EtcdCluster> {
+async function startOnce(size: number, opts: MemberOptions): Promise<EtcdCluster> {
   const token = `cp-test-${process.pid}-${Date.now()}`;
   const members: EtcdMember[] = [];
   for (let i = 0; i < size; i++) {
@@ -124,6 +129,7 @@ async function startOnce(size: number): Promise<EtcdCluster> {
       '--initial-cluster', initialCluster, '--initial-cluster-state', state, '--initial-cluster-token', token,
       '--heartbeat-interval', '50', '--election-timeout', '500', '--auto-compaction-retention', '0',
       '--log-level', 'error', '--logger', 'zap',
+      ...(opts.flags ?? []),
     ];
     const child = spawn(ETCD_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.resume();

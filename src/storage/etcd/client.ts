@@ -196,13 +196,14 @@ export class EtcdClient {
   }
 
   /**
-   * Watches every key under `prefix` from `fromRevision` (inclusive); resolves once the watch is
-   * created. `abandon()` drops a stream whose member stopped answering: `close()` would wait for
-   * that member to confirm the cancel, forever if it is frozen.
+   * Watches `range` (one key, or every key from `key` up to `rangeEnd`) from `fromRevision`
+   * (inclusive); resolves once the watch is created. `abandon()` drops a stream whose member
+   * stopped answering: `close()` would wait for that member to confirm the cancel, forever if it
+   * is frozen.
    */
-  async watch(prefix: Buffer, fromRevision: string, handlers: WatchHandlers): Promise<{ close(): Promise<void>; abandon(): void }> {
+  async watch(range: { key: Buffer; rangeEnd?: Buffer | undefined }, fromRevision: string, handlers: WatchHandlers): Promise<{ close(): Promise<void>; abandon(): void }> {
     const c = await this.raw();
-    const watcher = await c.watch().prefix(prefix).startRevision(fromRevision).create();
+    const watcher = await c.watch().inRange({ start: range.key, end: range.rangeEnd ?? Buffer.alloc(0) }).startRevision(fromRevision).create();
     watcher.on('data', (res) => {
       if (res.compact_revision && String(res.compact_revision) !== '0') return;
       const byRevision = new Map<string, WatchChange[]>();

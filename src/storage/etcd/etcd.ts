@@ -7,14 +7,15 @@
  * (src/storage/etcd/watch.ts). Key layout: src/storage/etcd/layout.ts.
  *
  * Limits: etcd refuses a request over its size limit (1.5 MiB by default) and a transaction of
- * more than 128 operations; both are checked before anything is sent, and such a commit is refused
- * whole with `E_TOO_LARGE` (splitting it would break all-or-nothing).
+ * more than 128 operations; both are checked before anything is sent. A commit over the operation
+ * limit writes its new backups first, in transactions of their own, when that brings the rest
+ * within it (src/storage/etcd/split.ts); otherwise it is refused with `E_TOO_LARGE`.
  */
 import { randomInt } from 'node:crypto';
 import { ConfigPersistenceError, HeldLockError, ioError, LockedError, StaleError, TooLargeError } from '../../errors.js';
 import { etcdError, isAuthFailure, isTransient, notSent, READ_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
 import { keySegments, validateCommitKeys } from '../keys.js';
-import type { Commit, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageWatcher, StorageWatchEvent } from '../types.js';
+import type { Commit, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageFinding, StorageWatcher, StorageWatchEvent } from '../types.js';
 import { EtcdClient, prefixEnd, type ClientOptions, type Compare, type TxnOp, type TxnResult } from './client.js';
 import { decodeValue, entryOf, Layout, type Stored } from './layout.js';
 import { EtcdLocks } from './locks.js';
@@ -22,7 +23,9 @@ import { Lookups, type Looked } from './batch.js';
 import { askOutcome, CommitMarkers } from './outcome.js';
 import { checkExpectations, checkLimits, firstKey } from './limits.js';
 import { RecentReads } from './recent.js';
+import { WriteScopes } from './for-write.js';
 import { keysOf, Staging, toTxn, type Found } from './stage.js';
+import { abandonedParts, dropEarly, PARTS_DIR, recordCompares, sendEarly, splitTxn, type PartsView } from './split.js';
 import { EtcdWatch } from './watch.js';
 
 /** Options of {@link EtcdStorage}. */
@@ -70,6 +73,8 @@ export class EtcdStorage implements Storage {
   private readonly recent = new RecentReads();
   /** Lookups made together go as one transaction (src/storage/etcd/batch.ts). */
   private readonly lookups: Lookups;
+  /** Reads made for a write, answered from memory where that is safe (src/storage/etcd/for-write.ts). */
+  private readonly scopes: WriteScopes;
   private readonly endpoints: readonly string[];
   private readonly maxRequestBytes: number;
   private readonly maxTxnOps: number;
@@ -97,6 +102,16 @@ export class EtcdStorage implements Storage {
     this.maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST;
     this.maxTxnOps = opts.maxTxnOps ?? 128;
     this.lookups = new Lookups(this.client, this.layout, Math.max(1, Math.floor(this.maxTxnOps / 2)));
+    this.scopes = new WriteScopes(this.recent, () => this.applied);
+  }
+
+  /**
+   * Runs a write whose reads may be answered from what this storage's own last commit wrote (see
+   * Storage.readForWrite and src/storage/etcd/for-write.ts): its commit compares them all, and is
+   * refused with `StaleError` rather than staged again when one was stale.
+   */
+  readForWrite<R>(fn: () => Promise<R>): Promise<R> {
+    return this.scopes.run(fn);
   }
 
   /** The newest revision this process has applied (from its linearizable reads, commits and watches). */
@@ -125,8 +140,8 @@ export class EtcdStorage implements Storage {
   /** Content and metadata of `key`, read at one revision. */
   async readEntry(key: string, opts: ReadOptions = {}): Promise<{ bytes: Uint8Array; entry: StorageEntry } | undefined> {
     keySegments(key);
-    const { stored, revision, hasChildren } = await this.call('read', key, () => this.readGet(key));
-    const linearizable = !this.stale;
+    const { stored, revision, hasChildren, cached } = await this.call('read', key, () => this.readGet(key, true));
+    const linearizable = !this.stale && !cached;
     if (!stored) {
       if (linearizable) this.recent.note(key, { stored: undefined, hasChildren });
       if (hasChildren) throw ioError('read', this.describe(key), Object.assign(new Error('EISDIR: is a directory'), { code: 'EISDIR' }));
@@ -148,8 +163,8 @@ export class EtcdStorage implements Storage {
   /** Metadata of a key, or of a prefix other keys live under. */
   async stat(key: string): Promise<StorageEntry | undefined> {
     keySegments(key);
-    const { stored, hasChildren } = await this.call('stat', key, () => this.readGet(key));
-    const linearizable = !this.stale;
+    const { stored, hasChildren, cached } = await this.call('stat', key, () => this.readGet(key, false));
+    const linearizable = !this.stale && !cached;
     if (stored) {
       if (linearizable) this.recent.note(key, { stored });
       return entryOf(key, stored);
@@ -189,6 +204,8 @@ export class EtcdStorage implements Storage {
   async commit(commit: Commit): Promise<void> {
     validateCommitKeys(commit);
     const key = firstKey(commit);
+    const scope = this.scopes.take();
+    const stale = (): StaleError => new StaleError(`${this.describe(key)} changed since this process last wrote it (the write was prepared on that); nothing was written. Read it again and retry.`, key);
     for (let attempt = 0; ; attempt++) {
       const lease = this.markers.lease(); // granted (rarely) while the keys are read
       lease.catch(() => undefined); // awaited below; a read failing first must not leave it unhandled
@@ -196,6 +213,8 @@ export class EtcdStorage implements Storage {
       const recent = attempt === 0 ? this.recent.lookup(commit) : undefined;
       const found = recent ?? (await this.call('write', key, () => this.readForCommit(commit), { retry: true }));
       this.recent.forget(found.keys()); // changed by this commit, or its compare failed: read again next time
+      // Prepared on answers from memory: a fresh read that disagrees with one means the plan is stale.
+      if (!recent && scope?.speculated && [...scope.answers].some(([k, r]) => found.has(k) && (found.get(k)!.stored?.revision ?? null) !== r)) throw stale();
       checkExpectations(commit, found, (k) => this.describe(k));
       const staging = new Staging(found);
       try {
@@ -204,26 +223,45 @@ export class EtcdStorage implements Storage {
         throw ioError('write', this.describe(key), err);
       }
       if (staging.next.size === 0) return;
-      const { compare, ops, bytes, commitId } = toTxn(this.layout, found, staging.next, Date.now(), { guardChildren: recent !== undefined });
+      const now = Date.now();
+      const { compare, ops, bytes, commitId } = toTxn(this.layout, found, staging.next, now, { guardChildren: recent !== undefined });
       const fences = [...this.locks.held.values()];
       // Locks this commit goes without: nobody else may hold them when it applies.
       const ours = new Set(fences.map((f) => f.name));
       const unheld = (commit.respectLocks ?? []).filter((name) => !ours.has(name)).map((name): Compare => ({ key: this.layout.lock(name), target: 'version', result: 'equal', value: '0' }));
       const guards = fences.length + unheld.length;
-      if (recent && compare.length + 1 + guards > this.maxTxnOps) continue; // its extra compares do not fit: read and stage again
-      checkLimits(commit, { compares: compare.length + 1 + guards, ops: ops.length + 1, bytes }, { maxRequestBytes: this.maxRequestBytes, maxTxnOps: this.maxTxnOps }, (k) => this.describe(k));
+      const over = Math.max(compare.length + 1 + guards, ops.length + 1) > this.maxTxnOps;
+      if (recent && over) {
+        if (scope?.speculated) throw stale();
+        continue; // its extra compares may be what does not fit: read and stage again
+      }
+      // Over the operation limit: the new backups go ahead in transactions of their own (split.ts).
+      const split = over ? splitTxn(this.layout, commit, { found, next: staging.next }, { commitId, now, guardChildren: false, lease: await this.call('write', key, () => this.locks.liveLease()), maxTxnOps: this.maxTxnOps }) : undefined;
+      const last = split ? { compare: split.final.compare.length + split.early.length, ops: split.final.ops.length } : { compare: compare.length, ops: ops.length };
+      const limits = { maxRequestBytes: this.maxRequestBytes, maxTxnOps: this.maxTxnOps };
+      checkLimits(commit, { compares: last.compare + 1 + guards, ops: last.ops + 1, bytes, earlyKeys: split?.early.reduce((n, p) => n + p.keys.length, 0) }, limits, (k) => this.describe(k));
       const marker = this.markers.mark(commitId, await this.call('write', key, () => lease));
+      const landed = split ? await sendEarly(this.client, this.layout, split.early, { where: `${this.describe(key)} on ${this.endpoints.join(',')}`, commitId, applied: (r) => this.advance(r) }) : [];
+      if (landed === undefined) {
+        if (scope?.speculated) throw stale();
+        continue; // a new backup's name was taken meanwhile: stage again
+      }
+      const drop = (): Promise<void> => dropEarly(this.client, this.layout, commitId, landed);
       const failure: TxnOp[] = [...fences.map((f) => ({ range: { key: f.compare.key } })), ...unheld.map((u) => ({ range: { key: u.key } }))];
-      const res = await this.transact(key, commitId, [...compare, marker.compare, ...fences.map((f) => f.compare), ...unheld], [...ops, marker.op], failure);
+      const finalCompare = [...(split?.final.compare ?? compare), ...recordCompares(this.layout, landed), marker.compare, ...fences.map((f) => f.compare), ...unheld];
+      const finalOps = [...(split?.final.ops ?? ops), marker.op];
+      const res = await this.transact(key, commitId, finalCompare, finalOps, failure, drop);
       if (res.succeeded) {
         this.advance(res.revision);
-        this.recent.wrote(this.layout, ops, res.revision);
+        this.recent.wrote(this.layout, finalOps, res.revision);
         return;
       }
+      await drop();
       const lost = fences.find((f, i) => res.ranges[i]?.[0]?.lease !== f.compare.value);
       if (lost) throw new LockedError(`${this.describe(lost.name)}: this process lost its lock (its lease expired while it was stalled or cut off); nothing was written. Take the lock again and retry.`, lost.name);
       const taken = (commit.respectLocks ?? []).filter((name) => !ours.has(name)).find((_, i) => (res.ranges[fences.length + i]?.length ?? 0) > 0);
       if (taken !== undefined) throw new HeldLockError(`${this.describe(taken)} is locked by another process; nothing was written. Take the lock and retry.`, taken);
+      if (scope?.speculated) throw stale(); // its plan may rest on what failed the compare: the caller reads again
       if (attempt >= 20) throw new StaleError(`${this.describe(key)} kept changing while this commit was prepared; nothing was written. Retry.`, key);
     }
   }
@@ -234,18 +272,36 @@ export class EtcdStorage implements Storage {
    * arrived; not applied → `E_IO` saying nothing was written (it can no longer apply: retrying is
    * safe); no member answers the question → `E_IO` saying the outcome is unknown.
    */
-  private async transact(key: string, commitId: string, compare: Compare[], ops: TxnOp[], failure: TxnOp[]): Promise<Pick<TxnResult, 'succeeded' | 'revision' | 'ranges'>> {
+  private async transact(key: string, commitId: string, compare: Compare[], ops: TxnOp[], failure: TxnOp[], notApplied: () => Promise<void>): Promise<Pick<TxnResult, 'succeeded' | 'revision' | 'ranges'>> {
     const where = `${this.describe(key)} on ${this.endpoints.join(',')}`;
     try {
       return await this.client.txn(compare, ops, failure);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      if (notSent(message) || isAuthFailure(err)) throw etcdError('write', where, err, 'unsent');
+      if (notSent(message) || isAuthFailure(err)) {
+        await notApplied();
+        throw etcdError('write', where, err, 'unsent');
+      }
       const outcome = await askOutcome(this.clientOptions, this.markers, commitId, () => this.closing);
       if (outcome === undefined) throw etcdError('write', where, err, 'unknown');
-      if (!outcome.applied) throw etcdError('write', where, err, 'not-applied');
+      if (!outcome.applied) {
+        await notApplied();
+        throw etcdError('write', where, err, 'not-applied');
+      }
       return { succeeded: true, revision: outcome.revision, ranges: [] };
     }
+  }
+
+  /** The early parts of split commits that never finished (see src/storage/etcd/split.ts), with their removal. */
+  async findings(): Promise<StorageFinding[]> {
+    const from = this.layout.docs(`${PARTS_DIR}/`);
+    const { kvs } = await this.call('verify', PARTS_DIR, () => this.client.range(from, { rangeEnd: prefixEnd(from) }), { retry: true });
+    const view: PartsView = {
+      records: kvs.map((kv) => ({ key: this.layout.keyOf(kv.key), revision: kv.modRevision, value: kv.value })),
+      revisionOf: async (k) => (await this.call('verify', k, () => this.get(k), { retry: true })).stored?.revision,
+      alive: async (id) => (await this.call('verify', PARTS_DIR, () => this.client.range(this.layout.alive(id), { countOnly: true }), { retry: true })).count > 0,
+    };
+    return abandonedParts(view, (k) => this.describe(k));
   }
 
   /** A lease-backed lock shared by every process on the cluster; `E_LOCKED` after `timeoutMs` (default 10 s). */
@@ -322,7 +378,9 @@ export class EtcdStorage implements Storage {
    * cluster cannot answer one (no quorum), the member-local state, flagged in
    * {@link lastReadStale}: reads still answer, and say that they may be stale.
    */
-  private async readGet(key: string): Promise<Looked> {
+  private async readGet(key: string, content: boolean): Promise<Looked & { cached?: boolean }> {
+    const cached = await this.scopes.look(key, content);
+    if (cached) return { ...cached, cached: true };
     try {
       const got = await this.lookKey(key);
       this.stale = false;

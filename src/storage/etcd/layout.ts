@@ -10,6 +10,8 @@
  *   deletes the old generation's range, which a new generation's records never overlap (etcd
  *   refuses a put inside a range the same transaction deletes).
  * - `<prefix>l/<name>`: a lock, held by the lease its value is attached to.
+ * - `<prefix>p/<commit id>`: a commit split over several transactions is in progress, on its
+ *   writer's lease; `d/.parts/<commit id>.<n>` records what its early parts wrote (split.ts).
  * - `<prefix>t/<commit id>`: a commit's marker, on a lease that expires by itself: tells whether a
  *   transaction whose answer was lost was applied (src/storage/etcd/outcome.ts).
  */
@@ -64,6 +66,11 @@ export class Layout {
 
   marker(commitId: string): Buffer {
     return Buffer.from(`${this.prefix}t/${commitId}`);
+  }
+
+  /** A split commit in progress: on its writer's kept-alive lease (src/storage/etcd/split.ts). */
+  alive(commitId: string): Buffer {
+    return Buffer.from(`${this.prefix}p/${commitId}`);
   }
 
   lock(name: string): Buffer {

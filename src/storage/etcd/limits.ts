@@ -29,8 +29,11 @@ export function checkExpectations(commit: Commit, found: ReadonlyMap<string, Fou
   }
 }
 
-/** `E_TOO_LARGE` for a transaction over etcd's request size or operation count. */
-export function checkLimits(commit: Commit, size: { compares: number; ops: number; bytes: number }, limits: { maxRequestBytes: number; maxTxnOps: number }, describe: (key: string) => string): void {
+/**
+ * `E_TOO_LARGE` for a commit over etcd's request size (the whole commit counts) or operation count
+ * (of its one transaction, or of the final one when `earlyKeys` new backups went ahead: split.ts).
+ */
+export function checkLimits(commit: Commit, size: { compares: number; ops: number; bytes: number; earlyKeys?: number | undefined }, limits: { maxRequestBytes: number; maxTxnOps: number }, describe: (key: string) => string): void {
   const where = describe(firstKey(commit));
   if (size.bytes + REQUEST_OVERHEAD > limits.maxRequestBytes) {
     throw new TooLargeError(
@@ -39,10 +42,10 @@ export function checkLimits(commit: Commit, size: { compares: number; ops: numbe
     );
   }
   const ops = Math.max(size.compares, size.ops);
-  if (ops > limits.maxTxnOps) {
-    throw new TooLargeError(
-      `${where}: this commit needs ${ops} operations in one transaction, over etcd's limit of ${limits.maxTxnOps} (--max-txn-ops); nothing was written. Commit fewer files at once, or raise the limit on the cluster and in maxTxnOps.`,
-      where,
-    );
-  }
+  if (ops <= limits.maxTxnOps) return;
+  const ahead = size.earlyKeys ? `its last transaction (the changes, their history and index lines and every compare; its ${size.earlyKeys} new backup${size.earlyKeys === 1 ? '' : 's'} would go ahead in transactions of their own) needs ${ops} operations` : `this commit needs ${ops} operations in one transaction`;
+  throw new TooLargeError(
+    `${where}: ${ahead}, over etcd's limit of ${limits.maxTxnOps} (--max-txn-ops); nothing was written. Commit fewer files at once, or raise the limit on the cluster and in maxTxnOps.`,
+    where,
+  );
 }

@@ -36,6 +36,11 @@ export class EtcdLocks {
     return this.lease;
   }
 
+  /** The id of this process's kept-alive lease: what shows that a split commit's writer still lives (split.ts). */
+  async liveLease(): Promise<string> {
+    return (await this.leaseId()).id;
+  }
+
   /** Takes `name`, polling until `timeoutMs` has passed; `display` names it in the error. */
   async acquire(name: string, timeoutMs: number, display: string): Promise<Release> {
     const deadline = Date.now() + timeoutMs;

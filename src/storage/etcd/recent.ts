@@ -8,6 +8,7 @@
  *
  * What this storage's own commits wrote is remembered the same way (a save always appends to the
  * audit log, which nothing reads before): the next commit's compare checks that nobody wrote it since.
+ * It also answers the reads a write makes before its commit (readForWrite in etcd.ts), for longer.
  *
  * Used only when every key the commit needs is here (fresh, with whether a missing target has keys
  * below it and a journal source's records) — a key read only as a parent of a target, or where a
@@ -21,19 +22,32 @@ import { keysOf, type Found } from './stage.js';
 
 /** How long a read stays usable (ms): the time between a save's reads and its commit, with room. */
 const FRESH_MS = 1000;
+/**
+ * How long what this storage's own commit wrote answers the reads of the next write (ms,
+ * {@link RecentReads.forWrite}): a burst of saves from one process reads nothing before each
+ * commit; a stale answer costs that save one failed transaction and a retry.
+ */
+export const FOR_WRITE_MS = 10_000;
 /** At most this many keys are remembered. */
 const MAX_KEYS = 512;
 
+/** One remembered key; `own`: written by this storage's commit (not read). */
+interface Seen {
+  found: Found;
+  at: number;
+  own: boolean;
+}
+
 /** The keys this storage read lately. */
 export class RecentReads {
-  private readonly seen = new Map<string, { found: Found; at: number }>();
+  private readonly seen = new Map<string, Seen>();
 
   /** A linearizable read found `found` for `key` (merged with what is known of it at the same revision). */
-  note(key: string, found: Found): void {
+  note(key: string, found: Found, own = false): void {
     const old = this.seen.get(key);
-    const same = old && old.found.stored?.revision === found.stored?.revision && Date.now() - old.at < FRESH_MS;
+    const same = old && old.found.stored?.revision === found.stored?.revision && Date.now() - old.at < (old.own ? FOR_WRITE_MS : FRESH_MS);
     this.seen.delete(key);
-    this.seen.set(key, { found: same ? { ...old.found, ...found } : found, at: Date.now() });
+    this.seen.set(key, { found: same ? { ...old.found, ...found } : found, at: Date.now(), own: own || (same === true && old.own) });
     if (this.seen.size > MAX_KEYS) this.seen.delete(this.seen.keys().next().value!);
   }
 
@@ -43,8 +57,18 @@ export class RecentReads {
     for (const op of ops) {
       if (!('put' in op)) continue;
       const name = op.put.key.toString();
-      if (name.startsWith(docs)) this.note(name.slice(docs.length), { stored: decodeValue(op.put.value, revision) });
+      if (name.startsWith(docs)) this.note(name.slice(docs.length), { stored: decodeValue(op.put.value, revision) }, true);
     }
+  }
+
+  /**
+   * What a read made for a write may be answered with (src/storage/etcd/etcd.ts, readForWrite):
+   * a fresh read, or what this storage's own commit wrote within {@link FOR_WRITE_MS}.
+   */
+  forWrite(key: string): { found: Found; own: boolean } | undefined {
+    const hit = this.seen.get(key);
+    if (!hit || Date.now() - hit.at >= (hit.own ? FOR_WRITE_MS : FRESH_MS)) return undefined;
+    return { found: hit.found, own: hit.own };
   }
 
   /** Forgets `keys` (a commit changed them, or one staged on them failed its compare). */
@@ -63,7 +87,7 @@ export class RecentReads {
     const found = new Map<string, Found>();
     for (const key of keys) {
       const hit = this.seen.get(key);
-      const fresh = hit && now - hit.at < FRESH_MS ? hit.found : undefined;
+      const fresh = hit && now - hit.at < (hit.own ? FOR_WRITE_MS : FRESH_MS) ? hit.found : undefined;
       if (!fresh) {
         // Staged as absent (and, for a target, with nothing below): the commit's compares check both.
         if (needed.has(key) && !assumable.has(key)) return undefined;

@@ -20,7 +20,7 @@ export interface Found {
 }
 
 /** A key's state after the commit: a document, a journal, or gone. */
-type Next = null | { kind: 'doc'; bytes: Buffer; mode: number } | { kind: 'journal'; keep: boolean; records: Buffer[]; size: number; mode: number };
+export type Next = null | { kind: 'doc'; bytes: Buffer; mode: number } | { kind: 'journal'; keep: boolean; records: Buffer[]; size: number; mode: number };
 
 /** Every key a commit reads (sources, targets and their parents), for the read phase. */
 export function keysOf(commit: Commit): { keys: Set<string>; sources: Set<string>; targets: Set<string> } {
@@ -145,9 +145,10 @@ export class Staging {
 
 /**
  * The transaction's compares (every key read, at its read revision; with `guardChildren`, also that
- * a missing target still has no keys below it) and operations; `commitId` is unique to this commit.
+ * a missing target still has no keys below it) and operations; `commitId` is unique to this commit
+ * (given: the parts of one split commit, src/storage/etcd/split.ts).
  */
-export function toTxn(layout: Layout, found: ReadonlyMap<string, Found>, next: ReadonlyMap<string, Next>, now: number, opts: { guardChildren?: boolean } = {}): { compare: Compare[]; ops: TxnOp[]; bytes: number; commitId: string } {
+export function toTxn(layout: Layout, found: ReadonlyMap<string, Found>, next: ReadonlyMap<string, Next>, now: number, opts: { guardChildren?: boolean; commitId?: string } = {}): { compare: Compare[]; ops: TxnOp[]; bytes: number; commitId: string } {
   const compare: Compare[] = [];
   for (const [key, f] of found) {
     compare.push(f.stored ? { key: layout.doc(key), target: 'mod', result: 'equal', value: f.stored.revision } : { key: layout.doc(key), target: 'version', result: 'equal', value: '0' });
@@ -159,7 +160,8 @@ export function toTxn(layout: Layout, found: ReadonlyMap<string, Found>, next: R
     }
   }
   const ops: TxnOp[] = [];
-  const commitId = `${now.toString(36)}-${randomBytes(6).toString('hex')}`; // unique across the fleet: it names the commit's marker
+  // Unique across the fleet: it names the commit's marker (the parts of a split commit share one).
+  const commitId = opts.commitId ?? `${now.toString(36)}-${randomBytes(6).toString('hex')}`;
   let bytes = 0;
   for (const [key, value] of next) {
     const old = found.get(key)?.stored;

@@ -1,5 +1,5 @@
 /**
- * The storage protocol's watch on etcd: one etcd watch over the store's documents, from the last
+ * The storage protocol's watch on etcd: one etcd watch over the watched documents' range, from the last
  * revision this watcher applied + 1, so a reconnect resumes where it stopped (the client library
  * re-creates the stream from there) and never re-watches from "now" (confd#671). The events of
  * one transaction arrive together and are delivered together, in revision order, once.
@@ -18,7 +18,7 @@
  * revision delivered + 1 — the revision guard in deliver() drops anything delivered twice.
  */
 import type { StorageWatcher, StorageWatchEvent } from '../types.js';
-import type { EtcdClient, WatchChange } from './client.js';
+import { prefixEnd, type EtcdClient, type WatchChange } from './client.js';
 import { decodeValue, type Layout } from './layout.js';
 
 /** What the watch reports to its storage (the revision this process has applied, for stats). */
@@ -51,6 +51,8 @@ export class EtcdWatch implements StorageWatcher {
   private keys: Set<string>;
   private last = '0';
   private stream: Stream | undefined;
+  /** Which stream may deliver: bumped whenever the stream is replaced (new keys, failover, reload). */
+  private generation = 0;
   private closed = false;
   private endpoint: number;
   private client: EtcdClient;
@@ -94,19 +96,34 @@ export class EtcdWatch implements StorageWatcher {
   private async resume(applied: string): Promise<void> {
     this.last = applied;
     const client = this.client;
-    const stream = await client.watch(this.layout.docs(), String(BigInt(applied) + 1n), {
+    const generation = ++this.generation;
+    const live = (): boolean => client === this.client && generation === this.generation;
+    const stream = await client.watch(this.range(), String(BigInt(applied) + 1n), {
       onRevision: (revision, changes) => {
-        if (client === this.client) this.deliver(revision, changes);
+        if (live()) this.deliver(revision, changes);
       },
       onCompacted: () => {
-        if (client === this.client) void this.reload();
+        if (live()) void this.reload();
       },
       onError: (err) => {
-        if (!this.closed && client === this.client) this.sink.onError(err);
+        if (!this.closed && live()) this.sink.onError(err);
       },
     });
-    if (this.closed || client !== this.client) stream.abandon();
+    if (this.closed || !live()) stream.abandon();
     else this.stream = stream;
+  }
+
+  /**
+   * The smallest range holding the watched keys: one key is watched alone, several from the first
+   * to the last (etcd orders keys by their bytes). A save's transaction also writes its backup and
+   * its journals' headers: a listener of one file then neither receives nor decodes them (etcd
+   * sends a watch every event of its range, values and all).
+   */
+  private range(): { key: Buffer; rangeEnd?: Buffer } {
+    const keys = [...this.keys].map((k) => this.layout.doc(k)).sort(Buffer.compare);
+    if (keys.length === 0) return { key: this.layout.docs(), rangeEnd: prefixEnd(this.layout.docs()) }; // nothing delivered anyway
+    if (keys.length === 1) return { key: keys[0]! };
+    return { key: keys[0]!, rangeEnd: Buffer.concat([keys.at(-1)!, Buffer.from([0])]) };
   }
 
   /**
@@ -176,9 +193,20 @@ export class EtcdWatch implements StorageWatcher {
     }
   }
 
-  /** Watches exactly these keys from now on. */
+  /**
+   * Watches exactly these keys from now on: a stream over their range, from the last revision
+   * delivered + 1 (a change of a new key made just before may be reported: a reader re-reads).
+   */
   async update(keys: readonly string[]): Promise<void> {
+    const before = this.range();
     this.keys = new Set(keys);
+    const after = this.range();
+    const same = before.key.equals(after.key) && (before.rangeEnd ?? Buffer.alloc(0)).equals(after.rangeEnd ?? Buffer.alloc(0));
+    if (same || this.closed || !this.stream) return;
+    const old = this.stream;
+    this.stream = undefined;
+    await this.resume(this.last);
+    await old.close().catch(() => undefined); // its member may be gone: the new stream is what counts
   }
 
   /** Stops the stream and the health checks; nothing is reported afterwards. */
