@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigPersistence } from '../src/index.js';
 import type { WatchEvent } from '../src/index.js';
 import { EtcdStorage } from '../src/storage/etcd/index.js';
+import { EtcdClient } from '../src/storage/etcd/client.js';
 import { oneMember } from './helpers/etcd.js';
 import { codeOf } from './storage/contract.js';
 import { tempDir } from './helpers/tmp.js';
@@ -106,4 +107,46 @@ describe('EtcdStorage reads what a commit touches in one transaction, or in step
       expect(await s.read('g.json')).toBeUndefined();
     });
   }
+});
+
+describe('EtcdStorage watch after a compaction', () => {
+  it('a snapshot reload that fails half-way (a member between leaders) is made again; the watch is not left deaf', async () => {
+    const { endpoints } = await etcd();
+    const prefix = `w-${randomBytes(6).toString('hex')}/`;
+    const watcher = new EtcdStorage({ endpoints, prefix, watchHealthMs: 100 });
+    const writer = new EtcdStorage({ endpoints, prefix });
+    opened.push(watcher, writer);
+    const put = (key: string, text: string): Promise<void> => writer.commit({ changes: [{ type: 'put', key, data: Buffer.from(text) }] });
+    const events: string[] = [];
+    const errors: string[] = [];
+    const watch = await watcher.watch(['a.json'], (e) => events.push(`${e.key} ${e.type}`), (err) => errors.push(err.message));
+    await put('a.json', 'a1');
+    await waitFor('a1', () => events.length === 1);
+    // Changes outside the watched range, then a compaction past the last revision this watch delivered.
+    for (let i = 0; i < 3; i++) await put('b.json', `b${i}`);
+    await writer.compact();
+    // The reload's reads at the snapshot revision fail once, as they do while a restarted member
+    // has no leader yet ("leader changed"); the health checks around them answer.
+    const range = EtcdClient.prototype.range;
+    let failures = 1;
+    EtcdClient.prototype.range = function (this: EtcdClient, ...args: Parameters<EtcdClient['range']>) {
+      const opts = args[1];
+      if (opts?.keysOnly && opts.revision !== undefined && failures > 0) {
+        failures--;
+        return Promise.reject(new Error('14 UNAVAILABLE: etcdserver: leader changed'));
+      }
+      return range.apply(this, args);
+    };
+    try {
+      await watch.update(['a.json', 'c.json']); // a new range, from the last delivered revision + 1: compacted
+      await waitFor('the injected failure', () => failures === 0);
+    } finally {
+      EtcdClient.prototype.range = range;
+    }
+    await waitFor('the snapshot after the retry', () => events.includes('c.json remove'));
+    await put('a.json', 'a2');
+    await waitFor('a2 after the reload', () => events.filter((e) => e === 'a.json change').length >= 3);
+    expect(errors).toEqual([]);
+    await watch.close();
+  }, 30_000);
 });

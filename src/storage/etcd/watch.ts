@@ -58,6 +58,8 @@ export class EtcdWatch implements StorageWatcher {
   private client: EtcdClient;
   private timer: NodeJS.Timeout | undefined;
   private moving: Promise<void> | undefined;
+  /** A snapshot reload after a compaction is running. */
+  private reloading = false;
   /** Failovers made (tests and stats). */
   failovers = 0;
 
@@ -106,7 +108,12 @@ export class EtcdWatch implements StorageWatcher {
         if (live()) void this.reload();
       },
       onError: (err) => {
-        if (!this.closed && live()) this.sink.onError(err);
+        if (this.closed || !live()) return;
+        // etcd3 reports a watch the server ended (not a compaction): that stream is over. The
+        // listener hears why; the health check arms a new one from the last revision delivered + 1.
+        this.sink.onError(err);
+        this.stream?.abandon();
+        this.stream = undefined;
       },
     });
     if (this.closed || !live()) stream.abandon();
@@ -137,6 +144,14 @@ export class EtcdWatch implements StorageWatcher {
     } catch {
       // unhealthy (the error itself says nothing more): go on from another member
       if (!this.closed && !this.moving) this.moving = this.failover().finally(() => (this.moving = undefined));
+      return;
+    }
+    // Healthy, but without a stream (a reload after a compaction failed half-way, or the server
+    // ended the watch): arm one again here, from the last revision delivered + 1.
+    if (!this.stream && !this.reloading && !this.closed && !this.moving) {
+      this.moving = this.resume(this.last)
+        .catch(() => undefined) // still failing: the next check tries again
+        .finally(() => (this.moving = undefined));
     }
   }
 
@@ -177,19 +192,28 @@ export class EtcdWatch implements StorageWatcher {
 
   /** After a compaction: report every watched key as of one snapshot, then watch from there. */
   private async reload(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.reloading) return;
+    this.reloading = true;
     try {
       // etcd already cancelled that stream: cancelling it again never resolves.
       this.stream = undefined;
       const { revision } = await this.client.range(this.layout.docs('\0'), { countOnly: true });
+      const found: StorageWatchEvent[] = [];
       for (const key of this.keys) {
         const { kvs } = await this.client.range(this.layout.doc(key), { revision, keysOnly: true });
-        this.sink.onEvent({ type: kvs.length > 0 ? 'change' : 'remove', key, revision });
+        found.push({ type: kvs.length > 0 ? 'change' : 'remove', key, revision });
       }
+      // Reported once every read has answered: a reload that fails half-way is made again whole.
+      for (const event of found) this.sink.onEvent(event);
       this.sink.applied(revision);
+      this.last = revision;
       await this.resume(revision);
-    } catch (err) {
-      this.sink.onError(err as Error);
+    } catch {
+      // A member restarting or between leaders ("leader changed"): not the listener's problem.
+      // Without a stream, the next health check arms one from the last revision delivered + 1,
+      // which (compacted) brings this reload back.
+    } finally {
+      this.reloading = false;
     }
   }
 
