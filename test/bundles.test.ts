@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { canonicalJson, ConfigPersistence } from '../src/index.js';
 import type { Bundle, BundleItem } from '../src/index.js';
 import { tempDir } from './helpers/tmp.js';
+import { MemoryStorage, MemoryVolume } from '../src/storage/index.js';
 
 const schema = {
   type: 'object',
@@ -403,5 +404,41 @@ describe('import', () => {
       expect((await cp.importBundle(bundle, { onConflict: 'overwrite' })).overwritten.map((e) => e.name)).toEqual(['base']);
       await cp.close();
     });
+  });
+});
+
+describe('a failed import', () => {
+  it('leaves no pre-import snapshot and drops no older one: the snapshot is part of the import commit', async () => {
+    const volume = new MemoryVolume();
+    const seed = new ConfigPersistence({ storage: new MemoryStorage({ volume }), maxBackups: 1, schema: {} });
+    await seed.saveConfig({ port: 1 }, 'current.json');
+    const older = await seed.createSnapshot();
+    const source = new ConfigPersistence({ storage: new MemoryStorage(), schema: {} });
+    await source.saveConfig({ port: 2 }, 'current.json');
+    await source.saveConfig({ name: 'x' }, 'extra.json');
+    const bundle = await source.exportBundle({ encrypt: false });
+    await Promise.all([seed.close(), source.close()]);
+
+    // The disk fails on the write of extra.json's content: the import's own change.
+    const failing = new MemoryStorage({ volume, fault: (op) => op.phase === 'changes' && op.key === 'extra.json' });
+    const store = new ConfigPersistence({ storage: failing, maxBackups: 1, schema: {} });
+    await expect(store.importBundle(bundle, { onConflict: 'overwrite' })).rejects.toMatchObject({ code: 'E_IO' });
+    const snapshots = (await store.listBackups()).filter((b) => b.kind === 'snapshot');
+    expect(snapshots.map((b) => b.id)).toEqual([older.id]); // no pre-import one, the older one kept (maxBackups: 1)
+    expect(await store.loadConfig('current.json')).toEqual({ port: 1 });
+    expect(await store.listConfigs()).toEqual(['current.json']);
+    await store.close();
+
+    // The same import on a healthy disk: one commit, its snapshot named in the report and the audit line.
+    const healthy = new ConfigPersistence({ storage: new MemoryStorage({ volume }), maxBackups: 1, schema: {} });
+    const report = await healthy.importBundle(bundle, { onConflict: 'overwrite' });
+    expect(report.snapshot).toBeDefined();
+    const kept = (await healthy.listBackups()).filter((b) => b.kind === 'snapshot');
+    expect(kept.map((b) => b.id)).toEqual([report.snapshot]);
+    expect(kept[0]!.trigger).toBe('pre-import');
+    await healthy.restoreBackup(report.snapshot!);
+    expect(await healthy.listConfigs()).toEqual(['current.json']);
+    expect(await healthy.loadConfig('current.json')).toEqual({ port: 1 });
+    await healthy.close();
   });
 });

@@ -7,8 +7,6 @@ import { Store } from './store.js';
 import type { Bundle, BundleSelection, BundleWriteResult, EncryptedBundle, ImportOptions, ImportReport } from '../types.js';
 import * as bundleExport from '../bundles/export.js';
 import { ConflictError } from '../errors.js';
-import { SNAPSHOT_FILE } from '../backups/records.js';
-import * as retention from '../backups/retention.js';
 import * as snapshots from '../backups/snapshots.js';
 import * as bundleFormat from '../bundles/format.js';
 import * as bundleImport from '../bundles/import.js';
@@ -52,15 +50,7 @@ export async function importBundle(s: Store, source: Bundle | EncryptedBundle | 
       return bundleImport.commitImport(s.ctx, checked, plan, options, {
         // Of what the import writes, so restoring it undoes exactly the import (created files
         // are in its scope and are removed again), at a cost that does not grow with the directory.
-        snapshot: async () => {
-          const info = await snapshots.createSnapshot(s.ctx, keys, keys, {
-            trigger: 'pre-import',
-            changedBy: options.changedBy ?? 'user',
-            reason: `before importing ${checked.label}`,
-          });
-          await retention.applyRetention(s.ctx, SNAPSHOT_FILE);
-          return info;
-        },
+        snapshot: () => snapshots.planSafetySnapshot(s.ctx, keys, keys, 'pre-import'),
       });
     },
   );

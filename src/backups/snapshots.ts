@@ -152,6 +152,17 @@ function decodeUtf8(bytes: Uint8Array): string | undefined {
 }
 
 /**
+ * A snapshot of `keys` planned into another changeset (its `prepare` and `taken`), so that it is
+ * written together with the change it guards or not at all: an import's `pre-import` snapshot.
+ * The caller holds the keys' locks and the snapshot lock.
+ */
+export async function planSafetySnapshot(ctx: Context, keys: readonly string[], scope: 'all' | string[], trigger: BackupTrigger): Promise<{ ops: PutOp[]; info: BackupInfo }> {
+  const contents = await readAll(ctx, keys);
+  const schemaVersion = (await readSettingsAsync(ctx.storage)).values.schemaVersion ?? 0;
+  return planSnapshot(ctx, contents, scope, { trigger, now: new Date(), schemaVersion });
+}
+
+/**
  * Takes a snapshot of `keys` (the caller holds their locks). `scope` is what the snapshot covers:
  * `all`, or the keys it was limited to (restore then leaves other files alone).
  */

@@ -23,6 +23,7 @@ import { mergeLayersIn, runAsync, validateLayers } from '../api/layers.js';
 import { PROFILE_META_KEY, profileLayer, resolveProfileLayers } from '../profiles/chain.js';
 import { configAndProfileKeys } from '../backups/snapshots.js';
 import type { BackupInfo, BundleItem, ImportedItem, ImportOptions, ImportReport, Migration } from '../types.js';
+import type { PutOp } from '../storage/types.js';
 import { migrateStored, recordedVersion } from '../migrations/migrate.js';
 import { REDACTED } from '../schema/secrets.js';
 import { restoreSecrets } from './secrets.js';
@@ -272,8 +273,11 @@ async function validNow(ctx: Context, name: string): Promise<boolean> {
 
 /** Hooks the class provides to an import. */
 export interface ImportHooks {
-  /** Takes the `pre-import` snapshot (the caller holds every lock); returns its record. */
-  snapshot?: () => Promise<BackupInfo>;
+  /**
+   * Plans the `pre-import` snapshot (the caller holds every lock): its operations go into the
+   * import's own commit, so a failed import leaves no snapshot behind (and retention drops none).
+   */
+  snapshot?: () => Promise<{ ops: PutOp[]; info: BackupInfo }>;
 }
 
 /**
@@ -284,7 +288,7 @@ export interface ImportHooks {
 export async function commitImport(ctx: Context, checked: CheckedBundle, plan: ImportPlan, opts: ImportOptions, hooks: ImportHooks = {}): Promise<ImportReport> {
   const report = plan.report;
   if (plan.writes.length === 0) return report;
-  if (hooks.snapshot) report.snapshot = (await hooks.snapshot()).id;
+  const safety = hooks.snapshot ? await hooks.snapshot() : undefined;
   const files: FileChange[] = [];
   for (const w of plan.writes) {
     const [old, journal] = await readCurrent(ctx, w.key);
@@ -295,6 +299,7 @@ export async function commitImport(ctx: Context, checked: CheckedBundle, plan: I
     changedBy: opts.changedBy ?? 'user',
     reason: opts.reason ?? `import of ${checked.label}`,
     now: new Date(),
+    ...(safety ? { prepare: safety.ops, taken: [safety.info] } : {}),
     audit: () => ({
       op: 'import',
       file: '*',
@@ -304,10 +309,11 @@ export async function commitImport(ctx: Context, checked: CheckedBundle, plan: I
         renamed: report.renamed.map((e) => e.file),
         overwritten: report.overwritten.map((e) => e.file),
         skipped: report.skipped.map((e) => e.file),
-        ...(report.snapshot ? { snapshot: report.snapshot } : {}),
+        ...(safety ? { snapshot: safety.info.id } : {}),
       },
     }),
   });
+  if (safety) report.snapshot = safety.info.id;
   for (const file of done.files) {
     const entry = file.backup && report.overwritten.find((e) => e.file === file.key);
     if (entry) entry.backup = file.backup!.id;
