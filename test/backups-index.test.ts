@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigPersistence } from '../src/index.js';
 import type { BackupInfo } from '../src/index.js';
+import { MemoryStorage } from '../src/storage/index.js';
 import { tempDir } from './helpers/tmp.js';
 
 const FILES = Array.from({ length: 16 }, (_, i) => `service-${String(i).padStart(2, '0')}.json`);
@@ -82,21 +83,6 @@ describe('backup index view', () => {
     }
   });
 
-  it('sees records another instance appended between two of its saves, parsing only those', async () => {
-    const dir = await tempDir();
-    const a = instance(dir, { maxBackups: 3 });
-    const b = instance(dir, { maxBackups: 3 });
-    for (let i = 0; i < 5; i++) await a.saveConfig({ by: 'a', i }, 'current.json');
-    for (let i = 0; i < 2; i++) await b.saveConfig({ by: 'b', i }, 'current.json'); // two records, two removals of a's
-    const parsed = await indexLinesParsed(() => a.saveConfig({ by: 'a', i: 5 }, 'current.json'));
-    expect(parsed).toBeLessThanOrEqual(4); // b's lines, not the whole index
-    // a's retention counted b's backups and knew which of its own b had removed already.
-    expect(await filesOnDisk(dir, 'current.json')).toHaveLength(3);
-    const listed = await a.listBackups('current.json');
-    expect(listed.map((x) => x.trigger)).toEqual(['overwrite', 'overwrite', 'overwrite']);
-    expect(byFile(listed)).toEqual(byFile(await instance(dir).listBackups('current.json')));
-  });
-
   it('starts a fresh line after a torn fragment another writer left, and keeps reading after it', async () => {
     const dir = await tempDir();
     const cp = instance(dir);
@@ -142,5 +128,40 @@ describe('backup index view', () => {
     expect(listed.filter((x) => x.trigger === 'recovered')).toEqual([]);
     const { backup } = await a.saveConfig({ n: 4 }, 'current.json');
     expect((await a.listBackups('current.json')).map((x) => x.id)).toEqual([backup!.id, ...listed.filter((x) => x.file === 'current.json').map((x) => x.id)]);
+  });
+});
+
+/** Two instances of one store (two processes, as far as their views know), on each kind of backend. */
+const backends: Array<{ name: string; pair(extra: ConstructorParameters<typeof ConfigPersistence>[0]): Promise<[ConfigPersistence, ConfigPersistence, () => ConfigPersistence]> }> = [
+  {
+    name: 'a local directory',
+    async pair(extra) {
+      const dir = await tempDir();
+      return [instance(dir, extra), instance(dir, extra), () => instance(dir, extra)];
+    },
+  },
+  {
+    name: 'MemoryStorage (one shared volume)',
+    async pair(extra) {
+      const storage = new MemoryStorage();
+      const dir = await tempDir();
+      const on = (s: MemoryStorage): ConfigPersistence => instance(dir, { ...extra, storage: s });
+      return [on(storage), on(new MemoryStorage({ volume: storage.shared })), () => on(new MemoryStorage({ volume: storage.shared }))];
+    },
+  },
+];
+
+describe.each(backends)('backup index view on $name', ({ pair }) => {
+  it('sees records another instance appended between two of its saves, parsing only those', async () => {
+    const [a, b, fresh] = await pair({ maxBackups: 3 });
+    for (let i = 0; i < 5; i++) await a.saveConfig({ by: 'a', i }, 'current.json');
+    for (let i = 0; i < 2; i++) await b.saveConfig({ by: 'b', i }, 'current.json'); // two records, two removals of a's
+    const parsed = await indexLinesParsed(() => a.saveConfig({ by: 'a', i: 5 }, 'current.json'));
+    expect(parsed).toBeLessThanOrEqual(4); // b's lines, not the whole index
+    // a's retention counted b's backups and knew which of its own b had removed already: three
+    // backups, all recorded (a backup a forgot to remove would be listed; one without a record, `recovered`).
+    const listed = await fresh().listBackups('current.json');
+    expect(listed.map((x) => x.trigger)).toEqual(['overwrite', 'overwrite', 'overwrite']);
+    expect(byFile(await a.listBackups('current.json'))).toEqual(byFile(listed));
   });
 });
