@@ -29,7 +29,7 @@ export const jsonCodec: Codec = {
     if (previousText === undefined) return `${JSON.stringify(data, null, 2)}\n`;
     const previous = stripBom(previousText);
     const indent = detectIndent(previous);
-    const known = written.get(previous);
+    const known = recalled(previous);
     let before: unknown;
     try {
       before = known ? known.data : JSON.parse(previous);
@@ -72,22 +72,27 @@ export const jsonCodec: Codec = {
  * parse of it and no print to compare. Several, not one: saves of 16 files in turn (or together)
  * found only the last file's text and parsed and printed the other 15 again.
  */
-const written = new Map<string, { data: unknown; printed: boolean }>();
+// A list searched by length, not a Map keyed by text: hashing a 2 KB text costs more than 64
+// length comparisons and the one full comparison of a hit.
+const written: Array<{ text: string; data: unknown; printed: boolean }> = [];
 /** Bounds of {@link written}: texts kept, and their characters together. */
 const WRITTEN_MAX = 64;
 const WRITTEN_MAX_CHARS = 4 * 1024 * 1024;
 let writtenChars = 0;
 
+function recalled(text: string): { data: unknown; printed: boolean } | undefined {
+  for (let i = written.length - 1; i >= 0; i--) {
+    const entry = written[i]!;
+    if (entry.text.length === text.length && entry.text === text) return entry;
+  }
+  return undefined;
+}
+
 function remember(text: string, data: unknown, printed: boolean): void {
   if (text.length > WRITTEN_MAX_CHARS) return;
-  if (!written.has(text)) writtenChars += text.length;
-  written.delete(text); // re-inserted: the newest last, so the oldest goes first
-  written.set(text, { data, printed });
-  for (const old of written.keys()) {
-    if (written.size <= WRITTEN_MAX && writtenChars <= WRITTEN_MAX_CHARS) break;
-    written.delete(old);
-    writtenChars -= old.length;
-  }
+  written.push({ text, data, printed }); // newest last: searched first, evicted last
+  writtenChars += text.length;
+  while (written.length > WRITTEN_MAX || writtenChars > WRITTEN_MAX_CHARS) writtenChars -= written.shift()!.text.length;
 }
 
 /** Whether `text` is `before` as JSON.stringify prints it with `indent` (a final newline aside). */
