@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CodecRegistry, jsonCodec, yamlCodec } from '../src/codecs/index.js';
 import { ConfigPersistenceError } from '../src/errors.js';
 
@@ -74,6 +74,22 @@ describe('JSON', () => {
     expect(out).toBe('{\n    "b": 1,\n    "a": {\n        "y": 1,\n        "x": 3,\n        "z": 0\n    },\n    "c": true\n}\n');
     const tabs = jsonCodec.stringify({ a: 1 }, '{\n\t"a": 0\n}');
     expect(tabs).toBe('{\n\t"a": 1\n}');
+  });
+
+  it('saves of several files in turn neither parse nor print again a text it made (only the new document is printed)', () => {
+    const files = Array.from({ length: 16 }, (_, f) => ({ file: f, items: Array.from({ length: 20 }, (_, i) => ({ i, name: `item-${i}` })) }));
+    let texts = files.map((doc) => jsonCodec.stringify(doc, '{}\n'));
+    const parse = vi.spyOn(JSON, 'parse');
+    const stringify = vi.spyOn(JSON, 'stringify');
+    try {
+      for (let round = 1; round <= 3; round++) texts = files.map((doc, f) => jsonCodec.stringify({ ...doc, round }, texts[f]));
+      expect(parse).not.toHaveBeenCalled();
+      expect(stringify).toHaveBeenCalledTimes(3 * files.length);
+    } finally {
+      parse.mockRestore();
+      stringify.mockRestore();
+    }
+    expect(JSON.parse(texts[5]!)).toEqual({ ...files[5], round: 3 });
   });
 
   it('locates values for messages', () => {

@@ -23,11 +23,11 @@ import {
   loadIndex,
   noteAppended,
   noteOwnAppend,
-  reconcile,
   serialize,
   SNAPSHOT_FILE,
   type IndexLine,
 } from './records.js';
+import { reconcile } from './reconcile.js';
 import { extensionOf } from '../codecs/index.js';
 import { sha256, type Context } from '../core/context.js';
 import { ChecksumError, InvalidNameError, IOError, NotFoundError } from '../errors.js';
@@ -196,7 +196,7 @@ export async function commitRecorded(
 ): Promise<void> {
   const indexOp = work.prepare.find((op): op is AppendOp => op.type === 'append' && op.key === BACKUP_INDEX);
   await ctx.storage.commit({ prepare: work.prepare, after: [auditAppend(work.audit)] });
-  await serialize(ctx, () => noteAppended(ctx, work.lines, indexOp?.data.byteLength ?? 0));
+  await serialize(ctx, () => (indexOp ? noteAppended(ctx, { lines: work.lines, data: indexOp.data }) : loadIndex(ctx)));
 }
 
 /** Longest backup id: a file name (≤ 120 bytes) plus time, sequence, label and extensions, under NAME_MAX. */
@@ -325,7 +325,7 @@ export async function removeBackups(
       if (!(err instanceof IOError && err.syscallCode === 'ENOENT')) throw err;
       await commit();
     }
-    await serialize(ctx, async () => noteOwnAppend(ctx, lines, indexOp.data.byteLength));
+    await serialize(ctx, async () => noteOwnAppend(ctx, [{ lines, data: indexOp.data }]));
   }
 }
 

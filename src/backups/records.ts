@@ -4,23 +4,18 @@
  *
  * - Listing 10,000 backups reads this one file, never the backups themselves; every record carries
  *   the sha256 that restore verifies before it writes anything.
- * - The view is read once, then kept up to date from this process's own appends: after each commit
+ * - The view is read once, then kept up to date from this process's own appends: before each use
  *   one `stat` tells whether the index grew by exactly what we wrote. Any other growth (another
- *   process) or shrinkage (a compaction) makes the next use re-read it. So retention after a save
- *   costs a stat, not a directory scan.
- * - A crash can leave a record without its file (the record was appended, the link was not made)
- *   or a file without its record. Reads reconcile with one directory listing: records of vanished
- *   files are hidden (and dropped by the next cleanup), and complete files without a record are
- *   listed as `recovered` backups with a checksum computed from their content. Backup files are
- *   never partial: they are hard links or renamed temp files.
+ *   process, or a save of ours whose append landed but is not noted yet) is read and only the new
+ *   lines are parsed, once the bytes the view holds are checked to be still there; a shrinkage or a
+ *   rewrite (a compaction) makes it parse the whole index again. So retention after a save costs a
+ *   stat, not a directory scan, and 16 saves in flight together do not parse the index 16 times.
+ * - Reads reconcile the records with the directory (backups/reconcile.ts).
  * - Remove lines pile up under retention; when they outnumber the live records (and exceed a
  *   floor), the index is rewritten atomically with only the live records. An append by another
  *   process racing that rename can lose its record; its file then shows up as `recovered`.
  */
-import { DecryptionError } from '../errors.js';
-import { sha256, type Context } from '../core/context.js';
-import { unflattenKey } from '../core/keys.js';
-import { zlibLib } from '../core/lazy-deps.js';
+import type { Context } from '../core/context.js';
 import type { BackupInfo } from '../types.js';
 import type { AppendOp } from '../storage/types.js';
 
@@ -50,20 +45,24 @@ export interface IndexView {
   badLines: number[];
   /** The index does not end with a newline: the next append must start a fresh line. */
   torn: boolean;
+  /** The index's revision when the view last matched it exactly; unknown after an own append. */
+  revision: string | undefined;
+  /** The index's bytes as last read: a later read whose start differs was rewritten (compacted). */
+  read: Uint8Array;
+  /** Newlines in {@link read}: the number of the line that follows it, less one. */
+  readLines: number;
+  /** This process's appends applied since {@link read}, in the order they were noted. */
+  own: Uint8Array[];
+  /** How often a read extended the view in place (an append planned before one may be in it). */
+  extensions: number;
 }
 
-/** Records reconciled with the files actually present. */
-export interface ReconciledIndex {
-  /** Every listable backup, newest first. */
-  backups: BackupInfo[];
-  /** Records whose file is gone. */
-  vanished: BackupInfo[];
-  /** Files without a record, listed as `recovered`. */
-  recovered: BackupInfo[];
-  /** Bytes on disk per backup id. */
-  sizes: Map<string, number>;
-}
-
+/** The `file` of snapshot records. */
+export const SNAPSHOT_FILE = '*';
+/** Base name of snapshot ids (`snapshot.20261123T081218.123Z.json.gz`). */
+export const SNAPSHOT_BASE = 'snapshot';
+/** `format` of a snapshot document. */
+export const SNAPSHOT_FORMAT = 'config-persistence-snapshot';
 
 /** Key of a backup file. */
 export function backupKey(id: string): string {
@@ -94,34 +93,115 @@ export function cachedView(ctx: Context): IndexView | undefined {
   return ctx.state.backupIndex.view;
 }
 
-/** The current view: re-read when the index changed in a way this process did not record. */
+/**
+ * The current view. One `stat` when nothing changed that this process did not account for; else
+ * one read, and only the lines after what the view already holds are parsed — as long as the
+ * index still starts with the bytes the view was read from and this process's own appends are
+ * there too (in whatever order they landed). Anything else (a compaction, a rewrite, a torn tail)
+ * parses the whole index again.
+ */
 export async function loadIndex(ctx: Context): Promise<IndexView> {
   const stat = await ctx.storage.stat(BACKUP_INDEX);
-  const cached = ctx.state.backupIndex.view;
-  if (cached && cached.size === (stat?.size ?? 0)) return cached;
-  const bytes = stat ? await ctx.storage.read(BACKUP_INDEX) : undefined;
-  const view = parseIndex(bytes ? Buffer.from(bytes).toString('utf8') : '');
-  ctx.state.backupIndex.view = view;
+  const state = ctx.state.backupIndex;
+  const cached = state.view;
+  // Same length as accounted for: trusted, as ever (another process's append changes it); a known
+  // revision also catches a rewrite to the same length.
+  if (cached && cached.size === (stat?.size ?? 0) && (cached.revision === undefined || cached.revision === stat?.revision)) {
+    cached.revision = stat?.revision;
+    return cached;
+  }
+  const read = stat ? await ctx.storage.readEntry(BACKUP_INDEX) : undefined;
+  const bytes = read?.bytes ?? new Uint8Array(0);
+  const view = (cached && extendView(cached, bytes)) || parseIndex(bytes);
+  view.revision = read?.entry.revision;
+  state.view = view;
   return view;
 }
 
-/** Parses index text; never throws (damage is reported in `badLines`). */
-export function parseIndex(text: string): IndexView {
-  const view: IndexView = { size: Buffer.byteLength(text), records: new Map(), byFile: new Map(), deadLines: 0, badLines: [], torn: text !== '' && !text.endsWith('\n') };
+/** Parses the whole index; never throws (damage is reported in `badLines`). */
+export function parseIndex(bytes: Uint8Array): IndexView {
+  const text = bufferOf(bytes).toString('utf8');
   const lines = text.split('\n');
-  lines.forEach((line, i) => {
-    if (line === '') return;
-    let parsed = parseLine(line);
-    if (!parsed) {
-      view.badLines.push(i + 1);
-      // A torn fragment followed by a complete record on the same physical line: keep the record.
-      const glued = line.lastIndexOf('{"op":');
-      parsed = glued > 0 ? parseLine(line.slice(glued)) : undefined;
-      if (!parsed) return;
-    }
-    applyLine(view, parsed);
-  });
+  const view: IndexView = {
+    size: bytes.byteLength,
+    records: new Map(),
+    byFile: new Map(),
+    deadLines: 0,
+    badLines: [],
+    torn: text !== '' && !text.endsWith('\n'),
+    revision: undefined,
+    read: bytes,
+    readLines: lines.length - 1,
+    own: [],
+    extensions: 0,
+  };
+  lines.forEach((line, i) => applyText(view, line, i + 1));
   return view;
+}
+
+/**
+ * Extends `view` in place to the index now holding `bytes`, parsing only what it does not hold
+ * yet; `undefined` (view untouched) when that is not possible and the index must be parsed whole.
+ */
+function extendView(view: IndexView, bytes: Uint8Array): IndexView | undefined {
+  const buf = bufferOf(bytes);
+  if (view.torn || bytes.byteLength < view.size || !matchesAt(buf, 0, view.read)) return undefined;
+  const own = [...view.own];
+  const foreign: Array<{ text: string; number: number }> = [];
+  let pos = view.read.byteLength;
+  let lines = view.readLines;
+  while (pos < buf.byteLength) {
+    const mine = own.findIndex((chunk) => matchesAt(buf, pos, chunk));
+    if (mine !== -1) {
+      // Already applied when it was noted: only its place is learnt here.
+      const chunk = own.splice(mine, 1)[0]!;
+      pos += chunk.byteLength;
+      lines += newlines(chunk);
+      continue;
+    }
+    const end = buf.indexOf(0x0a, pos);
+    if (end === -1) return undefined; // a torn tail (or an append half read): the whole parse reports it
+    foreign.push({ text: buf.toString('utf8', pos, end), number: lines + 1 });
+    lines += 1;
+    pos = end + 1;
+  }
+  if (own.length > 0) return undefined; // an own append is not where it was: rewritten meanwhile
+  for (const line of foreign) applyText(view, line.text, line.number);
+  view.size = bytes.byteLength;
+  view.read = bytes;
+  view.readLines = lines;
+  view.own = [];
+  view.extensions += 1;
+  return view;
+}
+
+/** Applies one line of index text (line `number`, 1-based) to a view. */
+function applyText(view: IndexView, line: string, number: number): void {
+  if (line === '') return;
+  let parsed = parseLine(line);
+  if (!parsed) {
+    view.badLines.push(number);
+    // A torn fragment followed by a complete record on the same physical line: keep the record.
+    const glued = line.lastIndexOf('{"op":');
+    parsed = glued > 0 ? parseLine(line.slice(glued)) : undefined;
+    if (!parsed) return;
+  }
+  applyLine(view, parsed);
+}
+
+/** Whether `buf` holds `chunk` at `pos`. */
+function matchesAt(buf: Buffer, pos: number, chunk: Uint8Array): boolean {
+  return pos + chunk.byteLength <= buf.byteLength && buf.compare(chunk, 0, chunk.byteLength, pos, pos + chunk.byteLength) === 0;
+}
+
+function newlines(chunk: Uint8Array): number {
+  let n = 0;
+  for (const byte of chunk) if (byte === 0x0a) n++;
+  return n;
+}
+
+function bufferOf(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function parseLine(line: string): IndexLine | undefined {
@@ -184,46 +264,67 @@ function toInfo(raw: BackupInfo): BackupInfo {
   return info;
 }
 
-/** Oldest first by time, then by id: only for backups without a record, whose order is unknown. */
-function compareOldestFirst(a: BackupInfo, b: BackupInfo): number {
-  if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? -1 : 1;
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+/**
+ * Index lines as one append operation (starting a fresh line after a torn tail). Where the view
+ * stood is remembered with its bytes: {@link noteOwnAppend} then knows where they can have landed.
+ */
+export function indexAppendOp(ctx: Context, lines: readonly IndexLine[]): AppendOp {
+  const state = ctx.state.backupIndex;
+  const view = state.view;
+  const data = Buffer.from((view?.torn ? '\n' : '') + lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+  if (view) state.planned.set(data, { view, extensions: view.extensions, size: view.size });
+  return { type: 'append', key: BACKUP_INDEX, data };
 }
 
-/** Index lines as one append operation (starting a fresh line after a torn tail). */
-export function indexAppendOp(ctx: Context, lines: IndexLine[]): AppendOp {
-  const prefix = ctx.state.backupIndex.view?.torn ? '\n' : '';
-  return { type: 'append', key: BACKUP_INDEX, data: Buffer.from(prefix + lines.map((l) => `${JSON.stringify(l)}\n`).join('')) };
+/** Index lines this process appended, and the bytes they were appended as (an {@link indexAppendOp}'s data). */
+export interface OwnAppend {
+  lines: readonly IndexLine[];
+  data: Uint8Array;
 }
 
 /**
- * Brings the view up to date after this process appended `lines` (`bytes` long) in a commit that
- * has resolved: applied in memory when the index grew by exactly that much, else re-read.
+ * Brings the view up to date after this process's append (in a commit that has resolved): noted
+ * as below, then checked against the index with {@link loadIndex} (a `stat` when nothing else
+ * changed, else a read that parses only the lines the view lacks).
  */
-export async function noteAppended(ctx: Context, lines: IndexLine[], bytes: number): Promise<IndexView> {
-  const view = ctx.state.backupIndex.view;
-  const stat = await ctx.storage.stat(BACKUP_INDEX);
-  if (view && stat && stat.size === view.size + bytes) {
-    for (const line of lines) applyLine(view, line);
-    view.size = stat.size;
-    view.torn = false;
-    return view;
-  }
-  ctx.state.backupIndex.view = undefined;
+export async function noteAppended(ctx: Context, append: OwnAppend): Promise<IndexView> {
+  noteOwnAppend(ctx, [append]);
   return loadIndex(ctx);
 }
 
 /**
- * Applies lines this process just appended without checking the index size: the next
- * {@link noteAppended} or {@link loadIndex} compares sizes, and any append by someone else in
- * between still shows as a mismatch there (and a re-read). Saves a `stat` per retention pass.
+ * Applies appends this process made (their commits resolved) without I/O. A later
+ * {@link loadIndex} compares sizes and checks, when it reads, that each is in the index: any
+ * append by someone else in between still shows there. An append that a read since its planning
+ * already brought in (another save's plan ran after it landed) is not applied twice.
  */
-export function noteOwnAppend(ctx: Context, lines: IndexLine[], bytes: number): void {
-  const view = ctx.state.backupIndex.view;
-  if (!view) return;
-  for (const line of lines) applyLine(view, line);
-  view.size += bytes;
-  view.torn = false;
+export function noteOwnAppend(ctx: Context, appends: readonly OwnAppend[]): void {
+  const state = ctx.state.backupIndex;
+  for (const { lines, data } of appends) {
+    const view = state.view;
+    if (!view) return; // the next loadIndex reads it all
+    if (readAlready(view, state.planned.get(data), data)) continue;
+    for (const line of lines) applyLine(view, line);
+    view.own.push(data);
+    view.size += data.byteLength;
+    view.torn = false;
+    view.revision = undefined;
+  }
+}
+
+/** Whether the view's last read holds `data`, an append planned at `mark`. */
+function readAlready(view: IndexView, mark: IndexMark | undefined, data: Uint8Array): boolean {
+  if (mark?.view === view && mark.extensions === view.extensions) return false; // not read since it was planned
+  // An append lands at the end, so no earlier than the view's length when planned (what the view
+  // holds had landed) — where a read extended that view; after a whole parse, anywhere.
+  return bufferOf(view.read).indexOf(data, mark?.view === view ? mark.size : 0) !== -1;
+}
+
+/** Where the view stood when an append was planned (see {@link indexAppendOp}). */
+export interface IndexMark {
+  view: IndexView;
+  extensions: number;
+  size: number;
 }
 
 /** Forgets the view (after a compaction this process wrote, or to force a re-read). */
@@ -250,115 +351,3 @@ export async function compactIndex(ctx: Context): Promise<IndexView> {
   return loadIndex(ctx);
 }
 
-/**
- * The records reconciled with one listing of `backups/`: vanished files hidden, files without a
- * record listed as `recovered` (their checksum computed from their content).
- */
-export async function reconcile(ctx: Context): Promise<ReconciledIndex> {
-  const view = await loadIndex(ctx);
-  const entries = await ctx.storage.list(BACKUPS_DIR);
-  const sizes = new Map<string, number>();
-  for (const entry of entries) {
-    if (entry.kind === 'file' && entry.name !== INDEX_NAME && !entry.name.startsWith('.')) sizes.set(entry.name, entry.size);
-  }
-  const backups: BackupInfo[] = [];
-  const vanished: BackupInfo[] = [];
-  for (const info of view.records.values()) {
-    if (sizes.has(info.id)) backups.push(info);
-    else vanished.push(info);
-  }
-  const recovered: BackupInfo[] = [];
-  for (const [name] of sizes) {
-    if (view.records.has(name)) continue;
-    const info = await recoverRecord(ctx, name);
-    if (info) recovered.push(info);
-  }
-  // Newest first: the recorded ones in reverse record order, then those without a record (their
-  // place among the others is unknown), by the time in their names.
-  backups.reverse();
-  backups.push(...recovered.sort((a, b) => compareOldestFirst(b, a)));
-  return { backups, vanished, recovered, sizes };
-}
-
-/** A record for a complete backup file whose record was lost (crash, compaction race). */
-async function recoverRecord(ctx: Context, id: string): Promise<BackupInfo | undefined> {
-  const parsed = parseBackupId(id);
-  if (!parsed) return undefined; // not a backup name: someone else's file, left alone
-  let stored: Uint8Array | undefined;
-  try {
-    stored = await ctx.storage.read(backupKey(id));
-  } catch (err) {
-    if (err instanceof DecryptionError) return undefined; // nothing this key can offer; verify reports it as undecryptable
-    throw err;
-  }
-  if (!stored) return undefined; // removed meanwhile
-  let bytes: Uint8Array = stored;
-  if (parsed.compressed) {
-    try {
-      bytes = zlibLib().gunzipSync(stored);
-    } catch {
-      return undefined; // not a complete gzip file: nothing to offer; verify reports the directory's strays
-    }
-  }
-  const snapshotFiles = parsed.snapshotCandidate ? snapshotFilesOf(bytes) : undefined;
-  const info: BackupInfo = {
-    id,
-    file: snapshotFiles ? SNAPSHOT_FILE : parsed.file,
-    createdAt: parsed.createdAt,
-    size: bytes.byteLength,
-    sha256: sha256(bytes),
-    compressed: parsed.compressed,
-    trigger: 'recovered',
-    kind: snapshotFiles ? 'snapshot' : 'file',
-  };
-  if (parsed.label) info.label = parsed.label;
-  if (snapshotFiles) info.files = snapshotFiles;
-  return info;
-}
-
-/** The file list of a snapshot document, or `undefined` when the bytes are not one. */
-function snapshotFilesOf(bytes: Uint8Array): string[] | undefined {
-  try {
-    const doc = JSON.parse(Buffer.from(bytes).toString('utf8')) as { format?: unknown; files?: Array<{ file?: unknown }> };
-    if (doc.format !== SNAPSHOT_FORMAT || !Array.isArray(doc.files)) return undefined;
-    return doc.files.map((f) => String(f.file));
-  } catch {
-    return undefined; // a config file's backup that happens to be named like a snapshot
-  }
-}
-
-/** The `file` of snapshot records. */
-export const SNAPSHOT_FILE = '*';
-/** Base name of snapshot ids (`snapshot.20261123T081218.123Z.json.gz`). */
-export const SNAPSHOT_BASE = 'snapshot';
-/** `format` of a snapshot document. */
-export const SNAPSHOT_FORMAT = 'config-persistence-snapshot';
-
-const ID_PATTERN = /^(.+?)\.(\d{8}T\d{6}\.\d{3}Z)(?:_(\d+))?(?:\.([a-z0-9-]+))??(?:\.([A-Za-z0-9]+))?(\.gz)?$/;
-
-/** What an id says about its backup (for records lost in a crash). */
-export function parseBackupId(id: string): ParsedId | undefined {
-  const m = ID_PATTERN.exec(id);
-  if (!m) return undefined;
-  const [, base, stamp, , label, ext, gz] = m;
-  const iso = `${stamp!.slice(0, 4)}-${stamp!.slice(4, 6)}-${stamp!.slice(6, 8)}T${stamp!.slice(9, 11)}:${stamp!.slice(11, 13)}:${stamp!.slice(13)}`;
-  if (Number.isNaN(Date.parse(iso))) return undefined;
-  const out: ParsedId = {
-    file: `${unflattenKey(base!)}${ext ? `.${ext}` : ''}`,
-    createdAt: new Date(iso).toISOString(),
-    compressed: Boolean(gz),
-    snapshotCandidate: base === SNAPSHOT_BASE && ext === 'json' && Boolean(gz),
-  };
-  if (label) out.label = label;
-  return out;
-}
-
-/** What an id says about its backup. */
-export interface ParsedId {
-  file: string;
-  createdAt: string;
-  label?: string;
-  compressed: boolean;
-  /** Named like a snapshot; only its content can tell (a file called `snapshot.json` has the same shape). */
-  snapshotCandidate: boolean;
-}

@@ -13,7 +13,8 @@
  * the directory first, so records of vanished files are dropped and recovered files are counted.
  */
 import { auditAppend } from '../changeset/audit.js';
-import { backupKey, cachedView, compactIndex, indexAppendOp, indexIdle, loadIndex, needsCompaction, noteOwnAppend, reconcile, serialize, type IndexLine, type IndexView } from './records.js';
+import { backupKey, cachedView, compactIndex, indexAppendOp, indexIdle, loadIndex, needsCompaction, noteOwnAppend, serialize, type IndexLine, type IndexView, type OwnAppend } from './records.js';
+import { reconcile } from './reconcile.js';
 import { removeBackups } from './backups.js';
 import type { Context } from '../core/context.js';
 import { ConfigPersistenceError } from '../errors.js';
@@ -85,13 +86,13 @@ export interface RetentionPlan {
 }
 
 /**
- * Retention for backups a changeset is about to commit (`added`, recorded by `addedBytes` of index
- * append): the older backups of the same files they push past the policy are removed by that
+ * Retention for backups a changeset is about to commit (`added`, recorded by the index append
+ * `record`): the older backups of the same files they push past the policy are removed by that
  * commit (after its change is visible, see Commit.cleanup), their records and audit lines written
  * with its own. `view` is the index as just loaded; the caller holds the files' locks, so no
  * other change of these files can decide at the same time.
  */
-export function planRetention(ctx: Context, view: IndexView, added: readonly BackupInfo[], addedBytes: number): RetentionPlan {
+export function planRetention(ctx: Context, view: IndexView, record: OwnAppend, added: readonly BackupInfo[]): RetentionPlan {
   const now = Date.now();
   const ids = new Map<string, { id: string; file: string }>();
   // A save with a backup links no history object (the backup holds that content); the backup
@@ -107,8 +108,7 @@ export function planRetention(ctx: Context, view: IndexView, added: readonly Bac
       if (object !== undefined) keepAs.set(backupKey(b.id), object);
     }
   }
-  let removeLines: IndexLine[] = [];
-  let removeBytes = 0;
+  let removal: OwnAppend | undefined;
   return {
     cleanup: {
       keys: [...ids.keys()],
@@ -116,17 +116,17 @@ export function planRetention(ctx: Context, view: IndexView, added: readonly Bac
       records: (removed) => {
         if (removed.length === 0) return [];
         const at = new Date().toISOString();
-        removeLines = removed.map((key) => ({ op: 'remove', id: ids.get(key)!.id, at }));
+        const lines: IndexLine[] = removed.map((key) => ({ op: 'remove', id: ids.get(key)!.id, at }));
         // Not fsynced (like the removals): a lost record names a backup that is gone, which the
         // next retention pass or cleanupBackups records again.
-        const indexOp: AppendOp = { ...indexAppendOp(ctx, removeLines), sync: 'lazy' };
-        removeBytes = indexOp.data.byteLength;
+        const indexOp: AppendOp = { ...indexAppendOp(ctx, lines), sync: 'lazy' };
+        removal = { lines, data: indexOp.data };
         return [indexOp, ...retentionAudits(ctx, at, removed.map((key) => ids.get(key)!))];
       },
     },
     done: async () => {
-      // No stat here: the next loadIndex (the next save's plan) compares sizes and re-reads when another process appended.
-      await serialize(ctx, async () => noteOwnAppend(ctx, [...added.map((info): IndexLine => ({ op: 'add', ...info })), ...removeLines], addedBytes + removeBytes));
+      // No stat here: the next loadIndex (the next save's plan) compares sizes and reads what another process appended.
+      await serialize(ctx, async () => noteOwnAppend(ctx, removal ? [record, removal] : [record]));
       // A backup the cleanup could not remove stays listed and is selected again by the next pass.
       await compactIfNeeded(ctx);
     },

@@ -230,7 +230,7 @@ async function recordBackups(ctx: Context, plan: Plan, loading: Promise<IndexVie
   // between loses only the trigger (listings rebuild a record from its file, as `recovered`).
   const record: AppendOp = { ...indexAppendOp(ctx, lines), sync: 'soon' };
   plan.prepare.push(record);
-  return planRetention(ctx, view, plan.backups, record.data.byteLength);
+  return planRetention(ctx, view, { lines, data: record.data }, plan.backups);
 }
 
 function auditLine(cs: Changeset, files: readonly PlannedFile[]): AppendOp {

@@ -29,24 +29,25 @@ export const jsonCodec: Codec = {
     if (previousText === undefined) return `${JSON.stringify(data, null, 2)}\n`;
     const previous = stripBom(previousText);
     const indent = detectIndent(previous);
+    const known = recalled(previous);
     let before: unknown;
     try {
-      before = lastWritten?.text === previous ? lastWritten.data : JSON.parse(previous);
+      before = known ? known.data : JSON.parse(previous);
     } catch {
       // An unparsable previous file has no layout or key order worth keeping.
     }
-    if (before !== undefined && isPrinted(previous, before, indent)) {
+    if (before !== undefined && (known ? known.printed : isPrinted(previous, before, indent))) {
       // Laid out exactly as JSON.stringify lays it out: printing again in its key order keeps all
       // of it, at a fifth of the cost of an edit and the re-read that checks it.
       const ordered = orderLike(data, before); // a fresh copy: the next save may use it as `before`
       const text = `${JSON.stringify(ordered, null, indent)}${previous.endsWith('\n') ? '\n' : ''}`;
-      lastWritten = { text, data: ordered, printed: true };
+      remember(text, ordered, true);
       return text;
     }
     const edited = before === undefined || previous.length > MAX_EDITED_LENGTH ? undefined : editJson(previous, before, data, indent);
     const reread = edited === undefined ? undefined : parseOrUndefined(edited);
     if (edited !== undefined && deepEqual(reread, data)) {
-      lastWritten = { text: edited, data: reread, printed: false };
+      remember(edited, reread, false);
       return edited;
     }
     const body = JSON.stringify(orderLike(data, before), null, indent);
@@ -66,14 +67,36 @@ export const jsonCodec: Codec = {
 };
 
 /**
- * The last text this codec made by editing and the document it reads as (checked when it was
- * made): the next save of that file (most often the very next save) needs no parse of it.
+ * The texts this codec made lately, by text, with the document each reads as (checked when it was
+ * made) and whether it is printed as JSON.stringify prints it: the next save of that file needs no
+ * parse of it and no print to compare. Several, not one: saves of 16 files in turn (or together)
+ * found only the last file's text and parsed and printed the other 15 again.
  */
-let lastWritten: { text: string; data: unknown; printed: boolean } | undefined;
+// A list searched by length, not a Map keyed by text: hashing a 2 KB text costs more than 64
+// length comparisons and the one full comparison of a hit.
+const written: Array<{ text: string; data: unknown; printed: boolean }> = [];
+/** Bounds of {@link written}: texts kept, and their characters together. */
+const WRITTEN_MAX = 64;
+const WRITTEN_MAX_CHARS = 4 * 1024 * 1024;
+let writtenChars = 0;
+
+function recalled(text: string): { data: unknown; printed: boolean } | undefined {
+  for (let i = written.length - 1; i >= 0; i--) {
+    const entry = written[i]!;
+    if (entry.text.length === text.length && entry.text === text) return entry;
+  }
+  return undefined;
+}
+
+function remember(text: string, data: unknown, printed: boolean): void {
+  if (text.length > WRITTEN_MAX_CHARS) return;
+  written.push({ text, data, printed }); // newest last: searched first, evicted last
+  writtenChars += text.length;
+  while (written.length > WRITTEN_MAX || writtenChars > WRITTEN_MAX_CHARS) writtenChars -= written.shift()!.text.length;
+}
 
 /** Whether `text` is `before` as JSON.stringify prints it with `indent` (a final newline aside). */
 function isPrinted(text: string, before: unknown, indent: string | number): boolean {
-  if (lastWritten?.text === text) return lastWritten.printed;
   const printed = JSON.stringify(before, null, indent);
   return text === printed || text === `${printed}\n`;
 }

@@ -11,7 +11,7 @@ import { SchemaValidator } from '../schema/validator.js';
 import type { ConfigPersistenceOptions } from '../types.js';
 import type { Storage } from '../storage/types.js';
 import { resolveCacheDir, ValidatorCache } from '../storage/local/validator-cache.js';
-import type { IndexView } from '../backups/records.js';
+import type { IndexMark, IndexView } from '../backups/records.js';
 import type { Journal } from '../history/journal.js';
 import { applySettings, readSettings, readSettingsAsync, warnOverrides, type LoadedSettings } from './settings.js';
 import { InvalidNameError } from '../errors.js';
@@ -70,8 +70,11 @@ export interface ContextState {
   readonly keys: Map<string, string>;
   /** history/journal.ts: parsed journals by file key, valid while their length is unchanged. */
   readonly journals: Map<string, Journal>;
-  /** backups/records.ts: the backup index as this instance last saw it, and the chain that orders its updates. */
-  readonly backupIndex: { view: IndexView | undefined; chain: Promise<unknown> };
+  /**
+   * backups/records.ts: the backup index as this instance last saw it, the chain that orders its
+   * updates, and where the view stood when each append in flight was planned (by its bytes).
+   */
+  readonly backupIndex: { view: IndexView | undefined; chain: Promise<unknown>; readonly planned: WeakMap<Uint8Array, IndexMark> };
   /** backups/backups.ts: the newest id stamp per file, so ids made in one millisecond stay apart. */
   readonly backupStamps: Map<string, { stamp: string; seq: number }>;
   /** backups/auto-backup.ts: the content digest of snapshots by their sha256. */
@@ -93,7 +96,7 @@ export function createState(): ContextState {
   return {
     keys: new Map(),
     journals: new Map(),
-    backupIndex: { view: undefined, chain: Promise.resolve() },
+    backupIndex: { view: undefined, chain: Promise.resolve(), planned: new WeakMap() },
     backupStamps: new Map(),
     snapshotDigests: new Map(),
     pruning: { saves: new Map(), cut: new Map(), unneeded: new Set(), removal: undefined, removing: new Set(), flushOnClose: false },

@@ -11,8 +11,8 @@ import {
   INDEX_NAME,
   indexIdle,
   loadIndex,
-  reconcile,
 } from '../backups/records.js';
+import { reconcile } from '../backups/reconcile.js';
 import { readBackup } from '../backups/backups.js';
 import { extensionOf } from '../codecs/index.js';
 import { sha256, type Context } from '../core/context.js';

@@ -114,7 +114,7 @@ export async function applyFix(ctx: Context, finding: Finding, fix: Fix, opts: R
       const lines: IndexLine[] = [{ op: 'remove', id: fix.info.id, at: now.toISOString() }];
       const indexOp = indexAppendOp(ctx, lines);
       await ctx.storage.commit({ changes: [{ type: 'move', from: key, to }], after: [indexOp, audit(fix.info.file, { action: 'quarantine', backup: fix.info.id, to })] });
-      await serialize(ctx, () => noteAppended(ctx, lines, indexOp.data.byteLength));
+      await serialize(ctx, () => noteAppended(ctx, { lines, data: indexOp.data }));
       return { ...base, action: 'quarantine', to, message: `moved ${ctx.storage.describe(key)} to ${to} and dropped its record` };
     }
     case 'quarantine':
@@ -227,7 +227,7 @@ async function appendIndex(ctx: Context, lines: IndexLine[], audit: AppendOp): P
   await loadIndex(ctx); // so indexAppendOp knows whether the index ends with a torn line
   const op = indexAppendOp(ctx, lines);
   await ctx.storage.commit({ prepare: [op], after: [audit] });
-  await serialize(ctx, () => noteAppended(ctx, lines, op.data.byteLength));
+  await serialize(ctx, () => noteAppended(ctx, { lines, data: op.data }));
 }
 
 /** The newest per-file backup of `key` whose checksum matches and whose content parses and validates. */

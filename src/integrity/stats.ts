@@ -3,7 +3,8 @@
  * the backup index (no backup is opened; journals are read through the history cache).
  */
 import { AUDIT_LOG } from '../changeset/audit.js';
-import { indexIdle, reconcile } from '../backups/records.js';
+import { indexIdle } from '../backups/records.js';
+import { reconcile } from '../backups/reconcile.js';
 import type { Context } from '../core/context.js';
 import { PROFILES_DIR } from '../core/keys.js';
 import { HISTORY_DIR, OBJECTS_DIR } from '../history/journal.js';

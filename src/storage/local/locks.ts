@@ -18,7 +18,7 @@
  * no owner, so it can do neither of the above.
  */
 import { randomBytes } from 'node:crypto';
-import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ioError, isErrno, LockedError } from '../../errors.js';
@@ -160,7 +160,7 @@ export class LocalLocks {
         // Best effort after the work is done: a lock left behind names this process, whose exit
         // makes it recognisably gone.
         try {
-          rmSync(dir, { recursive: true, force: true });
+          removeLockDir(dir);
         } catch {
           // see above
         }
@@ -274,6 +274,21 @@ function holderOf(dir: string, token: string): 'self' | 'other' | 'unknown' {
     return (JSON.parse(text) as { token?: unknown }).token === token ? 'self' : 'other';
   } catch {
     return 'other'; // a torn owner file is a taker's, between its mkdir and its write
+  }
+}
+
+/**
+ * Removes a lock directory: its owner file, then the directory — two system calls where a
+ * recursive rm makes five (a failing rmdir, lstat, readdir, unlink, rmdir), and on these disks each
+ * directory change costs 100-400 µs of the main thread.
+ */
+function removeLockDir(dir: string): void {
+  try {
+    unlinkSync(path.join(dir, OWNER_FILE));
+    rmdirSync(dir);
+  } catch {
+    // No owner file yet, or something else inside: the general removal, which throws what is real.
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
