@@ -20,6 +20,7 @@ import {
   DIST,
   floorWrite,
   floorWriteSync,
+  protocolWrite,
   idleFor,
   makeConfig,
   median,
@@ -83,6 +84,8 @@ export async function run({ quick, rounds, workDir }) {
   };
   const floorFile = path.join(await dir('floor'), 'settings.json');
   const promisesFile = path.join(await dir('floor-promises'), 'settings.json');
+  const protocolFile = path.join(await dir('protocol'), 'settings.json');
+  const protocolState = {};
   const cpNoBackup = new ConfigPersistence({ baseDir: await dir('cp-nobackup'), backupOnWrite: false });
   const cpDefault = new ConfigPersistence({ baseDir: await dir('cp-default') });
   const wfaFile = path.join(await dir('wfa'), 'settings.json');
@@ -101,6 +104,12 @@ export async function run({ quick, rounds, workDir }) {
       kind: 'reference',
       label: 'same eight calls through fs.promises (by hand)',
       save: () => floorWrite(promisesFile, Buffer.from(text())),
+    },
+    {
+      key: 'protocol',
+      kind: 'reference',
+      label: 'the save protocol by hand: + history link and line, 4 fsyncs (3 together, then the directory)',
+      save: () => protocolWrite(protocolFile, Buffer.from(text()), protocolState),
     },
     {
       key: 'ours',
@@ -201,7 +210,7 @@ export async function run({ quick, rounds, workDir }) {
       `${perRound} awaited saves per candidate per round (in ${blocks} interleaved blocks), ${rounds} round(s); the time is the mean per save, the ratio the median of per-round ratios to the floor; p50/p95 are of single saves.`,
       'The floor is the disk\'s cost: the eight system calls made synchronously (it holds the event loop for both fsyncs, which a library must not do). The fs.promises row is the same calls, each a round trip through libuv\'s thread pool.',
       `Stall rows: in every round, after the timed blocks, ${stallSaves} saves of each config-persistence candidate in a row under monitorEventLoopDelay (${STALL_RESOLUTION_MS} ms timer; the stall is the delay beyond the interval), and an idle loop for as long as the longer of them; medians over rounds.`,
-      'Only the two floor rows and config-persistence make the rename durable (directory fsync). A config-persistence save waits for four fsyncs in two rounds (temp file, history line and the directory that got the old content\'s link, then the base directory), where the floor waits for two; the audit line is fsynced in the background. The peers are faster partly because they skip the directory fsync.',
+      'Only the two floor rows, the protocol row and config-persistence make the rename durable (directory fsync). A config-persistence save waits for four fsyncs in two rounds (temp file, history line and the directory that got the old content\'s link, then the base directory), where the floor waits for two; the audit line is fsynced in the background. The protocol row makes exactly those four fsyncs by hand, with nothing else: on a disk where concurrent flushes do not merge it is the bound a save that keeps history can reach. The peers are faster partly because they skip the directory fsync.',
     ],
   };
 }

@@ -68,6 +68,10 @@ describe('bench harness (--quick)', () => {
     expect(save[0]!.ratio).toBe(1);
     expect(save[0]!.label).toMatch(/synchronous/);
     expect(save[1]!.label).toMatch(/fs\.promises/);
+    // The bound of a save that keeps history, by hand, beside it: a reference row, not a target.
+    expect(save[2]!.label).toMatch(/^the save protocol by hand/);
+    expect(save[2]!.kind).toBe('reference');
+    expect(save[2]!.ratio).toBeGreaterThan(0);
     const ours = save.filter((r) => r.label.startsWith('config-persistence saveConfig'));
     expect(ours.map((r) => r.target?.max)).toEqual([1.25, 1.5]);
     const stalls = save.filter((r) => r.label.includes('longest stall'));
