@@ -13,7 +13,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DIST, floorWriteSync, groupFloorWrite, makeConfig, median, now, progress, round } from './lib.mjs';
+import { DIST, floorWriteSync, groupFloorWrite, groupProtocolWrite, makeConfig, median, now, progress, round } from './lib.mjs';
 
 export const description = '16 saves of 16 different files issued together, against 16 sequential floor writes';
 
@@ -38,6 +38,8 @@ export async function run({ quick, rounds, workDir }) {
   };
   const floorDir = await dirOf('floor');
   const bareDir = await dirOf('bare-group');
+  const protocolDir = await dirOf('protocol-group');
+  const protocolState = {};
   const cpNoBackup = new ConfigPersistence({ baseDir: await dirOf('cp-nobackup'), backupOnWrite: false });
   const cpDefault = new ConfigPersistence({ baseDir: await dirOf('cp-default') });
   const cpSequential = new ConfigPersistence({ baseDir: await dirOf('cp-sequential') });
@@ -64,6 +66,12 @@ export async function run({ quick, rounds, workDir }) {
       kind: 'reference',
       dir: bareDir,
       save: (docs) => groupFloorWrite(docs.map((doc, f) => [path.join(bareDir, names[f]), bytes(doc)])),
+    },
+    {
+      label: `the save protocol by hand for ${FILES} files together: + history links and lines (${FILES * 2 + 1} fsyncs overlapped), one directory fsync`,
+      kind: 'reference',
+      dir: protocolDir,
+      save: (docs) => groupProtocolWrite(docs.map((doc, f) => [path.join(protocolDir, names[f]), bytes(doc)]), protocolState),
     },
     {
       label: `config-persistence: ${FILES} saveConfig together (backupOnWrite: false)`,

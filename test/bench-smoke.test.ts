@@ -116,6 +116,7 @@ describe('bench harness (--quick)', () => {
     expect(group![0]!.label).toMatch(/^floor × 16 .*synchronous/);
     expect(group![0]!.ratio).toBe(1);
     expect(group!.some((r) => r.label.startsWith('bare group writer') && !r.target && typeof r.ratio === 'number')).toBe(true);
+    expect(group!.some((r) => r.label.startsWith('the save protocol by hand for 16 files') && !r.target && typeof r.ratio === 'number')).toBe(true);
     const together = group!.filter((r) => r.target);
     expect(together.map((r) => r.target!.max)).toEqual([0.6, 0.6]);
     for (const row of together) expect(['PASS', 'MISS']).toContain(row.status);
