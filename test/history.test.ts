@@ -302,6 +302,27 @@ describe('retention of history contents', () => {
     await again.close();
   });
 
+  it('a save made while a background pass looks for contents to prune keeps its content (the pass runs after the save that started it resolved)', async () => {
+    const { dir, cp } = await open({ durable: false, backupOnWrite: false });
+    // Contents no journal names (left alone by pruning) make the pass's listing of history/objects
+    // long, so that the next saves commit while it runs.
+    await mkdir(path.join(dir, 'history', 'objects'), { recursive: true });
+    for (let i = 0; i < 6000; i++) await writeFile(path.join(dir, 'history', 'objects', sha256(Buffer.from(`stray ${i}`))), 'x');
+    for (let n = 1; n <= 140; n++) await cp.saveConfig(n === 40 ? { back: true } : { n }, 'current.json');
+    await cp.close();
+    // A new instance's first save (version 141) starts a full pass: versions 1-41 left the kept
+    // window, and version 40's content is one no kept version needs yet.
+    const next = new ConfigPersistence({ baseDir: dir, schemaDir: dir, durable: false, backupOnWrite: false });
+    await next.saveConfig({ n: 141 }, 'current.json');
+    const back = await next.saveConfig({ back: true }, 'current.json'); // version 142: version 40's bytes, while the pass lists
+    await next.saveConfig({ after: true }, 'current.json'); // version 142's content now lives in its history object only
+    await next.close();
+    const again = new ConfigPersistence({ baseDir: dir, schemaDir: dir });
+    expect(await again.getVersion('current.json', back.version)).toEqual({ back: true });
+    expect(await codeOf(again.getVersion('current.json', 39))).toBe('E_NOT_FOUND');
+    await again.close();
+  }, 60_000);
+
   it('keeps a content that a kept version still uses, even when an old version used it first', async () => {
     const { cp } = await open({ durable: false, maxBackups: 1 });
     await cp.saveConfig({ toggle: true }, 'current.json');

@@ -11,7 +11,7 @@
  * 3. Own writes announced before they become visible, so watchers recognise them by content.
  * 4. Retention of the files' older backups, folded into the same commit as best-effort cleanup
  *    (removed while its last fsyncs run); history contents no kept version needs are removed in
- *    background batches (history/pruning.ts).
+ *    background passes no save waits for (history/pruning.ts).
  * 5. One storage commit: `prepare` (backups, versions, index) durable before `changes`, which are
  *    all-or-nothing; the audit line after them, so it never describes what did not happen.
  * 6. Caches brought up to date from what was written (journals, the backup index) and own writes
@@ -154,7 +154,7 @@ export async function commitChangeset(ctx: Context, cs: Changeset): Promise<Chan
   // A name may now resolve to another file (`current` to a new `current.yaml`, or to nothing).
   if (cs.files.some((f) => !f.old || !f.next)) ctx.state.keys.clear();
   if (retention) await retention.done();
-  for (const f of cs.files) if (f.journal) await maybePruneHistory(ctx, f.key);
+  for (const f of cs.files) if (f.journal) maybePruneHistory(ctx, f.key); // a background pass (history/pruning.ts)
   return { files: plan.files, backups: plan.backups };
 }
 

@@ -21,7 +21,7 @@
 import { sha256, type Context } from '../core/context.js';
 import { flattenKey, legacyFlattenKey, PROFILES_DIR, unflattenKey } from '../core/keys.js';
 import type { BackupInfo, ChangedBy, VersionInfo } from '../types.js';
-import type { AppendOp, CopyOp } from '../storage/types.js';
+import type { AppendOp, CopyOp, StorageEntry } from '../storage/types.js';
 
 /** Directory of journals and objects. */
 export const HISTORY_DIR = 'history';
@@ -86,11 +86,15 @@ export function objectKey(sha: string): string {
   return `${OBJECTS_DIR}/${sha}`;
 }
 
-/** Reads a file's journal (cached while its length is unchanged). */
-export async function readJournal(ctx: Context, key: string): Promise<Journal> {
+/**
+ * Reads a file's journal (cached while its length is unchanged). `listed`: the journal's entry as
+ * a listing just returned it, which stands for the stat (allJournals: one listing instead of a
+ * stat per journal, a round trip each on etcd).
+ */
+export async function readJournal(ctx: Context, key: string, listed?: StorageEntry): Promise<Journal> {
   const jkey = journalKey(key);
   const perCtx = ctx.state.journals;
-  let stat = await ctx.storage.stat(jkey);
+  let stat = listed?.key === jkey ? listed : await ctx.storage.stat(jkey);
   let from: string | undefined;
   const legacy = stat ? undefined : legacyJournalKey(key);
   if (legacy) {
@@ -288,20 +292,23 @@ export function rememberAppend(ctx: Context, key: string, before: Journal, appen
   before.torn = false;
 }
 
-/** Every journal key under `history/` with the file it belongs to. */
-async function journalsOf(ctx: Context): Promise<Array<{ file: string; journal: Journal }>> {
+/** Every journal key under `history/` with the file it belongs to (`known`: journals already in hand, not read again). */
+async function journalsOf(ctx: Context, known?: ReadonlyMap<string, Journal>): Promise<Array<{ file: string; journal: Journal }>> {
   const entries = await ctx.storage.list(HISTORY_DIR);
   const out: Array<{ file: string; journal: Journal }> = [];
   for (const e of entries) {
     if (e.kind !== 'file' || !e.name.endsWith('.jsonl') || e.name.startsWith('.')) continue;
     const file = unflattenKey(e.name.slice(0, -'.jsonl'.length));
     if (journalKey(file) !== e.key) continue;
-    out.push({ file, journal: await readJournal(ctx, file) });
+    out.push({ file, journal: known?.get(file) ?? (await readJournal(ctx, file, e)) });
   }
   return out;
 }
 
-/** Every file's journal (for stats and verify). */
-export async function allJournals(ctx: Context): Promise<Array<{ file: string; journal: Journal }>> {
-  return journalsOf(ctx);
+/**
+ * Every file's journal (for stats, verify and pruning). `known`: journals the caller holds as
+ * current (pruning's own file, just committed), used instead of a read.
+ */
+export async function allJournals(ctx: Context, known?: ReadonlyMap<string, Journal>): Promise<Array<{ file: string; journal: Journal }>> {
+  return journalsOf(ctx, known);
 }

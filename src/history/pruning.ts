@@ -1,8 +1,8 @@
 /**
  * History pruning: contents are kept for the newest {@link historyKeep} versions of each file.
  * `cleanupBackups` removes the others in one pass; on the save path they are found every
- * {@link PRUNE_EVERY} saves of a file and removed in one background batch right after the save
- * that found them, never inside a save's commit. Measured (bench shapes, ext4): one unlink folded
+ * {@link PRUNE_EVERY} saves of a file by a background pass that no save waits for, and removed in
+ * one batch, never inside a save's commit. Measured (bench shapes, ext4): one unlink folded
  * into each save's commit cost +0.16x the disk's floor per save (the freed inode joins the journal
  * commit the save's directory fsync waits for); the same unlinks issued 16 or 64 at a time cost
  * +0.03x or less per save. What this instance has learned lives in `ctx.state.pruning`.
@@ -29,11 +29,11 @@ export async function pruneHistoryObjects(ctx: Context): Promise<string[]> {
 }
 
 /** The full pass of {@link pruneHistoryObjects}: contents on disk that no kept version needs. */
-async function unneededObjects(ctx: Context): Promise<string[]> {
+async function unneededObjects(ctx: Context, known?: ReadonlyMap<string, Journal>): Promise<string[]> {
   const keep = historyKeep(ctx);
   const needed = new Set<string>();
   const old = new Set<string>();
-  for (const { file, journal } of await allJournals(ctx)) {
+  for (const { file, journal } of await allJournals(ctx, known)) {
     const cut = Math.max(0, journal.entries.length - keep);
     journal.entries.forEach((e, i) => {
       if (!e.sha256) return;
@@ -63,7 +63,7 @@ async function unneededSince(ctx: Context, key: string, journal: Journal): Promi
     if (sha) candidates.add(sha);
   }
   if (candidates.size === 0) return [];
-  for (const { journal: other } of await allJournals(ctx)) {
+  for (const { journal: other } of await allJournals(ctx, new Map([[key, journal]]))) {
     for (let i = Math.max(0, other.entries.length - keep); i < other.entries.length; i++) candidates.delete(other.entries[i]!.sha256);
   }
   return [...candidates];
@@ -86,58 +86,95 @@ async function removeObjects(ctx: Context, doomed: string[]): Promise<string[]> 
   return doomed;
 }
 
-/** Contents found unneeded on the save path, waiting for a commit to remove them (in order). */
-function doomedOf(ctx: Context): Set<string> {
+/** Registers, once per instance, the close() step that waits for the background pass and removes what is queued. */
+function flushOnClose(ctx: Context): void {
   const pruning = ctx.state.pruning;
-  if (!pruning.flushOnClose) {
-    pruning.flushOnClose = true;
-    // Best effort, like every removal here: what a failure leaves, the next process's first pass finds.
-    ctx.closers.add(() => flushUnneeded(ctx).catch(() => undefined));
-  }
-  return pruning.unneeded;
+  if (pruning.flushOnClose) return;
+  pruning.flushOnClose = true;
+  // Best effort, like every removal here: what a failure leaves, the next process's first pass finds.
+  ctx.closers.add(() => flushUnneeded(ctx).catch(() => undefined));
 }
 
 /**
  * Save-path pruning: on the first and then every {@link PRUNE_EVERY}th save of `key` in this
- * process, once its history has more versions than it keeps, finds the contents no kept version
- * needs any more. They are removed by the commits of the next saves, a few each (removals cost
- * main-thread time a commit otherwise spends waiting for its fsyncs), not in one burst that one
- * save would wait for.
+ * process, a pass looks for the contents no kept version needs any more and removes them in one
+ * batch. The pass runs in the background, after the save that started it has resolved, one at a
+ * time: it reads every journal's state (a stat each, a listing; on etcd each a round trip, 4-11 ms
+ * in all, measured), which no save should wait for — neither the one that started it nor the next
+ * one. Costs no I/O itself (a count).
  */
-export async function maybePruneHistory(ctx: Context, key: string): Promise<void> {
+export function maybePruneHistory(ctx: Context, key: string): void {
   const perCtx = ctx.state.pruning.saves;
   const n = perCtx.get(key) ?? 0;
   perCtx.set(key, n + 1);
   if (n % PRUNE_EVERY !== 0) return;
-  const journal = await readJournal(ctx, key);
-  if (journal.entries.length <= historyKeep(ctx)) return;
-  // The first pass of this process looks at everything (objects earlier processes left); later
-  // ones only at what this file's newer versions pushed out since.
-  const found = n === 0 || !prunedUpTo(ctx).has(key) ? await unneededObjects(ctx) : await unneededSince(ctx, key, journal);
-  const queue = doomedOf(ctx);
-  for (const sha of found) queue.add(sha);
-  startRemoval(ctx);
+  flushOnClose(ctx);
+  // The journal as this instance's commit just left it (history/journal.ts updates it in place):
+  // the pass uses it instead of reading it again, as saves go on meanwhile — a read racing them
+  // sees a length the cache does not know yet and re-reads the whole journal (~30 ms at 1,000
+  // versions on etcd, measured).
+  const journal = ctx.state.journals.get(key);
+  inBackground(ctx, () => prunePass(ctx, key, n === 0, journal));
 }
 
 /**
- * Removes everything queued in one background batch (not awaited by the save that found it: its
- * unlinks run on the thread pool while the next saves proceed). One batch at a time.
+ * Chains `job` after the background work already running (`ctx.state.pruning.removal`, which
+ * keepContents and close() wait for). Best effort: a failed pass leaves contents the next pass
+ * finds again, never a save's error (its commit has landed).
  */
-function startRemoval(ctx: Context): void {
+function inBackground(ctx: Context, job: () => Promise<void>): void {
   const pruning = ctx.state.pruning;
-  if (pruning.removal || pruning.unneeded.size === 0) return;
-  const shas = [...pruning.unneeded];
-  pruning.unneeded.clear();
-  for (const sha of shas) pruning.removing.add(sha);
-  pruning.removal = removeObjects(ctx, shas)
+  const run: Promise<void> = (pruning.removal ?? Promise.resolve())
+    .then(job)
     .then(
       () => undefined,
       () => undefined, // best effort: what is left, the next pass finds again
     )
     .finally(() => {
-      pruning.removing.clear();
-      pruning.removal = undefined;
+      if (pruning.removal === run) pruning.removal = undefined;
     });
+  pruning.removal = run;
+}
+
+/** One pass of {@link maybePruneHistory}: finds what left the kept window, then removes it. */
+async function prunePass(ctx: Context, key: string, first: boolean, known: Journal | undefined): Promise<void> {
+  const journal = known ?? (await readJournal(ctx, key));
+  if (journal.entries.length <= historyKeep(ctx)) return;
+  // The first pass of this process looks at everything (objects earlier processes left); later
+  // ones only at what this file's newer versions pushed out since.
+  const found = first || !prunedUpTo(ctx).has(key) ? await unneededObjects(ctx, new Map([[key, journal]])) : await unneededSince(ctx, key, journal);
+  // Saves went on while the journals were read: a content one of them recorded since is needed
+  // again. Checked against this instance's journals as they are now (in memory, updated by each
+  // commit before any other code runs), in the same turn as the contents are queued — a save
+  // after that finds them in the queue (keepContents).
+  const kept = keptNow(ctx);
+  const queue = ctx.state.pruning.unneeded;
+  for (const sha of found) if (!kept.has(sha)) queue.add(sha);
+  await removeQueued(ctx);
+}
+
+/** The contents of the kept window of every journal this instance holds in memory. */
+function keptNow(ctx: Context): Set<string> {
+  const keep = historyKeep(ctx);
+  const kept = new Set<string>();
+  for (const journal of ctx.state.journals.values()) {
+    for (let i = Math.max(0, journal.entries.length - keep); i < journal.entries.length; i++) kept.add(journal.entries[i]!.sha256);
+  }
+  return kept;
+}
+
+/** Removes everything queued in one batch; a save that needs one of them waits for it (keepContents). */
+async function removeQueued(ctx: Context): Promise<void> {
+  const pruning = ctx.state.pruning;
+  if (pruning.unneeded.size === 0) return;
+  const shas = [...pruning.unneeded];
+  pruning.unneeded.clear();
+  for (const sha of shas) pruning.removing.add(sha);
+  try {
+    await removeObjects(ctx, shas);
+  } finally {
+    pruning.removing.clear();
+  }
 }
 
 /**
@@ -157,9 +194,10 @@ export async function keepContents(ctx: Context, shas: ReadonlyArray<string | un
   if (wait) await pruning.removal;
 }
 
-/** Removes what is still queued (close(): the store is left tidy, nothing waits for a next save). */
+/** Waits for the background pass and removes what is still queued (close(): the store is left tidy). */
 export async function flushUnneeded(ctx: Context): Promise<void> {
-  await ctx.state.pruning.removal;
+  // A pass may be chained behind the one awaited: wait until none is left.
+  while (ctx.state.pruning.removal) await ctx.state.pruning.removal;
   const queue = ctx.state.pruning.unneeded;
   if (queue.size === 0) return;
   const shas = [...queue];

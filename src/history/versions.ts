@@ -9,7 +9,7 @@
  * Retention: the journal (metadata, ~150 bytes a version) is kept whole. Contents are kept for the
  * newest {@link historyKeep} versions of each file: objects only referenced by older versions are
  * removed by `cleanupBackups` and, on the save path, found every {@link PRUNE_EVERY} saves of a file
- * and removed in one background batch right after the save that found them (see history/pruning.ts).
+ * by a background pass that no save waits for, and removed in one batch (see history/pruning.ts).
  * While an automatic backup exists it is its version's content (no object); removing it moves it
  * to `history/objects/`, so after backup retention the object alone keeps the content.
  * Reading a pruned version fails with `E_NOT_FOUND` (its metadata stays in `history`).

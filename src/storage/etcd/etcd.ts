@@ -10,23 +10,27 @@
  * more than 128 operations; both are checked before anything is sent. A commit over the operation
  * limit writes its new backups first, in transactions of their own, when that brings the rest
  * within it (src/storage/etcd/split.ts); otherwise it is refused with `E_TOO_LARGE`.
+ *
+ * This class composes: it decides when to read, retry, stage and send. How a commit's keys are
+ * read is src/storage/etcd/reads.ts, the one send of a commit's transaction and what became of a
+ * lost answer src/storage/etcd/outcome.ts, the open watches src/storage/etcd/watches.ts.
  */
-import { randomInt } from 'node:crypto';
 import { ConfigPersistenceError, HeldLockError, ioError, LockedError, StaleError, TooLargeError } from '../../errors.js';
-import { etcdError, isAuthFailure, isTransient, notSent, READ_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
+import { etcdError, isTransient, READ_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
 import { keySegments, validateCommitKeys } from '../keys.js';
 import type { Commit, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageFinding, StorageWatcher, StorageWatchEvent } from '../types.js';
-import { EtcdClient, prefixEnd, type ClientOptions, type Compare, type TxnOp, type TxnResult } from './client.js';
-import { decodeValue, entryOf, Layout, type Stored } from './layout.js';
+import { EtcdClient, prefixEnd, type ClientOptions, type Compare, type TxnOp } from './client.js';
+import { decodeValue, entryOf, Layout } from './layout.js';
 import { EtcdLocks } from './locks.js';
 import { Lookups, type Looked } from './batch.js';
-import { askOutcome, CommitMarkers } from './outcome.js';
+import { CommitMarkers, sendOnce } from './outcome.js';
 import { checkExpectations, checkLimits, firstKey } from './limits.js';
 import { RecentReads } from './recent.js';
 import { WriteScopes } from './for-write.js';
-import { keysOf, Staging, toTxn, type Found } from './stage.js';
+import { Staging, toTxn } from './stage.js';
+import { CommitReads } from './reads.js';
 import { abandonedParts, dropEarly, PARTS_DIR, recordCompares, sendEarly, splitTxn, type PartsView } from './split.js';
-import { EtcdWatch } from './watch.js';
+import { WatchSet } from './watches.js';
 
 /** Options of {@link EtcdStorage}. */
 export interface EtcdStorageOptions {
@@ -65,7 +69,6 @@ export class EtcdStorage implements Storage {
   readonly optimistic = true;
   private readonly client: EtcdClient;
   private readonly clientOptions: ClientOptions;
-  private readonly watchHealthMs: number;
   private readonly layout: Layout;
   private readonly locks: EtcdLocks;
   private readonly markers: CommitMarkers;
@@ -78,9 +81,10 @@ export class EtcdStorage implements Storage {
   private readonly endpoints: readonly string[];
   private readonly maxRequestBytes: number;
   private readonly maxTxnOps: number;
-  private readonly watches = new Set<EtcdWatch>();
-  /** Where this storage's watches start: a random endpoint, then the next for each further watch. */
-  private nextWatchEndpoint: number;
+  /** The open watches and where each starts (src/storage/etcd/watches.ts). */
+  private readonly watches: WatchSet;
+  /** How a commit's keys are read from etcd (src/storage/etcd/reads.ts). */
+  private readonly reads: CommitReads;
   private applied = '0';
   private stale = false;
   /** Set by close(): a read being retried gives up instead of outliving the store. */
@@ -95,12 +99,12 @@ export class EtcdStorage implements Storage {
     this.location = `etcd:${prefix}`;
     this.clientOptions = { endpoints: this.endpoints, auth: opts.auth, tls: opts.tls, callTimeoutMs: opts.connectTimeoutMs ?? 5000 };
     this.client = new EtcdClient(this.clientOptions);
-    this.watchHealthMs = opts.watchHealthMs ?? 1000;
-    this.nextWatchEndpoint = randomInt(this.endpoints.length);
+    this.watches = new WatchSet(this.clientOptions, this.layout, opts.watchHealthMs ?? 1000);
     this.locks = new EtcdLocks(this.client, this.layout, opts.leaseTtlSeconds ?? 10);
     this.markers = new CommitMarkers(this.client, this.layout);
     this.maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST;
     this.maxTxnOps = opts.maxTxnOps ?? 128;
+    this.reads = new CommitReads(this.client, this.layout, this.maxTxnOps);
     this.lookups = new Lookups(this.client, this.layout, Math.max(1, Math.floor(this.maxTxnOps / 2)));
     this.scopes = new WriteScopes(this.recent, () => this.applied);
   }
@@ -155,7 +159,7 @@ export class EtcdStorage implements Storage {
       if (linearizable) this.recent.note(key, { stored });
       return { bytes: Buffer.from(stored.body), entry: entryOf(key, stored) };
     }
-    const records = await this.call('read', key, () => this.records(key, stored, revision, this.stale), { retry: true });
+    const records = await this.call('read', key, () => this.reads.records(key, stored, revision, this.stale), { retry: true });
     if (linearizable) this.recent.note(key, { stored, records });
     return { bytes: Buffer.concat(records), entry: entryOf(key, stored) };
   }
@@ -211,7 +215,7 @@ export class EtcdStorage implements Storage {
       lease.catch(() => undefined); // awaited below; a read failing first must not leave it unhandled
       // First staged on what this storage just read, when that covers the commit; then on a fresh read.
       const recent = attempt === 0 ? this.recent.lookup(commit) : undefined;
-      const found = recent ?? (await this.call('write', key, () => this.readForCommit(commit), { retry: true }));
+      const found = recent ?? (await this.call('write', key, () => this.reads.forCommit(commit), { retry: true }));
       this.recent.forget(found.keys()); // changed by this commit, or its compare failed: read again next time
       // Prepared on answers from memory: a fresh read that disagrees with one means the plan is stale.
       if (!recent && scope?.speculated && [...scope.answers].some(([k, r]) => found.has(k) && (found.get(k)!.stored?.revision ?? null) !== r)) throw stale();
@@ -250,7 +254,8 @@ export class EtcdStorage implements Storage {
       const failure: TxnOp[] = [...fences.map((f) => ({ range: { key: f.compare.key } })), ...unheld.map((u) => ({ range: { key: u.key } }))];
       const finalCompare = [...(split?.final.compare ?? compare), ...recordCompares(this.layout, landed), marker.compare, ...fences.map((f) => f.compare), ...unheld];
       const finalOps = [...(split?.final.ops ?? ops), marker.op];
-      const res = await this.transact(key, commitId, finalCompare, finalOps, failure, drop);
+      const how = { client: this.client, clientOptions: this.clientOptions, markers: this.markers, where: `${this.describe(key)} on ${this.endpoints.join(',')}`, closing: () => this.closing };
+      const res = await sendOnce(how, { commitId, compare: finalCompare, ops: finalOps, failure }, drop);
       if (res.succeeded) {
         this.advance(res.revision);
         this.recent.wrote(this.layout, finalOps, res.revision);
@@ -266,39 +271,13 @@ export class EtcdStorage implements Storage {
     }
   }
 
-  /**
-   * Sends a commit's transaction once. When its answer is lost after it was sent, the commit's
-   * marker says what became of it (src/storage/etcd/outcome.ts): applied → as if the answer had
-   * arrived; not applied → `E_IO` saying nothing was written (it can no longer apply: retrying is
-   * safe); no member answers the question → `E_IO` saying the outcome is unknown.
-   */
-  private async transact(key: string, commitId: string, compare: Compare[], ops: TxnOp[], failure: TxnOp[], notApplied: () => Promise<void>): Promise<Pick<TxnResult, 'succeeded' | 'revision' | 'ranges'>> {
-    const where = `${this.describe(key)} on ${this.endpoints.join(',')}`;
-    try {
-      return await this.client.txn(compare, ops, failure);
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      if (notSent(message) || isAuthFailure(err)) {
-        await notApplied();
-        throw etcdError('write', where, err, 'unsent');
-      }
-      const outcome = await askOutcome(this.clientOptions, this.markers, commitId, () => this.closing);
-      if (outcome === undefined) throw etcdError('write', where, err, 'unknown');
-      if (!outcome.applied) {
-        await notApplied();
-        throw etcdError('write', where, err, 'not-applied');
-      }
-      return { succeeded: true, revision: outcome.revision, ranges: [] };
-    }
-  }
-
   /** The early parts of split commits that never finished (see src/storage/etcd/split.ts), with their removal. */
   async findings(): Promise<StorageFinding[]> {
     const from = this.layout.docs(`${PARTS_DIR}/`);
     const { kvs } = await this.call('verify', PARTS_DIR, () => this.client.range(from, { rangeEnd: prefixEnd(from) }), { retry: true });
     const view: PartsView = {
       records: kvs.map((kv) => ({ key: this.layout.keyOf(kv.key), revision: kv.modRevision, value: kv.value })),
-      revisionOf: async (k) => (await this.call('verify', k, () => this.get(k), { retry: true })).stored?.revision,
+      revisionOf: async (k) => (await this.call('verify', k, () => this.reads.get(k), { retry: true })).stored?.revision,
       alive: async (id) => (await this.call('verify', PARTS_DIR, () => this.client.range(this.layout.alive(id), { countOnly: true }), { retry: true })).count > 0,
     };
     return abandonedParts(view, (k) => this.describe(k));
@@ -317,22 +296,13 @@ export class EtcdStorage implements Storage {
    * streams of a fleet are spread over the members instead of all held by the first one listed.
    */
   get watchEndpoints(): string[] {
-    return [...this.watches].map((w) => this.endpoints[w.on]!);
+    return this.watches.endpoints;
   }
 
   /** Reports every committed change of `keys`, by any process, from the revision the watch was armed at. */
   async watch(keys: readonly string[], onEvent: (event: StorageWatchEvent) => void, onError: (error: Error) => void): Promise<StorageWatcher> {
     for (const key of keys) keySegments(key);
-    const first = this.nextWatchEndpoint;
-    this.nextWatchEndpoint = (first + 1) % this.endpoints.length;
-    const endpoints = {
-      count: this.endpoints.length,
-      first,
-      open: (i: number) => new EtcdClient({ ...this.clientOptions, endpoints: [this.endpoints[i]!] }),
-      healthMs: this.watchHealthMs,
-      healthTimeoutMs: Math.min(this.clientOptions.callTimeoutMs, 2 * this.watchHealthMs),
-    };
-    const watch = new EtcdWatch(endpoints, this.layout, keys, { onEvent, onError, applied: (r) => this.advance(r) });
+    const watch = this.watches.create(keys, { onEvent, onError, applied: (r) => this.advance(r) });
     try {
       await this.call('watch', keys[0] ?? '.', () => watch.start());
     } catch (err) {
@@ -345,18 +315,14 @@ export class EtcdStorage implements Storage {
         for (const key of next) keySegments(key);
         return watch.update(next);
       },
-      close: async () => {
-        this.watches.delete(watch);
-        await watch.close();
-      },
+      close: () => this.watches.close(watch),
     };
   }
 
   /** Stops watches, releases locks and the lease, closes the connection. */
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all([...this.watches].map((w) => w.close()));
-    this.watches.clear();
+    await this.watches.closeAll();
     await this.locks.close().catch(() => undefined); // unreachable cluster: the lease expires on its own
     await this.client.close();
   }
@@ -408,73 +374,6 @@ export class EtcdStorage implements Storage {
 
   private lookKey(key: string, serializable = false): Promise<Looked> {
     return this.lookups.look(key, serializable);
-  }
-
-  private async get(key: string, revision?: string, serializable = false): Promise<{ stored: Stored | undefined; revision: string }> {
-    const res = await this.client.range(this.layout.doc(key), { revision, serializable });
-    const kv = res.kvs[0];
-    return { stored: kv ? decodeValue(kv.value, kv.modRevision) : undefined, revision: revision ?? res.revision };
-  }
-
-  /** A journal's records at `revision`, in commit order. */
-  private async records(key: string, stored: Stored, revision: string, serializable = false): Promise<Buffer[]> {
-    const from = this.layout.records(key, stored.header.g!);
-    const { kvs } = await this.client.range(from, { rangeEnd: prefixEnd(from), revision, serializable });
-    kvs.sort((a, b) => (a.createRevision === b.createRevision ? Buffer.compare(a.key, b.key) : BigInt(a.createRevision) < BigInt(b.createRevision) ? -1 : 1));
-    return kvs.map((kv) => kv.value);
-  }
-
-  /** Whether other keys live under `key/`; `serializable` after a read that had to be member-local. */
-  private async isDirectory(key: string, revision?: string, serializable = false): Promise<boolean> {
-    const from = this.layout.docs(`${key}/`);
-    return (await this.client.range(from, { rangeEnd: prefixEnd(from), countOnly: true, revision, serializable })).count > 0;
-  }
-
-  /**
-   * The keys a commit touches, read at one revision (journal sources with their records). Every key
-   * and whether each target has keys below it come from one read-only transaction: one round trip
-   * before the commit's own instead of two or three (a watcher in another process hears a save
-   * that much sooner). A commit touching more keys than a transaction may hold reads them in steps.
-   */
-  private async readForCommit(commit: Commit): Promise<Map<string, Found>> {
-    const { keys, sources, targets } = keysOf(commit);
-    const list = [...keys];
-    const below = list.filter((k) => targets.has(k));
-    if (list.length === 0) return new Map();
-    if (list.length + below.length > this.maxTxnOps) return this.readInSteps(list, sources, targets);
-    const ops: TxnOp[] = list.map((k) => ({ range: { key: this.layout.doc(k) } }));
-    for (const k of below) {
-      const from = this.layout.docs(`${k}/`);
-      ops.push({ range: { key: from, rangeEnd: prefixEnd(from), countOnly: true } });
-    }
-    const res = await this.client.txn([], ops);
-    const stored = list.map((_, i) => {
-      const kv = res.ranges[i]![0];
-      return kv ? decodeValue(kv.value, kv.modRevision) : undefined;
-    });
-    return this.complete(list, stored, res.revision, sources, targets, async (key) => res.counts[list.length + below.indexOf(key)]! > 0);
-  }
-
-  /** readForCommit for a commit too wide for one transaction: the first key fixes the revision the others are read at. */
-  private async readInSteps(list: string[], sources: ReadonlySet<string>, targets: ReadonlySet<string>): Promise<Map<string, Found>> {
-    const head = await this.get(list[0]!);
-    const revision = head.revision;
-    const all = await Promise.all([Promise.resolve(head), ...list.slice(1).map((k) => this.get(k, revision))]);
-    return this.complete(list, all.map((a) => a.stored), revision, sources, targets, (key) => this.isDirectory(key, revision));
-  }
-
-  /** What a commit needs of each key read at `revision`: a journal source's records, whether a missing target is a directory. */
-  private async complete(list: string[], stored: (Stored | undefined)[], revision: string, sources: ReadonlySet<string>, targets: ReadonlySet<string>, hasChildren: (key: string) => Promise<boolean>): Promise<Map<string, Found>> {
-    const found = new Map<string, Found>();
-    await Promise.all(
-      list.map(async (key, i) => {
-        const f: Found = { stored: stored[i] };
-        if (f.stored?.header.g !== undefined && sources.has(key)) f.records = await this.records(key, f.stored, revision);
-        if (!f.stored && targets.has(key)) f.hasChildren = await hasChildren(key);
-        found.set(key, f);
-      }),
-    );
-    return new Map(list.map((k) => [k, found.get(k)!]));
   }
 
   /**

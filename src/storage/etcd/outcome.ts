@@ -23,8 +23,8 @@
  * deletes them by itself. A commit uses a lease with at least half its TTL left, so its marker (or
  * the "a" that blocks it) outlives by far any transaction still in flight and any question asked.
  */
-import { EtcdClient, type ClientOptions, type Compare, type TxnOp } from './client.js';
-import { OUTCOME_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
+import { EtcdClient, type ClientOptions, type Compare, type TxnOp, type TxnResult } from './client.js';
+import { etcdError, isAuthFailure, notSent, OUTCOME_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
 import type { Layout } from './layout.js';
 
 /** How long a marker lives at most (s); a lease is used for commits during the first half. */
@@ -99,5 +99,43 @@ export async function askOutcome(clientOptions: ClientOptions, markers: CommitMa
     return undefined;
   } finally {
     await asking.close();
+  }
+}
+
+/** What {@link sendOnce} needs of its storage. */
+export interface Sender {
+  client: EtcdClient;
+  clientOptions: ClientOptions;
+  markers: CommitMarkers;
+  /** The key and endpoints, for messages. */
+  where: string;
+  /** The storage is closing: a question being retried gives up. */
+  closing: () => boolean;
+}
+
+/**
+ * Sends a commit's transaction once (here, beside the markers it relies on, rather than in
+ * etcd.ts: it is the one call that is never resent). When its answer is lost after it was sent,
+ * the commit's marker says what became of it: applied → as if the answer had arrived; not applied
+ * → `E_IO` saying nothing was written (it can no longer apply: retrying is safe); no member
+ * answers the question → `E_IO` saying the outcome is unknown. `notApplied` runs first whenever
+ * the transaction is known not to have applied (split.ts takes early parts back there).
+ */
+export async function sendOnce(how: Sender, txn: { commitId: string; compare: Compare[]; ops: TxnOp[]; failure: TxnOp[] }, notApplied: () => Promise<void>): Promise<Pick<TxnResult, 'succeeded' | 'revision' | 'ranges'>> {
+  try {
+    return await how.client.txn(txn.compare, txn.ops, txn.failure);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (notSent(message) || isAuthFailure(err)) {
+      await notApplied();
+      throw etcdError('write', how.where, err, 'unsent');
+    }
+    const outcome = await askOutcome(how.clientOptions, how.markers, txn.commitId, how.closing);
+    if (outcome === undefined) throw etcdError('write', how.where, err, 'unknown');
+    if (!outcome.applied) {
+      await notApplied();
+      throw etcdError('write', how.where, err, 'not-applied');
+    }
+    return { succeeded: true, revision: outcome.revision, ranges: [] };
   }
 }
