@@ -161,10 +161,13 @@ export class Store {
   async withLock<R>(key: string, fn: () => Promise<R>): Promise<R> {
     if (!this.prepared) await this.ready();
     const release = await this.ctx.storage.lock(key, { timeoutMs: this.ctx.options.lockTimeoutMs });
+    let done = false;
     try {
-      return await fn();
+      const result = await fn();
+      done = true;
+      return result;
     } finally {
-      await release();
+      await releaseAll([release], done);
     }
   }
 
@@ -213,6 +216,7 @@ export class Store {
   private async lockAll<R>(targets: () => Promise<readonly string[]>, fn: (keys: string[]) => Promise<R>): Promise<R> {
     const timeoutMs = this.ctx.options.lockTimeoutMs;
     const held = new Map<string, () => Promise<void>>();
+    let done = false;
     try {
       held.set(SNAPSHOT_LOCK, await this.ctx.storage.lock(SNAPSHOT_LOCK, { timeoutMs }));
       let keys: string[];
@@ -222,9 +226,11 @@ export class Store {
         if (missing.length === 0) break;
         for (const key of missing) held.set(key, await this.ctx.storage.lock(key, { timeoutMs }));
       }
-      return await fn(keys);
+      const result = await fn(keys);
+      done = true;
+      return result;
     } finally {
-      for (const release of [...held.values()].reverse()) await release();
+      await releaseAll([...held.values()].reverse(), done);
     }
   }
 
@@ -242,4 +248,21 @@ export class Store {
     this.ctx.closers.clear();
     await this.ctx.storage.close();
   }
+}
+
+/**
+ * Releases every lock, even after one fails (the others would stay held by this live process).
+ * A release failure is thrown only when the work itself succeeded: after a failed operation its
+ * own error is the one the caller needs (an unreachable etcd fails the release too).
+ */
+async function releaseAll(releases: ReadonlyArray<() => Promise<void>>, workSucceeded: boolean): Promise<void> {
+  let failure: { err: unknown } | undefined;
+  for (const release of releases) {
+    try {
+      await release();
+    } catch (err) {
+      failure ??= { err };
+    }
+  }
+  if (failure && workSucceeded) throw failure.err;
 }
