@@ -4,7 +4,7 @@
  * each under the file's queue and lock (snapshots under the locks of every file in scope).
  */
 import { SNAPSHOT_LOCK, Store } from './store.js';
-import type { AutoBackupOptions, BackupInfo, BackupOptions, ChangeOptions, RestoreResult, SnapshotOptions } from '../types.js';
+import type { AutoBackupOptions, BackupInfo, BackupOptions, ChangeOptions, CleanupOptions, CleanupResult, RestoreResult, SnapshotOptions } from '../types.js';
 import * as autoBackup from '../backups/auto-backup.js';
 import { SNAPSHOT_FILE } from '../backups/records.js';
 import * as backups from '../backups/backups.js';
@@ -75,4 +75,9 @@ export function startAutoBackup(s: Store, opts: AutoBackupOptions): () => Promis
     onFile: (key, fn) => s.enqueue(key, 'exclusive', () => () => s.withLock(key, fn)),
     onFiles: (keys, fn) => s.withSnapshotLocks(async () => keys, fn),
   });
+}
+
+/** The body of `ConfigPersistence#cleanupBackups`. */
+export function cleanupBackups(s: Store, opts: CleanupOptions): Promise<CleanupResult> {
+  return retention.cleanupBackups(s.ctx, { ...opts });
 }

@@ -3,7 +3,7 @@
  * its own: name resolution, queueing and locking, then a call into the module that owns the verb.
  * The verbs with more than a call (saves and updates, profiles, backups, bundle import) live in
  * per-feature facades over the `Store`: api/documents.ts, api/profiles.ts, api/backups.ts,
- * api/bundles.ts.
+ * api/history.ts, api/bundles.ts, api/integrity.ts, api/encryption.ts.
  */
 import type { Context } from '../core/context.js';
 import type {
@@ -15,21 +15,16 @@ import type {
   Stats, VerifyResult, VersionInfo, WatchEvent, WatchHandle, WatchOptions,
 } from '../types.js';
 import { STORE, Store } from './store.js';
-import { loadDocument, loadVersioned } from '../changeset/documents.js';
 import { watchDocument } from '../watch/watch.js';
 import { readActiveProfile } from '../profiles/active.js';
 import { listProfiles as listProfileDocuments, loadProfile as loadProfileDocument, profileExists as profileFileExists } from '../profiles/profiles.js';
-import * as retention from '../backups/retention.js';
-import { collectStats } from '../integrity/stats.js';
-import { configAndProfileKeys } from '../backups/snapshots.js';
 import * as integrityOps from './integrity.js';
-import * as versions from '../history/versions.js';
+import * as historyOps from './history.js';
 import * as documentOps from './documents.js';
 import * as profileOps from './profiles.js';
 import * as backupOps from './backups.js';
 import * as bundleOps from './bundles.js';
 import * as rotation from './encryption.js';
-import { checkMigrations } from '../migrations/migrate.js';
 
 /**
  * Keeps an application's configuration in plain JSON/YAML files under `baseDir` and never loses or
@@ -107,7 +102,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   /** Reads, parses and validates `file` (default `current.*`), with schema defaults filled in. */
   async loadConfig(file?: string): Promise<T> {
     this.s.assertOpen('ConfigPersistence');
-    return loadDocument<T>(this.ctx, await this.s.keyFor(file));
+    return documentOps.loadConfig<T>(this.s, file);
   }
 
   /**
@@ -118,7 +113,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   async loadVersioned(file?: string): Promise<{ data: T; version: number | null; sha256: string }> {
     this.s.assertOpen('ConfigPersistence');
-    return loadVersioned<T>(this.ctx, await this.s.keyFor(file));
+    return documentOps.loadVersioned<T>(this.s, file);
   }
 
   /** Deletes `file` after backing it up (the backup id is in the audit log and `listBackups`). */
@@ -141,7 +136,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
     return this.s.close();
   }
 
-  // --- Profiles (src/profiles/profiles.ts) — section owned by the profiles work ---
+  // --- Profiles (src/profiles/profiles.ts) ---
 
   /**
    * Saves profile `name` (`profiles/<name>.<ext>`): `opts.extends` / `opts.description` go into its
@@ -167,7 +162,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   /** The config files in the directory (`current.json`, `default.yaml`, ...), sorted; profiles are listed by {@link listProfiles}. */
   async listConfigs(): Promise<string[]> {
     await this.use();
-    return (await configAndProfileKeys(this.ctx)).filter((key) => !key.includes('/'));
+    return documentOps.listConfigs(this.s);
   }
 
   /** Every profile with its format, parents, description, size and modification time, by name. */
@@ -225,8 +220,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
     return profileOps.setActiveProfile(this.s, name, opts);
   }
 
-
-  // --- Backups and snapshots (src/backups/backups.ts, src/backups/snapshots.ts) — section owned by the backups work ---
+  // --- Backups and snapshots (src/backups/backups.ts, src/backups/snapshots.ts) ---
 
   /**
    * Backs up `file` (default `current.*`) as it is now (trigger `manual`). A `label` pins the backup:
@@ -280,7 +274,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   async cleanupBackups(opts: CleanupOptions = {}): Promise<CleanupResult> {
     await this.use();
-    return retention.cleanupBackups(this.ctx, { ...opts });
+    return backupOps.cleanupBackups(this.s, opts);
   }
 
   /**
@@ -293,7 +287,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
     return backupOps.startAutoBackup(this.s, opts);
   }
 
-  // --- History (src/history/journal.ts) — section owned by the backups/history work ---
+  // --- History (src/history/versions.ts, api/history.ts) ---
 
   /**
    * The recorded versions of `file` (default `current.*`), newest first: who changed it, why, the
@@ -301,7 +295,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   async history(file?: string): Promise<VersionInfo[]> {
     this.s.assertOpen('ConfigPersistence');
-    return versions.listVersions(this.ctx, await this.s.keyFor(file));
+    return historyOps.listVersions(this.s, file);
   }
 
   /**
@@ -310,7 +304,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   async getVersion(file: string | undefined, version: number): Promise<T> {
     this.s.assertOpen('ConfigPersistence');
-    return versions.getVersion<T>(this.ctx, await this.s.keyFor(file), version);
+    return historyOps.getVersion<T>(this.s, file, version);
   }
 
   /**
@@ -319,7 +313,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   async diff(file: string | undefined, from: number, to?: number, opts: { includeSecrets?: boolean } = {}): Promise<Change[]> {
     this.s.assertOpen('ConfigPersistence');
-    return versions.diffVersions(this.ctx, await this.s.keyFor(file), from, to, { ...opts });
+    return historyOps.diff(this.s, file, from, to, opts);
   }
 
   /**
@@ -328,11 +322,10 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    */
   rollback(file: string | undefined, version: number, opts: ChangeOptions = {}): Promise<SaveResult> {
     this.s.assertOpen('ConfigPersistence');
-    const options = { ...opts };
-    return this.s.enqueue(file, 'exclusive', (key) => () => this.s.withLock(key, () => versions.rollback(this.ctx, key, version, options)));
+    return historyOps.rollback(this.s, file, version, opts);
   }
 
-  // --- Bundles (src/bundles/bundles.ts) — section owned by the schema/integrity/bundles work ---
+  // --- Bundles (src/bundles/, api/bundles.ts) ---
 
   /**
    * The selected configs and profiles as one bundle object (everything when `selection` is
@@ -416,7 +409,7 @@ export class ConfigPersistence<T = Record<string, unknown>> {
   /** Counts and sizes: configs, profiles, backups (count, bytes, oldest, newest), history, audit. */
   async stats(): Promise<Stats> {
     await this.use();
-    return collectStats(this.ctx);
+    return integrityOps.stats(this.s);
   }
 
   // --- Migrations (src/migrations/migrate.ts) ---
@@ -432,14 +425,12 @@ export class ConfigPersistence<T = Record<string, unknown>> {
    * option) in one all-or-nothing commit, or with `dryRun` reports the changes without writing.
    * See the option's documentation; a store given the option runs it by itself before first use.
    */
-
   async migrate(migrations?: readonly Migration[], opts: MigrateOptions = {}): Promise<MigrationReport> {
     this.s.assertOpen('ConfigPersistence');
-    const steps = migrations === undefined ? this.s.migrations : checkMigrations(migrations);
-    return this.s.runMigrations(steps, { ...opts });
+    return this.s.runMigrations(migrations, { ...opts });
   }
 
-  // --- Watching (src/watch/watch.ts) — section owned by the hot-reload work ---
+  // --- Watching (src/watch/watch.ts) ---
 
   /**
    * Hot reload: calls `listener` with `{ file, data, previous, changes }` for each valid external

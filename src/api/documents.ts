@@ -1,11 +1,12 @@
 /**
- * The core verbs of `ConfigPersistence` (save, delete, update) over the `Store`: queued per file,
+ * The core verbs of `ConfigPersistence` (save, load, list, delete, update) over the `Store`: queued per file,
  * locked across processes, validated before anything is written; `update` is retried when another
  * writer moved the file on.
  */
 import { Store } from './store.js';
 import { cloneDocument } from '../document/tree.js';
-import { readDocument, removeDocument, validateDocument, writeDocument, type WriteMeta } from '../changeset/documents.js';
+import { loadDocument, loadVersioned as loadWithVersion, readDocument, removeDocument, validateDocument, writeDocument, type WriteMeta } from '../changeset/documents.js';
+import { configAndProfileKeys } from '../backups/snapshots.js';
 import { ConflictError, StaleError } from '../errors.js';
 import type { SaveOptions, SaveResult } from '../types.js';
 
@@ -77,4 +78,19 @@ async function retryStale<R>(display: string, attempt: () => Promise<R>): Promis
       }
     }
   }
+}
+
+/** The body of `ConfigPersistence#loadConfig`. */
+export async function loadConfig<T>(s: Store, file: string | undefined): Promise<T> {
+  return loadDocument<T>(s.ctx, await s.keyFor(file));
+}
+
+/** The body of `ConfigPersistence#loadVersioned`. */
+export async function loadVersioned<T>(s: Store, file: string | undefined): Promise<{ data: T; version: number | null; sha256: string }> {
+  return loadWithVersion<T>(s.ctx, await s.keyFor(file));
+}
+
+/** The body of `ConfigPersistence#listConfigs`: the root's config files (profiles are under `profiles/`). */
+export async function listConfigs(s: Store): Promise<string[]> {
+  return (await configAndProfileKeys(s.ctx)).filter((key) => !key.includes('/'));
 }

@@ -1,10 +1,11 @@
 /**
- * `verify` and `repair` of `ConfigPersistence` over the `Store` (src/integrity/ does the work):
+ * `verify`, `repair` and `stats` of `ConfigPersistence` over the `Store` (src/integrity/ does the work):
  * after every queued call; repair holds the snapshot lock and every file's lock meanwhile.
  */
 import { Store } from './store.js';
 import * as integrity from '../integrity/integrity.js';
-import type { RepairOptions, RepairReport, VerifyResult } from '../types.js';
+import { collectStats } from '../integrity/stats.js';
+import type { RepairOptions, RepairReport, Stats, VerifyResult } from '../types.js';
 
 /** The body of `ConfigPersistence#verify` (documented there). */
 export async function verify(s: Store): Promise<VerifyResult> {
@@ -20,4 +21,9 @@ export async function repair(s: Store, options: RepairOptions): Promise<RepairRe
     () => integrity.repairLockKeys(s.ctx),
     () => integrity.repair(s.ctx, options),
   );
+}
+
+/** The body of `ConfigPersistence#stats`. */
+export function stats(s: Store): Promise<Stats> {
+  return collectStats(s.ctx);
 }

@@ -112,10 +112,11 @@ export class Store {
   }
 
   /**
-   * Brings the directory to the newest of `steps` (see src/migrations/migrate.ts) holding the
+   * Brings the directory to the newest of `given` (default: the `migrations` option; see src/migrations/migrate.ts) holding the
    * snapshot lock and every file's; a dry run reads without locks and writes nothing.
    */
-  async runMigrations(steps: readonly Migration[], opts: MigrateOptions): Promise<MigrationReport> {
+  async runMigrations(given: readonly Migration[] | undefined, opts: MigrateOptions): Promise<MigrationReport> {
+    const steps = given === undefined ? this.migrations : checkMigrations(given);
     await this.ready();
     if (opts.dryRun) return migrate(this.ctx, steps, opts);
     await this.settle();
