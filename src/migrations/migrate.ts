@@ -177,12 +177,22 @@ function subjectOf(ctx: Context, key: string, old: OldContent): Subject {
   const doc = ctx.codecs.parse(file, ctx.codecs.text(file, old.bytes));
   if (!key.startsWith(`${PROFILES_DIR}/`)) return { key, file, kind: 'config', old, before: doc, after: doc, hasMeta: false };
   const profile = key.slice(PROFILES_DIR.length + 1).replace(/\.[^.]+$/, '');
+  const { body, meta, hasMeta } = splitProfile(file, doc, { line: 1, column: 1 });
+  return { key, file, kind: 'profile', profile, old, before: body, after: body, meta, hasMeta };
+}
+
+/** A profile document without its `$profile` block (what a step sees), and that block. */
+function splitProfile(file: string, doc: unknown, at: { line?: number; column?: number } = {}): { body: Record<string, unknown>; meta: unknown; hasMeta: boolean } {
   const raw = doc === null || doc === undefined ? {} : doc;
-  if (!isPlainObject(raw)) throw new ValidationError(file, [{ path: '', message: 'a profile must be a mapping of settings', line: 1, column: 1 }]);
-  const data: Record<string, unknown> = {};
-  for (const k of Object.keys(raw)) if (k !== PROFILE_META_KEY) data[k] = raw[k];
-  const hasMeta = Object.hasOwn(raw, PROFILE_META_KEY);
-  return { key, file, kind: 'profile', profile, old, before: data, after: data, meta: raw[PROFILE_META_KEY], hasMeta };
+  if (!isPlainObject(raw)) throw new ValidationError(file, [{ path: '', message: 'a profile must be a mapping of settings', ...at }]);
+  const body: Record<string, unknown> = {};
+  for (const k of Object.keys(raw)) if (k !== PROFILE_META_KEY) body[k] = raw[k];
+  return { body, meta: raw[PROFILE_META_KEY], hasMeta: Object.hasOwn(raw, PROFILE_META_KEY) };
+}
+
+/** The stored form of a migrated subject: a profile's `$profile` block put back first, as it was. */
+function storedForm(s: Pick<Subject, 'kind' | 'hasMeta' | 'meta'>, after: unknown): unknown {
+  return s.kind === 'profile' && s.hasMeta ? { [PROFILE_META_KEY]: s.meta, ...(after as Record<string, unknown>) } : after;
 }
 
 /** Runs every pending step over a copy of the subject's document, in version order. */
@@ -235,17 +245,13 @@ export async function migrateStored(steps: readonly Migration[], t: Target, data
   }
   if (pending.length === 0) return data;
   if (t.kind !== 'profile') return runSteps(t, data, pending);
-  const raw = data === null || data === undefined ? {} : data;
-  if (!isPlainObject(raw)) throw new ValidationError(t.file, [{ path: '', message: 'a profile must be a mapping of settings' }]);
-  const body: Record<string, unknown> = {};
-  for (const k of Object.keys(raw)) if (k !== PROFILE_META_KEY) body[k] = raw[k];
-  const after = (await runSteps(t, body, pending)) as Record<string, unknown>;
-  return Object.hasOwn(raw, PROFILE_META_KEY) ? { [PROFILE_META_KEY]: raw[PROFILE_META_KEY], ...after } : after;
+  const { body, meta, hasMeta } = splitProfile(t.file, data);
+  return storedForm({ kind: 'profile', meta, hasMeta }, await runSteps(t, body, pending));
 }
 
 /** The new bytes of a changed subject, in its file's layout (YAML comments and JSON indentation kept). */
 function encodeSubject(ctx: Context, s: Subject, to: number): void {
-  const stored = s.kind === 'profile' && s.hasMeta ? { [PROFILE_META_KEY]: s.meta, ...(s.after as Record<string, unknown>) } : s.after;
+  const stored = storedForm(s, s.after);
   let bytes: Uint8Array;
   try {
     bytes = ctx.codecs.encode(s.key, stored, s.old.text);
@@ -281,7 +287,7 @@ async function validateAll(ctx: Context, subjects: readonly Subject[], changed: 
   const read = async (_ctx: Context, key: string): Promise<StoredDocument | undefined> => {
     const s = byKey.get(key);
     if (!s) return undefined;
-    const data = s.kind === 'profile' && s.hasMeta ? { [PROFILE_META_KEY]: s.meta, ...(s.after as Record<string, unknown>) } : s.after;
+    const data = storedForm(s, s.after);
     return { key, bytes: s.next?.bytes ?? s.old.bytes, text: s.next?.text ?? s.old.text, data, sha256: s.next?.sha256 ?? s.old.sha256 };
   };
   for (const s of subjects) {
