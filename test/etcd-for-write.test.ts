@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigPersistence } from '../src/index.js';
 import { EtcdStorage } from '../src/storage/etcd/index.js';
-import { oneMember } from './helpers/etcd.js';
+import { oneMember, twoStorages } from './helpers/etcd.js';
 import { tempDir } from './helpers/tmp.js';
 
 const { etcd, opened } = oneMember();
@@ -48,9 +48,7 @@ describe('reads for a write on etcd', () => {
   it('a commit prepared on memory whose journal another process appended to is refused (StaleError), not staged again', async () => {
     const { endpoints } = await etcd();
     const prefix = fresh();
-    const a = new EtcdStorage({ endpoints, prefix });
-    const b = new EtcdStorage({ endpoints, prefix });
-    opened.push(a, b);
+    const [a, b] = twoStorages(endpoints, prefix, opened);
     await a.commit({ changes: [{ type: 'put', key: 'x', data: Buffer.from('1') }], after: [{ type: 'append', key: 'log', data: Buffer.from('x=1\n') }] });
     await b.commit({ after: [{ type: 'append', key: 'log', data: Buffer.from('other\n') }] }); // the document stays as it was
     const err = await a
@@ -73,9 +71,7 @@ describe('reads for a write on etcd', () => {
   it('loads are never answered from memory: a read right after its own commit sees another process\'s newer write', async () => {
     const { endpoints } = await etcd();
     const prefix = fresh();
-    const a = new EtcdStorage({ endpoints, prefix });
-    const b = new EtcdStorage({ endpoints, prefix });
-    opened.push(a, b);
+    const [a, b] = twoStorages(endpoints, prefix, opened);
     await a.commit({ changes: [{ type: 'put', key: 'x', data: Buffer.from('a') }] });
     await b.commit({ changes: [{ type: 'put', key: 'x', data: Buffer.from('b') }] });
     expect(text(await a.read('x'))).toBe('b');

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigPersistence } from '../src/index.js';
 import { EtcdStorage } from '../src/storage/etcd/index.js';
-import { oneMember } from './helpers/etcd.js';
+import { oneMember, twoStorages } from './helpers/etcd.js';
 import { lossProxy } from './helpers/etcd-proxy.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -155,9 +155,7 @@ describe('a commit staged on recent reads', () => {
   it('copies what another process wrote in between, not what was read (the compare fails, the commit reads again)', async () => {
     const { endpoints } = await etcd();
     const prefix = fresh();
-    const a = new EtcdStorage({ endpoints, prefix });
-    const b = new EtcdStorage({ endpoints, prefix });
-    opened.push(a, b);
+    const [a, b] = twoStorages(endpoints, prefix, opened);
     await a.commit({ changes: [{ type: 'put', key: 'x', data: Buffer.from('v1') }] });
     expect(Buffer.from((await a.read('x'))!).toString()).toBe('v1');
     await b.commit({ changes: [{ type: 'put', key: 'x', data: Buffer.from('v2') }] });
@@ -168,9 +166,7 @@ describe('a commit staged on recent reads', () => {
   it('refuses a key that another process made a directory in between (EISDIR), writing nothing', async () => {
     const { endpoints } = await etcd();
     const prefix = fresh();
-    const a = new EtcdStorage({ endpoints, prefix });
-    const b = new EtcdStorage({ endpoints, prefix });
-    opened.push(a, b);
+    const [a, b] = twoStorages(endpoints, prefix, opened);
     expect(await a.stat('d')).toBeUndefined();
     await b.commit({ changes: [{ type: 'put', key: 'd/child', data: Buffer.from('c') }] });
     const err = await a.commit({ changes: [{ type: 'put', key: 'd', data: Buffer.from('file') }] }).catch((e: unknown) => e);

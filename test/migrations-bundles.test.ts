@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigPersistence, type Bundle, type Migration } from '../src/index.js';
 import { cli } from './helpers/cli.js';
-import { tempDir } from './helpers/tmp.js';
+import { rejection, tempDir } from './helpers/tmp.js';
 
 /** The newest layout: port under server, log.level; the database password is a secret. */
 const SCHEMA = {
@@ -68,15 +68,6 @@ async function newDir(): Promise<string> {
   expect(await store.schemaVersion()).toBe(2);
   await store.close();
   return dir;
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('bundles and schema versions', () => {

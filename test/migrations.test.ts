@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigPersistence, Configuration, MigrationError, type Migration } from '../src/index.js';
 import { LocalStorage, MemoryStorage } from '../src/storage/index.js';
-import { DIST, tempDir } from './helpers/tmp.js';
+import { DIST, rejection, tempDir } from './helpers/tmp.js';
 
 const SCHEMA = {
   type: 'object',
@@ -71,15 +71,6 @@ async function contents(dir: string): Promise<Record<string, string>> {
 
 function open(dir: string, extra: Partial<ConstructorParameters<typeof ConfigPersistence>[0]> = {}) {
   return new ConfigPersistence({ baseDir: dir, schema: SCHEMA, ...extra });
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; migration?: number; issues?: unknown[] }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('a chain of three migrations', () => {

@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach } from 'vitest';
+import { EtcdStorage } from '../../src/storage/etcd/index.js';
 
 /** The etcd binary: `ETCD_BIN`, else `/usr/bin/etcd`, else `etcd` on the PATH. */
 export const ETCD_BIN = process.env.ETCD_BIN ?? (existsSync('/usr/bin/etcd') ? '/usr/bin/etcd' : 'etcd');
@@ -217,4 +218,11 @@ async function waitHealthy(endpoints: readonly string[], exited: () => EtcdMembe
     }
   }
   throw new Error(`etcd did not become healthy at ${endpoints.join(',')}: ${String(last)}`);
+}
+
+/** Two storages on one prefix (two processes sharing a store), closed with the test's `opened`. */
+export function twoStorages(endpoints: string[], prefix: string, opened: Array<{ close(): Promise<void> }>): [EtcdStorage, EtcdStorage] {
+  const pair: [EtcdStorage, EtcdStorage] = [new EtcdStorage({ endpoints, prefix }), new EtcdStorage({ endpoints, prefix })];
+  opened.push(...pair);
+  return pair;
 }

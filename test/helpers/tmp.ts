@@ -60,3 +60,13 @@ export function runProcess(cmd: string, args: string[], opts: { cwd?: string; en
     child.stdin.end(opts.input ?? '');
   });
 }
+
+/** The error `p` rejects with (a test failure when it resolves), with the library's fields typed loosely. */
+export async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; migration?: number; issues?: unknown[] }> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error('expected a rejection');
+}
