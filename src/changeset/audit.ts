@@ -29,21 +29,20 @@ export interface AuditEntry {
 }
 
 const host = os.hostname();
+// Looked up once at load, not at the first commit: with NSS on LDAP or sssd getpwuid can take a
+// network round trip on the main thread, and a save should not carry it.
+const user = safeUser();
 
 /** The audit line for an entry, as a commit `after` operation. */
 export function auditAppend(entry: AuditEntry): AppendOp {
-  const line = { ...entry, pid: process.pid, host, user: safeUser() };
+  const line = { ...entry, pid: process.pid, host, user };
   return { type: 'append', key: AUDIT_LOG, data: Buffer.from(`${JSON.stringify(line)}\n`), sync: 'soon' };
 }
 
-let user: string | undefined;
 function safeUser(): string {
-  if (user === undefined) {
-    try {
-      user = os.userInfo().username;
-    } catch {
-      user = String(process.getuid?.() ?? 'unknown'); // no passwd entry (containers): fall back to the uid
-    }
+  try {
+    return os.userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? 'unknown'); // no passwd entry (containers): fall back to the uid
   }
-  return user;
 }
