@@ -81,8 +81,11 @@ export class RecentReads {
     const { keys, sources, targets } = keysOf(commit);
     const needed = new Set([...sources, ...targets, ...(commit.expect ?? []).map((e) => e.key)]);
     for (const op of [...(commit.prepare ?? []), ...(commit.changes ?? []), ...(commit.after ?? [])]) if (op.type === 'remove') needed.add(op.key);
-    // Where a cleanup keeps a removed key (a content-addressed history object): nearly always absent.
+    // Content-addressed history objects: where a cleanup keeps a removed key, or where a copy is
+    // made only if missing (the old content of a file saved without a backup). Nearly always absent;
+    // when one exists, its compare fails and the commit is staged again on a fresh read.
     const assumable = new Set(commit.cleanup?.keepAs?.values() ?? []);
+    for (const op of commit.prepare ?? []) if (op.type === 'copy' && op.ifMissing) assumable.add(op.to);
     const now = Date.now();
     const found = new Map<string, Found>();
     for (const key of keys) {
