@@ -143,6 +143,20 @@ export class Staging {
   }
 }
 
+// Drawn once per process: with the time and a counter it keeps commit ids unique across the fleet
+// (randomBytes on every commit cost ~50 µs of the main thread before the transaction was sent).
+const ID_NONCE = randomBytes(4).toString('hex');
+let idCounter = 0;
+
+/**
+ * A commit id unique across the fleet: it names the commit's marker and its journal records (the
+ * parts of a split commit share one); ids of one process sort in the order they were made.
+ */
+export function newCommitId(now: number): string {
+  idCounter = (idCounter + 1) % 36 ** 4;
+  return `${now.toString(36)}-${ID_NONCE}${idCounter.toString(36).padStart(4, '0')}`;
+}
+
 /**
  * The transaction's compares (every key read, at its read revision; with `guardChildren`, also that
  * a missing target still has no keys below it) and operations; `commitId` is unique to this commit
@@ -160,8 +174,7 @@ export function toTxn(layout: Layout, found: ReadonlyMap<string, Found>, next: R
     }
   }
   const ops: TxnOp[] = [];
-  // Unique across the fleet: it names the commit's marker (the parts of a split commit share one).
-  const commitId = opts.commitId ?? `${now.toString(36)}-${randomBytes(6).toString('hex')}`;
+  const commitId = opts.commitId ?? newCommitId(now);
   let bytes = 0;
   for (const [key, value] of next) {
     const old = found.get(key)?.stored;
