@@ -78,7 +78,12 @@ export class Containment {
     const dir = path.dirname(file);
     // A directory made earlier may have been removed or renamed away since (`mv backups old`): one
     // lstat, unless this commit has checked it already, says whether it must be made again.
-    if (this.checkedDirs.has(dir) && !seen?.has(dir) && !lstatSync(dir, { throwIfNoEntry: false })) this.checkedDirs.delete(dir);
+    if (this.checkedDirs.has(dir) && !seen?.has(dir)) {
+      const st = lstatSync(dir, { throwIfNoEntry: false });
+      if (!st) this.checkedDirs.delete(dir);
+      // The same lstat checkInside would make next: recorded, so the directory costs one call, not two.
+      else if (seen && !st.isSymbolicLink()) seen.set(dir, st);
+    }
     if (!this.checkedDirs.has(dir)) {
       this.checkInside(dir, seen); // before mkdir: never create directories through a link that escapes
       if (!seen?.has(dir)) seen?.set(dir, undefined); // missing until the mkdir below
