@@ -265,7 +265,8 @@ export interface OpenJournal {
   /**
    * Takes the append back (truncates to the length before it, then fsyncs): for a commit that
    * failed before its change became visible, so history never records what did not happen.
-   * Only for journals no other writer appends to meanwhile (a file's own, under its lock).
+   * Only for journals no other writer appends to meanwhile (a file's own, under its lock), opened
+   * with `ownLine`; for any other it does nothing.
    */
   undo(): Promise<void>;
   /** Closes; errors after a successful sync are not data errors. */
@@ -281,7 +282,9 @@ export async function appendUnsynced(file: string, data: Uint8Array, noFollow = 
   const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | (noFollow ? constants.O_NOFOLLOW : 0), 0o600);
   let before: number | undefined;
   try {
-    before = fstatSync(fd).size;
+    // The length before the line, for taking it back: only a line of its own can be (a shared
+    // journal such as the audit log needs no fstat, one system call fewer per append).
+    if (ownLine) before = fstatSync(fd).size;
     await writeAllFd(fd, data, null);
   } catch (err) {
     // A line of its own (`ownLine`: nobody else appends here meanwhile) that failed half written
@@ -296,7 +299,7 @@ export async function appendUnsynced(file: string, data: Uint8Array, noFollow = 
     undo: async () => {
       // Only while nothing was appended after this line (a writer that took over a lost lock):
       // truncating then would take its line too; a line left behind is what a crash leaves anyway.
-      if (fstatSync(fd).size !== before + data.byteLength) return;
+      if (before === undefined || fstatSync(fd).size !== before + data.byteLength) return;
       if (before === 0) {
         // It held nothing before (most likely this append created it): gone again, as it was.
         unlinkSync(file);
