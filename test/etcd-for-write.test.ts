@@ -4,8 +4,10 @@
  * commit staged on it fails its compare and is refused with StaleError (never staged again behind
  * its caller's back), and the optimistic save retries with fresh reads.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigPersistence } from '../src/index.js';
 import { EtcdStorage } from '../src/storage/etcd/index.js';
@@ -13,6 +15,7 @@ import { oneMember, twoStorages } from './helpers/etcd.js';
 import { tempDir } from './helpers/tmp.js';
 
 const { etcd, opened } = oneMember();
+const DIST = path.resolve('dist');
 const fresh = (): string => `fw-${randomBytes(6).toString('hex')}/`;
 const text = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString());
 
@@ -52,11 +55,11 @@ describe('reads for a write on etcd', () => {
     await a.commit({ changes: [{ type: 'put', key: 'x', data: Buffer.from('1') }], after: [{ type: 'append', key: 'log', data: Buffer.from('x=1\n') }] });
     await b.commit({ after: [{ type: 'append', key: 'log', data: Buffer.from('other\n') }] }); // the document stays as it was
     const err = await a
-      .readForWrite(async () => {
-        const [doc, log] = await Promise.all([a.readEntry('x'), a.stat('log')]);
+      .readForWrite(async (scoped) => {
+        const [doc, log] = await Promise.all([scoped.readEntry('x'), scoped.stat('log')]);
         expect(log!.size).toBe(4); // answered from a's own commit: stale
         // A plan that rests on the stale size (a version number, say): it must not land.
-        await a.commit({ expect: [{ key: 'x', revision: doc!.entry.revision }], changes: [{ type: 'put', key: 'x', data: Buffer.from('2') }], after: [{ type: 'append', key: 'log', data: Buffer.from(`x=2 after ${log!.size} bytes\n`) }] });
+        await scoped.commit({ expect: [{ key: 'x', revision: doc!.entry.revision }], changes: [{ type: 'put', key: 'x', data: Buffer.from('2') }], after: [{ type: 'append', key: 'log', data: Buffer.from(`x=2 after ${log!.size} bytes\n`) }] });
       })
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'E_CONFLICT' });
@@ -77,4 +80,33 @@ describe('reads for a write on etcd', () => {
     expect(text(await a.read('x'))).toBe('b');
     expect((await a.stat('x'))!.revision).toBe((await b.stat('x'))!.revision);
   });
+  it('a process that saves on etcd keeps promise hooks off (no AsyncLocalStorage: every promise of the application would pay)', async () => {
+    const { endpoints } = await etcd();
+    // A fresh process (the test runner's own hooks must not count), saving through the built package.
+    const script = `
+      const { ConfigPersistence } = await import(${JSON.stringify(pathToFileURL(path.join(DIST, 'index.js')).href)});
+      const { EtcdStorage } = await import(${JSON.stringify(pathToFileURL(path.join(DIST, 'etcd.js')).href)});
+      const hooked = () => Object.getOwnPropertySymbols(Promise.resolve()).map(String).filter((s) => s.includes('async_id'));
+      const before = hooked();
+      const cp = new ConfigPersistence({ baseDir: process.argv[1], schemaDir: process.argv[2], validatorCache: false, storage: new EtcdStorage({ endpoints: ${JSON.stringify(endpoints)}, prefix: ${JSON.stringify(fresh())} }) });
+      for (let i = 0; i < 5; i++) await cp.saveConfig({ i }, 'current.json');
+      const saved = await cp.loadConfig('current.json');
+      console.log(JSON.stringify({ before, after: hooked(), saved }));
+      await cp.close();
+    `;
+    const work = await tempDir('cp-etcd-hooks-');
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script, path.join(work, 'config'), path.join(work, 'schemas')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`child exited ${code}: ${stderr}`))));
+    });
+    const result = JSON.parse(out.trim().split('\n').at(-1)!) as { before: string[]; after: string[]; saved: unknown };
+    expect(result.saved).toEqual({ i: 4 });
+    expect(result.before).toEqual([]);
+    expect(result.after).toEqual([]);
+  }, 30_000);
 });

@@ -16,6 +16,7 @@ import { KeyedQueue } from '../core/queue.js';
 import { configKey } from '../core/keys.js';
 import { ClosedError, ConflictError, HeldLockError, StaleError } from '../errors.js';
 import { readSettingsAsync, SETTINGS_FILE } from '../core/settings.js';
+import type { Storage } from '../storage/types.js';
 import type { ConfigPersistenceOptions, MigrateOptions, Migration, MigrationReport } from '../types.js';
 import { checkMigrations, latestVersion, migrate, migrationLockKeys, recordedVersion, tooNew } from '../migrations/migrate.js';
 
@@ -178,16 +179,18 @@ export class Store {
    * few times when it loses a race (another writer committed between its read and its commit);
    * then, or when another process holds the lock, under the lock like everywhere else.
    */
-  async optimistic<R>(key: string, fn: (extra: { unlocked?: readonly string[] }) => Promise<R>): Promise<R> {
+  async optimistic<R>(key: string, fn: (extra: { unlocked?: readonly string[]; ctx?: Context }) => Promise<R>): Promise<R> {
     if (!this.prepared) await this.ready();
     if (this.ctx.storage.optimistic === true) {
       for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
         try {
           // Only the first try may read from memory (Storage.readForWrite): a stale answer fails its
-          // commit with StaleError, and the retry reads afresh.
-          const write = (): Promise<R> => fn({ unlocked: [key] });
+          // commit with StaleError, and the retry reads afresh. That try runs on a context whose
+          // storage is the scoped view the storage hands out; everything else is this store's.
           const storage = this.ctx.storage;
-          return await (attempt === 0 && storage.readForWrite ? storage.readForWrite(write) : write());
+          return await (attempt === 0 && storage.readForWrite
+            ? storage.readForWrite((scoped) => fn({ unlocked: [key], ctx: withStorage(this.ctx, scoped) }))
+            : fn({ unlocked: [key] }));
         } catch (err) {
           if (err instanceof HeldLockError) break;
           if (!(err instanceof StaleError)) throw err;
@@ -266,4 +269,9 @@ async function releaseAll(releases: ReadonlyArray<() => Promise<void>>, workSucc
     }
   }
   if (failure && workSucceeded) throw failure.err;
+}
+
+/** `ctx` with `storage` in place of its own; every other member is the same object (state, queues, closers). */
+function withStorage(ctx: Context, storage: Storage): Context {
+  return Object.create(ctx, { storage: { value: storage, enumerable: true } }) as Context;
 }

@@ -102,9 +102,18 @@ export class EncryptedStorage implements Storage {
       };
     }
     if (inner.findings) this.findings = inner.findings.bind(inner);
-    // Its reads and the sealing of its commit run in the scope too: the commit compares what they saw.
-    if (inner.readForWrite) this.readForWrite = inner.readForWrite.bind(inner);
+    // Its reads and the sealing of its commit run in the scope too: the commit compares what they
+    // saw. The write gets this layer over the inner storage's scoped view (this layer's state stays its own).
+    if (inner.readForWrite) {
+      const forWrite = inner.readForWrite.bind(inner);
+      this.readForWrite = (fn) => forWrite((scoped) => fn(this.over(scoped)));
+    }
     if (inner.abandonedContent) this.abandonedContent = inner.abandonedContent.bind(inner);
+  }
+
+  /** This layer over `inner` in place of its own inner storage; a property set through it lands on this layer. */
+  private over(inner: Storage): Storage {
+    return new Proxy(this, { get: (target, p, receiver) => (p === 'inner' ? inner : Reflect.get(target, p, receiver)) });
   }
 
   get optimistic(): boolean | undefined {

@@ -290,9 +290,11 @@ export interface Storage {
    * what this process last committed or read, without asking the store (etcd: one call per save
    * instead of two). Only for writes whose commit compares everything they read: a stale answer
    * makes that commit fail with `StaleError`, never apply, and the caller retries with fresh
-   * reads. Loads never run in it, so they stay linearizable. Absent: reads are always fresh.
+   * reads. `fn` makes the write's reads and its commit through the storage it is given (a view of
+   * this one that carries the write's scope); loads never go through it, so they stay
+   * linearizable. Absent: reads are always fresh.
    */
-  readForWrite?<R>(fn: () => Promise<R>): Promise<R>;
+  readForWrite?<R>(fn: (scoped: Storage) => Promise<R>): Promise<R>;
   /** Content of `key`, or `undefined` when it does not exist. */
   read(key: string, opts?: ReadOptions): Promise<Uint8Array | undefined>;
   /** Content and metadata of `key` read together (one consistent view), or `undefined` when it does not exist. */

@@ -114,8 +114,8 @@ export class EtcdStorage implements Storage {
    * Storage.readForWrite and src/storage/etcd/for-write.ts): its commit compares them all, and is
    * refused with `StaleError` rather than staged again when one was stale.
    */
-  readForWrite<R>(fn: () => Promise<R>): Promise<R> {
-    return this.scopes.run(fn);
+  readForWrite<R>(fn: (scoped: Storage) => Promise<R>): Promise<R> {
+    return fn(this.scopes.view(this));
   }
 
   /** The newest revision this process has applied (from its linearizable reads, commits and watches). */
@@ -208,7 +208,7 @@ export class EtcdStorage implements Storage {
   async commit(commit: Commit): Promise<void> {
     validateCommitKeys(commit);
     const key = firstKey(commit);
-    const scope = this.scopes.take();
+    const scope = this.scopes.take(this);
     const stale = (): StaleError => new StaleError(`${this.describe(key)} changed since this process last wrote it (the write was prepared on that); nothing was written. Read it again and retry.`, key);
     for (let attempt = 0; ; attempt++) {
       const lease = this.markers.lease(); // granted (rarely) while the keys are read
@@ -345,7 +345,7 @@ export class EtcdStorage implements Storage {
    * {@link lastReadStale}: reads still answer, and say that they may be stale.
    */
   private async readGet(key: string, content: boolean): Promise<Looked & { cached?: boolean }> {
-    const cached = await this.scopes.look(key, content);
+    const cached = await this.scopes.look(this, key, content);
     if (cached) return { ...cached, cached: true };
     try {
       const got = await this.lookKey(key);

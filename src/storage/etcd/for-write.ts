@@ -12,6 +12,12 @@
  * fresh reads (the keys of a failed commit are forgotten first). Loads (`loadConfig`, `read`)
  * never run in a scope: they stay linearizable.
  *
+ * The scope travels with the storage, not with the async context: a write's reads and its commit
+ * go through a view of the storage that carries it ({@link WriteScopes.view}), which the caller
+ * hands down (the Store gives the save a context whose storage is that view). AsyncLocalStorage
+ * did this before, and turned on Node 20's promise hooks for the whole process: +80–140 µs of main
+ * thread per bare etcd put in the same process, every promise of the application paying too.
+ *
  * What a scope answers, for the lookups made together (one turn of the event loop):
  * - every key this storage just read (within a second) or its own commit wrote (within
  *   {@link FOR_WRITE_MS}): from that;
@@ -19,7 +25,6 @@
  *   knows nothing of (the new backup's name): absent, which the commit's compare checks;
  * - anything else: the whole batch is read from etcd, as outside a scope.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Looked } from './batch.js';
 import type { Found } from './stage.js';
 import { FOR_WRITE_MS, type RecentReads } from './recent.js';
@@ -44,35 +49,41 @@ export interface WriteScope {
   pending: Pending[];
 }
 
+/** Where a view made by {@link WriteScopes.view} keeps its scope. */
+const SCOPE = Symbol('config-persistence write scope');
+
 /** The scopes of one EtcdStorage. */
 export class WriteScopes {
-  private readonly als = new AsyncLocalStorage<WriteScope>();
-
   constructor(
     private readonly recent: RecentReads,
     /** The revision this storage has applied: what an answer from memory says it was read at. */
     private readonly applied: () => string,
   ) {}
 
-  /** Runs `fn` in a new scope. */
-  run<R>(fn: () => Promise<R>): Promise<R> {
-    return this.als.run({ speculated: false, answers: new Map(), done: false, pending: [] }, fn);
+  /**
+   * A view of `storage` with a new scope: its methods run on the storage itself (a property set
+   * through the view lands on the storage), and they find the scope with {@link take} and
+   * {@link look}, given the view as `owner`.
+   */
+  view<S extends object>(storage: S): S {
+    const scope: WriteScope = { speculated: false, answers: new Map(), done: false, pending: [] };
+    return new Proxy(storage, { get: (target, p, receiver) => (p === SCOPE ? scope : Reflect.get(target, p, receiver)) });
   }
 
-  /** The scope a commit made now belongs to (and ends), if any. */
-  take(): WriteScope | undefined {
-    const scope = this.als.getStore();
+  /** The scope a commit made now through `owner` belongs to (and ends), if any. */
+  take(owner: object): WriteScope | undefined {
+    const scope = scopeOf(owner);
     if (!scope || scope.done) return undefined;
     scope.done = true;
     return scope;
   }
 
   /**
-   * The answer from memory for a read (`content`: bytes wanted, else a stat) made in an open
-   * scope, or `undefined`: read it from etcd (outside a scope, at once).
+   * The answer from memory for a read (`content`: bytes wanted, else a stat) made through `owner`
+   * in an open scope, or `undefined`: read it from etcd (outside a scope, at once).
    */
-  look(key: string, content: boolean): Promise<Looked | undefined> {
-    const scope = this.als.getStore();
+  look(owner: object, key: string, content: boolean): Promise<Looked | undefined> {
+    const scope = scopeOf(owner);
     if (!scope || scope.done) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       if (scope.pending.length === 0) setImmediate(() => this.decide(scope)); // as Lookups batches: the lookups of one turn together
@@ -106,4 +117,8 @@ export class WriteScopes {
       p.resolve({ stored: found.stored, revision, hasChildren: found.hasChildren ?? false });
     });
   }
+}
+
+function scopeOf(owner: object): WriteScope | undefined {
+  return (owner as { [SCOPE]?: WriteScope })[SCOPE];
 }
