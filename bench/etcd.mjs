@@ -157,10 +157,13 @@ async function measurePropagation(url, count, rounds) {
             await write(s);
             const acked = performance.timeOrigin + performance.now();
             const heard = await Promise.all(listeners.map((l) => l.until(s)));
-            if (i >= 0) for (const at of heard) delays[mode].push(at - start);
-            if (i >= 0) for (const at of heard) inBlock[mode].push(at - start);
-            // Heard before the acknowledgement arrived counts as 0: the change was out already.
-            if (i >= 0) for (const at of heard) afterAck[mode].push(Math.max(0, at - acked));
+            if (i < 0) continue;
+            for (const at of heard) {
+              delays[mode].push(at - start);
+              inBlock[mode].push(at - start);
+              // Heard before the acknowledgement arrived counts as 0: the change was out already.
+              afterAck[mode].push(Math.max(0, at - acked));
+            }
           }
         } finally {
           for (const l of listeners) l.child.kill('SIGKILL');

@@ -4,7 +4,6 @@
  * commit staged on it fails its compare and is refused with StaleError (never staged again behind
  * its caller's back), and the optimistic save retries with fresh reads.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -12,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigPersistence } from '../src/index.js';
 import { EtcdStorage } from '../src/storage/etcd/index.js';
 import { oneMember, twoStorages } from './helpers/etcd.js';
-import { tempDir } from './helpers/tmp.js';
+import { runNode, tempDir } from './helpers/tmp.js';
 
 const { etcd, opened } = oneMember();
 const DIST = path.resolve('dist');
@@ -83,28 +82,21 @@ describe('reads for a write on etcd', () => {
   it('a process that saves on etcd keeps promise hooks off (no AsyncLocalStorage: every promise of the application would pay)', async () => {
     const { endpoints } = await etcd();
     // A fresh process (the test runner's own hooks must not count), saving through the built package.
+    const work = await tempDir('cp-etcd-hooks-');
     const script = `
       const { ConfigPersistence } = await import(${JSON.stringify(pathToFileURL(path.join(DIST, 'index.js')).href)});
       const { EtcdStorage } = await import(${JSON.stringify(pathToFileURL(path.join(DIST, 'etcd.js')).href)});
       const hooked = () => Object.getOwnPropertySymbols(Promise.resolve()).map(String).filter((s) => s.includes('async_id'));
       const before = hooked();
-      const cp = new ConfigPersistence({ baseDir: process.argv[1], schemaDir: process.argv[2], validatorCache: false, storage: new EtcdStorage({ endpoints: ${JSON.stringify(endpoints)}, prefix: ${JSON.stringify(fresh())} }) });
+      const cp = new ConfigPersistence({ baseDir: ${JSON.stringify(path.join(work, 'config'))}, schemaDir: ${JSON.stringify(path.join(work, 'schemas'))}, validatorCache: false, storage: new EtcdStorage({ endpoints: ${JSON.stringify(endpoints)}, prefix: ${JSON.stringify(fresh())} }) });
       for (let i = 0; i < 5; i++) await cp.saveConfig({ i }, 'current.json');
       const saved = await cp.loadConfig('current.json');
       console.log(JSON.stringify({ before, after: hooked(), saved }));
       await cp.close();
     `;
-    const work = await tempDir('cp-etcd-hooks-');
-    const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script, path.join(work, 'config'), path.join(work, 'schemas')], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`child exited ${code}: ${stderr}`))));
-    });
-    const result = JSON.parse(out.trim().split('\n').at(-1)!) as { before: string[]; after: string[]; saved: unknown };
+    const run = await runNode(script);
+    if (run.code !== 0) throw new Error(`child exited ${run.code}: ${run.stderr}`);
+    const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { before: string[]; after: string[]; saved: unknown };
     expect(result.saved).toEqual({ i: 4 });
     expect(result.before).toEqual([]);
     expect(result.after).toEqual([]);

@@ -30,6 +30,7 @@
  */
 import { auditAppend } from '../changeset/audit.js';
 import { SETTINGS_FILE } from '../core/names.js';
+import { overriding } from '../core/views.js';
 import { parseSettings, type EncryptionSettings } from '../core/settings.js';
 import { ConfigPersistenceError, ConflictError, DecryptionError } from '../errors.js';
 import type { AppendOp, Commit, CopyOp, Expectation, MoveOp, PrestagedPut, PutOp, ReadOptions, RemoveOp, Storage, StorageEntry, StorageFinding, StorageWatchEvent, StorageWatcher } from '../storage/types.js';
@@ -106,14 +107,9 @@ export class EncryptedStorage implements Storage {
     // saw. The write gets this layer over the inner storage's scoped view (this layer's state stays its own).
     if (inner.readForWrite) {
       const forWrite = inner.readForWrite.bind(inner);
-      this.readForWrite = (fn) => forWrite((scoped) => fn(this.over(scoped)));
+      this.readForWrite = (fn) => forWrite((scoped) => fn(overriding(this, 'inner', scoped)));
     }
     if (inner.abandonedContent) this.abandonedContent = inner.abandonedContent.bind(inner);
-  }
-
-  /** This layer over `inner` in place of its own inner storage; a property set through it lands on this layer. */
-  private over(inner: Storage): Storage {
-    return new Proxy(this, { get: (target, p, receiver) => (p === 'inner' ? inner : Reflect.get(target, p, receiver)) });
   }
 
   get optimistic(): boolean | undefined {

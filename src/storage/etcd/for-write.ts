@@ -25,6 +25,7 @@
  *   knows nothing of (the new backup's name): absent, which the commit's compare checks;
  * - anything else: the whole batch is read from etcd, as outside a scope.
  */
+import { overriding } from '../../core/views.js';
 import type { Looked } from './batch.js';
 import type { Found } from './stage.js';
 import { FOR_WRITE_MS, type RecentReads } from './recent.js';
@@ -67,7 +68,7 @@ export class WriteScopes {
    */
   view<S extends object>(storage: S): S {
     const scope: WriteScope = { speculated: false, answers: new Map(), done: false, pending: [] };
-    return new Proxy(storage, { get: (target, p, receiver) => (p === SCOPE ? scope : Reflect.get(target, p, receiver)) });
+    return overriding(storage, SCOPE, scope);
   }
 
   /** The scope a commit made now through `owner` belongs to (and ends), if any. */
