@@ -41,10 +41,20 @@ async function indexLines(dir: string): Promise<string[]> {
   return (await readFile(path.join(dir, 'backups', 'index.jsonl'), 'utf8')).split('\n').filter(Boolean);
 }
 
-/** A real storage that counts directory listings (to prove the save path never scans). */
+/**
+ * A real storage that counts directory listings (to prove the save path never scans) and can hold
+ * back a commit that rewrites the backup index until `release()` (to prove no save waits for one).
+ */
 class CountingStorage implements Storage {
   readonly lists: string[] = [];
+  /** Index rewrites seen (commits that put `backups/index.jsonl` whole). */
+  rewrites = 0;
+  private gate: Promise<void> | undefined;
+  release: () => void = () => undefined;
   constructor(private readonly inner: LocalStorage) {}
+  holdRewrites(): void {
+    this.gate = new Promise((resolve) => (this.release = resolve));
+  }
   get location(): string {
     return this.inner.location;
   }
@@ -59,7 +69,13 @@ class CountingStorage implements Storage {
     this.lists.push(p);
     return this.inner.list(p);
   };
-  commit: Storage['commit'] = (c) => this.inner.commit(c);
+  commit: Storage['commit'] = async (c) => {
+    if (c.changes?.some((op) => op.type === 'put' && op.key === 'backups/index.jsonl')) {
+      this.rewrites++;
+      await this.gate;
+    }
+    return this.inner.commit(c);
+  };
   lock: Storage['lock'] = (n, o) => this.inner.lock(n, o);
   describe: Storage['describe'] = (k) => this.inner.describe(k);
   watch: Storage['watch'] = (k, e, r) => this.inner.watch(k, e, r);
@@ -474,17 +490,50 @@ describe('10,000 backups', () => {
 
     const storage = new CountingStorage(new LocalStorage(dir));
     const cp = new ConfigPersistence({ baseDir: dir, schemaDir: dir, maxBackups: 10, storage });
-    await cp.saveConfig({ seed: false }, 'current.json');
+    // The remove lines now outnumber the live records: the index is rewritten with the live ones,
+    // after the save has resolved (held back here: the save must not wait for it).
+    storage.holdRewrites();
+    const saved = await Promise.race([cp.saveConfig({ seed: false }, 'current.json'), new Promise<'waited'>((r) => setTimeout(() => r('waited'), 10_000))]);
+    expect(saved).not.toBe('waited');
+    expect(storage.rewrites).toBe(1);
+    expect((await indexLines(dir)).length).toBeGreaterThan(10_000);
+    storage.release();
+    await cp.stats(); // waits for the index's queued work
+    expect((await indexLines(dir)).length).toBeLessThan(50);
     expect(await cp.listBackups('current.json')).toHaveLength(10);
     expect(await cp.listBackups('other.json')).toHaveLength(1);
     expect(await backupFiles(dir)).toHaveLength(11);
-    // The remove lines outnumbered the live records: the index was rewritten with the live ones.
-    expect((await indexLines(dir)).length).toBeLessThan(50);
     const before = storage.lists.length;
     for (let n = 0; n < 20; n++) await cp.saveConfig({ n }, 'current.json');
     expect(storage.lists.length).toBe(before); // bounded without a scan
     expect(await cp.listBackups('current.json')).toHaveLength(10);
+    expect(storage.rewrites).toBe(1);
     await cp.close();
+  });
+
+  it('compacts the index after the save that made it worthwhile, and close() waits for that', async () => {
+    const dir = await tempDir();
+    const storage = new CountingStorage(new LocalStorage(dir));
+    const cp = new ConfigPersistence({ baseDir: dir, schemaDir: dir, maxBackups: 2, storage });
+    storage.holdRewrites();
+    // Each save past the second adds one record and removes one: 1,000 dead lines after ~500 saves.
+    let n = 0;
+    while (storage.rewrites === 0 && n < 2000) await cp.saveConfig({ n: n++ }, 'current.json');
+    expect(storage.rewrites).toBe(1);
+    expect((await indexLines(dir)).length).toBeGreaterThan(1000); // the save that crossed the line resolved first
+    const closing = cp.close();
+    let closed = false;
+    void closing.then(() => (closed = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(closed).toBe(false); // waiting for the held rewrite
+    storage.release();
+    await closing;
+    expect((await indexLines(dir)).length).toBeLessThan(20);
+    expect(storage.rewrites).toBe(1);
+    const reopened = new ConfigPersistence({ baseDir: dir, schemaDir: dir, maxBackups: 2 });
+    expect((await reopened.listBackups('current.json')).map((b) => b.id).sort()).toEqual(await backupFiles(dir));
+    expect(await reopened.loadConfig('current.json')).toEqual({ n: n - 1 });
+    await reopened.close();
   });
 });
 

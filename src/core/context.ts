@@ -74,7 +74,14 @@ export interface ContextState {
    * backups/records.ts: the backup index as this instance last saw it, the chain that orders its
    * updates, and where the view stood when each append in flight was planned (by its bytes).
    */
-  readonly backupIndex: { view: IndexView | undefined; chain: Promise<unknown>; readonly planned: WeakMap<Uint8Array, IndexMark> };
+  readonly backupIndex: {
+    view: IndexView | undefined;
+    chain: Promise<unknown>;
+    readonly planned: WeakMap<Uint8Array, IndexMark>;
+    /** backups/retention.ts: the compaction running after a save, and the dead lines before a failed one is tried again. */
+    compaction: Promise<void> | undefined;
+    retryAt: number;
+  };
   /** backups/backups.ts: the newest id stamp per file, so ids made in one millisecond stay apart. */
   readonly backupStamps: Map<string, { stamp: string; seq: number }>;
   /** backups/auto-backup.ts: the content digest of snapshots by their sha256. */
@@ -96,7 +103,7 @@ export function createState(): ContextState {
   return {
     keys: new Map(),
     journals: new Map(),
-    backupIndex: { view: undefined, chain: Promise.resolve(), planned: new WeakMap() },
+    backupIndex: { view: undefined, chain: Promise.resolve(), planned: new WeakMap(), compaction: undefined, retryAt: 0 },
     backupStamps: new Map(),
     snapshotDigests: new Map(),
     pruning: { saves: new Map(), cut: new Map(), unneeded: new Set(), removal: undefined, removing: new Set(), flushOnClose: false },
