@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { EtcdStorage } from '../src/storage/etcd/index.js';
+import { RANGE_PAGE } from '../src/storage/etcd/client.js';
 import { ctl, startEtcd, type EtcdCluster } from './helpers/etcd.js';
 import { codeOf, storageContract, type Backend } from './storage/contract.js';
 
@@ -82,6 +83,34 @@ describe('EtcdStorage on a real member', () => {
     await s.close();
   });
 
+  it('reads and lists past the client\'s 4 MiB message limit: a long journal, large documents, more keys than one page', async () => {
+    const { endpoints } = await etcd();
+    const prefix = fresh();
+    const s = new EtcdStorage({ endpoints, prefix });
+    const fresh2 = new EtcdStorage({ endpoints, prefix }); // nothing recent in memory: every byte read from etcd
+    try {
+      // A journal of 48 records of 100 KB (4.8 MB together), as a history of ~20,000 saves is.
+      const line = (i: number): Buffer => Buffer.from(`${String(i).padStart(6, '0')}${'x'.repeat(100_000)}\n`);
+      for (let i = 0; i < 48; i++) await s.commit({ after: [{ type: 'append', key: 'history/a.jsonl', data: line(i) }] });
+      const journal = Buffer.from((await fresh2.read('history/a.jsonl'))!);
+      expect(journal.length).toBe(48 * line(0).length);
+      expect(journal.equals(Buffer.concat(Array.from({ length: 48 }, (_, i) => line(i))))).toBe(true);
+      // Four documents of 1.2 MB in one directory (backups of a large file).
+      const doc = (i: number): Uint8Array => new Uint8Array(1_200_000).fill(65 + i);
+      for (let i = 0; i < 4; i++) await s.commit({ changes: [{ type: 'put', key: `backups/big.${i}.json`, data: doc(i) }] });
+      const listed = await fresh2.list('backups');
+      expect(listed.map((e) => [e.name, e.size])).toEqual([0, 1, 2, 3].map((i) => [`big.${i}.json`, 1_200_000]));
+      // More records than one page of a range, in the order they were appended.
+      const small = Array.from({ length: RANGE_PAGE + 300 }, (_, i) => `${i}\n`);
+      for (const l of small) await s.commit({ after: [{ type: 'append', key: 'audit.log', data: enc(l) }] });
+      const audit = Buffer.from((await fresh2.read('audit.log'))!).toString().split('\n').filter(Boolean);
+      expect(audit).toEqual(small.map((l) => l.trim()));
+    } finally {
+      await fresh2.close();
+      await s.close();
+    }
+  });
+
   it('a holder whose lease expired cannot commit under its lock: E_LOCKED, nothing written', async () => {
     const { endpoints } = await etcd();
     const prefix = fresh();
@@ -96,6 +125,24 @@ describe('EtcdStorage on a real member', () => {
     await release();
     await s2.close();
     await other.close();
+  });
+});
+
+describe('EtcdStorage on a member with a smaller request limit than it was told', () => {
+  it('a commit etcd refuses as too large is E_TOO_LARGE naming both limits, not a lost answer or "no quorum"; nothing written', async () => {
+    const cluster = await startEtcd(1, { flags: ['--max-request-bytes', String(64 * 1024)] });
+    const s = new EtcdStorage({ endpoints: cluster.endpoints, prefix: fresh() }); // believes the default 1.5 MiB
+    try {
+      const err = await s.commit({ changes: [{ type: 'put', key: 'big.json', data: new Uint8Array(200_000) }] }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'E_TOO_LARGE' });
+      expect((err as Error).message).toContain('request is too large');
+      expect((err as Error).message).toContain('--max-request-bytes');
+      expect((err as Error).message).not.toMatch(/quorum|answer was lost/);
+      expect(await s.read('big.json')).toBeUndefined();
+    } finally {
+      await s.close();
+      await cluster.stop();
+    }
   });
 });
 

@@ -119,6 +119,13 @@ function failover(attempts: number): { execute<T>(fn: () => Promise<T>): Promise
   };
 }
 
+/**
+ * Keys per answer of a range. etcd counts the whole range for every page, so small pages cost
+ * O(n²): a fresh process's first read of a 14,616-record history took ~780 ms in pages of 500,
+ * ~570 ms in pages of 2,000, ~570 ms in one answer (measured).
+ */
+export const RANGE_PAGE = 2000;
+
 /** A connection to an etcd cluster. */
 export class EtcdClient {
   private client: Etcd3 | undefined;
@@ -136,6 +143,10 @@ export class EtcdClient {
         ...(this.opts.auth ? { auth: this.opts.auth } : {}),
         ...tls,
         dialTimeout: this.opts.callTimeoutMs,
+        // grpc-js refuses an answer over 4 MiB by default: a history of ~14,000 saves, or three
+        // backups of a large file, no longer read (RESOURCE_EXHAUSTED). Ranges come in pages
+        // (range() below), so an answer is bounded by a page, a transaction by its request limit.
+        grpcOptions: { 'grpc.max_receive_message_length': -1 },
         faultHandling: { global: failover(this.opts.endpoints.length + 1) as never },
         defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + this.opts.callTimeoutMs }),
       });
@@ -144,12 +155,28 @@ export class EtcdClient {
     return this.connecting;
   }
 
-  /** A linearizable range (`rangeEnd` for a prefix); `revision` reads an older state; `serializable` answers from one member without a quorum (maybe stale). */
+  /**
+   * A linearizable range (`rangeEnd` for a prefix); `revision` reads an older state; `serializable`
+   * answers from one member without a quorum (maybe stale). A range of many keys is read in pages
+   * of {@link RANGE_PAGE} keys, every page after the first at the first one's revision: one
+   * snapshot, however many answers it takes.
+   */
   async range(key: Buffer, opts: { rangeEnd?: Buffer; revision?: string; keysOnly?: boolean; countOnly?: boolean; serializable?: boolean; timeoutMs?: number } = {}): Promise<{ kvs: Kv[]; revision: string; count: number }> {
     const c = await this.raw();
     const call = opts.timeoutMs === undefined ? undefined : { deadline: Date.now() + opts.timeoutMs };
-    const res = await c.kv.range({ key, range_end: opts.rangeEnd, revision: opts.revision, keys_only: opts.keysOnly, count_only: opts.countOnly, serializable: opts.serializable }, call);
-    return { kvs: res.kvs.map(kvOf), revision: String(res.header.revision), count: Number(res.count) };
+    const paged = opts.rangeEnd !== undefined && !opts.countOnly;
+    const ask = (from: Buffer, revision: string | undefined) =>
+      c.kv.range({ key: from, range_end: opts.rangeEnd, revision, keys_only: opts.keysOnly, count_only: opts.countOnly, serializable: opts.serializable, ...(paged ? { limit: RANGE_PAGE } : {}) }, call);
+    let res = await ask(key, opts.revision);
+    const revision = String(res.header.revision);
+    const kvs = res.kvs.map(kvOf);
+    const count = Number(res.count);
+    while (paged && res.more && res.kvs.length > 0) {
+      // The next page starts just after the last key (keys are ordered by their bytes).
+      res = await ask(Buffer.concat([res.kvs.at(-1)!.key, Buffer.from([0])]), revision);
+      for (const kv of res.kvs) kvs.push(kvOf(kv));
+    }
+    return { kvs, revision, count };
   }
 
   /** One transaction: `success` when every compare holds, else `failure` (read-only with every range `serializable`: answered by one member). */

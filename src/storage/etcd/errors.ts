@@ -42,7 +42,9 @@ export function etcdError(action: string, where: string, err: unknown, outcome: 
       ? `the transaction was sent but its answer was lost, and no member could tell within ${OUTCOME_ATTEMPTS} tries whether etcd applied it (the outcome is unknown): read the key again before retrying; check that the members are running and reachable`
       : outcome === 'not-applied'
         ? 'the transaction\'s answer was lost, and etcd confirmed that it was not applied and can no longer apply: nothing was written, and retrying is safe'
-        : 'etcd did not answer in time or has no quorum: check that the members are running and reachable; nothing was written';
+        : refused(err)
+          ? 'etcd refused the request for the reason given, not for want of a member: nothing was written'
+          : 'etcd did not answer in time or has no quorum: check that the members are running and reachable; nothing was written';
   const cause = Object.assign(new Error(`${code}: ${message}`), { code, cause: err });
   const wrapped = ioError(action, where, cause);
   wrapped.message = `Cannot ${action} ${where} (${code}: ${message}): ${hint}.`;
@@ -54,6 +56,16 @@ export function isAuthFailure(err: unknown): boolean {
   const message = err instanceof Error ? err.message : String(err);
   const name = err instanceof Error ? err.constructor.name : '';
   return /Authentication|InvalidAuthToken|PermissionDenied|Unauthenticated/.test(name) || /authentication failed|permission denied|invalid auth/i.test(message);
+}
+
+/**
+ * etcd's own answer refusing the request (too large, too many operations, a lease it no longer
+ * has, a full database): a definite "not applied", unlike a lost answer. A message over the
+ * client's receive limit is not one: that is an answer, to a request etcd may have applied.
+ */
+export function refused(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  return /INVALID_ARGUMENT|FAILED_PRECONDITION|OUT_OF_RANGE/.test(message) || (/RESOURCE_EXHAUSTED/.test(message) && !/Received message larger/i.test(message));
 }
 
 /** A failure that shows the request never reached a member: nothing can have been applied. */

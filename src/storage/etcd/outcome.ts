@@ -24,7 +24,8 @@
  * the "a" that blocks it) outlives by far any transaction still in flight and any question asked.
  */
 import { EtcdClient, type ClientOptions, type Compare, type TxnOp, type TxnResult } from './client.js';
-import { etcdError, isAuthFailure, notSent, OUTCOME_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
+import { TooLargeError } from '../../errors.js';
+import { etcdError, isAuthFailure, notSent, OUTCOME_ATTEMPTS, READ_BACKOFF_MS, refused, sleep } from './errors.js';
 import type { Layout } from './layout.js';
 
 /** How long a marker lives at most (s); a lease is used for commits during the first half. */
@@ -126,8 +127,13 @@ export async function sendOnce(how: Sender, txn: { commitId: string; compare: Co
     return await how.client.txn(txn.compare, txn.ops, txn.failure);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    if (notSent(message) || isAuthFailure(err)) {
+    // Never sent, or refused by etcd itself: nothing applied, and nothing to ask.
+    if (notSent(message) || isAuthFailure(err) || refused(err)) {
       await notApplied();
+      if (/request is too large|too many operations/i.test(message)) {
+        // The cluster's limits are below the ones this storage was told (maxRequestBytes, maxTxnOps).
+        throw new TooLargeError(`${how.where}: etcd refused the commit as over its limits (${message.replace(/^\d+ [A-Z_]+: /, '')}): its --max-request-bytes / --max-txn-ops are below this storage's maxRequestBytes / maxTxnOps; nothing was written. Tell the storage the cluster's limits, or raise them on the cluster.`);
+      }
       throw etcdError('write', how.where, err, 'unsent');
     }
     const outcome = await askOutcome(how.clientOptions, how.markers, txn.commitId, how.closing);
