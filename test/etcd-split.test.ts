@@ -232,3 +232,42 @@ describe('which early parts are abandoned (split.ts)', () => {
     expect(await abandonedParts(view(now - ABANDONED_AFTER_MS - 1, true, {}), (k) => k, now)).toHaveLength(1);
   });
 });
+
+describe('best-effort removals over --max-txn-ops', () => {
+  it('a save after maxBackups was lowered from 40 to 2 saves and removes what fits; cleanupBackups and the history pass remove the rest', async () => {
+    const prefix = `r-${randomBytes(6).toString('hex')}/`;
+    const before = await open({}, prefix, { maxBackups: 40 });
+    for (let n = 0; n < 45; n++) await before.cp.saveConfig({ n }, 'current.json');
+    expect(await before.cp.listBackups('current.json')).toHaveLength(40);
+    await before.cp.close();
+
+    const { cp } = await open({}, prefix, { maxBackups: 2 });
+    // 38 expired backups, each a removal and its history content: far over 32 operations.
+    await cp.saveConfig({ n: 'lowered' }, 'current.json');
+    const left = (await cp.listBackups('current.json')).length;
+    expect(left).toBeLessThan(41);
+    const { removed } = await cp.cleanupBackups();
+    expect(removed.length).toBe(left - 2);
+    expect(await cp.listBackups('current.json')).toHaveLength(2);
+    expect(await cp.loadConfig('current.json')).toEqual({ n: 'lowered' });
+    expect((await cp.history('current.json')).map((v) => v.version)).toEqual(Array.from({ length: 46 }, (_, i) => 46 - i));
+    expect((await cp.verify()).problems).toEqual([]);
+  }, 60_000);
+});
+
+describe('history pruning over --max-txn-ops', () => {
+  it('removes every content past the kept window though one pass finds more than a transaction holds', async () => {
+    const prefix = `p-${randomBytes(6).toString('hex')}/`;
+    const { cp } = await open({}, prefix, { maxBackups: 2 });
+    for (let n = 0; n < 151; n++) await cp.saveConfig({ n }, 'current.json');
+    await cp.close(); // waits for the passes and their removals
+    // 151 versions, the newest 100 keep their content (HISTORY_KEEP_VERSIONS): the 2 newest in
+    // backups, the others as history objects. The pass of the 151st save (PRUNE_EVERY) found the
+    // 50 that left the window at once: over 32 operations in one transaction.
+    const reopened = new EtcdStorage({ endpoints: (await etcd()).endpoints, prefix });
+    opened.push(reopened);
+    const objects = await reopened.list('history/objects');
+    expect(objects.length).toBeLessThanOrEqual(100);
+    expect(objects.length).toBeGreaterThanOrEqual(97);
+  }, 60_000);
+});

@@ -80,8 +80,16 @@ async function removeObjects(ctx: Context, doomed: string[]): Promise<string[]> 
     // Best-effort removals, not an all-or-nothing change: an unreferenced object left behind (a
     // failed unlink, a crash) is only removed by the next pass. Not synced: a removal lost in a
     // power cut leaves an object the next pass removes again. Batches of 200 keep each turn of the
-    // event loop short.
-    await ctx.storage.commit({ sync: false, cleanup: { keys: doomed.slice(i, i + 200).map(objectKey), records: () => [] } });
+    // event loop short; a storage whose commit holds fewer (etcd's --max-txn-ops) removes what
+    // fits, and the rest goes in the next commit, as long as each removes something.
+    let left = doomed.slice(i, i + 200).map(objectKey);
+    while (left.length > 0) {
+      let gone: readonly string[] = [];
+      await ctx.storage.commit({ sync: false, cleanup: { keys: left, records: (removed) => ((gone = removed), []) } });
+      if (gone.length === 0) break;
+      const done = new Set(gone);
+      left = left.filter((k) => !done.has(k));
+    }
   }
   return doomed;
 }

@@ -26,7 +26,7 @@ import { Lookups, type Looked } from './batch.js';
 import { CommitMarkers, sendOnce } from './outcome.js';
 import { checkExpectations, checkLimits, firstKey } from './limits.js';
 import { RecentReads } from './recent.js';
-import { WriteScopes } from './for-write.js';
+import { WriteScopes, type WriteScope } from './for-write.js';
 import { Staging, toTxn } from './stage.js';
 import { CommitReads } from './reads.js';
 import { abandonedParts, dropEarly, PARTS_DIR, recordCompares, sendEarly, splitTxn, type PartsView } from './split.js';
@@ -220,8 +220,26 @@ export class EtcdStorage implements Storage {
    */
   async commit(commit: Commit): Promise<void> {
     validateCommitKeys(commit);
-    const key = firstKey(commit);
     const scope = this.scopes.take(this);
+    for (let c = commit; ; ) {
+      try {
+        return await this.commitOnce(c, scope);
+      } catch (err) {
+        // Commit.cleanup is best effort: removals that do not fit the transaction are left for
+        // the next pass rather than failing the commit (a save after maxBackups was lowered from
+        // 200 to 5 was E_TOO_LARGE, and so was every save after it). Over the limit, nothing was
+        // written: staged again with half of them, on fresh reads compared with the same scope.
+        const keys = c.cleanup?.keys ?? [];
+        if (!(err instanceof TooLargeError) || keys.length === 0) throw err;
+        const kept = keys.slice(0, Math.floor(keys.length / 2));
+        const keepAs = c.cleanup!.keepAs && new Map([...c.cleanup!.keepAs].filter(([k]) => kept.includes(k))); // each is read and compared too
+        c = { ...c, cleanup: { ...c.cleanup!, keys: kept, ...(keepAs ? { keepAs } : {}) } };
+      }
+    }
+  }
+
+  private async commitOnce(commit: Commit, scope: WriteScope | undefined): Promise<void> {
+    const key = firstKey(commit);
     const stale = (): StaleError => new StaleError(`${this.describe(key)} changed since this process last wrote it (the write was prepared on that); nothing was written. Read it again and retry.`, key);
     for (let attempt = 0; ; attempt++) {
       const lease = this.markers.lease(); // granted (rarely) while the keys are read
