@@ -51,6 +51,8 @@ class CountingStorage implements Storage {
   rewrites = 0;
   private gate: Promise<void> | undefined;
   release: () => void = () => undefined;
+  /** Index rewrites still to fail (as a full disk would fail them). */
+  failRewrites = 0;
   constructor(private readonly inner: LocalStorage) {}
   holdRewrites(): void {
     this.gate = new Promise((resolve) => (this.release = resolve));
@@ -73,6 +75,10 @@ class CountingStorage implements Storage {
     if (c.changes?.some((op) => op.type === 'put' && op.key === 'backups/index.jsonl')) {
       this.rewrites++;
       await this.gate;
+      if (this.failRewrites > 0) {
+        this.failRewrites--;
+        throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'E_IO' });
+      }
     }
     return this.inner.commit(c);
   };
@@ -508,6 +514,28 @@ describe('10,000 backups', () => {
     expect(storage.lists.length).toBe(before); // bounded without a scan
     expect(await cp.listBackups('current.json')).toHaveLength(10);
     expect(storage.rewrites).toBe(1);
+    await cp.close();
+  });
+
+  it('a compaction that fails does not fail the save that made it worthwhile; it is tried again later', async () => {
+    const dir = await tempDir();
+    const storage = new CountingStorage(new LocalStorage(dir));
+    const cp = new ConfigPersistence({ baseDir: dir, schemaDir: dir, maxBackups: 2, storage });
+    storage.failRewrites = 1;
+    let n = 0;
+    while (storage.rewrites === 0 && n < 2000) await cp.saveConfig({ n: n++ }, 'current.json'); // every one resolves
+    await cp.stats(); // the failed pass has ended
+    expect(storage.rewrites).toBe(1);
+    expect((await indexLines(dir)).length).toBeGreaterThan(1000);
+    // Not at every save after a failure: once 100 more lines have piled up (2 a save here).
+    for (let i = 0; i < 45; i++) await cp.saveConfig({ n: n++ }, 'current.json');
+    expect(storage.rewrites).toBe(1);
+    for (let i = 0; i < 10 && storage.rewrites === 1; i++) await cp.saveConfig({ n: n++ }, 'current.json');
+    await cp.stats();
+    expect(storage.rewrites).toBe(2);
+    expect((await indexLines(dir)).length).toBeLessThan(20);
+    expect(await cp.listBackups('current.json')).toHaveLength(2);
+    expect(await cp.loadConfig('current.json')).toEqual({ n: n - 1 });
     await cp.close();
   });
 
