@@ -8,11 +8,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Etcd3 } from 'etcd3';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ConfigPersistence } from '../src/index.js';
 import { EtcdStorage } from '../src/storage/etcd/index.js';
 import type { StorageWatchEvent } from '../src/storage/types.js';
 import { oneMember } from './helpers/etcd.js';
 import { lossProxy, type LossProxy } from './helpers/etcd-proxy.js';
+import { tempDir } from './helpers/tmp.js';
 
 const { etcd, opened } = oneMember();
 
@@ -109,4 +112,35 @@ describe('a commit whose answer was lost', () => {
     expect(text(await direct.read('a.json'))).toBe('{"v":1}');
     proxy.open();
   }, 30_000);
+});
+
+describe('an update() whose lock release is lost after its commit landed', () => {
+  it('resolves (the change is made: a retry would make it twice), and the lock goes with the lease', async () => {
+    const { endpoints } = await etcd();
+    const proxy = await lossProxy(endpoints[0]!);
+    const prefix = `rel-${randomBytes(6).toString('hex')}/`;
+    const cut = new EtcdStorage({ endpoints: [proxy.url], prefix, connectTimeoutMs: 400, leaseTtlSeconds: 2 });
+    const direct = new EtcdStorage({ endpoints, prefix });
+    const work = await tempDir('cp-etcd-release-');
+    const cp = new ConfigPersistence({ baseDir: path.join(work, 'config'), schemaDir: path.join(work, 'schemas'), validatorCache: false, storage: cut });
+    const other = new ConfigPersistence({ baseDir: path.join(work, 'config'), schemaDir: path.join(work, 'schemas'), validatorCache: false, storage: direct });
+    opened.push(cp, other, proxy);
+    await cp.update('counter.json', () => ({ n: 1 }));
+    // The release's own bytes: a DeleteRangeRequest of the lock's key inside a RequestOp (field 3).
+    const lockKey = Buffer.from(`${prefix}l/counter.json`);
+    const needle = Buffer.concat([Buffer.from([0x1a, lockKey.length + 2, 0x0a, lockKey.length]), lockKey]).toString();
+    const result = await cp
+      .update('counter.json', (d) => {
+        proxy.arm(needle, 'blackhole'); // armed while the lock is held: the commit passes, its release does not
+        return { n: (d as { n: number }).n + 1 };
+      })
+      .catch((e: unknown) => e);
+    expect(proxy.cuts).toBe(1);
+    expect(result).not.toBeInstanceOf(Error);
+    expect(await other.loadConfig('counter.json')).toEqual({ n: 2 });
+    proxy.open();
+    // Taken by another process once the lease is gone (dropped after the release failed, or its TTL).
+    await other.update('counter.json', (d) => ({ n: (d as { n: number }).n + 1 }));
+    expect(await other.loadConfig('counter.json')).toEqual({ n: 3 });
+  }, 60_000);
 });

@@ -1,7 +1,9 @@
 /**
  * Releasing locks after an operation: every lock is released even when one release fails, and an
- * operation that failed reports its own error, not the release's (an unreachable backend fails
- * both: the commit's "nothing was written" is what the caller needs).
+ * operation reports how its own work went, not the release: a failed one its own error (an
+ * unreachable backend fails both: the commit's "nothing was written" is what the caller needs), a
+ * successful one resolves (its change is made: a caller retrying it would make it twice; a lock
+ * left behind is freed by its backend, Release). The real case is in test/etcd-lost-answer.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import { ConfigPersistence } from '../src/index.js';
@@ -41,7 +43,7 @@ describe('lock release', () => {
     await store.close();
   });
 
-  it('every lock of a multi-file operation is released although one release fails; a successful operation then reports the release failure', async () => {
+  it('every lock of a multi-file operation is released although one release fails; the operation that succeeded resolves', async () => {
     const volume = new MemoryVolume();
     const seed = new ConfigPersistence({ storage: new MemoryStorage({ volume }), schema: {} });
     for (const name of ['a.json', 'b.json', 'c.json']) await seed.saveConfig({ name }, name);
@@ -50,8 +52,9 @@ describe('lock release', () => {
     const { storage, state } = flakyReleases(volume);
     const store = new ConfigPersistence({ storage, schema: {} });
     state.failing = true;
-    const err = (await store.createSnapshot().catch((e: unknown) => e)) as Error;
-    expect(err.message).toContain('could not release');
+    const snapshot = await store.createSnapshot();
+    expect(snapshot.id).toBeTruthy();
+    expect((await store.listBackups()).map((b) => b.id)).toContain(snapshot.id);
     // The snapshot lock and the three files' locks: one refused, every other one released.
     expect(state.refused).toHaveLength(1);
     expect(state.released.length).toBeGreaterThanOrEqual(3);

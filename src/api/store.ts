@@ -163,13 +163,10 @@ export class Store {
   async withLock<R>(key: string, fn: () => Promise<R>): Promise<R> {
     if (!this.prepared) await this.ready();
     const release = await this.ctx.storage.lock(key, { timeoutMs: this.ctx.options.lockTimeoutMs });
-    let done = false;
     try {
-      const result = await fn();
-      done = true;
-      return result;
+      return await fn();
     } finally {
-      await releaseAll([release], done);
+      await releaseAll([release]);
     }
   }
 
@@ -220,7 +217,6 @@ export class Store {
   private async lockAll<R>(targets: () => Promise<readonly string[]>, fn: (keys: string[]) => Promise<R>): Promise<R> {
     const timeoutMs = this.ctx.options.lockTimeoutMs;
     const held = new Map<string, () => Promise<void>>();
-    let done = false;
     try {
       held.set(SNAPSHOT_LOCK, await this.ctx.storage.lock(SNAPSHOT_LOCK, { timeoutMs }));
       let keys: string[];
@@ -230,11 +226,9 @@ export class Store {
         if (missing.length === 0) break;
         for (const key of missing) held.set(key, await this.ctx.storage.lock(key, { timeoutMs }));
       }
-      const result = await fn(keys);
-      done = true;
-      return result;
+      return await fn(keys);
     } finally {
-      await releaseAll([...held.values()].reverse(), done);
+      await releaseAll([...held.values()].reverse());
     }
   }
 
@@ -256,19 +250,13 @@ export class Store {
 
 /**
  * Releases every lock, even after one fails (the others would stay held by this live process).
- * A release failure is thrown only when the work itself succeeded: after a failed operation its
- * own error is the one the caller needs (an unreachable etcd fails the release too).
+ * A failed release is not the operation's failure: the work under the lock has landed or failed
+ * on its own, and a lock left behind is freed by its backend (Release). An `update()` whose
+ * commit landed and whose release met an unreachable etcd used to reject with the release's
+ * E_IO, and a caller retrying it applied it twice.
  */
-async function releaseAll(releases: ReadonlyArray<() => Promise<void>>, workSucceeded: boolean): Promise<void> {
-  let failure: { err: unknown } | undefined;
-  for (const release of releases) {
-    try {
-      await release();
-    } catch (err) {
-      failure ??= { err };
-    }
-  }
-  if (failure && workSucceeded) throw failure.err;
+async function releaseAll(releases: ReadonlyArray<() => Promise<void>>): Promise<void> {
+  for (const release of releases) await release().catch(() => undefined);
 }
 
 /** `ctx` with `storage` in place of its own; every other member is the same object (state, queues, closers). */

@@ -193,7 +193,10 @@ export interface Commit {
   sync?: boolean;
 }
 
-/** Releases a lock. Safe to call twice. */
+/**
+ * Releases a lock. Safe to call twice. A release that fails leaves a lock the backend frees by
+ * itself (a local lock stops being renewed and goes stale; an etcd lock goes with its lease).
+ */
 export type Release = () => Promise<void>;
 
 /** Options for {@link Storage.lock}. */
