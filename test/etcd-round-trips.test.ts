@@ -128,6 +128,39 @@ async function callsOn(url: string): Promise<Map<string, number>> {
   return calls;
 }
 
+/** Bytes the member has sent to its clients (its own counter). */
+async function sentBytes(url: string): Promise<number> {
+  const m = /^etcd_network_client_grpc_sent_bytes_total (\S+)$/m.exec(await (await fetch(`${url}/metrics`)).text());
+  return Number(m![1]);
+}
+
+describe('a listing on etcd, counted by the member', () => {
+  it('reads the values of what it lists, not of everything below it (backups and history contents of a large file)', async () => {
+    const { endpoints } = await etcd();
+    const work = await tempDir('cp-etcd-list-');
+    const prefix = fresh();
+    const cp = new ConfigPersistence({ baseDir: path.join(work, 'config'), schemaDir: path.join(work, 'schemas'), validatorCache: false, storage: new EtcdStorage({ endpoints, prefix }) });
+    opened.push(cp);
+    const big = (n: number): Record<string, unknown> => ({ n, blob: 'x'.repeat(300_000) });
+    for (let n = 0; n < 6; n++) await cp.saveConfig(big(n), 'current.json'); // 5 backups of ~300 KB
+    await cp.close();
+    const storage = new EtcdStorage({ endpoints, prefix });
+    opened.push(storage);
+    await storage.stat('current.json'); // connected
+    const before = await sentBytes(endpoints[0]!);
+    const root = await storage.list('');
+    const sent = (await sentBytes(endpoints[0]!)) - before;
+    expect(root.map((e) => [e.name, e.kind])).toEqual(expect.arrayContaining([['current.json', 'file'], ['backups', 'directory'], ['history', 'directory']]));
+    expect(root.find((e) => e.name === 'current.json')!.size).toBeGreaterThan(300_000);
+    // current.json itself and each directory's newest entry (for its time); was every value below (~1.8 MB).
+    expect(sent).toBeLessThan(4 * 310_000);
+    const before2 = await sentBytes(endpoints[0]!);
+    const history = await storage.list('history');
+    expect(history.map((e) => e.name)).toContain('current.json.jsonl');
+    expect((await sentBytes(endpoints[0]!)) - before2).toBeLessThan(2 * 310_000);
+  }, 60_000);
+});
+
 describe('a save on etcd, counted by the member', () => {
   it.each([{ backupOnWrite: true }, { backupOnWrite: false }])('makes 1 call after a save of its own (%o): the commit (its reads answered from that save); a load still reads etcd', async ({ backupOnWrite }) => {
     const { endpoints } = await etcd();

@@ -264,7 +264,7 @@ describe('history pruning over --max-txn-ops', () => {
     // 151 versions, the newest 100 keep their content (HISTORY_KEEP_VERSIONS): the 2 newest in
     // backups, the others as history objects. The pass of the 151st save (PRUNE_EVERY) found the
     // 50 that left the window at once: over 32 operations in one transaction.
-    const reopened = new EtcdStorage({ endpoints: (await etcd()).endpoints, prefix });
+    const reopened = new EtcdStorage({ endpoints: (await etcd()).endpoints, prefix, maxTxnOps: LIMIT });
     opened.push(reopened);
     const objects = await reopened.list('history/objects');
     expect(objects.length).toBeLessThanOrEqual(100);
