@@ -161,6 +161,29 @@ describe('a listing on etcd, counted by the member', () => {
   }, 60_000);
 });
 
+describe('the first pruning pass of a process, counted by the member', () => {
+  it('names the history contents from their keys, without reading them (104 contents of ~50 KB)', async () => {
+    const { endpoints } = await etcd();
+    const work = await tempDir('cp-etcd-prune-bytes-');
+    const prefix = fresh();
+    const options = { baseDir: path.join(work, 'config'), schemaDir: path.join(work, 'schemas'), validatorCache: false, backupOnWrite: false };
+    const first = new ConfigPersistence({ ...options, storage: new EtcdStorage({ endpoints, prefix }) });
+    opened.push(first);
+    // More versions than history keeps (so the pass lists the contents); each old content kept as an object.
+    for (let n = 0; n < 105; n++) await first.saveConfig({ n, blob: 'x'.repeat(50_000) }, 'current.json');
+    await first.close();
+    const storage = new EtcdStorage({ endpoints, prefix });
+    expect((await storage.fileNames('history/objects')).length).toBeGreaterThan(100);
+    const cp = new ConfigPersistence({ ...options, storage });
+    opened.push(cp);
+    const before = await sentBytes(endpoints[0]!);
+    await cp.saveConfig({ n: 105, blob: 'y'.repeat(50_000) }, 'current.json'); // the process's first save of it: a full pass
+    await cp.close(); // waits for the pass
+    // The document read before the save (~50 KB) and the journals; the contents were ~5 MB more.
+    expect((await sentBytes(endpoints[0]!)) - before).toBeLessThan(1_000_000);
+  }, 60_000);
+});
+
 describe('a save on etcd, counted by the member', () => {
   it.each([{ backupOnWrite: true }, { backupOnWrite: false }])('makes 1 call after a save of its own (%o): the commit (its reads answered from that save); a load still reads etcd', async ({ backupOnWrite }) => {
     const { endpoints } = await etcd();

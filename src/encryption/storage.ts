@@ -77,6 +77,7 @@ export class EncryptedStorage implements Storage {
   findings?: () => Promise<StorageFinding[]>;
   readForWrite?: Storage['readForWrite'];
   abandonedContent?: (key: string) => Promise<string[]>;
+  fileNames?: (prefix: string) => Promise<string[]>;
   private key: EncryptionKey | undefined;
   private filesOption: boolean;
   private recorded: EncryptionSettings | undefined;
@@ -110,6 +111,7 @@ export class EncryptedStorage implements Storage {
       this.readForWrite = (fn) => forWrite((scoped) => fn(overriding(this, 'inner', scoped)));
     }
     if (inner.abandonedContent) this.abandonedContent = inner.abandonedContent.bind(inner);
+    if (inner.fileNames) this.fileNames = inner.fileNames.bind(inner); // names are not sealed
   }
 
   get optimistic(): boolean | undefined {

@@ -312,6 +312,12 @@ export interface Storage {
   /** Direct children of `prefix` ('' is the root), sorted by key; empty when there are none. */
   list(prefix: string): Promise<StorageEntry[]>;
   /**
+   * Optional: the names of the files directly in `prefix`, sorted, without their entries — for a
+   * backend where an entry costs its content (etcd keeps a file's size in its value, so listing
+   * 100 history contents of 1 MB read 100 MB). Without it, callers take the names from `list`.
+   */
+  fileNames?(prefix: string): Promise<string[]>;
+  /**
    * Applies a {@link Commit} durably. Rejects with `E_CONFLICT` when an expectation fails (nothing
    * written), with `E_IO` on a failed write (the old content kept, nothing half-applied visible).
    */

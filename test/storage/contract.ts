@@ -310,6 +310,12 @@ function journalAndListTests(backend: Backend): void {
       expect(profiles[0]!.mtimeMs).toBeGreaterThan(Date.now() - 60_000);
       expect(await s.list('missing')).toEqual([]);
       expect(await s.list('a.json')).toEqual([]);
+      // fileNames, where a backend offers it, names exactly the files list has there.
+      if (s.fileNames) {
+        for (const prefix of ['', 'profiles', 'profiles/nested', 'missing']) {
+          expect(await s.fileNames(prefix)).toEqual((await s.list(prefix)).filter((e) => e.kind === 'file').map((e) => e.name));
+        }
+      }
       expect((await s.stat('profiles'))?.kind).toBe('directory');
       expect(await s.stat('missing.json')).toBeUndefined();
       expect(await s.read('missing.json')).toBeUndefined();

@@ -225,6 +225,20 @@ export class EtcdStorage implements Storage {
     return children.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
+  /** Names of the files directly in `prefix`, from their keys alone (Storage.fileNames). */
+  async fileNames(prefix: string): Promise<string[]> {
+    if (prefix !== '') keySegments(prefix);
+    const start = prefix === '' ? '' : `${prefix}/`;
+    const from = this.layout.docs(start);
+    const { kvs } = await this.call('list', prefix || '.', () => this.client.range(from, { rangeEnd: prefixEnd(from), keysOnly: true }), { retry: true });
+    const names: string[] = [];
+    for (const kv of kvs) {
+      const rest = this.layout.keyOf(kv.key).slice(start.length);
+      if (!rest.includes('/')) names.push(rest);
+    }
+    return names.sort();
+  }
+
   /** The values of these keys (by their bytes, latin1), in read-only transactions of at most maxTxnOps reads, sent together. */
   private async valuesOf(keys: readonly Buffer[]): Promise<Map<string, Kv>> {
     const per = Math.max(1, this.maxTxnOps);
