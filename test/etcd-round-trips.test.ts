@@ -154,6 +154,13 @@ describe('a listing on etcd, counted by the member', () => {
     expect(root.find((e) => e.name === 'current.json')!.size).toBeGreaterThan(300_000);
     // current.json itself and each directory's newest entry (for its time); was every value below (~1.8 MB).
     expect(sent).toBeLessThan(4 * 310_000);
+    // listBackups reconciles the records with the backups' names, not their contents (~1.5 MB).
+    const reader = new ConfigPersistence({ baseDir: path.join(work, 'config'), schemaDir: path.join(work, 'schemas'), validatorCache: false, storage: new EtcdStorage({ endpoints, prefix }) });
+    opened.push(reader);
+    await reader.loadConfig('current.json');
+    const before1 = await sentBytes(endpoints[0]!);
+    expect(await reader.listBackups('current.json')).toHaveLength(5);
+    expect((await sentBytes(endpoints[0]!)) - before1).toBeLessThan(100_000);
     const before2 = await sentBytes(endpoints[0]!);
     const history = await storage.list('history');
     expect(history.map((e) => e.name)).toContain('current.json.jsonl');

@@ -22,8 +22,8 @@ export interface ReconciledIndex {
   vanished: BackupInfo[];
   /** Files without a record, listed as `recovered`. */
   recovered: BackupInfo[];
-  /** Bytes on disk per backup id. */
-  sizes: Map<string, number>;
+  /** Bytes on disk per backup id, when asked for (`stats()`): on etcd each costs its content. */
+  sizes?: Map<string, number>;
 }
 
 
@@ -37,21 +37,24 @@ function compareOldestFirst(a: BackupInfo, b: BackupInfo): number {
  * The records reconciled with one listing of `backups/`: vanished files hidden, files without a
  * record listed as `recovered` (their checksum computed from their content).
  */
-export async function reconcile(ctx: Context): Promise<ReconciledIndex> {
+export async function reconcile(ctx: Context, opts: { sizes?: boolean } = {}): Promise<ReconciledIndex> {
   const view = await loadIndex(ctx);
-  const entries = await ctx.storage.list(BACKUPS_DIR);
-  const sizes = new Map<string, number>();
+  // Names are enough to reconcile; an etcd listing with sizes reads every backup's content (10
+  // backups of a 1 MB file: 10 MB for each listBackups()), so they are read only when asked for.
+  const byNames = !opts.sizes && ctx.storage.fileNames !== undefined;
+  const entries = byNames ? (await ctx.storage.fileNames!(BACKUPS_DIR)).map((name) => ({ name, kind: 'file', size: 0 })) : await ctx.storage.list(BACKUPS_DIR);
+  const files = new Map<string, number>(); // backup id → size (0 when listed by names)
   for (const entry of entries) {
-    if (entry.kind === 'file' && entry.name !== INDEX_NAME && !entry.name.startsWith('.')) sizes.set(entry.name, entry.size);
+    if (entry.kind === 'file' && entry.name !== INDEX_NAME && !entry.name.startsWith('.')) files.set(entry.name, entry.size);
   }
   const backups: BackupInfo[] = [];
   const vanished: BackupInfo[] = [];
   for (const info of view.records.values()) {
-    if (sizes.has(info.id)) backups.push(info);
+    if (files.has(info.id)) backups.push(info);
     else vanished.push(info);
   }
   const recovered: BackupInfo[] = [];
-  for (const [name] of sizes) {
+  for (const [name] of files) {
     if (view.records.has(name)) continue;
     const info = await recoverRecord(ctx, name);
     if (info) recovered.push(info);
@@ -60,7 +63,7 @@ export async function reconcile(ctx: Context): Promise<ReconciledIndex> {
   // place among the others is unknown), by the time in their names.
   backups.reverse();
   backups.push(...recovered.sort((a, b) => compareOldestFirst(b, a)));
-  return { backups, vanished, recovered, sizes };
+  return { backups, vanished, recovered, ...(byNames ? {} : { sizes: files }) };
 }
 
 /** A record for a complete backup file whose record was lost (crash, compaction race). */

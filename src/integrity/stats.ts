@@ -19,7 +19,7 @@ export async function collectStats(ctx: Context): Promise<Stats> {
     configAndProfileKeys(ctx),
     ctx.storage.list(''),
     ctx.storage.list(PROFILES_DIR),
-    reconcile(ctx),
+    reconcile(ctx, { sizes: true }),
     allJournals(ctx),
     ctx.storage.list(HISTORY_DIR),
     ctx.storage.list(OBJECTS_DIR),
@@ -30,7 +30,7 @@ export async function collectStats(ctx: Context): Promise<Stats> {
   const configBytes = sizeOf(root);
   const profileBytes = sizeOf(profiles);
   const { backups, sizes } = reconciled;
-  const backupBytes = backups.reduce((n, b) => n + (sizes.get(b.id) ?? 0), 0);
+  const backupBytes = backups.reduce((n, b) => n + (sizes?.get(b.id) ?? 0), 0);
   const historyBytes = [...historyFiles, ...objects].filter((e) => e.kind === 'file').reduce((n, e) => n + e.size, 0);
   const auditBytes = audit?.size ?? 0;
   const backupStats: Stats['backups'] = {
