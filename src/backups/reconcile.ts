@@ -13,6 +13,7 @@ import { unflattenKey } from '../core/keys.js';
 import { zlibLib } from '../core/lazy-deps.js';
 import { backupKey, BACKUPS_DIR, INDEX_NAME, loadIndex, SNAPSHOT_BASE, SNAPSHOT_FILE, SNAPSHOT_FORMAT } from './records.js';
 import type { BackupInfo } from '../types.js';
+import { fileNamesOf } from '../storage/names.js';
 
 /** Records reconciled with the files actually present. */
 export interface ReconciledIndex {
@@ -41,11 +42,10 @@ export async function reconcile(ctx: Context, opts: { sizes?: boolean } = {}): P
   const view = await loadIndex(ctx);
   // Names are enough to reconcile; an etcd listing with sizes reads every backup's content (10
   // backups of a 1 MB file: 10 MB for each listBackups()), so they are read only when asked for.
-  const byNames = !opts.sizes && ctx.storage.fileNames !== undefined;
-  const entries = byNames ? (await ctx.storage.fileNames!(BACKUPS_DIR)).map((name) => ({ name, kind: 'file', size: 0 })) : await ctx.storage.list(BACKUPS_DIR);
-  const files = new Map<string, number>(); // backup id → size (0 when listed by names)
+  const entries = opts.sizes ? (await ctx.storage.list(BACKUPS_DIR)).filter((e) => e.kind === 'file') : (await fileNamesOf(ctx.storage, BACKUPS_DIR)).map((name) => ({ name, size: 0 }));
+  const files = new Map<string, number>(); // backup id → size (0 unless asked for)
   for (const entry of entries) {
-    if (entry.kind === 'file' && entry.name !== INDEX_NAME && !entry.name.startsWith('.')) files.set(entry.name, entry.size);
+    if (entry.name !== INDEX_NAME && !entry.name.startsWith('.')) files.set(entry.name, entry.size);
   }
   const backups: BackupInfo[] = [];
   const vanished: BackupInfo[] = [];
@@ -63,7 +63,7 @@ export async function reconcile(ctx: Context, opts: { sizes?: boolean } = {}): P
   // place among the others is unknown), by the time in their names.
   backups.reverse();
   backups.push(...recovered.sort((a, b) => compareOldestFirst(b, a)));
-  return { backups, vanished, recovered, ...(byNames ? {} : { sizes: files }) };
+  return { backups, vanished, recovered, ...(opts.sizes ? { sizes: files } : {}) };
 }
 
 /** A record for a complete backup file whose record was lost (crash, compaction race). */

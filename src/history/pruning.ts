@@ -8,6 +8,7 @@
  * +0.03x or less per save. What this instance has learned lives in `ctx.state.pruning`.
  */
 import type { Context } from '../core/context.js';
+import { fileNamesOf } from '../storage/names.js';
 import { allJournals, OBJECTS_DIR, objectKey, readJournal, type Journal } from './journal.js';
 
 /** Versions whose content is kept per file (at least the instance's `maxBackups`). */
@@ -42,7 +43,7 @@ async function unneededObjects(ctx: Context, known?: ReadonlyMap<string, Journal
     prunedUpTo(ctx).set(file, { journal, cut });
   }
   // Names only: on etcd an entry costs its content (100 contents of a 1 MB file, 100 MB).
-  const present = new Set(ctx.storage.fileNames ? await ctx.storage.fileNames(OBJECTS_DIR) : (await ctx.storage.list(OBJECTS_DIR)).map((e) => e.name));
+  const present = new Set(await fileNamesOf(ctx.storage, OBJECTS_DIR));
   return [...old].filter((sha) => !needed.has(sha) && present.has(sha));
 }
 

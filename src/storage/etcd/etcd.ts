@@ -19,8 +19,9 @@ import { ConfigPersistenceError, HeldLockError, ioError, LockedError, StaleError
 import { etcdError, isTransient, READ_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
 import { keySegments, validateCommitKeys } from '../keys.js';
 import type { Commit, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageFinding, StorageWatcher, StorageWatchEvent } from '../types.js';
-import { EtcdClient, prefixEnd, type ClientOptions, type Compare, type Kv, type TxnOp } from './client.js';
-import { decodeValue, entryOf, Layout } from './layout.js';
+import { EtcdClient, prefixEnd, type ClientOptions, type Compare, type TxnOp } from './client.js';
+import { fileNamesBelow, listChildren, type Lister } from './listing.js';
+import { entryOf, Layout } from './layout.js';
 import { EtcdLocks } from './locks.js';
 import { Lookups, type Looked } from './batch.js';
 import { CommitMarkers, sendOnce } from './outcome.js';
@@ -190,69 +191,20 @@ export class EtcdStorage implements Storage {
     return hasChildren ? { key, name: key.slice(key.lastIndexOf('/') + 1), kind: 'directory', size: 0, mtimeMs: 0, revision: 'd' } : undefined;
   }
 
-  /** Direct children of `prefix`: one range over it, folded at the next `/`. */
+  /** Direct children of `prefix` (src/storage/etcd/listing.ts: the keys below, then the values of this level only). */
   async list(prefix: string): Promise<StorageEntry[]> {
     if (prefix !== '') keySegments(prefix);
-    const start = prefix === '' ? '' : `${prefix}/`;
-    const from = this.layout.docs(start);
-    // The keys below first, without values: what lies deeper (a directory's backups, its history
-    // contents) is not read to list it — listing the root read the whole store, ~1.8 MB for a
-    // 300 KB file with 5 backups. Then, together, the values that say something here: each
-    // file's (its header: size, mode, time) and each directory's newest entry (its time).
-    const { kvs: keys } = await this.call('list', prefix || '.', () => this.client.range(from, { rangeEnd: prefixEnd(from), keysOnly: true }), { retry: true });
-    const files: Buffer[] = [];
-    const newest = new Map<string, Kv>();
-    for (const kv of keys) {
-      const key = this.layout.keyOf(kv.key);
-      const slash = key.indexOf('/', start.length);
-      if (slash === -1) files.push(kv.key);
-      else {
-        const dir = key.slice(0, slash);
-        const old = newest.get(dir);
-        if (!old || BigInt(kv.modRevision) > BigInt(old.modRevision)) newest.set(dir, kv);
-      }
-    }
-    const values = await this.call('list', prefix || '.', () => this.valuesOf([...files, ...[...newest.values()].map((kv) => kv.key)]), { retry: true });
-    const children: StorageEntry[] = [];
-    for (const etcdKey of files) {
-      const kv = values.get(etcdKey.toString('latin1'));
-      if (kv) children.push(entryOf(this.layout.keyOf(etcdKey), decodeValue(kv.value, kv.modRevision))); // else removed in between: gone
-    }
-    for (const [dir, kv] of newest) {
-      const value = values.get(kv.key.toString('latin1'));
-      children.push({ key: dir, name: dir.slice(dir.lastIndexOf('/') + 1), kind: 'directory', size: 0, mtimeMs: value ? decodeValue(value.value, '').header.t : 0, revision: `d${value?.modRevision ?? kv.modRevision}` });
-    }
-    return children.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return listChildren(this.lister(prefix), prefix);
   }
 
   /** Names of the files directly in `prefix`, from their keys alone (Storage.fileNames). */
   async fileNames(prefix: string): Promise<string[]> {
     if (prefix !== '') keySegments(prefix);
-    const start = prefix === '' ? '' : `${prefix}/`;
-    const from = this.layout.docs(start);
-    const { kvs } = await this.call('list', prefix || '.', () => this.client.range(from, { rangeEnd: prefixEnd(from), keysOnly: true }), { retry: true });
-    const names: string[] = [];
-    for (const kv of kvs) {
-      const rest = this.layout.keyOf(kv.key).slice(start.length);
-      if (!rest.includes('/')) names.push(rest);
-    }
-    return names.sort();
+    return fileNamesBelow(this.lister(prefix), prefix);
   }
 
-  /** The values of these keys (by their bytes, latin1), in read-only transactions of at most maxTxnOps reads, sent together. */
-  private async valuesOf(keys: readonly Buffer[]): Promise<Map<string, Kv>> {
-    const per = Math.max(1, this.maxTxnOps);
-    if (keys.length === 0) return new Map();
-    const parts: Array<readonly Buffer[]> = [];
-    for (let i = 0; i < keys.length; i += per) parts.push(keys.slice(i, i + per));
-    const found = new Map<string, Kv>();
-    await Promise.all(
-      parts.map(async (part) => {
-        const res = await this.client.txn([], part.map((key) => ({ range: { key } })));
-        for (const [kv] of res.ranges) if (kv) found.set(kv.key.toString('latin1'), kv);
-      }),
-    );
-    return found;
+  private lister(prefix: string): Lister {
+    return { client: this.client, layout: this.layout, maxTxnOps: this.maxTxnOps, call: (fn) => this.call('list', prefix || '.', fn, { retry: true }) };
   }
 
   /**
@@ -276,7 +228,8 @@ export class EtcdStorage implements Storage {
         const keys = c.cleanup?.keys ?? [];
         if (!(err instanceof TooLargeError) || keys.length === 0) throw err;
         const kept = keys.slice(0, Math.floor(keys.length / 2));
-        const keepAs = c.cleanup!.keepAs && new Map([...c.cleanup!.keepAs].filter(([k]) => kept.includes(k))); // each is read and compared too
+        const keeping = new Set(kept);
+        const keepAs = c.cleanup!.keepAs && new Map([...c.cleanup!.keepAs].filter(([k]) => keeping.has(k))); // each is read and compared too
         c = { ...c, cleanup: { ...c.cleanup!, keys: kept, ...(keepAs ? { keepAs } : {}) } };
       }
     }
