@@ -180,7 +180,9 @@ describe('the first pruning pass of a process, counted by the member', () => {
     for (let n = 0; n < 105; n++) await first.saveConfig({ n, blob: 'x'.repeat(50_000) }, 'current.json');
     await first.close();
     const storage = new EtcdStorage({ endpoints, prefix });
-    expect((await storage.fileNames('history/objects')).length).toBeGreaterThan(100);
+    // The first store's own passes may already have pruned down to the kept 100 (they run in the
+    // background, on the journal as the later saves left it); the journal holds more versions still.
+    expect((await storage.fileNames('history/objects')).length).toBeGreaterThanOrEqual(100);
     const cp = new ConfigPersistence({ ...options, storage });
     opened.push(cp);
     const before = await sentBytes(endpoints[0]!);
