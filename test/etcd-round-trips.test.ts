@@ -180,9 +180,10 @@ describe('the first pruning pass of a process, counted by the member', () => {
     for (let n = 0; n < 105; n++) await first.saveConfig({ n, blob: 'x'.repeat(50_000) }, 'current.json');
     await first.close();
     const storage = new EtcdStorage({ endpoints, prefix });
-    // The first store's own passes may already have pruned down to the kept 100 (they run in the
-    // background, on the journal as the later saves left it); the journal holds more versions still.
-    expect((await storage.fileNames('history/objects')).length).toBeGreaterThanOrEqual(100);
+    // The first store's own passes may already have pruned to what history keeps (they run in the
+    // background, on the journal as the later saves left it: 99 or 100 contents, the newest version
+    // being the document itself). Reading even 20 of them would pass the bound below.
+    expect((await storage.fileNames('history/objects')).length).toBeGreaterThanOrEqual(90);
     const cp = new ConfigPersistence({ ...options, storage });
     opened.push(cp);
     const before = await sentBytes(endpoints[0]!);
