@@ -9,7 +9,8 @@ import { ioError, isErrno } from '../../errors.js';
 import type { AppendOp, AppendSync, Commit, CopyOp, PutOp } from '../types.js';
 import type { Checked, Containment } from './containment.js';
 import type { DeferredSyncs } from './deferred.js';
-import { appendUnsynced, removeQuietly, stageTemp, syncDirectories, writeTemp, type OpenJournal, type StagedTemp } from './durable.js';
+import { appendUnsynced, removeQuietly, stageTemp, writeTemp, type OpenJournal, type StagedTemp } from './durable.js';
+import type { AppendHandles, DirectoryHandles } from './handles.js';
 import type { IntentJournal } from './intent.js';
 import type { PrestagedTemps } from './prestage.js';
 
@@ -42,10 +43,16 @@ export interface EngineParts {
   readonly prestaged: PrestagedTemps;
   readonly intents: IntentJournal;
   readonly deferred: DeferredSyncs;
+  /** Kept descriptors of the directories commits fsync. */
+  readonly directories: DirectoryHandles;
+  /** Kept descriptors of the shared journals appended without an fsync of their own. */
+  readonly appends: AppendHandles;
   readonly durable: boolean;
   readonly describe: (key: string) => string;
   /** Checks `expect` again, synchronously (the fence just before a change becomes visible). */
   readonly fence: (expect: NonNullable<Commit['expect']>) => void;
+  /** Checks `expect` before anything is written, recording the paths it lstats in `seen`. */
+  readonly expect: (expect: NonNullable<Commit['expect']>, seen: Checked) => Promise<void>;
 }
 
 /** Applies commits to a directory. */
@@ -57,6 +64,10 @@ export class CommitEngine {
     await this.p.intents.recover();
     const run: Run = { sync: this.p.durable && commit.sync !== false, temps: new Map(), journals: [], dirs: new Set(), seen: new Map(), started: [], current: '', history: [], visible: false };
     try {
+      // Expectations first, after any interrupted commit was finished and before anything is
+      // written; the check and the renames are separate system calls, so writers that must not
+      // interleave take the same lock (see Commit.expect); the fence checks again before the renames.
+      if (commit.expect?.length) await this.p.expect(commit.expect, run.seen);
       // The journals written after the change (the audit log) are checked now: a link leading
       // outside must refuse the commit before anything is visible, not after (a caller would then
       // retry a change that happened).
@@ -130,7 +141,7 @@ export class CommitEngine {
     }
     run.current = puts.length === 1 ? puts[0]!.key : run.current;
     // Without sync, `started` holds only the fsyncs of prestaged temps: a descriptor is closed after its fsync returned.
-    const ready = run.sync ? settleAll([...run.started, ...before.map((j) => j.sync()), syncDirectories(early)]) : settleAll(run.started);
+    const ready = run.sync ? settleAll([...run.started, ...before.map((j) => j.sync()), this.p.directories.sync(early, run.seen)]) : settleAll(run.started);
     await whileSyncing(ready, () => this.appendRelaxed(relaxed, run));
     for (const temp of run.temps.values()) temp.close(); // in order, after every fsync of the phase settled
     // Fencing: the phase's fsyncs gave another writer time (this process may have been stopped, or
@@ -162,7 +173,7 @@ export class CommitEngine {
       run.journals.push(journal);
       late.push(journal);
     }
-    const syncing = run.sync ? settleAll([syncDirectories(run.dirs), ...late.map((j) => j.sync())]) : Promise.resolve();
+    const syncing = run.sync ? settleAll([this.p.directories.sync(run.dirs, run.seen), ...late.map((j) => j.sync())]) : Promise.resolve();
     await whileSyncing(syncing, async () => {
       const relaxed = merged.filter((op) => op.sync !== 'commit');
       if (commit.cleanup) relaxed.push(...(await this.cleanup(commit.cleanup, run.seen)));
@@ -178,7 +189,14 @@ export class CommitEngine {
     for (const op of ops) {
       run.current = op.key;
       const file = this.p.paths.resolve(op.key);
-      run.journals.push(await this.append(file, op.data, run.seen));
+      // This commit's lstat of the journal (its `after` check, or one now) says whether the kept
+      // descriptor is still it: one lstat in place of an open and a close.
+      if (!run.seen.has(file)) this.p.paths.checkInside(file, run.seen);
+      const known = run.seen.get(file);
+      if (!this.p.appends.append(file, op.data, known)) {
+        const journal = await this.append(file, op.data, run.seen);
+        if (!(journal.fd !== undefined && this.p.appends.keep(file, journal.fd, known))) run.journals.push(journal);
+      }
       if (op.sync !== 'lazy' && run.sync) this.p.deferred.syncSoon(file);
     }
   }

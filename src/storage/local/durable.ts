@@ -79,7 +79,7 @@ export async function writeAllFd(fd: number, data: Uint8Array, position: number 
 }
 
 /** Writes all of `data` synchronously (a short write continues; no progress at all is an error). */
-function writeAllSync(fd: number, data: Uint8Array, position: number | null): void {
+export function writeAllSync(fd: number, data: Uint8Array, position: number | null): void {
   let offset = 0;
   while (offset < data.byteLength) {
     const written = writeSync(fd, data, offset, data.byteLength - offset, position === null ? null : position + offset);
@@ -271,6 +271,8 @@ export interface OpenJournal {
   undo(): Promise<void>;
   /** Closes; errors after a successful sync are not data errors. */
   close(): void;
+  /** The descriptor, for a caller that keeps it open instead of closing it (handles.ts). */
+  readonly fd?: number;
 }
 
 /**
@@ -309,6 +311,7 @@ export async function appendUnsynced(file: string, data: Uint8Array, noFollow = 
       await syncFd(fd);
     },
     close: () => closeQuietly(fd),
+    fd,
   };
 }
 

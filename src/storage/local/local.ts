@@ -11,8 +11,9 @@ import path from 'node:path';
 import { ioError, isErrno, StaleError, TooLargeError } from '../../errors.js';
 import type { Commit, Expectation, LockOptions, PrestagedPut, ReadOptions, Release, Storage, StorageEntry, StorageFinding, StorageWatcher, StorageWatchEvent } from '../types.js';
 import { CommitEngine } from './commit.js';
+import { AppendHandles, DirectoryHandles } from './handles.js';
 import { PrestagedTemps } from './prestage.js';
-import { Containment } from './containment.js';
+import { Containment, type Checked } from './containment.js';
 import { closeReadFd, DEFERRED_SYNC_MS, DeferredSyncs } from './deferred.js';
 import { readAllFd, TEMP_SUFFIX } from './durable.js';
 import { IntentJournal, TXN_DIR } from './intent.js';
@@ -50,6 +51,8 @@ export class LocalStorage implements Storage {
   private readonly intents: IntentJournal;
   private readonly engine: CommitEngine;
   private readonly prestaged: PrestagedTemps;
+  private readonly directories = new DirectoryHandles();
+  private readonly appends = new AppendHandles();
   /** Display names by key, for the working directory they were made for. */
   private described: { cwd: string; names: Map<string, string> } = { cwd: '', names: new Map() };
 
@@ -68,9 +71,12 @@ export class LocalStorage implements Storage {
       paths: this.paths,
       intents: this.intents,
       deferred: this.deferred,
+      directories: this.directories,
+      appends: this.appends,
       durable: this.durable,
       describe,
       fence: (expect) => this.fence(expect),
+      expect: (expect, seen) => this.checkExpectations(expect, seen),
     });
   }
 
@@ -204,10 +210,6 @@ export class LocalStorage implements Storage {
    * so writers that must not interleave take the same lock (see Commit.expect).
    */
   async commit(commit: Commit): Promise<void> {
-    if (commit.expect?.length) {
-      await this.intents.recover();
-      await this.checkExpectations(commit.expect);
-    }
     return this.engine.commit(commit);
   }
 
@@ -297,10 +299,12 @@ export class LocalStorage implements Storage {
 
   /** Releases the locks kept for reuse and makes the pending background fsyncs. */
   async close(): Promise<void> {
-    // Nothing is held open between operations but a lock released in this very turn and the
-    // background fsyncs of `'soon'` appends, which are made now.
+    // Held open between operations: a lock released in this very turn, the background fsyncs of
+    // `'soon'` appends (made now) and the kept descriptors of directories and shared journals (handles.ts, closed now).
     this.locks.close();
     await Promise.all([this.deferred.close(), this.prestaged.close()]);
+    this.directories.close();
+    this.appends.close();
   }
 
   /** Opens an existing regular file for reading after the containment check; `undefined` when missing. */
@@ -350,16 +354,30 @@ export class LocalStorage implements Storage {
     }
   }
 
-  /** `E_CONFLICT` unless every key still has the revision the caller read (null: still absent). */
-  private async checkExpectations(expect: readonly Expectation[]): Promise<void> {
+  /**
+   * `E_CONFLICT` unless every key still has the revision the caller read (null: still absent). The
+   * lstat of the containment check is the revision: recorded in `seen`, the commit's own checks of
+   * the same paths then cost nothing (one call per key instead of three). Only a link, or a path
+   * whose check could not tell (EACCES...), takes the full stat.
+   */
+  private async checkExpectations(expect: readonly Expectation[], seen: Checked): Promise<void> {
     for (const { key, revision } of expect) {
-      const now = (await this.stat(key))?.revision ?? null;
+      const file = this.paths.resolve(key);
+      const link = this.paths.checkInside(file, seen);
+      const st = link ? undefined : seen.get(file);
+      const now = st ? revisionOf(st) : !link && this.missing(file, seen) ? null : ((await this.stat(key))?.revision ?? null);
       if (now === revision) continue;
       throw new StaleError(
         `${this.describe(key)} changed since it was read (${revision === null ? 'it did not exist' : 'its revision moved on'}); nothing was written. Read it again and retry.`,
         key,
       );
     }
+  }
+
+  /** Whether the check of `file` found it missing: its parent was seen as a directory, the file was not. */
+  private missing(file: string, seen: Checked): boolean {
+    const dir = path.dirname(file);
+    return (dir === this.location || seen.get(dir)?.isDirectory() === true) && !lstatSync(file, { throwIfNoEntry: false });
   }
 }
 

@@ -32,9 +32,13 @@ const lanes = new Map<string, Lane>();
  * Resolves once an fsync that started after this call returned has succeeded. `fd` must stay
  * open until the returned promise settles (the shared fsync may be made with it).
  */
-export function syncDirectoryShared(fd: number): Promise<void> {
-  const st = fstatSync(fd);
-  const key = `${st.dev}:${st.ino}`;
+export function syncDirectoryShared(fd: number, known?: string): Promise<void> {
+  // `known`: the caller's `dev:ino` of `fd` (a kept descriptor, see dir-handles.ts), saving the fstat.
+  let key = known;
+  if (key === undefined) {
+    const st = fstatSync(fd);
+    key = `${st.dev}:${st.ino}`;
+  }
   let lane = lanes.get(key);
   if (lane === undefined) {
     lane = { running: undefined, next: undefined };
