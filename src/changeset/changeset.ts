@@ -138,14 +138,24 @@ export async function commitChangeset(ctx: Context, cs: Changeset): Promise<Chan
   await keepContents(ctx, cs.files.flatMap((f) => [f.next?.sha256, f.old?.sha256]));
   const cleanup = withRemovals(retention?.cleanup, plan.movedJournals);
   announce(ctx, cs.files);
-  await ctx.storage.commit({
-    expect: fences(cs.files),
-    prepare: plan.prepare,
-    changes: plan.changes,
-    ...(cleanup ? { cleanup } : {}),
-    after: [auditLine(cs, plan.files)],
-    ...(cs.unlocked ? { respectLocks: cs.unlocked } : {}),
-  });
+  const appending = ctx.state.appending;
+  for (const j of plan.journals) appending.set(j.key, (appending.get(j.key) ?? 0) + j.op.data.byteLength);
+  try {
+    await ctx.storage.commit({
+      expect: fences(cs.files),
+      prepare: plan.prepare,
+      changes: plan.changes,
+      ...(cleanup ? { cleanup } : {}),
+      after: [auditLine(cs, plan.files)],
+      ...(cs.unlocked ? { respectLocks: cs.unlocked } : {}),
+    });
+  } finally {
+    for (const j of plan.journals) {
+      const left = (appending.get(j.key) ?? 0) - j.op.data.byteLength;
+      if (left > 0) appending.set(j.key, left);
+      else appending.delete(j.key);
+    }
+  }
   for (const j of plan.journals) {
     rememberAppend(ctx, j.key, j.journal, j.op.data, j.lines);
     delete j.journal.from; // carried over to today's name
@@ -228,7 +238,7 @@ async function recordBackups(ctx: Context, plan: Plan, loading: Promise<IndexVie
   const lines: IndexLine[] = plan.backups.map((info) => ({ op: 'add', ...info }));
   // The backup files are durable before the change; their records soon after: a power cut in
   // between loses only the trigger (listings rebuild a record from its file, as `recovered`).
-  const record: AppendOp = { ...indexAppendOp(ctx, lines), sync: 'soon' };
+  const record: AppendOp = Object.assign(indexAppendOp(ctx, lines), { sync: 'soon' as const });
   plan.prepare.push(record);
   return planRetention(ctx, view, { lines, data: record.data }, plan.backups);
 }

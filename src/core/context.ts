@@ -71,6 +71,12 @@ export interface ContextState {
   /** history/journal.ts: parsed journals by file key, valid while their length is unchanged. */
   readonly journals: Map<string, Journal>;
   /**
+   * changeset/changeset.ts: bytes this instance is appending to a file's journal in commits not yet
+   * resolved, by file key; a journal longer than its cached parse by exactly these is that parse
+   * plus this instance's own lines in flight (history/journal.ts, readJournal).
+   */
+  readonly appending: Map<string, number>;
+  /**
    * backups/records.ts: the backup index as this instance last saw it, the chain that orders its
    * updates, and where the view stood when each append in flight was planned (by its bytes).
    */
@@ -103,6 +109,7 @@ export function createState(): ContextState {
   return {
     keys: new Map(),
     journals: new Map(),
+    appending: new Map(),
     backupIndex: { view: undefined, chain: Promise.resolve(), planned: new WeakMap(), compaction: undefined, retryAt: 0 },
     backupStamps: new Map(),
     snapshotDigests: new Map(),
