@@ -24,7 +24,7 @@ export function saveConfig<T>(s: Store, data: T, file: string | undefined, opts:
   // A conditional save must be checked against exactly the state before it: never merge it.
   return s.enqueue(file, opts.ifVersion === undefined && opts.ifSha256 === undefined ? 'coalesce' : 'exclusive', (key) => {
     validateDocument(s.ctx, key, snapshot);
-    return () => s.optimistic(key, ({ ctx, ...unlocked }) => writeDocument(ctx ?? s.ctx, key, snapshot, { ...meta, ...unlocked }));
+    return () => s.optimistic(key, ({ ctx, ...unlocked }) => writeDocument(ctx ?? s.ctx, key, snapshot, Object.assign({}, meta, unlocked)));
   });
 }
 

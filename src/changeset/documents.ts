@@ -146,7 +146,7 @@ export async function writeDocument(ctx: Context, key: string, data: unknown, me
   if (bytes.byteLength > ctx.options.maxFileBytes) {
     throw new TooLargeError(`${display} would be ${bytes.byteLength} bytes, over maxFileBytes (${ctx.options.maxFileBytes}); nothing was written.`, display);
   }
-  return commitUnlessSame(ctx, key, bytes, old, journal, lookahead ? { ...meta, lookahead } : meta);
+  return commitUnlessSame(ctx, key, bytes, old, journal, lookahead ? Object.assign({}, meta, { lookahead }) : meta);
 }
 
 /**
