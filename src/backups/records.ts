@@ -101,8 +101,9 @@ export function cachedView(ctx: Context): IndexView | undefined {
  * parses the whole index again.
  */
 export async function loadIndex(ctx: Context): Promise<IndexView> {
-  const stat = await ctx.storage.stat(BACKUP_INDEX);
   const state = ctx.state.backupIndex;
+  const before = new Set(state.landed);
+  const stat = await ctx.storage.stat(BACKUP_INDEX);
   const cached = state.view;
   // Same length as accounted for: trusted, as ever (another process's append changes it); a known
   // revision also catches a rewrite to the same length.
@@ -110,12 +111,37 @@ export async function loadIndex(ctx: Context): Promise<IndexView> {
     cached.revision = stat?.revision;
     return cached;
   }
+  // Longer by exactly this process's records written by commits not yet noted (16 files saved
+  // together: the others' records): the view is the index before them, and noteOwnAppend takes
+  // them in. Reading it here read the whole index every other save (80 reads of ~100-300 KB in 160).
+  if (cached && !cached.torn && state.landed.size > 0 && isOwnTail(cached.size, stat?.size ?? 0, before, [...state.landed])) return cached;
+  const cachedSize = cached?.size ?? 0;
   const read = stat ? await ctx.storage.readEntry(BACKUP_INDEX) : undefined;
   const bytes = read?.bytes ?? new Uint8Array(0);
   const view = (cached && extendView(cached, bytes)) || parseIndex(bytes);
   view.revision = read?.entry.revision;
   state.view = view;
+  // Own appends the read brought in are in the view now, as anyone's lines (noteOwnAppend skips them).
+  const from = cached && view === cached ? Math.max(0, cachedSize - 1) : 0;
+  for (const chunk of state.landed) if (bufferOf(bytes).indexOf(chunk, from) !== -1) state.landed.delete(chunk);
   return view;
+}
+
+/**
+ * Whether an index `size` long is the view (`viewSize` long) plus exactly own appends written since:
+ * those written before the stat (`before`, still `landed`), then some of those written while it
+ * was made, in the order they were written.
+ */
+function isOwnTail(viewSize: number, size: number, before: ReadonlySet<Uint8Array>, landed: readonly Uint8Array[]): boolean {
+  let total = viewSize;
+  for (const chunk of landed) if (before.has(chunk)) total += chunk.byteLength;
+  if (total === size) return true;
+  for (const chunk of landed) {
+    if (before.has(chunk)) continue;
+    total += chunk.byteLength;
+    if (total === size) return true;
+  }
+  return false;
 }
 
 /** Parses the whole index; never throws (damage is reported in `badLines`). */

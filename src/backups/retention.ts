@@ -116,8 +116,11 @@ function compactInBackground(ctx: Context): void {
 export interface RetentionPlan {
   /** The expired backups of the files, removed by the same commit once its change is visible. */
   cleanup: NonNullable<Commit['cleanup']>;
-  /** Once the commit resolved: brings the index view up to date and runs the rare follow-ups. */
-  done(): Promise<void>;
+  /**
+   * Once the commit resolved: brings the index view up to date and runs the rare follow-ups;
+   * `noted` runs in the same turn as the view takes the commit's records in.
+   */
+  done(noted?: () => void): Promise<void>;
 }
 
 /**
@@ -159,9 +162,12 @@ export function planRetention(ctx: Context, view: IndexView, record: OwnAppend, 
         return [indexOp, ...retentionAudits(ctx, at, removed.map((key) => ids.get(key)!))];
       },
     },
-    done: async () => {
+    done: async (noted) => {
       // No stat here: the next loadIndex (the next save's plan) compares sizes and reads what another process appended.
-      await serialize(ctx, async () => noteOwnAppend(ctx, removal ? [record, removal] : [record]));
+      await serialize(ctx, async () => {
+        noteOwnAppend(ctx, removal ? [record, removal] : [record]);
+        noted?.();
+      });
       // A backup the cleanup could not remove stays listed and is selected again by the next pass.
       compactInBackground(ctx);
     },

@@ -140,6 +140,12 @@ export async function commitChangeset(ctx: Context, cs: Changeset): Promise<Chan
   announce(ctx, cs.files);
   const appending = ctx.state.appending;
   for (const j of plan.journals) appending.set(j.key, (appending.get(j.key) ?? 0) + j.op.data.byteLength);
+  // The index lines this commit writes, until the view takes them in (see loadIndex).
+  const indexState = ctx.state.backupIndex;
+  const landed: Uint8Array[] = [];
+  const settle = (): void => {
+    for (const chunk of landed.splice(0)) indexState.landed.delete(chunk);
+  };
   try {
     await ctx.storage.commit({
       expect: fences(cs.files),
@@ -148,7 +154,15 @@ export async function commitChangeset(ctx: Context, cs: Changeset): Promise<Chan
       ...(cleanup ? { cleanup } : {}),
       after: [auditLine(cs, plan.files)],
       ...(cs.unlocked ? { respectLocks: cs.unlocked } : {}),
+      appended: (key, data) => {
+        if (key !== BACKUP_INDEX) return;
+        landed.push(data);
+        indexState.landed.add(data);
+      },
     });
+  } catch (err) {
+    settle(); // whatever landed is read as anyone else's line
+    throw err;
   } finally {
     for (const j of plan.journals) {
       const left = (appending.get(j.key) ?? 0) - j.op.data.byteLength;
@@ -163,7 +177,11 @@ export async function commitChangeset(ctx: Context, cs: Changeset): Promise<Chan
   for (const f of cs.files) ctx.ownWrites.landed(f.key, f.next?.sha256 ?? '', f.next?.bytes);
   // A name may now resolve to another file (`current` to a new `current.yaml`, or to nothing).
   if (cs.files.some((f) => !f.old || !f.next)) ctx.state.keys.clear();
-  if (retention) await retention.done();
+  try {
+    if (retention) await retention.done(settle);
+  } finally {
+    settle();
+  }
   for (const f of cs.files) if (f.journal) maybePruneHistory(ctx, f.key); // a background pass (history/pruning.ts)
   return { files: plan.files, backups: plan.backups };
 }

@@ -87,6 +87,11 @@ export interface ContextState {
     /** backups/retention.ts: the compaction running after a save, and the dead lines before a failed one is tried again. */
     compaction: Promise<void> | undefined;
     retryAt: number;
+    /**
+     * changeset/changeset.ts: this instance's index appends written (Commit.appended) and not yet in
+     * the view: the index is longer than the view by exactly these when nobody else appended.
+     */
+    readonly landed: Set<Uint8Array>;
   };
   /** backups/backups.ts: the newest id stamp per file, so ids made in one millisecond stay apart. */
   readonly backupStamps: Map<string, { stamp: string; seq: number }>;
@@ -110,7 +115,7 @@ export function createState(): ContextState {
     keys: new Map(),
     journals: new Map(),
     appending: new Map(),
-    backupIndex: { view: undefined, chain: Promise.resolve(), planned: new WeakMap(), compaction: undefined, retryAt: 0 },
+    backupIndex: { view: undefined, chain: Promise.resolve(), planned: new WeakMap(), compaction: undefined, retryAt: 0, landed: new Set() },
     backupStamps: new Map(),
     snapshotDigests: new Map(),
     pruning: { saves: new Map(), cut: new Map(), unneeded: new Set(), removal: undefined, removing: new Set(), flushOnClose: false },

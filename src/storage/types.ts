@@ -167,6 +167,13 @@ export interface Commit {
    */
   respectLocks?: readonly string[];
   /**
+   * Told, synchronously, as soon as an append of this commit has been written to its key (before
+   * the commit resolves, whatever it then does): a caller that keeps a parse of the key knows the
+   * key's length now includes those bytes. Optional for a backend (one that never calls it leaves
+   * the caller reading the key again, as without it).
+   */
+  appended?: (key: string, data: Uint8Array) => void;
+  /**
    * Best-effort removals made once the changes are visible (retention of old backups taken by the
    * same commit): a key that cannot be removed is left for the next pass instead of failing the
    * commit. `records` gets the keys actually gone and returns appends (index and audit lines) that

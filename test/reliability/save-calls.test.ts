@@ -44,10 +44,11 @@ await cp.close();
   return (
     lines
       .slice(start + 1, end)
+      // strace pads the pid column (`5446  open…`, `12345 open…`): stripped by pattern below.
       .filter((l) => l.startsWith(`${main} `) && !l.includes('resumed>'))
       // libuv's wake-ups (an eventfd written by the thread pool, read by the loop) are not the save's.
       .filter((l) => !l.includes('eventfd') && !l.includes('anon_inode'))
-      .map((l) => l.slice(main!.length + 1).replace(/AT_FDCWD<[^>]*>/g, 'AT_FDCWD').split(baseDir).join('<dir>').replace(/\d+-\d+-[0-9a-f]+\.cp-tmp/g, '<temp>'))
+      .map((l) => l.replace(/^\d+\s+/, '').replace(/AT_FDCWD<[^>]*>/g, 'AT_FDCWD').split(baseDir).join('<dir>').replace(/\d+-\d+-[0-9a-f]+\.cp-tmp/g, '<temp>'))
   );
 }
 

@@ -115,6 +115,16 @@ export function storageContract(backend: Backend): void {
 }
 
 function commitTests(backend: Backend): void {
+  it('Commit.appended, where a backend calls it, names each append once, with its bytes', () =>
+    withStore(backend, async ({ storage: s }) => {
+      await seed(s);
+      const told: string[] = [];
+      await s.commit({ ...richCommit(), appended: (key, data) => told.push(`${key} ${Buffer.from(data).toString('utf8')}`) });
+      if (told.length === 0) return; // optional: this backend does not tell
+      expect(told.sort()).toEqual(['audit.log saved\n', 'history/a.jsonl {"v":2}\n']);
+    }),
+  );
+
   it('applies a multi-key commit as a whole: puts, copies, appends, removes, moves', () =>
     withStore(backend, async ({ storage: s }) => {
       await seed(s);

@@ -34,6 +34,8 @@ interface Run {
   readonly history: OpenJournal[];
   /** The change is visible (from here on a failure leaves old or new, never undone). */
   visible: boolean;
+  /** Commit.appended. */
+  readonly appended: Commit['appended'];
 }
 
 /** What the engine works with, owned by the {@link LocalStorage} that composes it. */
@@ -62,7 +64,7 @@ export class CommitEngine {
   /** Applies `commit` durably (see Storage.commit); `E_IO` leaves the old content and no temp file. */
   async commit(commit: Commit): Promise<void> {
     await this.p.intents.recover();
-    const run: Run = { sync: this.p.durable && commit.sync !== false, temps: new Map(), journals: [], dirs: new Set(), seen: new Map(), started: [], current: '', history: [], visible: false };
+    const run: Run = { sync: this.p.durable && commit.sync !== false, temps: new Map(), journals: [], dirs: new Set(), seen: new Map(), started: [], current: '', history: [], visible: false, appended: commit.appended };
     try {
       // Expectations first, after any interrupted commit was finished and before anything is
       // written; the check and the renames are separate system calls, so writers that must not
@@ -135,6 +137,7 @@ export class CommitEngine {
         run.current = op.key;
         const journal = await this.append(this.p.paths.resolve(op.key), op.data, run.seen, op.ofChange === true);
         run.journals.push(journal);
+        run.appended?.(op.key, op.data);
         before.push(journal);
         if (op.ofChange) run.history.push(journal);
       }
@@ -172,6 +175,7 @@ export class CommitEngine {
       const journal = await this.append(this.p.paths.resolve(op.key), op.data, run.seen);
       run.journals.push(journal);
       late.push(journal);
+      run.appended?.(op.key, op.data);
     }
     const syncing = run.sync ? settleAll([this.p.directories.sync(run.dirs, run.seen), ...late.map((j) => j.sync())]) : Promise.resolve();
     await whileSyncing(syncing, async () => {
@@ -197,6 +201,7 @@ export class CommitEngine {
         const journal = await this.append(file, op.data, run.seen);
         if (!(journal.fd !== undefined && this.p.appends.keep(file, journal.fd, known))) run.journals.push(journal);
       }
+      run.appended?.(op.key, op.data);
       if (op.sync !== 'lazy' && run.sync) this.p.deferred.syncSoon(file);
     }
   }
