@@ -113,4 +113,32 @@ mark('end');`,
     expect(calls.some((c) => c.startsWith('link(') && c.includes('"<dir>/history/objects/')), listing).toBe(true);
     expect(calls.some((c) => c.startsWith('openat(') && c.includes('"<dir>/history/objects"') && c.includes('O_DIRECTORY')), listing).toBe(true);
   });
+
+  it('a store dropped without close() gives its kept descriptors back once it is collected', async () => {
+    const dir = await tempDir('cp-calls-');
+    const script = path.join(dir, 'drop.mjs');
+    writeFileSync(
+      script,
+      `import { readdirSync } from 'node:fs';
+const { ConfigPersistence } = await import(${JSON.stringify(DIST)});
+const open = () => readdirSync('/proc/self/fd').length;
+const before = open();
+for (let i = 0; i < 60; i++) {
+  const cp = new ConfigPersistence({ baseDir: ${JSON.stringify(dir)} + '/s' + i, schemaDir: ${JSON.stringify(path.join(dir, 'none'))} });
+  for (let n = 0; n < 3; n++) await cp.saveConfig({ n }, 'a.json');
+}
+await new Promise((r) => setTimeout(r, 300)); // the background fsyncs of the audit lines
+const held = open() - before;
+for (let k = 0; k < 5 && open() - before > 10; k++) {
+  globalThis.gc();
+  await new Promise((r) => setTimeout(r, 50));
+}
+console.log(JSON.stringify({ held, after: open() - before }));
+process.exit(0);
+`,
+    );
+    const out = JSON.parse(execFileSync(process.execPath, ['--expose-gc', script], { encoding: 'utf8' }).trim().split('\n').pop()!) as { held: number; after: number };
+    expect(out.held).toBeGreaterThan(60); // each store kept its directories and journals open
+    expect(out.after).toBeLessThanOrEqual(10);
+  });
 });

@@ -152,6 +152,19 @@ export class AppendHandles {
   }
 }
 
+/**
+ * Closes `handles` once `owner` is garbage collected: a storage dropped without close() (an
+ * instance made per request, say) must not keep its descriptors until the process runs out.
+ * Descriptors in use by an fsync are closed when it returns (DirectoryHandles.close).
+ */
+export function closeWhenCollected(owner: object, handles: ReadonlyArray<{ close(): void }>): void {
+  collected.register(owner, handles);
+}
+
+const collected = new FinalizationRegistry<ReadonlyArray<{ close(): void }>>((handles) => {
+  for (const h of handles) h.close();
+});
+
 function closeQuietly(fd: number): void {
   try {
     closeSync(fd);

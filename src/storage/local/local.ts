@@ -11,7 +11,7 @@ import path from 'node:path';
 import { ioError, isErrno, StaleError, TooLargeError } from '../../errors.js';
 import type { Commit, Expectation, LockOptions, PrestagedPut, ReadOptions, Release, Storage, StorageEntry, StorageFinding, StorageWatcher, StorageWatchEvent } from '../types.js';
 import { CommitEngine } from './commit.js';
-import { AppendHandles, DirectoryHandles } from './handles.js';
+import { AppendHandles, closeWhenCollected, DirectoryHandles } from './handles.js';
 import { PrestagedTemps } from './prestage.js';
 import { Containment, type Checked } from './containment.js';
 import { closeReadFd, DEFERRED_SYNC_MS, DeferredSyncs } from './deferred.js';
@@ -78,6 +78,7 @@ export class LocalStorage implements Storage {
       fence: (expect) => this.fence(expect),
       expect: (expect, seen) => this.checkExpectations(expect, seen),
     });
+    closeWhenCollected(this, [this.directories, this.appends]);
   }
 
   /** Display path of a key, relative to the working directory when that is shorter. */
