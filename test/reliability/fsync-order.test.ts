@@ -5,11 +5,11 @@
  * close()); retention's removal records never on their own.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DIST, tempDir } from '../helpers/tmp.js';
-import { hasCommand } from './lib.js';
+import { tempDir } from '../helpers/tmp.js';
+import { hasCommand, writeMarkedChild } from './lib.js';
 
 /** One traced call: `fsync` (with the file it names) or a marker `statx` the child makes. */
 interface Traced {
@@ -22,16 +22,7 @@ interface Traced {
  * system call) under strace and returns the fsyncs and marks in order.
  */
 function trace(baseDir: string, body: string, options = '{}'): Traced[] {
-  const script = path.join(baseDir, '..', 'child.mjs');
-  writeFileSync(
-    script,
-    `import { statSync } from 'node:fs';
-const { ConfigPersistence } = await import(${JSON.stringify(DIST)});
-const mark = (name) => statSync('/nonexistent-mark-' + name, { throwIfNoEntry: false });
-const cp = new ConfigPersistence({ baseDir: ${JSON.stringify(baseDir)}, schemaDir: ${JSON.stringify(path.join(baseDir, '..', 'none'))}, ...${options} });
-${body}
-`,
-  );
+  const script = writeMarkedChild(baseDir, body, { options });
   const log = path.join(baseDir, '..', 'trace.txt');
   execFileSync('strace', ['-f', '-y', '-qq', '-e', 'trace=fsync,fdatasync,statx,newfstatat,stat', '-o', log, process.execPath, script], { stdio: 'pipe' });
   const out = readFileSync(log, 'utf8');

@@ -5,11 +5,11 @@
  * resolve. Sequential saves each get their own.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DIST, tempDir } from '../helpers/tmp.js';
-import { hasCommand } from './lib.js';
+import { tempDir } from '../helpers/tmp.js';
+import { hasCommand, writeMarkedChild } from './lib.js';
 
 /** One traced call: an fsync or a rename (with the paths strace -y names), or a marker. */
 interface Traced {
@@ -19,17 +19,7 @@ interface Traced {
 
 /** Runs `body` (ESM, `cp` a ConfigPersistence on `baseDir`, `mark(name)` a recognisable call) under strace. */
 function trace(baseDir: string, body: string): Traced[] {
-  const script = path.join(baseDir, '..', 'child.mjs');
-  writeFileSync(
-    script,
-    `import { statSync } from 'node:fs';
-const { ConfigPersistence } = await import(${JSON.stringify(DIST)});
-const mark = (name) => statSync('/nonexistent-mark-' + name, { throwIfNoEntry: false });
-const cp = new ConfigPersistence({ baseDir: ${JSON.stringify(baseDir)}, schemaDir: ${JSON.stringify(path.join(baseDir, '..', 'none'))}, backupOnWrite: false });
-${body}
-await cp.close();
-`,
-  );
+  const script = writeMarkedChild(baseDir, body, { options: '{ backupOnWrite: false }', close: true });
   const log = path.join(baseDir, '..', 'trace.txt');
   execFileSync('strace', ['-f', '-y', '-qq', '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2,statx,newfstatat,stat', '-o', log, process.execPath, script], { stdio: 'pipe' });
   const calls: Traced[] = [];

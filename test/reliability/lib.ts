@@ -6,10 +6,10 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT } from '../helpers/tmp.js';
+import { DIST, ROOT } from '../helpers/tmp.js';
 
 /** Worker scripts run as child processes (they import the built `dist/`). */
 export const CHILDREN = path.join(ROOT, 'test', 'reliability', 'children');
@@ -276,4 +276,23 @@ export function sizeOf(file: string): number {
   } catch {
     return -1;
   }
+}
+
+/**
+ * Writes `child.mjs` beside `baseDir` for a traced run: ESM where `cp` is a ConfigPersistence on
+ * `baseDir` (with `options`, an object literal's text) and `mark(name)` a system call strace shows
+ * (`/nonexistent-mark-<name>`), then `body`, then `cp.close()` when `close`. Returns its path.
+ */
+export function writeMarkedChild(baseDir: string, body: string, opts: { options?: string; close?: boolean } = {}): string {
+  const script = path.join(baseDir, '..', 'child.mjs');
+  writeFileSync(
+    script,
+    `import { statSync } from 'node:fs';
+const { ConfigPersistence } = await import(${JSON.stringify(DIST)});
+const mark = (name) => statSync('/nonexistent-mark-' + name, { throwIfNoEntry: false });
+const cp = new ConfigPersistence({ baseDir: ${JSON.stringify(baseDir)}, schemaDir: ${JSON.stringify(path.join(baseDir, '..', 'none'))}, ...${opts.options ?? '{}'} });
+${body}
+${opts.close ? 'await cp.close();\n' : ''}`,
+  );
+  return script;
 }

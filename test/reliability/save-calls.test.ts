@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DIST, tempDir } from '../helpers/tmp.js';
-import { hasCommand } from './lib.js';
+import { hasCommand, writeMarkedChild } from './lib.js';
 
 const CALLS = 'openat,close,statx,newfstatat,fstat,lstat,stat,read,pread64,write,pwrite64,link,linkat,rename,renameat,renameat2,unlink,unlinkat,mkdir,mkdirat,rmdir,fsync,fdatasync,getuid';
 
@@ -22,17 +22,7 @@ const CALLS = 'openat,close,statx,newfstatat,fstat,lstat,stat,read,pread64,write
  * to the base directory (`-y` names each descriptor's file).
  */
 function mainThreadCalls(baseDir: string, body: string, backupOnWrite: boolean): string[] {
-  const script = path.join(baseDir, '..', 'child.mjs');
-  writeFileSync(
-    script,
-    `import { statSync } from 'node:fs';
-const { ConfigPersistence } = await import(${JSON.stringify(DIST)});
-const mark = (name) => statSync('/nonexistent-mark-' + name, { throwIfNoEntry: false });
-const cp = new ConfigPersistence({ baseDir: ${JSON.stringify(baseDir)}, schemaDir: ${JSON.stringify(path.join(baseDir, '..', 'none'))}, backupOnWrite: ${backupOnWrite} });
-${body}
-await cp.close();
-`,
-  );
+  const script = writeMarkedChild(baseDir, body, { options: `{ backupOnWrite: ${backupOnWrite} }`, close: true });
   const log = path.join(baseDir, '..', 'trace.txt');
   execFileSync('strace', ['-f', '-y', '-qq', '-e', `trace=${CALLS}`, '-o', log, process.execPath, script], { stdio: 'pipe' });
   const lines = readFileSync(log, 'utf8').split('\n');
