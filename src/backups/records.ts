@@ -123,7 +123,8 @@ export async function loadIndex(ctx: Context): Promise<IndexView> {
   state.view = view;
   // Own appends the read brought in are in the view now, as anyone's lines (noteOwnAppend skips them).
   const from = cached && view === cached ? Math.max(0, cachedSize - 1) : 0;
-  for (const chunk of state.landed) if (bufferOf(bytes).indexOf(chunk, from) !== -1) state.landed.delete(chunk);
+  const buf = bufferOf(bytes);
+  for (const chunk of state.landed) if (buf.indexOf(chunk, from) !== -1) state.landed.delete(chunk);
   return view;
 }
 

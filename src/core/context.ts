@@ -89,7 +89,10 @@ export interface ContextState {
     retryAt: number;
     /**
      * changeset/changeset.ts: this instance's index appends written (Commit.appended) and not yet in
-     * the view: the index is longer than the view by exactly these when nobody else appended.
+     * the view: the index is longer than the view by exactly these when nobody else appended. Not
+     * the byte count `appending` keeps for journals: several saves append to the index at once and
+     * their lines land in any order, where a journal has one line in flight (its file's lock), and
+     * that count works on every backend, written or not yet.
      */
     readonly landed: Set<Uint8Array>;
   };

@@ -93,8 +93,8 @@ export function syncFd(fd: number): Promise<void> {
   return fsyncAsync(fd);
 }
 
-/** Closes quietly on a path that is already reporting an error. */
-function closeQuietly(fd: number): void {
+/** Closes quietly: on a path that is already reporting an error, or a descriptor whose data was already synced. */
+export function closeQuietly(fd: number): void {
   try {
     closeSync(fd);
   } catch {

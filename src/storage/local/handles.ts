@@ -14,16 +14,17 @@
  * A descriptor is closed only when no fsync of it is in flight (a closed number can be reused by the
  * next open, and the fsync would then reach another file): dropped ones wait for their users.
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs';
+import { constants, fstatSync, lstatSync, openSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import type { Checked } from './containment.js';
 import { syncDirectoryShared } from './sync-group.js';
-import { SYNC_IO_LIMIT, writeAllSync } from './durable.js';
+import { closeQuietly, SYNC_IO_LIMIT, writeAllSync } from './durable.js';
 
 /** Directories (and journals) kept open at most; a store commits into a handful. */
 const KEPT = 16;
 
 interface Handle {
+  readonly dir: string;
   readonly fd: number;
   readonly key: string;
   users: number;
@@ -75,7 +76,7 @@ export class DirectoryHandles {
       const key = `${own.dev}:${own.ino}`;
       // Kept only when the path's own lstat is this directory (not a link to it, not swapped meanwhile).
       const keep = st?.isDirectory() === true && `${st.dev}:${st.ino}` === key;
-      h = { fd, key, users: 0, dropped: !keep };
+      h = { dir, fd, key, users: 0, dropped: !keep };
       if (keep) {
         if (this.kept.size >= KEPT) this.drop(this.kept.values().next().value!);
         this.kept.set(dir, h);
@@ -91,7 +92,7 @@ export class DirectoryHandles {
   }
 
   private drop(h: Handle): void {
-    for (const [dir, kept] of this.kept) if (kept === h) this.kept.delete(dir);
+    if (this.kept.get(h.dir) === h) this.kept.delete(h.dir);
     if (h.dropped) return;
     h.dropped = true;
     if (h.users === 0) closeQuietly(h.fd);
@@ -164,11 +165,3 @@ export function closeWhenCollected(owner: object, handles: ReadonlyArray<{ close
 const collected = new FinalizationRegistry<ReadonlyArray<{ close(): void }>>((handles) => {
   for (const h of handles) h.close();
 });
-
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // a directory has no deferred write errors to report at close
-  }
-}
