@@ -199,6 +199,11 @@ describe('EtcdStorage on a 3-member cluster', () => {
       expect(storage.lastReadStale).toBe(true);
       expect(await storage.read('missing.json')).toBeUndefined(); // was a raw gRPC error: the directory check was linearizable and unwrapped
       expect(storage.lastReadStale).toBe(true);
+      // Listings are reads too (they were E_IO: an election outlasting the call's timeout failed them the same way).
+      expect((await storage.list('')).map((e) => e.key)).toContain('q.json');
+      expect(storage.lastReadStale).toBe(true);
+      expect(await storage.fileNames('')).toContain('q.json');
+      expect(storage.lastReadStale).toBe(true);
       const err = await put('during').catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'E_IO' });
       expect((err as Error).message).toContain('nothing was written');

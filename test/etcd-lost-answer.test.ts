@@ -126,6 +126,8 @@ describe('an update() whose lock release is lost after its commit landed', () =>
     const other = new ConfigPersistence({ baseDir: path.join(work, 'config'), schemaDir: path.join(work, 'schemas'), validatorCache: false, storage: direct });
     opened.push(cp, other, proxy);
     await cp.update('counter.json', () => ({ n: 1 }));
+    // update() resolves once its commit landed, before its lock is released: wait for that release.
+    await (await direct.lock('counter.json', { timeoutMs: 5000 }))();
     // The release's own bytes: a DeleteRangeRequest of the lock's key inside a RequestOp (field 3).
     const lockKey = Buffer.from(`${prefix}l/counter.json`);
     const needle = Buffer.concat([Buffer.from([0x1a, lockKey.length + 2, 0x0a, lockKey.length]), lockKey]).toString();
@@ -143,4 +145,75 @@ describe('an update() whose lock release is lost after its commit landed', () =>
     await other.update('counter.json', (d) => ({ n: (d as { n: number }).n + 1 }));
     expect(await other.loadConfig('counter.json')).toEqual({ n: 3 });
   }, 60_000);
+});
+
+describe('an update() whose lock acquisition answer is lost', () => {
+  // The acquisition's own bytes: the PutRequest of the lock's key with this process's pid as value.
+  const acquisition = (prefix: string, name: string): string => {
+    const key = Buffer.from(`${prefix}l/${name}`);
+    const pid = Buffer.from(String(process.pid));
+    return Buffer.concat([Buffer.from([0x0a, key.length]), key, Buffer.from([0x12, pid.length]), pid]).toString();
+  };
+
+  async function stores(): Promise<{ proxy: LossProxy; cp: ConfigPersistence; other: ConfigPersistence; direct: EtcdStorage; needle: string; release: string }> {
+    const { endpoints } = await etcd();
+    const proxy = await lossProxy(endpoints[0]!);
+    const prefix = `acq-${randomBytes(6).toString('hex')}/`;
+    const work = await tempDir('cp-etcd-acquire-');
+    const options = { baseDir: path.join(work, 'config'), schemaDir: path.join(work, 'schemas'), validatorCache: false, lockTimeoutMs: 3000 };
+    // Its lease outlives the test by far: a lock left held by it would never go by itself.
+    const cp = new ConfigPersistence({ ...options, storage: new EtcdStorage({ endpoints: [proxy.url], prefix, connectTimeoutMs: 1500, leaseTtlSeconds: 60 }) });
+    const direct = new EtcdStorage({ endpoints, prefix });
+    const other = new ConfigPersistence({ ...options, storage: direct });
+    opened.push(cp, other, proxy);
+    await cp.update('counter.json', () => ({ n: 1 }));
+    // update() resolves once its commit landed, before its lock is released: wait for that release.
+    await (await direct.lock('counter.json', { timeoutMs: 5000 }))();
+    // The release's own bytes: a DeleteRangeRequest of the lock's key inside a RequestOp (field 3).
+    const lockKey = Buffer.from(`${prefix}l/counter.json`);
+    const release = Buffer.concat([Buffer.from([0x1a, lockKey.length + 2, 0x0a, lockKey.length]), lockKey]).toString();
+    return { proxy, cp, other, direct, needle: acquisition(prefix, 'counter.json'), release };
+  }
+
+  it('applied by etcd: the update goes on holding the lock it got, and releases it', async () => {
+    const { proxy, cp, other, needle } = await stores();
+    proxy.arm(needle, 'applied');
+    await cp.update('counter.json', (d) => ({ n: (d as { n: number }).n + 1 }));
+    expect(proxy.cuts).toBe(1);
+    // Another process takes the lock at once: it was not left behind, held by a lease kept alive.
+    await other.update('counter.json', (d) => ({ n: (d as { n: number }).n + 1 }));
+    expect(await other.loadConfig('counter.json')).toEqual({ n: 3 });
+    await cp.update('counter.json', (d) => ({ n: (d as { n: number }).n + 1 }));
+    expect(await cp.loadConfig('counter.json')).toEqual({ n: 4 });
+  }, 30_000);
+
+  it('delivered after the client gave up on it: the try is made again, and the late one takes no lock', async () => {
+    const { proxy, cp, other, needle } = await stores();
+    proxy.arm(needle, 'held');
+    // Known not applied (its marker blocked it), so taking the lock is simply tried again.
+    await cp.update('counter.json', (d) => ({ n: (d as { n: number }).n + 1 }));
+    expect(proxy.cuts).toBe(1);
+    await proxy.deliver();
+    await other.update('counter.json', (d) => ({ n: (d as { n: number }).n + 1 }));
+    await cp.update('counter.json', (d) => ({ n: (d as { n: number }).n + 1 }));
+    expect(await other.loadConfig('counter.json')).toEqual({ n: 4 });
+  }, 30_000);
+
+  it('a release delivered late does not delete the lock the same process took again', async () => {
+    const { proxy, cp, direct, release } = await stores();
+    proxy.arm(release, 'held');
+    await cp.update('counter.json', (d) => ({ n: (d as { n: number }).n + 1 })); // its release is retried on a new connection
+    expect(proxy.cuts).toBe(1);
+    let during: unknown;
+    await cp.update('counter.json', async (d) => {
+      await proxy.deliver(); // the first release arrives while the lock is held again, by the same lease
+      during = await direct.lock('counter.json', { timeoutMs: 300 }).then(
+        (r) => r().then(() => 'taken by another process'),
+        (e: unknown) => e,
+      );
+      return { n: (d as { n: number }).n + 1 };
+    });
+    expect(during).toMatchObject({ code: 'E_LOCKED' });
+    expect(await cp.loadConfig('counter.json')).toEqual({ n: 3 });
+  }, 30_000);
 });

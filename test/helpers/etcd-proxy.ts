@@ -41,6 +41,8 @@ afterAll(async () => {
 export async function lossProxy(target: string, opts: { delayMs?: number } = {}): Promise<LossProxy> {
   const { hostname, port } = new URL(target);
   let armed: { needle: Buffer; mode: LossMode } | undefined;
+  /** Bumped by each arm(): bytes a connection carried before it must not complete a match. */
+  let arming = 0;
   let cuts = 0;
   let blackhole = false;
   let held: { upstream: Socket; bytes: Buffer[] } | undefined;
@@ -58,6 +60,7 @@ export async function lossProxy(target: string, opts: { delayMs?: number } = {})
     if (blackhole) return; // accepted, never answered
     const upstream = track(connect(Number(port), hostname));
     let tail = Buffer.alloc(0);
+    let tailArming = arming;
     let muted = false;
     upstream.on('data', (chunk: Buffer) => {
       if (!muted) client.write(chunk);
@@ -72,6 +75,7 @@ export async function lossProxy(target: string, opts: { delayMs?: number } = {})
         else if (!client.destroyed) upstream.write(chunk);
         return;
       }
+      if (tailArming !== arming) [tail, tailArming] = [Buffer.alloc(0), arming];
       const seen = Buffer.concat([tail, chunk]);
       tail = seen.subarray(Math.max(0, seen.length - 256));
       const cut = armed && seen.includes(armed.needle) ? armed.mode : undefined;
@@ -100,6 +104,7 @@ export async function lossProxy(target: string, opts: { delayMs?: number } = {})
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
     arm(needle, mode) {
       armed = { needle: Buffer.from(needle), mode };
+      arming++;
     },
     get cuts() {
       return cuts;

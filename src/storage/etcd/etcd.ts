@@ -24,7 +24,7 @@ import { fileNamesBelow, listChildren, type Lister } from './listing.js';
 import { entryOf, Layout } from './layout.js';
 import { EtcdLocks } from './locks.js';
 import { Lookups, type Looked } from './batch.js';
-import { CommitMarkers, sendOnce } from './outcome.js';
+import { CommitMarkers, sendOnce, type Sender } from './outcome.js';
 import { checkExpectations, checkLimits, firstKey } from './limits.js';
 import { RecentReads } from './recent.js';
 import { WriteScopes, type WriteScope } from './for-write.js';
@@ -101,8 +101,8 @@ export class EtcdStorage implements Storage {
     this.clientOptions = { endpoints: this.endpoints, auth: opts.auth, tls: opts.tls, callTimeoutMs: opts.connectTimeoutMs ?? 5000 };
     this.client = new EtcdClient(this.clientOptions);
     this.watches = new WatchSet(this.clientOptions, this.layout, opts.watchHealthMs ?? 1000);
-    this.locks = new EtcdLocks(this.client, this.layout, opts.leaseTtlSeconds ?? 10);
     this.markers = new CommitMarkers(this.client, this.layout);
+    this.locks = new EtcdLocks(this.client, this.layout, opts.leaseTtlSeconds ?? 10, this.markers, (display) => this.sender(display));
     this.maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST;
     this.maxTxnOps = opts.maxTxnOps ?? 128;
     this.reads = new CommitReads(this.client, this.layout, this.maxTxnOps);
@@ -138,8 +138,9 @@ export class EtcdStorage implements Storage {
   }
 
   /**
-   * Whether the last `read`/`readEntry`/`stat` was answered by one member without a quorum (the
-   * cluster had lost it): the value is the newest that member knows, possibly stale.
+   * Whether the last `read`/`readEntry`/`stat`/`list`/`fileNames` was answered by one member
+   * without a quorum (the cluster had lost it, or was electing a leader for longer than the call's
+   * timeout): the answer is the newest that member knows, possibly stale.
    */
   get lastReadStale(): boolean {
     return this.stale;
@@ -194,17 +195,17 @@ export class EtcdStorage implements Storage {
   /** Direct children of `prefix` (src/storage/etcd/listing.ts: the keys below, then the values of this level only). */
   async list(prefix: string): Promise<StorageEntry[]> {
     if (prefix !== '') keySegments(prefix);
-    return listChildren(this.lister(prefix), prefix);
+    return this.orStale((serializable) => listChildren(this.lister(prefix, serializable), prefix));
   }
 
   /** Names of the files directly in `prefix`, from their keys alone (Storage.fileNames). */
   async fileNames(prefix: string): Promise<string[]> {
     if (prefix !== '') keySegments(prefix);
-    return fileNamesBelow(this.lister(prefix), prefix);
+    return this.orStale((serializable) => fileNamesBelow(this.lister(prefix, serializable), prefix));
   }
 
-  private lister(prefix: string): Lister {
-    return { client: this.client, layout: this.layout, maxTxnOps: this.maxTxnOps, call: (fn) => this.call('list', prefix || '.', fn, { retry: true }) };
+  private lister(prefix: string, serializable: boolean): Lister {
+    return { client: this.client, layout: this.layout, maxTxnOps: this.maxTxnOps, serializable, call: (fn) => this.call('list', prefix || '.', fn, { retry: !serializable }) };
   }
 
   /**
@@ -282,8 +283,7 @@ export class EtcdStorage implements Storage {
       const failure: TxnOp[] = [...fences.map((f) => ({ range: { key: f.compare.key } })), ...unheld.map((u) => ({ range: { key: u.key } }))];
       const finalCompare = [...(split?.final.compare ?? compare), ...recordCompares(this.layout, landed), marker.compare, ...fences.map((f) => f.compare), ...unheld];
       const finalOps = [...(split?.final.ops ?? ops), marker.op];
-      const how = { client: this.client, clientOptions: this.clientOptions, markers: this.markers, where: `${this.describe(key)} on ${this.endpoints.join(',')}`, closing: () => this.closing };
-      const res = await sendOnce(how, { commitId, compare: finalCompare, ops: finalOps, failure }, drop);
+      const res = await sendOnce(this.sender(this.describe(key)), { commitId, compare: finalCompare, ops: finalOps, failure }, drop);
       if (res.succeeded) {
         this.advance(res.revision);
         this.recent.wrote(this.layout, finalOps, res.revision);
@@ -297,6 +297,11 @@ export class EtcdStorage implements Storage {
       if (scope?.speculated) throw stale(); // its plan may rest on what failed the compare: the caller reads again
       if (attempt >= 20) throw new StaleError(`${this.describe(key)} kept changing while this commit was prepared; nothing was written. Retry.`, key);
     }
+  }
+
+  /** How a transaction that must not be resent is sent (outcome.ts); `display` names what it writes. */
+  private sender(display: string): Sender {
+    return { client: this.client, clientOptions: this.clientOptions, markers: this.markers, where: `${display} on ${this.endpoints.join(',')}`, closing: () => this.closing };
   }
 
   /** The early parts of split commits that never finished (see src/storage/etcd/split.ts), with their removal. */
@@ -375,29 +380,36 @@ export class EtcdStorage implements Storage {
   private async readGet(key: string, content: boolean): Promise<Looked & { cached?: boolean }> {
     const cached = await this.scopes.look(this, key, content);
     if (cached) return { ...cached, cached: true };
-    try {
-      const got = await this.lookKey(key);
-      this.stale = false;
-      this.advance(got.revision); // a linearizable read has seen the store up to this revision
+    return this.orStale(async (serializable) => {
+      const got = await this.lookKey(key, serializable);
+      if (!serializable) this.advance(got.revision); // a linearizable read has seen the store up to this revision
       return got;
-    } catch (err) {
-      const local = await this.serializableLook(key);
-      if (!local) throw err; // no member answers at all: the linearizable read's error says why
-      this.stale = true;
-      return local;
-    }
+    });
   }
 
   /**
-   * A member-local read, tried on up to every endpoint: etcd3 sends each call to one host picked at
-   * random and gives up when that host is down, so one try would often hit a dead member.
+   * A read answered by the cluster (linearizable), or when it cannot answer (no quorum, an
+   * election outlasting the call's timeout) by one member from what it has, flagged in
+   * {@link lastReadStale}. The member-local read is tried on up to every endpoint: etcd3 sends
+   * each call to one host picked at random and gives up when that host is down.
    */
-  private async serializableLook(key: string): Promise<Looked | undefined> {
-    for (let attempt = 0; attempt < this.endpoints.length * 2; attempt++) {
-      const local = await this.lookKey(key, true).catch(() => undefined);
-      if (local) return local;
+  private async orStale<R>(read: (serializable: boolean) => Promise<R>): Promise<R> {
+    try {
+      const got = await read(false);
+      this.stale = false;
+      return got;
+    } catch (err) {
+      for (let attempt = 0; attempt < this.endpoints.length * 2 && !this.closing; attempt++) {
+        const local = await read(true).then(
+          (got) => ({ got }),
+          () => undefined,
+        );
+        if (!local) continue;
+        this.stale = true;
+        return local.got;
+      }
+      throw err; // no member answers at all: the linearizable read's error says why
     }
-    return undefined;
   }
 
   private lookKey(key: string, serializable = false): Promise<Looked> {

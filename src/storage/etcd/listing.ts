@@ -15,6 +15,8 @@ export interface Lister {
   client: EtcdClient;
   layout: Layout;
   maxTxnOps: number;
+  /** Answered by one member from what it has (no quorum needed; maybe stale). */
+  serializable?: boolean;
   call<R>(fn: () => Promise<R>): Promise<R>;
 }
 
@@ -22,7 +24,7 @@ export interface Lister {
 async function keysBelow(l: Lister, prefix: string): Promise<{ start: string; kvs: Kv[] }> {
   const start = prefix === '' ? '' : `${prefix}/`;
   const from = l.layout.docs(start);
-  const { kvs } = await l.call(() => l.client.range(from, { rangeEnd: prefixEnd(from), keysOnly: true }));
+  const { kvs } = await l.call(() => l.client.range(from, { rangeEnd: prefixEnd(from), keysOnly: true, serializable: l.serializable }));
   return { start, kvs };
 }
 
@@ -73,7 +75,7 @@ async function valuesOf(l: Lister, keys: readonly Buffer[]): Promise<Map<string,
   for (let i = 0; i < keys.length; i += per) parts.push(keys.slice(i, i + per));
   await Promise.all(
     parts.map(async (part) => {
-      const res = await l.client.txn([], part.map((key) => ({ range: { key } })));
+      const res = await l.client.txn([], part.map((key) => ({ range: { key, serializable: l.serializable } })));
       for (const [kv] of res.ranges) if (kv) found.set(kv.key.toString('latin1'), kv);
     }),
   );

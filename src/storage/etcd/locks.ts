@@ -4,11 +4,28 @@
  * the key with the lease, and every commit it makes while it believes it holds the lock carries a
  * compare that the key is still attached to its lease: a stalled holder that wakes up cannot
  * overwrite what the next holder wrote (fencing).
+ *
+ * Taking a lock is a transaction whose answer can be lost like a commit's, and one that etcd
+ * applied unseen would leave the key held by the lease this process keeps alive: every process,
+ * this one included, would wait for it in vain. So each try carries a commit marker and goes
+ * through {@link sendOnce} (outcome.ts): applied → the lock is held; not applied → it never will
+ * be (a late delivery fails the marker's compare); unknown → the lease is given up, so whatever
+ * it holds goes at its TTL at the latest.
  */
-import { LockedError } from '../../errors.js';
+import { ConfigPersistenceError, LockedError } from '../../errors.js';
 import type { Release } from '../types.js';
 import type { Compare, EtcdClient } from './client.js';
 import type { Layout } from './layout.js';
+import { sendOnce, type CommitMarkers, type Sender } from './outcome.js';
+import { newCommitId } from './stage.js';
+import { isTransient, READ_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
+
+/** A try that failed and is known not to have applied (the lock was not taken, and never will be by it). */
+class NotApplied extends Error {
+  constructor(readonly error: ConfigPersistenceError) {
+    super(error.message);
+  }
+}
 
 /** One held lock: the compare its holder's commits carry. */
 export interface Fence {
@@ -25,6 +42,9 @@ export class EtcdLocks {
     private readonly client: EtcdClient,
     private readonly layout: Layout,
     private readonly ttlSeconds: number,
+    private readonly markers: CommitMarkers,
+    /** How a try is sent, `display` naming the lock in errors. */
+    private readonly sender: (display: string) => Sender,
   ) {}
 
   /** This process's lease, granted once and kept alive; a lost one is replaced on the next lock. */
@@ -41,20 +61,49 @@ export class EtcdLocks {
     return (await this.leaseId()).id;
   }
 
-  /** Takes `name`, polling until `timeoutMs` has passed; `display` names it in the error. */
+  /**
+   * Takes `name`, polling until `timeoutMs` has passed; `display` names it in the error. A try
+   * known not to have applied that failed for a passing reason (an election, a reset connection)
+   * is made again, like a read, a few times within the wait.
+   */
   async acquire(name: string, timeoutMs: number, display: string): Promise<Release> {
     const deadline = Date.now() + timeoutMs;
     const key = this.layout.lock(name);
+    let failures = 0;
     for (let wait = 10; ; wait = Math.min(wait * 2, 100)) {
-      const { id } = await this.leaseId();
-      const res = await this.client.txn([{ key, target: 'version', result: 'equal', value: '0' }], [{ put: { key, value: Buffer.from(String(process.pid)), lease: id } }]);
-      if (res.succeeded) return this.holding(name, key, id);
+      const res = await this.tryOnce(key, display).catch((err: unknown) => {
+        if (!(err instanceof NotApplied)) throw err;
+        if (!isTransient(err.error) || ++failures >= READ_ATTEMPTS || Date.now() > deadline) throw err.error;
+        return undefined;
+      });
+      if (res?.succeeded) return this.holding(name, key, res.lease, res.revision);
       if (Date.now() + wait > deadline) throw new LockedError(`${display} is locked by another holder; retry later.`, name);
-      await new Promise((r) => setTimeout(r, wait));
+      await sleep(res ? wait : READ_BACKOFF_MS * 2 ** (failures - 1) * (0.5 + Math.random()));
     }
   }
 
-  private holding(name: string, key: Buffer, leaseId: string): Release {
+  /** One try: the key put with this process's lease if nobody has it, marked like a commit. */
+  private async tryOnce(key: Buffer, display: string): Promise<{ succeeded: boolean; revision: string; lease: string }> {
+    const [{ id }, markerLease] = await Promise.all([this.leaseId(), this.markers.lease()]);
+    const attempt = newCommitId(Date.now());
+    const marker = this.markers.mark(attempt, markerLease);
+    const free: Compare = { key, target: 'version', result: 'equal', value: '0' };
+    const txn = { commitId: attempt, compare: [free, marker.compare], ops: [{ put: { key, value: Buffer.from(String(process.pid)), lease: id } }, marker.op], failure: [] };
+    let known = false;
+    try {
+      const res = await sendOnce({ ...this.sender(display), action: 'lock' }, txn, async () => {
+        known = true;
+      });
+      return { succeeded: res.succeeded, revision: res.revision, lease: id };
+    } catch (err) {
+      if (known) throw new NotApplied(err as ConfigPersistenceError);
+      await this.dropLease().catch(() => undefined); // maybe applied: the key must not outlive the lease's TTL
+      throw err;
+    }
+  }
+
+  /** `revision`: the one that put the key, so that a release delivered late cannot delete a later hold of this lease. */
+  private holding(name: string, key: Buffer, leaseId: string, revision: string): Release {
     let released = false;
     const release: Release = async () => {
       if (released) return;
@@ -65,7 +114,13 @@ export class EtcdLocks {
       // process keeps alive (every other process would wait for it in vain).
       for (let attempt = 0; ; attempt++) {
         try {
-          await this.client.txn([{ key, target: 'lease', result: 'equal', value: leaseId }], [{ deleteRange: { key } }]);
+          await this.client.txn(
+            [
+              { key, target: 'lease', result: 'equal', value: leaseId },
+              { key, target: 'mod', result: 'equal', value: revision },
+            ],
+            [{ deleteRange: { key } }],
+          );
           return;
         } catch (err) {
           if (attempt >= 5) {

@@ -110,6 +110,8 @@ export interface Sender {
   markers: CommitMarkers;
   /** The key and endpoints, for messages. */
   where: string;
+  /** What the transaction does, for messages ("write" unless said). */
+  action?: string;
   /** The storage is closing: a question being retried gives up. */
   closing: () => boolean;
 }
@@ -134,13 +136,13 @@ export async function sendOnce(how: Sender, txn: { commitId: string; compare: Co
         // The cluster's limits are below the ones this storage was told (maxRequestBytes, maxTxnOps).
         throw new TooLargeError(`${how.where}: etcd refused the commit as over its limits (${message.replace(/^\d+ [A-Z_]+: /, '')}): its --max-request-bytes / --max-txn-ops are below this storage's maxRequestBytes / maxTxnOps; nothing was written. Tell the storage the cluster's limits, or raise them on the cluster.`);
       }
-      throw etcdError('write', how.where, err, 'unsent');
+      throw etcdError(how.action ?? 'write', how.where, err, 'unsent');
     }
     const outcome = await askOutcome(how.clientOptions, how.markers, txn.commitId, how.closing);
-    if (outcome === undefined) throw etcdError('write', how.where, err, 'unknown');
+    if (outcome === undefined) throw etcdError(how.action ?? 'write', how.where, err, 'unknown');
     if (!outcome.applied) {
       await notApplied();
-      throw etcdError('write', how.where, err, 'not-applied');
+      throw etcdError(how.action ?? 'write', how.where, err, 'not-applied');
     }
     return { succeeded: true, revision: outcome.revision, ranges: [] };
   }
