@@ -170,6 +170,46 @@ describe('a commit over --max-txn-ops', () => {
     expect(await reader.cp.verify()).toEqual({ ok: true, problems: [] });
   }, 60_000);
 
+  /** A writer through a loss proxy, whose current files (what the early parts back up) carry `needle`. */
+  async function earlyLoss(mode: 'applied' | 'held'): Promise<{ err: unknown; reader: Opened; before: string[]; proxy: Awaited<ReturnType<typeof lossProxy>> }> {
+    const { endpoints } = await etcd();
+    const proxy = await lossProxy(endpoints[0]!);
+    opened.push(proxy);
+    const prefix = `s-${randomBytes(6).toString('hex')}/`;
+    const writer = await open({ endpoints: [proxy.url], connectTimeoutMs: 1500 }, prefix);
+    await saveAll(writer.cp, N, 'old');
+    const snap = await writer.cp.createSnapshot({});
+    const needle = `NEEDLE-${randomBytes(8).toString('hex')}`;
+    await saveAll(writer.cp, N, needle); // the restore's safety backups copy these: the first early part carries it
+    const before = (await writer.cp.listBackups()).map((b) => b.id);
+    proxy.arm(needle, mode);
+    const err = await writer.cp.restoreBackup(snap.id).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(proxy.cuts).toBe(1);
+    return { err, reader: await open({}, prefix), before, proxy };
+  }
+
+  it('an early part applied but its answer lost: the commit goes on and lands whole, nothing left over', async () => {
+    const { err, reader } = await earlyLoss('applied');
+    expect(err).toBeUndefined();
+    expect(await contents(reader.cp, N)).toEqual(files(N).map((_, i) => ({ i, tag: 'old' })));
+    expect(await reader.storage.list('.parts')).toEqual([]);
+    expect(await reader.cp.verify()).toEqual({ ok: true, problems: [] });
+  }, 60_000);
+
+  it('an early part delivered after its writer gave up on it: E_IO nothing was written, and it changes nothing when it arrives', async () => {
+    const { err, reader, before, proxy } = await earlyLoss('held');
+    expect(codeOf(err)).toBe('E_IO');
+    expect((err as Error).message).toContain('nothing was written, and retrying is safe');
+    await proxy.deliver();
+    expect(await contents(reader.cp, N)).toEqual(files(N).map(() => expect.objectContaining({ tag: expect.stringMatching(/^NEEDLE-/) as unknown })));
+    expect((await reader.cp.listBackups()).map((b) => b.id)).toEqual(before);
+    expect(await reader.storage.list('.parts')).toEqual([]);
+    expect(await reader.cp.verify()).toEqual({ ok: true, problems: [] });
+  }, 60_000);
+
   it('the writer gone before its last transaction: nothing changes; verify reports the early parts once its lease is gone, repair removes them', async () => {
     const { endpoints } = await etcd();
     const proxy = await lossProxy(endpoints[0]!);

@@ -274,7 +274,7 @@ export class EtcdStorage implements Storage {
       const limits = { maxRequestBytes: this.maxRequestBytes, maxTxnOps: this.maxTxnOps };
       checkLimits(commit, { compares: last.compare + 1 + guards, ops: last.ops + 1, bytes, earlyKeys: split?.early.reduce((n, p) => n + p.keys.length, 0) }, limits, (k) => this.describe(k));
       const marker = this.markers.mark(commitId, await this.call('write', key, () => lease));
-      const landed = split ? await sendEarly(this.client, this.layout, split.early, { where: `${this.describe(key)} on ${this.endpoints.join(',')}`, commitId, applied: (r) => this.advance(r) }) : [];
+      const landed = split ? await sendEarly(this.sender(this.describe(key)), this.layout, split.early, { commitId, applied: (r) => this.advance(r) }) : [];
       if (landed === undefined) {
         if (scope?.speculated) throw stale();
         continue; // a new backup's name was taken meanwhile: stage again

@@ -25,7 +25,9 @@
  */
 import type { Commit, StorageFinding } from '../types.js';
 import { prefixEnd, type Compare, type EtcdClient, type TxnOp, type TxnResult } from './client.js';
+import { ConfigPersistenceError } from '../../errors.js';
 import { etcdError } from './errors.js';
+import { sendOnce, type Sender } from './outcome.js';
 import { decodeValue, encodeValue, type Layout } from './layout.js';
 import { toTxn, type Found, type Next } from './stage.js';
 
@@ -98,8 +100,8 @@ export function splitTxn(
   let current: EarlyPart | undefined;
   for (const key of early) {
     const one = toTxn(layout, new Map([[key, found.get(key) ?? { stored: undefined }]]), new Map([[key, next.get(key)!]]), txn.now, opts);
-    const room = txn.maxTxnOps - 2; // its record, and the first part's lease key
-    if (!current || current.ops.length + one.ops.length > room || current.compare.length + one.compare.length > txn.maxTxnOps) {
+    const room = txn.maxTxnOps - 3; // its record, the first part's lease key and its lost-answer marker
+    if (!current || current.ops.length + one.ops.length > room || current.compare.length + one.compare.length > txn.maxTxnOps - 2) {
       if (one.ops.length > room) return undefined; // one key alone does not fit a part: leave it to the final
       current = { record: `${PARTS_DIR}/${txn.commitId}.${parts.length}`, keys: [], compare: [], ops: [] };
       parts.push(current);
@@ -144,21 +146,31 @@ export interface Landed {
 
 /**
  * Sends a split commit's early parts one by one: the revision each landed at, or `undefined` when
- * one found a key taken (the parts sent are taken back first). A part whose answer is lost is
- * `E_IO` (naming `where`); if it did land, verify reports it once its writer's lease is gone.
+ * one found a key taken (the parts sent are taken back first). Each part carries a lost-answer
+ * marker of its own (outcome.ts), so a part whose answer is lost is known to have landed (and the
+ * commit goes on) or not (the parts that did are taken back, and it is `E_IO` "nothing was
+ * written"); only when no member can say does a part stay for verify to report once its writer's
+ * lease is gone.
  */
-export async function sendEarly(client: EtcdClient, layout: Layout, parts: readonly EarlyPart[], how: { where: string; commitId: string; applied(revision: string): void }): Promise<Landed[] | undefined> {
+export async function sendEarly(sender: Sender, layout: Layout, parts: readonly EarlyPart[], how: { commitId: string; applied(revision: string): void }): Promise<Landed[] | undefined> {
   const landed: Landed[] = [];
-  for (const part of parts) {
-    let res: TxnResult;
+  const drop = (): Promise<void> => dropEarly(sender.client, layout, how.commitId, landed);
+  for (const [i, part] of parts.entries()) {
+    const id = `${how.commitId}.p${i}`;
+    let known = false;
+    let res: Pick<TxnResult, 'succeeded' | 'revision'>;
     try {
-      res = await client.txn(part.compare, part.ops);
+      const marker = sender.markers.mark(id, await sender.markers.lease());
+      res = await sendOnce(sender, { commitId: id, compare: [...part.compare, marker.compare], ops: [...part.ops, marker.op], failure: [] }, async () => {
+        known = true;
+        await drop();
+      });
     } catch (err) {
-      await dropEarly(client, layout, how.commitId, landed);
-      throw etcdError('write', how.where, err, 'unsent');
+      if (!known) await drop(); // the parts known to have landed; this one is verify's if it did
+      throw err instanceof ConfigPersistenceError ? err : etcdError('write', sender.where, err, 'unsent');
     }
     if (!res.succeeded) {
-      await dropEarly(client, layout, how.commitId, landed);
+      await drop();
       return undefined;
     }
     how.applied(res.revision);
