@@ -102,7 +102,7 @@ export class EtcdStorage implements Storage {
     this.client = new EtcdClient(this.clientOptions);
     this.watches = new WatchSet(this.clientOptions, this.layout, opts.watchHealthMs ?? 1000);
     this.markers = new CommitMarkers(this.client, this.layout);
-    this.locks = new EtcdLocks(this.client, this.layout, opts.leaseTtlSeconds ?? 10, this.markers, (display) => this.sender(display));
+    this.locks = new EtcdLocks(this.client, this.layout, opts.leaseTtlSeconds ?? 10, (display) => this.sender(display));
     this.maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST;
     this.maxTxnOps = opts.maxTxnOps ?? 128;
     this.reads = new CommitReads(this.client, this.layout, this.maxTxnOps);

@@ -8,7 +8,7 @@
  * Taking a lock is a transaction whose answer can be lost like a commit's, and one that etcd
  * applied unseen would leave the key held by the lease this process keeps alive: every process,
  * this one included, would wait for it in vain. So each try carries a commit marker and goes
- * through {@link sendOnce} (outcome.ts): applied → the lock is held; not applied → it never will
+ * through {@link sendMarked} (outcome.ts): applied → the lock is held; not applied → it never will
  * be (a late delivery fails the marker's compare); unknown → the lease is given up, so whatever
  * it holds goes at its TTL at the latest.
  */
@@ -16,16 +16,9 @@ import { ConfigPersistenceError, LockedError } from '../../errors.js';
 import type { Release } from '../types.js';
 import type { Compare, EtcdClient } from './client.js';
 import type { Layout } from './layout.js';
-import { sendOnce, type CommitMarkers, type Sender } from './outcome.js';
+import { sendMarked, type Sender } from './outcome.js';
 import { newCommitId } from './stage.js';
 import { isTransient, READ_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
-
-/** A try that failed and is known not to have applied (the lock was not taken, and never will be by it). */
-class NotApplied extends Error {
-  constructor(readonly error: ConfigPersistenceError) {
-    super(error.message);
-  }
-}
 
 /** One held lock: the compare its holder's commits carry. */
 export interface Fence {
@@ -42,7 +35,6 @@ export class EtcdLocks {
     private readonly client: EtcdClient,
     private readonly layout: Layout,
     private readonly ttlSeconds: number,
-    private readonly markers: CommitMarkers,
     /** How a try is sent, `display` naming the lock in errors. */
     private readonly sender: (display: string) => Sender,
   ) {}
@@ -71,34 +63,24 @@ export class EtcdLocks {
     const key = this.layout.lock(name);
     let failures = 0;
     for (let wait = 10; ; wait = Math.min(wait * 2, 100)) {
-      const res = await this.tryOnce(key, display).catch((err: unknown) => {
-        if (!(err instanceof NotApplied)) throw err;
-        if (!isTransient(err.error) || ++failures >= READ_ATTEMPTS || Date.now() > deadline) throw err.error;
+      const how: Sender = { ...this.sender(display), action: 'lock' };
+      const [{ id }] = await Promise.all([this.leaseId(), how.markers.lease()]);
+      const free: Compare = { key, target: 'version', result: 'equal', value: '0' };
+      const take = { put: { key, value: Buffer.from(String(process.pid)), lease: id } };
+      let known = false; // known not to have applied
+      const res = await sendMarked(how, newCommitId(Date.now()), { compare: [free], ops: [take] }, async () => {
+        known = true;
+      }).catch(async (err: unknown) => {
+        if (!known) {
+          await this.dropLease().catch(() => undefined); // maybe applied: the key must not outlive the lease's TTL
+          throw err;
+        }
+        if (!isTransient(err as ConfigPersistenceError) || ++failures >= READ_ATTEMPTS || Date.now() > deadline) throw err;
         return undefined;
       });
-      if (res?.succeeded) return this.holding(name, key, res.lease, res.revision);
+      if (res?.succeeded) return this.holding(name, key, id, res.revision);
       if (Date.now() + wait > deadline) throw new LockedError(`${display} is locked by another holder; retry later.`, name);
       await sleep(res ? wait : READ_BACKOFF_MS * 2 ** (failures - 1) * (0.5 + Math.random()));
-    }
-  }
-
-  /** One try: the key put with this process's lease if nobody has it, marked like a commit. */
-  private async tryOnce(key: Buffer, display: string): Promise<{ succeeded: boolean; revision: string; lease: string }> {
-    const [{ id }, markerLease] = await Promise.all([this.leaseId(), this.markers.lease()]);
-    const attempt = newCommitId(Date.now());
-    const marker = this.markers.mark(attempt, markerLease);
-    const free: Compare = { key, target: 'version', result: 'equal', value: '0' };
-    const txn = { commitId: attempt, compare: [free, marker.compare], ops: [{ put: { key, value: Buffer.from(String(process.pid)), lease: id } }, marker.op], failure: [] };
-    let known = false;
-    try {
-      const res = await sendOnce({ ...this.sender(display), action: 'lock' }, txn, async () => {
-        known = true;
-      });
-      return { succeeded: res.succeeded, revision: res.revision, lease: id };
-    } catch (err) {
-      if (known) throw new NotApplied(err as ConfigPersistenceError);
-      await this.dropLease().catch(() => undefined); // maybe applied: the key must not outlive the lease's TTL
-      throw err;
     }
   }
 

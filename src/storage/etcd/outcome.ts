@@ -147,3 +147,12 @@ export async function sendOnce(how: Sender, txn: { commitId: string; compare: Co
     return { succeeded: true, revision: outcome.revision, ranges: [] };
   }
 }
+
+/**
+ * {@link sendOnce} for a transaction that is not a commit (a lock's try, a split commit's early
+ * part): marked here under `id`, on the markers' lease.
+ */
+export async function sendMarked(how: Sender, id: string, txn: { compare: Compare[]; ops: TxnOp[] }, notApplied: () => Promise<void>): Promise<Pick<TxnResult, 'succeeded' | 'revision' | 'ranges'>> {
+  const marker = how.markers.mark(id, await how.markers.lease());
+  return sendOnce(how, { commitId: id, compare: [...txn.compare, marker.compare], ops: [...txn.ops, marker.op], failure: [] }, notApplied);
+}

@@ -27,7 +27,7 @@ import type { Commit, StorageFinding } from '../types.js';
 import { prefixEnd, type Compare, type EtcdClient, type TxnOp, type TxnResult } from './client.js';
 import { ConfigPersistenceError } from '../../errors.js';
 import { etcdError } from './errors.js';
-import { sendOnce, type Sender } from './outcome.js';
+import { sendMarked, type Sender } from './outcome.js';
 import { decodeValue, encodeValue, type Layout } from './layout.js';
 import { toTxn, type Found, type Next } from './stage.js';
 
@@ -156,12 +156,10 @@ export async function sendEarly(sender: Sender, layout: Layout, parts: readonly 
   const landed: Landed[] = [];
   const drop = (): Promise<void> => dropEarly(sender.client, layout, how.commitId, landed);
   for (const [i, part] of parts.entries()) {
-    const id = `${how.commitId}.p${i}`;
     let known = false;
     let res: Pick<TxnResult, 'succeeded' | 'revision'>;
     try {
-      const marker = sender.markers.mark(id, await sender.markers.lease());
-      res = await sendOnce(sender, { commitId: id, compare: [...part.compare, marker.compare], ops: [...part.ops, marker.op], failure: [] }, async () => {
+      res = await sendMarked(sender, `${how.commitId}.p${i}`, part, async () => {
         known = true;
         await drop();
       });
