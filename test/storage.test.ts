@@ -234,6 +234,41 @@ describe('LocalStorage', () => {
     expect(free.stdout.trim()).toBe('acquired');
   });
 
+  it('a lock is one file; a directory lock left by an earlier version excludes while its process lives and is taken over at once when it is gone', async () => {
+    const dir = await tempDir();
+    const s = new LocalStorage(dir, { staleLockMs: 60_000 }); // a lease never decides here: only the owner
+    const release = await s.lock('current.json');
+    const lockPath = path.join(dir, '.locks', 'current.json.lock');
+    expect((await stat(lockPath)).isFile()).toBe(true);
+    await release();
+    await new Promise((r) => setImmediate(r)); // released at the end of the turn (see LocalLocks)
+    expect(await readdir(path.join(dir, '.locks'))).toEqual([]);
+
+    // `<name>.lock/owner.json`, as versions before 2026-12-07 wrote it, naming a live process.
+    const { spawn } = await import('node:child_process');
+    const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+    const identity = async (pid: number) => {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const start = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+      const boot = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+      return { pid, host: (await import('node:os')).hostname(), boot, start, token: 'old-version' };
+    };
+    try {
+      await mkdir(lockPath, { recursive: true });
+      await writeFile(path.join(lockPath, 'owner.json'), JSON.stringify(await identity(holder.pid!)));
+      expect(await codeOf(s.lock('current.json', { timeoutMs: 300 }))).toBe('E_LOCKED');
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((r) => holder.once('exit', r));
+    }
+    // Its process is gone: taken over at the first try, not after the lease.
+    const started = Date.now();
+    const again = await s.lock('current.json', { timeoutMs: 5_000 });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect((await stat(lockPath)).isFile()).toBe(true);
+    await again();
+  });
+
   it('keeps a backup link pointing at the old inode after the file is replaced', async () => {
     const dir = await tempDir();
     const s = new LocalStorage(dir);

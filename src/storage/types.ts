@@ -12,7 +12,7 @@
  * | stat              | lstat                                   | get without the value                   |
  * | list              | readdir of one directory                | range over `prefix/`, folded at the `/` |
  * | commit            | temp files, renames, an intent journal  | one transaction with compares           |
- * | lock              | a lock directory with its owner, leased | a lease                                 |
+ * | lock              | a lock file naming its owner, leased    | a lease                                 |
  * | watch             | chokidar on the keys' directories       | watch from a revision                   |
  *
  * File-system notions (temp files, paths, directory fsyncs) stay inside the local backend.
