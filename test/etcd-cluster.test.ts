@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigPersistence } from '../src/index.js';
 import { EtcdStorage } from '../src/storage/etcd/index.js';
 import { startEtcd, type EtcdCluster } from './helpers/etcd.js';
+import { lossProxy } from './helpers/etcd-proxy.js';
 import { DIST, ROOT, tempDir } from './helpers/tmp.js';
 
 const DIST_ETCD = path.join(ROOT, 'dist', 'etcd.js');
@@ -213,6 +214,44 @@ describe('EtcdStorage on a 3-member cluster', () => {
       expect(storage.lastReadStale).toBe(false);
     } finally {
       await storage.close();
+    }
+  }, 60_000);
+
+  it('a journal read whose quorum is lost between its header and its records answers flagged stale', async () => {
+    const c = await etcd();
+    const prefix = fresh();
+    // Member 0 behind the proxy: the records' range is cut, and the other two members are paused
+    // at that moment — after the header's linearizable read, before the records' retry.
+    const proxy = await lossProxy(c.endpoints[0]!);
+    const storage = new EtcdStorage({ endpoints: [proxy.url], prefix, connectTimeoutMs: 1500 });
+    try {
+      for (const line of ['one\n', 'two\n']) await storage.commit({ after: [{ type: 'append', key: 'log', data: Buffer.from(line) }] });
+      // Member 0 must have applied both before it is left alone (see the quorum test above).
+      expect(Buffer.from((await storage.read('log'))!).toString()).toBe('one\ntwo\n');
+      expect(storage.lastReadStale).toBe(false);
+      proxy.arm(`${prefix}j/log/`, 'dropped', () => {
+        c.pause(1);
+        c.pause(2);
+      });
+      const started = Date.now();
+      // Was E_IO: the header fell back to one member when it had to, the records did not.
+      expect(Buffer.from((await storage.read('log'))!).toString()).toBe('one\ntwo\n');
+      expect(proxy.cuts).toBe(1);
+      expect(storage.lastReadStale).toBe(true);
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      c.resume(1);
+      c.resume(2);
+      await storage.close();
+      await proxy.close();
+    }
+    // Back to a quorum: answered by the cluster again.
+    const after = new EtcdStorage({ endpoints: c.endpoints, prefix, connectTimeoutMs: 1500 });
+    try {
+      expect(Buffer.from((await after.read('log'))!).toString()).toBe('one\ntwo\n');
+      expect(after.lastReadStale).toBe(false);
+    } finally {
+      await after.close();
     }
   }, 60_000);
 

@@ -17,8 +17,11 @@ export type LossMode = 'applied' | 'dropped' | 'held' | 'blackhole';
 export interface LossProxy {
   /** `http://127.0.0.1:<port>`: give it to the client instead of the member's URL. */
   url: string;
-  /** Cuts the connection that carries `needle`, the way `mode` says; resolves at once. */
-  arm(needle: string, mode: LossMode): void;
+  /**
+   * Cuts the connection that carries `needle`, the way `mode` says; resolves at once. `onCut` runs
+   * at the moment of the cut, before the client can try again (e.g. to pause members).
+   */
+  arm(needle: string, mode: LossMode, onCut?: () => void): void;
   /** How many cuts were made. */
   readonly cuts: number;
   /** Sends a `held` request on to etcd now; resolves once etcd has had time to answer it (the answer is dropped). */
@@ -40,7 +43,7 @@ afterAll(async () => {
  */
 export async function lossProxy(target: string, opts: { delayMs?: number } = {}): Promise<LossProxy> {
   const { hostname, port } = new URL(target);
-  let armed: { needle: Buffer; mode: LossMode } | undefined;
+  let armed: { needle: Buffer; mode: LossMode; onCut: (() => void) | undefined } | undefined;
   /** Bumped by each arm(): bytes a connection carried before it must not complete a match. */
   let arming = 0;
   let cuts = 0;
@@ -79,6 +82,7 @@ export async function lossProxy(target: string, opts: { delayMs?: number } = {})
       const seen = Buffer.concat([tail, chunk]);
       tail = seen.subarray(Math.max(0, seen.length - 256));
       const cut = armed && seen.includes(armed.needle) ? armed.mode : undefined;
+      const onCut = armed?.onCut;
       if (!cut) {
         if (opts.delayMs) setTimeout(() => upstream.write(chunk), opts.delayMs); // equal delays fire in order
         else upstream.write(chunk);
@@ -87,6 +91,7 @@ export async function lossProxy(target: string, opts: { delayMs?: number } = {})
       armed = undefined;
       cuts++;
       muted = true;
+      onCut?.();
       if (cut === 'applied') {
         upstream.write(chunk);
         setTimeout(() => client.resetAndDestroy(), 300); // etcd has applied it by then; its answer went nowhere
@@ -102,8 +107,8 @@ export async function lossProxy(target: string, opts: { delayMs?: number } = {})
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const proxy: LossProxy = {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    arm(needle, mode) {
-      armed = { needle: Buffer.from(needle), mode };
+    arm(needle, mode, onCut) {
+      armed = { needle: Buffer.from(needle), mode, onCut };
       arming++;
     },
     get cuts() {

@@ -174,8 +174,14 @@ export class EtcdStorage implements Storage {
       if (linearizable) this.recent.note(key, { stored });
       return { bytes: Buffer.from(stored.body), entry: entryOf(key, stored) };
     }
-    const records = await this.call('read', key, () => this.reads.records(key, stored, revision, this.stale), { retry: true });
-    if (linearizable) this.recent.note(key, { stored, records });
+    // At the header's revision. A header the cluster answered can still be followed by a quorum
+    // lost (or an election outlasting the call) before its records: they then come from one member
+    // too, flagged stale, like the header would have been a moment later.
+    const records = await this.orStale(
+      (serializable) => this.call('read', key, () => this.reads.records(key, stored, revision, serializable), { retry: !serializable }),
+      !this.stale, // a stale header: its records from one member at once, not after a linearizable read's timeout
+    );
+    if (linearizable && !this.stale) this.recent.note(key, { stored, records });
     return { bytes: Buffer.concat(records), entry: entryOf(key, stored) };
   }
 
@@ -391,25 +397,30 @@ export class EtcdStorage implements Storage {
    * A read answered by the cluster (linearizable), or when it cannot answer (no quorum, an
    * election outlasting the call's timeout) by one member from what it has, flagged in
    * {@link lastReadStale}. The member-local read is tried on up to every endpoint: etcd3 sends
-   * each call to one host picked at random and gives up when that host is down.
+   * each call to one host picked at random and gives up when that host is down. Without
+   * `linearizableFirst` (a read that goes on from a stale answer) only the member-local read.
    */
-  private async orStale<R>(read: (serializable: boolean) => Promise<R>): Promise<R> {
-    try {
-      const got = await read(false);
-      this.stale = false;
-      return got;
-    } catch (err) {
-      for (let attempt = 0; attempt < this.endpoints.length * 2 && !this.closing; attempt++) {
-        const local = await read(true).then(
-          (got) => ({ got }),
-          () => undefined,
-        );
-        if (!local) continue;
-        this.stale = true;
-        return local.got;
+  private async orStale<R>(read: (serializable: boolean) => Promise<R>, linearizableFirst = true): Promise<R> {
+    let error: unknown;
+    if (linearizableFirst) {
+      try {
+        const got = await read(false);
+        this.stale = false;
+        return got;
+      } catch (err) {
+        error = err;
       }
-      throw err; // no member answers at all: the linearizable read's error says why
     }
+    for (let attempt = 0; attempt < this.endpoints.length * 2 && !this.closing; attempt++) {
+      const local = await read(true).then(
+        (got) => ({ got }),
+        (err: unknown) => void (error ??= err),
+      );
+      if (!local) continue;
+      this.stale = true;
+      return local.got;
+    }
+    throw error; // no member answers at all: the linearizable read's error says why
   }
 
   private lookKey(key: string, serializable = false): Promise<Looked> {
