@@ -7,12 +7,17 @@
  * - `held`: the request is kept (the member's side of the connection stays open) until
  *   {@link LossProxy.deliver} sends it on: a transaction still in flight after the loss;
  * - `blackhole`: like `dropped`, and every connection made afterwards hangs (no member answers).
+ * - `delayed`: nothing is cut: the request (and what follows it on that connection) reaches etcd
+ *   {@link DELAYED_MS} later, as from a slow network — time for something to happen in between (`onCut`).
  * Every other connection and byte passes unchanged; a cut happens once per arming.
  */
 import { createServer, connect, type Socket } from 'node:net';
 import { afterAll } from 'vitest';
 
-export type LossMode = 'applied' | 'dropped' | 'held' | 'blackhole';
+export type LossMode = 'applied' | 'dropped' | 'held' | 'blackhole' | 'delayed';
+
+/** How long a `delayed` arming holds its request back (ms). */
+export const DELAYED_MS = 300;
 
 export interface LossProxy {
   /** `http://127.0.0.1:<port>`: give it to the client instead of the member's URL. */
@@ -65,6 +70,8 @@ export async function lossProxy(target: string, opts: { delayMs?: number } = {})
     let tail = Buffer.alloc(0);
     let tailArming = arming;
     let muted = false;
+    /** Bytes held back by a `delayed` arming, sent in order when it ends. */
+    let delaying: Buffer[] | undefined;
     upstream.on('data', (chunk: Buffer) => {
       if (!muted) client.write(chunk);
     });
@@ -73,6 +80,10 @@ export async function lossProxy(target: string, opts: { delayMs?: number } = {})
       if (held?.upstream !== upstream) upstream.destroy();
     });
     client.on('data', (chunk: Buffer) => {
+      if (delaying) {
+        delaying.push(chunk);
+        return;
+      }
       if (muted) {
         if (held?.upstream === upstream) held.bytes.push(chunk);
         else if (!client.destroyed) upstream.write(chunk);
@@ -90,6 +101,15 @@ export async function lossProxy(target: string, opts: { delayMs?: number } = {})
       }
       armed = undefined;
       cuts++;
+      if (cut === 'delayed') {
+        const queue = (delaying = [chunk]);
+        onCut?.();
+        setTimeout(() => {
+          delaying = undefined;
+          for (const c of queue) upstream.write(c);
+        }, DELAYED_MS);
+        return;
+      }
       muted = true;
       onCut?.();
       if (cut === 'applied') {

@@ -126,6 +126,19 @@ function failover(attempts: number): { execute<T>(fn: () => Promise<T>): Promise
  */
 export const RANGE_PAGE = 2000;
 
+/** How often a read pinned to a revision that a compaction passed is made again from the start. */
+export const COMPACTED_ATTEMPTS = 3;
+
+/** etcd's answer to a read at a revision it has compacted away. */
+export function isCompacted(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  for (let e: unknown = err; e instanceof Error && !seen.has(e); e = e.cause) {
+    seen.add(e);
+    if (/required revision has been compacted/i.test(e.message)) return true;
+  }
+  return false;
+}
+
 /** A connection to an etcd cluster. */
 export class EtcdClient {
   private client: Etcd3 | undefined;
@@ -159,7 +172,9 @@ export class EtcdClient {
    * A linearizable range (`rangeEnd` for a prefix); `revision` reads an older state; `serializable`
    * answers from one member without a quorum (maybe stale). A range of many keys is read in pages
    * of {@link RANGE_PAGE} keys, every page after the first at the first one's revision: one
-   * snapshot, however many answers it takes.
+   * snapshot, however many answers it takes. A compaction that passes that revision between two
+   * pages (revision-mode auto-compaction on a busy cluster) makes it unreadable: the range is then
+   * read again from its first page, at a fresh revision — unless the caller fixed the revision.
    */
   async range(key: Buffer, opts: { rangeEnd?: Buffer; revision?: string; keysOnly?: boolean; countOnly?: boolean; serializable?: boolean; timeoutMs?: number } = {}): Promise<{ kvs: Kv[]; revision: string; count: number }> {
     const c = await this.raw();
@@ -167,16 +182,23 @@ export class EtcdClient {
     const paged = opts.rangeEnd !== undefined && !opts.countOnly;
     const ask = (from: Buffer, revision: string | undefined) =>
       c.kv.range({ key: from, range_end: opts.rangeEnd, revision, keys_only: opts.keysOnly, count_only: opts.countOnly, serializable: opts.serializable, ...(paged ? { limit: RANGE_PAGE } : {}) }, call);
-    let res = await ask(key, opts.revision);
-    const revision = String(res.header.revision);
-    const kvs = res.kvs.map(kvOf);
-    const count = Number(res.count);
-    while (paged && res.more && res.kvs.length > 0) {
-      // The next page starts just after the last key (keys are ordered by their bytes).
-      res = await ask(Buffer.concat([res.kvs.at(-1)!.key, Buffer.from([0])]), revision);
-      for (const kv of res.kvs) kvs.push(kvOf(kv));
+    for (let attempt = 1; ; attempt++) {
+      let res = await ask(key, opts.revision);
+      const revision = String(res.header.revision);
+      const kvs = res.kvs.map(kvOf);
+      const count = Number(res.count);
+      try {
+        while (paged && res.more && res.kvs.length > 0) {
+          // The next page starts just after the last key (keys are ordered by their bytes).
+          res = await ask(Buffer.concat([res.kvs.at(-1)!.key, Buffer.from([0])]), revision);
+          for (const kv of res.kvs) kvs.push(kvOf(kv));
+        }
+      } catch (err) {
+        if (opts.revision === undefined && isCompacted(err) && attempt < COMPACTED_ATTEMPTS) continue;
+        throw err;
+      }
+      return { kvs, revision, count };
     }
-    return { kvs, revision, count };
   }
 
   /** One transaction: `success` when every compare holds, else `failure` (read-only with every range `serializable`: answered by one member). */

@@ -19,7 +19,7 @@ import { ConfigPersistenceError, HeldLockError, ioError, LockedError, StaleError
 import { etcdError, isTransient, READ_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
 import { keySegments, validateCommitKeys } from '../keys.js';
 import type { Commit, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageFinding, StorageWatcher, StorageWatchEvent } from '../types.js';
-import { EtcdClient, prefixEnd, type ClientOptions, type Compare, type TxnOp } from './client.js';
+import { COMPACTED_ATTEMPTS, EtcdClient, isCompacted, prefixEnd, type ClientOptions, type Compare, type TxnOp } from './client.js';
 import { fileNamesBelow, listChildren, type Lister } from './listing.js';
 import { entryOf, Layout } from './layout.js';
 import { EtcdLocks } from './locks.js';
@@ -156,9 +156,23 @@ export class EtcdStorage implements Storage {
     return (await this.readEntry(key, opts))?.bytes;
   }
 
-  /** Content and metadata of `key`, read at one revision. */
+  /**
+   * Content and metadata of `key`, read at one revision. A journal's records are read at its
+   * header's revision; a compaction passing it in between (its answer: that revision is gone) means
+   * reading both again.
+   */
   async readEntry(key: string, opts: ReadOptions = {}): Promise<{ bytes: Uint8Array; entry: StorageEntry } | undefined> {
     keySegments(key);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.readEntryOnce(key, opts);
+      } catch (err) {
+        if (!isCompacted(err) || attempt >= COMPACTED_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  private async readEntryOnce(key: string, opts: ReadOptions): Promise<{ bytes: Uint8Array; entry: StorageEntry } | undefined> {
     const { stored, revision, hasChildren, cached } = await this.call('read', key, () => this.readGet(key, true));
     const linearizable = !this.stale && !cached;
     if (!stored) {
@@ -408,6 +422,7 @@ export class EtcdStorage implements Storage {
         this.stale = false;
         return got;
       } catch (err) {
+        if (isCompacted(err)) throw err; // a revision gone, not a member short of its quorum: the caller reads again
         error = err;
       }
     }

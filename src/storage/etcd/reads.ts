@@ -6,7 +6,7 @@
  * to ask etcd in as few round trips as the transaction limit allows.
  */
 import type { Commit } from '../types.js';
-import { prefixEnd, type EtcdClient, type TxnOp } from './client.js';
+import { COMPACTED_ATTEMPTS, isCompacted, prefixEnd, type EtcdClient, type TxnOp } from './client.js';
 import { decodeValue, type Layout, type Stored } from './layout.js';
 import { keysOf, type Found } from './stage.js';
 
@@ -45,8 +45,20 @@ export class CommitReads {
    * and whether each target has keys below it come from one read-only transaction: one round trip
    * before the commit's own instead of two or three (a watcher in another process hears a save
    * that much sooner). A commit touching more keys than a transaction may hold reads them in steps.
+   * What is read after the first answer is read at its revision; a compaction passing that revision
+   * in between means reading it all again.
    */
   async forCommit(commit: Commit): Promise<Map<string, Found>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.forCommitOnce(commit);
+      } catch (err) {
+        if (!isCompacted(err) || attempt >= COMPACTED_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  private async forCommitOnce(commit: Commit): Promise<Map<string, Found>> {
     const { keys, sources, targets } = keysOf(commit);
     const list = [...keys];
     const below = list.filter((k) => targets.has(k));
