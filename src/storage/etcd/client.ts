@@ -127,7 +127,7 @@ function failover(attempts: number): { execute<T>(fn: () => Promise<T>): Promise
 export const RANGE_PAGE = 2000;
 
 /** How often a read pinned to a revision that a compaction passed is made again from the start. */
-export const COMPACTED_ATTEMPTS = 3;
+const COMPACTED_ATTEMPTS = 3;
 
 /** etcd's answer to a read at a revision it has compacted away. */
 export function isCompacted(err: unknown): boolean {
@@ -137,6 +137,20 @@ export function isCompacted(err: unknown): boolean {
     if (/required revision has been compacted/i.test(e.message)) return true;
   }
   return false;
+}
+
+/**
+ * Runs `read` — a read whose later steps are pinned to the revision its first step answered at —
+ * again from the start when a compaction passed that revision meanwhile (up to 3 times).
+ */
+export async function againIfCompacted<R>(read: () => Promise<R>): Promise<R> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (err) {
+      if (!isCompacted(err) || attempt >= COMPACTED_ATTEMPTS) throw err;
+    }
+  }
 }
 
 /** A connection to an etcd cluster. */
@@ -182,23 +196,19 @@ export class EtcdClient {
     const paged = opts.rangeEnd !== undefined && !opts.countOnly;
     const ask = (from: Buffer, revision: string | undefined) =>
       c.kv.range({ key: from, range_end: opts.rangeEnd, revision, keys_only: opts.keysOnly, count_only: opts.countOnly, serializable: opts.serializable, ...(paged ? { limit: RANGE_PAGE } : {}) }, call);
-    for (let attempt = 1; ; attempt++) {
+    const once = async (): Promise<{ kvs: Kv[]; revision: string; count: number }> => {
       let res = await ask(key, opts.revision);
       const revision = String(res.header.revision);
       const kvs = res.kvs.map(kvOf);
       const count = Number(res.count);
-      try {
-        while (paged && res.more && res.kvs.length > 0) {
-          // The next page starts just after the last key (keys are ordered by their bytes).
-          res = await ask(Buffer.concat([res.kvs.at(-1)!.key, Buffer.from([0])]), revision);
-          for (const kv of res.kvs) kvs.push(kvOf(kv));
-        }
-      } catch (err) {
-        if (opts.revision === undefined && isCompacted(err) && attempt < COMPACTED_ATTEMPTS) continue;
-        throw err;
+      while (paged && res.more && res.kvs.length > 0) {
+        // The next page starts just after the last key (keys are ordered by their bytes).
+        res = await ask(Buffer.concat([res.kvs.at(-1)!.key, Buffer.from([0])]), revision);
+        for (const kv of res.kvs) kvs.push(kvOf(kv));
       }
       return { kvs, revision, count };
-    }
+    };
+    return opts.revision === undefined ? againIfCompacted(once) : once();
   }
 
   /** One transaction: `success` when every compare holds, else `failure` (read-only with every range `serializable`: answered by one member). */

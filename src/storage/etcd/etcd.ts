@@ -19,7 +19,7 @@ import { ConfigPersistenceError, HeldLockError, ioError, LockedError, StaleError
 import { etcdError, isTransient, READ_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
 import { keySegments, validateCommitKeys } from '../keys.js';
 import type { Commit, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageFinding, StorageWatcher, StorageWatchEvent } from '../types.js';
-import { COMPACTED_ATTEMPTS, EtcdClient, isCompacted, prefixEnd, type ClientOptions, type Compare, type TxnOp } from './client.js';
+import { againIfCompacted, EtcdClient, isCompacted, prefixEnd, type ClientOptions, type Compare, type TxnOp } from './client.js';
 import { fileNamesBelow, listChildren, type Lister } from './listing.js';
 import { entryOf, Layout } from './layout.js';
 import { EtcdLocks } from './locks.js';
@@ -163,13 +163,7 @@ export class EtcdStorage implements Storage {
    */
   async readEntry(key: string, opts: ReadOptions = {}): Promise<{ bytes: Uint8Array; entry: StorageEntry } | undefined> {
     keySegments(key);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.readEntryOnce(key, opts);
-      } catch (err) {
-        if (!isCompacted(err) || attempt >= COMPACTED_ATTEMPTS) throw err;
-      }
-    }
+    return againIfCompacted(() => this.readEntryOnce(key, opts));
   }
 
   private async readEntryOnce(key: string, opts: ReadOptions): Promise<{ bytes: Uint8Array; entry: StorageEntry } | undefined> {

@@ -6,7 +6,7 @@
  * to ask etcd in as few round trips as the transaction limit allows.
  */
 import type { Commit } from '../types.js';
-import { COMPACTED_ATTEMPTS, isCompacted, prefixEnd, type EtcdClient, type TxnOp } from './client.js';
+import { againIfCompacted, prefixEnd, type EtcdClient, type TxnOp } from './client.js';
 import { decodeValue, type Layout, type Stored } from './layout.js';
 import { keysOf, type Found } from './stage.js';
 
@@ -48,14 +48,8 @@ export class CommitReads {
    * What is read after the first answer is read at its revision; a compaction passing that revision
    * in between means reading it all again.
    */
-  async forCommit(commit: Commit): Promise<Map<string, Found>> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.forCommitOnce(commit);
-      } catch (err) {
-        if (!isCompacted(err) || attempt >= COMPACTED_ATTEMPTS) throw err;
-      }
-    }
+  forCommit(commit: Commit): Promise<Map<string, Found>> {
+    return againIfCompacted(() => this.forCommitOnce(commit));
   }
 
   private async forCommitOnce(commit: Commit): Promise<Map<string, Found>> {
