@@ -13,13 +13,14 @@
  *
  * This class composes: it decides when to read, retry, stage and send. How a commit's keys are
  * read is src/storage/etcd/reads.ts, the one send of a commit's transaction and what became of a
- * lost answer src/storage/etcd/outcome.ts, the open watches src/storage/etcd/watches.ts.
+ * lost answer src/storage/etcd/outcome.ts, the open watches src/storage/etcd/watches.ts, how each
+ * call is made (errors, retries, the stale fallback) src/storage/etcd/calls.ts.
  */
 import { ConfigPersistenceError, HeldLockError, ioError, LockedError, StaleError, TooLargeError } from '../../errors.js';
-import { etcdError, isTransient, READ_ATTEMPTS, READ_BACKOFF_MS, sleep } from './errors.js';
+import { EtcdCalls } from './calls.js';
 import { keySegments, validateCommitKeys } from '../keys.js';
 import type { Commit, LockOptions, ReadOptions, Release, Storage, StorageEntry, StorageFinding, StorageWatcher, StorageWatchEvent } from '../types.js';
-import { againIfCompacted, EtcdClient, isCompacted, prefixEnd, type ClientOptions, type Compare, type TxnOp } from './client.js';
+import { againIfCompacted, EtcdClient, prefixEnd, type ClientOptions, type Compare, type TxnOp } from './client.js';
 import { fileNamesBelow, listChildren, type Lister } from './listing.js';
 import { entryOf, Layout } from './layout.js';
 import { EtcdLocks } from './locks.js';
@@ -87,9 +88,8 @@ export class EtcdStorage implements Storage {
   /** How a commit's keys are read from etcd (src/storage/etcd/reads.ts). */
   private readonly reads: CommitReads;
   private applied = '0';
-  private stale = false;
-  /** Set by close(): a read being retried gives up instead of outliving the store. */
-  private closing = false;
+  /** How each etcd call is made: errors, retries, the stale fallback (src/storage/etcd/calls.ts). */
+  private readonly calls: EtcdCalls;
 
   /** Connects lazily: the first call reaches the cluster (or fails with `E_IO` naming the endpoints). */
   constructor(opts: EtcdStorageOptions) {
@@ -98,6 +98,7 @@ export class EtcdStorage implements Storage {
     const prefix = opts.prefix ?? 'config/';
     this.layout = new Layout(prefix);
     this.location = `etcd:${prefix}`;
+    this.calls = new EtcdCalls(this.endpoints, (key) => this.describe(key));
     this.clientOptions = { endpoints: this.endpoints, auth: opts.auth, tls: opts.tls, callTimeoutMs: opts.connectTimeoutMs ?? 5000 };
     this.client = new EtcdClient(this.clientOptions);
     this.watches = new WatchSet(this.clientOptions, this.layout, opts.watchHealthMs ?? 1000);
@@ -143,7 +144,7 @@ export class EtcdStorage implements Storage {
    * timeout): the answer is the newest that member knows, possibly stale.
    */
   get lastReadStale(): boolean {
-    return this.stale;
+    return this.calls.stale;
   }
 
   /** `etcd:<prefix><key>`. */
@@ -167,8 +168,8 @@ export class EtcdStorage implements Storage {
   }
 
   private async readEntryOnce(key: string, opts: ReadOptions): Promise<{ bytes: Uint8Array; entry: StorageEntry } | undefined> {
-    const { stored, revision, hasChildren, cached } = await this.call('read', key, () => this.readGet(key, true));
-    const linearizable = !this.stale && !cached;
+    const { stored, revision, hasChildren, cached } = await this.calls.call('read', key, () => this.readGet(key, true));
+    const linearizable = !this.calls.stale && !cached;
     if (!stored) {
       if (linearizable) this.recent.note(key, { stored: undefined, hasChildren });
       if (hasChildren) throw ioError('read', this.describe(key), Object.assign(new Error('EISDIR: is a directory'), { code: 'EISDIR' }));
@@ -185,19 +186,19 @@ export class EtcdStorage implements Storage {
     // At the header's revision. A header the cluster answered can still be followed by a quorum
     // lost (or an election outlasting the call) before its records: they then come from one member
     // too, flagged stale, like the header would have been a moment later.
-    const records = await this.orStale(
-      (serializable) => this.call('read', key, () => this.reads.records(key, stored, revision, serializable), { retry: !serializable }),
-      !this.stale, // a stale header: its records from one member at once, not after a linearizable read's timeout
+    const records = await this.calls.orStale(
+      (serializable) => this.calls.call('read', key, () => this.reads.records(key, stored, revision, serializable), { retry: !serializable }),
+      !this.calls.stale, // a stale header: its records from one member at once, not after a linearizable read's timeout
     );
-    if (linearizable && !this.stale) this.recent.note(key, { stored, records });
+    if (linearizable && !this.calls.stale) this.recent.note(key, { stored, records });
     return { bytes: Buffer.concat(records), entry: entryOf(key, stored) };
   }
 
   /** Metadata of a key, or of a prefix other keys live under. */
   async stat(key: string): Promise<StorageEntry | undefined> {
     keySegments(key);
-    const { stored, hasChildren, cached } = await this.call('stat', key, () => this.readGet(key, false));
-    const linearizable = !this.stale && !cached;
+    const { stored, hasChildren, cached } = await this.calls.call('stat', key, () => this.readGet(key, false));
+    const linearizable = !this.calls.stale && !cached;
     if (stored) {
       if (linearizable) this.recent.note(key, { stored });
       return entryOf(key, stored);
@@ -209,17 +210,17 @@ export class EtcdStorage implements Storage {
   /** Direct children of `prefix` (src/storage/etcd/listing.ts: the keys below, then the values of this level only). */
   async list(prefix: string): Promise<StorageEntry[]> {
     if (prefix !== '') keySegments(prefix);
-    return this.orStale((serializable) => listChildren(this.lister(prefix, serializable), prefix));
+    return this.calls.orStale((serializable) => listChildren(this.lister(prefix, serializable), prefix));
   }
 
   /** Names of the files directly in `prefix`, from their keys alone (Storage.fileNames). */
   async fileNames(prefix: string): Promise<string[]> {
     if (prefix !== '') keySegments(prefix);
-    return this.orStale((serializable) => fileNamesBelow(this.lister(prefix, serializable), prefix));
+    return this.calls.orStale((serializable) => fileNamesBelow(this.lister(prefix, serializable), prefix));
   }
 
   private lister(prefix: string, serializable: boolean): Lister {
-    return { client: this.client, layout: this.layout, maxTxnOps: this.maxTxnOps, serializable, call: (fn) => this.call('list', prefix || '.', fn, { retry: !serializable }) };
+    return { client: this.client, layout: this.layout, maxTxnOps: this.maxTxnOps, serializable, call: (fn) => this.calls.call('list', prefix || '.', fn, { retry: !serializable }) };
   }
 
   /**
@@ -258,7 +259,7 @@ export class EtcdStorage implements Storage {
       lease.catch(() => undefined); // awaited below; a read failing first must not leave it unhandled
       // First staged on what this storage just read, when that covers the commit; then on a fresh read.
       const recent = attempt === 0 ? this.recent.lookup(commit) : undefined;
-      const found = recent ?? (await this.call('write', key, () => this.reads.forCommit(commit), { retry: true }));
+      const found = recent ?? (await this.calls.call('write', key, () => this.reads.forCommit(commit), { retry: true }));
       this.recent.forget(found.keys()); // changed by this commit, or its compare failed: read again next time
       // Prepared on answers from memory: a fresh read that disagrees with one means the plan is stale.
       if (!recent && scope?.speculated && [...scope.answers].some(([k, r]) => found.has(k) && (found.get(k)!.stored?.revision ?? null) !== r)) throw stale();
@@ -283,11 +284,11 @@ export class EtcdStorage implements Storage {
         continue; // its extra compares may be what does not fit: read and stage again
       }
       // Over the operation limit: the new backups go ahead in transactions of their own (split.ts).
-      const split = over ? splitTxn(this.layout, commit, { found, next: staging.next }, { commitId, now, guardChildren: false, lease: await this.call('write', key, () => this.locks.liveLease()), maxTxnOps: this.maxTxnOps }) : undefined;
+      const split = over ? splitTxn(this.layout, commit, { found, next: staging.next }, { commitId, now, guardChildren: false, lease: await this.calls.call('write', key, () => this.locks.liveLease()), maxTxnOps: this.maxTxnOps }) : undefined;
       const last = split ? { compare: split.final.compare.length + split.early.length, ops: split.final.ops.length } : { compare: compare.length, ops: ops.length };
       const limits = { maxRequestBytes: this.maxRequestBytes, maxTxnOps: this.maxTxnOps };
       checkLimits(commit, { compares: last.compare + 1 + guards, ops: last.ops + 1, bytes, earlyKeys: split?.early.reduce((n, p) => n + p.keys.length, 0) }, limits, (k) => this.describe(k));
-      const marker = this.markers.mark(commitId, await this.call('write', key, () => lease));
+      const marker = this.markers.mark(commitId, await this.calls.call('write', key, () => lease));
       const landed = split ? await sendEarly(this.sender(this.describe(key)), this.layout, split.early, { commitId, applied: (r) => this.advance(r) }) : [];
       if (landed === undefined) {
         if (scope?.speculated) throw stale();
@@ -315,17 +316,17 @@ export class EtcdStorage implements Storage {
 
   /** How a transaction that must not be resent is sent (outcome.ts); `display` names what it writes. */
   private sender(display: string): Sender {
-    return { client: this.client, clientOptions: this.clientOptions, markers: this.markers, where: `${display} on ${this.endpoints.join(',')}`, closing: () => this.closing };
+    return { client: this.client, clientOptions: this.clientOptions, markers: this.markers, where: `${display} on ${this.endpoints.join(',')}`, closing: () => this.calls.closing };
   }
 
   /** The early parts of split commits that never finished (see src/storage/etcd/split.ts), with their removal. */
   async findings(): Promise<StorageFinding[]> {
     const from = this.layout.docs(`${PARTS_DIR}/`);
-    const { kvs } = await this.call('verify', PARTS_DIR, () => this.client.range(from, { rangeEnd: prefixEnd(from) }), { retry: true });
+    const { kvs } = await this.calls.call('verify', PARTS_DIR, () => this.client.range(from, { rangeEnd: prefixEnd(from) }), { retry: true });
     const view: PartsView = {
       records: kvs.map((kv) => ({ key: this.layout.keyOf(kv.key), revision: kv.modRevision, value: kv.value })),
-      revisionOf: async (k) => (await this.call('verify', k, () => this.reads.get(k), { retry: true })).stored?.revision,
-      alive: async (id) => (await this.call('verify', PARTS_DIR, () => this.client.range(this.layout.alive(id), { countOnly: true }), { retry: true })).count > 0,
+      revisionOf: async (k) => (await this.calls.call('verify', k, () => this.reads.get(k), { retry: true })).stored?.revision,
+      alive: async (id) => (await this.calls.call('verify', PARTS_DIR, () => this.client.range(this.layout.alive(id), { countOnly: true }), { retry: true })).count > 0,
     };
     return abandonedParts(view, (k) => this.describe(k));
   }
@@ -333,8 +334,8 @@ export class EtcdStorage implements Storage {
   /** A lease-backed lock shared by every process on the cluster; `E_LOCKED` after `timeoutMs` (default 10 s). */
   async lock(name: string, opts: LockOptions = {}): Promise<Release> {
     keySegments(name);
-    const release = await this.call('lock', name, () => this.locks.acquire(name, opts.timeoutMs ?? 10_000, this.describe(name)));
-    return () => this.call('unlock', name, release);
+    const release = await this.calls.call('lock', name, () => this.locks.acquire(name, opts.timeoutMs ?? 10_000, this.describe(name)));
+    return () => this.calls.call('unlock', name, release);
   }
 
   /**
@@ -351,7 +352,7 @@ export class EtcdStorage implements Storage {
     for (const key of keys) keySegments(key);
     const watch = this.watches.create(keys, { onEvent, onError, applied: (r) => this.advance(r) });
     try {
-      await this.call('watch', keys[0] ?? '.', () => watch.start());
+      await this.calls.call('watch', keys[0] ?? '.', () => watch.start());
     } catch (err) {
       await watch.close();
       throw err;
@@ -368,7 +369,7 @@ export class EtcdStorage implements Storage {
 
   /** Stops watches, releases locks and the lease, closes the connection. */
   async close(): Promise<void> {
-    this.closing = true;
+    this.calls.closing = true;
     await this.watches.closeAll();
     await this.locks.close().catch(() => undefined); // unreachable cluster: the lease expires on its own
     await this.client.close();
@@ -376,8 +377,8 @@ export class EtcdStorage implements Storage {
 
   /** Compacts the cluster's history up to its current revision (operators and tests). */
   async compact(): Promise<string> {
-    const { revision } = await this.call('compact', '.', () => this.client.range(this.layout.docs('\0'), { countOnly: true }));
-    await this.call('compact', '.', () => this.client.compact(revision));
+    const { revision } = await this.calls.call('compact', '.', () => this.client.range(this.layout.docs('\0'), { countOnly: true }));
+    await this.calls.call('compact', '.', () => this.client.compact(revision));
     return revision;
   }
 
@@ -394,64 +395,15 @@ export class EtcdStorage implements Storage {
   private async readGet(key: string, content: boolean): Promise<Looked & { cached?: boolean }> {
     const cached = await this.scopes.look(this, key, content);
     if (cached) return { ...cached, cached: true };
-    return this.orStale(async (serializable) => {
+    return this.calls.orStale(async (serializable) => {
       const got = await this.lookKey(key, serializable);
       if (!serializable) this.advance(got.revision); // a linearizable read has seen the store up to this revision
       return got;
     });
   }
 
-  /**
-   * A read answered by the cluster (linearizable), or when it cannot answer (no quorum, an
-   * election outlasting the call's timeout) by one member from what it has, flagged in
-   * {@link lastReadStale}. The member-local read is tried on up to every endpoint: etcd3 sends
-   * each call to one host picked at random and gives up when that host is down. Without
-   * `linearizableFirst` (a read that goes on from a stale answer) only the member-local read.
-   */
-  private async orStale<R>(read: (serializable: boolean) => Promise<R>, linearizableFirst = true): Promise<R> {
-    let error: unknown;
-    if (linearizableFirst) {
-      try {
-        const got = await read(false);
-        this.stale = false;
-        return got;
-      } catch (err) {
-        if (isCompacted(err)) throw err; // a revision gone, not a member short of its quorum: the caller reads again
-        error = err;
-      }
-    }
-    for (let attempt = 0; attempt < this.endpoints.length * 2 && !this.closing; attempt++) {
-      const local = await read(true).then(
-        (got) => ({ got }),
-        (err: unknown) => void (error ??= err),
-      );
-      if (!local) continue;
-      this.stale = true;
-      return local.got;
-    }
-    throw error; // no member answers at all: the linearizable read's error says why
-  }
-
   private lookKey(key: string, serializable = false): Promise<Looked> {
     return this.lookups.look(key, serializable);
   }
 
-  /**
-   * Runs one etcd call; a failure becomes `E_IO` naming the endpoints (our own coded errors pass
-   * through). A `retry` call only reads, so a transient failure (a leader election, a member that
-   * timed out) is tried again a few times with backoff before it is reported. A commit's own
-   * transaction does not go through here but through {@link transact}: it is never resent.
-   */
-  private async call<R>(action: string, key: string, fn: () => Promise<R>, how: { retry?: boolean } = {}): Promise<R> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await fn();
-      } catch (err) {
-        if (err instanceof ConfigPersistenceError) throw err;
-        const wrapped = etcdError(action, `${this.describe(key)} on ${this.endpoints.join(',')}`, err);
-        if (!how.retry || attempt >= READ_ATTEMPTS || !isTransient(wrapped) || this.closing) throw wrapped;
-        await sleep(READ_BACKOFF_MS * 2 ** (attempt - 1) * (0.5 + Math.random()));
-      }
-    }
-  }
 }
