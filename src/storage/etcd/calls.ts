@@ -19,6 +19,11 @@ export class EtcdCalls {
     private readonly describe: (key: string) => string,
   ) {}
 
+  /** What an error names: `display` (a key as the storage describes it) and the endpoints. */
+  at(display: string): string {
+    return `${display} on ${this.endpoints.join(',')}`;
+  }
+
   /**
    * Runs one etcd call; a failure becomes `E_IO` naming the endpoints (our own coded errors pass
    * through). A `retry` call only reads, so a transient failure (a leader election, a member that
@@ -31,7 +36,7 @@ export class EtcdCalls {
         return await fn();
       } catch (err) {
         if (err instanceof ConfigPersistenceError) throw err;
-        const wrapped = etcdError(action, `${this.describe(key)} on ${this.endpoints.join(',')}`, err);
+        const wrapped = etcdError(action, this.at(this.describe(key)), err);
         if (!how.retry || attempt >= READ_ATTEMPTS || !isTransient(wrapped) || this.closing) throw wrapped;
         await sleep(READ_BACKOFF_MS * 2 ** (attempt - 1) * (0.5 + Math.random()));
       }

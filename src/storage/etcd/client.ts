@@ -208,7 +208,8 @@ export class EtcdClient {
       }
       return { kvs, revision, count };
     };
-    return opts.revision === undefined ? againIfCompacted(once) : once();
+    // One page is one answer at one revision: only a read in pages can meet a compaction between them.
+    return paged && opts.revision === undefined ? againIfCompacted(once) : once();
   }
 
   /** One transaction: `success` when every compare holds, else `failure` (read-only with every range `serializable`: answered by one member). */

@@ -316,7 +316,7 @@ export class EtcdStorage implements Storage {
 
   /** How a transaction that must not be resent is sent (outcome.ts); `display` names what it writes. */
   private sender(display: string): Sender {
-    return { client: this.client, clientOptions: this.clientOptions, markers: this.markers, where: `${display} on ${this.endpoints.join(',')}`, closing: () => this.calls.closing };
+    return { client: this.client, clientOptions: this.clientOptions, markers: this.markers, where: this.calls.at(display), closing: () => this.calls.closing };
   }
 
   /** The early parts of split commits that never finished (see src/storage/etcd/split.ts), with their removal. */
