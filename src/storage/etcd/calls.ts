@@ -48,8 +48,8 @@ export class EtcdCalls {
    * election outlasting the call's timeout) by one member from what it has, flagged in
    * {@link stale} (EtcdStorage.lastReadStale). The member-local read is tried on up to every
    * endpoint: etcd3 sends each call to one host picked at random and gives up when that host is
-   * down. Without
-   * `linearizableFirst` (a read that goes on from a stale answer) only the member-local read.
+   * down. Without `linearizableFirst` (a read that goes on from a stale answer) only the
+   * member-local read.
    */
   async orStale<R>(read: (serializable: boolean) => Promise<R>, linearizableFirst = true): Promise<R> {
     let error: unknown;

@@ -405,5 +405,4 @@ export class EtcdStorage implements Storage {
   private lookKey(key: string, serializable = false): Promise<Looked> {
     return this.lookups.look(key, serializable);
   }
-
 }
